@@ -1,0 +1,47 @@
+// The typed errors of the core. The server maps each code to an HTTP status
+// in one place; nothing else in the core knows about HTTP.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace blade {
+
+enum class ErrorCode {
+  InvalidArgument,
+  NotFound,
+  AlreadyExists,
+  FailedPrecondition,
+  Unauthenticated,
+  PermissionDenied,
+  ResourceExhausted,
+  Unavailable,
+  Internal,
+};
+
+// "INVALID_ARGUMENT", ... : the API's wire names.
+std::string_view to_string(ErrorCode code);
+
+// One offending input, named as the API names it ("flags.cpu-percent").
+struct FieldError {
+  std::string field;
+  std::string description;
+  bool operator==(const FieldError &) const = default;
+};
+
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorCode code, const std::string &message, std::vector<FieldError> details = {})
+      : std::runtime_error(message), code_(code), details_(std::move(details)) {}
+
+  ErrorCode code() const noexcept { return code_; }
+  const std::vector<FieldError> &details() const noexcept { return details_; }
+
+ private:
+  ErrorCode code_;
+  std::vector<FieldError> details_;
+};
+
+}  // namespace blade

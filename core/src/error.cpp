@@ -1,0 +1,29 @@
+#include "blade/core/error.hpp"
+
+namespace blade {
+
+std::string_view to_string(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::InvalidArgument:
+      return "INVALID_ARGUMENT";
+    case ErrorCode::NotFound:
+      return "NOT_FOUND";
+    case ErrorCode::AlreadyExists:
+      return "ALREADY_EXISTS";
+    case ErrorCode::FailedPrecondition:
+      return "FAILED_PRECONDITION";
+    case ErrorCode::Unauthenticated:
+      return "UNAUTHENTICATED";
+    case ErrorCode::PermissionDenied:
+      return "PERMISSION_DENIED";
+    case ErrorCode::ResourceExhausted:
+      return "RESOURCE_EXHAUSTED";
+    case ErrorCode::Unavailable:
+      return "UNAVAILABLE";
+    case ErrorCode::Internal:
+      return "INTERNAL";
+  }
+  return "INTERNAL";
+}
+
+}  // namespace blade

@@ -1,0 +1,44 @@
+// The host side of the C ABI: what blade_host* and blade_call* point to, and
+// the host API table handed to every plugin at init.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <blade/plugin.h>
+
+#include "blade/core/loaded_plugin.hpp"
+
+namespace blade {
+
+// One per plugin instance; blade_host* is a pointer to this.
+class HostContext {
+ public:
+  HostContext(std::string plugin_name, std::string host_version, std::filesystem::path state_dir);
+
+  static const blade_host_api *api();
+  blade_host *handle() { return reinterpret_cast<blade_host *>(this); }
+  static HostContext *from(blade_host *h) { return reinterpret_cast<HostContext *>(h); }
+
+  const std::string &plugin_name() const { return plugin_name_; }
+  const blade_host_info *info() const { return &info_; }
+
+ private:
+  std::string plugin_name_;
+  std::string host_version_;
+  std::string state_dir_;
+  blade_host_info info_{};
+};
+
+// One per call; blade_call* is a pointer to this. Collects the outputs.
+struct CallContext {
+  const CallOptions *options = nullptr;
+  CallOutcome outcome;
+  std::vector<std::string> invalid_outputs;  // fields the plugin filled with non-JSON
+
+  blade_call *handle() { return reinterpret_cast<blade_call *>(this); }
+  static CallContext *from(blade_call *c) { return reinterpret_cast<CallContext *>(c); }
+};
+
+}  // namespace blade

@@ -1,0 +1,233 @@
+/*
+ * Blade executor plugin ABI, major version 1.
+ *
+ * A plugin is a shared object that exports exactly one symbol,
+ * BLADE_PLUGIN_ENTRY (blade_plugin_entry_v1), returning a constant
+ * descriptor. Everything else is reached through tables of plain C data, so
+ * the same interface can later be served by an out-of-process plugin host.
+ *
+ * Stability rules (what a plugin may rely on across core releases):
+ *  - The ABI major is in the entry symbol's name and in the descriptor. A
+ *    host loads a plugin only when the majors are equal and the plugin's
+ *    minimum minor is <= the host's minor. A changed behaviour (threading,
+ *    ownership, lifetime) is a major change even if no signature changes.
+ *  - Every struct that crosses the boundary starts with `struct_size`.
+ *    Fields are only ever appended. A reader checks that a field lies inside
+ *    `struct_size` before reading it (BLADE_HAS_FIELD does this).
+ *  - Optional functions are NULL-able pointers announced by capability bits;
+ *    the host refuses a plugin whose bits and pointers disagree.
+ *  - Nothing unwinds across the boundary: functions return a blade_status.
+ *    A value the host does not know is treated as BLADE_STATUS_INTERNAL.
+ *
+ * Ownership:
+ *  - Everything passed into a plugin function is borrowed for that call
+ *    only; copy what you keep.
+ *  - The descriptor and the strings it points to (name, version, spec YAML)
+ *    are static: valid for as long as the library is loaded.
+ *  - A plugin hands data back only through blade_host_api.set_output, which
+ *    copies at once; no plugin memory needs to outlive the call.
+ *  - Whoever allocates frees: the plugin frees its instance in shutdown.
+ *
+ * Threads (the default contract, per function below):
+ *  - init and shutdown are called once per instance, never concurrently with
+ *    any other call on that instance.
+ *  - create, destroy and dry_run on one instance are serialised by the host,
+ *    unless the plugin sets BLADE_CAP_CONCURRENT_CALLS, in which case they
+ *    may run concurrently from several host threads.
+ *  - Plugin-global state must be thread-safe (several hosts may, in tests,
+ *    load the same library).
+ *  - Every host callback is thread-safe and may be called from any thread,
+ *    including threads the plugin started, for as long as the instance
+ *    lives. Call-scoped callbacks are valid only during that call.
+ *
+ * This header is C99 and pedantic-clean; it is the whole contract.
+ */
+#ifndef BLADE_PLUGIN_H
+#define BLADE_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BLADE_PLUGIN_ABI_MAJOR 1
+#define BLADE_PLUGIN_ABI_MINOR 0
+
+/* The exported entry symbol carries the ABI major, so a library built for
+ * another major is never mistaken for this one. */
+#define BLADE_PLUGIN_ENTRY blade_plugin_entry_v1
+#define BLADE_PLUGIN_ENTRY_NAME "blade_plugin_entry_v1"
+/* Prefix shared by every major's entry symbol; the host uses it to name the
+ * major of a library it cannot load. */
+#define BLADE_PLUGIN_ENTRY_PREFIX "blade_plugin_entry_v"
+
+/* Marks the entry symbol for export when the plugin is built with
+ * -fvisibility=hidden (which it should be). */
+#if defined(__GNUC__) || defined(__clang__)
+#define BLADE_PLUGIN_EXPORT __attribute__((visibility("default")))
+#else
+#define BLADE_PLUGIN_EXPORT
+#endif
+
+/* True when `field` of the struct at `ptr` lies inside ptr->struct_size,
+ * i.e. the writer of the struct knew about the field. */
+#define BLADE_HAS_FIELD(ptr, type, field) \
+  ((ptr)->struct_size >= offsetof(type, field) + sizeof(((type *)0)->field))
+
+/* One status enum for every function; values are never renumbered. */
+typedef enum blade_status {
+  BLADE_STATUS_OK = 0,
+  BLADE_STATUS_INVALID_ARGUMENT = 1,    /* a flag's value cannot work here */
+  BLADE_STATUS_NOT_SUPPORTED = 2,       /* this host lacks a feature the fault needs */
+  BLADE_STATUS_PERMISSION_DENIED = 3,   /* the daemon lacks a privilege */
+  BLADE_STATUS_TIMEOUT = 4,             /* the call's deadline passed */
+  BLADE_STATUS_CANCELLED = 5,           /* the host asked the call to stop */
+  BLADE_STATUS_NOT_FOUND = 6,           /* the thing to act on does not exist */
+  BLADE_STATUS_ALREADY_EXISTS = 7,      /* a conflicting fault is already active */
+  BLADE_STATUS_FAILED_PRECONDITION = 8, /* the host is not in a state to apply it */
+  BLADE_STATUS_INTERNAL = 9             /* a bug */
+} blade_status;
+
+typedef enum blade_log_level {
+  BLADE_LOG_DEBUG = 0,
+  BLADE_LOG_INFO = 1,
+  BLADE_LOG_WARN = 2,
+  BLADE_LOG_ERROR = 3
+} blade_log_level;
+
+/* What a plugin hands back through set_output. */
+typedef enum blade_output_field {
+  /* A JSON value shown to the user as the experiment's result. */
+  BLADE_OUTPUT_RESULT = 0,
+  /* A JSON value the host persists before reporting success and passes to
+   * destroy, possibly in another process after a crash: everything destroy
+   * needs to undo the fault. */
+  BLADE_OUTPUT_RESTORE = 1,
+  /* Human-readable text explaining a non-OK status. */
+  BLADE_OUTPUT_MESSAGE = 2,
+  /* dry_run only: a JSON value describing what create would change. */
+  BLADE_OUTPUT_PLAN = 3
+} blade_output_field;
+
+/* Capability bits (blade_plugin_descriptor.capabilities). */
+#define BLADE_CAP_DRY_RUN UINT64_C(0x1)          /* dry_run is set */
+#define BLADE_CAP_CONCURRENT_CALLS UINT64_C(0x2) /* create/destroy/dry_run may overlap */
+
+/* Opaque handles. */
+typedef struct blade_host blade_host;         /* the host, for the instance's life */
+typedef struct blade_call blade_call;         /* one call, valid during that call */
+typedef struct blade_instance blade_instance; /* the plugin's own state */
+
+/* Facts about the host, returned by blade_host_api.host_info; valid for the
+ * instance's life. */
+typedef struct blade_host_info {
+  uint32_t struct_size;
+  uint16_t abi_major;
+  uint16_t abi_minor;
+  const char *host_version; /* the daemon's version, e.g. "0.1.0" */
+  /* A directory private to this plugin that survives restarts (backups of
+   * files a fault changed live here). Created by the host. */
+  const char *state_dir;
+  int32_t daemon_pid; /* never a target of a fault */
+  int32_t reserved;
+} blade_host_info;
+
+/* Services the host offers. Passed to init; valid until shutdown returns. */
+typedef struct blade_host_api {
+  uint32_t struct_size;
+  uint16_t abi_major;
+  uint16_t abi_minor;
+
+  /* Writes one log line attributed to the plugin. Thread-safe. */
+  void (*log)(blade_host *host, blade_log_level level, const char *message);
+
+  /* Host facts. Thread-safe. */
+  const blade_host_info *(*host_info)(blade_host *host);
+
+  /* Copies `len` bytes of `data` into the call's output `field`; a later
+   * call for the same field replaces it. RESULT, RESTORE and PLAN must be
+   * JSON. Returns BLADE_STATUS_INVALID_ARGUMENT for an unknown field.
+   * Valid only during the call that received `call`. */
+  blade_status (*set_output)(blade_call *call, blade_output_field field, const char *data,
+                             size_t len);
+
+  /* Non-zero once the host wants the call to stop (shutdown, deadline).
+   * Long operations poll it and return BLADE_STATUS_CANCELLED. */
+  int (*is_cancelled)(blade_call *call);
+
+  /* Milliseconds left before the call's deadline; INT64_MAX when it has
+   * none, 0 or less once it has passed. */
+  int64_t (*remaining_ms)(blade_call *call);
+
+  /* Progress of a long call, 0..100, with an optional note (may be NULL). */
+  void (*progress)(blade_call *call, int32_t percent, const char *note);
+} blade_host_api;
+
+/* One request to create, destroy or plan a fault. Borrowed for the call. */
+typedef struct blade_request {
+  uint32_t struct_size;
+  uint32_t flag_count;
+  const char *uid;    /* 16 lowercase hex characters */
+  const char *scope;  /* "host", ... */
+  const char *target; /* e.g. "cpu" */
+  const char *action; /* canonical action name, aliases already resolved */
+  /* Flags validated against the spec, defaults applied: flag_count parallel
+   * name/value pairs. Booleans are "true"/"false". */
+  const char *const *flag_names;
+  const char *const *flag_values;
+  /* destroy only: the RESTORE output of the matching create, as JSON;
+   * NULL for create and dry_run, and for a create that recorded nothing. */
+  const char *restore_json;
+} blade_request;
+
+typedef struct blade_plugin_descriptor {
+  uint32_t struct_size;
+  uint16_t abi_major; /* BLADE_PLUGIN_ABI_MAJOR the plugin was built with */
+  uint16_t abi_minor; /* the lowest host minor the plugin needs */
+  const char *name;   /* unique among plugins, [a-z0-9_-]+ */
+  const char *version;
+  /* ChaosBlade-format spec YAML (version/kind/items), with Blade's optional
+   * flag keys type/min/max/values. The host validates every flag against it
+   * before a request reaches the plugin. */
+  const char *spec_yaml;
+  uint64_t capabilities; /* BLADE_CAP_* */
+
+  /* Required. Makes the plugin's instance. `host` and `api` stay valid until
+   * shutdown returns. On failure, explain through api->set_output(call,
+   * BLADE_OUTPUT_MESSAGE, ...) and leave *out NULL. */
+  blade_status (*init)(const blade_host_api *api, blade_host *host, blade_call *call,
+                       blade_instance **out);
+
+  /* Required. Stops whatever the instance still runs and frees it. Faults
+   * that were not destroyed stay recorded by the host, which destroys them
+   * through a new instance at its next start. */
+  void (*shutdown)(blade_instance *instance);
+
+  /* Required. Applies the fault. On success, sets RESTORE (and usually
+   * RESULT) before returning. On failure, leaves nothing changed. */
+  blade_status (*create)(blade_instance *instance, const blade_request *request,
+                         blade_call *call);
+
+  /* Required. Undoes the fault from request->restore_json and the flags
+   * alone (no in-memory state needed, so it works after a restart).
+   * Idempotent: undoing what is already gone is BLADE_STATUS_OK. */
+  blade_status (*destroy)(blade_instance *instance, const blade_request *request,
+                          blade_call *call);
+
+  /* Optional (BLADE_CAP_DRY_RUN). Says through PLAN what create would hit
+   * (cores, pids, files) without changing anything. */
+  blade_status (*dry_run)(blade_instance *instance, const blade_request *request,
+                          blade_call *call);
+} blade_plugin_descriptor;
+
+/* The one exported symbol. Returns a pointer to a static descriptor; must
+ * not fail and must not do work beyond returning it. */
+typedef const blade_plugin_descriptor *(*blade_plugin_entry_fn)(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BLADE_PLUGIN_H */

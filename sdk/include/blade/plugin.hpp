@@ -1,0 +1,318 @@
+// Blade plugin SDK: the header-only C++ layer over blade/plugin.h.
+//
+// A plugin is a class and one macro:
+//
+//   class Marker {
+//    public:
+//     explicit Marker(blade::sdk::Host host);
+//     blade::sdk::Outcome create(const blade::sdk::Request &req, blade::sdk::Call &call);
+//     void destroy(const blade::sdk::Request &req, blade::sdk::Call &call);
+//     // optional: std::string dry_run(const Request &, Call &);  -> plan JSON
+//     // optional: static constexpr bool concurrent_calls = true;
+//   };
+//   BLADE_PLUGIN(Marker, "marker", "1.0.0", kMarkerSpecYaml)
+//
+// The macro emits the entry symbol, the static descriptor and noexcept
+// trampolines. Exceptions never cross the ABI: blade::sdk::Error carries its
+// status, std::invalid_argument becomes INVALID_ARGUMENT, anything else
+// INTERNAL; the message reaches the host through set_output. Only plain C
+// data crosses the boundary, so the plugin may use any C++ library and
+// standard library version it likes.
+#ifndef BLADE_PLUGIN_HPP
+#define BLADE_PLUGIN_HPP
+
+#include <blade/plugin.h>
+
+#include <charconv>
+#include <concepts>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+
+namespace blade::sdk {
+
+// An error with the status the host should see.
+class Error : public std::runtime_error {
+ public:
+  Error(blade_status status, const std::string &message)
+      : std::runtime_error(message), status_(status) {}
+  blade_status status() const noexcept { return status_; }
+
+ private:
+  blade_status status_;
+};
+
+#define BLADE_SDK_ERROR_KIND(Name, Status) \
+  struct Name : Error {                    \
+    explicit Name(const std::string &m) : Error(Status, m) {} \
+  };
+BLADE_SDK_ERROR_KIND(InvalidArgument, BLADE_STATUS_INVALID_ARGUMENT)
+BLADE_SDK_ERROR_KIND(NotSupported, BLADE_STATUS_NOT_SUPPORTED)
+BLADE_SDK_ERROR_KIND(PermissionDenied, BLADE_STATUS_PERMISSION_DENIED)
+BLADE_SDK_ERROR_KIND(NotFound, BLADE_STATUS_NOT_FOUND)
+BLADE_SDK_ERROR_KIND(AlreadyExists, BLADE_STATUS_ALREADY_EXISTS)
+BLADE_SDK_ERROR_KIND(FailedPrecondition, BLADE_STATUS_FAILED_PRECONDITION)
+BLADE_SDK_ERROR_KIND(Cancelled, BLADE_STATUS_CANCELLED)
+#undef BLADE_SDK_ERROR_KIND
+
+// What create hands back: both are JSON texts. restore_json is persisted by
+// the host and given to destroy, so it must hold everything destroy needs.
+struct Outcome {
+  std::string result_json = "{}";
+  std::string restore_json = "{}";
+};
+
+// The host's services for the instance's whole life. Cheap to copy.
+class Host {
+ public:
+  Host(const blade_host_api *api, blade_host *host) : api_(api), host_(host) {}
+
+  void log(blade_log_level level, const std::string &message) const {
+    api_->log(host_, level, message.c_str());
+  }
+  void info(const std::string &message) const { log(BLADE_LOG_INFO, message); }
+  void warn(const std::string &message) const { log(BLADE_LOG_WARN, message); }
+
+  // A directory private to this plugin that survives daemon restarts.
+  std::string state_dir() const {
+    const blade_host_info *i = api_->host_info(host_);
+    return i && i->state_dir ? i->state_dir : "";
+  }
+  int daemon_pid() const {
+    const blade_host_info *i = api_->host_info(host_);
+    return i ? i->daemon_pid : 0;
+  }
+  const blade_host_api *api() const { return api_; }
+
+ private:
+  const blade_host_api *api_;
+  blade_host *host_;
+};
+
+// The services scoped to one call: cancellation, deadline, progress.
+class Call {
+ public:
+  Call(const blade_host_api *api, blade_call *call) : api_(api), call_(call) {}
+
+  bool cancelled() const { return api_->is_cancelled(call_) != 0; }
+  std::int64_t remaining_ms() const { return api_->remaining_ms(call_); }
+  void progress(int percent, const std::string &note = {}) const {
+    api_->progress(call_, percent, note.empty() ? nullptr : note.c_str());
+  }
+  // Throws Cancelled when the host wants the call to stop; call it in loops.
+  void check() const {
+    if (cancelled()) throw Cancelled("cancelled by the host");
+  }
+
+ private:
+  const blade_host_api *api_;
+  blade_call *call_;
+};
+
+// A borrowed view of a blade_request. Flags were validated by the host
+// against the spec, so typed accessors only fail on a plugin's own misuse.
+class Request {
+ public:
+  explicit Request(const blade_request *r) : r_(r) {}
+
+  std::string_view uid() const { return r_->uid; }
+  std::string_view scope() const { return r_->scope; }
+  std::string_view target() const { return r_->target; }
+  std::string_view action() const { return r_->action; }
+  std::size_t flag_count() const { return r_->flag_count; }
+  std::string_view flag_name(std::size_t i) const { return r_->flag_names[i]; }
+  std::string_view flag_value(std::size_t i) const { return r_->flag_values[i]; }
+
+  std::optional<std::string_view> flag(std::string_view name) const {
+    for (std::uint32_t i = 0; i < r_->flag_count; ++i)
+      if (name == r_->flag_names[i]) return std::string_view(r_->flag_values[i]);
+    return std::nullopt;
+  }
+  std::string flag_or(std::string_view name, std::string_view fallback) const {
+    return std::string(flag(name).value_or(fallback));
+  }
+  bool flag_bool(std::string_view name) const { return flag(name).value_or("false") == "true"; }
+  std::int64_t flag_int(std::string_view name, std::int64_t fallback) const {
+    auto v = flag(name);
+    if (!v || v->empty()) return fallback;
+    std::int64_t out = 0;
+    auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+    if (ec != std::errc() || end != v->data() + v->size())
+      throw InvalidArgument("flag " + std::string(name) + " is not an integer: " + std::string(*v));
+    return out;
+  }
+  // The restore record of the matching create (destroy only).
+  std::optional<std::string_view> restore_json() const {
+    if (!r_->restore_json) return std::nullopt;
+    return std::string_view(r_->restore_json);
+  }
+
+ private:
+  const blade_request *r_;
+};
+
+namespace detail {
+
+template <class P>
+struct Instance {
+  const blade_host_api *api;
+  P plugin;
+  Instance(const blade_host_api *a, blade_host *h) : api(a), plugin(Host(a, h)) {}
+};
+
+inline void set_text(const blade_host_api *api, blade_call *call, blade_output_field field,
+                     std::string_view text) noexcept {
+  if (api && api->set_output) api->set_output(call, field, text.data(), text.size());
+}
+
+// Runs `body`, turning every exception into a status and a MESSAGE output.
+template <class F>
+blade_status guarded(const blade_host_api *api, blade_call *call, F &&body) noexcept {
+  try {
+    body();
+    return BLADE_STATUS_OK;
+  } catch (const Error &e) {
+    set_text(api, call, BLADE_OUTPUT_MESSAGE, e.what());
+    return e.status();
+  } catch (const std::invalid_argument &e) {
+    set_text(api, call, BLADE_OUTPUT_MESSAGE, e.what());
+    return BLADE_STATUS_INVALID_ARGUMENT;
+  } catch (const std::exception &e) {
+    set_text(api, call, BLADE_OUTPUT_MESSAGE, e.what());
+    return BLADE_STATUS_INTERNAL;
+  } catch (...) {
+    set_text(api, call, BLADE_OUTPUT_MESSAGE, "unknown exception in plugin");
+    return BLADE_STATUS_INTERNAL;
+  }
+}
+
+template <class P>
+Instance<P> *self(blade_instance *i) noexcept {
+  return reinterpret_cast<Instance<P> *>(i);
+}
+
+template <class P>
+blade_status init(const blade_host_api *api, blade_host *host, blade_call *call,
+                  blade_instance **out) noexcept {
+  if (out) *out = nullptr;
+  return guarded(api, call, [&] {
+    auto *inst = new Instance<P>(api, host);
+    *out = reinterpret_cast<blade_instance *>(inst);
+  });
+}
+
+template <class P>
+void shutdown(blade_instance *i) noexcept {
+  try {
+    delete self<P>(i);
+  } catch (...) {
+    // A destructor that throws must not take the daemon down.
+  }
+}
+
+template <class P>
+blade_status create(blade_instance *i, const blade_request *r, blade_call *c) noexcept {
+  auto *inst = self<P>(i);
+  return guarded(inst->api, c, [&] {
+    Call call(inst->api, c);
+    Outcome out = inst->plugin.create(Request(r), call);
+    set_text(inst->api, c, BLADE_OUTPUT_RESULT, out.result_json);
+    set_text(inst->api, c, BLADE_OUTPUT_RESTORE, out.restore_json);
+  });
+}
+
+template <class P>
+blade_status destroy(blade_instance *i, const blade_request *r, blade_call *c) noexcept {
+  auto *inst = self<P>(i);
+  return guarded(inst->api, c, [&] {
+    Call call(inst->api, c);
+    inst->plugin.destroy(Request(r), call);
+  });
+}
+
+template <class P>
+concept HasDryRun = requires(P &p, const Request &r, Call &c) {
+  { p.dry_run(r, c) } -> std::convertible_to<std::string>;
+};
+
+template <class P>
+concept HasConcurrentCalls = requires { requires P::concurrent_calls; };
+
+template <class P>
+blade_status dry_run(blade_instance *i, const blade_request *r, blade_call *c) noexcept {
+  auto *inst = self<P>(i);
+  return guarded(inst->api, c, [&] {
+    Call call(inst->api, c);
+    std::string plan = inst->plugin.dry_run(Request(r), call);
+    set_text(inst->api, c, BLADE_OUTPUT_PLAN, plan);
+  });
+}
+
+template <class P>
+constexpr blade_plugin_descriptor make_descriptor(const char *name, const char *version,
+                                                  const char *spec_yaml) {
+  blade_plugin_descriptor d{};
+  d.struct_size = sizeof(blade_plugin_descriptor);
+  d.abi_major = BLADE_PLUGIN_ABI_MAJOR;
+  d.abi_minor = 0;  // the layer uses nothing newer than minor 0
+  d.name = name;
+  d.version = version;
+  d.spec_yaml = spec_yaml;
+  d.capabilities = 0;
+  d.init = &init<P>;
+  d.shutdown = &shutdown<P>;
+  d.create = &create<P>;
+  d.destroy = &destroy<P>;
+  d.dry_run = nullptr;
+  if constexpr (HasDryRun<P>) {
+    d.capabilities |= BLADE_CAP_DRY_RUN;
+    d.dry_run = &dry_run<P>;
+  }
+  if constexpr (HasConcurrentCalls<P>) d.capabilities |= BLADE_CAP_CONCURRENT_CALLS;
+  return d;
+}
+
+}  // namespace detail
+
+// Escapes `s` as a JSON string literal (with the quotes), for plugins that
+// build small JSON outputs by hand.
+inline std::string json_quote(std::string_view s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          static const char hex[] = "0123456789abcdef";
+          out += "\\u00";
+          out += hex[c >> 4];
+          out += hex[c & 0xf];
+        } else {
+          out += ch;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace blade::sdk
+
+// Emits the plugin's entry symbol for class `Class`. `spec_yaml` must be a
+// string with static storage (a literal or a global array).
+#define BLADE_PLUGIN(Class, name, version, spec_yaml)                                 \
+  extern "C" BLADE_PLUGIN_EXPORT const blade_plugin_descriptor *BLADE_PLUGIN_ENTRY() { \
+    static const blade_plugin_descriptor descriptor =                                 \
+        ::blade::sdk::detail::make_descriptor<Class>(name, version, spec_yaml);       \
+    return &descriptor;                                                               \
+  }
+
+#endif  // BLADE_PLUGIN_HPP

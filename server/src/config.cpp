@@ -1,0 +1,206 @@
+#include "config.hpp"
+
+#include <arpa/inet.h>
+
+#include <cstdlib>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+
+#include <boost/program_options.hpp>
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include "build_info.hpp"
+
+namespace po = boost::program_options;
+
+namespace blade::server {
+namespace {
+
+// Option name -> environment variable. The names follow seed 000
+// (BLADE_API_TOKEN, BLADE_PORT); the rest are BLADE_ plus the option.
+const std::map<std::string, std::string> kEnvNames = {
+    {"bind", "BLADE_BIND"},           {"port", "BLADE_PORT"},
+    {"token", "BLADE_API_TOKEN"},     {"no-auth", "BLADE_NO_AUTH"},
+    {"plugin-dir", "BLADE_PLUGIN_DIR"}, {"state-dir", "BLADE_STATE_DIR"},
+    {"log-level", "BLADE_LOG_LEVEL"}, {"log-format", "BLADE_LOG_FORMAT"},
+    {"config", "BLADE_CONFIG"},
+};
+
+po::options_description options_description(const Config &defaults) {
+  po::options_description d("bladed options (flags beat environment beat config file)");
+  // clang-format off
+  d.add_options()
+    ("help,h", "show this help and exit")
+    ("version", "print the version and exit")
+    ("config", po::value<std::string>(),
+     "YAML config file whose keys are these option names (env BLADE_CONFIG)")
+    ("bind", po::value<std::string>()->default_value(defaults.bind),
+     "address to listen on (env BLADE_BIND)")
+    ("port", po::value<int>()->default_value(defaults.port),
+     "TCP port, 0 for any free port (env BLADE_PORT)")
+    ("token", po::value<std::string>(),
+     "API token clients must send; prefer the env BLADE_API_TOKEN or the config "
+     "file, a flag is visible in ps")
+    ("no-auth", po::value<bool>()->implicit_value(true)->default_value(false),
+     "serve without a token; refused unless --bind is a loopback address (env BLADE_NO_AUTH=1)")
+    ("plugin-dir", po::value<std::vector<std::string>>(),
+     "directory of plugin .so files, repeatable; searched before BLADE_PLUGIN_PATH and the "
+     "install dir (env BLADE_PLUGIN_DIR, colon-separated)")
+    ("state-dir", po::value<std::string>()->default_value(defaults.state_dir.string()),
+     "where bladed keeps its state, plugins' backups included (env BLADE_STATE_DIR)")
+    ("log-level", po::value<std::string>()->default_value("info"),
+     "debug, info, warn or error (env BLADE_LOG_LEVEL)")
+    ("log-format", po::value<std::string>()->default_value("text"),
+     "text or json, one object per line (env BLADE_LOG_FORMAT)")
+    ("port-file", po::value<std::string>(),
+     "write the port actually listened on to this file once ready");
+  // clang-format on
+  return d;
+}
+
+// A config file entry as the one or more strings program_options expects.
+std::vector<std::string> yaml_values(const std::string &key, const YAML::Node &node) {
+  std::vector<std::string> out;
+  if (node.IsScalar()) {
+    out.push_back(node.as<std::string>());
+  } else if (node.IsSequence() && key == "plugin-dir") {
+    for (const auto &item : node) {
+      if (!item.IsScalar()) throw std::invalid_argument("plugin-dir: entries must be strings");
+      out.push_back(item.as<std::string>());
+    }
+  } else {
+    throw std::invalid_argument(fmt::format("{}: expected a single value", key));
+  }
+  return out;
+}
+
+po::parsed_options parse_config_file(const std::string &file, const po::options_description &desc) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file);
+  } catch (const YAML::Exception &e) {
+    throw std::invalid_argument(fmt::format("config file {}: {}", file, e.what()));
+  }
+  po::parsed_options parsed(&desc);
+  if (root.IsNull()) return parsed;
+  if (!root.IsMap()) throw std::invalid_argument(fmt::format("config file {}: expected a mapping", file));
+  for (const auto &entry : root) {
+    auto key = entry.first.as<std::string>();
+    if (key == "help" || key == "version" || key == "config" || !desc.find_nothrow(key, false)) {
+      throw std::invalid_argument(fmt::format("config file {}: unknown key '{}'", file, key));
+    }
+    try {
+      parsed.options.emplace_back(key, yaml_values(key, entry.second));
+    } catch (const std::invalid_argument &e) {
+      throw std::invalid_argument(fmt::format("config file {}: {}", file, e.what()));
+    }
+  }
+  return parsed;
+}
+
+std::vector<std::string> split_colon(const std::string &s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  std::string part;
+  while (std::getline(in, part, ':'))
+    if (!part.empty()) out.push_back(part);
+  return out;
+}
+
+po::parsed_options parse_env(const po::options_description &desc) {
+  po::parsed_options parsed(&desc);
+  for (const auto &[option, env] : kEnvNames) {
+    const char *value = std::getenv(env.c_str());
+    if (!value || option == "config") continue;
+    if (option == "plugin-dir") {
+      parsed.options.emplace_back(option, split_colon(value));
+    } else {
+      parsed.options.emplace_back(option, std::vector<std::string>{value});
+    }
+  }
+  return parsed;
+}
+
+Config to_config(const po::variables_map &vm) {
+  Config c;
+  c.bind = vm["bind"].as<std::string>();
+  in_addr v4{};
+  in6_addr v6{};
+  if (inet_pton(AF_INET, c.bind.c_str(), &v4) != 1 && inet_pton(AF_INET6, c.bind.c_str(), &v6) != 1) {
+    throw std::invalid_argument(fmt::format("bind: '{}' is not an IP address", c.bind));
+  }
+  c.port = vm["port"].as<int>();
+  if (c.port < 0 || c.port > 65535) throw std::invalid_argument(fmt::format("port: {} is not in 0..65535", c.port));
+  if (vm.count("token")) c.token = vm["token"].as<std::string>();
+  c.no_auth = vm["no-auth"].as<bool>();
+  if (vm.count("plugin-dir"))
+    for (const auto &d : vm["plugin-dir"].as<std::vector<std::string>>()) c.plugin_dirs.emplace_back(d);
+  c.install_plugin_dir = BLADE_PLUGIN_INSTALL_DIR;
+  c.state_dir = vm["state-dir"].as<std::string>();
+  if (c.state_dir.empty()) throw std::invalid_argument("state-dir: must not be empty");
+  auto level = log::level_from_string(vm["log-level"].as<std::string>());
+  if (!level) throw std::invalid_argument("log-level: expected debug, info, warn or error");
+  c.log_level = *level;
+  auto format = log::format_from_string(vm["log-format"].as<std::string>());
+  if (!format) throw std::invalid_argument("log-format: expected text or json");
+  c.log_format = *format;
+  if (vm.count("port-file")) c.port_file = vm["port-file"].as<std::string>();
+  return c;
+}
+
+}  // namespace
+
+bool is_loopback(const std::string &address) {
+  in_addr v4{};
+  if (inet_pton(AF_INET, address.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  return address == "::1";
+}
+
+Invocation parse_invocation(int argc, const char *const *argv) {
+  Invocation inv;
+  Config defaults;
+  po::options_description desc = options_description(defaults);
+  std::ostringstream help;
+  help << "Usage: bladed [options]                 serve the API\n"
+       << "       bladed check-plugin FILE.so      load one plugin, print its record as JSON\n\n"
+       << desc;
+  inv.help_text = help.str();
+
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "check-plugin") {
+    if (args.size() != 2) throw std::invalid_argument("check-plugin: expected exactly one FILE.so");
+    inv.command = Command::CheckPlugin;
+    inv.plugin_file = args[1];
+    return inv;
+  }
+
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(desc).run(), vm);
+    if (vm.count("help")) {
+      inv.command = Command::Help;
+      return inv;
+    }
+    if (vm.count("version")) {
+      inv.command = Command::Version;
+      return inv;
+    }
+    po::store(parse_env(desc), vm);
+    std::string config_file;
+    if (vm.count("config")) {
+      config_file = vm["config"].as<std::string>();
+    } else if (const char *env = std::getenv("BLADE_CONFIG")) {
+      config_file = env;
+    }
+    if (!config_file.empty()) po::store(parse_config_file(config_file, desc), vm);
+    po::notify(vm);
+  } catch (const po::error &e) {
+    throw std::invalid_argument(e.what());
+  }
+  inv.config = to_config(vm);
+  return inv;
+}
+
+}  // namespace blade::server

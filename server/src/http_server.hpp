@@ -1,0 +1,36 @@
+// The HTTP face of bladed: routes of API.md over the core, behind auth.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <httplib.h>
+
+#include "blade/core/registry.hpp"
+#include "config.hpp"
+
+namespace blade::server {
+
+class HttpServer {
+ public:
+  HttpServer(const Config &config, const Registry &registry);
+
+  // Binds the configured address; returns the port actually bound (useful
+  // with port 0). Throws std::runtime_error naming the address on failure.
+  int bind();
+  // Serves until stop(); call after bind().
+  void run();
+  // Thread-safe; makes run() return.
+  void stop();
+
+ private:
+  void install_routes();
+  // True if the request may proceed; otherwise the response is written.
+  bool authorised(const httplib::Request &req, httplib::Response &res) const;
+
+  const Config &config_;
+  const Registry &registry_;
+  httplib::Server http_;
+};
+
+}  // namespace blade::server

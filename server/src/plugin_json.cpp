@@ -1,0 +1,15 @@
+#include "plugin_json.hpp"
+
+namespace blade::server {
+
+nlohmann::json to_json(const PluginRecord &r) {
+  return {{"name", r.name},
+          {"version", r.version},
+          {"abi", r.abi},
+          {"path", r.path.string()},
+          {"targets", r.targets},
+          {"status", r.status == PluginRecord::Status::Loaded ? "loaded" : "refused"},
+          {"error", r.error}};
+}
+
+}  // namespace blade::server

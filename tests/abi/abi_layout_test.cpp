@@ -1,0 +1,85 @@
+// The ABI's layout is pinned: a change here breaks every plugin built
+// before it. Fields may only be appended (bumping the minor).
+#include <blade/plugin.h>
+
+#include <array>
+#include <cstddef>
+
+#include <doctest/doctest.h>
+
+#include "c_layout.h"
+
+static_assert(sizeof(void *) == 8, "layouts below are pinned for LP64 targets");
+
+static_assert(sizeof(blade_host_info) == 32);
+static_assert(offsetof(blade_host_info, host_version) == 8);
+static_assert(offsetof(blade_host_info, state_dir) == 16);
+static_assert(offsetof(blade_host_info, daemon_pid) == 24);
+
+static_assert(sizeof(blade_host_api) == 56);
+static_assert(offsetof(blade_host_api, log) == 8);
+static_assert(offsetof(blade_host_api, set_output) == 24);
+static_assert(offsetof(blade_host_api, progress) == 48);
+
+static_assert(sizeof(blade_request) == 64);
+static_assert(offsetof(blade_request, flag_count) == 4);
+static_assert(offsetof(blade_request, uid) == 8);
+static_assert(offsetof(blade_request, flag_names) == 40);
+static_assert(offsetof(blade_request, restore_json) == 56);
+
+static_assert(sizeof(blade_plugin_descriptor) == 80);
+static_assert(offsetof(blade_plugin_descriptor, abi_minor) == 6);
+static_assert(offsetof(blade_plugin_descriptor, spec_yaml) == 24);
+static_assert(offsetof(blade_plugin_descriptor, capabilities) == 32);
+static_assert(offsetof(blade_plugin_descriptor, init) == 40);
+static_assert(offsetof(blade_plugin_descriptor, dry_run) == 72);
+
+static_assert(sizeof(blade_status) == 4);
+// Status values are part of the ABI: never renumbered.
+static_assert(BLADE_STATUS_OK == 0 && BLADE_STATUS_INVALID_ARGUMENT == 1 &&
+              BLADE_STATUS_NOT_SUPPORTED == 2 && BLADE_STATUS_PERMISSION_DENIED == 3 &&
+              BLADE_STATUS_TIMEOUT == 4 && BLADE_STATUS_CANCELLED == 5 &&
+              BLADE_STATUS_NOT_FOUND == 6 && BLADE_STATUS_ALREADY_EXISTS == 7 &&
+              BLADE_STATUS_FAILED_PRECONDITION == 8 && BLADE_STATUS_INTERNAL == 9);
+static_assert(BLADE_OUTPUT_RESULT == 0 && BLADE_OUTPUT_RESTORE == 1 && BLADE_OUTPUT_MESSAGE == 2 &&
+              BLADE_OUTPUT_PLAN == 3);
+
+TEST_CASE("the C compiler lays the ABI structs out as the C++ compiler does") {
+  const std::array<std::size_t, 20> cpp = {
+      sizeof(blade_host_info),
+      offsetof(blade_host_info, host_version),
+      offsetof(blade_host_info, state_dir),
+      offsetof(blade_host_info, daemon_pid),
+      sizeof(blade_host_api),
+      offsetof(blade_host_api, log),
+      offsetof(blade_host_api, set_output),
+      offsetof(blade_host_api, progress),
+      sizeof(blade_request),
+      offsetof(blade_request, flag_count),
+      offsetof(blade_request, uid),
+      offsetof(blade_request, flag_names),
+      offsetof(blade_request, restore_json),
+      sizeof(blade_plugin_descriptor),
+      offsetof(blade_plugin_descriptor, abi_minor),
+      offsetof(blade_plugin_descriptor, spec_yaml),
+      offsetof(blade_plugin_descriptor, capabilities),
+      offsetof(blade_plugin_descriptor, init),
+      offsetof(blade_plugin_descriptor, dry_run),
+      sizeof(blade_status),
+  };
+  std::array<std::size_t, 32> c{};
+  REQUIRE(blade_abi_c_layout(c.data(), c.size()) == cpp.size());
+  for (std::size_t i = 0; i < cpp.size(); ++i) {
+    CAPTURE(i);
+    CHECK(c[i] == cpp[i]);
+  }
+}
+
+TEST_CASE("BLADE_HAS_FIELD reads struct_size the way an older or newer reader must") {
+  blade_plugin_descriptor d{};
+  d.struct_size = offsetof(blade_plugin_descriptor, dry_run);  // written by a writer without dry_run
+  CHECK(BLADE_HAS_FIELD(&d, blade_plugin_descriptor, destroy));
+  CHECK_FALSE(BLADE_HAS_FIELD(&d, blade_plugin_descriptor, dry_run));
+  d.struct_size = sizeof(blade_plugin_descriptor);
+  CHECK(BLADE_HAS_FIELD(&d, blade_plugin_descriptor, dry_run));
+}

@@ -1,0 +1,138 @@
+/*
+ * One C source, compiled many times with -D switches into the test plugins
+ * that exercise each refusal of the loader, plus well-formed no-op plugins
+ * (benchmarks, registry tests). Defaults make a good plugin named VP_NAME
+ * serving `VP_TARGET noop`, whose create and destroy change nothing.
+ *
+ *   VP_NAME, VP_TARGET      strings
+ *   VP_ENTRY                entry symbol (default BLADE_PLUGIN_ENTRY)
+ *   VP_NO_ENTRY             export no entry symbol at all
+ *   VP_ABI_MAJOR/MINOR      what the descriptor claims
+ *   VP_SPEC_BAD_YAML        spec is not YAML
+ *   VP_SPEC_INVALID         spec is YAML but names an unknown flag type
+ *   VP_SPEC_NULL            no spec at all
+ *   VP_INIT_FAIL            init reports an error
+ *   VP_CAPS_MISMATCH        claims DRY_RUN without a dry_run function
+ *   VP_UNDEFINED_SYMBOL     needs a symbol nobody defines (dlopen fails)
+ *   VP_CREATE_BAD_JSON      create "succeeds" with a restore record that is not JSON
+ *   VP_CREATE_STATUS        create returns this raw status value (e.g. 42)
+ */
+#include <blade/plugin.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef VP_NAME
+#define VP_NAME "variant"
+#endif
+#ifndef VP_TARGET
+#define VP_TARGET "variant"
+#endif
+#ifndef VP_ENTRY
+#define VP_ENTRY BLADE_PLUGIN_ENTRY
+#endif
+#ifndef VP_ABI_MAJOR
+#define VP_ABI_MAJOR BLADE_PLUGIN_ABI_MAJOR
+#endif
+#ifndef VP_ABI_MINOR
+#define VP_ABI_MINOR 0
+#endif
+
+#if defined(VP_SPEC_BAD_YAML)
+#define VP_SPEC "version: v1\nkind: plugin\nitems: [ {target: x, actions: [\n"
+#elif defined(VP_SPEC_INVALID)
+#define VP_SPEC                                                               \
+  "version: v1\nkind: plugin\nitems:\n- target: " VP_TARGET "\n  actions:\n" \
+  "  - action: noop\n    flags:\n    - name: level\n      type: colour\n"
+#elif defined(VP_SPEC_NULL)
+#define VP_SPEC NULL
+#else
+#define VP_SPEC                                                                    \
+  "version: v1\nkind: plugin\nitems:\n- target: " VP_TARGET "\n"                   \
+  "  shortDesc: test target\n  scope: host\n  actions:\n"                          \
+  "  - action: noop\n    aliases: [nop]\n    shortDesc: change nothing\n"           \
+  "    flags:\n"                                                                   \
+  "    - name: percent\n      desc: a bounded integer\n      type: int\n"           \
+  "      min: 0\n      max: 100\n      default: \"50\"\n"                           \
+  "    - name: mode\n      desc: an enum\n      type: enum\n      values: [a, b]\n" \
+  "    - name: force\n      desc: a switch\n      noArgs: true\n"                   \
+  "    - name: dir\n      desc: a path\n      type: path\n"                          \
+  "  - action: other\n    shortDesc: also nothing\n"
+#endif
+
+#ifdef VP_UNDEFINED_SYMBOL
+extern int blade_test_symbol_nobody_defines(void);
+#endif
+
+struct blade_instance {
+  const blade_host_api *api;
+};
+
+static blade_status vp_init(const blade_host_api *api, blade_host *host, blade_call *call,
+                            blade_instance **out) {
+  (void)host;
+  *out = NULL;
+#ifdef VP_INIT_FAIL
+  api->set_output(call, BLADE_OUTPUT_MESSAGE, "device not ready", strlen("device not ready"));
+  return BLADE_STATUS_FAILED_PRECONDITION;
+#else
+  (void)call;
+#ifdef VP_UNDEFINED_SYMBOL
+  if (blade_test_symbol_nobody_defines()) return BLADE_STATUS_INTERNAL;
+#endif
+  *out = (blade_instance *)calloc(1, sizeof(blade_instance));
+  if (!*out) return BLADE_STATUS_INTERNAL;
+  (*out)->api = api;
+  return BLADE_STATUS_OK;
+#endif
+}
+
+static void vp_shutdown(blade_instance *self) { free(self); }
+
+static blade_status vp_noop(blade_instance *self, const blade_request *req, blade_call *call) {
+  (void)self;
+  (void)req;
+  (void)call;
+  return BLADE_STATUS_OK;
+}
+
+static blade_status vp_create(blade_instance *self, const blade_request *req, blade_call *call) {
+#if defined(VP_CREATE_BAD_JSON)
+  (void)req;
+  self->api->set_output(call, BLADE_OUTPUT_RESTORE, "{not json", 9);
+  return BLADE_STATUS_OK;
+#elif defined(VP_CREATE_STATUS)
+  (void)self;
+  (void)req;
+  (void)call;
+  return (blade_status)VP_CREATE_STATUS;
+#else
+  return vp_noop(self, req, call);
+#endif
+}
+
+static const blade_plugin_descriptor descriptor = {
+    sizeof(blade_plugin_descriptor),
+    VP_ABI_MAJOR,
+    VP_ABI_MINOR,
+    VP_NAME,
+    "0.0.1",
+    VP_SPEC,
+#ifdef VP_CAPS_MISMATCH
+    BLADE_CAP_DRY_RUN,
+#else
+    BLADE_CAP_CONCURRENT_CALLS,
+#endif
+    vp_init,
+    vp_shutdown,
+    vp_create,
+    vp_noop,
+    NULL,
+};
+
+#ifndef VP_NO_ENTRY
+BLADE_PLUGIN_EXPORT const blade_plugin_descriptor *VP_ENTRY(void) { return &descriptor; }
+#else
+/* Keeps the descriptor referenced so the compiler does not warn. */
+const void *vp_unused_descriptor(void) { return &descriptor; }
+#endif

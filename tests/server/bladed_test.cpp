@@ -1,0 +1,226 @@
+// bladed as a user meets it: a real process on an ephemeral port, spoken to
+// over HTTP; and its configuration precedence.
+#include <stdlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <doctest/doctest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "../support/child_process.hpp"
+#include "../support/temp_dir.hpp"
+#include "config.hpp"
+
+namespace fs = std::filesystem;
+using blade::test::ChildProcess;
+using blade::test::TempDir;
+using nlohmann::json;
+
+namespace {
+
+const std::string kBladed = BLADE_BLADED_PATH;
+const fs::path kTestPlugins = BLADE_TEST_PLUGIN_DIR;
+const std::string kToken = "0123456789abcdef0123456789abcdef";
+
+std::string slurp(const fs::path &p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A running bladed with a temp state dir and a plugin dir holding a good C
+// plugin and a refused one.
+struct Daemon {
+  TempDir dir{"bladed-test"};
+  std::unique_ptr<ChildProcess> process;
+  int port = 0;
+
+  explicit Daemon(std::vector<std::string> extra_args = {}, std::vector<std::string> env = {}) {
+    fs::create_directories(dir / "plugins");
+    for (const char *name : {"c_marker.so", "init_fail.so"}) {
+      fs::copy_file(kTestPlugins / name, dir / "plugins" / name);
+      fs::permissions(dir / "plugins" / name, fs::perms(0755));
+    }
+    std::vector<std::string> argv = {kBladed, "--port", "0", "--port-file", (dir / "port").string(),
+                                     "--plugin-dir", (dir / "plugins").string(), "--state-dir",
+                                     (dir / "state").string()};
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    env.push_back("BLADE_API_TOKEN=" + kToken);
+    process = std::make_unique<ChildProcess>(argv, env, (dir / "bladed.log").string());
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!fs::exists(dir / "port")) {
+      if (std::chrono::steady_clock::now() > deadline || process->exit_code(std::chrono::milliseconds(0))) {
+        FAIL("bladed did not start: " << slurp(dir / "bladed.log"));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    port = std::stoi(slurp(dir / "port"));
+  }
+
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", port);
+    c.set_connection_timeout(5);
+    c.set_read_timeout(10);
+    return c;
+  }
+};
+
+httplib::Headers auth() { return {{"X-Api-Token", kToken}}; }
+
+}  // namespace
+
+TEST_CASE("health needs no token and reports the loaded plugins") {
+  Daemon d;
+  auto c = d.client();
+  auto res = c.Get("/v1/health");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  CHECK(res->get_header_value("Content-Type") == "application/json");
+  auto body = json::parse(res->body);
+  CHECK(body["code"] == "OK");
+  CHECK(body["data"]["status"] == "up");
+  CHECK(body["data"]["plugins"] == 1);
+  CHECK(body["data"]["version"].is_string());
+}
+
+TEST_CASE("plugins lists loaded and refused plugins, behind the token") {
+  Daemon d;
+  auto c = d.client();
+
+  auto missing = c.Get("/v1/plugins");
+  REQUIRE(missing);
+  CHECK(missing->status == 401);
+  CHECK(json::parse(missing->body)["code"] == "UNAUTHENTICATED");
+
+  auto wrong = c.Get("/v1/plugins", {{"X-Api-Token", kToken + "x"}});
+  CHECK(wrong->status == 401);
+  auto wrong_bearer = c.Get("/v1/plugins", {{"Authorization", "Bearer nope"}});
+  CHECK(wrong_bearer->status == 401);
+
+  auto res = c.Get("/v1/plugins", {{"Authorization", "Bearer " + kToken}});
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  auto items = json::parse(res->body)["data"];
+  REQUIRE(items.size() == 2);
+  CHECK(items[0]["name"] == "c-marker");
+  CHECK(items[0]["status"] == "loaded");
+  CHECK(items[0]["abi"] == "1.0");
+  CHECK(items[0]["targets"] == json::array({"cmarker touch"}));
+  CHECK(items[0]["error"] == "");
+  CHECK(items[1]["name"] == "init-fail");
+  CHECK(items[1]["status"] == "refused");
+  CHECK(items[1]["error"] == "init failed (FAILED_PRECONDITION): device not ready");
+  CHECK(items[1]["path"].get<std::string>().ends_with("plugins/init_fail.so"));
+}
+
+TEST_CASE("unknown routes answer the envelope with NOT_FOUND") {
+  Daemon d;
+  auto res = d.client().Get("/v1/nothing-here", auth());
+  REQUIRE(res);
+  CHECK(res->status == 404);
+  auto body = json::parse(res->body);
+  CHECK(body["code"] == "NOT_FOUND");
+  CHECK(body["message"] == "no route GET /v1/nothing-here");
+}
+
+TEST_CASE("SIGTERM stops the daemon cleanly") {
+  Daemon d;
+  d.process->signal(SIGTERM);
+  CHECK(d.process->exit_code(std::chrono::seconds(10)) == 0);
+}
+
+TEST_CASE("bladed refuses to start without a token, or without auth off loopback") {
+  TempDir dir;
+  auto state = (dir / "state").string();
+  {
+    ChildProcess p({kBladed, "--port", "0", "--state-dir", state}, {"BLADE_API_TOKEN="}, (dir / "a.log").string());
+    CHECK(p.exit_code(std::chrono::seconds(10)) == 2);
+    CHECK(slurp(dir / "a.log").find("no API token configured") != std::string::npos);
+  }
+  {
+    ChildProcess p({kBladed, "--port", "0", "--no-auth", "--bind", "0.0.0.0", "--state-dir", state},
+                   {"BLADE_API_TOKEN="}, (dir / "b.log").string());
+    CHECK(p.exit_code(std::chrono::seconds(10)) == 2);
+    CHECK(slurp(dir / "b.log").find("bind address 0.0.0.0 is not loopback") != std::string::npos);
+  }
+  {
+    std::ofstream(dir / "bad.yaml") << "port: 1\nprot: 2\n";
+    ChildProcess p({kBladed, "--config", (dir / "bad.yaml").string()}, {}, (dir / "c.log").string());
+    CHECK(p.exit_code(std::chrono::seconds(10)) == 2);
+    CHECK(slurp(dir / "c.log").find("unknown key 'prot'") != std::string::npos);
+  }
+}
+
+TEST_CASE("--no-auth on loopback serves without a token") {
+  Daemon d({"--no-auth"}, {"BLADE_API_TOKEN="});
+  auto res = d.client().Get("/v1/plugins");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+}
+
+namespace {
+
+blade::server::Config parse(std::vector<std::string> args) {
+  std::vector<const char *> argv = {"bladed"};
+  for (const auto &a : args) argv.push_back(a.c_str());
+  return blade::server::parse_invocation(static_cast<int>(argv.size()), argv.data()).config;
+}
+
+// Sets an environment variable for one scope.
+struct EnvVar {
+  std::string name;
+  EnvVar(std::string n, const std::string &value) : name(std::move(n)) { ::setenv(name.c_str(), value.c_str(), 1); }
+  ~EnvVar() { ::unsetenv(name.c_str()); }
+};
+
+}  // namespace
+
+TEST_CASE("configuration: flags beat environment beat the config file beat defaults") {
+  TempDir dir;
+  std::ofstream(dir / "blade.yaml") << "port: 7000\nbind: 127.0.0.2\nlog-level: debug\n"
+                                      "plugin-dir: [/file/a, /file/b]\ntoken: from-file\n";
+  EnvVar config("BLADE_CONFIG", (dir / "blade.yaml").string());
+
+  auto from_file = parse({});
+  CHECK(from_file.port == 7000);
+  CHECK(from_file.bind == "127.0.0.2");
+  CHECK(from_file.log_level == blade::log::Level::Debug);
+  CHECK(from_file.plugin_dirs == std::vector<fs::path>{"/file/a", "/file/b"});
+  CHECK(from_file.token == "from-file");
+  CHECK(from_file.state_dir == "/var/lib/blade");  // default
+
+  EnvVar port("BLADE_PORT", "7100");
+  EnvVar dirs("BLADE_PLUGIN_DIR", "/env/a:/env/b");
+  auto from_env = parse({});
+  CHECK(from_env.port == 7100);
+  CHECK(from_env.plugin_dirs == std::vector<fs::path>{"/env/a", "/env/b"});
+  CHECK(from_env.bind == "127.0.0.2");
+
+  auto from_flags = parse({"--port", "7200", "--plugin-dir", "/flag"});
+  CHECK(from_flags.port == 7200);
+  CHECK(from_flags.plugin_dirs == std::vector<fs::path>{"/flag"});
+}
+
+TEST_CASE("configuration errors name the option") {
+  auto message = [](std::vector<std::string> args) {
+    try {
+      parse(std::move(args));
+    } catch (const std::invalid_argument &e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(message({"--port", "70000"}) == "port: 70000 is not in 0..65535");
+  CHECK(message({"--bind", "localhost"}) == "bind: 'localhost' is not an IP address");
+  CHECK(message({"--log-level", "loud"}) == "log-level: expected debug, info, warn or error");
+  CHECK(message({"--log-format", "xml"}) == "log-format: expected text or json");
+  CHECK(message({"--port", "abc"}).find("port") != std::string::npos);
+  CHECK(message({"--bogus"}).find("bogus") != std::string::npos);
+}
