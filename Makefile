@@ -1,0 +1,34 @@
+# A thin wrapper: meson and ninja do the work, and a second run only does
+# what is out of date.
+BUILD ?= build
+# CI builds with warnings as errors.
+MESON_SETUP_FLAGS ?= $(if $(filter true,$(CI)),-Dwerror=true)
+
+.PHONY: all deps build test run bench format clean
+
+all: build
+
+deps:
+	@tools/dev/install-deps.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) $(MESON_SETUP_FLAGS)
+
+build: deps
+	@$(MAKE) --no-print-directory $(BUILD)/build.ninja
+	meson compile -C $(BUILD)
+
+test: build
+	@tools/dev/run-tests.sh $(BUILD)
+
+run: build
+	@tools/dev/run.sh $(BUILD)
+
+bench: build
+	meson test -C $(BUILD) --benchmark --verbose
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h' '*.cpp' '*.hpp')
+
+clean:
+	rm -rf $(BUILD)

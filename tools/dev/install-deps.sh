@@ -1,0 +1,25 @@
+#!/bin/sh
+# Installs the Debian packages Blade builds and tests with, and only those
+# missing: a second run changes nothing and needs no network.
+set -eu
+
+packages="g++ meson ninja-build pkg-config binutils curl \
+  libboost-dev libboost-program-options-dev libcpp-httplib-dev libsqlite3-dev \
+  libfmt-dev libyaml-cpp-dev doctest-dev nlohmann-json3-dev"
+
+missing=""
+for p in $packages; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  case "$status" in
+    *"install ok installed"*) ;;
+    *) missing="$missing $p" ;;
+  esac
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+# shellcheck disable=SC2086 # the list is meant to split into words
+$sudo apt-get install -y -qq --no-install-recommends $missing
