@@ -166,7 +166,19 @@ CallOutcome LoadedPlugin::call(Op op, const PluginRequest &request, const CallOp
   }
   ctx.outcome.status = normalise_status(status);
   if (ctx.outcome.ok() && !ctx.invalid_outputs.empty()) {
-    // A record we cannot parse is a record we cannot restore from.
+    // A record we cannot parse is a record we cannot restore from, so the
+    // create is a failure; the fault is in effect though, so undo it now
+    // with what destroy can work from (the flags) rather than leave it.
+    if (op == Op::Create) {
+      CallContext undo;
+      undo.options = &options;
+      PluginRequest without_record = request;
+      without_record.restore_json.reset();
+      RequestView undo_view(without_record);
+      std::unique_lock lock(call_mutex_, std::defer_lock);
+      if (!(capabilities_ & BLADE_CAP_CONCURRENT_CALLS)) lock.lock();
+      descriptor_->destroy(inst, &undo_view.raw, undo.handle());
+    }
     ctx.outcome.status = BLADE_STATUS_INTERNAL;
     ctx.outcome.message = fmt::format("plugin '{}' returned invalid JSON for {}", name_,
                                       fmt::join(ctx.invalid_outputs, ", "));

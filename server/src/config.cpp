@@ -25,7 +25,9 @@ const std::map<std::string, std::string> kEnvNames = {
     {"token", "BLADE_API_TOKEN"},     {"no-auth", "BLADE_NO_AUTH"},
     {"plugin-dir", "BLADE_PLUGIN_DIR"}, {"state-dir", "BLADE_STATE_DIR"},
     {"log-level", "BLADE_LOG_LEVEL"}, {"log-format", "BLADE_LOG_FORMAT"},
-    {"config", "BLADE_CONFIG"},
+    {"config", "BLADE_CONFIG"},       {"sqlite-path", "BLADE_SQLITE_PATH"},
+    {"exec-mode", "BLADE_EXEC_MODE"}, {"chaosblade-home", "BLADE_CHAOSBLADE_HOME"},
+    {"keep-faults-on-exit", "BLADE_KEEP_FAULTS_ON_EXIT"}, {"workers", "BLADE_WORKERS"},
 };
 
 po::options_description options_description(const Config &defaults) {
@@ -55,7 +57,20 @@ po::options_description options_description(const Config &defaults) {
     ("log-format", po::value<std::string>()->default_value("text"),
      "text or json, one object per line (env BLADE_LOG_FORMAT)")
     ("port-file", po::value<std::string>(),
-     "write the port actually listened on to this file once ready");
+     "write the port actually listened on to this file once ready")
+    ("sqlite-path", po::value<std::string>(),
+     "the SQLite database (env BLADE_SQLITE_PATH; default <state-dir>/blade.db)")
+    ("exec-mode", po::value<std::string>()->default_value("inprocess"),
+     "inprocess: plugins first, chaosblade-exec binaries for what no plugin serves; "
+     "external: the binaries first (env BLADE_EXEC_MODE)")
+    ("chaosblade-home", po::value<std::string>(),
+     "ChaosBlade's directory (bin/chaos_os, yaml/chaosblade-*-spec-*.yaml) for the external "
+     "fallback (env BLADE_CHAOSBLADE_HOME)")
+    ("keep-faults-on-exit", po::value<bool>()->implicit_value(true)->default_value(false),
+     "on SIGTERM leave active faults in place instead of rolling them back; the next start "
+     "still rolls them back (env BLADE_KEEP_FAULTS_ON_EXIT)")
+    ("workers", po::value<int>()->default_value(defaults.workers),
+     "threads running experiment jobs (env BLADE_WORKERS)");
   // clang-format on
   return d;
 }
@@ -147,6 +162,16 @@ Config to_config(const po::variables_map &vm) {
   if (!format) throw std::invalid_argument("log-format: expected text or json");
   c.log_format = *format;
   if (vm.count("port-file")) c.port_file = vm["port-file"].as<std::string>();
+  c.sqlite_path = vm.count("sqlite-path") ? std::filesystem::path(vm["sqlite-path"].as<std::string>())
+                                          : c.state_dir / "blade.db";
+  const std::string mode = vm["exec-mode"].as<std::string>();
+  if (mode != "inprocess" && mode != "external")
+    throw std::invalid_argument("exec-mode: expected inprocess or external");
+  c.exec_external = mode == "external";
+  if (vm.count("chaosblade-home")) c.chaosblade_home = vm["chaosblade-home"].as<std::string>();
+  c.keep_faults_on_exit = vm["keep-faults-on-exit"].as<bool>();
+  c.workers = vm["workers"].as<int>();
+  if (c.workers < 1 || c.workers > 64) throw std::invalid_argument("workers: expected 1..64");
   return c;
 }
 
@@ -164,6 +189,7 @@ Invocation parse_invocation(int argc, const char *const *argv) {
   po::options_description desc = options_description(defaults);
   std::ostringstream help;
   help << "Usage: bladed [options]                 serve the API\n"
+       << "       bladed recover [options]         roll back what the last run left active, then exit\n"
        << "       bladed check-plugin FILE.so      load one plugin, print its record as JSON\n\n"
        << desc;
   inv.help_text = help.str();
@@ -176,11 +202,16 @@ Invocation parse_invocation(int argc, const char *const *argv) {
     return inv;
   }
 
+  if (!args.empty() && args[0] == "recover") {
+    inv.command = Command::Recover;
+    args.erase(args.begin());
+  }
+
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(args).options(desc).run(), vm);
     if (vm.count("help")) {
-      inv.command = Command::Help;
+      inv.command = Command::Help;  // also for `recover --help`
       return inv;
     }
     if (vm.count("version")) {

@@ -23,9 +23,16 @@ struct Config {
   log::Level log_level = log::Level::Info;
   log::Format log_format = log::Format::Text;
   std::optional<std::filesystem::path> port_file;  // written once listening
+  std::filesystem::path sqlite_path;  // default <state_dir>/blade.db
+  bool exec_external = false;         // BLADE_EXEC_MODE=external
+  // ChaosBlade's home (bin/chaos_os, yaml/*.yaml) for the external fallback;
+  // empty: no fallback.
+  std::filesystem::path chaosblade_home;
+  bool keep_faults_on_exit = false;  // SIGTERM leaves active faults in place
+  int workers = 4;
 };
 
-enum class Command { Serve, CheckPlugin, Help, Version };
+enum class Command { Serve, Recover, CheckPlugin, Help, Version };
 
 struct Invocation {
   Command command = Command::Serve;

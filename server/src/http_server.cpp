@@ -1,6 +1,8 @@
 #include "http_server.hpp"
 
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -81,6 +83,10 @@ int HttpServer::bind() {
 }
 
 void HttpServer::run() { http_.listen_after_bind(); }
+
+void HttpServer::wait_until_running() const {
+  while (!http_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
 
 void HttpServer::stop() { http_.stop(); }
 

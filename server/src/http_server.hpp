@@ -20,6 +20,8 @@ class HttpServer {
   int bind();
   // Serves until stop(); call after bind().
   void run();
+  // Blocks until run() is accepting (a stop() before that would be lost).
+  void wait_until_running() const;
   // Thread-safe; makes run() return.
   void stop();
 

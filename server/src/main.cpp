@@ -16,16 +16,13 @@
 #include "blade/core/registry.hpp"
 #include "build_info.hpp"
 #include "config.hpp"
+#include "daemon.hpp"
 #include "http_server.hpp"
 #include "plugin_json.hpp"
 
 namespace {
 
 using blade::server::Config;
-
-blade::HostSettings host_settings(const Config &config) {
-  return {BLADE_VERSION, config.state_dir / "plugins"};
-}
 
 // Loads one file the way the daemon would and prints its record: plugin
 // authors (and `blade plugin install`) validate a .so with it. Exit 0 only
@@ -55,7 +52,7 @@ void write_port_file(const std::filesystem::path &file, int port) {
   std::filesystem::rename(tmp, file);
 }
 
-int serve(const Config &config) {
+void check_auth_config(const Config &config) {
   if (config.token.empty() && !config.no_auth) {
     throw std::invalid_argument(
         "no API token configured: set BLADE_API_TOKEN (or token: in the config file); "
@@ -64,6 +61,20 @@ int serve(const Config &config) {
   if (config.no_auth && !blade::server::is_loopback(config.bind)) {
     throw std::invalid_argument(fmt::format("--no-auth refused: bind address {} is not loopback", config.bind));
   }
+}
+
+// `bladed recover`: what a start does before serving, then exit; the
+// systemd unit's stop hook runs it so no fault outlives the service.
+int recover(const Config &config) {
+  std::filesystem::create_directories(config.state_dir);
+  blade::server::Daemon daemon(config);
+  auto report = daemon.service().recover();
+  std::printf("recovered: %d destroyed, %d still failing\n", report.destroyed, report.failed);
+  return report.failed == 0 ? 0 : 1;
+}
+
+int serve(const Config &config) {
+  check_auth_config(config);
   std::filesystem::create_directories(config.state_dir);
 
   // Signals are taken synchronously by this thread; block them before any
@@ -74,27 +85,37 @@ int serve(const Config &config) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  blade::Registry registry;
-  auto dirs = blade::plugin_search_dirs(config.plugin_dirs, std::getenv("BLADE_PLUGIN_PATH"),
-                                        config.install_plugin_dir);
-  auto files = blade::discover_plugin_files(dirs);
-  std::size_t loaded = blade::load_plugins(files, host_settings(config), registry);
+  blade::server::Daemon daemon(config);
+  // No fault left behind: whatever the last run left active is rolled back
+  // before anything new is accepted.
+  daemon.service().recover();
+  daemon.service().rearm_deadlines();
 
-  blade::server::HttpServer http(config, registry);
+  blade::server::HttpServer http(config, daemon.registry());
   int port = http.bind();
-  if (config.port_file) write_port_file(*config.port_file, port);
-  blade::log::info("bladed listening", {{"address", config.bind},
-                                        {"port", std::to_string(port)},
-                                        {"plugins_loaded", std::to_string(loaded)},
-                                        {"plugins_refused", std::to_string(files.size() - loaded)},
-                                        {"version", BLADE_VERSION}});
   std::thread server_thread([&] { http.run(); });
+  // Ready means accepting: only then is the port announced, and only then
+  // can a stop() take effect.
+  http.wait_until_running();
+  if (config.port_file) write_port_file(*config.port_file, port);
+  blade::log::info("bladed listening",
+                   {{"address", config.bind},
+                    {"port", std::to_string(port)},
+                    {"plugins_loaded", std::to_string(daemon.registry().loaded_count())},
+                    {"plugins_refused", std::to_string(daemon.plugins_found() - daemon.registry().loaded_count())},
+                    {"database", config.sqlite_path.string()},
+                    {"version", BLADE_VERSION}});
 
   int sig = 0;
   sigwait(&signals, &sig);
   blade::log::info("stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   http.stop();
   server_thread.join();
+  if (config.keep_faults_on_exit) {
+    blade::log::warn("leaving active faults in place (keep-faults-on-exit); the next start rolls them back");
+  } else {
+    daemon.service().destroy_all_active(sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  }
   return 0;
 }
 
@@ -107,11 +128,12 @@ int main(int argc, char **argv) {
       case blade::server::Command::Help: std::cout << inv.help_text; return 0;
       case blade::server::Command::Version: std::cout << "bladed " << BLADE_VERSION << "\n"; return 0;
       case blade::server::Command::CheckPlugin: return check_plugin(inv.plugin_file);
+      case blade::server::Command::Recover:
       case blade::server::Command::Serve: break;
     }
     blade::log::set_level(inv.config.log_level);
     blade::log::set_format(inv.config.log_format);
-    return serve(inv.config);
+    return inv.command == blade::server::Command::Recover ? recover(inv.config) : serve(inv.config);
   } catch (const std::invalid_argument &e) {
     std::fprintf(stderr, "bladed: %s\n", e.what());
     return 2;

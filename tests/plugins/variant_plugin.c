@@ -19,6 +19,7 @@
  */
 #include <blade/plugin.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,6 +97,32 @@ static blade_status vp_noop(blade_instance *self, const blade_request *req, blad
   return BLADE_STATUS_OK;
 }
 
+/* With flag dir=D, destroy appends a line to D/destroy-calls (tests count
+ * rollbacks) and fails while D/block-destroy exists (tests of retries). */
+static blade_status vp_destroy(blade_instance *self, const blade_request *req, blade_call *call) {
+  const char *dir = NULL;
+  char path[4096];
+  FILE *f;
+  uint32_t i;
+  for (i = 0; i < req->flag_count; ++i)
+    if (strcmp(req->flag_names[i], "dir") == 0) dir = req->flag_values[i];
+  if (!dir) return BLADE_STATUS_OK;
+  snprintf(path, sizeof path, "%s/destroy-calls", dir);
+  f = fopen(path, "a");
+  if (f) {
+    fprintf(f, "%s\n", req->uid);
+    fclose(f);
+  }
+  snprintf(path, sizeof path, "%s/block-destroy", dir);
+  f = fopen(path, "r");
+  if (f) {
+    fclose(f);
+    self->api->set_output(call, BLADE_OUTPUT_MESSAGE, "destroy blocked by test", 23);
+    return BLADE_STATUS_FAILED_PRECONDITION;
+  }
+  return BLADE_STATUS_OK;
+}
+
 static blade_status vp_create(blade_instance *self, const blade_request *req, blade_call *call) {
 #if defined(VP_CREATE_BAD_JSON)
   (void)req;
@@ -126,7 +153,7 @@ static const blade_plugin_descriptor descriptor = {
     vp_init,
     vp_shutdown,
     vp_create,
-    vp_noop,
+    vp_destroy,
     NULL,
 };
 

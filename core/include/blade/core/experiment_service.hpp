@@ -1,0 +1,168 @@
+// The experiment service: validation, persistence, dispatch to executors,
+// timeouts, retries, callbacks, recovery. Callers (HTTP routes, the CLI's
+// compatibility paths, tests) hand it plain structs and get results or a
+// blade::Error back; it knows nothing about HTTP.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "blade/core/callback_notifier.hpp"
+#include "blade/core/error.hpp"
+#include "blade/core/event_bus.hpp"
+#include "blade/core/executor.hpp"
+#include "blade/core/experiment.hpp"
+#include "blade/core/external_executor.hpp"
+#include "blade/core/registry.hpp"
+#include "blade/core/scheduler.hpp"
+#include "blade/core/store.hpp"
+
+namespace blade {
+
+enum class ExecMode { InProcess, External };
+
+struct ServiceSettings {
+  ExecMode exec_mode = ExecMode::InProcess;
+  // How long a synchronous create or destroy waits for its job.
+  std::chrono::milliseconds sync_wait{std::chrono::seconds(30)};
+  // The deadline given to each executor call.
+  std::chrono::milliseconds call_deadline{std::chrono::seconds(60)};
+  // A failed destroy is retried after this, doubling up to the max.
+  std::chrono::milliseconds destroy_retry_first{std::chrono::seconds(1)};
+  std::chrono::milliseconds destroy_retry_max{std::chrono::seconds(60)};
+  // Refuse creates beyond this many active experiments; 0 = no cap.
+  std::int64_t max_active = 0;
+  ExternalSettings external;
+};
+
+// Who asked, for the audit log.
+struct Caller {
+  std::string actor = "system";  // a token's name, never the token
+  std::string remote;
+};
+
+struct CreateRequest {
+  std::string scope = "host";
+  std::string target;
+  std::string action;  // or an alias
+  FlagValues flags;
+  bool async = false;
+  std::optional<std::string> timeout;  // "120", "90s", "5m"
+  std::string callback;
+  bool dry_run = false;
+};
+
+struct CreateResult {
+  Experiment experiment;
+  // Set for a dry run: executor, normalised flags and the executor's plan.
+  std::optional<nlohmann::json> plan;
+  // Set when the experiment failed: what kind of failure it was.
+  std::optional<ErrorCode> failure;
+};
+
+struct DestroyResult {
+  Experiment experiment;
+  std::optional<ErrorCode> failure;  // destroy failed; it is retried
+};
+
+struct PrepareRequest {
+  std::string type;
+  FlagValues flags;
+};
+
+// Serves preparations of one type (e.g. attaching the JVM agent).
+class PreparationHandler {
+ public:
+  virtual ~PreparationHandler() = default;
+  virtual std::string name() const = 0;
+  virtual CallOutcome prepare(const Preparation &p, const CallOptions &options) = 0;
+  virtual CallOutcome revoke(const Preparation &p, const CallOptions &options) = 0;
+};
+
+struct RecoveryReport {
+  int destroyed = 0;
+  int failed = 0;  // still destroying; retried
+};
+
+class ExperimentService {
+ public:
+  ExperimentService(Store &store, const Registry &registry, const ExternalCatalog *external,
+                    Scheduler &scheduler, EventBus &events, CallbackNotifier *callbacks,
+                    ServiceSettings settings = {});
+  ~ExperimentService();
+
+  CreateResult create(const CreateRequest &request, const Caller &caller = {});
+  // Idempotent: a destroyed or failed experiment is returned as it is.
+  // `force` marks it destroyed even if the executor cannot roll it back.
+  DestroyResult destroy(const std::string &uid, const Caller &caller = {}, bool force = false);
+  Experiment get(const std::string &uid) const;
+  Page<Experiment> list(const ExperimentFilter &filter) const;
+
+  void add_preparation_handler(const std::string &type, std::shared_ptr<PreparationHandler> handler);
+  Preparation prepare(const PrepareRequest &request, const Caller &caller = {});
+  Preparation revoke(const std::string &uid, const Caller &caller = {});
+  Preparation get_preparation(const std::string &uid) const;
+  Page<Preparation> list_preparations(const PreparationFilter &filter) const;
+
+  // At start: rolls back everything the store shows active, left in
+  // created, or past its deadline; audits each. Waits for the outcome.
+  RecoveryReport recover();
+  // At SIGTERM: refuses new work and rolls back every active experiment;
+  // waits for the outcome.
+  RecoveryReport destroy_all_active(const std::string &reason);
+  // After recovery: timers for running experiments' deadlines (there are
+  // none after a recovery, but a daemon keeping faults across a restart has).
+  void rearm_deadlines();
+
+ private:
+  struct Resolved;
+  struct RunFailure {
+    std::optional<ErrorCode> code;
+    std::string message;
+  };
+  Resolved resolve(const std::string &scope, const std::string &target, const std::string &action) const;
+  std::shared_ptr<Executor> executor_for(const Experiment &e) const;
+
+  // Jobs, run on the experiment's strand.
+  RunFailure run_create(const std::string &uid);
+  RunFailure run_destroy(const std::string &uid, const Caller &caller, bool force, int attempt,
+                         const std::string &audit_action);
+  RecoveryReport roll_back(const std::vector<Experiment> &experiments,
+                           const std::string &audit_action);
+  std::shared_ptr<PreparationHandler> handler_for(const std::string &type) const;
+
+  void transition(Experiment &e);  // persist, then announce
+  void arm_deadline(const Experiment &e);
+  void audit(const Caller &caller, const std::string &action, const std::string &subject,
+             const nlohmann::json &params, const std::string &outcome);
+  CallOptions call_options() const;
+  // Posts `job` for `uid` and waits up to sync_wait; false on timeout.
+  bool run_and_wait(const std::string &uid, std::function<void()> job);
+
+  Store &store_;
+  const Registry &registry_;
+  const ExternalCatalog *external_;
+  Scheduler &scheduler_;
+  EventBus &events_;
+  CallbackNotifier *callbacks_;
+  ServiceSettings settings_;
+  std::atomic<bool> stopping_{false};
+
+  mutable std::mutex mutex_;  // guards the maps below
+  std::map<std::string, Scheduler::TimerId> deadline_timers_;
+  std::map<std::string, std::shared_ptr<PreparationHandler>> preparation_handlers_;
+};
+
+// "120" -> 120 s, "90s" -> 90 s, "5m" -> 300 s; rejects <= 0 and fractions
+// of a second. Throws Error(InvalidArgument) on field "timeout".
+std::int64_t parse_timeout_seconds(const std::string &text);
+
+// blade_status of an executor's outcome -> the error kind callers see.
+ErrorCode error_code_for_status(int status);
+
+}  // namespace blade

@@ -1,0 +1,151 @@
+#include "blade/core/experiment.hpp"
+
+#include <sys/random.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <ctime>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace blade {
+
+std::string_view to_string(ExperimentStatus status) {
+  switch (status) {
+    case ExperimentStatus::Created: return "created";
+    case ExperimentStatus::Running: return "running";
+    case ExperimentStatus::Destroying: return "destroying";
+    case ExperimentStatus::Destroyed: return "destroyed";
+    case ExperimentStatus::Failed: return "failed";
+  }
+  return "failed";
+}
+
+std::optional<ExperimentStatus> experiment_status_from_string(std::string_view name) {
+  for (auto s : {ExperimentStatus::Created, ExperimentStatus::Running, ExperimentStatus::Destroying,
+                 ExperimentStatus::Destroyed, ExperimentStatus::Failed})
+    if (to_string(s) == name) return s;
+  return std::nullopt;
+}
+
+bool is_active(ExperimentStatus s) {
+  return s == ExperimentStatus::Running || s == ExperimentStatus::Destroying;
+}
+
+bool is_terminal(ExperimentStatus s) {
+  return s == ExperimentStatus::Destroyed || s == ExperimentStatus::Failed;
+}
+
+std::string_view to_string(PreparationStatus status) {
+  switch (status) {
+    case PreparationStatus::Created: return "created";
+    case PreparationStatus::Running: return "running";
+    case PreparationStatus::Revoked: return "revoked";
+    case PreparationStatus::Failed: return "failed";
+  }
+  return "failed";
+}
+
+std::optional<PreparationStatus> preparation_status_from_string(std::string_view name) {
+  for (auto s : {PreparationStatus::Created, PreparationStatus::Running, PreparationStatus::Revoked,
+                 PreparationStatus::Failed})
+    if (to_string(s) == name) return s;
+  return std::nullopt;
+}
+
+std::string format_time(SystemTime t) {
+  auto ms = std::chrono::time_point_cast<std::chrono::milliseconds>(t);
+  auto secs = std::chrono::floor<std::chrono::seconds>(ms);
+  std::time_t tt = std::chrono::system_clock::to_time_t(secs);
+  std::tm tm{};
+  ::gmtime_r(&tt, &tm);
+  return fmt::format("{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:03d}Z", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     static_cast<int>((ms - secs).count()));
+}
+
+std::optional<SystemTime> parse_time(std::string_view text) {
+  // Exactly the form format_time writes; the store reads nothing else.
+  int y, mo, d, h, mi, s, ms;
+  char z = 0;
+  std::string buf(text);
+  if (std::sscanf(buf.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &y, &mo, &d, &h, &mi, &s, &ms, &z) != 8 ||
+      z != 'Z' || buf.size() != 24) {
+    return std::nullopt;
+  }
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = s;
+  std::time_t tt = ::timegm(&tm);
+  if (tt == static_cast<std::time_t>(-1)) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(tt) + std::chrono::milliseconds(ms);
+}
+
+namespace {
+
+nlohmann::json time_or_null(const std::optional<SystemTime> &t) {
+  return t ? nlohmann::json(format_time(*t)) : nlohmann::json(nullptr);
+}
+
+// Stored JSON texts come from plugins through the host's JSON check; a row
+// edited by hand must still not take a response down.
+nlohmann::json parse_or_text(const std::string &text) {
+  if (text.empty()) return nlohmann::json::object();
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  return j.is_discarded() ? nlohmann::json(text) : j;
+}
+
+}  // namespace
+
+nlohmann::json to_json(const Experiment &e) {
+  return {{"uid", e.uid},
+          {"scope", e.scope},
+          {"target", e.target},
+          {"action", e.action},
+          {"flags", e.flags},
+          {"status", to_string(e.status)},
+          {"error", e.error},
+          {"executor", e.executor},
+          {"result", parse_or_text(e.result_json)},
+          {"timeout", e.timeout_s ? nlohmann::json(*e.timeout_s) : nlohmann::json(nullptr)},
+          {"deadline", time_or_null(e.deadline)},
+          {"callback", e.callback},
+          {"created_at", format_time(e.created_at)},
+          {"started_at", time_or_null(e.started_at)},
+          {"finished_at", time_or_null(e.finished_at)},
+          {"updated_at", format_time(e.updated_at)}};
+}
+
+nlohmann::json to_json(const Preparation &p) {
+  return {{"uid", p.uid},
+          {"type", p.type},
+          {"flags", p.flags},
+          {"status", to_string(p.status)},
+          {"error", p.error},
+          {"executor", p.executor},
+          {"result", parse_or_text(p.result_json)},
+          {"created_at", format_time(p.created_at)},
+          {"updated_at", format_time(p.updated_at)}};
+}
+
+std::string new_uid() {
+  std::array<unsigned char, 8> bytes{};
+  std::size_t got = 0;
+  while (got < bytes.size()) {
+    ssize_t n = ::getrandom(bytes.data() + got, bytes.size() - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw std::runtime_error("getrandom failed");
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  return fmt::format("{:02x}", fmt::join(bytes, ""));
+}
+
+}  // namespace blade

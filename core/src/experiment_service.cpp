@@ -1,0 +1,523 @@
+#include "blade/core/experiment_service.hpp"
+
+#include <future>
+
+#include <fmt/format.h>
+
+#include <blade/plugin.h>
+
+#include "blade/core/duration.hpp"
+#include "blade/core/log.hpp"
+
+namespace blade {
+
+using std::chrono::steady_clock;
+using std::chrono::system_clock;
+
+namespace {
+
+SystemTime now() { return system_clock::now(); }
+
+// Where a system-clock deadline falls on the steady clock that timers use.
+steady_clock::time_point to_steady(SystemTime t) {
+  auto left = t - system_clock::now();
+  return steady_clock::now() + std::chrono::duration_cast<steady_clock::duration>(left);
+}
+
+PluginRequest request_of(const Experiment &e) {
+  PluginRequest r;
+  r.uid = e.uid;
+  r.scope = e.scope;
+  r.target = e.target;
+  r.action = e.action;
+  r.flags = e.flags;
+  if (!e.restore_json.empty()) r.restore_json = e.restore_json;
+  return r;
+}
+
+nlohmann::json parse_or_null(const std::string &text) {
+  if (text.empty()) return nullptr;
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  return j.is_discarded() ? nlohmann::json(text) : j;
+}
+
+std::string outcome_text(const std::optional<ErrorCode> &failure, const std::string &message) {
+  if (!failure) return "ok";
+  return fmt::format("{}: {}", to_string(*failure), message);
+}
+
+}  // namespace
+
+ErrorCode error_code_for_status(int status) {
+  switch (status) {
+    case BLADE_STATUS_INVALID_ARGUMENT: return ErrorCode::InvalidArgument;
+    case BLADE_STATUS_ALREADY_EXISTS: return ErrorCode::AlreadyExists;
+    case BLADE_STATUS_NOT_SUPPORTED:
+    case BLADE_STATUS_PERMISSION_DENIED:
+    case BLADE_STATUS_NOT_FOUND:
+    case BLADE_STATUS_FAILED_PRECONDITION: return ErrorCode::FailedPrecondition;
+    case BLADE_STATUS_TIMEOUT:
+    case BLADE_STATUS_CANCELLED: return ErrorCode::Unavailable;
+    default: return ErrorCode::Internal;
+  }
+}
+
+std::int64_t parse_timeout_seconds(const std::string &text) {
+  auto bad = [&](const std::string &why) {
+    return Error(ErrorCode::InvalidArgument, "timeout: " + why, {{"timeout", why}});
+  };
+  auto d = parse_duration(text);
+  if (!d) throw bad(fmt::format("'{}' is not a number of seconds or a duration like 90s or 5m", text));
+  if (d->count() <= 0) throw bad("must be positive");
+  if (d->count() % 1000000000 != 0) throw bad("must be a whole number of seconds");
+  auto seconds = std::chrono::duration_cast<std::chrono::seconds>(*d).count();
+  constexpr std::int64_t kYear = 366LL * 24 * 3600;
+  if (seconds > kYear) throw bad("must be at most 366 days");
+  return seconds;
+}
+
+struct ExperimentService::Resolved {
+  std::shared_ptr<Executor> executor;
+  const TargetSpec *target = nullptr;
+  const ActionSpec *action = nullptr;
+};
+
+ExperimentService::ExperimentService(Store &store, const Registry &registry,
+                                     const ExternalCatalog *external, Scheduler &scheduler,
+                                     EventBus &events, CallbackNotifier *callbacks,
+                                     ServiceSettings settings)
+    : store_(store),
+      registry_(registry),
+      external_(external),
+      scheduler_(scheduler),
+      events_(events),
+      callbacks_(callbacks),
+      settings_(std::move(settings)) {}
+
+ExperimentService::~ExperimentService() { stopping_ = true; }
+
+ExperimentService::Resolved ExperimentService::resolve(const std::string &scope,
+                                                       const std::string &target,
+                                                       const std::string &action) const {
+  auto from_external = [&]() -> std::optional<Resolved> {
+    if (!external_) return std::nullopt;
+    auto entry = external_->resolve(scope, target, action);
+    if (!entry) return std::nullopt;
+    return Resolved{std::make_shared<ExternalExecutor>(settings_.external, entry->program,
+                                                       entry->action->process_hang),
+                    entry->target, entry->action};
+  };
+  if (settings_.exec_mode == ExecMode::External) {
+    if (auto r = from_external()) return *r;
+  }
+  if (auto r = registry_.resolve(scope, target, action)) {
+    return Resolved{std::make_shared<PluginExecutor>(r->plugin), r->target, r->action};
+  }
+  if (auto r = from_external()) return *r;
+  throw Error(ErrorCode::NotFound,
+              fmt::format("no executor serves '{} {}' in scope {}", target, action, scope),
+              {{"action", fmt::format("no plugin or external spec serves {} {}", target, action)}});
+}
+
+std::shared_ptr<Executor> ExperimentService::executor_for(const Experiment &e) const {
+  constexpr std::string_view kPlugin = "inprocess:", kExternal = "external:";
+  if (e.executor.rfind(kPlugin, 0) == 0) {
+    auto plugin = registry_.find_plugin(e.executor.substr(kPlugin.size()));
+    return plugin ? std::make_shared<PluginExecutor>(plugin) : nullptr;
+  }
+  if (e.executor.rfind(kExternal, 0) == 0 && external_) {
+    auto entry = external_->resolve(e.scope, e.target, e.action);
+    bool hang = entry && entry->action->process_hang;
+    return std::make_shared<ExternalExecutor>(settings_.external, e.executor.substr(kExternal.size()), hang);
+  }
+  return nullptr;
+}
+
+CallOptions ExperimentService::call_options() const {
+  CallOptions o;
+  o.deadline = steady_clock::now() + settings_.call_deadline;
+  return o;
+}
+
+void ExperimentService::audit(const Caller &caller, const std::string &action,
+                              const std::string &subject, const nlohmann::json &params,
+                              const std::string &outcome) {
+  AuditEntry a;
+  a.time = now();
+  a.actor = caller.actor;
+  a.remote = caller.remote;
+  a.action = action;
+  a.subject = subject;
+  a.params_json = params.dump();
+  a.outcome = outcome;
+  try {
+    store_.append_audit(a);
+  } catch (const Error &e) {
+    // The fault's own state is already persisted; a lost audit line is
+    // logged loudly rather than undoing the experiment.
+    log::error("audit write failed", {{"action", action}, {"subject", subject}, {"error", e.what()}});
+  }
+}
+
+void ExperimentService::transition(Experiment &e) {
+  e.updated_at = now();
+  store_.update_experiment(e);  // persisted before anyone hears of it
+  auto json = to_json(e);
+  events_.publish("experiment", json);
+  bool announced = e.status == ExperimentStatus::Running || is_terminal(e.status);
+  if (callbacks_ && !e.callback.empty() && announced) callbacks_->notify(e.callback, json.dump());
+}
+
+void ExperimentService::arm_deadline(const Experiment &e) {
+  if (!e.deadline) return;
+  std::string uid = e.uid;
+  auto id = scheduler_.schedule(uid, to_steady(*e.deadline), [this, uid] {
+    run_destroy(uid, Caller{"timeout", ""}, false, 0, "experiment.timeout");
+  });
+  std::lock_guard lock(mutex_);
+  deadline_timers_[uid] = id;
+}
+
+bool ExperimentService::run_and_wait(const std::string &uid, std::function<void()> job) {
+  auto done = std::make_shared<std::promise<void>>();
+  auto future = done->get_future();
+  scheduler_.post(uid, [job = std::move(job), done] {
+    job();
+    done->set_value();
+  });
+  return future.wait_for(settings_.sync_wait) == std::future_status::ready;
+}
+
+CreateResult ExperimentService::create(const CreateRequest &req, const Caller &caller) {
+  if (stopping_) throw Error(ErrorCode::Unavailable, "bladed is shutting down");
+  std::vector<FieldError> missing;
+  if (req.target.empty()) missing.push_back({"target", "required"});
+  if (req.action.empty()) missing.push_back({"action", "required"});
+  if (req.scope.empty()) missing.push_back({"scope", "must not be empty"});
+  if (!missing.empty()) throw Error(ErrorCode::InvalidArgument, missing[0].field + ": required", missing);
+
+  Resolved r = resolve(req.scope, req.target, req.action);
+  FlagValues flags = validate_flags(*r.target, *r.action, req.flags);
+  std::optional<std::int64_t> timeout;
+  if (req.timeout) timeout = parse_timeout_seconds(*req.timeout);
+  if (!req.callback.empty() && !is_valid_callback_url(req.callback)) {
+    throw Error(ErrorCode::InvalidArgument, "callback: must be an http:// or https:// URL",
+                {{"callback", "must be an http:// or https:// URL"}});
+  }
+
+  Experiment e;
+  e.scope = req.scope;
+  e.target = r.target->target;
+  e.action = r.action->name;
+  e.flags = std::move(flags);
+  e.executor = r.executor->name();
+  e.timeout_s = timeout;
+  e.callback = req.callback;
+  e.created_at = e.updated_at = now();
+
+  if (req.dry_run) {
+    auto outcome = r.executor->dry_run(request_of(e), call_options());
+    nlohmann::json plan = {{"executor", e.executor}, {"scope", e.scope},  {"target", e.target},
+                           {"action", e.action},     {"flags", e.flags},  {"timeout", timeout ? nlohmann::json(*timeout) : nlohmann::json(nullptr)},
+                           {"plan", parse_or_null(outcome.plan_json)}};
+    if (!outcome.ok()) plan["note"] = outcome.message;
+    return {e, plan, std::nullopt};
+  }
+
+  if (settings_.max_active > 0 && store_.count_active_experiments() >= settings_.max_active) {
+    throw Error(ErrorCode::ResourceExhausted,
+                fmt::format("{} experiments are active, the configured maximum", settings_.max_active));
+  }
+  if (timeout) e.deadline = e.created_at + std::chrono::seconds(*timeout);
+  for (int tries = 0;; ++tries) {
+    e.uid = new_uid();
+    try {
+      store_.insert_experiment(e);
+      break;
+    } catch (const Error &err) {
+      // 64 random bits collide only by bad luck; a second collision is a bug.
+      if (err.code() != ErrorCode::AlreadyExists || tries > 0) throw;
+    }
+  }
+  events_.publish("experiment", to_json(e));
+
+  nlohmann::json params = {{"target", e.target}, {"action", e.action}, {"flags", e.flags}};
+  std::string uid = e.uid;
+  if (req.async) {
+    audit(caller, "experiment.create", uid, params, "accepted");
+    scheduler_.post(uid, [this, uid, caller, params] {
+      auto failure = run_create(uid);
+      audit(caller, "experiment.create.run", uid, params, outcome_text(failure.code, failure.message));
+    });
+    return {e, std::nullopt, std::nullopt};
+  }
+
+  auto failure = std::make_shared<RunFailure>();
+  if (!run_and_wait(uid, [this, uid, failure] { *failure = run_create(uid); })) {
+    audit(caller, "experiment.create", uid, params, "UNAVAILABLE: still running");
+    throw Error(ErrorCode::Unavailable,
+                fmt::format("experiment {} is still being created after {} ms; query it by uid", uid,
+                            settings_.sync_wait.count()));
+  }
+  audit(caller, "experiment.create", uid, params, outcome_text(failure->code, failure->message));
+  return {get(uid), std::nullopt, failure->code};
+}
+
+ExperimentService::RunFailure ExperimentService::run_create(const std::string &uid) {
+  auto found = store_.get_experiment(uid);
+  if (!found || found->status != ExperimentStatus::Created) return {};
+  Experiment &e = *found;
+  auto executor = executor_for(e);
+  CallOutcome outcome;
+  if (!executor) {
+    outcome.status = BLADE_STATUS_FAILED_PRECONDITION;
+    outcome.message = fmt::format("executor {} is no longer available", e.executor);
+  } else if (stopping_) {
+    outcome.status = BLADE_STATUS_CANCELLED;
+    outcome.message = "bladed is shutting down";
+  } else {
+    outcome = executor->create(request_of(e), call_options());
+  }
+  if (outcome.ok()) {
+    e.status = ExperimentStatus::Running;
+    e.result_json = outcome.result_json.empty() ? "{}" : outcome.result_json;
+    e.restore_json = outcome.restore_json.empty() ? "{}" : outcome.restore_json;
+    e.started_at = now();
+    transition(e);
+    arm_deadline(e);
+    return {};
+  }
+  e.status = ExperimentStatus::Failed;
+  e.error = outcome.message;
+  e.finished_at = now();
+  transition(e);
+  return {error_code_for_status(outcome.status), outcome.message};
+}
+
+DestroyResult ExperimentService::destroy(const std::string &uid, const Caller &caller, bool force) {
+  auto e = store_.get_experiment(uid);
+  if (!e) throw Error(ErrorCode::NotFound, fmt::format("no experiment {}", uid), {{"uid", "not found"}});
+  if (is_terminal(e->status)) return {*e, std::nullopt};
+  auto failure = std::make_shared<RunFailure>();
+  if (!run_and_wait(uid, [this, uid, caller, force, failure] {
+        *failure = run_destroy(uid, caller, force, 0, "experiment.destroy");
+      })) {
+    throw Error(ErrorCode::Unavailable,
+                fmt::format("experiment {} is still being destroyed after {} ms; query it by uid", uid,
+                            settings_.sync_wait.count()));
+  }
+  return {get(uid), failure->code};
+}
+
+ExperimentService::RunFailure ExperimentService::run_destroy(const std::string &uid,
+                                                            const Caller &caller, bool force,
+                                                            int attempt,
+                                                            const std::string &audit_action) {
+  auto found = store_.get_experiment(uid);
+  if (!found || is_terminal(found->status)) return {};
+  Experiment &e = *found;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = deadline_timers_.find(uid); it != deadline_timers_.end()) {
+      scheduler_.cancel(it->second);
+      deadline_timers_.erase(it);
+    }
+  }
+  if (e.status != ExperimentStatus::Destroying) {
+    e.status = ExperimentStatus::Destroying;
+    transition(e);
+  }
+  auto executor = executor_for(e);
+  CallOutcome outcome;
+  if (!executor) {
+    outcome.status = BLADE_STATUS_FAILED_PRECONDITION;
+    outcome.message = fmt::format("executor {} is not loaded", e.executor);
+  } else {
+    // An experiment left in created (a crash mid-create) has no restore
+    // record; destroy from the flags alone is still the best undo there is.
+    outcome = executor->destroy(request_of(e), call_options());
+  }
+  nlohmann::json params = {{"target", e.target}, {"action", e.action}, {"attempt", attempt + 1}};
+  if (force) params["force"] = true;
+  if (outcome.ok() || force) {
+    e.status = ExperimentStatus::Destroyed;
+    e.error = outcome.ok() ? "" : "forced by the operator; rollback failed: " + outcome.message;
+    e.finished_at = now();
+    transition(e);
+    audit(caller, audit_action, uid, params, outcome.ok() ? "ok" : "forced: " + outcome.message);
+    return {};
+  }
+  // Stays destroying, visibly, with the last error, until a retry succeeds
+  // or an operator forces it.
+  e.error = outcome.message;
+  transition(e);
+  RunFailure failure{error_code_for_status(outcome.status), outcome.message};
+  audit(caller, audit_action, uid, params, outcome_text(failure.code, failure.message));
+  if (!stopping_) {
+    std::chrono::milliseconds backoff = settings_.destroy_retry_first * (1 << std::min(attempt, 16));
+    backoff = std::min(backoff, settings_.destroy_retry_max);
+    log::warn("destroy failed, will retry", {{"uid", uid}, {"error", outcome.message},
+                                             {"retry_in_ms", std::to_string(backoff.count())}});
+    scheduler_.schedule(uid, steady_clock::now() + backoff, [this, uid, attempt] {
+      run_destroy(uid, Caller{"retry", ""}, false, attempt + 1, "experiment.destroy");
+    });
+  }
+  return failure;
+}
+
+Experiment ExperimentService::get(const std::string &uid) const {
+  auto e = store_.get_experiment(uid);
+  if (!e) throw Error(ErrorCode::NotFound, fmt::format("no experiment {}", uid), {{"uid", "not found"}});
+  return *e;
+}
+
+Page<Experiment> ExperimentService::list(const ExperimentFilter &filter) const {
+  return store_.list_experiments(filter);
+}
+
+RecoveryReport ExperimentService::recover() {
+  std::vector<Experiment> todo = store_.experiments_needing_recovery(now());
+  // Left in created by a crash mid-create: the plugin may have applied the
+  // fault before the daemon died, so these are rolled back too.
+  ExperimentFilter created;
+  created.status = ExperimentStatus::Created;
+  created.limit = 1000;
+  for (auto &e : store_.list_experiments(created).items) {
+    bool listed = std::any_of(todo.begin(), todo.end(), [&](const Experiment &t) { return t.uid == e.uid; });
+    if (!listed) todo.push_back(std::move(e));
+  }
+  return roll_back(todo, "experiment.recover");
+}
+
+RecoveryReport ExperimentService::destroy_all_active(const std::string &reason) {
+  stopping_ = true;
+  log::info("rolling back active experiments", {{"reason", reason}});
+  return roll_back(store_.active_experiments(), "experiment.shutdown");
+}
+
+RecoveryReport ExperimentService::roll_back(const std::vector<Experiment> &experiments,
+                                           const std::string &audit_action) {
+  RecoveryReport report;
+  std::vector<std::pair<std::string, std::future<RunFailure>>> pending;
+  for (const auto &e : experiments) {
+    auto promise = std::make_shared<std::promise<RunFailure>>();
+    pending.emplace_back(e.uid, promise->get_future());
+    std::string uid = e.uid;
+    scheduler_.post(uid, [this, uid, promise, audit_action] {
+      promise->set_value(run_destroy(uid, Caller{"system", ""}, false, 0, audit_action));
+    });
+  }
+  for (auto &[uid, future] : pending) {
+    if (future.wait_for(settings_.sync_wait) == std::future_status::ready && !future.get().code) {
+      ++report.destroyed;
+    } else {
+      ++report.failed;
+      log::error("rollback did not complete", {{"uid", uid}});
+    }
+  }
+  if (!experiments.empty()) {
+    log::info("rollback finished", {{"action", audit_action},
+                                     {"destroyed", std::to_string(report.destroyed)},
+                                     {"failed", std::to_string(report.failed)}});
+  }
+  return report;
+}
+
+void ExperimentService::rearm_deadlines() {
+  for (const auto &e : store_.active_experiments())
+    if (e.status == ExperimentStatus::Running) arm_deadline(e);
+}
+
+// ---- preparations ---------------------------------------------------------
+
+void ExperimentService::add_preparation_handler(const std::string &type,
+                                                std::shared_ptr<PreparationHandler> handler) {
+  std::lock_guard lock(mutex_);
+  preparation_handlers_[type] = std::move(handler);
+}
+
+std::shared_ptr<PreparationHandler> ExperimentService::handler_for(const std::string &type) const {
+  std::lock_guard lock(mutex_);
+  auto it = preparation_handlers_.find(type);
+  return it == preparation_handlers_.end() ? nullptr : it->second;
+}
+
+Preparation ExperimentService::prepare(const PrepareRequest &req, const Caller &caller) {
+  if (stopping_) throw Error(ErrorCode::Unavailable, "bladed is shutting down");
+  if (req.type.empty()) throw Error(ErrorCode::InvalidArgument, "type: required", {{"type", "required"}});
+  auto handler = handler_for(req.type);
+  if (!handler) {
+    throw Error(ErrorCode::NotFound, fmt::format("no executor serves preparation type '{}'", req.type),
+                {{"type", "no executor serves this preparation type"}});
+  }
+  Preparation p;
+  p.uid = new_uid();
+  p.type = req.type;
+  p.flags = req.flags;
+  p.executor = handler->name();
+  p.created_at = p.updated_at = now();
+  store_.insert_preparation(p);
+  events_.publish("preparation", to_json(p));
+  std::string uid = p.uid;
+  auto done = std::make_shared<Preparation>();
+  if (!run_and_wait(uid, [this, handler, p, done]() mutable {
+        auto outcome = handler->prepare(p, call_options());
+        p.status = outcome.ok() ? PreparationStatus::Running : PreparationStatus::Failed;
+        p.error = outcome.ok() ? "" : outcome.message;
+        p.result_json = outcome.result_json.empty() ? "{}" : outcome.result_json;
+        p.restore_json = outcome.restore_json;
+        p.updated_at = now();
+        store_.update_preparation(p);
+        events_.publish("preparation", to_json(p));
+        *done = p;
+      })) {
+    throw Error(ErrorCode::Unavailable, fmt::format("preparation {} is still running; query it by uid", uid));
+  }
+  audit(caller, "preparation.create", uid, {{"type", p.type}, {"flags", p.flags}},
+        done->status == PreparationStatus::Running ? "ok" : "failed: " + done->error);
+  return *done;
+}
+
+Preparation ExperimentService::revoke(const std::string &uid, const Caller &caller) {
+  Preparation p = get_preparation(uid);
+  if (p.status == PreparationStatus::Revoked || p.status == PreparationStatus::Failed) return p;
+  auto handler = handler_for(p.type);
+  if (!handler) {
+    throw Error(ErrorCode::FailedPrecondition,
+                fmt::format("no executor serves preparation type '{}' any more", p.type));
+  }
+  auto done = std::make_shared<Preparation>();
+  if (!run_and_wait(uid, [this, handler, p, done]() mutable {
+        auto outcome = handler->revoke(p, call_options());
+        if (outcome.ok()) {
+          p.status = PreparationStatus::Revoked;
+          p.error.clear();
+        } else {
+          p.error = outcome.message;
+        }
+        p.updated_at = now();
+        store_.update_preparation(p);
+        events_.publish("preparation", to_json(p));
+        *done = p;
+      })) {
+    throw Error(ErrorCode::Unavailable, fmt::format("preparation {} is still being revoked", uid));
+  }
+  audit(caller, "preparation.revoke", uid, {{"type", p.type}},
+        done->status == PreparationStatus::Revoked ? "ok" : "failed: " + done->error);
+  if (done->status != PreparationStatus::Revoked) {
+    throw Error(ErrorCode::FailedPrecondition, "revoke failed: " + done->error);
+  }
+  return *done;
+}
+
+Preparation ExperimentService::get_preparation(const std::string &uid) const {
+  auto p = store_.get_preparation(uid);
+  if (!p) throw Error(ErrorCode::NotFound, fmt::format("no preparation {}", uid), {{"uid", "not found"}});
+  return *p;
+}
+
+Page<Preparation> ExperimentService::list_preparations(const PreparationFilter &filter) const {
+  return store_.list_preparations(filter);
+}
+
+}  // namespace blade

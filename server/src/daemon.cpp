@@ -1,0 +1,44 @@
+#include "daemon.hpp"
+
+#include <cstdlib>
+
+#include "blade/core/log.hpp"
+#include "blade/core/plugin_loader.hpp"
+#include "build_info.hpp"
+#include "callback_sender.hpp"
+
+namespace blade::server {
+
+Daemon::Daemon(const Config &config) {
+  store_ = std::make_unique<Store>(config.sqlite_path);
+
+  auto dirs = plugin_search_dirs(config.plugin_dirs, std::getenv("BLADE_PLUGIN_PATH"),
+                                 config.install_plugin_dir);
+  auto files = discover_plugin_files(dirs);
+  plugins_found_ = files.size();
+  load_plugins(files, {BLADE_VERSION, config.state_dir / "plugins"}, registry_);
+
+  ServiceSettings settings;
+  settings.exec_mode = config.exec_external ? ExecMode::External : ExecMode::InProcess;
+  if (!config.chaosblade_home.empty()) {
+    external_ = std::make_unique<ExternalCatalog>(ExternalCatalog::from_dir(config.chaosblade_home / "yaml"));
+    settings.external.bin_dir = config.chaosblade_home / "bin";
+    log::info("external fallback", {{"home", config.chaosblade_home.string()},
+                                    {"actions", std::to_string(external_->size())}});
+  }
+
+  scheduler_ = std::make_unique<Scheduler>(static_cast<std::size_t>(config.workers));
+  callbacks_ = std::make_unique<CallbackNotifier>(
+      [](const std::string &url, const std::string &body) { return post_callback(url, body); });
+  service_ = std::make_unique<ExperimentService>(*store_, registry_, external_.get(), *scheduler_,
+                                                 events_, callbacks_.get(), settings);
+}
+
+Daemon::~Daemon() {
+  // Jobs first (they use the service, the store and the plugins), then
+  // callbacks, then the rest in reverse order of construction.
+  if (scheduler_) scheduler_->stop();
+  if (callbacks_) callbacks_->stop();
+}
+
+}  // namespace blade::server

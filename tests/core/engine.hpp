@@ -1,0 +1,80 @@
+// The core engine assembled for tests as bladed assembles it: a real SQLite
+// file, real plugins copied from the build, the scheduler and the service.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "blade/core/callback_notifier.hpp"
+#include "blade/core/event_bus.hpp"
+#include "blade/core/experiment_service.hpp"
+#include "blade/core/plugin_loader.hpp"
+#include "blade/core/registry.hpp"
+#include "blade/core/scheduler.hpp"
+#include "blade/core/store.hpp"
+#include "../support/temp_dir.hpp"
+
+namespace blade::test {
+
+inline ServiceSettings fast_settings() {
+  ServiceSettings s;
+  s.sync_wait = std::chrono::seconds(20);
+  s.call_deadline = std::chrono::seconds(20);
+  s.destroy_retry_first = std::chrono::milliseconds(100);
+  s.destroy_retry_max = std::chrono::milliseconds(400);
+  return s;
+}
+
+class Engine {
+ public:
+  // `plugins`: file names under the test plugin dir or the built plugin dir.
+  explicit Engine(const std::vector<std::string> &plugins, ServiceSettings settings = fast_settings(),
+                  CallbackSender sender = {}, CallbackPolicy policy = {},
+                  const std::filesystem::path &db = {}, const ExternalCatalog *external = nullptr)
+      : db_(db.empty() ? dir / "blade.db" : db) {
+    std::filesystem::create_directories(dir / "plugins");
+    for (const auto &name : plugins) {
+      std::filesystem::path from = std::filesystem::path(BLADE_TEST_PLUGIN_DIR) / name;
+      if (!std::filesystem::exists(from)) from = std::filesystem::path(BLADE_BUILT_PLUGIN_DIR) / name;
+      std::filesystem::copy_file(from, dir / "plugins" / name);
+      std::filesystem::permissions(dir / "plugins" / name, std::filesystem::perms(0755));
+    }
+    store = std::make_unique<Store>(db_);
+    load_plugins(discover_plugin_files({dir / "plugins"}), {"test", dir / "state"}, registry);
+    scheduler = std::make_unique<Scheduler>(4);
+    if (sender) callbacks = std::make_unique<CallbackNotifier>(std::move(sender), policy);
+    service = std::make_unique<ExperimentService>(*store, registry, external, *scheduler, events,
+                                                  callbacks.get(), settings);
+  }
+  ~Engine() {
+    // Jobs reference the service and the store: stop them first.
+    scheduler->stop();
+    if (callbacks) callbacks->stop();
+  }
+
+  TempDir dir{"blade-engine"};
+  std::filesystem::path db_;
+  std::unique_ptr<Store> store;
+  Registry registry;
+  EventBus events;
+  std::unique_ptr<Scheduler> scheduler;
+  std::unique_ptr<CallbackNotifier> callbacks;
+  std::unique_ptr<ExperimentService> service;
+};
+
+// Polls `pred` every 10 ms until it holds or `timeout` passes.
+template <class Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return pred();
+}
+
+}  // namespace blade::test
