@@ -15,10 +15,10 @@
 
 #include <blade/plugin.h>
 
+#include "../tests/support/temp_dir.hpp"
 #include "blade/core/log.hpp"
 #include "blade/core/plugin_loader.hpp"
 #include "blade/core/registry.hpp"
-#include "../tests/support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;

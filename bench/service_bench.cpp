@@ -13,10 +13,10 @@
 #include <thread>
 #include <vector>
 
+#include "../tests/support/temp_dir.hpp"
 #include "blade/core/experiment_service.hpp"
 #include "blade/core/log.hpp"
 #include "blade/core/plugin_loader.hpp"
-#include "../tests/support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -24,6 +24,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr int kThreads = 8;
+constexpr std::size_t kWorkers = 4;  // bladed's default
 
 struct Figures {
   double pairs_per_s = 0;
@@ -44,14 +45,16 @@ Figures run(const std::string &label, bool external, int pairs) {
   fs::permissions(dir / "plugins" / "c_marker.so", fs::perms(0755));
   fs::create_directories(dir / "home" / "yaml");
   fs::create_directories(dir / "home" / "bin");
-  fs::copy_file(BLADE_STANDIN_SPEC, dir / "home" / "yaml" / fs::path(BLADE_STANDIN_SPEC).filename());
+  fs::copy_file(BLADE_STANDIN_SPEC,
+                dir / "home" / "yaml" / fs::path(BLADE_STANDIN_SPEC).filename());
   fs::copy_file(BLADE_STANDIN_BIN, dir / "home" / "bin" / "chaos_standin");
 
   blade::Store store(dir / "blade.db");
   blade::Registry registry;
-  blade::load_plugins(blade::discover_plugin_files({dir / "plugins"}), {"bench", dir / "state"}, registry);
+  blade::load_plugins(blade::discover_plugin_files({dir / "plugins"}), {"bench", dir / "state"},
+                      registry);
   auto catalog = blade::ExternalCatalog::from_dir(dir / "home" / "yaml");
-  blade::Scheduler scheduler(4);
+  blade::Scheduler scheduler(kWorkers);
   blade::EventBus events;
   blade::ServiceSettings settings;
   settings.external.bin_dir = dir / "home" / "bin";
@@ -76,7 +79,9 @@ Figures run(const std::string &label, bool external, int pairs) {
         auto b = Clock::now();
         auto y = service.destroy(x.uid).experiment;
         auto e = Clock::now();
-        if (x.status != blade::ExperimentStatus::Running || y.status != blade::ExperimentStatus::Destroyed) ++errors;
+        if (x.status != blade::ExperimentStatus::Running ||
+            y.status != blade::ExperimentStatus::Destroyed)
+          ++errors;
         c.push_back(std::chrono::duration<double, std::milli>(b - a).count());
         d.push_back(std::chrono::duration<double, std::milli>(e - b).count());
       }
@@ -86,27 +91,48 @@ Figures run(const std::string &label, bool external, int pairs) {
       f.errors += errors;
     });
   }
-  for (auto &c : clients) c.join();
+  for (auto &c : clients)
+    c.join();
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   f.pairs_per_s = pairs / secs;
   scheduler.stop();
-  std::printf("  %-10s %5d pairs: %8.0f pairs/s | create p50 %.3f ms p99 %.3f ms | destroy p50 %.3f ms p99 %.3f ms | errors %d\n",
-              label.c_str(), pairs, f.pairs_per_s, pct(f.create_ms, 0.5), pct(f.create_ms, 0.99),
-              pct(f.destroy_ms, 0.5), pct(f.destroy_ms, 0.99), f.errors);
+  std::printf(
+      "  %-10s %5d pairs: %8.0f pairs/s | create p50 %.3f ms p99 %.3f ms | destroy p50 %.3f ms p99 "
+      "%.3f ms | errors %d\n",
+      label.c_str(), pairs, f.pairs_per_s, pct(f.create_ms, 0.5), pct(f.create_ms, 0.99),
+      pct(f.destroy_ms, 0.5), pct(f.destroy_ms, 0.99), f.errors);
   return f;
 }
 
 }  // namespace
 
+double median(std::vector<double> v) {
+  return pct(std::move(v), 0.5);
+}
+
+// Rounds alternate between the two executors so a slow patch of this shared
+// machine hits both; the medians of the rounds are reported.
 int main(int argc, char **argv) {
-  int inprocess_pairs = argc > 1 ? std::atoi(argv[1]) : 4000;
-  int external_pairs = argc > 2 ? std::atoi(argv[2]) : 400;
+  int inprocess_pairs = argc > 1 ? std::atoi(argv[1]) : 2000;
+  int external_pairs = argc > 2 ? std::atoi(argv[2]) : 200;
+  int rounds = argc > 3 ? std::atoi(argv[3]) : 5;
   blade::log::set_level(blade::log::Level::Error);
-  std::printf("service benchmark: %d client threads, durable SQLite store (WAL)\n", kThreads);
-  auto in = run("inprocess", false, inprocess_pairs);
-  auto ex = run("external", true, external_pairs);
-  std::printf("  in-process / external throughput: %.1fx\n", in.pairs_per_s / ex.pairs_per_s);
-  bool ok = in.pairs_per_s >= 2000 && in.errors == 0 && ex.errors == 0;
-  std::printf("  target >= 2000 in-process pairs/s: %s\n", in.pairs_per_s >= 2000 ? "met" : "MISSED");
-  return ok ? 0 : 1;
+  std::printf(
+      "service benchmark: %d client threads, %zu workers, durable SQLite store (WAL), %d rounds\n",
+      kThreads, kWorkers, rounds);
+  std::vector<double> in_rates, ex_rates;
+  int errors = 0;
+  for (int r = 0; r < rounds; ++r) {
+    auto in = run("inprocess", false, inprocess_pairs);
+    auto ex = run("external", true, external_pairs);
+    in_rates.push_back(in.pairs_per_s);
+    ex_rates.push_back(ex.pairs_per_s);
+    errors += in.errors + ex.errors;
+  }
+  double in_median = median(in_rates), ex_median = median(ex_rates);
+  std::printf("  median of rounds: in-process %.0f pairs/s, external %.0f pairs/s, ratio %.1fx\n",
+              in_median, ex_median, in_median / ex_median);
+  std::printf("  target >= 2000 in-process pairs/s (median): %s\n",
+              in_median >= 2000 ? "met" : "MISSED");
+  return in_median >= 2000 && errors == 0 ? 0 : 1;
 }

@@ -9,9 +9,13 @@ namespace blade {
 CallbackNotifier::CallbackNotifier(CallbackSender sender, CallbackPolicy policy)
     : sender_(std::move(sender)), policy_(policy) {}
 
-CallbackNotifier::~CallbackNotifier() { stop(); }
+CallbackNotifier::~CallbackNotifier() {
+  stop();
+}
 
-void CallbackNotifier::stop() { threads_.stop(); }
+void CallbackNotifier::stop() {
+  threads_.stop();
+}
 
 void CallbackNotifier::notify(const std::string &url, std::string body) {
   if (!sender_) return;
@@ -30,12 +34,14 @@ void CallbackNotifier::attempt(const std::string &url, std::string body, int num
   }
   if (!failure) return;
   if (number >= policy_.max_attempts) {
-    log::warn("callback abandoned", {{"url", url}, {"attempts", std::to_string(number)}, {"error", *failure}});
+    log::warn("callback abandoned",
+              {{"url", url}, {"attempts", std::to_string(number)}, {"error", *failure}});
     return;
   }
-  log::info("callback failed, will retry",
-            {{"url", url}, {"attempt", std::to_string(number)}, {"retry_in_ms", std::to_string(backoff.count())},
-             {"error", *failure}});
+  log::info("callback failed, will retry", {{"url", url},
+                                            {"attempt", std::to_string(number)},
+                                            {"retry_in_ms", std::to_string(backoff.count())},
+                                            {"error", *failure}});
   auto next = std::min(backoff * 2, policy_.max_backoff);
   // The retry waits on a timer, not a sleeping thread.
   threads_.schedule(url, std::chrono::steady_clock::now() + backoff,

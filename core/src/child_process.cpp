@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -242,6 +243,7 @@ Termination terminate_process(pid_t pid, unsigned long long start_time, millisec
 
 struct ChildState {
   std::vector<std::string> argv;
+  std::optional<std::vector<std::string>> env;
 
   mutable std::mutex mutex;
   std::condition_variable changed;
@@ -286,18 +288,26 @@ struct Spawned {
   UniqueFd err;
 };
 
-Spawned spawn(const std::vector<std::string> &argv) {
+// Pointers into `strings`, null-terminated, as execve wants them.
+std::vector<char *> c_strings(const std::vector<std::string> &strings) {
+  std::vector<char *> pointers;
+  pointers.reserve(strings.size() + 1);
+  for (const auto &s : strings)
+    pointers.push_back(const_cast<char *>(s.c_str()));
+  pointers.push_back(nullptr);
+  return pointers;
+}
+
+Spawned spawn(const std::vector<std::string> &argv,
+              const std::optional<std::vector<std::string>> &env) {
   Pipe out = make_pipe();
   Pipe err = make_pipe();
   Pipe report = make_pipe();
   UniqueFd in = open_dev_null();
-  std::vector<char *> args;
-  args.reserve(argv.size() + 1);
-  for (const auto &a : argv)
-    args.push_back(const_cast<char *>(a.c_str()));
-  args.push_back(nullptr);
-  const ExecPlan plan{args.data(),        environ,    in.get(), out.write.get(), err.write.get(),
-                      report.write.get(), ::getpid(), max_fd()};
+  std::vector<char *> args = c_strings(argv);
+  std::vector<char *> envp = env ? c_strings(*env) : std::vector<char *>{};
+  const ExecPlan plan{args.data(),     env ? envp.data() : environ, in.get(),   out.write.get(),
+                      err.write.get(), report.write.get(),          ::getpid(), max_fd()};
 
   const pid_t pid = ::fork();
   if (pid < 0) throw_errno(errno, "fork");
@@ -366,6 +376,8 @@ void pump(ChildState &state, const Spawned &child, int pidfd) {
 
 // The keeper thread: forks the child, copies its output, reaps it.
 void keep(const std::shared_ptr<ChildState> &state) {
+  // Named for operators (top -H, gdb) and for tests that count keepers.
+  ::pthread_setname_np(::pthread_self(), "blade-keeper");
   // Blocked here, so the child starts with every signal blocked until it has
   // reset their dispositions, and no process signal is delivered to this
   // thread.
@@ -376,7 +388,7 @@ void keep(const std::shared_ptr<ChildState> &state) {
   Spawned child;
   int error = 0;
   try {
-    child = spawn(state->argv);
+    child = spawn(state->argv, state->env);
   } catch (const std::system_error &e) {
     error = e.code().value() != 0 ? e.code().value() : EIO;
   } catch (const std::exception &) {
@@ -410,9 +422,12 @@ void keep(const std::shared_ptr<ChildState> &state) {
 
 }  // namespace
 
-ChildProcess::ChildProcess(std::vector<std::string> argv) : state_(std::make_shared<ChildState>()) {
+ChildProcess::ChildProcess(std::vector<std::string> argv,
+                           std::optional<std::vector<std::string>> env)
+    : state_(std::make_shared<ChildState>()) {
   if (argv.empty() || argv.front().empty()) throw_errno(EINVAL, "empty argv");
   state_->argv = std::move(argv);
+  state_->env = std::move(env);
   keeper_ = std::thread(keep, state_);
   std::unique_lock lock(state_->mutex);
   state_->changed.wait(lock, [&] { return state_->settled; });

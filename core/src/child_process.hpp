@@ -97,11 +97,13 @@ class ChildProcess {
     bool err_truncated = false;
   };
 
-  // Starts argv[0] (a path) with argv as its arguments, the daemon's
-  // environment, stdin from /dev/null, in a process group of its own. Throws
-  // std::system_error with the errno of whatever failed (fork, exec: ENOENT
-  // for a missing binary) once the child has been reaped.
-  explicit ChildProcess(std::vector<std::string> argv);
+  // Starts argv[0] (a path) with argv as its arguments, `env` ("K=V"; the
+  // daemon's own environment if nullopt), stdin from /dev/null, in a process
+  // group of its own. Throws std::system_error with the errno of whatever
+  // failed (fork, exec: ENOENT for a missing binary) once the child has been
+  // reaped.
+  explicit ChildProcess(std::vector<std::string> argv,
+                        std::optional<std::vector<std::string>> env = std::nullopt);
   // A child still owned is killed (SIGKILL, whole group) and reaped.
   ~ChildProcess();
   ChildProcess(const ChildProcess &) = delete;

@@ -14,11 +14,16 @@ namespace blade {
 
 std::string_view to_string(ExperimentStatus status) {
   switch (status) {
-    case ExperimentStatus::Created: return "created";
-    case ExperimentStatus::Running: return "running";
-    case ExperimentStatus::Destroying: return "destroying";
-    case ExperimentStatus::Destroyed: return "destroyed";
-    case ExperimentStatus::Failed: return "failed";
+    case ExperimentStatus::Created:
+      return "created";
+    case ExperimentStatus::Running:
+      return "running";
+    case ExperimentStatus::Destroying:
+      return "destroying";
+    case ExperimentStatus::Destroyed:
+      return "destroyed";
+    case ExperimentStatus::Failed:
+      return "failed";
   }
   return "failed";
 }
@@ -40,10 +45,14 @@ bool is_terminal(ExperimentStatus s) {
 
 std::string_view to_string(PreparationStatus status) {
   switch (status) {
-    case PreparationStatus::Created: return "created";
-    case PreparationStatus::Running: return "running";
-    case PreparationStatus::Revoked: return "revoked";
-    case PreparationStatus::Failed: return "failed";
+    case PreparationStatus::Created:
+      return "created";
+    case PreparationStatus::Running:
+      return "running";
+    case PreparationStatus::Revoked:
+      return "revoked";
+    case PreparationStatus::Failed:
+      return "failed";
   }
   return "failed";
 }
@@ -71,7 +80,8 @@ std::optional<SystemTime> parse_time(std::string_view text) {
   int y, mo, d, h, mi, s, ms;
   char z = 0;
   std::string buf(text);
-  if (std::sscanf(buf.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &y, &mo, &d, &h, &mi, &s, &ms, &z) != 8 ||
+  if (std::sscanf(buf.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &y, &mo, &d, &h, &mi, &s, &ms,
+                  &z) != 8 ||
       z != 'Z' || buf.size() != 24) {
     return std::nullopt;
   }

@@ -16,7 +16,11 @@ using std::chrono::system_clock;
 
 namespace {
 
-SystemTime now() { return system_clock::now(); }
+// Milliseconds are what the store keeps; an experiment handed back from
+// memory must read the same as one read back from the store.
+SystemTime now() {
+  return std::chrono::floor<std::chrono::milliseconds>(system_clock::now());
+}
 
 // Where a system-clock deadline falls on the steady clock that timers use.
 steady_clock::time_point to_steady(SystemTime t) {
@@ -50,15 +54,20 @@ std::string outcome_text(const std::optional<ErrorCode> &failure, const std::str
 
 ErrorCode error_code_for_status(int status) {
   switch (status) {
-    case BLADE_STATUS_INVALID_ARGUMENT: return ErrorCode::InvalidArgument;
-    case BLADE_STATUS_ALREADY_EXISTS: return ErrorCode::AlreadyExists;
+    case BLADE_STATUS_INVALID_ARGUMENT:
+      return ErrorCode::InvalidArgument;
+    case BLADE_STATUS_ALREADY_EXISTS:
+      return ErrorCode::AlreadyExists;
     case BLADE_STATUS_NOT_SUPPORTED:
     case BLADE_STATUS_PERMISSION_DENIED:
     case BLADE_STATUS_NOT_FOUND:
-    case BLADE_STATUS_FAILED_PRECONDITION: return ErrorCode::FailedPrecondition;
+    case BLADE_STATUS_FAILED_PRECONDITION:
+      return ErrorCode::FailedPrecondition;
     case BLADE_STATUS_TIMEOUT:
-    case BLADE_STATUS_CANCELLED: return ErrorCode::Unavailable;
-    default: return ErrorCode::Internal;
+    case BLADE_STATUS_CANCELLED:
+      return ErrorCode::Unavailable;
+    default:
+      return ErrorCode::Internal;
   }
 }
 
@@ -67,7 +76,8 @@ std::int64_t parse_timeout_seconds(const std::string &text) {
     return Error(ErrorCode::InvalidArgument, "timeout: " + why, {{"timeout", why}});
   };
   auto d = parse_duration(text);
-  if (!d) throw bad(fmt::format("'{}' is not a number of seconds or a duration like 90s or 5m", text));
+  if (!d)
+    throw bad(fmt::format("'{}' is not a number of seconds or a duration like 90s or 5m", text));
   if (d->count() <= 0) throw bad("must be positive");
   if (d->count() % 1000000000 != 0) throw bad("must be a whole number of seconds");
   auto seconds = std::chrono::duration_cast<std::chrono::seconds>(*d).count();
@@ -94,7 +104,9 @@ ExperimentService::ExperimentService(Store &store, const Registry &registry,
       callbacks_(callbacks),
       settings_(std::move(settings)) {}
 
-ExperimentService::~ExperimentService() { stopping_ = true; }
+ExperimentService::~ExperimentService() {
+  stopping_ = true;
+}
 
 ExperimentService::Resolved ExperimentService::resolve(const std::string &scope,
                                                        const std::string &target,
@@ -128,7 +140,8 @@ std::shared_ptr<Executor> ExperimentService::executor_for(const Experiment &e) c
   if (e.executor.rfind(kExternal, 0) == 0 && external_) {
     auto entry = external_->resolve(e.scope, e.target, e.action);
     bool hang = entry && entry->action->process_hang;
-    return std::make_shared<ExternalExecutor>(settings_.external, e.executor.substr(kExternal.size()), hang);
+    return std::make_shared<ExternalExecutor>(settings_.external,
+                                              e.executor.substr(kExternal.size()), hang);
   }
   return nullptr;
 }
@@ -139,9 +152,10 @@ CallOptions ExperimentService::call_options() const {
   return o;
 }
 
-void ExperimentService::audit(const Caller &caller, const std::string &action,
-                              const std::string &subject, const nlohmann::json &params,
-                              const std::string &outcome) {
+namespace {
+
+AuditEntry audit_entry(const Caller &caller, const std::string &action, const std::string &subject,
+                       const nlohmann::json &params, const std::string &outcome) {
   AuditEntry a;
   a.time = now();
   a.actor = caller.actor;
@@ -150,18 +164,32 @@ void ExperimentService::audit(const Caller &caller, const std::string &action,
   a.subject = subject;
   a.params_json = params.dump();
   a.outcome = outcome;
+  return a;
+}
+
+nlohmann::json audit_params(const Experiment &e) {
+  return {{"target", e.target}, {"action", e.action}, {"flags", e.flags}};
+}
+
+}  // namespace
+
+void ExperimentService::audit(const Caller &caller, const std::string &action,
+                              const std::string &subject, const nlohmann::json &params,
+                              const std::string &outcome) {
+  AuditEntry a = audit_entry(caller, action, subject, params, outcome);
   try {
     store_.append_audit(a);
   } catch (const Error &e) {
     // The fault's own state is already persisted; a lost audit line is
     // logged loudly rather than undoing the experiment.
-    log::error("audit write failed", {{"action", action}, {"subject", subject}, {"error", e.what()}});
+    log::error("audit write failed",
+               {{"action", action}, {"subject", subject}, {"error", e.what()}});
   }
 }
 
-void ExperimentService::transition(Experiment &e) {
+void ExperimentService::transition(Experiment &e, const AuditEntry *audit) {
   e.updated_at = now();
-  store_.update_experiment(e);  // persisted before anyone hears of it
+  store_.update_experiment(e, audit);  // persisted before anyone hears of it
   auto json = to_json(e);
   events_.publish("experiment", json);
   bool announced = e.status == ExperimentStatus::Running || is_terminal(e.status);
@@ -194,7 +222,8 @@ CreateResult ExperimentService::create(const CreateRequest &req, const Caller &c
   if (req.target.empty()) missing.push_back({"target", "required"});
   if (req.action.empty()) missing.push_back({"action", "required"});
   if (req.scope.empty()) missing.push_back({"scope", "must not be empty"});
-  if (!missing.empty()) throw Error(ErrorCode::InvalidArgument, missing[0].field + ": required", missing);
+  if (!missing.empty())
+    throw Error(ErrorCode::InvalidArgument, missing[0].field + ": required", missing);
 
   Resolved r = resolve(req.scope, req.target, req.action);
   FlagValues flags = validate_flags(*r.target, *r.action, req.flags);
@@ -217,16 +246,22 @@ CreateResult ExperimentService::create(const CreateRequest &req, const Caller &c
 
   if (req.dry_run) {
     auto outcome = r.executor->dry_run(request_of(e), call_options());
-    nlohmann::json plan = {{"executor", e.executor}, {"scope", e.scope},  {"target", e.target},
-                           {"action", e.action},     {"flags", e.flags},  {"timeout", timeout ? nlohmann::json(*timeout) : nlohmann::json(nullptr)},
-                           {"plan", parse_or_null(outcome.plan_json)}};
+    nlohmann::json plan = {
+        {"executor", e.executor},
+        {"scope", e.scope},
+        {"target", e.target},
+        {"action", e.action},
+        {"flags", e.flags},
+        {"timeout", timeout ? nlohmann::json(*timeout) : nlohmann::json(nullptr)},
+        {"plan", parse_or_null(outcome.plan_json)}};
     if (!outcome.ok()) plan["note"] = outcome.message;
     return {e, plan, std::nullopt};
   }
 
   if (settings_.max_active > 0 && store_.count_active_experiments() >= settings_.max_active) {
-    throw Error(ErrorCode::ResourceExhausted,
-                fmt::format("{} experiments are active, the configured maximum", settings_.max_active));
+    throw Error(
+        ErrorCode::ResourceExhausted,
+        fmt::format("{} experiments are active, the configured maximum", settings_.max_active));
   }
   if (timeout) e.deadline = e.created_at + std::chrono::seconds(*timeout);
   for (int tries = 0;; ++tries) {
@@ -241,32 +276,30 @@ CreateResult ExperimentService::create(const CreateRequest &req, const Caller &c
   }
   events_.publish("experiment", to_json(e));
 
-  nlohmann::json params = {{"target", e.target}, {"action", e.action}, {"flags", e.flags}};
   std::string uid = e.uid;
   if (req.async) {
-    audit(caller, "experiment.create", uid, params, "accepted");
-    scheduler_.post(uid, [this, uid, caller, params] {
-      auto failure = run_create(uid);
-      audit(caller, "experiment.create.run", uid, params, outcome_text(failure.code, failure.message));
-    });
+    audit(caller, "experiment.create", uid, audit_params(e), "accepted");
+    scheduler_.post(uid, [this, e, caller] { run_create(e, caller, "experiment.create.run"); });
     return {e, std::nullopt, std::nullopt};
   }
 
-  auto failure = std::make_shared<RunFailure>();
-  if (!run_and_wait(uid, [this, uid, failure] { *failure = run_create(uid); })) {
-    audit(caller, "experiment.create", uid, params, "UNAVAILABLE: still running");
+  auto result = std::make_shared<RunResult>();
+  if (!run_and_wait(uid, [this, e, caller, result] {
+        *result = run_create(e, caller, "experiment.create");
+      })) {
+    audit(caller, "experiment.create", uid, audit_params(e), "UNAVAILABLE: still running");
     throw Error(ErrorCode::Unavailable,
-                fmt::format("experiment {} is still being created after {} ms; query it by uid", uid,
-                            settings_.sync_wait.count()));
+                fmt::format("experiment {} is still being created after {} ms; query it by uid",
+                            uid, settings_.sync_wait.count()));
   }
-  audit(caller, "experiment.create", uid, params, outcome_text(failure->code, failure->message));
-  return {get(uid), std::nullopt, failure->code};
+  return {result->experiment ? *result->experiment : get(uid), std::nullopt, result->code};
 }
 
-ExperimentService::RunFailure ExperimentService::run_create(const std::string &uid) {
-  auto found = store_.get_experiment(uid);
-  if (!found || found->status != ExperimentStatus::Created) return {};
-  Experiment &e = *found;
+// `e` is the row create() inserted: nothing can change it before this job,
+// the first on the experiment's strand, so it is not read back.
+ExperimentService::RunResult ExperimentService::run_create(Experiment e, const Caller &caller,
+                                                           const std::string &audit_action) {
+  const std::string uid = e.uid;
   auto executor = executor_for(e);
   CallOutcome outcome;
   if (!executor) {
@@ -278,43 +311,49 @@ ExperimentService::RunFailure ExperimentService::run_create(const std::string &u
   } else {
     outcome = executor->create(request_of(e), call_options());
   }
+  RunResult result;
   if (outcome.ok()) {
     e.status = ExperimentStatus::Running;
     e.result_json = outcome.result_json.empty() ? "{}" : outcome.result_json;
     e.restore_json = outcome.restore_json.empty() ? "{}" : outcome.restore_json;
     e.started_at = now();
-    transition(e);
-    arm_deadline(e);
-    return {};
+  } else {
+    e.status = ExperimentStatus::Failed;
+    e.error = outcome.message;
+    e.finished_at = now();
+    result.code = error_code_for_status(outcome.status);
+    result.message = outcome.message;
   }
-  e.status = ExperimentStatus::Failed;
-  e.error = outcome.message;
-  e.finished_at = now();
-  transition(e);
-  return {error_code_for_status(outcome.status), outcome.message};
+  AuditEntry a = audit_entry(caller, audit_action, uid, audit_params(e),
+                             outcome_text(result.code, result.message));
+  transition(e, &a);
+  if (outcome.ok()) arm_deadline(e);
+  result.experiment = e;
+  return result;
 }
 
 DestroyResult ExperimentService::destroy(const std::string &uid, const Caller &caller, bool force) {
   auto e = store_.get_experiment(uid);
-  if (!e) throw Error(ErrorCode::NotFound, fmt::format("no experiment {}", uid), {{"uid", "not found"}});
+  if (!e)
+    throw Error(ErrorCode::NotFound, fmt::format("no experiment {}", uid), {{"uid", "not found"}});
   if (is_terminal(e->status)) return {*e, std::nullopt};
-  auto failure = std::make_shared<RunFailure>();
-  if (!run_and_wait(uid, [this, uid, caller, force, failure] {
-        *failure = run_destroy(uid, caller, force, 0, "experiment.destroy");
+  auto result = std::make_shared<RunResult>();
+  if (!run_and_wait(uid, [this, uid, caller, force, result] {
+        *result = run_destroy(uid, caller, force, 0, "experiment.destroy");
       })) {
     throw Error(ErrorCode::Unavailable,
-                fmt::format("experiment {} is still being destroyed after {} ms; query it by uid", uid,
-                            settings_.sync_wait.count()));
+                fmt::format("experiment {} is still being destroyed after {} ms; query it by uid",
+                            uid, settings_.sync_wait.count()));
   }
-  return {get(uid), failure->code};
+  return {result->experiment ? *result->experiment : get(uid), result->code};
 }
 
-ExperimentService::RunFailure ExperimentService::run_destroy(const std::string &uid,
+ExperimentService::RunResult ExperimentService::run_destroy(const std::string &uid,
                                                             const Caller &caller, bool force,
                                                             int attempt,
                                                             const std::string &audit_action) {
   auto found = store_.get_experiment(uid);
-  if (!found || is_terminal(found->status)) return {};
+  if (!found || is_terminal(found->status)) return {{}, {}, found};
   Experiment &e = *found;
   {
     std::lock_guard lock(mutex_);
@@ -343,20 +382,25 @@ ExperimentService::RunFailure ExperimentService::run_destroy(const std::string &
     e.status = ExperimentStatus::Destroyed;
     e.error = outcome.ok() ? "" : "forced by the operator; rollback failed: " + outcome.message;
     e.finished_at = now();
-    transition(e);
-    audit(caller, audit_action, uid, params, outcome.ok() ? "ok" : "forced: " + outcome.message);
-    return {};
+    AuditEntry a = audit_entry(caller, audit_action, uid, params,
+                               outcome.ok() ? "ok" : "forced: " + outcome.message);
+    transition(e, &a);
+    return {{}, {}, e};
   }
   // Stays destroying, visibly, with the last error, until a retry succeeds
   // or an operator forces it.
   e.error = outcome.message;
-  transition(e);
-  RunFailure failure{error_code_for_status(outcome.status), outcome.message};
-  audit(caller, audit_action, uid, params, outcome_text(failure.code, failure.message));
+  RunResult failure{error_code_for_status(outcome.status), outcome.message, std::nullopt};
+  AuditEntry a =
+      audit_entry(caller, audit_action, uid, params, outcome_text(failure.code, failure.message));
+  transition(e, &a);
+  failure.experiment = e;
   if (!stopping_) {
-    std::chrono::milliseconds backoff = settings_.destroy_retry_first * (1 << std::min(attempt, 16));
+    std::chrono::milliseconds backoff =
+        settings_.destroy_retry_first * (1 << std::min(attempt, 16));
     backoff = std::min(backoff, settings_.destroy_retry_max);
-    log::warn("destroy failed, will retry", {{"uid", uid}, {"error", outcome.message},
+    log::warn("destroy failed, will retry", {{"uid", uid},
+                                             {"error", outcome.message},
                                              {"retry_in_ms", std::to_string(backoff.count())}});
     scheduler_.schedule(uid, steady_clock::now() + backoff, [this, uid, attempt] {
       run_destroy(uid, Caller{"retry", ""}, false, attempt + 1, "experiment.destroy");
@@ -367,7 +411,8 @@ ExperimentService::RunFailure ExperimentService::run_destroy(const std::string &
 
 Experiment ExperimentService::get(const std::string &uid) const {
   auto e = store_.get_experiment(uid);
-  if (!e) throw Error(ErrorCode::NotFound, fmt::format("no experiment {}", uid), {{"uid", "not found"}});
+  if (!e)
+    throw Error(ErrorCode::NotFound, fmt::format("no experiment {}", uid), {{"uid", "not found"}});
   return *e;
 }
 
@@ -383,7 +428,8 @@ RecoveryReport ExperimentService::recover() {
   created.status = ExperimentStatus::Created;
   created.limit = 1000;
   for (auto &e : store_.list_experiments(created).items) {
-    bool listed = std::any_of(todo.begin(), todo.end(), [&](const Experiment &t) { return t.uid == e.uid; });
+    bool listed =
+        std::any_of(todo.begin(), todo.end(), [&](const Experiment &t) { return t.uid == e.uid; });
     if (!listed) todo.push_back(std::move(e));
   }
   return roll_back(todo, "experiment.recover");
@@ -396,11 +442,11 @@ RecoveryReport ExperimentService::destroy_all_active(const std::string &reason) 
 }
 
 RecoveryReport ExperimentService::roll_back(const std::vector<Experiment> &experiments,
-                                           const std::string &audit_action) {
+                                            const std::string &audit_action) {
   RecoveryReport report;
-  std::vector<std::pair<std::string, std::future<RunFailure>>> pending;
+  std::vector<std::pair<std::string, std::future<RunResult>>> pending;
   for (const auto &e : experiments) {
-    auto promise = std::make_shared<std::promise<RunFailure>>();
+    auto promise = std::make_shared<std::promise<RunResult>>();
     pending.emplace_back(e.uid, promise->get_future());
     std::string uid = e.uid;
     scheduler_.post(uid, [this, uid, promise, audit_action] {
@@ -417,8 +463,8 @@ RecoveryReport ExperimentService::roll_back(const std::vector<Experiment> &exper
   }
   if (!experiments.empty()) {
     log::info("rollback finished", {{"action", audit_action},
-                                     {"destroyed", std::to_string(report.destroyed)},
-                                     {"failed", std::to_string(report.failed)}});
+                                    {"destroyed", std::to_string(report.destroyed)},
+                                    {"failed", std::to_string(report.failed)}});
   }
   return report;
 }
@@ -444,10 +490,12 @@ std::shared_ptr<PreparationHandler> ExperimentService::handler_for(const std::st
 
 Preparation ExperimentService::prepare(const PrepareRequest &req, const Caller &caller) {
   if (stopping_) throw Error(ErrorCode::Unavailable, "bladed is shutting down");
-  if (req.type.empty()) throw Error(ErrorCode::InvalidArgument, "type: required", {{"type", "required"}});
+  if (req.type.empty())
+    throw Error(ErrorCode::InvalidArgument, "type: required", {{"type", "required"}});
   auto handler = handler_for(req.type);
   if (!handler) {
-    throw Error(ErrorCode::NotFound, fmt::format("no executor serves preparation type '{}'", req.type),
+    throw Error(ErrorCode::NotFound,
+                fmt::format("no executor serves preparation type '{}'", req.type),
                 {{"type", "no executor serves this preparation type"}});
   }
   Preparation p;
@@ -471,7 +519,8 @@ Preparation ExperimentService::prepare(const PrepareRequest &req, const Caller &
         events_.publish("preparation", to_json(p));
         *done = p;
       })) {
-    throw Error(ErrorCode::Unavailable, fmt::format("preparation {} is still running; query it by uid", uid));
+    throw Error(ErrorCode::Unavailable,
+                fmt::format("preparation {} is still running; query it by uid", uid));
   }
   audit(caller, "preparation.create", uid, {{"type", p.type}, {"flags", p.flags}},
         done->status == PreparationStatus::Running ? "ok" : "failed: " + done->error);
@@ -512,7 +561,8 @@ Preparation ExperimentService::revoke(const std::string &uid, const Caller &call
 
 Preparation ExperimentService::get_preparation(const std::string &uid) const {
   auto p = store_.get_preparation(uid);
-  if (!p) throw Error(ErrorCode::NotFound, fmt::format("no preparation {}", uid), {{"uid", "not found"}});
+  if (!p)
+    throw Error(ErrorCode::NotFound, fmt::format("no preparation {}", uid), {{"uid", "not found"}});
   return *p;
 }
 

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <limits>
@@ -216,14 +217,24 @@ CallOutcome spawn_failure(const std::system_error &e) {
   const int status = error == ENOENT                     ? BLADE_STATUS_NOT_SUPPORTED
                      : error == EACCES || error == EPERM ? BLADE_STATUS_PERMISSION_DENIED
                                                          : BLADE_STATUS_INTERNAL;
-  return outcome(status, e.what());
+  return outcome(status, excerpt(e.what(), 2 * kExcerptBytes));
+}
+
+// The daemon's environment without its own settings (BLADE_*): they are
+// none of the binary's business, and BLADE_API_TOKEN is a secret.
+std::vector<std::string> child_environment() {
+  std::vector<std::string> env;
+  for (char **entry = environ; *entry != nullptr; ++entry) {
+    if (!std::string_view(*entry).starts_with("BLADE_")) env.emplace_back(*entry);
+  }
+  return env;
 }
 
 // The child, or nullptr with `failed` saying why it did not start.
 std::unique_ptr<ChildProcess> start_child(const std::vector<std::string> &argv,
                                           CallOutcome &failed) {
   try {
-    return std::make_unique<ChildProcess>(argv);
+    return std::make_unique<ChildProcess>(argv, child_environment());
   } catch (const std::system_error &e) {
     failed = spawn_failure(e);
     return nullptr;
@@ -265,6 +276,13 @@ CallOutcome run_to_exit(const std::string &program, const std::string &label,
   const WaitEnd end = child->wait(deadline, cancel);
   if (end != WaitEnd::Exited) return abandon(*child, end, label, budget);
   return interpret_exit(program, *child->wait_status(), child->output());
+}
+
+// Flag values may hold any bytes; a restore record that failed to serialise
+// after the fault was applied would leave the fault behind, so bytes that
+// are not UTF-8 are replaced rather than thrown about.
+std::string to_text(const json &value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 json restore_record(const std::vector<std::string> &argv) {
@@ -394,7 +412,7 @@ CallOutcome ExternalExecutor::create(const PluginRequest &request, const CallOpt
   const Clock::time_point deadline = deadline_of(settings_, options);
   if (!process_hang_) {
     CallOutcome result = run_to_exit(program_, label, args, deadline, options.cancel);
-    if (result.ok()) result.restore_json = restore_record(args).dump();
+    if (result.ok()) result.restore_json = to_text(restore_record(args));
     return result;
   }
 
@@ -411,7 +429,7 @@ CallOutcome ExternalExecutor::create(const PluginRequest &request, const CallOpt
   if (end == WaitEnd::Exited) {
     // It finished on its own: read like any other binary's answer.
     CallOutcome result = interpret_exit(program_, *child->wait_status(), child->output());
-    if (result.ok()) result.restore_json = restore_record(args).dump();
+    if (result.ok()) result.restore_json = to_text(restore_record(args));
     return result;
   }
 
@@ -425,7 +443,7 @@ CallOutcome ExternalExecutor::create(const PluginRequest &request, const CallOpt
   json record = restore_record(args);
   record["pid"] = child->pid();
   record["start_time"] = child->start_time();
-  result.restore_json = record.dump();
+  result.restore_json = to_text(record);
   log::info("external hang action running",
             {{"executor", name()}, {"uid", request.uid}, {"pid", std::to_string(child->pid())}});
   child->release();
@@ -448,7 +466,7 @@ CallOutcome ExternalExecutor::destroy(const PluginRequest &request, const CallOp
 
 CallOutcome ExternalExecutor::dry_run(const PluginRequest &request, const CallOptions &) {
   CallOutcome plan;
-  plan.plan_json = json{{"executor", name()}, {"argv", argv("create", request)}}.dump();
+  plan.plan_json = to_text(json{{"executor", name()}, {"argv", argv("create", request)}});
   return plan;
 }
 

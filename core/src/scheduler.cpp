@@ -22,12 +22,15 @@ void run_guarded(const Scheduler::Job &job) {
 
 Scheduler::Scheduler(std::size_t threads) : work_(io_.get_executor()) {
   strands_.reserve(kStrands);
-  for (std::size_t i = 0; i < kStrands; ++i) strands_.emplace_back(io_.get_executor());
+  for (std::size_t i = 0; i < kStrands; ++i)
+    strands_.emplace_back(io_.get_executor());
   for (std::size_t i = 0; i < std::max<std::size_t>(threads, 1); ++i)
     threads_.emplace_back([this] { io_.run(); });
 }
 
-Scheduler::~Scheduler() { stop(); }
+Scheduler::~Scheduler() {
+  stop();
+}
 
 Scheduler::Strand &Scheduler::strand_for(const std::string &key) {
   return strands_[std::hash<std::string>{}(key) % kStrands];

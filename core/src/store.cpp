@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <optional>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 #include <fmt/format.h>
@@ -376,6 +378,9 @@ void enable_wal(Connection &c) {
   // a power cut may lose the last commits but never corrupts the file.
   c.prepare("PRAGMA synchronous=NORMAL")->run();
   c.prepare("PRAGMA foreign_keys=ON")->run();
+  // Checkpoints fsync the WAL and the database; run by a committing writer
+  // they stall every write behind them. The Checkpointer does them instead.
+  c.query_text("PRAGMA wal_autocheckpoint=0");
 }
 
 void check_integrity(Connection &c) {
@@ -428,13 +433,49 @@ std::unique_ptr<Connection> open_writer(const std::filesystem::path &file,
 
 }  // namespace
 
+// Moves the WAL into the database file from its own thread and connection,
+// PASSIVE so it never waits for (or blocks) the writer or the readers.
+class Checkpointer {
+ public:
+  Checkpointer(const std::filesystem::path &file, std::chrono::milliseconds busy_timeout)
+      : connection_(file, OpenMode::ReadWrite, busy_timeout), thread_([this] { run(); }) {}
+  ~Checkpointer() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mutex_);
+    while (!wake_.wait_for(lock, std::chrono::milliseconds(250), [this] { return stop_; })) {
+      try {
+        connection_.query_text("PRAGMA wal_checkpoint(PASSIVE)");
+      } catch (const Error &e) {
+        // The next round tries again; the WAL only grows meanwhile.
+        log::warn("WAL checkpoint failed", {{"error", e.what()}});
+      }
+    }
+  }
+
+  Connection connection_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::thread thread_;  // last: starts once everything it uses exists
+};
+
 struct Store::Impl {
   Impl(const std::filesystem::path &given, std::chrono::milliseconds busy_timeout)
       : file(given),
         writer(open_writer(absolute_path(given), busy_timeout)),
         version(migrate(*writer)),
         // Opened after the migrations, so they never see an older schema.
-        readers(writer->file(), OpenMode::ReadOnly, busy_timeout, kReaderConnections) {}
+        readers(writer->file(), OpenMode::ReadOnly, busy_timeout, kReaderConnections),
+        checkpointer(writer->file(), busy_timeout) {}
 
   // Serialises all writes on the one writer connection, which also makes
   // changes() and last_insert_rowid() belong to the caller's statement.
@@ -454,9 +495,10 @@ struct Store::Impl {
   std::mutex write_mutex;
   std::unique_ptr<Connection> writer;  // guarded by write_mutex
   int version = 0;
-  // Declared last so it closes first: the writer, closing last, checkpoints
-  // the WAL into the main file and removes it; a read-only connection cannot.
+  // Declared after the writer so they close first: the writer, closing
+  // last, checkpoints the WAL into the main file and removes it.
   ConnectionPool readers;
+  Checkpointer checkpointer;
 };
 
 Store::Store(const std::filesystem::path &file, std::chrono::milliseconds busy_timeout)
@@ -487,7 +529,26 @@ void Store::insert_experiment(const Experiment &e) {
   });
 }
 
-void Store::update_experiment(const Experiment &e) {
+namespace {
+
+std::int64_t insert_audit(Connection &c, const AuditEntry &entry) {
+  auto insert = c.prepare(
+      "INSERT INTO audit (time_ms, actor, remote, action, subject, params_json, outcome) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+  insert->bind(1, to_ms(entry.time));
+  insert->bind(2, entry.actor);
+  insert->bind(3, entry.remote);
+  insert->bind(4, entry.action);
+  insert->bind(5, entry.subject);
+  insert->bind(6, entry.params_json);
+  insert->bind(7, entry.outcome);
+  insert->run();
+  return c.last_insert_rowid();
+}
+
+}  // namespace
+
+void Store::update_experiment(const Experiment &e, const AuditEntry *audit) {
   const std::string flags_json = flags_to_json(e.flags);
   impl_->write([&](Connection &c) {
     Transaction transaction(c, Transaction::Mode::Immediate);
@@ -501,6 +562,7 @@ void Store::update_experiment(const Experiment &e) {
     auto update = c.prepare(kUpdateExperimentIdentity);
     bind_identity(*update, e);
     update->run();
+    if (audit) insert_audit(c, *audit);
     transaction.commit();
   });
 }
@@ -626,20 +688,7 @@ Page<Preparation> Store::list_preparations(const PreparationFilter &filter) cons
 }
 
 std::int64_t Store::append_audit(const AuditEntry &entry) {
-  return impl_->write([&](Connection &c) {
-    auto insert = c.prepare(
-        "INSERT INTO audit (time_ms, actor, remote, action, subject, params_json, outcome) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-    insert->bind(1, to_ms(entry.time));
-    insert->bind(2, entry.actor);
-    insert->bind(3, entry.remote);
-    insert->bind(4, entry.action);
-    insert->bind(5, entry.subject);
-    insert->bind(6, entry.params_json);
-    insert->bind(7, entry.outcome);
-    insert->run();
-    return c.last_insert_rowid();
-  });
+  return impl_->write([&](Connection &c) { return insert_audit(c, entry); });
 }
 
 std::vector<AuditEntry> Store::list_audit(std::int64_t limit, std::int64_t offset) const {

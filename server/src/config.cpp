@@ -7,9 +7,9 @@
 #include <sstream>
 #include <stdexcept>
 
-#include <boost/program_options.hpp>
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
+#include <boost/program_options.hpp>
 
 #include "build_info.hpp"
 
@@ -21,13 +21,20 @@ namespace {
 // Option name -> environment variable. The names follow seed 000
 // (BLADE_API_TOKEN, BLADE_PORT); the rest are BLADE_ plus the option.
 const std::map<std::string, std::string> kEnvNames = {
-    {"bind", "BLADE_BIND"},           {"port", "BLADE_PORT"},
-    {"token", "BLADE_API_TOKEN"},     {"no-auth", "BLADE_NO_AUTH"},
-    {"plugin-dir", "BLADE_PLUGIN_DIR"}, {"state-dir", "BLADE_STATE_DIR"},
-    {"log-level", "BLADE_LOG_LEVEL"}, {"log-format", "BLADE_LOG_FORMAT"},
-    {"config", "BLADE_CONFIG"},       {"sqlite-path", "BLADE_SQLITE_PATH"},
-    {"exec-mode", "BLADE_EXEC_MODE"}, {"chaosblade-home", "BLADE_CHAOSBLADE_HOME"},
-    {"keep-faults-on-exit", "BLADE_KEEP_FAULTS_ON_EXIT"}, {"workers", "BLADE_WORKERS"},
+    {"bind", "BLADE_BIND"},
+    {"port", "BLADE_PORT"},
+    {"token", "BLADE_API_TOKEN"},
+    {"no-auth", "BLADE_NO_AUTH"},
+    {"plugin-dir", "BLADE_PLUGIN_DIR"},
+    {"state-dir", "BLADE_STATE_DIR"},
+    {"log-level", "BLADE_LOG_LEVEL"},
+    {"log-format", "BLADE_LOG_FORMAT"},
+    {"config", "BLADE_CONFIG"},
+    {"sqlite-path", "BLADE_SQLITE_PATH"},
+    {"exec-mode", "BLADE_EXEC_MODE"},
+    {"chaosblade-home", "BLADE_CHAOSBLADE_HOME"},
+    {"keep-faults-on-exit", "BLADE_KEEP_FAULTS_ON_EXIT"},
+    {"workers", "BLADE_WORKERS"},
 };
 
 po::options_description options_description(const Config &defaults) {
@@ -100,7 +107,8 @@ po::parsed_options parse_config_file(const std::string &file, const po::options_
   }
   po::parsed_options parsed(&desc);
   if (root.IsNull()) return parsed;
-  if (!root.IsMap()) throw std::invalid_argument(fmt::format("config file {}: expected a mapping", file));
+  if (!root.IsMap())
+    throw std::invalid_argument(fmt::format("config file {}: expected a mapping", file));
   for (const auto &entry : root) {
     auto key = entry.first.as<std::string>();
     if (key == "help" || key == "version" || key == "config" || !desc.find_nothrow(key, false)) {
@@ -143,15 +151,18 @@ Config to_config(const po::variables_map &vm) {
   c.bind = vm["bind"].as<std::string>();
   in_addr v4{};
   in6_addr v6{};
-  if (inet_pton(AF_INET, c.bind.c_str(), &v4) != 1 && inet_pton(AF_INET6, c.bind.c_str(), &v6) != 1) {
+  if (inet_pton(AF_INET, c.bind.c_str(), &v4) != 1 &&
+      inet_pton(AF_INET6, c.bind.c_str(), &v6) != 1) {
     throw std::invalid_argument(fmt::format("bind: '{}' is not an IP address", c.bind));
   }
   c.port = vm["port"].as<int>();
-  if (c.port < 0 || c.port > 65535) throw std::invalid_argument(fmt::format("port: {} is not in 0..65535", c.port));
+  if (c.port < 0 || c.port > 65535)
+    throw std::invalid_argument(fmt::format("port: {} is not in 0..65535", c.port));
   if (vm.count("token")) c.token = vm["token"].as<std::string>();
   c.no_auth = vm["no-auth"].as<bool>();
   if (vm.count("plugin-dir"))
-    for (const auto &d : vm["plugin-dir"].as<std::vector<std::string>>()) c.plugin_dirs.emplace_back(d);
+    for (const auto &d : vm["plugin-dir"].as<std::vector<std::string>>())
+      c.plugin_dirs.emplace_back(d);
   c.install_plugin_dir = BLADE_PLUGIN_INSTALL_DIR;
   c.state_dir = vm["state-dir"].as<std::string>();
   if (c.state_dir.empty()) throw std::invalid_argument("state-dir: must not be empty");
@@ -162,8 +173,9 @@ Config to_config(const po::variables_map &vm) {
   if (!format) throw std::invalid_argument("log-format: expected text or json");
   c.log_format = *format;
   if (vm.count("port-file")) c.port_file = vm["port-file"].as<std::string>();
-  c.sqlite_path = vm.count("sqlite-path") ? std::filesystem::path(vm["sqlite-path"].as<std::string>())
-                                          : c.state_dir / "blade.db";
+  c.sqlite_path = vm.count("sqlite-path")
+                      ? std::filesystem::path(vm["sqlite-path"].as<std::string>())
+                      : c.state_dir / "blade.db";
   const std::string mode = vm["exec-mode"].as<std::string>();
   if (mode != "inprocess" && mode != "external")
     throw std::invalid_argument("exec-mode: expected inprocess or external");
@@ -189,7 +201,8 @@ Invocation parse_invocation(int argc, const char *const *argv) {
   po::options_description desc = options_description(defaults);
   std::ostringstream help;
   help << "Usage: bladed [options]                 serve the API\n"
-       << "       bladed recover [options]         roll back what the last run left active, then exit\n"
+       << "       bladed recover [options]         roll back what the last run left active, then "
+          "exit\n"
        << "       bladed check-plugin FILE.so      load one plugin, print its record as JSON\n\n"
        << desc;
   inv.help_text = help.str();

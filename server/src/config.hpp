@@ -23,8 +23,8 @@ struct Config {
   log::Level log_level = log::Level::Info;
   log::Format log_format = log::Format::Text;
   std::optional<std::filesystem::path> port_file;  // written once listening
-  std::filesystem::path sqlite_path;  // default <state_dir>/blade.db
-  bool exec_external = false;         // BLADE_EXEC_MODE=external
+  std::filesystem::path sqlite_path;               // default <state_dir>/blade.db
+  bool exec_external = false;                      // BLADE_EXEC_MODE=external
   // ChaosBlade's home (bin/chaos_os, yaml/*.yaml) for the external fallback;
   // empty: no fallback.
   std::filesystem::path chaosblade_home;

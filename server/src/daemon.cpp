@@ -21,10 +21,11 @@ Daemon::Daemon(const Config &config) {
   ServiceSettings settings;
   settings.exec_mode = config.exec_external ? ExecMode::External : ExecMode::InProcess;
   if (!config.chaosblade_home.empty()) {
-    external_ = std::make_unique<ExternalCatalog>(ExternalCatalog::from_dir(config.chaosblade_home / "yaml"));
+    external_ = std::make_unique<ExternalCatalog>(
+        ExternalCatalog::from_dir(config.chaosblade_home / "yaml"));
     settings.external.bin_dir = config.chaosblade_home / "bin";
     log::info("external fallback", {{"home", config.chaosblade_home.string()},
-                                    {"actions", std::to_string(external_->size())}});
+                                    {"spec_files", std::to_string(external_->size())}});
   }
 
   scheduler_ = std::make_unique<Scheduler>(static_cast<std::size_t>(config.workers));

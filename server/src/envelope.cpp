@@ -14,15 +14,24 @@ void send_json(httplib::Response &res, int status, const nlohmann::json &body) {
 
 int http_status(ErrorCode code) {
   switch (code) {
-    case ErrorCode::InvalidArgument: return 400;
-    case ErrorCode::NotFound: return 404;
-    case ErrorCode::AlreadyExists: return 409;
-    case ErrorCode::FailedPrecondition: return 422;
-    case ErrorCode::Unauthenticated: return 401;
-    case ErrorCode::PermissionDenied: return 403;
-    case ErrorCode::ResourceExhausted: return 429;
-    case ErrorCode::Unavailable: return 503;
-    case ErrorCode::Internal: return 500;
+    case ErrorCode::InvalidArgument:
+      return 400;
+    case ErrorCode::NotFound:
+      return 404;
+    case ErrorCode::AlreadyExists:
+      return 409;
+    case ErrorCode::FailedPrecondition:
+      return 422;
+    case ErrorCode::Unauthenticated:
+      return 401;
+    case ErrorCode::PermissionDenied:
+      return 403;
+    case ErrorCode::ResourceExhausted:
+      return 429;
+    case ErrorCode::Unavailable:
+      return 503;
+    case ErrorCode::Internal:
+      return 500;
   }
   return 500;
 }
@@ -33,8 +42,10 @@ void send_ok(httplib::Response &res, int status, nlohmann::json data) {
 
 void send_error(httplib::Response &res, const Error &error) {
   nlohmann::json details = nlohmann::json::array();
-  for (const auto &d : error.details()) details.push_back({{"field", d.field}, {"description", d.description}});
-  nlohmann::json body = {{"code", to_string(error.code())}, {"message", error.what()}, {"data", nullptr}};
+  for (const auto &d : error.details())
+    details.push_back({{"field", d.field}, {"description", d.description}});
+  nlohmann::json body = {
+      {"code", to_string(error.code())}, {"message", error.what()}, {"data", nullptr}};
   if (!details.empty()) body["details"] = details;
   send_json(res, http_status(error.code()), body);
 }

@@ -24,7 +24,8 @@ bool HttpServer::authorised(const httplib::Request &req, httplib::Response &res)
   if (config_.no_auth) return true;
   auto token = request_token(req);
   if (!token) {
-    send_error(res, Error(ErrorCode::Unauthenticated, "missing API token: send X-Api-Token or Authorization: Bearer"));
+    send_error(res, Error(ErrorCode::Unauthenticated,
+                          "missing API token: send X-Api-Token or Authorization: Bearer"));
     return false;
   }
   if (!constant_time_equal(*token, config_.token)) {
@@ -44,30 +45,32 @@ void HttpServer::install_routes() {
   http_.Get("/v1/plugins", [this](const httplib::Request &req, httplib::Response &res) {
     if (!authorised(req, res)) return;
     nlohmann::json items = nlohmann::json::array();
-    for (const auto &record : registry_.records()) items.push_back(to_json(record));
+    for (const auto &record : registry_.records())
+      items.push_back(to_json(record));
     send_ok(res, 200, items);
   });
 
   // Unknown routes get the envelope too, not httplib's empty 404.
   http_.set_error_handler([](const httplib::Request &req, httplib::Response &res) {
     if (res.status == 404 && res.body.empty()) {
-      send_error(res, Error(ErrorCode::NotFound, fmt::format("no route {} {}", req.method, req.path)));
+      send_error(res,
+                 Error(ErrorCode::NotFound, fmt::format("no route {} {}", req.method, req.path)));
     }
   });
 
   // An escaped exception is a bug: answer 500 without internals, log it.
-  http_.set_exception_handler([](const httplib::Request &req, httplib::Response &res,
-                                 std::exception_ptr ep) {
-    std::string what = "unknown";
-    try {
-      if (ep) std::rethrow_exception(ep);
-    } catch (const std::exception &e) {
-      what = e.what();
-    } catch (...) {
-    }
-    log::error("handler failed", {{"route", req.path}, {"error", what}});
-    send_error(res, Error(ErrorCode::Internal, "internal error"));
-  });
+  http_.set_exception_handler(
+      [](const httplib::Request &req, httplib::Response &res, std::exception_ptr ep) {
+        std::string what = "unknown";
+        try {
+          if (ep) std::rethrow_exception(ep);
+        } catch (const std::exception &e) {
+          what = e.what();
+        } catch (...) {
+        }
+        log::error("handler failed", {{"route", req.path}, {"error", what}});
+        send_error(res, Error(ErrorCode::Internal, "internal error"));
+      });
 }
 
 int HttpServer::bind() {
@@ -76,18 +79,23 @@ int HttpServer::bind() {
     port = http_.bind_to_any_port(config_.bind);
     if (port < 0) throw std::runtime_error(fmt::format("cannot bind {}:0", config_.bind));
   } else if (!http_.bind_to_port(config_.bind, port)) {
-    throw std::runtime_error(fmt::format("cannot bind {}:{} (in use, or not an address of this host)",
-                                         config_.bind, port));
+    throw std::runtime_error(fmt::format(
+        "cannot bind {}:{} (in use, or not an address of this host)", config_.bind, port));
   }
   return port;
 }
 
-void HttpServer::run() { http_.listen_after_bind(); }
-
-void HttpServer::wait_until_running() const {
-  while (!http_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+void HttpServer::run() {
+  http_.listen_after_bind();
 }
 
-void HttpServer::stop() { http_.stop(); }
+void HttpServer::wait_until_running() const {
+  while (!http_.is_running())
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
+void HttpServer::stop() {
+  http_.stop();
+}
 
 }  // namespace blade::server

@@ -30,7 +30,8 @@ using blade::server::Config;
 int check_plugin(const std::filesystem::path &file) {
   blade::log::set_level(blade::log::Level::Warn);
   std::error_code ec;
-  auto state = std::filesystem::temp_directory_path(ec) / fmt::format("bladed-check-{}", ::getpid());
+  auto state =
+      std::filesystem::temp_directory_path(ec) / fmt::format("bladed-check-{}", ::getpid());
   blade::Registry registry;
   blade::load_plugins({file}, {BLADE_VERSION, state}, registry);
   std::filesystem::remove_all(state, ec);
@@ -59,7 +60,8 @@ void check_auth_config(const Config &config) {
         "--no-auth is allowed on a loopback address only");
   }
   if (config.no_auth && !blade::server::is_loopback(config.bind)) {
-    throw std::invalid_argument(fmt::format("--no-auth refused: bind address {} is not loopback", config.bind));
+    throw std::invalid_argument(
+        fmt::format("--no-auth refused: bind address {} is not loopback", config.bind));
   }
 }
 
@@ -102,7 +104,8 @@ int serve(const Config &config) {
                    {{"address", config.bind},
                     {"port", std::to_string(port)},
                     {"plugins_loaded", std::to_string(daemon.registry().loaded_count())},
-                    {"plugins_refused", std::to_string(daemon.plugins_found() - daemon.registry().loaded_count())},
+                    {"plugins_refused",
+                     std::to_string(daemon.plugins_found() - daemon.registry().loaded_count())},
                     {"database", config.sqlite_path.string()},
                     {"version", BLADE_VERSION}});
 
@@ -112,7 +115,8 @@ int serve(const Config &config) {
   http.stop();
   server_thread.join();
   if (config.keep_faults_on_exit) {
-    blade::log::warn("leaving active faults in place (keep-faults-on-exit); the next start rolls them back");
+    blade::log::warn(
+        "leaving active faults in place (keep-faults-on-exit); the next start rolls them back");
   } else {
     daemon.service().destroy_all_active(sig == SIGTERM ? "SIGTERM" : "SIGINT");
   }
@@ -125,11 +129,17 @@ int main(int argc, char **argv) {
   try {
     auto inv = blade::server::parse_invocation(argc, argv);
     switch (inv.command) {
-      case blade::server::Command::Help: std::cout << inv.help_text; return 0;
-      case blade::server::Command::Version: std::cout << "bladed " << BLADE_VERSION << "\n"; return 0;
-      case blade::server::Command::CheckPlugin: return check_plugin(inv.plugin_file);
+      case blade::server::Command::Help:
+        std::cout << inv.help_text;
+        return 0;
+      case blade::server::Command::Version:
+        std::cout << "bladed " << BLADE_VERSION << "\n";
+        return 0;
+      case blade::server::Command::CheckPlugin:
+        return check_plugin(inv.plugin_file);
       case blade::server::Command::Recover:
-      case blade::server::Command::Serve: break;
+      case blade::server::Command::Serve:
+        break;
     }
     blade::log::set_level(inv.config.log_level);
     blade::log::set_format(inv.config.log_format);

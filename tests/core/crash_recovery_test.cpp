@@ -37,9 +37,9 @@ struct Crashed {
     fs::copy_file(fs::path(BLADE_TEST_PLUGIN_DIR) / "c_marker.so", dir / "plugins" / "c_marker.so");
     fs::permissions(dir / "plugins" / "c_marker.so", fs::perms(0755));
     markers = {dir / "marker-1", dir / "marker-2"};
-    ChildProcess holder({BLADE_FAULT_HOLDER, (dir / "blade.db").string(), (dir / "plugins").string(),
-                         (dir / "state" / "plugins").string(), (dir / "uids").string(),
-                         markers[0].string(), markers[1].string()},
+    ChildProcess holder({BLADE_FAULT_HOLDER, (dir / "blade.db").string(),
+                         (dir / "plugins").string(), (dir / "state" / "plugins").string(),
+                         (dir / "uids").string(), markers[0].string(), markers[1].string()},
                         {}, (dir / "holder.log").string());
     REQUIRE(eventually([&] { return fs::exists(dir / "uids"); }));
     uids = lines(dir / "uids");
@@ -47,20 +47,25 @@ struct Crashed {
     holder.signal(SIGKILL);
     REQUIRE(holder.exit_code(std::chrono::seconds(5)) == -SIGKILL);
     // The faults outlived their daemon, and the store still calls them running.
-    for (const auto &m : markers) REQUIRE(fs::exists(m));
+    for (const auto &m : markers)
+      REQUIRE(fs::exists(m));
     Store store(dir / "blade.db");
-    for (const auto &uid : uids) REQUIRE(store.get_experiment(uid)->status == ExperimentStatus::Running);
+    for (const auto &uid : uids)
+      REQUIRE(store.get_experiment(uid)->status == ExperimentStatus::Running);
   }
 
   std::vector<std::string> common_args() const {
-    return {"--sqlite-path", (dir / "blade.db").string(), "--plugin-dir", (dir / "plugins").string(),
-            "--state-dir", (dir / "state").string()};
+    return {"--sqlite-path", (dir / "blade.db").string(),
+            "--plugin-dir",  (dir / "plugins").string(),
+            "--state-dir",   (dir / "state").string()};
   }
 
   void check_rolled_back() const {
-    for (const auto &m : markers) CHECK_FALSE(fs::exists(m));
+    for (const auto &m : markers)
+      CHECK_FALSE(fs::exists(m));
     Store store(dir / "blade.db");
-    for (const auto &uid : uids) CHECK(store.get_experiment(uid)->status == ExperimentStatus::Destroyed);
+    for (const auto &uid : uids)
+      CHECK(store.get_experiment(uid)->status == ExperimentStatus::Destroyed);
     int recovered = 0;
     for (const auto &a : store.list_audit(50))
       recovered += a.action == "experiment.recover" && a.outcome == "ok" && a.actor == "system";
@@ -73,8 +78,10 @@ struct Crashed {
 TEST_CASE("after a SIGKILL, the next bladed start rolls back the faults before serving") {
   Crashed c;
   auto args = c.common_args();
-  args.insert(args.begin(), {BLADE_BLADED_PATH, "--port", "0", "--port-file", (c.dir / "port").string()});
-  ChildProcess bladed(args, {"BLADE_API_TOKEN=recovery-test-token"}, (c.dir / "bladed.log").string());
+  args.insert(args.begin(),
+              {BLADE_BLADED_PATH, "--port", "0", "--port-file", (c.dir / "port").string()});
+  ChildProcess bladed(args, {"BLADE_API_TOKEN=recovery-test-token"},
+                      (c.dir / "bladed.log").string());
   REQUIRE(eventually([&] { return fs::exists(c.dir / "port"); }, std::chrono::seconds(20)));
   // The port file is written only after recovery, so this is already final.
   c.check_rolled_back();

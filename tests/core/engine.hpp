@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "../support/temp_dir.hpp"
 #include "blade/core/callback_notifier.hpp"
 #include "blade/core/event_bus.hpp"
 #include "blade/core/experiment_service.hpp"
@@ -16,7 +17,6 @@
 #include "blade/core/registry.hpp"
 #include "blade/core/scheduler.hpp"
 #include "blade/core/store.hpp"
-#include "../support/temp_dir.hpp"
 
 namespace blade::test {
 
@@ -32,14 +32,16 @@ inline ServiceSettings fast_settings() {
 class Engine {
  public:
   // `plugins`: file names under the test plugin dir or the built plugin dir.
-  explicit Engine(const std::vector<std::string> &plugins, ServiceSettings settings = fast_settings(),
-                  CallbackSender sender = {}, CallbackPolicy policy = {},
-                  const std::filesystem::path &db = {}, const ExternalCatalog *external = nullptr)
+  explicit Engine(const std::vector<std::string> &plugins,
+                  ServiceSettings settings = fast_settings(), CallbackSender sender = {},
+                  CallbackPolicy policy = {}, const std::filesystem::path &db = {},
+                  const ExternalCatalog *external = nullptr)
       : db_(db.empty() ? dir / "blade.db" : db) {
     std::filesystem::create_directories(dir / "plugins");
     for (const auto &name : plugins) {
       std::filesystem::path from = std::filesystem::path(BLADE_TEST_PLUGIN_DIR) / name;
-      if (!std::filesystem::exists(from)) from = std::filesystem::path(BLADE_BUILT_PLUGIN_DIR) / name;
+      if (!std::filesystem::exists(from))
+        from = std::filesystem::path(BLADE_BUILT_PLUGIN_DIR) / name;
       std::filesystem::copy_file(from, dir / "plugins" / name);
       std::filesystem::permissions(dir / "plugins" / name, std::filesystem::perms(0755));
     }

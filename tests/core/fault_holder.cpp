@@ -36,5 +36,6 @@ int main(int argc, char **argv) {
     out << uids;
   }
   std::rename((std::string(argv[4]) + ".tmp").c_str(), argv[4]);
-  for (;;) ::pause();  // until SIGKILL
+  for (;;)
+    ::pause();  // until SIGKILL
 }

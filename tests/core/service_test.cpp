@@ -30,7 +30,8 @@ std::string slurp(const fs::path &p) {
 std::size_t count_lines(const fs::path &p, const std::string &text) {
   std::ifstream in(p);
   std::size_t n = 0;
-  for (std::string line; std::getline(in, line);) n += line == text;
+  for (std::string line; std::getline(in, line);)
+    n += line == text;
   return n;
 }
 
@@ -50,7 +51,9 @@ CreateRequest noop_request(const std::string &target, const fs::path &dir) {
   return r;
 }
 
-ExperimentStatus status_of(Engine &e, const std::string &uid) { return e.service->get(uid).status; }
+ExperimentStatus status_of(Engine &e, const std::string &uid) {
+  return e.service->get(uid).status;
+}
 
 // The error a call throws, or a default Error if it throws none.
 template <class F>
@@ -73,8 +76,9 @@ TEST_CASE("sync create and destroy: the fault is real, each transition is stored
     // Announced only after it is stored: the store already shows this status.
     auto stored = e.store->get_experiment(ev.data["uid"]);
     std::lock_guard lock(m);
-    seen.push_back(ev.data["status"].get<std::string>() +
-                   (stored && std::string(to_string(stored->status)) == ev.data["status"] ? "" : "!unstored"));
+    seen.push_back(
+        ev.data["status"].get<std::string>() +
+        (stored && std::string(to_string(stored->status)) == ev.data["status"] ? "" : "!unstored"));
   });
 
   fs::path marker = e.dir / "marker";
@@ -146,7 +150,8 @@ TEST_CASE("at its deadline an experiment is destroyed automatically") {
   CHECK(x.timeout_s == 1);
   REQUIRE(x.deadline);
   CHECK(fs::exists(marker));
-  REQUIRE(eventually([&] { return status_of(e, x.uid) == ExperimentStatus::Destroyed; }, std::chrono::seconds(5)));
+  REQUIRE(eventually([&] { return status_of(e, x.uid) == ExperimentStatus::Destroyed; },
+                     std::chrono::seconds(5)));
   CHECK_FALSE(fs::exists(marker));
   auto audit = e.store->list_audit(1);
   CHECK(audit.at(0).action == "experiment.timeout");
@@ -188,9 +193,12 @@ TEST_CASE("callbacks reach a real HTTP listener, retried after a failure") {
   CallbackPolicy policy;
   policy.first_backoff = std::chrono::milliseconds(50);
   {
-    Engine e({"c_marker.so"}, blade::test::fast_settings(),
-             [](const std::string &url, const std::string &body) { return server::post_callback(url, body); },
-             policy);
+    Engine e(
+        {"c_marker.so"}, blade::test::fast_settings(),
+        [](const std::string &url, const std::string &body) {
+          return server::post_callback(url, body);
+        },
+        policy);
     auto req = marker_request(e.dir / "marker");
     req.callback = "http://127.0.0.1:" + std::to_string(port) + "/hook";
     auto x = e.service->create(req).experiment;
@@ -239,7 +247,8 @@ TEST_CASE("a failed destroy stays visible as destroying with its error, and is r
 TEST_CASE("list filters, pages and orders; total ignores paging") {
   Engine e({"noop_a.so", "noop_b.so"});
   std::vector<std::string> uids;
-  for (int i = 0; i < 3; ++i) uids.push_back(e.service->create(noop_request("noopa", e.dir.path())).experiment.uid);
+  for (int i = 0; i < 3; ++i)
+    uids.push_back(e.service->create(noop_request("noopa", e.dir.path())).experiment.uid);
   for (int i = 0; i < 2; ++i) {
     auto r = noop_request("noopb", e.dir.path());
     r.action = "other";
@@ -294,7 +303,8 @@ TEST_CASE("bad input: a distinct, field-named error, and nothing persisted") {
   Engine e({"noop_a.so", "c_marker.so"});
   auto field_of = [&](CreateRequest r) {
     auto err = error_of([&] { e.service->create(r); });
-    return std::make_pair(err.code(), err.details().empty() ? std::string() : err.details()[0].field);
+    return std::make_pair(err.code(),
+                          err.details().empty() ? std::string() : err.details()[0].field);
   };
   CreateRequest unknown_target = noop_request("nosuch", e.dir.path());
   CHECK(field_of(unknown_target) == std::make_pair(ErrorCode::NotFound, std::string("action")));
@@ -308,7 +318,8 @@ TEST_CASE("bad input: a distinct, field-named error, and nothing persisted") {
 
   CreateRequest wrong_type = noop_request("noopa", e.dir.path());
   wrong_type.flags["percent"] = "lots";
-  CHECK(field_of(wrong_type) == std::make_pair(ErrorCode::InvalidArgument, std::string("flags.percent")));
+  CHECK(field_of(wrong_type) ==
+        std::make_pair(ErrorCode::InvalidArgument, std::string("flags.percent")));
 
   CreateRequest out_of_range = noop_request("noopa", e.dir.path());
   out_of_range.flags["percent"] = "101";
@@ -318,17 +329,20 @@ TEST_CASE("bad input: a distinct, field-named error, and nothing persisted") {
 
   CreateRequest unknown_flag = noop_request("noopa", e.dir.path());
   unknown_flag.flags["bogus"] = "1";
-  CHECK(field_of(unknown_flag) == std::make_pair(ErrorCode::InvalidArgument, std::string("flags.bogus")));
+  CHECK(field_of(unknown_flag) ==
+        std::make_pair(ErrorCode::InvalidArgument, std::string("flags.bogus")));
 
   CreateRequest bad_timeout = noop_request("noopa", e.dir.path());
   bad_timeout.timeout = "soon";
-  CHECK(field_of(bad_timeout) == std::make_pair(ErrorCode::InvalidArgument, std::string("timeout")));
+  CHECK(field_of(bad_timeout) ==
+        std::make_pair(ErrorCode::InvalidArgument, std::string("timeout")));
   bad_timeout.timeout = "-5";
   CHECK(field_of(bad_timeout).second == "timeout");
 
   CreateRequest bad_callback = noop_request("noopa", e.dir.path());
   bad_callback.callback = "file:///etc/passwd";
-  CHECK(field_of(bad_callback) == std::make_pair(ErrorCode::InvalidArgument, std::string("callback")));
+  CHECK(field_of(bad_callback) ==
+        std::make_pair(ErrorCode::InvalidArgument, std::string("callback")));
 
   CreateRequest no_target;
   no_target.action = "noop";
@@ -347,7 +361,8 @@ TEST_CASE("the cap on active experiments refuses more") {
   CHECK(error_of([&] { e.service->create(noop_request("noopa", e.dir.path())); }).code() ==
         ErrorCode::ResourceExhausted);
   e.service->destroy(second.uid);
-  CHECK(e.service->create(noop_request("noopa", e.dir.path())).experiment.status == ExperimentStatus::Running);
+  CHECK(e.service->create(noop_request("noopa", e.dir.path())).experiment.status ==
+        ExperimentStatus::Running);
 }
 
 TEST_CASE("200 experiments created and destroyed from 8 threads: none lost, no busy errors") {
@@ -375,7 +390,8 @@ TEST_CASE("200 experiments created and destroyed from 8 threads: none lost, no b
       }
     });
   }
-  for (auto &t : threads) t.join();
+  for (auto &t : threads)
+    t.join();
   CHECK(errors == 0);
   CHECK(uids.size() == 200);
   ExperimentFilter f;
@@ -415,7 +431,8 @@ TEST_CASE("recovery rolls back what a dead daemon left running, or left half-cre
   CHECK(status_of(second, running_uid) == ExperimentStatus::Destroyed);
   CHECK(status_of(second, "00000000000000aa") == ExperimentStatus::Destroyed);
   int recovered = 0;
-  for (const auto &a : second.store->list_audit(20)) recovered += a.action == "experiment.recover" && a.outcome == "ok";
+  for (const auto &a : second.store->list_audit(20))
+    recovered += a.action == "experiment.recover" && a.outcome == "ok";
   CHECK(recovered == 2);
   // Nothing left to do the second time.
   CHECK(second.service->recover().destroyed == 0);
@@ -457,7 +474,9 @@ class FakeAgent : public PreparationHandler {
 
 TEST_CASE("preparations: prepare, get, list, revoke; an unserved type is NOT_FOUND") {
   Engine e({});
-  CHECK(error_of([&] { e.service->prepare({"jvm", {{"pid", "1"}}}); }).code() == ErrorCode::NotFound);
+  CHECK(error_of([&] {
+          e.service->prepare({"jvm", {{"pid", "1"}}});
+        }).code() == ErrorCode::NotFound);
   e.service->add_preparation_handler("jvm", std::make_shared<FakeAgent>());
   auto p = e.service->prepare({"jvm", {{"pid", "1234"}}});
   CHECK(p.status == PreparationStatus::Running);

@@ -11,10 +11,10 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include "../support/temp_dir.hpp"
 #include "blade/core/flag_validation.hpp"
 #include "blade/core/plugin_loader.hpp"
 #include "blade/core/registry.hpp"
-#include "../support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using blade::PluginRecord;
@@ -96,7 +96,8 @@ TEST_CASE("a plugin written in plain C loads and injects a real, reversible faul
   CHECK(resolved->action->name == "touch");
 
   fs::path marker = l->dir / "marker";
-  auto flags = blade::validate_flags(*resolved->target, *resolved->action, {{"path", marker.string()}});
+  auto flags =
+      blade::validate_flags(*resolved->target, *resolved->action, {{"path", marker.string()}});
   auto req = request("00112233445566aa", "cmarker", "touch", flags);
   auto created = resolved->plugin->create(req);
   REQUIRE_MESSAGE(created.ok(), created.message);
@@ -111,7 +112,8 @@ TEST_CASE("a plugin written in plain C loads and injects a real, reversible faul
   CHECK(resolved->plugin->destroy(req).ok());
 
   // A plugin's error arrives as status + message.
-  auto failing = request("00112233445566ab", "cmarker", "touch", {{"path", marker.string()}, {"fail", "true"}});
+  auto failing = request("00112233445566ab", "cmarker", "touch",
+                         {{"path", marker.string()}, {"fail", "true"}});
   auto failed = resolved->plugin->create(failing);
   CHECK(blade::plugin_status_name(failed.status) == "INVALID_ARGUMENT");
   CHECK(failed.message == "asked to fail");
@@ -127,7 +129,8 @@ TEST_CASE("the SDK example plugin (C++ layer) creates, plans and rolls back") {
   CHECK(resolved->plugin->has_dry_run());
 
   fs::path marker = l->dir / "example-marker";
-  auto flags = blade::validate_flags(*resolved->target, *resolved->action, {{"path", marker.string()}});
+  auto flags =
+      blade::validate_flags(*resolved->target, *resolved->action, {{"path", marker.string()}});
   CHECK(flags.at("content") == "blade example marker\n");  // default applied
   auto req = request("aaaabbbbccccdddd", "example", "marker", flags);
 
@@ -205,7 +208,8 @@ TEST_CASE("a file that is not a shared object is refused") {
   std::ofstream(dir / "plugins" / "notes.so") << "this is not ELF\n";
   fs::permissions(dir / "plugins" / "notes.so", fs::perms(0644));
   blade::Registry registry;
-  blade::load_plugins(blade::discover_plugin_files({dir / "plugins"}), {"test", dir / "state"}, registry);
+  blade::load_plugins(blade::discover_plugin_files({dir / "plugins"}), {"test", dir / "state"},
+                      registry);
   auto r = registry.records().at(0);
   CHECK(r.status == PluginRecord::Status::Refused);
   CHECK(r.name == "notes");
@@ -241,7 +245,8 @@ TEST_CASE("files others can write, or that others own, are refused before loadin
     Loaded l;
     fs::path plugins = stage(l.dir, kTestPlugins, {"noop_a"});
     fs::permissions(plugins / "noop_a.so", fs::perms(mode));
-    blade::load_plugins(blade::discover_plugin_files({plugins}), {"test", l.dir / "state"}, l.registry);
+    blade::load_plugins(blade::discover_plugin_files({plugins}), {"test", l.dir / "state"},
+                        l.registry);
     auto r = l.registry.records().at(0);
     CHECK(r.status == PluginRecord::Status::Refused);
     CHECK(r.error.find("file is group- or world-writable (mode 0") == 0);
@@ -250,7 +255,8 @@ TEST_CASE("files others can write, or that others own, are refused before loadin
     Loaded l;
     fs::path plugins = stage(l.dir, kTestPlugins, {"noop_a"});
     REQUIRE(::chown((plugins / "noop_a.so").c_str(), 65534, 65534) == 0);
-    blade::load_plugins(blade::discover_plugin_files({plugins}), {"test", l.dir / "state"}, l.registry);
+    blade::load_plugins(blade::discover_plugin_files({plugins}), {"test", l.dir / "state"},
+                        l.registry);
     CHECK(l.registry.records().at(0).error.find("owned by uid 65534") != std::string::npos);
   } else {
     MESSAGE("SKIP ownership refusal: needs root to chown a file to another user");
@@ -258,8 +264,8 @@ TEST_CASE("files others can write, or that others own, are refused before loadin
 }
 
 TEST_CASE("a directory of good and bad plugins: the good ones serve, the bad are recorded") {
-  auto l = load_dir(kTestPlugins, {"noop_a", "init_fail", "noop_b", "no_entry", "clash_a", "clash_b",
-                                   "spec_invalid", "c_marker"});
+  auto l = load_dir(kTestPlugins, {"noop_a", "init_fail", "noop_b", "no_entry", "clash_a",
+                                   "clash_b", "spec_invalid", "c_marker"});
   CHECK(l->count == 4);  // noop_a, noop_b, clash_a, c_marker
   CHECK(l->registry.resolve("host", "noopa", "nop"));
   CHECK(l->registry.resolve("host", "noopb", "other"));
@@ -267,7 +273,8 @@ TEST_CASE("a directory of good and bad plugins: the good ones serve, the bad are
   CHECK_FALSE(l->registry.resolve("host", "noopa", "missing"));
   CHECK_FALSE(l->registry.resolve("container", "noopa", "noop"));
   std::size_t refused = 0;
-  for (const auto &r : l->registry.records()) refused += r.status == PluginRecord::Status::Refused;
+  for (const auto &r : l->registry.records())
+    refused += r.status == PluginRecord::Status::Refused;
   CHECK(refused == 4);
 }
 
@@ -299,8 +306,10 @@ TEST_CASE("discovery: .so files only, sorted within a dir, dirs in order, missin
 }
 
 TEST_CASE("search dirs: configured, then BLADE_PLUGIN_PATH, then the install dir, no repeats") {
-  auto dirs = blade::plugin_search_dirs({"/opt/a", "/opt/b"}, "/env/one::/opt/a:/env/two", "/usr/lib/blade/plugins");
-  std::vector<fs::path> expected = {"/opt/a", "/opt/b", "/env/one", "/env/two", "/usr/lib/blade/plugins"};
+  auto dirs = blade::plugin_search_dirs({"/opt/a", "/opt/b"}, "/env/one::/opt/a:/env/two",
+                                        "/usr/lib/blade/plugins");
+  std::vector<fs::path> expected = {"/opt/a", "/opt/b", "/env/one", "/env/two",
+                                    "/usr/lib/blade/plugins"};
   CHECK(dirs == expected);
   CHECK(blade::plugin_search_dirs({}, nullptr, "/x") == std::vector<fs::path>{"/x"});
 }

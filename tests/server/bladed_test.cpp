@@ -48,15 +48,22 @@ struct Daemon {
       fs::copy_file(kTestPlugins / name, dir / "plugins" / name);
       fs::permissions(dir / "plugins" / name, fs::perms(0755));
     }
-    std::vector<std::string> argv = {kBladed, "--port", "0", "--port-file", (dir / "port").string(),
-                                     "--plugin-dir", (dir / "plugins").string(), "--state-dir",
+    std::vector<std::string> argv = {kBladed,
+                                     "--port",
+                                     "0",
+                                     "--port-file",
+                                     (dir / "port").string(),
+                                     "--plugin-dir",
+                                     (dir / "plugins").string(),
+                                     "--state-dir",
                                      (dir / "state").string()};
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     env.push_back("BLADE_API_TOKEN=" + kToken);
     process = std::make_unique<ChildProcess>(argv, env, (dir / "bladed.log").string());
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (!fs::exists(dir / "port")) {
-      if (std::chrono::steady_clock::now() > deadline || process->exit_code(std::chrono::milliseconds(0))) {
+      if (std::chrono::steady_clock::now() > deadline ||
+          process->exit_code(std::chrono::milliseconds(0))) {
         FAIL("bladed did not start: " << slurp(dir / "bladed.log"));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -72,7 +79,9 @@ struct Daemon {
   }
 };
 
-httplib::Headers auth() { return {{"X-Api-Token", kToken}}; }
+httplib::Headers auth() {
+  return {{"X-Api-Token", kToken}};
+}
 
 }  // namespace
 
@@ -140,7 +149,8 @@ TEST_CASE("bladed refuses to start without a token, or without auth off loopback
   TempDir dir;
   auto state = (dir / "state").string();
   {
-    ChildProcess p({kBladed, "--port", "0", "--state-dir", state}, {"BLADE_API_TOKEN="}, (dir / "a.log").string());
+    ChildProcess p({kBladed, "--port", "0", "--state-dir", state}, {"BLADE_API_TOKEN="},
+                   (dir / "a.log").string());
     CHECK(p.exit_code(std::chrono::seconds(10)) == 2);
     CHECK(slurp(dir / "a.log").find("no API token configured") != std::string::npos);
   }
@@ -152,10 +162,24 @@ TEST_CASE("bladed refuses to start without a token, or without auth off loopback
   }
   {
     std::ofstream(dir / "bad.yaml") << "port: 1\nprot: 2\n";
-    ChildProcess p({kBladed, "--config", (dir / "bad.yaml").string()}, {}, (dir / "c.log").string());
+    ChildProcess p({kBladed, "--config", (dir / "bad.yaml").string()}, {},
+                   (dir / "c.log").string());
     CHECK(p.exit_code(std::chrono::seconds(10)) == 2);
     CHECK(slurp(dir / "c.log").find("unknown key 'prot'") != std::string::npos);
   }
+}
+
+TEST_CASE("a database bladed cannot use stops it at start, naming the file and the reason") {
+  TempDir dir;
+  fs::create_directories(dir / "state");
+  std::ofstream(dir / "state" / "blade.db") << std::string(8192, 'x');  // not SQLite
+  ChildProcess p({kBladed, "--port", "0", "--state-dir", (dir / "state").string()},
+                 {"BLADE_API_TOKEN=" + kToken}, (dir / "log").string());
+  CHECK(p.exit_code(std::chrono::seconds(10)) == 1);
+  std::string log = slurp(dir / "log");
+  CHECK(log.find((dir / "state" / "blade.db").string()) != std::string::npos);
+  CHECK(log.find("bladed listening") == std::string::npos);
+  MESSAGE("bladed said: " << log);
 }
 
 TEST_CASE("--no-auth on loopback serves without a token") {
@@ -169,14 +193,17 @@ namespace {
 
 blade::server::Config parse(std::vector<std::string> args) {
   std::vector<const char *> argv = {"bladed"};
-  for (const auto &a : args) argv.push_back(a.c_str());
+  for (const auto &a : args)
+    argv.push_back(a.c_str());
   return blade::server::parse_invocation(static_cast<int>(argv.size()), argv.data()).config;
 }
 
 // Sets an environment variable for one scope.
 struct EnvVar {
   std::string name;
-  EnvVar(std::string n, const std::string &value) : name(std::move(n)) { ::setenv(name.c_str(), value.c_str(), 1); }
+  EnvVar(std::string n, const std::string &value) : name(std::move(n)) {
+    ::setenv(name.c_str(), value.c_str(), 1);
+  }
   ~EnvVar() { ::unsetenv(name.c_str()); }
 };
 
@@ -185,7 +212,7 @@ struct EnvVar {
 TEST_CASE("configuration: flags beat environment beat the config file beat defaults") {
   TempDir dir;
   std::ofstream(dir / "blade.yaml") << "port: 7000\nbind: 127.0.0.2\nlog-level: debug\n"
-                                      "plugin-dir: [/file/a, /file/b]\ntoken: from-file\n";
+                                       "plugin-dir: [/file/a, /file/b]\ntoken: from-file\n";
   EnvVar config("BLADE_CONFIG", (dir / "blade.yaml").string());
 
   auto from_file = parse({});

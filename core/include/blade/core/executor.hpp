@@ -26,9 +26,15 @@ class PluginExecutor final : public Executor {
  public:
   explicit PluginExecutor(std::shared_ptr<LoadedPlugin> plugin) : plugin_(std::move(plugin)) {}
   std::string name() const override { return "inprocess:" + plugin_->name(); }
-  CallOutcome create(const PluginRequest &r, const CallOptions &o) override { return plugin_->create(r, o); }
-  CallOutcome destroy(const PluginRequest &r, const CallOptions &o) override { return plugin_->destroy(r, o); }
-  CallOutcome dry_run(const PluginRequest &r, const CallOptions &o) override { return plugin_->dry_run(r, o); }
+  CallOutcome create(const PluginRequest &r, const CallOptions &o) override {
+    return plugin_->create(r, o);
+  }
+  CallOutcome destroy(const PluginRequest &r, const CallOptions &o) override {
+    return plugin_->destroy(r, o);
+  }
+  CallOutcome dry_run(const PluginRequest &r, const CallOptions &o) override {
+    return plugin_->dry_run(r, o);
+  }
 
  private:
   std::shared_ptr<LoadedPlugin> plugin_;

@@ -103,7 +103,8 @@ class ExperimentService {
   Experiment get(const std::string &uid) const;
   Page<Experiment> list(const ExperimentFilter &filter) const;
 
-  void add_preparation_handler(const std::string &type, std::shared_ptr<PreparationHandler> handler);
+  void add_preparation_handler(const std::string &type,
+                               std::shared_ptr<PreparationHandler> handler);
   Preparation prepare(const PrepareRequest &request, const Caller &caller = {});
   Preparation revoke(const std::string &uid, const Caller &caller = {});
   Preparation get_preparation(const std::string &uid) const;
@@ -121,22 +122,26 @@ class ExperimentService {
 
  private:
   struct Resolved;
-  struct RunFailure {
+  // What a job did: the failure kind (if any) and the experiment as stored.
+  struct RunResult {
     std::optional<ErrorCode> code;
     std::string message;
+    std::optional<Experiment> experiment;
   };
-  Resolved resolve(const std::string &scope, const std::string &target, const std::string &action) const;
+  Resolved resolve(const std::string &scope, const std::string &target,
+                   const std::string &action) const;
   std::shared_ptr<Executor> executor_for(const Experiment &e) const;
 
   // Jobs, run on the experiment's strand.
-  RunFailure run_create(const std::string &uid);
-  RunFailure run_destroy(const std::string &uid, const Caller &caller, bool force, int attempt,
-                         const std::string &audit_action);
+  RunResult run_create(Experiment e, const Caller &caller, const std::string &audit_action);
+  RunResult run_destroy(const std::string &uid, const Caller &caller, bool force, int attempt,
+                        const std::string &audit_action);
   RecoveryReport roll_back(const std::vector<Experiment> &experiments,
                            const std::string &audit_action);
   std::shared_ptr<PreparationHandler> handler_for(const std::string &type) const;
 
-  void transition(Experiment &e);  // persist, then announce
+  // Persists (with its audit line, if given), then announces.
+  void transition(Experiment &e, const AuditEntry *audit = nullptr);
   void arm_deadline(const Experiment &e);
   void audit(const Caller &caller, const std::string &action, const std::string &subject,
              const nlohmann::json &params, const std::string &outcome);

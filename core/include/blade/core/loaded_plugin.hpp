@@ -41,8 +41,8 @@ struct CallOptions {
 
 // The plugin's answer, copied out of the call.
 struct CallOutcome {
-  int status = 0;        // a blade_status; anything unknown reads as INTERNAL
-  std::string message;   // why, when status != OK
+  int status = 0;       // a blade_status; anything unknown reads as INTERNAL
+  std::string message;  // why, when status != OK
   std::string result_json;
   std::string restore_json;
   std::string plan_json;

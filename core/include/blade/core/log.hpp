@@ -29,9 +29,17 @@ void set_sink(Sink sink);
 bool enabled(Level level);
 void write(Level level, std::string_view message, std::initializer_list<Field> fields = {});
 
-inline void debug(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::Debug, m, f); }
-inline void info(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::Info, m, f); }
-inline void warn(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::Warn, m, f); }
-inline void error(std::string_view m, std::initializer_list<Field> f = {}) { write(Level::Error, m, f); }
+inline void debug(std::string_view m, std::initializer_list<Field> f = {}) {
+  write(Level::Debug, m, f);
+}
+inline void info(std::string_view m, std::initializer_list<Field> f = {}) {
+  write(Level::Info, m, f);
+}
+inline void warn(std::string_view m, std::initializer_list<Field> f = {}) {
+  write(Level::Warn, m, f);
+}
+inline void error(std::string_view m, std::initializer_list<Field> f = {}) {
+  write(Level::Error, m, f);
+}
 
 }  // namespace blade::log

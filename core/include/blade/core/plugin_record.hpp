@@ -12,7 +12,7 @@ struct PluginRecord {
   enum class Status { Loaded, Refused };
   std::string name;  // the descriptor's name, or the file's stem when unknown
   std::string version;
-  std::string abi;   // "1.0"
+  std::string abi;  // "1.0"
   std::filesystem::path path;
   std::vector<std::string> targets;  // "cpu fullload", ...
   Status status = Status::Refused;

@@ -44,10 +44,10 @@ struct Page {
 struct AuditEntry {
   std::int64_t id = 0;  // assigned by the store
   SystemTime time{};
-  std::string actor;   // token identity, "system" for the daemon itself; never a token
-  std::string remote;  // client address, empty for the daemon itself
-  std::string action;  // "experiment.create", "experiment.recover", "auth.failure", ...
-  std::string subject; // uid or route
+  std::string actor;    // token identity, "system" for the daemon itself; never a token
+  std::string remote;   // client address, empty for the daemon itself
+  std::string action;   // "experiment.create", "experiment.recover", "auth.failure", ...
+  std::string subject;  // uid or route
   std::string params_json = "{}";
   std::string outcome;  // "ok" or the error code and message
 };
@@ -72,7 +72,9 @@ class Store {
   // Throws Error(AlreadyExists) if the uid is taken.
   void insert_experiment(const Experiment &e);
   // Replaces every field of the row with uid e.uid; Error(NotFound) if none.
-  void update_experiment(const Experiment &e);
+  // With `audit`, the audit line is committed in the same transaction, so an
+  // outcome and its record are never split by a crash.
+  void update_experiment(const Experiment &e, const AuditEntry *audit = nullptr);
   std::optional<Experiment> get_experiment(const std::string &uid) const;
   Page<Experiment> list_experiments(const ExperimentFilter &filter) const;
   // Running or destroying, or with a deadline at or before `deadline_before`.
