@@ -1,7 +1,7 @@
 // Create+destroy round trips through the experiment service with the
-// durable SQLite store, from 8 client threads: in-process (the C marker
-// plugin) against the external fallback (the chaosblade-exec stand-in doing
-// the same file fault), measured in the same run.
+// durable SQLite store, from 8 client threads: a no-op fault in-process (a
+// test plugin) against the same no-op through the external fallback (the
+// chaosblade-exec stand-in), measured in the same run.
 //   usage: service_bench [inprocess-pairs] [external-pairs]
 #include <algorithm>
 #include <atomic>
@@ -41,8 +41,8 @@ double pct(std::vector<double> v, double p) {
 Figures run(const std::string &label, bool external, int pairs) {
   blade::test::TempDir dir("blade-bench-" + label);
   fs::create_directories(dir / "plugins");
-  fs::copy_file(fs::path(BLADE_TEST_PLUGIN_DIR) / "c_marker.so", dir / "plugins" / "c_marker.so");
-  fs::permissions(dir / "plugins" / "c_marker.so", fs::perms(0755));
+  fs::copy_file(fs::path(BLADE_TEST_PLUGIN_DIR) / "noop_a.so", dir / "plugins" / "noop_a.so");
+  fs::permissions(dir / "plugins" / "noop_a.so", fs::perms(0755));
   fs::create_directories(dir / "home" / "yaml");
   fs::create_directories(dir / "home" / "bin");
   fs::copy_file(BLADE_STANDIN_SPEC,
@@ -71,9 +71,8 @@ Figures run(const std::string &label, bool external, int pairs) {
       int errors = 0;
       for (int i = next++; i < pairs; i = next++) {
         blade::CreateRequest r;
-        r.target = external ? "marker" : "cmarker";
-        r.action = "touch";
-        r.flags = {{"path", (dir / ("m" + std::to_string(i))).string()}};
+        r.target = external ? "marker" : "noopa";
+        r.action = "noop";
         auto a = Clock::now();
         auto x = service.create(r).experiment;
         auto b = Clock::now();
