@@ -560,7 +560,13 @@ TEST_CASE("a child gets only stdio, default signals, a group of its own; output 
     ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
     ::sigaction(SIGTERM, &previous, nullptr);
 
-    const std::string status = read_text("/proc/" + std::to_string(sleeper.pid()) + "/status");
+    // Read the child's state only once it runs sleep: between fork and exec
+    // it is still resetting what it inherited.
+    const std::string proc = "/proc/" + std::to_string(sleeper.pid());
+    const auto exec_deadline = Clock::now() + 5s;
+    while (read_text(proc + "/cmdline").rfind("/bin/sleep", 0) != 0 && Clock::now() < exec_deadline)
+      std::this_thread::sleep_for(1ms);
+    const std::string status = read_text(proc + "/status");
     CHECK(status.find("SigBlk:\t0000000000000000") != std::string::npos);
     CHECK(status.find("SigIgn:\t0000000000000000") != std::string::npos);
     CHECK(::getpgid(sleeper.pid()) == sleeper.pid());
