@@ -40,14 +40,14 @@ void send_ok(httplib::Response &res, int status, nlohmann::json data) {
   send_json(res, status, {{"code", "OK"}, {"message", ""}, {"data", std::move(data)}});
 }
 
-void send_error(httplib::Response &res, const Error &error) {
+void send_error(httplib::Response &res, const Error &error, nlohmann::json data, int status) {
   nlohmann::json details = nlohmann::json::array();
   for (const auto &d : error.details())
     details.push_back({{"field", d.field}, {"description", d.description}});
   nlohmann::json body = {
-      {"code", to_string(error.code())}, {"message", error.what()}, {"data", nullptr}};
+      {"code", to_string(error.code())}, {"message", error.what()}, {"data", std::move(data)}};
   if (!details.empty()) body["details"] = details;
-  send_json(res, http_status(error.code()), body);
+  send_json(res, status ? status : http_status(error.code()), body);
 }
 
 }  // namespace blade::server

@@ -15,6 +15,9 @@ namespace blade::server {
 int http_status(ErrorCode code);
 
 void send_ok(httplib::Response &res, int status, nlohmann::json data);
-void send_error(httplib::Response &res, const Error &error);
+// The error envelope; `data` (e.g. the failed experiment) when given, and
+// `status` to override the matrix (413 for an oversized body).
+void send_error(httplib::Response &res, const Error &error, nlohmann::json data = nullptr,
+                int status = 0);
 
 }  // namespace blade::server

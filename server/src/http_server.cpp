@@ -15,9 +15,16 @@
 
 namespace blade::server {
 
-HttpServer::HttpServer(const Config &config, const Registry &registry)
-    : config_(config), registry_(registry) {
+HttpServer::HttpServer(const Config &config, const Registry &registry, ExperimentService &service)
+    : config_(config), registry_(registry), service_(service) {
+  http_.set_payload_max_length(kMaxBody);
   install_routes();
+  install_experiment_routes();
+}
+
+Caller HttpServer::caller_of(const httplib::Request &req) const {
+  // One token today, so one identity; named tokens arrive with roles.
+  return Caller{config_.no_auth ? "anonymous" : "token", req.remote_addr};
 }
 
 bool HttpServer::authorised(const httplib::Request &req, httplib::Response &res) const {
@@ -52,9 +59,15 @@ void HttpServer::install_routes() {
 
   // Unknown routes get the envelope too, not httplib's empty 404.
   http_.set_error_handler([](const httplib::Request &req, httplib::Response &res) {
-    if (res.status == 404 && res.body.empty()) {
+    if (!res.body.empty()) return;
+    if (res.status == 404) {
       send_error(res,
                  Error(ErrorCode::NotFound, fmt::format("no route {} {}", req.method, req.path)));
+    } else if (res.status == 413) {
+      send_error(
+          res,
+          Error(ErrorCode::InvalidArgument, "body: larger than 1 MiB", {{"body", "too large"}}),
+          nullptr, 413);
     }
   });
 

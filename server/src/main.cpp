@@ -93,7 +93,7 @@ int serve(const Config &config) {
   daemon.service().recover();
   daemon.service().rearm_deadlines();
 
-  blade::server::HttpServer http(config, daemon.registry());
+  blade::server::HttpServer http(config, daemon.registry(), daemon.service());
   int port = http.bind();
   std::thread server_thread([&] { http.run(); });
   // Ready means accepting: only then is the port announced, and only then

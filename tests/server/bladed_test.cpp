@@ -251,3 +251,135 @@ TEST_CASE("configuration errors name the option") {
   CHECK(message({"--port", "abc"}).find("port") != std::string::npos);
   CHECK(message({"--bogus"}).find("bogus") != std::string::npos);
 }
+
+namespace {
+
+httplib::Result post_json(httplib::Client &c, const std::string &path, const json &body) {
+  return c.Post(path.c_str(), auth(), body.dump(), "application/json");
+}
+
+json marker_body(const fs::path &marker) {
+  return {{"target", "cmarker"}, {"action", "t"}, {"flags", {{"path", marker.string()}}}};
+}
+
+}  // namespace
+
+TEST_CASE("experiments over HTTP: create, get, list, destroy, with the fault real on the host") {
+  Daemon d;
+  auto c = d.client();
+  fs::path marker = d.dir / "http-marker";
+
+  auto created = post_json(c, "/v1/experiments", marker_body(marker));
+  REQUIRE(created);
+  CHECK(created->status == 201);
+  auto x = json::parse(created->body)["data"];
+  CHECK(x["status"] == "running");
+  CHECK(x["action"] == "touch");
+  CHECK(x["executor"] == "inprocess:c-marker");
+  CHECK(x["flags"]["path"] == marker.string());
+  CHECK(x["deadline"].is_null());
+  std::string uid = x["uid"];
+  CHECK(slurp(marker) == uid);
+
+  auto got = c.Get(("/v1/experiments/" + uid).c_str(), auth());
+  CHECK(got->status == 200);
+  CHECK(json::parse(got->body)["data"]["uid"] == uid);
+
+  auto listed = c.Get("/v1/experiments?status=running&target=cmarker&limit=10", auth());
+  REQUIRE(listed->status == 200);
+  auto page = json::parse(listed->body)["data"];
+  CHECK(page["total"] == 1);
+  CHECK(page["items"][0]["uid"] == uid);
+
+  auto destroyed = c.Delete(("/v1/experiments/" + uid).c_str(), auth());
+  CHECK(destroyed->status == 200);
+  CHECK(json::parse(destroyed->body)["data"]["status"] == "destroyed");
+  CHECK_FALSE(fs::exists(marker));
+  CHECK(c.Delete(("/v1/experiments/" + uid).c_str(), auth())->status == 200);  // idempotent
+
+  auto async = post_json(c, "/v1/experiments",
+                         {{"target", "cmarker"},
+                          {"action", "touch"},
+                          {"flags", {{"path", (d.dir / "a").string()}}},
+                          {"async", true},
+                          {"timeout", "1s"}});
+  CHECK(async->status == 202);
+  CHECK(json::parse(async->body)["data"]["status"] == "created");
+
+  auto dry = post_json(c, "/v1/experiments",
+                       {{"target", "cmarker"},
+                        {"action", "touch"},
+                        {"flags", {{"path", (d.dir / "b").string()}}},
+                        {"dry_run", true}});
+  CHECK(dry->status == 200);
+  CHECK(json::parse(dry->body)["data"]["executor"] == "inprocess:c-marker");
+  CHECK_FALSE(fs::exists(d.dir / "b"));
+}
+
+TEST_CASE("experiment routes answer bad requests with the error matrix") {
+  Daemon d;
+  auto c = d.client();
+  auto code_and_field = [](const httplib::Result &r) {
+    auto body = json::parse(r->body);
+    std::string field =
+        body.contains("details") ? body["details"][0]["field"].get<std::string>() : "";
+    return std::make_tuple(r->status, body["code"].get<std::string>(), field);
+  };
+  using T = std::tuple<int, std::string, std::string>;
+  CHECK(code_and_field(c.Post("/v1/experiments", auth(), "{not json", "application/json")) ==
+        T{400, "INVALID_ARGUMENT", "body"});
+  CHECK(code_and_field(c.Post("/v1/experiments", auth(), "{}", "text/plain")) ==
+        T{400, "INVALID_ARGUMENT", "Content-Type"});
+  CHECK(code_and_field(post_json(c, "/v1/experiments", {{"target", "cmarker"}, {"bogus", 1}})) ==
+        T{400, "INVALID_ARGUMENT", "bogus"});
+  CHECK(code_and_field(
+            post_json(c, "/v1/experiments", {{"target", "cmarker"}, {"action", "touch"}})) ==
+        T{400, "INVALID_ARGUMENT", "flags.path"});
+  CHECK(code_and_field(post_json(c, "/v1/experiments", {{"target", "nosuch"}, {"action", "x"}})) ==
+        T{404, "NOT_FOUND", "action"});
+  CHECK(code_and_field(c.Get("/v1/experiments?limit=5000", auth())) ==
+        T{400, "INVALID_ARGUMENT", "limit"});
+  CHECK(code_and_field(c.Get("/v1/experiments/0123456789abcdef", auth())) ==
+        T{404, "NOT_FOUND", "uid"});
+  CHECK(c.Post("/v1/experiments", "{}", "application/json")->status == 401);
+
+  auto big =
+      c.Post("/v1/experiments", auth(), std::string(2 * 1024 * 1024, ' '), "application/json");
+  REQUIRE(big);
+  CHECK(big->status == 413);
+  CHECK(json::parse(big->body)["code"] == "INVALID_ARGUMENT");
+
+  // The plugin refuses: the failed experiment comes back as data.
+  auto failed = post_json(c, "/v1/experiments",
+                          {{"target", "cmarker"},
+                           {"action", "touch"},
+                           {"flags", {{"path", (d.dir / "f").string()}, {"fail", true}}}});
+  CHECK(failed->status == 400);
+  auto body = json::parse(failed->body);
+  CHECK(body["code"] == "INVALID_ARGUMENT");
+  CHECK(body["data"]["status"] == "failed");
+  CHECK(body["data"]["error"] == "asked to fail");
+}
+
+TEST_CASE("SIGTERM rolls back faults created over HTTP, unless told to keep them") {
+  for (bool keep : {false, true}) {
+    CAPTURE(keep);
+    std::vector<std::string> extra;
+    if (keep) extra.push_back("--keep-faults-on-exit");
+    Daemon d(extra);
+    auto c = d.client();
+    fs::path marker = d.dir / "sigterm-marker";
+    REQUIRE(post_json(c, "/v1/experiments", marker_body(marker))->status == 201);
+    d.process->signal(SIGTERM);
+    CHECK(d.process->exit_code(std::chrono::seconds(10)) == 0);
+    CHECK(fs::exists(marker) == keep);
+    if (keep) {
+      // Kept faults are still rolled back, here by `bladed recover`.
+      ChildProcess recover({kBladed, "recover", "--plugin-dir", (d.dir / "plugins").string(),
+                            "--state-dir", (d.dir / "state").string()},
+                           {}, (d.dir / "recover.log").string());
+      CHECK(recover.exit_code(std::chrono::seconds(20)) == 0);
+      CHECK_FALSE(fs::exists(marker));
+    }
+  }
+}

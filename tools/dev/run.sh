@@ -22,6 +22,9 @@ bladed on http://127.0.0.1:$port  (token in var/api-token; Ctrl-C stops it)
 try:
   curl -s http://127.0.0.1:$port/v1/health
   curl -s -H 'X-Api-Token: $BLADE_API_TOKEN' http://127.0.0.1:$port/v1/plugins
+  curl -s -H 'X-Api-Token: $BLADE_API_TOKEN' -H 'Content-Type: application/json' \\
+    -d '{"target":"example","action":"marker","flags":{"path":"/tmp/blade-marker"},"timeout":60}' \\
+    http://127.0.0.1:$port/v1/experiments
 
 MSG
 exec "$build/server/bladed" --bind 127.0.0.1 --port "$port" \
