@@ -14,9 +14,8 @@
 #include <vector>
 
 #include "../tests/support/temp_dir.hpp"
-#include "blade/core/experiment_service.hpp"
 #include "blade/core/log.hpp"
-#include "blade/core/plugin_loader.hpp"
+#include "daemon.hpp"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -49,16 +48,15 @@ Figures run(const std::string &label, bool external, int pairs) {
                 dir / "home" / "yaml" / fs::path(BLADE_STANDIN_SPEC).filename());
   fs::copy_file(BLADE_STANDIN_BIN, dir / "home" / "bin" / "chaos_standin");
 
-  blade::Store store(dir / "blade.db");
-  blade::Registry registry;
-  blade::load_plugins(blade::discover_plugin_files({dir / "plugins"}), {"bench", dir / "state"},
-                      registry);
-  auto catalog = blade::ExternalCatalog::from_dir(dir / "home" / "yaml");
-  blade::Scheduler scheduler(kWorkers);
-  blade::EventBus events;
-  blade::ServiceSettings settings;
-  settings.external.bin_dir = dir / "home" / "bin";
-  blade::ExperimentService service(store, registry, &catalog, scheduler, events, nullptr, settings);
+  // Assembled exactly as bladed assembles it.
+  blade::server::Config config;
+  config.sqlite_path = dir / "blade.db";
+  config.plugin_dirs = {dir / "plugins"};
+  config.state_dir = dir / "state";
+  config.chaosblade_home = dir / "home";
+  config.workers = static_cast<int>(kWorkers);
+  blade::server::Daemon daemon(config);
+  blade::ExperimentService &service = daemon.service();
 
   Figures f;
   std::mutex m;
@@ -94,7 +92,6 @@ Figures run(const std::string &label, bool external, int pairs) {
     c.join();
   double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   f.pairs_per_s = pairs / secs;
-  scheduler.stop();
   std::printf(
       "  %-10s %5d pairs: %8.0f pairs/s | create p50 %.3f ms p99 %.3f ms | destroy p50 %.3f ms p99 "
       "%.3f ms | errors %d\n",

@@ -38,7 +38,7 @@ struct Crashed {
     fs::permissions(dir / "plugins" / "c_marker.so", fs::perms(0755));
     markers = {dir / "marker-1", dir / "marker-2"};
     ChildProcess holder({BLADE_FAULT_HOLDER, (dir / "blade.db").string(),
-                         (dir / "plugins").string(), (dir / "state" / "plugins").string(),
+                         (dir / "plugins").string(), (dir / "state").string(),
                          (dir / "uids").string(), markers[0].string(), markers[1].string()},
                         {}, (dir / "holder.log").string());
     REQUIRE(eventually([&] { return fs::exists(dir / "uids"); }));

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "../support/eventually.hpp"
 #include "../support/temp_dir.hpp"
 #include "blade/core/callback_notifier.hpp"
 #include "blade/core/event_bus.hpp"
@@ -67,16 +68,5 @@ class Engine {
   std::unique_ptr<CallbackNotifier> callbacks;
   std::unique_ptr<ExperimentService> service;
 };
-
-// Polls `pred` every 10 ms until it holds or `timeout` passes.
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return pred();
-}
 
 }  // namespace blade::test

@@ -10,6 +10,7 @@
 #include <doctest/doctest.h>
 #include <httplib.h>
 
+#include "../support/file_text.hpp"
 #include "callback_sender.hpp"
 #include "engine.hpp"
 
@@ -17,15 +18,9 @@ namespace fs = std::filesystem;
 using namespace blade;
 using blade::test::Engine;
 using blade::test::eventually;
+using blade::test::read_text;
 
 namespace {
-
-std::string slurp(const fs::path &p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::size_t count_lines(const fs::path &p, const std::string &text) {
   std::ifstream in(p);
@@ -91,7 +86,7 @@ TEST_CASE("sync create and destroy: the fault is real, each transition is stored
   CHECK(x.action == "touch");  // canonical, not the alias
   CHECK(x.executor == "inprocess:c-marker");
   CHECK(x.started_at);
-  CHECK(slurp(marker) == x.uid);
+  CHECK(read_text(marker) == x.uid);
   CHECK(nlohmann::json::parse(x.restore_json)["path"] == marker.string());
 
   auto destroyed = e.service->destroy(x.uid);

@@ -28,6 +28,8 @@
 #include <nlohmann/json.hpp>
 
 #include "../../core/src/child_process.hpp"
+#include "../support/eventually.hpp"
+#include "../support/file_text.hpp"
 #include "../support/temp_dir.hpp"
 #include "blade/core/error.hpp"
 #include "blade/core/external_executor.hpp"
@@ -115,21 +117,8 @@ Argvs logged_argvs() {
   return argvs;
 }
 
-std::string read_text(const fs::path &file) {
-  std::ifstream in(file);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-bool eventually(const std::function<bool()> &condition, std::chrono::milliseconds limit = 3s) {
-  const auto end = Clock::now() + limit;
-  while (!condition()) {
-    if (Clock::now() >= end) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
+using blade::test::eventually;
+using blade::test::read_text;
 
 bool process_exists(pid_t pid) {
   return fs::exists("/proc/" + std::to_string(pid));

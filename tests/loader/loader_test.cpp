@@ -11,6 +11,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include "../support/file_text.hpp"
 #include "../support/temp_dir.hpp"
 #include "blade/core/flag_validation.hpp"
 #include "blade/core/plugin_loader.hpp"
@@ -18,6 +19,7 @@
 
 namespace fs = std::filesystem;
 using blade::PluginRecord;
+using blade::test::read_text;
 using blade::test::TempDir;
 
 namespace {
@@ -62,13 +64,6 @@ PluginRecord refused_record(const std::string &name) {
   return records[0];
 }
 
-std::string read_file(const fs::path &p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 blade::PluginRequest request(const std::string &uid, const std::string &target,
                              const std::string &action, blade::FlagValues flags) {
   blade::PluginRequest r;
@@ -101,7 +96,7 @@ TEST_CASE("a plugin written in plain C loads and injects a real, reversible faul
   auto req = request("00112233445566aa", "cmarker", "touch", flags);
   auto created = resolved->plugin->create(req);
   REQUIRE_MESSAGE(created.ok(), created.message);
-  CHECK(read_file(marker) == "00112233445566aa");
+  CHECK(read_text(marker) == "00112233445566aa");
   auto restore = nlohmann::json::parse(created.restore_json);
   CHECK(restore["path"] == marker.string());
 
@@ -141,7 +136,7 @@ TEST_CASE("the SDK example plugin (C++ layer) creates, plans and rolls back") {
 
   auto created = resolved->plugin->create(req);
   REQUIRE_MESSAGE(created.ok(), created.message);
-  CHECK(read_file(marker) == "blade example marker\n");
+  CHECK(read_text(marker) == "blade example marker\n");
   CHECK(nlohmann::json::parse(created.result_json)["bytes"] == 21);
 
   // A second create on the same path is refused by the plugin, not crashed.

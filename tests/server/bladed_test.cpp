@@ -14,11 +14,14 @@
 #include <nlohmann/json.hpp>
 
 #include "../support/child_process.hpp"
+#include "../support/eventually.hpp"
+#include "../support/file_text.hpp"
 #include "../support/temp_dir.hpp"
 #include "config.hpp"
 
 namespace fs = std::filesystem;
 using blade::test::ChildProcess;
+using blade::test::read_text;
 using blade::test::TempDir;
 using nlohmann::json;
 
@@ -27,13 +30,6 @@ namespace {
 const std::string kBladed = BLADE_BLADED_PATH;
 const fs::path kTestPlugins = BLADE_TEST_PLUGIN_DIR;
 const std::string kToken = "0123456789abcdef0123456789abcdef";
-
-std::string slurp(const fs::path &p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 // A running bladed with a temp state dir and a plugin dir holding a good C
 // plugin and a refused one.
@@ -64,11 +60,11 @@ struct Daemon {
     while (!fs::exists(dir / "port")) {
       if (std::chrono::steady_clock::now() > deadline ||
           process->exit_code(std::chrono::milliseconds(0))) {
-        FAIL("bladed did not start: " << slurp(dir / "bladed.log"));
+        FAIL("bladed did not start: " << read_text(dir / "bladed.log"));
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    port = std::stoi(slurp(dir / "port"));
+    port = std::stoi(read_text(dir / "port"));
   }
 
   httplib::Client client() const {
@@ -152,20 +148,21 @@ TEST_CASE("bladed refuses to start without a token, or without auth off loopback
     ChildProcess p({kBladed, "--port", "0", "--state-dir", state}, {"BLADE_API_TOKEN="},
                    (dir / "a.log").string());
     CHECK(p.exit_code(std::chrono::seconds(10)) == 2);
-    CHECK(slurp(dir / "a.log").find("no API token configured") != std::string::npos);
+    CHECK(read_text(dir / "a.log").find("no API token configured") != std::string::npos);
   }
   {
     ChildProcess p({kBladed, "--port", "0", "--no-auth", "--bind", "0.0.0.0", "--state-dir", state},
                    {"BLADE_API_TOKEN="}, (dir / "b.log").string());
     CHECK(p.exit_code(std::chrono::seconds(10)) == 2);
-    CHECK(slurp(dir / "b.log").find("bind address 0.0.0.0 is not loopback") != std::string::npos);
+    CHECK(read_text(dir / "b.log").find("bind address 0.0.0.0 is not loopback") !=
+          std::string::npos);
   }
   {
     std::ofstream(dir / "bad.yaml") << "port: 1\nprot: 2\n";
     ChildProcess p({kBladed, "--config", (dir / "bad.yaml").string()}, {},
                    (dir / "c.log").string());
     CHECK(p.exit_code(std::chrono::seconds(10)) == 2);
-    CHECK(slurp(dir / "c.log").find("unknown key 'prot'") != std::string::npos);
+    CHECK(read_text(dir / "c.log").find("unknown key 'prot'") != std::string::npos);
   }
 }
 
@@ -176,7 +173,7 @@ TEST_CASE("a database bladed cannot use stops it at start, naming the file and t
   ChildProcess p({kBladed, "--port", "0", "--state-dir", (dir / "state").string()},
                  {"BLADE_API_TOKEN=" + kToken}, (dir / "log").string());
   CHECK(p.exit_code(std::chrono::seconds(10)) == 1);
-  std::string log = slurp(dir / "log");
+  std::string log = read_text(dir / "log");
   CHECK(log.find((dir / "state" / "blade.db").string()) != std::string::npos);
   CHECK(log.find("bladed listening") == std::string::npos);
   MESSAGE("bladed said: " << log);
@@ -279,7 +276,7 @@ TEST_CASE("experiments over HTTP: create, get, list, destroy, with the fault rea
   CHECK(x["flags"]["path"] == marker.string());
   CHECK(x["deadline"].is_null());
   std::string uid = x["uid"];
-  CHECK(slurp(marker) == uid);
+  CHECK(read_text(marker) == uid);
 
   auto got = c.Get(("/v1/experiments/" + uid).c_str(), auth());
   CHECK(got->status == 200);

@@ -24,13 +24,15 @@ class ChildProcess {
   ChildProcess(const std::vector<std::string> &argv, const std::vector<std::string> &env = {},
                const std::string &log_file = {}) {
     std::vector<char *> args;
-    for (const auto &a : argv) args.push_back(const_cast<char *>(a.c_str()));
+    for (const auto &a : argv)
+      args.push_back(const_cast<char *>(a.c_str()));
     args.push_back(nullptr);
     pid_ = ::fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
     if (pid_ == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // die with the test runner
-      for (const auto &e : env) ::putenv(const_cast<char *>(e.c_str()));
+      for (const auto &e : env)
+        ::putenv(const_cast<char *>(e.c_str()));
       if (!log_file.empty()) {
         int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
