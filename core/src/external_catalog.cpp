@@ -122,6 +122,13 @@ std::optional<ExternalCatalog::Entry> ExternalCatalog::resolve(const std::string
   return std::nullopt;
 }
 
+std::vector<std::pair<std::string, const PluginSpec *>> ExternalCatalog::specs() const {
+  std::vector<std::pair<std::string, const PluginSpec *>> out;
+  for (const auto &s : specs_)
+    out.emplace_back(s->program, &s->spec);
+  return out;
+}
+
 std::size_t ExternalCatalog::size() const {
   return specs_.size();
 }

@@ -35,6 +35,14 @@ const std::map<std::string, std::string> kEnvNames = {
     {"chaosblade-home", "BLADE_CHAOSBLADE_HOME"},
     {"keep-faults-on-exit", "BLADE_KEEP_FAULTS_ON_EXIT"},
     {"workers", "BLADE_WORKERS"},
+    {"tls-cert", "BLADE_TLS_CERT"},
+    {"tls-key", "BLADE_TLS_KEY"},
+    {"rate-limit", "BLADE_RATE_LIMIT"},
+    {"max-active", "BLADE_MAX_ACTIVE"},
+    {"read-timeout", "BLADE_READ_TIMEOUT"},
+    {"write-timeout", "BLADE_WRITE_TIMEOUT"},
+    {"http-threads", "BLADE_HTTP_THREADS"},
+    {"max-event-streams", "BLADE_MAX_EVENT_STREAMS"},
 };
 
 po::options_description options_description(const Config &defaults) {
@@ -77,7 +85,26 @@ po::options_description options_description(const Config &defaults) {
      "on SIGTERM leave active faults in place instead of rolling them back; the next start "
      "still rolls them back (env BLADE_KEEP_FAULTS_ON_EXIT)")
     ("workers", po::value<int>()->default_value(defaults.workers),
-     "threads running experiment jobs (env BLADE_WORKERS)");
+     "threads running experiment jobs (env BLADE_WORKERS)")
+    ("tls-cert", po::value<std::string>(),
+     "PEM certificate chain: serve HTTPS (with --tls-key; env BLADE_TLS_CERT)")
+    ("tls-key", po::value<std::string>(),
+     "PEM private key for --tls-cert (env BLADE_TLS_KEY)")
+    ("rate-limit", po::value<double>()->default_value(defaults.rate_limit),
+     "requests per second per token, bursts of twice that; 0 turns it off; a token's own "
+     "rate-limit: in the config file wins (env BLADE_RATE_LIMIT)")
+    ("max-active", po::value<std::int64_t>()->default_value(defaults.max_active),
+     "refuse creates (429) while this many experiments are active; 0 = no cap "
+     "(env BLADE_MAX_ACTIVE)")
+    ("read-timeout", po::value<int>()->default_value(defaults.read_timeout),
+     "seconds a client has to send a request's headers and body (env BLADE_READ_TIMEOUT)")
+    ("write-timeout", po::value<int>()->default_value(defaults.write_timeout),
+     "seconds a stalled client may hold up a response (env BLADE_WRITE_TIMEOUT)")
+    ("http-threads", po::value<int>()->default_value(defaults.http_threads),
+     "connections served at once, keep-alive and event streams included "
+     "(env BLADE_HTTP_THREADS)")
+    ("max-event-streams", po::value<int>()->default_value(defaults.max_event_streams),
+     "concurrent GET /v1/events clients; more get 429 (env BLADE_MAX_EVENT_STREAMS)");
   // clang-format on
   return d;
 }
@@ -98,7 +125,10 @@ std::vector<std::string> yaml_values(const std::string &key, const YAML::Node &n
   return out;
 }
 
-po::parsed_options parse_config_file(const std::string &file, const po::options_description &desc) {
+// `tokens` is not an option (it is a list of mappings), so it is handed back
+// separately.
+po::parsed_options parse_config_file(const std::string &file, const po::options_description &desc,
+                                     std::vector<ApiToken> &tokens) {
   YAML::Node root;
   try {
     root = YAML::LoadFile(file);
@@ -111,6 +141,14 @@ po::parsed_options parse_config_file(const std::string &file, const po::options_
     throw std::invalid_argument(fmt::format("config file {}: expected a mapping", file));
   for (const auto &entry : root) {
     auto key = entry.first.as<std::string>();
+    if (key == "tokens") {
+      try {
+        tokens = tokens_from_yaml(entry.second);
+      } catch (const std::invalid_argument &e) {
+        throw std::invalid_argument(fmt::format("config file {}: {}", file, e.what()));
+      }
+      continue;
+    }
     if (key == "help" || key == "version" || key == "config" || !desc.find_nothrow(key, false)) {
       throw std::invalid_argument(fmt::format("config file {}: unknown key '{}'", file, key));
     }
@@ -146,8 +184,17 @@ po::parsed_options parse_env(const po::options_description &desc) {
   return parsed;
 }
 
-Config to_config(const po::variables_map &vm) {
+template <class T>
+T in_range(const po::variables_map &vm, const char *name, T low, T high) {
+  T v = vm[name].as<T>();
+  if (v < low || v > high)
+    throw std::invalid_argument(fmt::format("{}: {} is not in {}..{}", name, v, low, high));
+  return v;
+}
+
+Config to_config(const po::variables_map &vm, std::vector<ApiToken> tokens) {
   Config c;
+  c.tokens = std::move(tokens);
   c.bind = vm["bind"].as<std::string>();
   in_addr v4{};
   in6_addr v6{};
@@ -184,10 +231,32 @@ Config to_config(const po::variables_map &vm) {
   c.keep_faults_on_exit = vm["keep-faults-on-exit"].as<bool>();
   c.workers = vm["workers"].as<int>();
   if (c.workers < 1 || c.workers > 64) throw std::invalid_argument("workers: expected 1..64");
+  if (vm.count("tls-cert")) c.tls_cert = vm["tls-cert"].as<std::string>();
+  if (vm.count("tls-key")) c.tls_key = vm["tls-key"].as<std::string>();
+  if (c.tls_cert.empty() != c.tls_key.empty())
+    throw std::invalid_argument("tls-cert, tls-key: give both or neither");
+  c.rate_limit = in_range<double>(vm, "rate-limit", 0, 1e9);
+  c.max_active = in_range<std::int64_t>(vm, "max-active", 0, 1000000);
+  c.read_timeout = in_range(vm, "read-timeout", 1, 3600);
+  c.write_timeout = in_range(vm, "write-timeout", 1, 3600);
+  c.http_threads = in_range(vm, "http-threads", 2, 1024);
+  c.max_event_streams = in_range(vm, "max-event-streams", 0, 1024);
+  if (c.max_event_streams >= c.http_threads)
+    throw std::invalid_argument(
+        "max-event-streams: must be below http-threads, or streams could take every thread");
+  (void)c.all_tokens();  // duplicate names or secrets are a start-up error
   return c;
 }
 
 }  // namespace
+
+std::vector<ApiToken> Config::all_tokens() const {
+  std::vector<ApiToken> all = tokens;
+  if (!token.empty())
+    all.push_back(ApiToken{"default", token, Role::Admin, std::nullopt, std::nullopt});
+  TokenTable check(all);  // throws for a duplicate name or secret
+  return all;
+}
 
 bool is_loopback(const std::string &address) {
   in_addr v4{};
@@ -221,6 +290,7 @@ Invocation parse_invocation(int argc, const char *const *argv) {
   }
 
   po::variables_map vm;
+  std::vector<ApiToken> tokens;
   try {
     po::store(po::command_line_parser(args).options(desc).run(), vm);
     if (vm.count("help")) {
@@ -238,12 +308,12 @@ Invocation parse_invocation(int argc, const char *const *argv) {
     } else if (const char *env = std::getenv("BLADE_CONFIG")) {
       config_file = env;
     }
-    if (!config_file.empty()) po::store(parse_config_file(config_file, desc), vm);
+    if (!config_file.empty()) po::store(parse_config_file(config_file, desc, tokens), vm);
     po::notify(vm);
   } catch (const po::error &e) {
     throw std::invalid_argument(e.what());
   }
-  inv.config = to_config(vm);
+  inv.config = to_config(vm, std::move(tokens));
   return inv;
 }
 

@@ -9,14 +9,16 @@
 #include <vector>
 
 #include "blade/core/log.hpp"
+#include "tokens.hpp"
 
 namespace blade::server {
 
 struct Config {
   std::string bind = "127.0.0.1";
   int port = 9526;
-  std::string token;     // empty: none configured
-  bool no_auth = false;  // allowed on a loopback bind only
+  std::string token;             // empty: none configured; else the admin token "default"
+  std::vector<ApiToken> tokens;  // the config file's tokens: list
+  bool no_auth = false;          // allowed on a loopback bind only
   std::vector<std::filesystem::path> plugin_dirs;
   std::filesystem::path install_plugin_dir;
   std::filesystem::path state_dir = "/var/lib/blade";
@@ -30,6 +32,19 @@ struct Config {
   std::filesystem::path chaosblade_home;
   bool keep_faults_on_exit = false;  // SIGTERM leaves active faults in place
   int workers = 4;
+  // TLS: both or neither.
+  std::filesystem::path tls_cert;
+  std::filesystem::path tls_key;
+  double rate_limit = 50;         // requests per second per token; 0 = none
+  double auth_failure_rate = 5;   // failed authentications per second per client
+  std::int64_t max_active = 100;  // active experiments; 0 = no cap
+  int read_timeout = 10;          // seconds to receive a request's headers and body
+  int write_timeout = 10;         // seconds a stalled client may hold a response
+  int http_threads = 24;          // connections served at once (keep-alive and streams)
+  int max_event_streams = 8;      // concurrent GET /v1/events clients
+
+  // Every token: the config file's list plus BLADE_API_TOKEN as "default".
+  std::vector<ApiToken> all_tokens() const;
 };
 
 enum class Command { Serve, Recover, CheckPlugin, Help, Version };

@@ -19,6 +19,7 @@ Daemon::Daemon(const Config &config) {
   load_plugins(files, {BLADE_VERSION, config.state_dir / "plugins"}, registry_);
 
   ServiceSettings settings;
+  settings.max_active = config.max_active;
   settings.exec_mode = config.exec_external ? ExecMode::External : ExecMode::InProcess;
   if (!config.chaosblade_home.empty()) {
     external_ = std::make_unique<ExternalCatalog>(

@@ -27,6 +27,8 @@ class Daemon {
   Registry &registry() { return registry_; }
   EventBus &events() { return events_; }
   ExperimentService &service() { return *service_; }
+  // The external fallback's specs; null without --chaosblade-home.
+  const ExternalCatalog *external() const { return external_.get(); }
   std::size_t plugins_found() const { return plugins_found_; }
 
  private:

@@ -36,16 +36,64 @@ std::int64_t int_param(const httplib::Request &req, const char *name, std::int64
   return value;
 }
 
-}  // namespace
-
-CreateRequest parse_create_request(const std::string &body_text) {
-  auto body = nlohmann::json::parse(body_text, nullptr, false);
+nlohmann::json parse_object(const std::string &text, const std::set<std::string> &known) {
+  auto body = nlohmann::json::parse(text, nullptr, false);
   if (body.is_discarded()) invalid("body", "malformed JSON");
   if (!body.is_object()) invalid("body", "must be a JSON object");
-  static const std::set<std::string> known = {"scope", "target",  "action",   "flags",
-                                              "async", "timeout", "callback", "dry_run"};
   for (const auto &[key, value] : body.items())
     if (!known.count(key)) invalid(key, "unknown field");
+  return body;
+}
+
+void parse_page(const httplib::Request &req, std::int64_t &limit, std::int64_t &offset,
+                bool &ascending) {
+  limit = int_param(req, "limit", 50);
+  offset = int_param(req, "offset", 0);
+  if (req.has_param("order")) {
+    const std::string order = req.get_param_value("order");
+    if (order != "asc" && order != "desc") invalid("order", "must be asc or desc");
+    ascending = order == "asc";
+  }
+}
+
+}  // namespace
+
+void require_json(const httplib::Request &req) {
+  const std::string type = req.get_header_value("Content-Type");
+  if (type.rfind("application/json", 0) != 0) invalid("Content-Type", "must be application/json");
+}
+
+bool parse_force_param(const httplib::Request &req) {
+  if (!req.has_param("force")) return false;
+  const std::string v = req.get_param_value("force");
+  if (v != "true" && v != "false") invalid("force", "must be true or false");
+  return v == "true";
+}
+
+PrepareRequest parse_prepare_request(const std::string &body_text) {
+  auto body = parse_object(body_text, {"type", "flags"});
+  PrepareRequest r;
+  r.type = text_field(body, "type");
+  if (r.type.empty()) invalid("type", "required");
+  if (body.contains("flags")) r.flags = flags_from_json(body["flags"]);
+  return r;
+}
+
+PreparationFilter parse_preparation_filter(const httplib::Request &req) {
+  PreparationFilter f;
+  if (req.has_param("status")) {
+    auto s = preparation_status_from_string(req.get_param_value("status"));
+    if (!s) invalid("status", "must be created, running, revoked or failed");
+    f.status = s;
+  }
+  if (req.has_param("type")) f.type = req.get_param_value("type");
+  parse_page(req, f.limit, f.offset, f.ascending);
+  return f;
+}
+
+CreateRequest parse_create_request(const std::string &body_text) {
+  auto body = parse_object(
+      body_text, {"scope", "target", "action", "flags", "async", "timeout", "callback", "dry_run"});
 
   CreateRequest r;
   if (body.contains("scope")) r.scope = text_field(body, "scope");
@@ -82,13 +130,7 @@ ExperimentFilter parse_experiment_filter(const httplib::Request &req) {
     if (std::string_view(name) == "action") f.action = v;
     if (std::string_view(name) == "scope") f.scope = v;
   }
-  f.limit = int_param(req, "limit", 50);
-  f.offset = int_param(req, "offset", 0);
-  if (req.has_param("order")) {
-    const std::string order = req.get_param_value("order");
-    if (order != "asc" && order != "desc") invalid("order", "must be asc or desc");
-    f.ascending = order == "asc";
-  }
+  parse_page(req, f.limit, f.offset, f.ascending);
   return f;
 }
 

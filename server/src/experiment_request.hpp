@@ -11,11 +11,24 @@
 
 namespace blade::server {
 
+// Throws InvalidArgument on field Content-Type unless the request says JSON.
+void require_json(const httplib::Request &req);
+
 // The body of POST /v1/experiments (API.md).
 CreateRequest parse_create_request(const std::string &body);
 
 // The query of GET /v1/experiments: status, target, action, scope, limit,
 // offset, order.
 ExperimentFilter parse_experiment_filter(const httplib::Request &req);
+
+// ?force=true|false on DELETE /v1/experiments/{uid}: mark it destroyed even
+// if the executor cannot roll it back.
+bool parse_force_param(const httplib::Request &req);
+
+// The body of POST /v1/preparations: {"type": "jvm", "flags": {...}}.
+PrepareRequest parse_prepare_request(const std::string &body);
+
+// The query of GET /v1/preparations: status, type, limit, offset, order.
+PreparationFilter parse_preparation_filter(const httplib::Request &req);
 
 }  // namespace blade::server

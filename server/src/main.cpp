@@ -54,9 +54,9 @@ void write_port_file(const std::filesystem::path &file, int port) {
 }
 
 void check_auth_config(const Config &config) {
-  if (config.token.empty() && !config.no_auth) {
+  if (config.all_tokens().empty() && !config.no_auth) {
     throw std::invalid_argument(
-        "no API token configured: set BLADE_API_TOKEN (or token: in the config file); "
+        "no API token configured: set BLADE_API_TOKEN (or token: / tokens: in the config file); "
         "--no-auth is allowed on a loopback address only");
   }
   if (config.no_auth && !blade::server::is_loopback(config.bind)) {
@@ -93,7 +93,7 @@ int serve(const Config &config) {
   daemon.service().recover();
   daemon.service().rearm_deadlines();
 
-  blade::server::HttpServer http(config, daemon.registry(), daemon.service());
+  blade::server::HttpServer http(config, daemon);
   int port = http.bind();
   std::thread server_thread([&] { http.run(); });
   // Ready means accepting: only then is the port announced, and only then

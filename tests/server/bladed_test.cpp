@@ -17,6 +17,7 @@
 #include "../support/eventually.hpp"
 #include "../support/file_text.hpp"
 #include "../support/temp_dir.hpp"
+#include "bladed_process.hpp"
 #include "config.hpp"
 
 namespace fs = std::filesystem;
@@ -27,57 +28,16 @@ using nlohmann::json;
 
 namespace {
 
-const std::string kBladed = BLADE_BLADED_PATH;
-const fs::path kTestPlugins = BLADE_TEST_PLUGIN_DIR;
-const std::string kToken = "0123456789abcdef0123456789abcdef";
+using blade::test::auth;
+using blade::test::kBladed;
+using blade::test::kToken;
+using blade::test::post_json;
 
-// A running bladed with a temp state dir and a plugin dir holding a good C
-// plugin and a refused one.
-struct Daemon {
-  TempDir dir{"bladed-test"};
-  std::unique_ptr<ChildProcess> process;
-  int port = 0;
-
-  explicit Daemon(std::vector<std::string> extra_args = {}, std::vector<std::string> env = {}) {
-    fs::create_directories(dir / "plugins");
-    for (const char *name : {"c_marker.so", "init_fail.so"}) {
-      fs::copy_file(kTestPlugins / name, dir / "plugins" / name);
-      fs::permissions(dir / "plugins" / name, fs::perms(0755));
-    }
-    std::vector<std::string> argv = {kBladed,
-                                     "--port",
-                                     "0",
-                                     "--port-file",
-                                     (dir / "port").string(),
-                                     "--plugin-dir",
-                                     (dir / "plugins").string(),
-                                     "--state-dir",
-                                     (dir / "state").string()};
-    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-    env.push_back("BLADE_API_TOKEN=" + kToken);
-    process = std::make_unique<ChildProcess>(argv, env, (dir / "bladed.log").string());
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (!fs::exists(dir / "port")) {
-      if (std::chrono::steady_clock::now() > deadline ||
-          process->exit_code(std::chrono::milliseconds(0))) {
-        FAIL("bladed did not start: " << read_text(dir / "bladed.log"));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    port = std::stoi(read_text(dir / "port"));
-  }
-
-  httplib::Client client() const {
-    httplib::Client c("127.0.0.1", port);
-    c.set_connection_timeout(5);
-    c.set_read_timeout(10);
-    return c;
-  }
+// The default daemon of these tests: a good C plugin and a refused one.
+struct Daemon : blade::test::BladedProcess {
+  explicit Daemon(std::vector<std::string> args = {}, std::vector<std::string> env = {})
+      : BladedProcess({std::move(args), std::move(env)}) {}
 };
-
-httplib::Headers auth() {
-  return {{"X-Api-Token", kToken}};
-}
 
 }  // namespace
 
@@ -250,10 +210,6 @@ TEST_CASE("configuration errors name the option") {
 }
 
 namespace {
-
-httplib::Result post_json(httplib::Client &c, const std::string &path, const json &body) {
-  return c.Post(path.c_str(), auth(), body.dump(), "application/json");
-}
 
 json marker_body(const fs::path &marker) {
   return {{"target", "cmarker"}, {"action", "t"}, {"flags", {{"path", marker.string()}}}};

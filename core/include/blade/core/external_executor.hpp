@@ -47,6 +47,8 @@ class ExternalCatalog {
   std::optional<Entry> resolve(const std::string &scope, const std::string &target,
                                const std::string &action) const;
   std::size_t size() const;
+  // Each spec file's program and spec, in the order resolve() consults them.
+  std::vector<std::pair<std::string, const PluginSpec *>> specs() const;
 
  private:
   struct Loaded {

@@ -1,0 +1,69 @@
+// Health, plugins and specs: what this daemon can do.
+#include <set>
+#include <tuple>
+
+#include <fmt/format.h>
+
+#include "build_info.hpp"
+#include "envelope.hpp"
+#include "http_server.hpp"
+#include "plugin_json.hpp"
+#include "spec_json.hpp"
+
+namespace blade::server {
+
+void HttpServer::install_basic_routes() {
+  route("GET", "/v1/health", Access::Public,
+        [this](const httplib::Request &, httplib::Response &res, RequestContext &) {
+          send_ok(res, 200,
+                  {{"status", "up"},
+                   {"version", BLADE_VERSION},
+                   {"plugins", daemon_.registry().loaded_count()}});
+        });
+
+  route("GET", "/v1/plugins", Access::Read,
+        [this](const httplib::Request &, httplib::Response &res, RequestContext &) {
+          nlohmann::json items = nlohmann::json::array();
+          for (const auto &record : daemon_.registry().records())
+            items.push_back(to_json(record));
+          send_ok(res, 200, items);
+        });
+
+  route("GET", "/v1/plugins/{name}/spec", Access::Read,
+        [this](const httplib::Request &req, httplib::Response &res, RequestContext &) {
+          const std::string name = req.matches[1];
+          auto plugin = daemon_.registry().find_plugin(name);
+          if (!plugin)
+            throw Error(ErrorCode::NotFound, fmt::format("no loaded plugin named '{}'", name));
+          res.status = 200;
+          res.set_content(plugin->spec_yaml(), "application/yaml");
+        });
+
+  route("GET", "/v1/specs", Access::Read,
+        [this](const httplib::Request &, httplib::Response &res, RequestContext &) {
+          nlohmann::json items = nlohmann::json::array();
+          std::set<std::tuple<std::string, std::string, std::string>> served;
+          for (const auto &plugin : daemon_.registry().plugins()) {
+            for (const auto &t : plugin->spec().items) {
+              for (const auto &a : t.actions) {
+                served.emplace(t.scope, t.target, a.name);
+                items.push_back(spec_entry(t, a, "inprocess:" + plugin->name()));
+              }
+            }
+          }
+          // The external fallback serves what no plugin does.
+          if (const auto *external = daemon_.external()) {
+            for (const auto &[program, spec] : external->specs()) {
+              for (const auto &t : spec->items) {
+                for (const auto &a : t.actions) {
+                  if (!served.emplace(t.scope, t.target, a.name).second) continue;
+                  items.push_back(spec_entry(t, a, "external:" + program));
+                }
+              }
+            }
+          }
+          send_ok(res, 200, items);
+        });
+}
+
+}  // namespace blade::server

@@ -1,0 +1,19 @@
+// The JSON shape of specs in the API (GET /v1/specs): one entry per
+// (scope, target, action) with every flag it takes, so clients (the blade
+// CLI's --help, consoles) need no YAML parser.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "blade/core/spec.hpp"
+
+namespace blade::server {
+
+nlohmann::json to_json(const FlagSpec &flag);
+// `executor` as in the experiment object: "inprocess:os", "external:chaos_os".
+nlohmann::json spec_entry(const TargetSpec &target, const ActionSpec &action,
+                          const std::string &executor);
+
+}  // namespace blade::server

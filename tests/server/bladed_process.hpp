@@ -1,0 +1,99 @@
+// A real bladed for HTTP tests: started on an ephemeral port with a temp
+// state dir and a plugin dir, stopped (SIGKILL by ChildProcess) at the end.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <doctest/doctest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "../support/child_process.hpp"
+#include "../support/file_text.hpp"
+#include "../support/temp_dir.hpp"
+
+namespace blade::test {
+
+inline const std::string kBladed = BLADE_BLADED_PATH;
+inline const std::filesystem::path kTestPlugins = BLADE_TEST_PLUGIN_DIR;
+// The admin token every BladedProcess is started with (BLADE_API_TOKEN).
+inline const std::string kToken = "0123456789abcdef0123456789abcdef";
+
+struct BladedOptions {
+  std::vector<std::string> args;  // appended to the defaults
+  std::vector<std::string> env;   // NAME=value
+  // Copied from the test plugin dir into <dir>/plugins.
+  std::vector<std::string> plugins = {"c_marker.so", "init_fail.so"};
+  std::string scheme = "http";  // "https" when args carry --tls-cert/--tls-key
+};
+
+class BladedProcess {
+ public:
+  TempDir dir{"bladed-test"};
+  std::unique_ptr<ChildProcess> process;
+  int port = 0;
+
+  explicit BladedProcess(BladedOptions options = {}) : options_(std::move(options)) {
+    namespace fs = std::filesystem;
+    fs::create_directories(dir / "plugins");
+    for (const auto &name : options_.plugins) {
+      fs::copy_file(kTestPlugins / name, dir / "plugins" / name);
+      fs::permissions(dir / "plugins" / name, fs::perms(0755));
+    }
+    std::vector<std::string> argv = {kBladed,
+                                     "--port",
+                                     "0",
+                                     "--port-file",
+                                     (dir / "port").string(),
+                                     "--plugin-dir",
+                                     (dir / "plugins").string(),
+                                     "--state-dir",
+                                     (dir / "state").string()};
+    argv.insert(argv.end(), options_.args.begin(), options_.args.end());
+    std::vector<std::string> env = {"BLADE_API_TOKEN=" + kToken};
+    env.insert(env.end(), options_.env.begin(), options_.env.end());
+    process = std::make_unique<ChildProcess>(argv, env, log_file().string());
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!fs::exists(dir / "port")) {
+      if (std::chrono::steady_clock::now() > deadline ||
+          process->exit_code(std::chrono::milliseconds(0))) {
+        FAIL("bladed did not start: " << read_text(log_file()));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    port = std::stoi(read_text(dir / "port"));
+  }
+
+  std::filesystem::path log_file() const { return dir / "bladed.log"; }
+  std::string url() const { return options_.scheme + "://127.0.0.1:" + std::to_string(port); }
+
+  // A client for the daemon; for https it trusts any certificate.
+  httplib::Client client() const {
+    httplib::Client c(url());
+    c.set_connection_timeout(5);
+    c.set_read_timeout(10);
+    if (options_.scheme == "https") c.enable_server_certificate_verification(false);
+    return c;
+  }
+
+ private:
+  BladedOptions options_;
+};
+
+// The admin token's headers.
+inline httplib::Headers auth() {
+  return {{"X-Api-Token", kToken}};
+}
+
+inline httplib::Result post_json(httplib::Client &c, const std::string &path,
+                                 const nlohmann::json &body,
+                                 const httplib::Headers &headers = auth()) {
+  return c.Post(path.c_str(), headers, body.dump(), "application/json");
+}
+
+}  // namespace blade::test
