@@ -5,7 +5,7 @@ set -eu
 
 packages="g++ meson ninja-build pkg-config binutils curl \
   libboost-dev libboost-program-options-dev libcpp-httplib-dev libsqlite3-dev \
-  libfmt-dev libyaml-cpp-dev doctest-dev nlohmann-json3-dev"
+  libfmt-dev libyaml-cpp-dev doctest-dev nlohmann-json3-dev libssl-dev openssl"
 
 missing=""
 for p in $packages; do

@@ -1,0 +1,125 @@
+// Routes beside experiments: specs, plugin spec YAML, preparations, request
+// ids, and HTTPS.
+#include <filesystem>
+#include <string>
+
+#include <doctest/doctest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "bladed_process.hpp"
+
+namespace fs = std::filesystem;
+using blade::test::auth;
+using blade::test::BladedOptions;
+using blade::test::BladedProcess;
+using blade::test::post_json;
+using nlohmann::json;
+
+TEST_CASE("specs: every (scope, target, action) with its flags; a plugin's YAML as it ships") {
+  BladedProcess d;
+  auto c = d.client();
+  auto specs = c.Get("/v1/specs", auth());
+  REQUIRE(specs->status == 200);
+  auto items = json::parse(specs->body)["data"];
+  REQUIRE(items.size() == 1);
+  CHECK(items[0]["scope"] == "host");
+  CHECK(items[0]["target"] == "cmarker");
+  CHECK(items[0]["action"] == "touch");
+  CHECK(items[0]["aliases"] == json::array({"t"}));
+  CHECK(items[0]["executor"] == "inprocess:c-marker");
+  json path_flag;
+  for (const auto &f : items[0]["flags"])
+    if (f["name"] == "path") path_flag = f;
+  CHECK(path_flag["required"] == true);
+  CHECK(path_flag["type"] == "path");
+
+  auto yaml = c.Get("/v1/plugins/c-marker/spec", auth());
+  REQUIRE(yaml->status == 200);
+  CHECK(yaml->get_header_value("Content-Type") == "application/yaml");
+  CHECK(yaml->body.find("target: cmarker") != std::string::npos);
+  auto none = c.Get("/v1/plugins/init-fail/spec", auth());  // refused: no spec served
+  CHECK(none->status == 404);
+  CHECK(json::parse(none->body)["code"] == "NOT_FOUND");
+  CHECK(c.Get("/v1/specs")->status == 401);
+}
+
+TEST_CASE("preparations: validated, listed, and NOT_FOUND for a type no executor serves") {
+  BladedProcess d;
+  auto c = d.client();
+  auto bad = c.Post("/v1/preparations", auth(), R"({"flags":{}})", "application/json");
+  CHECK(bad->status == 400);
+  CHECK(json::parse(bad->body)["details"][0]["field"] == "type");
+  CHECK(c.Post("/v1/preparations", auth(), R"({"type":"jvm","x":1})", "application/json")->status ==
+        400);
+  auto jvm = post_json(c, "/v1/preparations", {{"type", "jvm"}, {"flags", {{"pid", 1}}}});
+  CHECK(jvm->status == 404);
+  CHECK(json::parse(jvm->body)["code"] == "NOT_FOUND");
+  auto list = c.Get("/v1/preparations?status=running", auth());
+  REQUIRE(list->status == 200);
+  CHECK(json::parse(list->body)["data"]["total"] == 0);
+  CHECK(c.Get("/v1/preparations?status=bogus", auth())->status == 400);
+  CHECK(c.Get("/v1/preparations/0123456789abcdef", auth())->status == 404);
+  CHECK(c.Delete("/v1/preparations/0123456789abcdef", auth())->status == 404);
+}
+
+TEST_CASE("every response carries a request id; a plain client id is echoed, others replaced") {
+  BladedProcess d;
+  auto c = d.client();
+  auto fresh = c.Get("/v1/health");
+  CHECK(fresh->get_header_value("X-Request-Id").size() == 16);
+  CHECK(c.Get("/v1/health", {{"X-Request-Id", "abc-123"}})->get_header_value("X-Request-Id") ==
+        "abc-123");
+  auto hostile = c.Get("/v1/health", {{"X-Request-Id", "a b\"<script>"}});
+  CHECK(hostile->get_header_value("X-Request-Id").size() == 16);
+  auto unknown = c.Get("/v1/nothing", auth());
+  CHECK(unknown->status == 404);
+  CHECK_FALSE(unknown->get_header_value("X-Request-Id").empty());
+}
+
+TEST_CASE("DELETE ?force must be a boolean") {
+  BladedProcess d;
+  auto c = d.client();
+  auto r = c.Delete("/v1/experiments/0123456789abcdef?force=maybe", auth());
+  CHECK(r->status == 400);
+  CHECK(json::parse(r->body)["details"][0]["field"] == "force");
+}
+
+TEST_CASE("HTTPS with --tls-cert/--tls-key; an unusable key pair stops bladed at start") {
+  blade::test::TempDir certs;
+  const std::string cert = (certs / "cert.pem").string(), key = (certs / "key.pem").string();
+  const std::string cmd =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+      "-keyout " +
+      key + " -out " + cert + " >/dev/null 2>&1";
+  if (std::system(cmd.c_str()) != 0) {
+    MESSAGE("SKIPPED: the openssl command is not available to make a test certificate");
+    return;
+  }
+  BladedOptions o;
+  o.args = {"--tls-cert", cert, "--tls-key", key};
+  o.scheme = "https";
+  BladedProcess d(o);
+  auto c = d.client();
+  auto health = c.Get("/v1/health");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  auto created = post_json(c, "/v1/experiments",
+                           {{"target", "cmarker"},
+                            {"action", "touch"},
+                            {"flags", {{"path", (d.dir / "tls-marker").string()}}}});
+  CHECK(created->status == 201);
+  CHECK(fs::exists(d.dir / "tls-marker"));
+  // Plain HTTP to the TLS port gets no answer.
+  httplib::Client plain("127.0.0.1", d.port);
+  plain.set_read_timeout(2);
+  auto p = plain.Get("/v1/health");
+  CHECK((!p || p->status != 200));
+
+  blade::test::ChildProcess bad({blade::test::kBladed, "--port", "0", "--tls-cert", cert,
+                                 "--tls-key", cert, "--state-dir", (certs / "s").string()},
+                                {"BLADE_API_TOKEN=" + blade::test::kToken},
+                                (certs / "log").string());
+  CHECK(bad.exit_code(std::chrono::seconds(10)) == 1);
+  CHECK(blade::test::read_text(certs / "log").find("tls-cert, tls-key") != std::string::npos);
+}
