@@ -225,6 +225,9 @@ CreateResult ExperimentService::create(const CreateRequest &req, const Caller &c
   if (!missing.empty())
     throw Error(ErrorCode::InvalidArgument, missing[0].field + ": required", missing);
 
+  // A reload must not drop the plugin between this choice and the insert
+  // that makes the experiment visible to its in_use check.
+  std::shared_lock plugins_lock(plugin_change_);
   Resolved r = resolve(req.scope, req.target, req.action);
   FlagValues flags = validate_flags(*r.target, *r.action, req.flags);
   std::optional<std::int64_t> timeout;
@@ -274,6 +277,7 @@ CreateResult ExperimentService::create(const CreateRequest &req, const Caller &c
       if (err.code() != ErrorCode::AlreadyExists || tries > 0) throw;
     }
   }
+  plugins_lock.unlock();
   events_.publish("experiment", to_json(e));
 
   std::string uid = e.uid;
@@ -557,6 +561,26 @@ Preparation ExperimentService::revoke(const std::string &uid, const Caller &call
     throw Error(ErrorCode::FailedPrecondition, "revoke failed: " + done->error);
   }
   return *done;
+}
+
+bool ExperimentService::plugin_in_use(const std::string &plugin) const {
+  const std::string executor = "inprocess:" + plugin;
+  for (const auto &e : store_.active_experiments())
+    if (e.executor == executor) return true;
+  ExperimentFilter created;
+  created.status = ExperimentStatus::Created;
+  created.limit = 1000;
+  for (;; created.offset += created.limit) {
+    auto page = store_.list_experiments(created);
+    for (const auto &e : page.items)
+      if (e.executor == executor) return true;
+    if (static_cast<std::int64_t>(page.items.size()) < created.limit) return false;
+  }
+}
+
+ReloadReport ExperimentService::change_plugins(const PluginChange &change) {
+  std::unique_lock lock(plugin_change_);
+  return change([this](const std::string &plugin) { return plugin_in_use(plugin); });
 }
 
 Preparation ExperimentService::get_preparation(const std::string &uid) const {

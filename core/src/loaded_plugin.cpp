@@ -1,5 +1,7 @@
 #include "blade/core/loaded_plugin.hpp"
 
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <system_error>
 
@@ -70,6 +72,13 @@ struct RequestView {
 
 }  // namespace
 
+std::string file_identity(const std::filesystem::path &file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return {};
+  return fmt::format("{}:{}:{}:{}.{}", st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec,
+                     st.st_mtim.tv_nsec);
+}
+
 std::shared_ptr<LoadedPlugin> make_loaded_plugin(std::unique_ptr<PluginLibrary> library,
                                                  PluginSpec spec, const HostSettings &settings) {
   const blade_plugin_descriptor &d = library->descriptor();
@@ -77,6 +86,7 @@ std::shared_ptr<LoadedPlugin> make_loaded_plugin(std::unique_ptr<PluginLibrary> 
   p->name_ = d.name;
   p->version_ = d.version;
   p->path_ = library->path();
+  p->file_id_ = file_identity(p->path_);
   p->spec_yaml_ = d.spec_yaml;
   p->spec_ = std::move(spec);
   p->capabilities_ = d.capabilities;

@@ -1,5 +1,6 @@
 #include "blade/core/registry.hpp"
 
+#include <algorithm>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -69,6 +70,22 @@ void Registry::add(std::shared_ptr<LoadedPlugin> plugin) {
                         routes_[Key{t.scope, t.target, n}] = Route{plugin, &t, &a};
                       });
   plugins_.push_back(std::move(plugin));
+}
+
+std::shared_ptr<LoadedPlugin> Registry::remove(const std::string &name) {
+  std::unique_lock lock(mutex_);
+  auto it = std::find_if(plugins_.begin(), plugins_.end(),
+                         [&](const auto &p) { return p->name() == name; });
+  if (it == plugins_.end()) return nullptr;
+  auto plugin = *it;
+  plugins_.erase(it);
+  std::erase_if(routes_, [&](const auto &kv) { return kv.second.plugin == plugin; });
+  return plugin;
+}
+
+void Registry::clear_refused() {
+  std::unique_lock lock(mutex_);
+  refused_.clear();
 }
 
 void Registry::add_refused(PluginRecord record) {

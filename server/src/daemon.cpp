@@ -12,11 +12,12 @@ namespace blade::server {
 Daemon::Daemon(const Config &config) {
   store_ = std::make_unique<Store>(config.sqlite_path);
 
-  auto dirs = plugin_search_dirs(config.plugin_dirs, std::getenv("BLADE_PLUGIN_PATH"),
-                                 config.install_plugin_dir);
-  auto files = discover_plugin_files(dirs);
+  plugin_dirs_ = plugin_search_dirs(config.plugin_dirs, std::getenv("BLADE_PLUGIN_PATH"),
+                                    config.install_plugin_dir);
+  host_settings_ = {BLADE_VERSION, config.state_dir / "plugins"};
+  auto files = discover_plugin_files(plugin_dirs_);
   plugins_found_ = files.size();
-  load_plugins(files, {BLADE_VERSION, config.state_dir / "plugins"}, registry_);
+  load_plugins(files, host_settings_, registry_);
 
   ServiceSettings settings;
   settings.max_active = config.max_active;
@@ -34,6 +35,29 @@ Daemon::Daemon(const Config &config) {
       [](const std::string &url, const std::string &body) { return post_callback(url, body); });
   service_ = std::make_unique<ExperimentService>(*store_, registry_, external_.get(), *scheduler_,
                                                  events_, callbacks_.get(), settings);
+}
+
+ReloadReport Daemon::reload_plugins() {
+  std::lock_guard lock(reload_mutex_);
+  auto files = discover_plugin_files(plugin_dirs_);
+  auto report = service_->change_plugins([&](const auto &in_use) {
+    return blade::reload_plugins(files, host_settings_, registry_, in_use);
+  });
+  plugins_found_ = files.size();
+  for (const auto &name : report.unloaded)
+    events_.publish("plugin", {{"name", name}, {"status", "unloaded"}});
+  for (const auto &name : report.loaded) {
+    auto plugin = registry_.find_plugin(name);
+    events_.publish("plugin", {{"name", name},
+                               {"status", "loaded"},
+                               {"version", plugin ? plugin->version() : ""},
+                               {"path", plugin ? plugin->path().string() : ""}});
+  }
+  log::info("plugins reloaded", {{"loaded", std::to_string(report.loaded.size())},
+                                 {"unloaded", std::to_string(report.unloaded.size())},
+                                 {"kept", std::to_string(report.kept.size())},
+                                 {"refused", std::to_string(report.refused.size())}});
+  return report;
 }
 
 Daemon::~Daemon() {

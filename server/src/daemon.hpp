@@ -3,12 +3,17 @@
 // reverse, so no job outlives what it uses.
 #pragma once
 
+#include <atomic>
+#include <filesystem>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 #include "blade/core/callback_notifier.hpp"
 #include "blade/core/event_bus.hpp"
 #include "blade/core/experiment_service.hpp"
 #include "blade/core/external_executor.hpp"
+#include "blade/core/plugin_reload.hpp"
 #include "blade/core/registry.hpp"
 #include "blade/core/scheduler.hpp"
 #include "blade/core/store.hpp"
@@ -31,6 +36,11 @@ class Daemon {
   const ExternalCatalog *external() const { return external_.get(); }
   std::size_t plugins_found() const { return plugins_found_; }
 
+  // Loads plugin files new or changed in the plugin dirs and drops those
+  // removed, unless experiments still need them; announces each change as a
+  // "plugin" event. Thread-safe (POST /v1/plugins/reload, SIGHUP).
+  ReloadReport reload_plugins();
+
  private:
   std::unique_ptr<Store> store_;
   Registry registry_;
@@ -39,7 +49,10 @@ class Daemon {
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<CallbackNotifier> callbacks_;
   std::unique_ptr<ExperimentService> service_;
-  std::size_t plugins_found_ = 0;
+  std::atomic<std::size_t> plugins_found_{0};
+  std::vector<std::filesystem::path> plugin_dirs_;
+  HostSettings host_settings_;
+  std::mutex reload_mutex_;  // one reload at a time
 };
 
 }  // namespace blade::server

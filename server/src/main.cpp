@@ -85,6 +85,7 @@ int serve(const Config &config) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   blade::server::Daemon daemon(config);
@@ -110,7 +111,14 @@ int serve(const Config &config) {
                     {"version", BLADE_VERSION}});
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  // SIGHUP reloads plugins, as POST /v1/plugins/reload does; the others stop.
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    try {
+      daemon.reload_plugins();
+    } catch (const std::exception &e) {
+      blade::log::error("plugin reload failed", {{"error", e.what()}});
+    }
+  }
   blade::log::info("stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   http.stop();
   server_thread.join();

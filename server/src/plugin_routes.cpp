@@ -39,6 +39,22 @@ void HttpServer::install_basic_routes() {
           res.set_content(plugin->spec_yaml(), "application/yaml");
         });
 
+  route("POST", "/v1/plugins/reload", Access::Admin,
+        [this](const httplib::Request &, httplib::Response &res, RequestContext &) {
+          auto report = daemon_.reload_plugins();
+          nlohmann::json kept = nlohmann::json::array();
+          for (const auto &k : report.kept)
+            kept.push_back({{"name", k.name}, {"reason", k.reason}});
+          nlohmann::json refused = nlohmann::json::array();
+          for (const auto &r : report.refused)
+            refused.push_back(to_json(r));
+          send_ok(res, 200,
+                  {{"loaded", report.loaded},
+                   {"unloaded", report.unloaded},
+                   {"kept", kept},
+                   {"refused", refused}});
+        });
+
   route("GET", "/v1/specs", Access::Read,
         [this](const httplib::Request &, httplib::Response &res, RequestContext &) {
           nlohmann::json items = nlohmann::json::array();

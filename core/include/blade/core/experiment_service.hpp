@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 
 #include "blade/core/callback_notifier.hpp"
@@ -18,6 +19,7 @@
 #include "blade/core/executor.hpp"
 #include "blade/core/experiment.hpp"
 #include "blade/core/external_executor.hpp"
+#include "blade/core/plugin_reload.hpp"
 #include "blade/core/registry.hpp"
 #include "blade/core/scheduler.hpp"
 #include "blade/core/store.hpp"
@@ -116,6 +118,13 @@ class ExperimentService {
   // At SIGTERM: refuses new work and rolls back every active experiment;
   // waits for the outcome.
   RecoveryReport destroy_all_active(const std::string &reason);
+  // Runs `change` (a plugin reload) while no create is between choosing its
+  // executor and storing its experiment, handing it a predicate that tells
+  // whether experiments (created, running or destroying) still need a plugin.
+  using PluginChange =
+      std::function<ReloadReport(const std::function<bool(const std::string &)> &in_use)>;
+  ReloadReport change_plugins(const PluginChange &change);
+
   // After recovery: timers for running experiments' deadlines (there are
   // none after a recovery, but a daemon keeping faults across a restart has).
   void rearm_deadlines();
@@ -139,6 +148,7 @@ class ExperimentService {
   RecoveryReport roll_back(const std::vector<Experiment> &experiments,
                            const std::string &audit_action);
   std::shared_ptr<PreparationHandler> handler_for(const std::string &type) const;
+  bool plugin_in_use(const std::string &plugin) const;
 
   // Persists (with its audit line, if given), then announces.
   void transition(Experiment &e, const AuditEntry *audit = nullptr);
@@ -157,6 +167,8 @@ class ExperimentService {
   CallbackNotifier *callbacks_;
   ServiceSettings settings_;
   std::atomic<bool> stopping_{false};
+  // Shared by creates from resolve to insert; exclusive for a plugin change.
+  std::shared_mutex plugin_change_;
 
   mutable std::mutex mutex_;  // guards the maps below
   std::map<std::string, Scheduler::TimerId> deadline_timers_;

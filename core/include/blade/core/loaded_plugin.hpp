@@ -58,6 +58,10 @@ struct HostSettings {
   std::filesystem::path state_root;  // each plugin gets <state_root>/<name>
 };
 
+// Device, inode, size and modification time of a file ("" if it cannot be
+// read): changes when the file is replaced or rewritten.
+std::string file_identity(const std::filesystem::path &file);
+
 class LoadedPlugin {
  public:
   ~LoadedPlugin();
@@ -67,6 +71,9 @@ class LoadedPlugin {
   const std::string &name() const { return name_; }
   const std::string &version() const { return version_; }
   const std::filesystem::path &path() const { return path_; }
+  // The file as it was when loaded (see file_identity): a reload replaces
+  // a plugin whose file has changed since.
+  const std::string &file_id() const { return file_id_; }
   std::string abi() const;  // "1.0": the ABI minor the plugin needs
   const std::string &spec_yaml() const { return spec_yaml_; }
   const PluginSpec &spec() const { return spec_; }
@@ -95,6 +102,7 @@ class LoadedPlugin {
   std::string name_;
   std::string version_;
   std::filesystem::path path_;
+  std::string file_id_;
   std::string spec_yaml_;
   PluginSpec spec_;
   std::uint64_t capabilities_ = 0;

@@ -31,6 +31,12 @@ class Registry {
   // Registers every action of the plugin; check_conflicts first.
   void add(std::shared_ptr<LoadedPlugin> plugin);
   void add_refused(PluginRecord record);
+  // Drops the plugin and every route to it; returns it (null if unknown).
+  // Calls in flight keep their own reference, so nothing is unloaded under
+  // them.
+  std::shared_ptr<LoadedPlugin> remove(const std::string &name);
+  // Forgets the refused records (a reload tries those files again).
+  void clear_refused();
 
   // Resolves an alias to its canonical action. nullopt if nothing serves it.
   std::optional<Resolved> resolve(const std::string &scope, const std::string &target,
