@@ -273,7 +273,17 @@ Invocation parse_invocation(int argc, const char *const *argv) {
        << "       bladed recover [options]         roll back what the last run left active, then "
           "exit\n"
        << "       bladed check-plugin FILE.so      load one plugin, print its record as JSON\n\n"
-       << desc;
+       << desc
+       << "\nTokens with roles and expiry (config file only; BLADE_API_TOKEN adds an admin token\n"
+          "named 'default'):\n"
+          "  tokens:\n"
+          "    - {name: ci, token-file: /etc/blade/ci.token, role: admin}\n"
+          "    - {name: dashboard, token: \"...\", role: viewer, expires: 2027-01-31T00:00:00Z,\n"
+          "       rate-limit: 5}\n"
+          "  admin may do everything; viewer may only read. Audit and logs name the token, never\n"
+          "  its secret.\n"
+          "Signals: SIGTERM/SIGINT stop (rolling back active faults unless keep-faults-on-exit);\n"
+          "SIGHUP reloads plugins (as POST /v1/plugins/reload).\n";
   inv.help_text = help.str();
 
   std::vector<std::string> args(argv + 1, argv + argc);

@@ -207,6 +207,10 @@ TEST_CASE("configuration errors name the option") {
   CHECK(message({"--log-format", "xml"}) == "log-format: expected text or json");
   CHECK(message({"--port", "abc"}).find("port") != std::string::npos);
   CHECK(message({"--bogus"}).find("bogus") != std::string::npos);
+  CHECK(message({"--tls-cert", "/c.pem"}) == "tls-cert, tls-key: give both or neither");
+  CHECK(message({"--rate-limit", "-1"}) == "rate-limit: -1 is not in 0..1000000000");
+  CHECK(message({"--max-event-streams", "24"}).starts_with("max-event-streams: must be below"));
+  CHECK(message({"--read-timeout", "0"}) == "read-timeout: 0 is not in 1..3600");
 }
 
 namespace {
