@@ -1,8 +1,16 @@
-// PLACEHOLDER (helper "events-metrics" replaces this file): GET /metrics.
+// GET /metrics: the Prometheus text exposition of Metrics.
 #include "http_server.hpp"
 
 namespace blade::server {
 
-void HttpServer::install_metrics_routes() {}
+void HttpServer::install_metrics_routes() {
+  // Behind a token like every route but health (API.md), though it holds no
+  // secrets: a scraper is given a viewer token.
+  route("GET", "/metrics", Access::Read,
+        [this](const httplib::Request &, httplib::Response &res, RequestContext &) {
+          res.status = 200;  // set_content leaves it for httplib to fill in after metrics
+          res.set_content(metrics_.render(), "text/plain; version=0.0.4; charset=utf-8");
+        });
+}
 
 }  // namespace blade::server

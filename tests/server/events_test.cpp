@@ -1,0 +1,484 @@
+// GET /v1/events against a real bladed: experiment events as Server-Sent
+// Events, resuming with Last-Event-ID, the stream cap, and shutdown with a
+// stream open.
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <doctest/doctest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "../support/eventually.hpp"
+#include "../support/file_text.hpp"
+#include "bladed_process.hpp"
+#include "event_cursor.hpp"
+
+namespace fs = std::filesystem;
+using blade::test::auth;
+using blade::test::BladedProcess;
+using blade::test::eventually;
+using blade::test::kToken;
+using blade::test::post_json;
+using nlohmann::json;
+
+namespace {
+
+struct SseEvent {
+  std::string id;
+  std::string type;
+  std::string data;
+};
+
+// An EventSource of sorts: reads /v1/events on its own thread and parses
+// what arrives into events (and counts comments).
+class SseClient {
+ public:
+  SseClient(const BladedProcess &d, httplib::Headers headers, std::string path = "/v1/events")
+      : client_(d.client()) {
+    client_.set_read_timeout(60);
+    thread_ = std::thread([this, headers = std::move(headers), path = std::move(path)] {
+      client_.Get(
+          path.c_str(), headers,
+          [this](const httplib::Response &res) {
+            std::lock_guard lock(mutex_);
+            status_ = res.status;
+            headers_ = res.headers;
+            return true;
+          },
+          [this](const char *data, std::size_t n) {
+            feed(std::string(data, n));
+            return true;
+          });
+      ended_ = true;
+    });
+  }
+  ~SseClient() { close(); }
+  SseClient(const SseClient &) = delete;
+  SseClient &operator=(const SseClient &) = delete;
+
+  // Drops the connection, as a client that goes away does.
+  void close() {
+    client_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // The stream is open (the daemon wrote its first comment).
+  bool opened() const {
+    std::lock_guard lock(mutex_);
+    return comments_ > 0;
+  }
+  bool ended() const { return ended_; }
+  int status() const {
+    std::lock_guard lock(mutex_);
+    return status_;
+  }
+  std::string header(const std::string &name) const {
+    std::lock_guard lock(mutex_);
+    auto it = headers_.find(name);
+    return it == headers_.end() ? "" : it->second;
+  }
+  std::vector<SseEvent> events() const {
+    std::lock_guard lock(mutex_);
+    return events_;
+  }
+  // Bytes that were not a complete event or comment, or a line this parser
+  // does not know: the stream's framing is broken.
+  std::vector<std::string> junk() const {
+    std::lock_guard lock(mutex_);
+    return junk_;
+  }
+
+ private:
+  void feed(const std::string &bytes) {
+    std::lock_guard lock(mutex_);
+    buffer_ += bytes;
+    for (auto end = buffer_.find("\n\n"); end != std::string::npos; end = buffer_.find("\n\n")) {
+      std::string block = buffer_.substr(0, end + 1);
+      buffer_.erase(0, end + 2);
+      parse_block(block);
+    }
+  }
+
+  void parse_block(const std::string &block) {
+    SseEvent e;
+    bool any_field = false;
+    std::size_t pos = 0;
+    while (pos < block.size()) {
+      auto nl = block.find('\n', pos);
+      std::string line = block.substr(pos, nl - pos);
+      pos = nl + 1;
+      if (line.starts_with(":")) {
+        ++comments_;
+      } else if (line.starts_with("id: ")) {
+        e.id = line.substr(4);
+        any_field = true;
+      } else if (line.starts_with("event: ")) {
+        e.type = line.substr(7);
+        any_field = true;
+      } else if (line.starts_with("data: ")) {
+        if (!e.data.empty()) junk_.push_back("second data line: " + line);
+        e.data = line.substr(6);
+        any_field = true;
+      } else {
+        junk_.push_back(line);
+      }
+    }
+    if (any_field) events_.push_back(e);
+  }
+
+  httplib::Client client_;
+  std::thread thread_;
+  std::atomic<bool> ended_{false};
+  mutable std::mutex mutex_;
+  int status_ = 0;
+  httplib::Headers headers_;
+  std::string buffer_;
+  int comments_ = 0;
+  std::vector<SseEvent> events_;
+  std::vector<std::string> junk_;
+};
+
+// The experiment events seen for one uid, as their statuses in order.
+std::vector<std::string> statuses_of(const std::vector<SseEvent> &events, const std::string &uid) {
+  std::vector<std::string> out;
+  for (const auto &e : events) {
+    if (e.type != "experiment") continue;
+    auto data = json::parse(e.data);
+    if (data["uid"] == uid) out.push_back(data["status"].get<std::string>());
+  }
+  return out;
+}
+
+std::uint64_t id_of(const SseEvent &e) {
+  return std::stoull(e.id);
+}
+
+// Ids strictly increasing by one: no gap, no duplicate, no reordering.
+void check_consecutive(const std::vector<SseEvent> &events, std::uint64_t first) {
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    INFO("event " << i << " of " << events.size());
+    CHECK(id_of(events[i]) == first + i);
+  }
+}
+
+std::string create_marker(httplib::Client &c, const fs::path &file) {
+  auto res = post_json(c, "/v1/experiments",
+                       {{"target", "cmarker"}, {"action", "touch"}, {"flags", {{"path", file}}}});
+  REQUIRE(res);
+  REQUIRE_MESSAGE(res->status == 201, res->body);
+  auto uid = json::parse(res->body)["data"]["uid"].get<std::string>();
+  REQUIRE(fs::exists(file));
+  CHECK(blade::test::read_text(file) == uid);
+  return uid;
+}
+
+void destroy(httplib::Client &c, const std::string &uid, const fs::path &file) {
+  auto res = c.Delete(("/v1/experiments/" + uid).c_str(), auth());
+  REQUIRE(res);
+  REQUIRE_MESSAGE(res->status == 200, res->body);
+  CHECK_FALSE(fs::exists(file));
+}
+
+blade::test::BladedOptions marker_daemon(std::vector<std::string> args = {}) {
+  blade::test::BladedOptions o;
+  o.args = std::move(args);
+  o.plugins = {"c_marker.so"};
+  return o;
+}
+
+httplib::Headers resume_from(std::uint64_t id) {
+  auto h = auth();
+  h.emplace("Last-Event-ID", std::to_string(id));
+  return h;
+}
+
+}  // namespace
+
+TEST_CASE("events stream experiment changes and resume from Last-Event-ID without gap or repeat") {
+  BladedProcess d(marker_daemon());
+  auto c = d.client();
+  const auto one = d.dir / "one", two = d.dir / "two", three = d.dir / "three";
+
+  SseClient first(d, auth());
+  REQUIRE(eventually([&] { return first.opened(); }));
+  CHECK(first.status() == 200);
+  CHECK(first.header("Content-Type") == "text/event-stream");
+  CHECK(first.header("Cache-Control") == "no-cache");
+  CHECK(first.header("X-Accel-Buffering") == "no");
+
+  const auto uid1 = create_marker(c, one);
+  destroy(c, uid1, one);
+  const std::vector<std::string> whole_life = {"created", "running", "destroying", "destroyed"};
+  CHECK(eventually([&] { return statuses_of(first.events(), uid1).size() == 4; }));
+  auto seen = first.events();
+  REQUIRE(seen.size() == 4);
+  CHECK(statuses_of(seen, uid1) == whole_life);
+  check_consecutive(seen, id_of(seen.front()));
+  for (const auto &e : seen) {
+    CHECK(e.type == "experiment");
+    auto data = json::parse(e.data);
+    CHECK(data["target"] == "cmarker");
+    CHECK(data["executor"] == "inprocess:c-marker");
+  }
+  CHECK(first.junk().empty());
+  const std::uint64_t last_seen = id_of(seen.back());
+  first.close();
+
+  // Missed while away: two's whole life and three's start.
+  const auto uid2 = create_marker(c, two);
+  destroy(c, uid2, two);
+  const auto uid3 = create_marker(c, three);
+
+  SseClient second(d, resume_from(last_seen));
+  CHECK(eventually([&] { return second.events().size() >= 6; }));
+  auto replayed = second.events();
+  REQUIRE(replayed.size() == 6);
+  CHECK(statuses_of(replayed, uid1).empty());
+  CHECK(statuses_of(replayed, uid2) == whole_life);
+  CHECK(statuses_of(replayed, uid3) == std::vector<std::string>{"created", "running"});
+  check_consecutive(replayed, last_seen + 1);
+
+  // Then live, continuing where the replay stopped.
+  destroy(c, uid3, three);
+  CHECK(eventually([&] { return second.events().size() >= 8; }));
+  auto all = second.events();
+  REQUIRE(all.size() == 8);
+  CHECK(statuses_of(all, uid3) ==
+        std::vector<std::string>{"created", "running", "destroying", "destroyed"});
+  check_consecutive(all, last_seen + 1);
+  CHECK(second.junk().empty());
+}
+
+TEST_CASE("events resume from ?last_event_id= and announce a reset for an unknown id") {
+  BladedProcess d(marker_daemon());
+  auto c = d.client();
+  const auto uid = create_marker(c, d.dir / "m");  // events 1 (created) and 2 (running)
+
+  SseClient by_query(d, auth(), "/v1/events?last_event_id=1");
+  CHECK(eventually([&] { return by_query.events().size() >= 1; }));
+  auto q = by_query.events();
+  REQUIRE(q.size() == 1);
+  CHECK(q[0].id == "2");
+  CHECK(statuses_of(q, uid) == std::vector<std::string>{"running"});
+
+  // An id this run never issued (bladed restarted): reset, then live.
+  SseClient stale(d, resume_from(500));
+  REQUIRE(eventually([&] { return stale.events().size() >= 1; }));
+  auto r = stale.events();
+  REQUIRE(r.size() == 1);
+  CHECK(r[0].type == "reset");
+  CHECK(r[0].id == "2");  // where the stream goes on from
+  auto reset = json::parse(r[0].data);
+  CHECK(reset["last_event_id"] == 500);
+  CHECK(reset["oldest_event_id"] == 1);
+  destroy(c, uid, d.dir / "m");
+  CHECK(eventually([&] { return stale.events().size() >= 3; }));
+  r = stale.events();
+  REQUIRE(r.size() == 3);
+  CHECK(r[1].id == "3");
+  CHECK(statuses_of(r, uid) == std::vector<std::string>{"destroying", "destroyed"});
+
+  httplib::Headers garbled = auth();
+  garbled.emplace("Last-Event-ID", "12abc");
+  auto bad = c.Get("/v1/events", garbled);
+  REQUIRE(bad);
+  CHECK(bad->status == 400);
+  CHECK(json::parse(bad->body)["code"] == "INVALID_ARGUMENT");
+}
+
+TEST_CASE("streams opened while events flow get every event once, in order") {
+  auto opts = marker_daemon({"--rate-limit", "0"});
+  opts.plugins.push_back("noop_a.so");
+  BladedProcess d(opts);
+  auto c = d.client();
+  const auto uid = create_marker(c, d.dir / "m");  // events 1 and 2
+
+  // Experiments created and destroyed as fast as one client can, so streams
+  // subscribe and read the history while events are being published.
+  std::atomic<bool> stop{false};
+  std::atomic<int> rounds{0};
+  std::atomic<int> churn_failure{0};  // the status that stopped the churn
+  std::thread churn([&] {
+    auto cc = d.client();
+    // Bounded, so every event stays in the kept history (1024).
+    while (!stop && rounds < 200) {
+      auto res = post_json(cc, "/v1/experiments", {{"target", "noopa"}, {"action", "noop"}});
+      if (!res || res->status != 201) {
+        churn_failure = res ? res->status : -1;
+        break;
+      }
+      auto id = json::parse(res->body)["data"]["uid"].get<std::string>();
+      cc.Delete(("/v1/experiments/" + id).c_str(), auth());
+      ++rounds;
+    }
+  });
+  std::vector<std::unique_ptr<SseClient>> streams;
+  std::vector<std::optional<std::uint64_t>> from;
+  for (std::optional<std::uint64_t> resume :
+       {std::optional<std::uint64_t>(2), std::optional<std::uint64_t>(),
+        std::optional<std::uint64_t>(0), std::optional<std::uint64_t>(1)}) {
+    const int before = rounds;
+    CHECK(eventually([&] { return rounds >= before + 5; }));
+    streams.push_back(std::make_unique<SseClient>(d, resume ? resume_from(*resume) : auth()));
+    from.push_back(resume);
+  }
+  CHECK(eventually([&] { return rounds >= 60; }));
+  stop = true;
+  churn.join();
+  CHECK(churn_failure == 0);
+  destroy(c, uid, d.dir / "m");  // the last event: 4 * rounds + 4
+  const std::uint64_t last = 4 * static_cast<std::uint64_t>(rounds.load()) + 4;
+
+  for (std::size_t i = 0; i < streams.size(); ++i) {
+    INFO("stream " << i);
+    auto &s = *streams[i];
+    CHECK(eventually([&] {
+      auto ev = s.events();
+      return !ev.empty() && id_of(ev.back()) >= last;
+    }));
+    s.close();
+    auto ev = s.events();
+    REQUIRE_FALSE(ev.empty());
+    CHECK(id_of(ev.back()) == last);
+    if (from[i]) CHECK(id_of(ev.front()) == *from[i] + 1);
+    check_consecutive(ev, id_of(ev.front()));
+    for (const auto &e : ev)
+      CHECK(e.type == "experiment");
+    CHECK(s.junk().empty());
+  }
+}
+
+TEST_CASE("events need a token") {
+  BladedProcess d(marker_daemon());
+  auto c = d.client();
+  auto res = c.Get("/v1/events");
+  REQUIRE(res);
+  CHECK(res->status == 401);
+  CHECK(json::parse(res->body)["code"] == "UNAUTHENTICATED");
+  auto wrong = c.Get("/v1/events", {{"X-Api-Token", kToken + "x"}});
+  REQUIRE(wrong);
+  CHECK(wrong->status == 401);
+}
+
+TEST_CASE("streams beyond --max-event-streams get 429 until one closes") {
+  BladedProcess d(marker_daemon({"--max-event-streams", "1"}));
+  auto c = d.client();
+  auto first = std::make_unique<SseClient>(d, auth());
+  REQUIRE(eventually([&] { return first->opened(); }));
+
+  auto over = c.Get("/v1/events", auth());
+  REQUIRE(over);
+  CHECK(over->status == 429);
+  CHECK(json::parse(over->body)["code"] == "RESOURCE_EXHAUSTED");
+
+  // The slot comes back once the daemon notices the client has gone.
+  first.reset();
+  std::unique_ptr<SseClient> next;
+  CHECK(eventually(
+      [&] {
+        next = std::make_unique<SseClient>(d, auth());
+        if (eventually([&] { return next->opened() || next->ended(); },
+                       std::chrono::milliseconds(2000)))
+          return next->opened();
+        return false;
+      },
+      std::chrono::seconds(10)));
+}
+
+TEST_CASE("SIGTERM with a stream open: the stream ends and bladed exits 0 promptly") {
+  BladedProcess d(marker_daemon());
+  SseClient stream(d, auth());
+  REQUIRE(eventually([&] { return stream.opened(); }));
+  const auto start = std::chrono::steady_clock::now();
+  d.process->signal(SIGTERM);
+  CHECK(d.process->exit_code(std::chrono::seconds(5)) == 0);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
+  CHECK(eventually([&] { return stream.ended(); }, std::chrono::seconds(3)));
+}
+
+namespace {
+
+std::vector<blade::Event> bus_events(std::uint64_t first, std::uint64_t last) {
+  std::vector<blade::Event> out;
+  for (auto id = first; id <= last; ++id)
+    out.push_back({id, "experiment", {{"n", id}}});
+  return out;
+}
+
+// The ids and types in SSE text, in order.
+std::vector<std::string> framed(const std::string &text) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    auto end = text.find("\n\n", pos);
+    REQUIRE(end != std::string::npos);
+    std::string block = text.substr(pos, end - pos);
+    pos = end + 2;
+    auto id = block.substr(4, block.find('\n') - 4);
+    auto type_at = block.find("event: ") + 7;
+    out.push_back(id + " " + block.substr(type_at, block.find('\n', type_at) - type_at));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("EventCursor writes the overlap of history and live events once") {
+  using blade::server::EventCursor;
+  using V = std::vector<std::string>;
+  {
+    // Fresh: live only; events also in the history read are not repeated.
+    EventCursor c(std::nullopt, bus_events(1, 3));
+    CHECK(c.take_replay().empty());
+    CHECK(framed(c.take_live(bus_events(2, 4))) == V{"4 experiment"});
+    CHECK(framed(c.take_live(bus_events(4, 5))) == V{"5 experiment"});
+  }
+  {
+    // Resuming: the kept events after the id, then live ones not yet sent.
+    EventCursor c(1, bus_events(1, 3));
+    CHECK(framed(c.take_replay()) == V{"2 experiment", "3 experiment"});
+    CHECK(c.take_replay().empty());
+    CHECK(framed(c.take_live(bus_events(3, 4))) == V{"4 experiment"});
+    CHECK(c.last_sent() == 4);
+  }
+  {
+    // Up to date: nothing to replay, no reset.
+    EventCursor c(5, bus_events(1, 5));
+    CHECK(c.take_replay().empty());
+    EventCursor none(0, {});
+    CHECK(none.take_replay().empty());
+  }
+  {
+    // Events 1..2 are no longer kept: reset (continuing after 2), then 3..5.
+    EventCursor c(0, bus_events(3, 5));
+    auto text = c.take_replay();
+    CHECK(framed(text) == V{"2 reset", "3 experiment", "4 experiment", "5 experiment"});
+    auto data = text.substr(text.find("data: ") + 6);
+    auto reset = json::parse(data.substr(0, data.find('\n')));
+    CHECK(reset["last_event_id"] == 0);
+    CHECK(reset["oldest_event_id"] == 3);
+  }
+  {
+    // An id from an earlier run: reset at the head, then live only.
+    EventCursor c(9, bus_events(1, 5));
+    CHECK(framed(c.take_replay()) == V{"5 reset"});
+    CHECK(framed(c.take_live(bus_events(5, 6))) == V{"6 experiment"});
+    EventCursor empty(3, {});
+    CHECK(framed(empty.take_replay()) == V{"0 reset"});
+  }
+}
+
+TEST_CASE("format_sse keeps data on one line") {
+  auto text = blade::server::format_sse(7, "experiment", {{"error", "two\nlines"}});
+  CHECK(text == "id: 7\nevent: experiment\ndata: {\"error\":\"two\\nlines\"}\n\n");
+}

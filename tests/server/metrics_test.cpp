@@ -1,0 +1,385 @@
+// GET /metrics: every line must parse as the Prometheus text format 0.0.4,
+// and the numbers must match what was done to a real bladed.
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "../support/temp_dir.hpp"
+#include "blade/core/event_bus.hpp"
+#include "blade/core/store.hpp"
+#include "bladed_process.hpp"
+#include "metrics.hpp"
+
+namespace fs = std::filesystem;
+using blade::test::auth;
+using blade::test::BladedProcess;
+using blade::test::post_json;
+using nlohmann::json;
+
+namespace {
+
+blade::test::BladedOptions marker_daemon() {
+  blade::test::BladedOptions o;
+  o.plugins = {"c_marker.so"};
+  return o;
+}
+
+using Labels = std::map<std::string, std::string>;
+
+struct Sample {
+  std::string name;
+  Labels labels;
+  double value = 0;
+};
+
+struct Exposition {
+  std::map<std::string, std::string> types;  // family -> counter, gauge, ...
+  std::map<std::string, std::string> help;
+  std::vector<Sample> samples;
+
+  // The one sample with this name whose labels include `match`.
+  std::optional<double> value(const std::string &name, const Labels &match = {}) const {
+    std::optional<double> found;
+    for (const auto &s : samples) {
+      if (s.name != name) continue;
+      bool ok = true;
+      for (const auto &[k, v] : match) {
+        auto it = s.labels.find(k);
+        if (it == s.labels.end() || it->second != v) ok = false;
+      }
+      if (!ok) continue;
+      if (found) throw std::runtime_error("more than one sample " + name);
+      found = s.value;
+    }
+    return found;
+  }
+};
+
+bool name_start(char c) {
+  return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':';
+}
+bool name_char(char c) {
+  return name_start(c) || std::isdigit(static_cast<unsigned char>(c));
+}
+
+// Reads a metric or label name at `pos`; throws if there is none.
+std::string read_name(const std::string &line, std::size_t &pos, bool label) {
+  std::size_t start = pos;
+  if (pos >= line.size() || !name_start(line[pos]) || (label && line[pos] == ':'))
+    throw std::runtime_error("expected a name at column " + std::to_string(pos));
+  while (pos < line.size() && name_char(line[pos]) && !(label && line[pos] == ':'))
+    ++pos;
+  return line.substr(start, pos - start);
+}
+
+double read_value(const std::string &text) {
+  if (text == "+Inf") return INFINITY;
+  if (text == "-Inf") return -INFINITY;
+  if (text == "NaN") return NAN;
+  char *end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || text == "inf" || text == "nan")
+    throw std::runtime_error("not a value: '" + text + "'");
+  return v;
+}
+
+// `{a="x",b="y\"z"}` at `pos`, with the format's three escapes.
+Labels read_labels(const std::string &line, std::size_t &pos) {
+  Labels labels;
+  ++pos;  // '{'
+  while (true) {
+    if (pos < line.size() && line[pos] == '}') {
+      ++pos;
+      return labels;
+    }
+    std::string name = read_name(line, pos, true);
+    if (line.compare(pos, 2, "=\"") != 0) throw std::runtime_error("expected =\" after " + name);
+    pos += 2;
+    std::string value;
+    while (true) {
+      if (pos >= line.size()) throw std::runtime_error("unterminated label value");
+      char c = line[pos++];
+      if (c == '"') break;
+      if (c == '\\') {
+        if (pos >= line.size()) throw std::runtime_error("dangling backslash");
+        char e = line[pos++];
+        if (e == '\\') {
+          value += '\\';
+        } else if (e == '"') {
+          value += '"';
+        } else if (e == 'n') {
+          value += '\n';
+        } else {
+          throw std::runtime_error(std::string("unknown escape \\") + e);
+        }
+      } else {
+        value += c;
+      }
+    }
+    if (!labels.emplace(name, value).second) throw std::runtime_error("label twice: " + name);
+    if (pos < line.size() && line[pos] == ',')
+      ++pos;
+    else if (pos >= line.size() || line[pos] != '}')
+      throw std::runtime_error("expected , or } after label " + name);
+  }
+}
+
+// The family a sample belongs to: itself, or a histogram's/summary's base.
+std::optional<std::string> family_of(const Exposition &x, const std::string &name) {
+  if (x.types.count(name)) return name;
+  for (const char *suffix : {"_bucket", "_sum", "_count"}) {
+    std::string s = suffix;
+    if (name.size() > s.size() && name.ends_with(s)) {
+      auto base = name.substr(0, name.size() - s.size());
+      auto it = x.types.find(base);
+      if (it != x.types.end() && (it->second == "histogram" || it->second == "summary"))
+        return base;
+    }
+  }
+  return std::nullopt;
+}
+
+// Parses the whole text; throws naming the line for anything off-format: a
+// bad line, a sample without a TYPE line before it, a TYPE given twice or
+// after the family's samples.
+Exposition parse_exposition(const std::string &text) {
+  Exposition x;
+  std::set<std::string> sampled;
+  std::size_t start = 0;
+  int number = 0;
+  if (!text.empty() && text.back() != '\n') throw std::runtime_error("no final newline");
+  while (start < text.size()) {
+    auto nl = text.find('\n', start);
+    std::string line = text.substr(start, nl - start);
+    start = nl + 1;
+    ++number;
+    try {
+      if (line.empty()) continue;
+      if (line[0] == '#') {
+        std::size_t pos = 1;
+        while (pos < line.size() && line[pos] == ' ')
+          ++pos;
+        auto word_end = line.find(' ', pos);
+        std::string keyword = line.substr(pos, word_end - pos);
+        if (keyword != "HELP" && keyword != "TYPE") continue;  // a plain comment
+        if (word_end == std::string::npos) throw std::runtime_error(keyword + " without a name");
+        pos = word_end + 1;
+        std::string name = read_name(line, pos, false);
+        std::string rest = pos < line.size() ? line.substr(pos + 1) : "";
+        if (keyword == "HELP") {
+          x.help[name] = rest;
+          continue;
+        }
+        static const std::set<std::string> kTypes = {"counter", "gauge", "histogram", "summary",
+                                                     "untyped"};
+        if (!kTypes.count(rest)) throw std::runtime_error("unknown type '" + rest + "'");
+        if (x.types.count(name)) throw std::runtime_error("TYPE twice for " + name);
+        if (sampled.count(name)) throw std::runtime_error("TYPE after samples of " + name);
+        x.types[name] = rest;
+        continue;
+      }
+      Sample s;
+      std::size_t pos = 0;
+      s.name = read_name(line, pos, false);
+      if (pos < line.size() && line[pos] == '{') s.labels = read_labels(line, pos);
+      if (pos >= line.size() || line[pos] != ' ') throw std::runtime_error("expected a space");
+      std::string rest = line.substr(pos + 1);
+      auto space = rest.find(' ');
+      s.value = read_value(rest.substr(0, space));
+      if (space != std::string::npos) {
+        // An optional timestamp: an integer (milliseconds).
+        std::string ts = rest.substr(space + 1);
+        if (ts.empty() || ts.find_first_not_of("-0123456789") != std::string::npos)
+          throw std::runtime_error("bad timestamp '" + ts + "'");
+      }
+      auto family = family_of(x, s.name);
+      if (!family) throw std::runtime_error("no TYPE line for " + s.name);
+      sampled.insert(*family);
+      x.samples.push_back(std::move(s));
+    } catch (const std::runtime_error &e) {
+      throw std::runtime_error("line " + std::to_string(number) + " '" + line + "': " + e.what());
+    }
+  }
+  return x;
+}
+
+// A histogram's buckets never decrease and +Inf equals _count.
+void check_histogram(const Exposition &x, const std::string &name) {
+  double last = 0;
+  std::optional<double> inf;
+  for (const auto &s : x.samples) {
+    if (s.name != name + "_bucket") continue;
+    CHECK(s.value >= last);
+    last = s.value;
+    if (s.labels.at("le") == "+Inf") inf = s.value;
+  }
+  REQUIRE(inf);
+  CHECK(*inf == x.value(name + "_count"));
+  CHECK(x.value(name + "_sum").value_or(-1) >= 0);
+}
+
+Exposition scrape(const BladedProcess &d) {
+  auto res = d.client().Get("/metrics", auth());
+  REQUIRE(res);
+  REQUIRE(res->status == 200);
+  CHECK(res->get_header_value("Content-Type") == "text/plain; version=0.0.4; charset=utf-8");
+  try {
+    return parse_exposition(res->body);
+  } catch (const std::exception &e) {
+    FAIL(e.what() << "\n" << res->body);
+  }
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("the test's exposition parser accepts the format and refuses what is not") {
+  auto x = parse_exposition(
+      "# HELP a_total Help text.\n"
+      "# TYPE a_total counter\n"
+      "a_total{x=\"q\\\"uote\",y=\"back\\\\slash\",z=\"new\\nline\"} 3\n"
+      "a_total 1e-05 1700000000000\n"
+      "# just a comment\n"
+      "# TYPE h histogram\n"
+      "h_bucket{le=\"+Inf\"} 2\n"
+      "h_sum 0.5\n"
+      "h_count 2\n");
+  REQUIRE(x.samples.size() == 5);
+  CHECK(x.samples[0].labels.at("x") == "q\"uote");
+  CHECK(x.samples[0].labels.at("y") == "back\\slash");
+  CHECK(x.samples[0].labels.at("z") == "new\nline");
+  CHECK(x.samples[1].value == doctest::Approx(1e-05));
+  CHECK(x.value("h_count") == 2);
+
+  for (const char *bad : {
+           "a 1\n",                                     // no TYPE
+           "# TYPE a gauge\na{x=\"1} 1\n",              // unterminated value
+           "# TYPE a gauge\na{x=\"\\t\"} 1\n",          // unknown escape
+           "# TYPE a gauge\na{x=\"1\"}1\n",             // no space
+           "# TYPE a gauge\na one\n",                   // not a number
+           "# TYPE a gauge\na{x=\"1\" y=\"2\"} 1\n",    // no comma
+           "# TYPE a gauge\na 1\n# TYPE a gauge\n",     // TYPE twice
+           "# TYPE a gauge\na 1",                       // no final newline
+           "# TYPE a nonsense\na 1\n",                  // unknown type
+           "# TYPE h counter\nh_bucket{le=\"1\"} 1\n",  // _bucket of a counter
+       }) {
+    INFO(bad);
+    CHECK_THROWS(parse_exposition(bad));
+  }
+}
+
+TEST_CASE("metrics count experiments, latencies, executor errors and requests") {
+  BladedProcess d(marker_daemon());
+  auto c = d.client();
+
+  auto create = [&](const json &flags) {
+    return post_json(c, "/v1/experiments",
+                     {{"target", "cmarker"}, {"action", "touch"}, {"flags", flags}});
+  };
+  auto a = create({{"path", d.dir / "a"}});
+  auto b = create({{"path", d.dir / "b"}});
+  REQUIRE(a);
+  REQUIRE(b);
+  REQUIRE(a->status == 201);
+  REQUIRE(b->status == 201);
+  CHECK(fs::exists(d.dir / "a"));
+  CHECK(fs::exists(d.dir / "b"));
+  auto failing = create({{"path", d.dir / "c"}, {"fail", true}});
+  REQUIRE(failing);
+  CHECK(failing->status == 400);
+  CHECK(json::parse(failing->body)["data"]["status"] == "failed");
+  const auto uid_a = json::parse(a->body)["data"]["uid"].get<std::string>();
+  auto gone = c.Delete(("/v1/experiments/" + uid_a).c_str(), auth());
+  REQUIRE(gone);
+  REQUIRE(gone->status == 200);
+  CHECK_FALSE(fs::exists(d.dir / "a"));
+
+  auto x = scrape(d);
+  CHECK(x.value("blade_experiments", {{"status", "created"}}) == 0);
+  CHECK(x.value("blade_experiments", {{"status", "running"}}) == 1);
+  CHECK(x.value("blade_experiments", {{"status", "destroying"}}) == 0);
+  CHECK(x.value("blade_experiments", {{"status", "destroyed"}}) == 1);
+  CHECK(x.value("blade_experiments", {{"status", "failed"}}) == 1);
+  CHECK(x.value("blade_active_faults") == 1);
+  CHECK(x.types.at("blade_experiments") == "gauge");
+
+  CHECK(x.types.at("blade_experiment_create_seconds") == "histogram");
+  CHECK(x.value("blade_experiment_create_seconds_count").value_or(0) >= 3);
+  check_histogram(x, "blade_experiment_create_seconds");
+  CHECK(x.value("blade_experiment_destroy_seconds_count").value_or(0) >= 1);
+  check_histogram(x, "blade_experiment_destroy_seconds");
+
+  CHECK(x.types.at("blade_executor_errors_total") == "counter");
+  CHECK(x.value("blade_executor_errors_total", {{"executor", "inprocess:c-marker"}}) == 1);
+
+  CHECK(x.types.at("blade_http_requests_total") == "counter");
+  CHECK(x.value("blade_http_requests_total",
+                {{"method", "POST"}, {"route", "/v1/experiments"}, {"code", "201"}}) == 2);
+  CHECK(x.value("blade_http_requests_total",
+                {{"method", "POST"}, {"route", "/v1/experiments"}, {"code", "400"}}) == 1);
+  CHECK(x.value("blade_http_requests_total",
+                {{"method", "DELETE"}, {"route", "/v1/experiments/{uid}"}, {"code", "200"}}) == 1);
+
+  auto version = json::parse(c.Get("/v1/health")->body)["data"]["version"].get<std::string>();
+  CHECK(x.value("blade_build_info", {{"version", version}}) == 1);
+  CHECK(x.value("process_resident_memory_bytes").value_or(0) > 1e6);
+  CHECK(x.value("process_cpu_seconds_total").value_or(-1) >= 0);
+  CHECK(x.value("process_open_fds").value_or(0) > 0);
+
+  // The scrape itself is counted by the next one.
+  auto again = scrape(d);
+  CHECK(again.value("blade_http_requests_total",
+                    {{"method", "GET"}, {"route", "/metrics"}, {"code", "200"}}) >= 1);
+}
+
+TEST_CASE("metrics need a token") {
+  BladedProcess d(marker_daemon());
+  auto res = d.client().Get("/metrics");
+  REQUIRE(res);
+  CHECK(res->status == 401);
+}
+
+TEST_CASE("Metrics escapes label values and counts destroy failures from events") {
+  blade::test::TempDir dir{"metrics-unit"};
+  blade::Store store(dir / "blade.db");
+  blade::EventBus events;
+  blade::server::Metrics metrics(store, events);
+
+  const std::string odd = "/a\"b\\c\nd";
+  metrics.observe_request("GET", odd, 200);
+  metrics.observe_request("GET", odd, 200);
+  metrics.observe_create(std::chrono::milliseconds(3));
+  metrics.observe_create(std::chrono::seconds(100));
+  // A destroy attempt that failed, one that succeeded, a failed create.
+  events.publish("experiment",
+                 {{"status", "destroying"}, {"executor", "x\"y"}, {"error", "EPERM"}});
+  events.publish("experiment", {{"status", "destroyed"}, {"executor", "x\"y"}, {"error", ""}});
+  events.publish("experiment", {{"status", "failed"}, {"executor", "x\"y"}, {"error", "no"}});
+  events.publish("experiment", {{"status", "running"}, {"executor", "z"}, {"error", ""}});
+
+  Exposition x;
+  const auto text = metrics.render();
+  try {
+    x = parse_exposition(text);
+  } catch (const std::exception &e) {
+    FAIL(e.what() << "\n" << text);
+  }
+  CHECK(x.value("blade_http_requests_total", {{"route", odd}, {"code", "200"}}) == 2);
+  CHECK(x.value("blade_executor_errors_total", {{"executor", "x\"y"}}) == 2);
+  CHECK_FALSE(x.value("blade_executor_errors_total", {{"executor", "z"}}));
+  CHECK(x.value("blade_experiment_create_seconds_bucket", {{"le", "0.005"}}) == 1);
+  CHECK(x.value("blade_experiment_create_seconds_bucket", {{"le", "60"}}) == 1);
+  CHECK(x.value("blade_experiment_create_seconds_bucket", {{"le", "+Inf"}}) == 2);
+  CHECK(x.value("blade_experiment_create_seconds_sum") == doctest::Approx(100.003));
+  CHECK(x.value("blade_experiments", {{"status", "running"}}) == 0);
+}
