@@ -173,6 +173,9 @@ void HttpServer::handle(const httplib::Request &req, httplib::Response &res, Req
       require(ctx, access);
     }
     handler(req, res, ctx);
+    // httplib leaves the status unset (-1) until it writes; metrics and the
+    // audit want the real one.
+    if (res.status == -1) res.status = 200;
   } catch (const Error &e) {
     ctx.error_code = std::string(to_string(e.code()));
     on_error(res, e);
