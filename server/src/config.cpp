@@ -1,6 +1,7 @@
 #include "config.hpp"
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <map>
@@ -69,8 +70,9 @@ po::options_description options_description(const Config &defaults) {
      "where bladed keeps its state, plugins' backups included (env BLADE_STATE_DIR)")
     ("log-level", po::value<std::string>()->default_value("info"),
      "debug, info, warn or error (env BLADE_LOG_LEVEL)")
-    ("log-format", po::value<std::string>()->default_value("text"),
-     "text or json, one object per line (env BLADE_LOG_FORMAT)")
+    ("log-format", po::value<std::string>()->default_value("auto"),
+     "text, json (one object per line), or auto: text on a terminal, json otherwise "
+     "(env BLADE_LOG_FORMAT)")
     ("port-file", po::value<std::string>(),
      "write the port actually listened on to this file once ready")
     ("sqlite-path", po::value<std::string>(),
@@ -216,8 +218,12 @@ Config to_config(const po::variables_map &vm, std::vector<ApiToken> tokens) {
   auto level = log::level_from_string(vm["log-level"].as<std::string>());
   if (!level) throw std::invalid_argument("log-level: expected debug, info, warn or error");
   c.log_level = *level;
-  auto format = log::format_from_string(vm["log-format"].as<std::string>());
-  if (!format) throw std::invalid_argument("log-format: expected text or json");
+  const std::string format_name = vm["log-format"].as<std::string>();
+  // A person reads a terminal; journald, kubectl logs and collectors parse.
+  auto format = format_name == "auto"
+                    ? std::optional(::isatty(STDERR_FILENO) ? log::Format::Text : log::Format::Json)
+                    : log::format_from_string(format_name);
+  if (!format) throw std::invalid_argument("log-format: expected text, json or auto");
   c.log_format = *format;
   if (vm.count("port-file")) c.port_file = vm["port-file"].as<std::string>();
   c.sqlite_path = vm.count("sqlite-path")

@@ -204,7 +204,7 @@ TEST_CASE("configuration errors name the option") {
   CHECK(message({"--port", "70000"}) == "port: 70000 is not in 0..65535");
   CHECK(message({"--bind", "localhost"}) == "bind: 'localhost' is not an IP address");
   CHECK(message({"--log-level", "loud"}) == "log-level: expected debug, info, warn or error");
-  CHECK(message({"--log-format", "xml"}) == "log-format: expected text or json");
+  CHECK(message({"--log-format", "xml"}) == "log-format: expected text, json or auto");
   CHECK(message({"--port", "abc"}).find("port") != std::string::npos);
   CHECK(message({"--bogus"}).find("bogus") != std::string::npos);
   CHECK(message({"--tls-cert", "/c.pem"}) == "tls-cert, tls-key: give both or neither");
