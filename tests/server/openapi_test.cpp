@@ -1,0 +1,243 @@
+// The OpenAPI document (server/openapi.yaml, served at GET /v1/openapi.yaml)
+// against the daemon itself: it must parse, name exactly the routes bladed
+// registers with the access each needs, and every operation it names must
+// reach a handler over HTTP.
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "bladed_process.hpp"
+#include "config.hpp"
+#include "daemon.hpp"
+#include "http_server.hpp"
+#include "openapi_document.hpp"
+
+using namespace blade::test;
+
+namespace {
+
+struct Operation {
+  std::string method;  // upper case, as RouteInfo has it
+  std::string path;
+  std::string access;  // x-blade-access
+  std::size_t responses = 0;
+};
+
+std::string upper(std::string s) {
+  for (char &c : s)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string lower(std::string s) {
+  for (char &c : s)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool is_method(const std::string &key) {
+  static const std::set<std::string> methods = {"get",  "put",     "post",  "delete",
+                                                "head", "options", "patch", "trace"};
+  return methods.count(key) > 0;
+}
+
+// "METHOD /path" -> the operation, for every operation of the document.
+std::map<std::string, Operation> documented_operations(const YAML::Node &doc) {
+  std::map<std::string, Operation> ops;
+  for (const auto &path : doc["paths"]) {
+    for (const auto &op : path.second) {
+      const auto key = op.first.as<std::string>();
+      if (!is_method(key)) continue;
+      const YAML::Node access = op.second["x-blade-access"];
+      const YAML::Node responses = op.second["responses"];
+      Operation o{upper(key), path.first.as<std::string>(),
+                  access.IsScalar() ? access.as<std::string>() : "<missing>",
+                  responses.IsMap() ? responses.size() : 0};
+      ops[o.method + " " + o.path] = o;
+    }
+  }
+  return ops;
+}
+
+std::string access_name(blade::server::Access access) {
+  switch (access) {
+    case blade::server::Access::Public:
+      return "public";
+    case blade::server::Access::Read:
+      return "read";
+    case blade::server::Access::Admin:
+      return "admin";
+  }
+  return "?";
+}
+
+// Every "#/a/b" reference that does not lead anywhere in the document.
+void dangling_refs(const YAML::Node &doc, const YAML::Node &node, std::vector<std::string> &out) {
+  if (node.IsSequence()) {
+    for (const auto &child : node)
+      dangling_refs(doc, child, out);
+    return;
+  }
+  if (!node.IsMap()) return;
+  for (const auto &entry : node) {
+    if (entry.first.as<std::string>() == "$ref" && entry.second.IsScalar()) {
+      const auto ref = entry.second.as<std::string>();
+      // reset() rebinds; assignment would overwrite the node in the document.
+      YAML::Node at;
+      at.reset(doc);
+      bool ok = ref.rfind("#/", 0) == 0;
+      for (std::size_t start = 2; ok && start <= ref.size();) {
+        const auto end = std::min(ref.find('/', start), ref.size());
+        const YAML::Node next = std::as_const(at)[ref.substr(start, end - start)];
+        ok = next.IsDefined();
+        if (ok) at.reset(next);
+        start = end + 1;
+      }
+      if (!ok) out.push_back(ref);
+    } else {
+      dangling_refs(doc, entry.second, out);
+    }
+  }
+}
+
+// The document's path with every {param} replaced by a value a route accepts
+// as a segment.
+std::string concrete(const std::string &path) {
+  std::string out;
+  for (std::size_t i = 0; i < path.size();) {
+    if (path[i] != '{') {
+      out += path[i++];
+      continue;
+    }
+    const auto close = path.find('}', i);
+    const auto name = path.substr(i + 1, close - i - 1);
+    out += name == "name" ? "c-marker" : "0123456789abcdef";
+    i = close + 1;
+  }
+  return out;
+}
+
+std::string envelope_message(const httplib::Response &res) {
+  auto body = nlohmann::json::parse(res.body, nullptr, false);
+  if (!body.is_object() || !body.contains("message") || !body["message"].is_string()) return {};
+  return body["message"].get<std::string>();
+}
+
+}  // namespace
+
+TEST_CASE("GET /v1/openapi.yaml serves the embedded OpenAPI 3 document to any token") {
+  BladedProcess bladed({.args = {}, .env = {}, .plugins = {"c_marker.so"}});
+  auto client = bladed.client();
+
+  auto anonymous = client.Get("/v1/openapi.yaml");
+  REQUIRE(anonymous);
+  CHECK(anonymous->status == 401);
+
+  auto res = client.Get("/v1/openapi.yaml", auth());
+  REQUIRE(res);
+  REQUIRE(res->status == 200);
+  CHECK(res->get_header_value("Content-Type").rfind("application/yaml", 0) == 0);
+  CHECK(res->has_header("X-Request-Id"));
+  CHECK(res->body == blade::server::openapi_document());
+
+  YAML::Node doc;
+  REQUIRE_NOTHROW(doc = YAML::Load(res->body));
+  REQUIRE(doc["openapi"].IsScalar());
+  CHECK(doc["openapi"].as<std::string>().rfind("3.", 0) == 0);
+  CHECK(doc["info"]["title"].IsScalar());
+  CHECK(doc["components"]["securitySchemes"]["ApiKey"]["name"].as<std::string>() == "X-Api-Token");
+  CHECK(doc["components"]["securitySchemes"]["Bearer"]["scheme"].as<std::string>() == "bearer");
+
+  std::vector<std::string> dangling;
+  dangling_refs(doc, doc, dangling);
+  for (const auto &ref : dangling)
+    FAIL_CHECK("$ref leads nowhere: " << ref);
+
+  for (const auto &[key, op] : documented_operations(doc)) {
+    CHECK_MESSAGE(op.responses > 0, key << " documents no response");
+    // Only public operations lift the document-wide token requirement.
+    const YAML::Node security = doc["paths"][op.path][lower(op.method)]["security"];
+    const bool open = security.IsSequence() && security.size() == 0;
+    CHECK_MESSAGE(open == (op.access == "public"),
+                  key << ": security and x-blade-access " << op.access << " disagree");
+  }
+}
+
+TEST_CASE("the document names exactly the routes bladed registers, with their access") {
+  TempDir dir("openapi-routes");
+  blade::server::Config config;
+  config.port = 0;
+  config.token = kToken;
+  config.state_dir = dir / "state";
+  config.sqlite_path = dir / "blade.db";
+  blade::server::Daemon daemon(config);
+  blade::server::HttpServer server(config, daemon);
+
+  std::map<std::string, std::string> registered;  // "METHOD /path" -> access
+  for (const auto &r : server.routes())
+    registered[r.method + " " + r.path] = access_name(r.access);
+  REQUIRE(registered.count("GET /v1/health"));
+
+  const auto documented =
+      documented_operations(YAML::Load(std::string(blade::server::openapi_document())));
+  for (const auto &[key, access] : registered) {
+    auto it = documented.find(key);
+    CHECK_MESSAGE(it != documented.end(), "route missing from the document: " << key);
+    if (it != documented.end()) {
+      CHECK_MESSAGE(it->second.access == access, key << ": x-blade-access is " << it->second.access
+                                                     << ", the route needs " << access);
+    }
+  }
+  for (const auto &[key, op] : documented)
+    CHECK_MESSAGE(registered.count(key), "documented route that bladed does not have: " << key);
+}
+
+TEST_CASE("every documented operation reaches a handler over HTTP") {
+  BladedProcess bladed({.args = {"--rate-limit", "0"}, .env = {}, .plugins = {"c_marker.so"}});
+  auto client = bladed.client();
+  const auto documented =
+      documented_operations(YAML::Load(std::string(blade::server::openapi_document())));
+  REQUIRE(documented.size() > 10);
+
+  for (const auto &[key, op] : documented) {
+    CAPTURE(key);
+    const std::string path = concrete(op.path);
+    if (op.path == "/v1/events") {
+      // A stream never ends by itself: read the status line and headers only.
+      int status = 0;
+      std::string type;
+      bool request_id = false;
+      client.Get(
+          path.c_str(), auth(),
+          [&](const httplib::Response &res) {
+            status = res.status;
+            type = res.get_header_value("Content-Type");
+            request_id = res.has_header("X-Request-Id");
+            return false;
+          },
+          [](const char *, std::size_t) { return false; });
+      CHECK(status == 200);
+      CHECK(type.rfind("text/event-stream", 0) == 0);
+      CHECK(request_id);
+      continue;
+    }
+    auto call = [&]() -> httplib::Result {
+      if (op.method == "GET") return client.Get(path.c_str(), auth());
+      if (op.method == "POST") return client.Post(path.c_str(), auth(), "{}", "application/json");
+      if (op.method == "DELETE") return client.Delete(path.c_str(), auth());
+      FAIL("no way to call method " << op.method);
+      return {nullptr, httplib::Error::Unknown};
+    };
+    auto res = call();
+    REQUIRE_MESSAGE(res, key << ": no response (" << httplib::to_string(res.error()) << ")");
+    const std::string message = envelope_message(*res);
+    CHECK_MESSAGE(!(res->status == 404 && message.rfind("no route", 0) == 0),
+                  key << " has no route in bladed: " << message);
+    CHECK_MESSAGE(res->status != 500, key << " answered 500: " << res->body);
+    CHECK_MESSAGE(res->has_header("X-Request-Id"), key << " answered without X-Request-Id");
+  }
+}
