@@ -194,6 +194,10 @@ Connection::Connection(const std::filesystem::path &file, OpenMode mode,
   // Extended codes tell a UNIQUE violation from other constraint failures.
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout_.count()));
+  // SQLite's default page cache (2 MB) on each of the store's six
+  // connections would be most of the daemon's memory once the file grows;
+  // the hot pages (recent rows, indexes) fit in far less.
+  sqlite3_exec(db_, "PRAGMA cache_size=-512", nullptr, nullptr, nullptr);
 }
 
 Connection::~Connection() {

@@ -45,6 +45,8 @@ void HttpServer::install_audit_routes() {
           if (offset < 0)
             throw Error(ErrorCode::InvalidArgument, "offset: must be >= 0",
                         {{"offset", "must be >= 0"}});
+          // Requests answered before this one are in the log it returns.
+          audit_queue_.flush();
           nlohmann::json items = nlohmann::json::array();
           for (const auto &a : daemon_.store().list_audit(limit, offset))
             items.push_back(to_json(a));

@@ -13,6 +13,7 @@
 
 #include <httplib.h>
 
+#include "blade/core/audit_queue.hpp"
 #include "blade/core/error.hpp"
 #include "blade/core/experiment_service.hpp"
 #include "config.hpp"
@@ -72,6 +73,9 @@ class HttpServer {
   // Thread-safe; ends event streams and makes run() return.
   void stop();
 
+  // Requests answered by a route so far.
+  std::uint64_t requests_served() const { return served_.load(std::memory_order_relaxed); }
+
   // Every route registered, for the OpenAPI document's test.
   const std::vector<RouteInfo> &routes() const { return routes_; }
 
@@ -103,6 +107,7 @@ class HttpServer {
   TokenTable tokens_;
   RateLimiter limiter_;
   Metrics metrics_;
+  AuditQueue audit_queue_;
   std::unique_ptr<httplib::Server> http_;
   std::vector<RouteInfo> routes_;
 
@@ -111,6 +116,7 @@ class HttpServer {
   std::mutex stream_mutex_;
   std::condition_variable stream_cv_;
   std::atomic<int> open_streams_{0};
+  std::atomic<std::uint64_t> served_{0};
 };
 
 // The request's id: the client's X-Request-Id when it is short and plain

@@ -30,11 +30,13 @@
 
 #include "../../core/src/store_schema.hpp"
 #include "../support/temp_dir.hpp"
+#include "blade/core/audit_queue.hpp"
 #include "blade/core/error.hpp"
 #include "blade/core/store.hpp"
 
 using namespace std::chrono_literals;
 using blade::AuditEntry;
+using blade::AuditQueue;
 using blade::Error;
 using blade::ErrorCode;
 using blade::Experiment;
@@ -636,6 +638,37 @@ TEST_CASE("store: preparations round-trip, refuse duplicates and list with filte
   const auto bad = error_of([&] { store.list_preparations(f); });
   REQUIRE(bad.has_value());
   CHECK(bad->details().at(0).field == "limit");
+}
+
+TEST_CASE("audit queue: lines from many threads all land, in batches, visible after flush") {
+  TempDir dir("blade-store");
+  Store store(dir / "blade.db");
+  {
+    AuditQueue queue(store);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 500; ++i) {
+          AuditEntry a;
+          a.time = at_ms(kBaseMs);
+          a.actor = fmt::format("t{}", t);
+          a.action = "http.request";
+          a.subject = fmt::format("{}", i);
+          queue.append(std::move(a));
+        }
+      });
+    }
+    for (auto &th : threads)
+      th.join();
+    queue.flush();
+    CHECK(store.list_audit(1000).size() == 1000);
+    CHECK(store.list_audit(1000, 1000).size() == 1000);
+    CHECK(store.list_audit(1000, 2000).empty());
+    AuditEntry last;
+    last.action = "last";
+    queue.append(last);
+  }  // the destructor writes what is still queued
+  CHECK(store.list_audit(1).at(0).action == "last");
 }
 
 TEST_CASE("store: the audit log assigns rising ids and lists newest first") {
