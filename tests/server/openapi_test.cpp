@@ -1,8 +1,11 @@
 // The OpenAPI document (server/openapi.yaml, served at GET /v1/openapi.yaml)
 // against the daemon itself: it must parse, name exactly the routes bladed
 // registers with the access each needs, and every operation it names must
-// reach a handler over HTTP.
+// reach a handler over HTTP and answer only statuses it documents, in the
+// body shape it documents (the envelope, or ChaosBlade's Response).
+#include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -20,11 +23,14 @@ using namespace blade::test;
 
 namespace {
 
+// How a documented response's JSON body is shaped.
+enum class Shape { Envelope, ChaosBlade, Other };
+
 struct Operation {
   std::string method;  // upper case, as RouteInfo has it
   std::string path;
-  std::string access;  // x-blade-access
-  std::size_t responses = 0;
+  std::string access;                      // x-blade-access
+  std::map<std::string, Shape> responses;  // "200", "404", ... -> body shape
 };
 
 std::string upper(std::string s) {
@@ -45,6 +51,58 @@ bool is_method(const std::string &key) {
   return methods.count(key) > 0;
 }
 
+// Where "#/a/b" leads in the document, if anywhere.
+std::optional<YAML::Node> resolve(const YAML::Node &doc, const std::string &ref) {
+  if (ref.rfind("#/", 0) != 0) return std::nullopt;
+  // reset() rebinds; assignment would overwrite the node in the document.
+  YAML::Node here;
+  here.reset(doc);
+  for (std::size_t start = 2; start <= ref.size();) {
+    const auto end = std::min(ref.find('/', start), ref.size());
+    const YAML::Node next = std::as_const(here)[ref.substr(start, end - start)];
+    if (!next.IsDefined()) return std::nullopt;
+    here.reset(next);
+    start = end + 1;
+  }
+  return here;
+}
+
+// node[key] without creating anything: undefined when node is not a map or
+// has no such key.
+YAML::Node at(const YAML::Node &node, const std::string &key) {
+  if (!node.IsDefined() || !node.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+  return std::as_const(node)[key];
+}
+
+// A node, or what its $ref leads to.
+YAML::Node follow(const YAML::Node &doc, const YAML::Node &node) {
+  const YAML::Node ref = at(node, "$ref");
+  if (!ref.IsDefined() || !ref.IsScalar()) return node;
+  auto target = resolve(doc, ref.as<std::string>());
+  return target ? *target : YAML::Node(YAML::NodeType::Undefined);
+}
+
+// The shape of a response's application/json body: the schema, through
+// $refs and the first member of allOf, down to Envelope or ChaosBladeResponse.
+Shape response_shape(const YAML::Node &doc, const YAML::Node &response) {
+  YAML::Node schema = at(at(at(follow(doc, response), "content"), "application/json"), "schema");
+  for (int depth = 0; depth < 16 && schema.IsDefined(); ++depth) {
+    const YAML::Node ref = at(schema, "$ref");
+    const YAML::Node all = at(schema, "allOf");
+    if (ref.IsDefined() && ref.IsScalar()) {
+      const auto name = ref.as<std::string>();
+      if (name == "#/components/schemas/Envelope") return Shape::Envelope;
+      if (name == "#/components/schemas/ChaosBladeResponse") return Shape::ChaosBlade;
+      schema.reset(follow(doc, schema));
+    } else if (all.IsDefined() && all.IsSequence() && all.size() > 0) {
+      schema.reset(std::as_const(all)[0]);
+    } else {
+      break;
+    }
+  }
+  return Shape::Other;
+}
+
 // "METHOD /path" -> the operation, for every operation of the document.
 std::map<std::string, Operation> documented_operations(const YAML::Node &doc) {
   std::map<std::string, Operation> ops;
@@ -53,10 +111,12 @@ std::map<std::string, Operation> documented_operations(const YAML::Node &doc) {
       const auto key = op.first.as<std::string>();
       if (!is_method(key)) continue;
       const YAML::Node access = op.second["x-blade-access"];
-      const YAML::Node responses = op.second["responses"];
-      Operation o{upper(key), path.first.as<std::string>(),
+      Operation o{upper(key),
+                  path.first.as<std::string>(),
                   access.IsScalar() ? access.as<std::string>() : "<missing>",
-                  responses.IsMap() ? responses.size() : 0};
+                  {}};
+      for (const auto &response : op.second["responses"])
+        o.responses[response.first.as<std::string>()] = response_shape(doc, response.second);
       ops[o.method + " " + o.path] = o;
     }
   }
@@ -86,18 +146,7 @@ void dangling_refs(const YAML::Node &doc, const YAML::Node &node, std::vector<st
   for (const auto &entry : node) {
     if (entry.first.as<std::string>() == "$ref" && entry.second.IsScalar()) {
       const auto ref = entry.second.as<std::string>();
-      // reset() rebinds; assignment would overwrite the node in the document.
-      YAML::Node at;
-      at.reset(doc);
-      bool ok = ref.rfind("#/", 0) == 0;
-      for (std::size_t start = 2; ok && start <= ref.size();) {
-        const auto end = std::min(ref.find('/', start), ref.size());
-        const YAML::Node next = std::as_const(at)[ref.substr(start, end - start)];
-        ok = next.IsDefined();
-        if (ok) at.reset(next);
-        start = end + 1;
-      }
-      if (!ok) out.push_back(ref);
+      if (!resolve(doc, ref)) out.push_back(ref);
     } else {
       dangling_refs(doc, entry.second, out);
     }
@@ -125,6 +174,38 @@ std::string envelope_message(const httplib::Response &res) {
   auto body = nlohmann::json::parse(res.body, nullptr, false);
   if (!body.is_object() || !body.contains("message") || !body["message"].is_string()) return {};
   return body["message"].get<std::string>();
+}
+
+// Empty when `body` has the shape; else what is wrong with it.
+std::string shape_problem(Shape shape, const std::string &text) {
+  if (shape == Shape::Other) return {};
+  auto body = nlohmann::json::parse(text, nullptr, false);
+  if (!body.is_object()) return "not a JSON object";
+  if (shape == Shape::Envelope) {
+    if (!body.contains("code") || !body["code"].is_string()) return "no string code (envelope)";
+    if (!body.contains("message") || !body.contains("data")) return "no message or data";
+    return {};
+  }
+  if (!body.contains("code") || !body["code"].is_number_integer())
+    return "no integer code (ChaosBlade's Response)";
+  if (!body.contains("success") || !body["success"].is_boolean()) return "no boolean success";
+  if (body.contains("message") || body.contains("data")) return "envelope fields in a Response";
+  return {};
+}
+
+// The status answered is one the operation documents, in its documented shape.
+void check_documented(const std::string &key, const Operation &op, const httplib::Response &res) {
+  const auto it = op.responses.find(std::to_string(res.status));
+  if (it == op.responses.end()) {
+    CHECK_MESSAGE(
+        op.responses.count("default"),
+        key << " answered " << res.status << ", which it does not document: " << res.body);
+    return;
+  }
+  const auto problem = shape_problem(it->second, res.body);
+  CHECK_MESSAGE(problem.empty(), key << " answered " << res.status
+                                     << " not in its documented shape (" << problem
+                                     << "): " << res.body);
 }
 
 }  // namespace
@@ -158,7 +239,7 @@ TEST_CASE("GET /v1/openapi.yaml serves the embedded OpenAPI 3 document to any to
     FAIL_CHECK("$ref leads nowhere: " << ref);
 
   for (const auto &[key, op] : documented_operations(doc)) {
-    CHECK_MESSAGE(op.responses > 0, key << " documents no response");
+    CHECK_MESSAGE(!op.responses.empty(), key << " documents no response");
     // Only public operations lift the document-wide token requirement.
     const YAML::Node security = doc["paths"][op.path][lower(op.method)]["security"];
     const bool open = security.IsSequence() && security.size() == 0;
@@ -196,9 +277,12 @@ TEST_CASE("the document names exactly the routes bladed registers, with their ac
     CHECK_MESSAGE(registered.count(key), "documented route that bladed does not have: " << key);
 }
 
-TEST_CASE("every documented operation reaches a handler over HTTP") {
-  BladedProcess bladed({.args = {"--rate-limit", "0"}, .env = {}, .plugins = {"c_marker.so"}});
-  auto client = bladed.client();
+namespace {
+
+// Calls every documented operation once with `headers` (no body but "{}" on
+// POST): each must reach a handler and answer what it documents. With a
+// valid token the event stream must open.
+void walk(httplib::Client &client, const httplib::Headers &headers, bool valid_token) {
   const auto documented =
       documented_operations(YAML::Load(std::string(blade::server::openapi_document())));
   REQUIRE(documented.size() > 10);
@@ -207,28 +291,33 @@ TEST_CASE("every documented operation reaches a handler over HTTP") {
     CAPTURE(key);
     const std::string path = concrete(op.path);
     if (op.path == "/v1/events") {
-      // A stream never ends by itself: read the status line and headers only.
-      int status = 0;
-      std::string type;
-      bool request_id = false;
+      // A stream never ends by itself: read its status line and headers only
+      // (an error's body is read).
+      httplib::Response head;
+      std::string body;
       client.Get(
-          path.c_str(), auth(),
+          path.c_str(), headers,
           [&](const httplib::Response &res) {
-            status = res.status;
-            type = res.get_header_value("Content-Type");
-            request_id = res.has_header("X-Request-Id");
-            return false;
+            head = res;
+            return res.status != 200;
           },
-          [](const char *, std::size_t) { return false; });
-      CHECK(status == 200);
-      CHECK(type.rfind("text/event-stream", 0) == 0);
-      CHECK(request_id);
+          [&](const char *data, std::size_t size) {
+            body.append(data, size);
+            return true;
+          });
+      head.body = body;
+      CHECK(head.has_header("X-Request-Id"));
+      if (valid_token) {
+        CHECK(head.status == 200);
+        CHECK(head.get_header_value("Content-Type").rfind("text/event-stream", 0) == 0);
+      }
+      check_documented(key, op, head);
       continue;
     }
     auto call = [&]() -> httplib::Result {
-      if (op.method == "GET") return client.Get(path.c_str(), auth());
-      if (op.method == "POST") return client.Post(path.c_str(), auth(), "{}", "application/json");
-      if (op.method == "DELETE") return client.Delete(path.c_str(), auth());
+      if (op.method == "GET") return client.Get(path.c_str(), headers);
+      if (op.method == "POST") return client.Post(path.c_str(), headers, "{}", "application/json");
+      if (op.method == "DELETE") return client.Delete(path.c_str(), headers);
       FAIL("no way to call method " << op.method);
       return {nullptr, httplib::Error::Unknown};
     };
@@ -239,5 +328,32 @@ TEST_CASE("every documented operation reaches a handler over HTTP") {
                   key << " has no route in bladed: " << message);
     CHECK_MESSAGE(res->status != 500, key << " answered 500: " << res->body);
     CHECK_MESSAGE(res->has_header("X-Request-Id"), key << " answered without X-Request-Id");
+    check_documented(key, op, *res);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("every documented operation reaches a handler and answers as documented") {
+  const std::string viewer = "viewer-secret-0123456789abcdef";
+  TempDir dir("openapi-walk");
+  const auto config = dir / "tokens.yaml";
+  std::ofstream(config) << "tokens:\n  - {name: dashboard, token: " << viewer
+                        << ", role: viewer}\n";
+  BladedProcess bladed({.args = {"--rate-limit", "0", "--config", config.string()},
+                        .env = {},
+                        .plugins = {"c_marker.so"}});
+  auto client = bladed.client();
+
+  SUBCASE("as an admin") {
+    walk(client, auth(), true);
+  }
+  // 403 on admin operations.
+  SUBCASE("as a viewer") {
+    walk(client, {{"X-Api-Token", viewer}}, true);
+  }
+  // 401, or 429 once failed authentications from this address pass 5/s.
+  SUBCASE("without a token") {
+    walk(client, {}, false);
   }
 }
