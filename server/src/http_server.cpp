@@ -228,6 +228,18 @@ void HttpServer::audit(const httplib::Request &req, const httplib::Response &res
 }
 
 void HttpServer::install_fallbacks() {
+  // A request with neither Content-Length nor Transfer-Encoding has no body
+  // (RFC 9112, 6.3), but httplib 0.11 reads a POST's body until the client
+  // closes: `curl -X POST .../reload` stalled for the read timeout, then got
+  // 400. Saying "no body" in its headers before httplib reads fixes that;
+  // the request object is ours to change until routing starts, whatever the
+  // callback's const says.
+  http_->set_pre_routing_handler([](const httplib::Request &req, httplib::Response &) {
+    if (!req.has_header("Content-Length") && !req.has_header("Transfer-Encoding"))
+      const_cast<httplib::Request &>(req).headers.emplace("Content-Length", "0");
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+
   // Unknown routes and bodies over the limit get the envelope too, not
   // httplib's empty answer.
   http_->set_error_handler([this](const httplib::Request &req, httplib::Response &res) {

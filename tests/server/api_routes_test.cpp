@@ -1,5 +1,11 @@
 // Routes beside experiments: specs, plugin spec YAML, preparations, request
 // ids, and HTTPS.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <filesystem>
 #include <string>
 
@@ -122,4 +128,38 @@ TEST_CASE("HTTPS with --tls-cert/--tls-key; an unusable key pair stops bladed at
                                 (certs / "log").string());
   CHECK(bad.exit_code(std::chrono::seconds(10)) == 1);
   CHECK(blade::test::read_text(certs / "log").find("tls-cert, tls-key") != std::string::npos);
+}
+
+namespace {
+
+// Sends `raw` on a fresh connection; the response's status line.
+std::string raw_exchange(int port, const std::string &raw) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  REQUIRE(::send(fd, raw.data(), raw.size(), 0) == static_cast<ssize_t>(raw.size()));
+  std::string got;
+  char buf[4096];
+  ssize_t n;
+  while (got.find("\r\n") == std::string::npos && (n = ::recv(fd, buf, sizeof buf, 0)) > 0)
+    got.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  return got.substr(0, got.find("\r\n"));
+}
+
+}  // namespace
+
+TEST_CASE("a POST without Content-Length has no body and is answered at once (curl -X POST)") {
+  BladedProcess d;
+  const auto start = std::chrono::steady_clock::now();
+  auto status = raw_exchange(d.port, "POST /v1/plugins/reload HTTP/1.1\r\nHost: x\r\nX-Api-Token: " +
+                                         blade::test::kToken + "\r\n\r\n");
+  CHECK(status == "HTTP/1.1 200 OK");
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
 }
