@@ -75,6 +75,27 @@ std::string format_time(SystemTime t) {
                      static_cast<int>((ms - secs).count()));
 }
 
+namespace {
+
+// A UTC calendar time; nullopt for fields out of range.
+std::optional<SystemTime> from_utc_fields(int y, int mo, int d, int h, int mi, int s) {
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 ||
+      s > 60)
+    return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = s;
+  std::time_t tt = ::timegm(&tm);
+  if (tt == static_cast<std::time_t>(-1)) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(tt);
+}
+
+}  // namespace
+
 std::optional<SystemTime> parse_time(std::string_view text) {
   // Exactly the form format_time writes; the store reads nothing else.
   int y, mo, d, h, mi, s, ms;
@@ -85,16 +106,35 @@ std::optional<SystemTime> parse_time(std::string_view text) {
       z != 'Z' || buf.size() != 24) {
     return std::nullopt;
   }
-  std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = s;
-  std::time_t tt = ::timegm(&tm);
-  if (tt == static_cast<std::time_t>(-1)) return std::nullopt;
-  return std::chrono::system_clock::from_time_t(tt) + std::chrono::milliseconds(ms);
+  auto t = from_utc_fields(y, mo, d, h, mi, s);
+  if (!t) return std::nullopt;
+  return *t + std::chrono::milliseconds(ms);
+}
+
+std::optional<SystemTime> parse_rfc3339(std::string_view text) {
+  const std::string buf(text);
+  int y, mo, d, h, mi, s, n = 0;
+  if (std::sscanf(buf.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) != 6)
+    return std::nullopt;
+  std::size_t i = static_cast<std::size_t>(n);
+  if (i < buf.size() && buf[i] == '.') {  // a fraction, ignored: expiries need no better
+    ++i;
+    while (i < buf.size() && buf[i] >= '0' && buf[i] <= '9')
+      ++i;
+  }
+  long offset = 0;
+  if (i + 1 == buf.size() && (buf[i] == 'Z' || buf[i] == 'z')) {
+    // UTC
+  } else if (i + 6 == buf.size() && (buf[i] == '+' || buf[i] == '-') && buf[i + 3] == ':') {
+    int oh, om;
+    if (std::sscanf(buf.c_str() + i + 1, "%2d:%2d", &oh, &om) != 2) return std::nullopt;
+    offset = (buf[i] == '+' ? 1 : -1) * (oh * 3600L + om * 60L);
+  } else {
+    return std::nullopt;
+  }
+  auto t = from_utc_fields(y, mo, d, h, mi, s);
+  if (!t) return std::nullopt;
+  return *t - std::chrono::seconds(offset);
 }
 
 namespace {

@@ -1,7 +1,5 @@
 #include "tokens.hpp"
 
-#include <cstdio>
-#include <ctime>
 #include <fstream>
 #include <set>
 #include <stdexcept>
@@ -9,45 +7,12 @@
 #include <fmt/format.h>
 
 #include "auth.hpp"
+#include "blade/core/experiment.hpp"
 
 namespace blade::server {
 namespace {
 
 using Clock = std::chrono::system_clock;
-
-// RFC 3339 with seconds, optional fraction, and Z or a ±hh:mm offset.
-std::optional<Clock::time_point> parse_rfc3339(const std::string &text) {
-  int y, mo, d, h, mi, s, n = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &n) != 6)
-    return std::nullopt;
-  std::size_t i = static_cast<std::size_t>(n);
-  if (i < text.size() && text[i] == '.') {
-    ++i;
-    while (i < text.size() && text[i] >= '0' && text[i] <= '9')
-      ++i;
-  }
-  long offset = 0;
-  if (i < text.size() && (text[i] == 'Z' || text[i] == 'z')) {
-    ++i;
-  } else if (i + 6 == text.size() && (text[i] == '+' || text[i] == '-')) {
-    int oh, om;
-    if (std::sscanf(text.c_str() + i + 1, "%2d:%2d", &oh, &om) != 2) return std::nullopt;
-    offset = (text[i] == '+' ? 1 : -1) * (oh * 3600L + om * 60L);
-    i += 6;
-  } else {
-    return std::nullopt;
-  }
-  if (i != text.size() || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60)
-    return std::nullopt;
-  std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = s;
-  return Clock::from_time_t(::timegm(&tm) - offset);
-}
 
 std::string first_line_of(const std::string &file) {
   std::ifstream in(file);

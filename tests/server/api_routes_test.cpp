@@ -158,8 +158,9 @@ std::string raw_exchange(int port, const std::string &raw) {
 TEST_CASE("a POST without Content-Length has no body and is answered at once (curl -X POST)") {
   BladedProcess d;
   const auto start = std::chrono::steady_clock::now();
-  auto status = raw_exchange(d.port, "POST /v1/plugins/reload HTTP/1.1\r\nHost: x\r\nX-Api-Token: " +
-                                         blade::test::kToken + "\r\n\r\n");
+  auto status = raw_exchange(
+      d.port, "POST /v1/plugins/reload HTTP/1.1\r\nHost: x\r\nX-Api-Token: " + blade::test::kToken +
+                  "\r\n\r\n");
   CHECK(status == "HTTP/1.1 200 OK");
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(3));
 }

@@ -65,6 +65,9 @@ struct Preparation {
 // RFC 3339 UTC with milliseconds: "2026-11-21T22:33:22.123Z".
 std::string format_time(SystemTime t);
 std::optional<SystemTime> parse_time(std::string_view text);
+// Any RFC 3339 time with seconds: "2027-01-31T00:00:00Z",
+// "2027-01-31T02:00:00.5+02:00" (for configuration written by people).
+std::optional<SystemTime> parse_rfc3339(std::string_view text);
 
 // The API's JSON objects (API.md): flags as strings, times RFC 3339 or null.
 nlohmann::json to_json(const Experiment &e);
