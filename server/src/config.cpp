@@ -44,6 +44,7 @@ const std::map<std::string, std::string> kEnvNames = {
     {"write-timeout", "BLADE_WRITE_TIMEOUT"},
     {"http-threads", "BLADE_HTTP_THREADS"},
     {"max-event-streams", "BLADE_MAX_EVENT_STREAMS"},
+    {"sync-timeout", "BLADE_SYNC_TIMEOUT"},
 };
 
 po::options_description options_description(const Config &defaults) {
@@ -106,7 +107,10 @@ po::options_description options_description(const Config &defaults) {
      "connections served at once, keep-alive and event streams included "
      "(env BLADE_HTTP_THREADS)")
     ("max-event-streams", po::value<int>()->default_value(defaults.max_event_streams),
-     "concurrent GET /v1/events clients; more get 429 (env BLADE_MAX_EVENT_STREAMS)");
+     "concurrent GET /v1/events clients; more get 429 (env BLADE_MAX_EVENT_STREAMS)")
+    ("sync-timeout", po::value<int>()->default_value(defaults.sync_timeout),
+     "seconds a synchronous create or destroy waits for its executor before answering 503; "
+     "the job goes on and can be followed by uid (env BLADE_SYNC_TIMEOUT)");
   // clang-format on
   return d;
 }
@@ -247,6 +251,7 @@ Config to_config(const po::variables_map &vm, std::vector<ApiToken> tokens) {
   c.write_timeout = in_range(vm, "write-timeout", 1, 3600);
   c.http_threads = in_range(vm, "http-threads", 2, 1024);
   c.max_event_streams = in_range(vm, "max-event-streams", 0, 1024);
+  c.sync_timeout = in_range(vm, "sync-timeout", 1, 3600);
   if (c.max_event_streams >= c.http_threads)
     throw std::invalid_argument(
         "max-event-streams: must be below http-threads, or streams could take every thread");

@@ -42,6 +42,7 @@ struct Config {
   int write_timeout = 10;         // seconds a stalled client may hold a response
   int http_threads = 24;          // connections served at once (keep-alive and streams)
   int max_event_streams = 8;      // concurrent GET /v1/events clients
+  int sync_timeout = 30;          // seconds a synchronous create/destroy waits; then 503
 
   // Every token: the config file's list plus BLADE_API_TOKEN as "default".
   std::vector<ApiToken> all_tokens() const;

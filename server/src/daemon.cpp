@@ -21,6 +21,7 @@ Daemon::Daemon(const Config &config) {
 
   ServiceSettings settings;
   settings.max_active = config.max_active;
+  settings.sync_wait = std::chrono::seconds(config.sync_timeout);
   settings.exec_mode = config.exec_external ? ExecMode::External : ExecMode::InProcess;
   if (!config.chaosblade_home.empty()) {
     external_ = std::make_unique<ExternalCatalog>(
