@@ -30,6 +30,8 @@ struct BladedOptions {
   // Copied from the test plugin dir into <dir>/plugins.
   std::vector<std::string> plugins = {"c_marker.so", "init_fail.so"};
   std::string scheme = "http";  // "https" when args carry --tls-cert/--tls-key
+  // Other plugin files (e.g. the real plugins of build/plugins), copied too.
+  std::vector<std::filesystem::path> plugin_files;
 };
 
 class BladedProcess {
@@ -41,9 +43,13 @@ class BladedProcess {
   explicit BladedProcess(BladedOptions options = {}) : options_(std::move(options)) {
     namespace fs = std::filesystem;
     fs::create_directories(dir / "plugins");
-    for (const auto &name : options_.plugins) {
-      fs::copy_file(kTestPlugins / name, dir / "plugins" / name);
-      fs::permissions(dir / "plugins" / name, fs::perms(0755));
+    std::vector<fs::path> files = options_.plugin_files;
+    for (const auto &name : options_.plugins)
+      files.push_back(kTestPlugins / name);
+    for (const auto &file : files) {
+      const auto copy = dir / "plugins" / file.filename();
+      fs::copy_file(file, copy);
+      fs::permissions(copy, fs::perms(0755));
     }
     std::vector<std::string> argv = {kBladed,
                                      "--port",

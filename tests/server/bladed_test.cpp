@@ -36,7 +36,14 @@ using blade::test::post_json;
 // The default daemon of these tests: a good C plugin and a refused one.
 struct Daemon : blade::test::BladedProcess {
   explicit Daemon(std::vector<std::string> args = {}, std::vector<std::string> env = {})
-      : BladedProcess({std::move(args), std::move(env)}) {}
+      : BladedProcess(options(std::move(args), std::move(env))) {}
+  static blade::test::BladedOptions options(std::vector<std::string> args,
+                                            std::vector<std::string> env) {
+    blade::test::BladedOptions o;
+    o.args = std::move(args);
+    o.env = std::move(env);
+    return o;
+  }
 };
 
 }  // namespace

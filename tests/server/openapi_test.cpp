@@ -211,7 +211,9 @@ void check_documented(const std::string &key, const Operation &op, const httplib
 }  // namespace
 
 TEST_CASE("GET /v1/openapi.yaml serves the embedded OpenAPI 3 document to any token") {
-  BladedProcess bladed({.args = {}, .env = {}, .plugins = {"c_marker.so"}});
+  BladedOptions options;
+  options.plugins = {"c_marker.so"};
+  BladedProcess bladed(options);
   auto client = bladed.client();
 
   auto anonymous = client.Get("/v1/openapi.yaml");
@@ -340,9 +342,10 @@ TEST_CASE("every documented operation reaches a handler and answers as documente
   const auto config = dir / "tokens.yaml";
   std::ofstream(config) << "tokens:\n  - {name: dashboard, token: " << viewer
                         << ", role: viewer}\n";
-  BladedProcess bladed({.args = {"--rate-limit", "0", "--config", config.string()},
-                        .env = {},
-                        .plugins = {"c_marker.so"}});
+  BladedOptions options;
+  options.args = {"--rate-limit", "0", "--config", config.string()};
+  options.plugins = {"c_marker.so"};
+  BladedProcess bladed(options);
   auto client = bladed.client();
 
   SUBCASE("as an admin") {

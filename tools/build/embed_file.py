@@ -2,15 +2,16 @@
 """Writes a C++ source that holds a file's bytes, so the binary needs no data
 file at run time.
 
-usage: embed_file.py INPUT OUTPUT NAME
-defines blade::server::NAME (const unsigned char[], NUL-terminated) and NAME_size
-(the length without the NUL).
+usage: embed_file.py INPUT OUTPUT NAME [NAMESPACE]
+defines NAMESPACE::NAME (const unsigned char[], NUL-terminated) and NAME_size
+(the length without the NUL); NAMESPACE defaults to blade::server.
 """
 import sys
 
 
 def main() -> int:
     source, output, name = sys.argv[1:4]
+    namespace = sys.argv[4] if len(sys.argv) > 4 else "blade::server"
     with open(source, "rb") as f:
         data = f.read()
     lines = []
@@ -20,12 +21,12 @@ def main() -> int:
     text = (
         f"// Generated from {source.rsplit('/', 1)[-1]} by embed_file.py; do not edit.\n"
         "#include <cstddef>\n\n"
-        "namespace blade::server {\n\n"
+        f"namespace {namespace} {{\n\n"
         f"extern const unsigned char {name}[];\n"
         f"extern const std::size_t {name}_size;\n\n"
         f"const unsigned char {name}[] = {{\n" + "\n".join(lines) + "\n  0x00,\n};\n"
         f"const std::size_t {name}_size = {len(data)};\n\n"
-        "}  // namespace blade::server\n"
+        f"}}  // namespace {namespace}\n"
     )
     with open(output, "w", encoding="ascii") as f:
         f.write(text)
