@@ -1,0 +1,304 @@
+#include "file_backup.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+
+#include <blade/plugin.hpp>
+
+namespace blade::os::fs {
+
+std::optional<struct stat> lstat_at(const std::string &path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return std::nullopt;
+  return st;
+}
+
+bool same_inode(const struct stat &st, unsigned long long dev, unsigned long long ino) {
+  return static_cast<unsigned long long>(st.st_dev) == dev &&
+         static_cast<unsigned long long>(st.st_ino) == ino;
+}
+
+std::string parent_of(const std::string &path) {
+  auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+std::string base_of(const std::string &path) {
+  auto slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::string errno_text(const std::string &what, const std::string &path) {
+  return what + " " + path + ": " + std::strerror(errno);
+}
+
+namespace {
+
+[[noreturn]] void fail(const std::string &what, const std::string &path) {
+  throw sdk::FailedPrecondition(errno_text(what, path));
+}
+
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  Fd(const Fd &) = delete;
+  Fd &operator=(const Fd &) = delete;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+struct DirCloser {
+  void operator()(DIR *d) const { ::closedir(d); }
+};
+
+void write_all(int fd, const std::string &bytes, const std::string &path) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("cannot write", path);
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+// Owner first: chown clears set-id bits, so the mode goes after it.
+void copy_metadata(const std::string &to, const struct stat &st) {
+  if (::lchown(to.c_str(), st.st_uid, st.st_gid) != 0) fail("cannot chown", to);
+  if (!S_ISLNK(st.st_mode) && ::chmod(to.c_str(), st.st_mode & 07777) != 0)
+    fail("cannot chmod", to);
+  const struct timespec times[2] = {st.st_atim, st.st_mtim};
+  if (::utimensat(AT_FDCWD, to.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
+    fail("cannot set times of", to);
+}
+
+void copy_file(const std::string &from, const std::string &to, const struct stat &st) {
+  Fd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.fd < 0) fail("cannot open", from);
+  Fd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (out.fd < 0) fail("cannot create", to);
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(in.fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("cannot read", from);
+    if (n == 0) break;
+    write_all(out.fd, std::string(buf, static_cast<std::size_t>(n)), to);
+  }
+  if (::fsync(out.fd) != 0) fail("cannot sync", to);
+  copy_metadata(to, st);
+}
+
+void copy_tree(const std::string &from, const std::string &to) {
+  auto st = lstat_at(from);
+  if (!st) fail("cannot stat", from);
+  if (S_ISDIR(st->st_mode)) {
+    if (::mkdir(to.c_str(), 0700) != 0) fail("cannot create directory", to);
+    std::unique_ptr<DIR, DirCloser> dir(::opendir(from.c_str()));
+    if (!dir) fail("cannot open directory", from);
+    while (const dirent *e = ::readdir(dir.get())) {
+      std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      copy_tree(from + "/" + name, to + "/" + name);
+    }
+  } else if (S_ISREG(st->st_mode)) {
+    copy_file(from, to, *st);
+    return;
+  } else if (S_ISLNK(st->st_mode)) {
+    std::string target(static_cast<std::size_t>(st->st_size) + 1, '\0');
+    ssize_t n = ::readlink(from.c_str(), target.data(), target.size());
+    if (n < 0) fail("cannot read link", from);
+    target.resize(static_cast<std::size_t>(n));
+    if (::symlink(target.c_str(), to.c_str()) != 0) fail("cannot create link", to);
+  } else {
+    if (::mknod(to.c_str(), st->st_mode, st->st_rdev) != 0) fail("cannot create node", to);
+  }
+  copy_metadata(to, *st);
+}
+
+}  // namespace
+
+std::vector<std::string> make_dirs(const std::string &dir) {
+  std::vector<std::string> missing;
+  for (std::string d = dir; d != "/" && d != "." && !lstat_at(d); d = parent_of(d))
+    missing.insert(missing.begin(), d);
+  std::vector<std::string> created;
+  for (const auto &d : missing) {
+    if (::mkdir(d.c_str(), 0755) != 0 && errno != EEXIST) {
+      int saved = errno;
+      remove_dirs_if_empty(created);
+      errno = saved;
+      fail("cannot create directory", d);
+    }
+    created.push_back(d);
+  }
+  return created;
+}
+
+void remove_dirs_if_empty(const std::vector<std::string> &created) {
+  for (auto it = created.rbegin(); it != created.rend(); ++it)
+    ::rmdir(it->c_str());  // ENOTEMPTY: someone put files there; they stay
+}
+
+void move_path(const std::string &from, const std::string &to) {
+  if (lstat_at(to)) {
+    errno = EEXIST;
+    fail("cannot move to", to);
+  }
+  if (::rename(from.c_str(), to.c_str()) == 0) return;
+  if (errno != EXDEV) fail("cannot move " + from + " to", to);
+  // Another filesystem: copy under a temporary name, so a half copy never
+  // stands at `to`, then swap it in and remove the source.
+  const std::string tmp = to + ".blade-partial";
+  remove_tree(tmp);
+  try {
+    copy_tree(from, tmp);
+  } catch (...) {
+    remove_tree(tmp);
+    throw;
+  }
+  if (::rename(tmp.c_str(), to.c_str()) != 0) {
+    int saved = errno;
+    remove_tree(tmp);
+    errno = saved;
+    fail("cannot move " + tmp + " to", to);
+  }
+  remove_tree(from);
+}
+
+void remove_tree(const std::string &path) {
+  auto st = lstat_at(path);
+  if (!st) return;
+  if (S_ISDIR(st->st_mode)) {
+    std::vector<std::string> names;
+    {
+      std::unique_ptr<DIR, DirCloser> dir(::opendir(path.c_str()));
+      if (!dir) fail("cannot open directory", path);
+      while (const dirent *e = ::readdir(dir.get())) {
+        std::string name = e->d_name;
+        if (name != "." && name != "..") names.push_back(name);
+      }
+    }
+    for (const auto &n : names)
+      remove_tree(path + "/" + n);
+    if (::rmdir(path.c_str()) != 0 && errno != ENOENT) fail("cannot remove", path);
+  } else if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    fail("cannot remove", path);
+  }
+}
+
+std::string read_bytes(const std::string &path) {
+  Fd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.fd < 0) fail("cannot open", path);
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(in.fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("cannot read", path);
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
+void write_in_place(const std::string &path, const std::string &bytes) {
+  Fd out(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+  if (out.fd < 0) fail("cannot open", path);
+  write_all(out.fd, bytes, path);
+  if (::fsync(out.fd) != 0) fail("cannot sync", path);
+}
+
+void write_new(const std::string &path, const std::string &bytes) {
+  Fd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (out.fd < 0) fail("cannot create", path);
+  write_all(out.fd, bytes, path);
+  if (::fsync(out.fd) != 0) fail("cannot sync", path);
+}
+
+std::optional<std::string> base64_decode(const std::string &text) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+  };
+  std::string out;
+  unsigned bits = 0;
+  int nbits = 0;
+  std::size_t digits = 0, pad = 0;
+  for (char c : text) {
+    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+    if (c == '=') {
+      ++pad;
+      continue;
+    }
+    if (pad > 0) return std::nullopt;  // data after padding
+    int v = value(c);
+    if (v < 0) return std::nullopt;
+    ++digits;
+    bits = (bits << 6) | static_cast<unsigned>(v);
+    nbits += 6;
+    if (nbits >= 8) {
+      nbits -= 8;
+      out.push_back(static_cast<char>((bits >> nbits) & 0xff));
+    }
+  }
+  if (digits % 4 == 1 || pad > 2) return std::nullopt;
+  if (pad > 0 && (digits + pad) % 4 != 0) return std::nullopt;
+  return out;
+}
+
+std::string unescape(const std::string &text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '\\' || i + 1 == text.size()) {
+      out.push_back(text[i]);
+      continue;
+    }
+    switch (text[++i]) {
+      case 'n':
+        out.push_back('\n');
+        break;
+      case 't':
+        out.push_back('\t');
+        break;
+      case 'r':
+        out.push_back('\r');
+        break;
+      case '\\':
+        out.push_back('\\');
+        break;
+      default:  // unknown escape: kept as typed
+        out.push_back('\\');
+        out.push_back(text[i]);
+    }
+  }
+  return out;
+}
+
+std::string digest(const std::string &bytes) {
+  unsigned long long h = 1469598103934665603ULL;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", h);
+  return buf;
+}
+
+}  // namespace blade::os::fs
