@@ -1,0 +1,337 @@
+// process kill / stop against a real bladed with the os plugin, on real child
+// processes this test starts: their state read from /proc/<pid>/stat, their
+// death from waitpid, and nothing left stopped after destroy.
+#include <netinet/in.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../../plugins/os/src/proc_table.hpp"
+#include "../support/eventually.hpp"
+#include "bladed_process.hpp"
+
+namespace fs = std::filesystem;
+using blade::test::auth;
+using blade::test::BladedOptions;
+using blade::test::BladedProcess;
+using blade::test::ChildProcess;
+using blade::test::eventually;
+using blade::test::post_json;
+using blade::test::TempDir;
+using nlohmann::json;
+namespace proc = blade::os::proc;
+
+namespace {
+
+BladedOptions os_options() {
+  BladedOptions o;
+  o.plugins = {};
+  o.plugin_files = {fs::path(BLADE_BUILT_PLUGIN_DIR) / "os.so"};
+  return o;
+}
+
+char state_of(pid_t pid) {
+  auto p = proc::read_process(pid);
+  return p ? p->stat.state : '-';
+}
+
+bool running(char s) {
+  return s == 'S' || s == 'R' || s == 'D';
+}
+
+// Copies of /bin/sleep under a name unique to this run, so `process` and
+// `process-cmd` match only what the test started.
+struct Sleepers {
+  TempDir dir{"proc-test"};
+  std::string name;
+  fs::path exe;
+  std::vector<std::unique_ptr<ChildProcess>> children;
+
+  Sleepers() {
+    name = "bst" + std::to_string(::getpid() % 100000) + std::to_string(counter()++);
+    exe = dir / name;
+    fs::copy_file("/bin/sleep", exe);
+    fs::permissions(exe, fs::perms(0755));
+  }
+  static int &counter() {
+    static int n = 0;
+    return n;
+  }
+  ChildProcess &start() {
+    children.push_back(
+        std::make_unique<ChildProcess>(std::vector<std::string>{exe.string(), "300"}));
+    ChildProcess &c = *children.back();
+    REQUIRE(eventually([&] {
+      auto p = proc::read_process(c.pid());
+      return p && p->stat.comm == name;
+    }));
+    return c;
+  }
+};
+
+json body_of(const httplib::Result &r) {
+  REQUIRE(r);
+  return json::parse(r->body);
+}
+
+json create(httplib::Client &c, const std::string &action, const json &flags, int want) {
+  auto r = post_json(c, "/v1/experiments",
+                     {{"target", "process"}, {"action", action}, {"flags", flags}});
+  REQUIRE(r);
+  INFO(r->body);
+  REQUIRE(r->status == want);
+  return json::parse(r->body);
+}
+
+void destroy(httplib::Client &c, const std::string &uid) {
+  auto r = c.Delete(("/v1/experiments/" + uid).c_str(), auth());
+  REQUIRE(r);
+  INFO(r->body);
+  CHECK(r->status == 200);
+  CHECK(json::parse(r->body)["data"]["status"] == "destroyed");
+}
+
+// A child that listens on an ephemeral TCP port and waits; its pid and port.
+struct Listener {
+  pid_t pid = -1;
+  int port = 0;
+  Listener() {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(fd, 4) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0);
+    port = ntohs(addr.sin_port);
+    pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      // Only async-signal-safe calls from here: the socket stays open.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      for (;;)
+        ::pause();
+    }
+    ::close(fd);  // the child is the socket's only owner now
+  }
+  ~Listener() {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("stat parsing: start time after the last ')', and pid reuse is told apart") {
+  auto s = proc::parse_stat(
+      "4242 (we ird) (x) S 17 4242 4242 0 -1 4194560 1 2 3 4 5 6 7 8 20 0 1 0 987654 1 2 3");
+  REQUIRE(s);
+  CHECK(s->comm == "we ird) (x");
+  CHECK(s->state == 'S');
+  CHECK(s->ppid == 17);
+  CHECK(s->flags == 4194560);
+  CHECK(s->start_time == 987654);
+  CHECK_FALSE(proc::parse_stat("4242 (x) S 1 2"));
+  CHECK_FALSE(proc::parse_stat("garbage"));
+
+  CHECK(proc::same_process(987654, 987654));
+  CHECK_FALSE(proc::same_process(987655, 987654));        // same pid, another process
+  CHECK_FALSE(proc::same_process(std::nullopt, 987654));  // gone
+
+  // A live process: the start time read twice is stable, and a wrong one
+  // makes signal_if_same refuse to signal.
+  Sleepers s2;
+  auto &child = s2.start();
+  auto start = proc::start_time_of(child.pid());
+  REQUIRE(start);
+  CHECK(proc::signal_if_same(child.pid(), *start + 1, SIGSTOP) == ESRCH);
+  CHECK(running(state_of(child.pid())));
+}
+
+TEST_CASE("/proc/net/tcp parsing finds LISTEN sockets of a port only") {
+  const std::string text =
+      "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
+      "timeout inode\n"
+      "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0 "
+      "       0 11111 1 0000000000000000 100 0 0 10 0\n"
+      "   1: 0100007F:1F90 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0 "
+      "       0 22222 1 0000000000000000 100 0 0 10 0\n"
+      "   2: 00000000:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0 "
+      "       0 33333 1 0000000000000000 100 0 0 10 0\n";
+  CHECK(proc::listening_inodes(text, 8080) == std::set<std::uint64_t>{11111});
+  CHECK(proc::listening_inodes(text, 80) == std::set<std::uint64_t>{33333});
+  CHECK(proc::listening_inodes(text, 81).empty());
+}
+
+TEST_CASE("process stop stops a child until destroy; dry run and a second destroy are harmless") {
+  BladedProcess d(os_options());
+  auto c = d.client();
+  Sleepers s;
+  auto &child = s.start();
+
+  // Dry run names the child and changes nothing.
+  auto dry = post_json(c, "/v1/experiments",
+                       {{"target", "process"},
+                        {"action", "stop"},
+                        {"flags", {{"process", s.name}}},
+                        {"dry_run", true}});
+  REQUIRE(dry);
+  INFO(dry->body);
+  REQUIRE(dry->status == 200);
+  auto plan = json::parse(dry->body)["data"]["plan"];
+  REQUIRE(plan["processes"].size() == 1);
+  CHECK(plan["processes"][0]["pid"] == child.pid());
+  CHECK(running(state_of(child.pid())));
+
+  auto created = create(c, "stop", {{"process", s.name}}, 201);
+  const std::string uid = created["data"]["uid"];
+  CHECK(eventually([&] { return state_of(child.pid()) == 'T'; }, std::chrono::seconds(5)));
+  CHECK(created["data"]["result"]["processes"][0]["pid"] == child.pid());
+
+  destroy(c, uid);
+  CHECK(eventually([&] { return running(state_of(child.pid())); }, std::chrono::seconds(5)));
+  destroy(c, uid);  // idempotent
+  CHECK(running(state_of(child.pid())));
+}
+
+TEST_CASE("process kill by name, by command line, and count limits the victims") {
+  BladedProcess d(os_options());
+  auto c = d.client();
+
+  SUBCASE("by name, default SIGKILL") {
+    Sleepers s;
+    auto &child = s.start();
+    auto created = create(c, "kill", {{"process", s.name}}, 201);
+    CHECK(child.exit_code(std::chrono::seconds(5)) == -SIGKILL);
+    destroy(c, created["data"]["uid"]);
+  }
+  SUBCASE("by command line, with a chosen signal") {
+    Sleepers s;
+    auto &child = s.start();
+    create(c, "kill", {{"process-cmd", s.exe.string() + " 300"}, {"signal", SIGTERM}}, 201);
+    CHECK(child.exit_code(std::chrono::seconds(5)) == -SIGTERM);
+  }
+  SUBCASE("count 2 of 3") {
+    Sleepers s;
+    for (int i = 0; i < 3; ++i)
+      s.start();
+    auto created = create(c, "k", {{"process", s.name}, {"count", 2}}, 201);
+    CHECK(created["data"]["result"]["processes"].size() == 2);
+    int dead = 0;
+    for (auto &child : s.children)
+      dead += child->exit_code(std::chrono::seconds(2)).has_value();
+    CHECK(dead == 2);
+  }
+  SUBCASE("exclude-process spares the named ones") {
+    Sleepers s;
+    auto &child = s.start();
+    auto r = create(c, "kill",
+                    {{"process-cmd", s.exe.string()}, {"exclude-process", "x," + s.name}}, 422);
+    CHECK(r["code"] == "FAILED_PRECONDITION");
+    CHECK_FALSE(child.exit_code(std::chrono::milliseconds(200)).has_value());
+  }
+}
+
+TEST_CASE("process stop by local-port stops the listener") {
+  Listener l;
+  BladedProcess d(os_options());
+  auto c = d.client();
+  REQUIRE(eventually([&] { return running(state_of(l.pid)); }));
+  auto created = create(c, "f", {{"local-port", l.port}}, 201);
+  auto hit = created["data"]["result"]["processes"];
+  REQUIRE(hit.size() == 1);
+  CHECK(hit[0]["pid"] == l.pid);
+  CHECK(eventually([&] { return state_of(l.pid) == 'T'; }, std::chrono::seconds(5)));
+  destroy(c, created["data"]["uid"]);
+  CHECK(eventually([&] { return running(state_of(l.pid)); }, std::chrono::seconds(5)));
+}
+
+TEST_CASE("the daemon, its parent and pid 1 cannot be targeted") {
+  BladedProcess d(os_options());
+  auto c = d.client();
+  const pid_t bladed = d.process->pid();
+
+  for (pid_t pid : {bladed, ::getpid(), 1}) {
+    CAPTURE(pid);
+    auto r = create(c, "kill", {{"pid", pid}}, 400);
+    CHECK(r["code"] == "INVALID_ARGUMENT");
+    CHECK(r["message"].get<std::string>().rfind("pid: ", 0) == 0);
+  }
+  // bladed's own command line holds its unique state dir: it still is no target.
+  auto r = create(c, "kill", {{"process-cmd", d.dir.path().string()}}, 422);
+  CHECK(r["code"] == "FAILED_PRECONDITION");
+  CHECK_FALSE(d.process->exit_code(std::chrono::milliseconds(300)).has_value());
+  CHECK(running(state_of(bladed)));
+  auto list = c.Get("/v1/experiments", auth());
+  REQUIRE(list);
+  CHECK(list->status == 200);
+
+  SUBCASE("no matcher at all is a field-named 400") {
+    auto none = create(c, "stop", json::object(), 400);
+    CHECK(none["message"].get<std::string>().rfind("process: ", 0) == 0);
+  }
+}
+
+TEST_CASE("nothing matching is 422, or 201 with ignore-not-found") {
+  BladedProcess d(os_options());
+  auto c = d.client();
+  const std::string ghost = "no-such-proc-" + std::to_string(::getpid());
+  auto r = create(c, "stop", {{"process", ghost}}, 422);
+  CHECK(r["code"] == "FAILED_PRECONDITION");
+  CHECK(r["message"].get<std::string>().find("no process matches") != std::string::npos);
+  auto ok = create(c, "stop", {{"process", ghost}, {"ignore-not-found", true}}, 201);
+  CHECK(ok["data"]["result"]["processes"].empty());
+  destroy(c, ok["data"]["uid"]);
+}
+
+TEST_CASE("destroy of a stop whose process is gone succeeds and signals nothing") {
+  BladedProcess d(os_options());
+  auto c = d.client();
+  Sleepers s;
+  auto &child = s.start();
+  auto &other = s.start();
+  auto created = create(c, "stop", {{"pid", child.pid()}}, 201);
+  CHECK(eventually([&] { return state_of(child.pid()) == 'T'; }, std::chrono::seconds(5)));
+  CHECK(running(state_of(other.pid())));
+  child.signal(SIGKILL);
+  REQUIRE(child.exit_code(std::chrono::seconds(5)) == -SIGKILL);  // reaped: the pid is free
+  destroy(c, created["data"]["uid"]);
+  CHECK(running(state_of(other.pid())));
+}
+
+TEST_CASE("a stopped process runs again when a new bladed starts after a SIGKILL") {
+  Sleepers s;
+  auto &child = s.start();
+  auto d = std::make_unique<BladedProcess>(os_options());
+  {
+    auto c = d->client();
+    create(c, "stop", {{"process", s.name}}, 201);
+  }
+  REQUIRE(eventually([&] { return state_of(child.pid()) == 'T'; }, std::chrono::seconds(5)));
+  d->process->signal(SIGKILL);
+  REQUIRE(d->process->exit_code(std::chrono::seconds(5)) == -SIGKILL);
+  CHECK(eventually([&] { return state_of(child.pid()) == 'T'; },
+                   std::chrono::seconds(5)));  // the fault outlived the daemon
+
+  const fs::path port_file = d->dir / "port2";
+  ChildProcess again(
+      {blade::test::kBladed, "--port", "0", "--port-file", port_file.string(), "--plugin-dir",
+       (d->dir / "plugins").string(), "--state-dir", (d->dir / "state").string()},
+      {"BLADE_API_TOKEN=" + blade::test::kToken}, (d->dir / "bladed2.log").string());
+  // The port file appears only after recovery has run.
+  REQUIRE(eventually([&] { return fs::exists(port_file); }, std::chrono::seconds(20)));
+  CHECK(eventually([&] { return running(state_of(child.pid())); }, std::chrono::seconds(5)));
+  again.signal(SIGTERM);
+  CHECK(again.exit_code(std::chrono::seconds(10)) == 0);
+}
