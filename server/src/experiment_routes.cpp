@@ -1,4 +1,5 @@
 // The experiment routes of API.md over the ExperimentService.
+#include <cctype>
 #include <chrono>
 
 #include <fmt/format.h>
@@ -11,10 +12,26 @@
 namespace blade::server {
 namespace {
 
+// Plugins name the flag at fault by starting their message "<flag>: ..."
+// (the SDK's convention); that becomes the field detail clients expect.
+std::vector<FieldError> flag_details(ErrorCode code, const Experiment &e) {
+  if (code != ErrorCode::InvalidArgument) return {};
+  const auto colon = e.error.find(": ");
+  if (colon == std::string::npos || colon == 0 || colon > 64) return {};
+  const std::string name = e.error.substr(0, colon);
+  for (char ch : name)
+    if (!std::islower(static_cast<unsigned char>(ch)) &&
+        !std::isdigit(static_cast<unsigned char>(ch)) && ch != '-')
+      return {};
+  return {{"flags." + name, e.error.substr(colon + 2)}};
+}
+
 // A failed experiment goes back with the matrix's status for its failure
 // kind, and the experiment itself as data.
 void send_failed(httplib::Response &res, ErrorCode code, const Experiment &e) {
-  send_error(res, Error(code, e.error.empty() ? "the executor failed" : e.error), to_json(e));
+  send_error(res,
+             Error(code, e.error.empty() ? "the executor failed" : e.error, flag_details(code, e)),
+             to_json(e));
 }
 
 }  // namespace

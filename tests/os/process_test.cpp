@@ -78,11 +78,6 @@ struct Sleepers {
   }
 };
 
-json body_of(const httplib::Result &r) {
-  REQUIRE(r);
-  return json::parse(r->body);
-}
-
 json create(httplib::Client &c, const std::string &action, const json &flags, int want) {
   auto r = post_json(c, "/v1/experiments",
                      {{"target", "process"}, {"action", action}, {"flags", flags}});
@@ -267,6 +262,7 @@ TEST_CASE("the daemon, its parent and pid 1 cannot be targeted") {
     auto r = create(c, "kill", {{"pid", pid}}, 400);
     CHECK(r["code"] == "INVALID_ARGUMENT");
     CHECK(r["message"].get<std::string>().rfind("pid: ", 0) == 0);
+    CHECK(r["details"][0]["field"] == "flags.pid");
   }
   // bladed's own command line holds its unique state dir: it still is no target.
   auto r = create(c, "kill", {{"process-cmd", d.dir.path().string()}}, 422);
