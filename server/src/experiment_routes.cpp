@@ -14,7 +14,16 @@ namespace {
 // A failed experiment goes back with the matrix's status for its failure
 // kind, and the experiment itself as data.
 void send_failed(httplib::Response &res, ErrorCode code, const Experiment &e) {
-  send_error(res, Error(code, e.error.empty() ? "the executor failed" : e.error), to_json(e));
+  const std::string message = e.error.empty() ? "the executor failed" : e.error;
+  // Plugins name the bad flag first ("cpu-list: ..."): give it the same
+  // field detail the host's own flag checks give.
+  std::vector<FieldError> details;
+  if (code == ErrorCode::InvalidArgument) {
+    const auto colon = message.find(": ");
+    if (colon != std::string::npos && e.flags.count(message.substr(0, colon)) != 0)
+      details.push_back({"flags." + message.substr(0, colon), message.substr(colon + 2)});
+  }
+  send_error(res, Error(code, message, std::move(details)), to_json(e));
 }
 
 }  // namespace
