@@ -1,8 +1,224 @@
-// PLACEHOLDER: the mem faults are being written; nothing registered yet.
+// mem load: a child process of the daemon touches anonymous memory until the
+// host's used memory reaches the target, then holds it. The child is forked
+// by a watcher thread that waits for it, so PR_SET_PDEATHSIG (which follows
+// the forking THREAD) fires only when the daemon itself dies.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <future>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
 #include "fault.hpp"
 
 namespace blade::os {
+namespace {
 
-void register_mem_faults(FaultTable &, const Host &) {}
+constexpr std::uint64_t kMiB = 1024 * 1024;
+
+struct MemInfo {
+  std::uint64_t total = 0;      // bytes
+  std::uint64_t available = 0;  // bytes
+};
+
+MemInfo read_meminfo() {
+  MemInfo m;
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  std::uint64_t kb = 0;
+  std::string unit;
+  while (in >> key >> kb) {
+    std::getline(in, unit);
+    if (key == "MemTotal:") m.total = kb * 1024;
+    if (key == "MemAvailable:") m.available = kb * 1024;
+  }
+  if (m.total == 0) throw sdk::FailedPrecondition("cannot read MemTotal from /proc/meminfo");
+  return m;
+}
+
+// Field 22 of /proc/<pid>/stat (clock ticks after boot): with the pid, it
+// names one process for good, so a reused pid is never signalled.
+std::uint64_t start_time_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto paren = text.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::istringstream rest(text.substr(paren + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && rest >> field; ++i)
+    if (i == 22) return std::stoull(field);
+  return 0;
+}
+
+// Runs in the forked child: async-signal-safe calls only (no malloc, locks).
+[[noreturn]] void hold_memory(pid_t parent, std::uint64_t bytes, std::uint64_t step,
+                              const char *oom_adj) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) ::_exit(1);  // the daemon died before the prctl
+#ifdef SYS_close_range
+  ::syscall(SYS_close_range, 3U, ~0U, 0U);  // not the daemon's sockets and files
+#endif
+  int fd = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    (void)!::write(fd, oom_adj, std::strlen(oom_adj));
+    ::close(fd);
+  }
+  void *p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) ::_exit(2);
+  auto *bytes_at = static_cast<unsigned char *>(p);
+  for (std::uint64_t off = 0; off < bytes; off += step) {
+    ::memset(bytes_at + off, 0x5a, bytes - off < step ? bytes - off : step);
+    timespec pace{0, 100 * 1000 * 1000};
+    if (off + step < bytes) ::nanosleep(&pace, nullptr);
+  }
+  for (;;)
+    ::pause();
+}
+
+// One holder: the watcher thread forks it and reaps it; destroying kills it.
+class Holder {
+ public:
+  Holder(std::uint64_t bytes, std::uint64_t rate_mb, bool avoid_kill) {
+    const pid_t parent = ::getpid();
+    // Ten steps a second at the rate; at least a page.
+    const std::uint64_t step = std::max<std::uint64_t>(rate_mb * kMiB / 10, 4096);
+    const char *oom_adj = avoid_kill ? "-1000" : "1000";
+    std::promise<pid_t> forked;
+    auto pid_future = forked.get_future();
+    watcher_ = std::thread([&forked, parent, bytes, step, oom_adj, this] {
+      const pid_t pid = ::fork();
+      if (pid == 0) hold_memory(parent, bytes, step, oom_adj);
+      forked.set_value(pid);
+      if (pid < 0) return;
+      int status = 0;
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      exited_ = true;
+    });
+    pid_ = pid_future.get();
+    if (pid_ < 0) {
+      watcher_.join();
+      throw sdk::FailedPrecondition(std::string("cannot fork the memory holder: ") +
+                                    std::strerror(errno));
+    }
+    start_time_ = start_time_of(pid_);
+  }
+  Holder(const Holder &) = delete;
+  Holder &operator=(const Holder &) = delete;
+  ~Holder() {
+    if (!exited_) ::kill(pid_, SIGKILL);  // not yet reaped: the pid is still ours
+    watcher_.join();
+  }
+  pid_t pid() const { return pid_; }
+  std::uint64_t start_time() const { return start_time_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::uint64_t start_time_ = 0;
+  std::atomic<bool> exited_{false};
+  std::thread watcher_;
+};
+
+class MemLoad : public Fault {
+ public:
+  explicit MemLoad(const Host &host) : host_(host) {}
+
+  Outcome create(const Request &req, Call &) override {
+    const auto [bytes, info] = bytes_to_hold(req);
+    const auto rate = req.flag_int("rate", 100);
+    holders_.erase(std::string(req.uid()));
+    auto holder = std::make_unique<Holder>(bytes, static_cast<std::uint64_t>(rate),
+                                           req.flag_bool("avoid-being-killed"));
+    nlohmann::json result = {{"pid", holder->pid()}, {"bytes", bytes}, {"mode", "ram"}};
+    nlohmann::json restore = {{"pid", holder->pid()}, {"start_time", holder->start_time()}};
+    host_.info("mem load " + std::string(req.uid()) + ": holder " + std::to_string(holder->pid()) +
+               " takes " + std::to_string(bytes / kMiB) + " MB");
+    holders_[std::string(req.uid())] = std::move(holder);
+    return {result.dump(), restore.dump()};
+  }
+
+  void destroy(const Request &req, Call &) override {
+    if (auto it = holders_.find(std::string(req.uid())); it != holders_.end()) {
+      holders_.erase(it);  // kills and reaps
+      return;
+    }
+    // After a restart the holder died with the old daemon (PDEATHSIG); kill
+    // only a process that is provably the same one.
+    auto restore = nlohmann::json::parse(req.restore_json().value_or("{}"), nullptr, false);
+    if (!restore.is_object() || !restore.contains("pid")) return;
+    const pid_t pid = restore["pid"].get<pid_t>();
+    const auto start = restore.value("start_time", std::uint64_t{0});
+    if (pid <= 1 || start == 0 || start_time_of(pid) != start) return;
+    ::kill(pid, SIGKILL);
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (start_time_of(pid) == start && std::chrono::steady_clock::now() < end)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+
+  std::string plan(const Request &req, Call &) override {
+    const auto [bytes, info] = bytes_to_hold(req);
+    nlohmann::json plan = {{"bytes", bytes},
+                           {"mem_total", info.total},
+                           {"mem_available", info.available},
+                           {"rate_mb_per_s", req.flag_int("rate", 100)}};
+    return plan.dump();
+  }
+
+ private:
+  static std::pair<std::uint64_t, MemInfo> bytes_to_hold(const Request &req) {
+    if (req.flag_or("mode", "ram") == "cache")
+      throw sdk::InvalidArgument("mode: cache is not supported yet");
+    const MemInfo m = read_meminfo();
+    const std::uint64_t used = m.total - std::min(m.total, m.available);
+    if (req.flag("mem-percent")) {
+      const auto pct = static_cast<std::uint64_t>(req.flag_int("mem-percent", 0));
+      const std::uint64_t target = m.total / 100 * pct;
+      if (target <= used) {
+        throw sdk::InvalidArgument("mem-percent: " + std::to_string(pct) +
+                                   "% is already reached (" + std::to_string(used * 100 / m.total) +
+                                   "% in use)");
+      }
+      return {target - used, m};
+    }
+    if (req.flag("reserve")) {
+      const auto reserve = static_cast<std::uint64_t>(req.flag_int("reserve", 0)) * kMiB;
+      if (m.available <= reserve) {
+        throw sdk::InvalidArgument("reserve: only " + std::to_string(m.available / kMiB) +
+                                   " MB are available");
+      }
+      return {m.available - reserve, m};
+    }
+    throw sdk::InvalidArgument("mem-percent: give mem-percent or reserve");
+  }
+
+  Host host_;
+  std::map<std::string, std::unique_ptr<Holder>> holders_;
+};
+
+}  // namespace
+
+void register_mem_faults(FaultTable &table, const Host &host) {
+  table[{"mem", "load"}] = std::make_unique<MemLoad>(host);
+}
 
 }  // namespace blade::os
