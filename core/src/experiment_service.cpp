@@ -563,6 +563,33 @@ Preparation ExperimentService::revoke(const std::string &uid, const Caller &call
   return *done;
 }
 
+void ExperimentService::fault_ended(const std::string &plugin, const std::string &uid,
+                                    const std::string &reason) {
+  scheduler_.post(uid, [this, executor = "inprocess:" + plugin, uid, reason] {
+    try {
+      auto found = store_.get_experiment(uid);
+      if (!found || found->executor != executor || found->status != ExperimentStatus::Running)
+        return;
+      Experiment &e = *found;
+      {
+        std::lock_guard lock(mutex_);
+        if (auto it = deadline_timers_.find(uid); it != deadline_timers_.end()) {
+          scheduler_.cancel(it->second);
+          deadline_timers_.erase(it);
+        }
+      }
+      e.status = ExperimentStatus::Failed;
+      e.error = "the fault ended on its own: " + reason;
+      e.finished_at = now();
+      AuditEntry a = audit_entry(Caller{executor, ""}, "experiment.fault_ended", uid,
+                                 audit_params(e), "failed: " + reason);
+      transition(e, &a);
+    } catch (const Error &err) {
+      log::error("recording an ended fault failed", {{"uid", uid}, {"error", err.what()}});
+    }
+  });
+}
+
 bool ExperimentService::plugin_in_use(const std::string &plugin) const {
   const std::string executor = "inprocess:" + plugin;
   for (const auto &e : store_.active_experiments())

@@ -106,6 +106,15 @@ void progress(blade_call *call, int32_t percent, const char *note) {
   }
 }
 
+void fault_ended(blade_host *host, const char *uid, const char *reason) {
+  if (!host || !uid) return;
+  try {
+    HostContext::from(host)->fault_ended(uid, reason ? reason : "");
+  } catch (...) {
+    // Nothing unwinds into plugin code.
+  }
+}
+
 constexpr blade_host_api kHostApi = {
     sizeof(blade_host_api),
     BLADE_PLUGIN_ABI_MAJOR,
@@ -116,21 +125,28 @@ constexpr blade_host_api kHostApi = {
     &is_cancelled,
     &remaining_ms,
     &progress,
+    &fault_ended,
 };
 
 }  // namespace
 
 HostContext::HostContext(std::string plugin_name, std::string host_version,
-                         std::filesystem::path state_dir)
+                         std::filesystem::path state_dir, HostSettings::FaultEnded fault_ended)
     : plugin_name_(std::move(plugin_name)),
       host_version_(std::move(host_version)),
-      state_dir_(state_dir.string()) {
+      state_dir_(state_dir.string()),
+      fault_ended_(std::move(fault_ended)) {
   info_.struct_size = sizeof(blade_host_info);
   info_.abi_major = BLADE_PLUGIN_ABI_MAJOR;
   info_.abi_minor = BLADE_PLUGIN_ABI_MINOR;
   info_.host_version = host_version_.c_str();
   info_.state_dir = state_dir_.c_str();
   info_.daemon_pid = static_cast<int32_t>(::getpid());
+}
+
+void HostContext::fault_ended(const std::string &uid, const std::string &reason) const {
+  log::warn("fault ended on its own", {{"plugin", plugin_name_}, {"uid", uid}, {"reason", reason}});
+  if (fault_ended_) fault_ended_(plugin_name_, uid, reason);
 }
 
 const blade_host_api *HostContext::api() {

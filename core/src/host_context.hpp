@@ -15,7 +15,8 @@ namespace blade {
 // One per plugin instance; blade_host* is a pointer to this.
 class HostContext {
  public:
-  HostContext(std::string plugin_name, std::string host_version, std::filesystem::path state_dir);
+  HostContext(std::string plugin_name, std::string host_version, std::filesystem::path state_dir,
+              HostSettings::FaultEnded fault_ended = {});
 
   static const blade_host_api *api();
   blade_host *handle() { return reinterpret_cast<blade_host *>(this); }
@@ -23,12 +24,14 @@ class HostContext {
 
   const std::string &plugin_name() const { return plugin_name_; }
   const blade_host_info *info() const { return &info_; }
+  void fault_ended(const std::string &uid, const std::string &reason) const;
 
  private:
   std::string plugin_name_;
   std::string host_version_;
   std::string state_dir_;
   blade_host_info info_{};
+  HostSettings::FaultEnded fault_ended_;
 };
 
 // One per call; blade_call* is a pointer to this. Collects the outputs.

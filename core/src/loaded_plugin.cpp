@@ -99,7 +99,8 @@ std::shared_ptr<LoadedPlugin> make_loaded_plugin(std::unique_ptr<PluginLibrary> 
     throw PluginRefused(
         fmt::format("cannot create state dir {}: {}", state_dir.string(), ec.message()), p->name_);
   }
-  p->host_ = std::make_unique<HostContext>(p->name_, settings.host_version, state_dir);
+  p->host_ = std::make_unique<HostContext>(p->name_, settings.host_version, state_dir,
+                                           settings.fault_ended);
 
   CallOptions options;
   CallContext ctx;

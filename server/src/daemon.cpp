@@ -14,7 +14,11 @@ Daemon::Daemon(const Config &config) {
 
   plugin_dirs_ = plugin_search_dirs(config.plugin_dirs, std::getenv("BLADE_PLUGIN_PATH"),
                                     config.install_plugin_dir);
-  host_settings_ = {BLADE_VERSION, config.state_dir / "plugins"};
+  host_settings_ = {
+      BLADE_VERSION, config.state_dir / "plugins",
+      [this](const std::string &plugin, const std::string &uid, const std::string &reason) {
+        if (auto *service = fault_sink_.load()) service->fault_ended(plugin, uid, reason);
+      }};
   auto files = discover_plugin_files(plugin_dirs_);
   plugins_found_ = files.size();
   load_plugins(files, host_settings_, registry_);
@@ -36,6 +40,7 @@ Daemon::Daemon(const Config &config) {
       [](const std::string &url, const std::string &body) { return post_callback(url, body); });
   service_ = std::make_unique<ExperimentService>(*store_, registry_, external_.get(), *scheduler_,
                                                  events_, callbacks_.get(), settings);
+  fault_sink_ = service_.get();
 }
 
 ReloadReport Daemon::reload_plugins() {
@@ -62,6 +67,7 @@ ReloadReport Daemon::reload_plugins() {
 }
 
 Daemon::~Daemon() {
+  fault_sink_ = nullptr;
   // Jobs first (they use the service, the store and the plugins), then
   // callbacks, then the rest in reverse order of construction.
   if (scheduler_) scheduler_->stop();

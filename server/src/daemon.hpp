@@ -53,6 +53,9 @@ class Daemon {
   std::vector<std::filesystem::path> plugin_dirs_;
   HostSettings host_settings_;
   std::mutex reload_mutex_;  // one reload at a time
+  // Where plugins' fault_ended reports go: the service once it exists, and
+  // nowhere after it is gone (plugin threads may outlive it briefly).
+  std::atomic<ExperimentService *> fault_sink_{nullptr};
 };
 
 }  // namespace blade::server

@@ -16,10 +16,11 @@ static_assert(offsetof(blade_host_info, host_version) == 8);
 static_assert(offsetof(blade_host_info, state_dir) == 16);
 static_assert(offsetof(blade_host_info, daemon_pid) == 24);
 
-static_assert(sizeof(blade_host_api) == 56);
+static_assert(sizeof(blade_host_api) == 64);
 static_assert(offsetof(blade_host_api, log) == 8);
 static_assert(offsetof(blade_host_api, set_output) == 24);
 static_assert(offsetof(blade_host_api, progress) == 48);
+static_assert(offsetof(blade_host_api, fault_ended) == 56);  // ABI 1.1
 
 static_assert(sizeof(blade_request) == 64);
 static_assert(offsetof(blade_request, flag_count) == 4);
@@ -45,7 +46,7 @@ static_assert(BLADE_OUTPUT_RESULT == 0 && BLADE_OUTPUT_RESTORE == 1 && BLADE_OUT
               BLADE_OUTPUT_PLAN == 3);
 
 TEST_CASE("the C compiler lays the ABI structs out as the C++ compiler does") {
-  const std::array<std::size_t, 20> cpp = {
+  const std::array<std::size_t, 21> cpp = {
       sizeof(blade_host_info),
       offsetof(blade_host_info, host_version),
       offsetof(blade_host_info, state_dir),
@@ -54,6 +55,7 @@ TEST_CASE("the C compiler lays the ABI structs out as the C++ compiler does") {
       offsetof(blade_host_api, log),
       offsetof(blade_host_api, set_output),
       offsetof(blade_host_api, progress),
+      offsetof(blade_host_api, fault_ended),
       sizeof(blade_request),
       offsetof(blade_request, flag_count),
       offsetof(blade_request, uid),
@@ -77,7 +79,8 @@ TEST_CASE("the C compiler lays the ABI structs out as the C++ compiler does") {
 
 TEST_CASE("BLADE_HAS_FIELD reads struct_size the way an older or newer reader must") {
   blade_plugin_descriptor d{};
-  d.struct_size = offsetof(blade_plugin_descriptor, dry_run);  // written by a writer without dry_run
+  d.struct_size =
+      offsetof(blade_plugin_descriptor, dry_run);  // written by a writer without dry_run
   CHECK(BLADE_HAS_FIELD(&d, blade_plugin_descriptor, destroy));
   CHECK_FALSE(BLADE_HAS_FIELD(&d, blade_plugin_descriptor, dry_run));
   d.struct_size = sizeof(blade_plugin_descriptor);

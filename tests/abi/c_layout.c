@@ -17,6 +17,7 @@ size_t blade_abi_c_layout(size_t *out, size_t cap) {
       ENTRY(blade_host_api, log),
       ENTRY(blade_host_api, set_output),
       ENTRY(blade_host_api, progress),
+      ENTRY(blade_host_api, fault_ended),
       sizeof(blade_request),
       ENTRY(blade_request, flag_count),
       ENTRY(blade_request, uid),

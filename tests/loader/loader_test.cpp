@@ -155,15 +155,15 @@ TEST_CASE("each bad plugin is refused with a reason naming what is wrong") {
     auto r = refused_record("abi_major2");
     CHECK(r.error.find("ABI major mismatch") != std::string::npos);
     CHECK(r.error.find("ABI 2") != std::string::npos);
-    CHECK(r.error.find("ABI 1.0") != std::string::npos);
+    CHECK(r.error.find("ABI 1.1") != std::string::npos);
   }
   SUBCASE("ABI major in the descriptor") {
     auto r = refused_record("abi_desc_major2");
-    CHECK(r.error == "ABI major mismatch: plugin is built for ABI 2.0, host provides ABI 1.0");
+    CHECK(r.error == "ABI major mismatch: plugin is built for ABI 2.0, host provides ABI 1.1");
   }
   SUBCASE("plugin minor newer than the host's") {
     auto r = refused_record("minor_newer");
-    CHECK(r.error == "plugin needs ABI 1.1, newer than the host's ABI 1.0");
+    CHECK(r.error == "plugin needs ABI 1.2, newer than the host's ABI 1.1");
   }
   SUBCASE("missing entry symbol") {
     auto r = refused_record("no_entry");

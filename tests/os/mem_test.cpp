@@ -135,3 +135,40 @@ TEST_CASE("mem load's holder dies with a SIGKILLed daemon") {
   REQUIRE(d.process->exit_code(10s));
   CHECK(eventually([&] { return !alive(pid); }, 5s));
 }
+
+TEST_CASE("a holder killed from outside (as by the OOM killer) fails its experiment, with why") {
+  BladedProcess d(os_plugin_only());
+  auto c = d.client();
+  const std::int64_t available = meminfo_mb("MemAvailable");
+  auto created = post_json(c, "/v1/experiments",
+                           {{"target", "mem"},
+                            {"action", "load"},
+                            {"flags", {{"reserve", std::to_string(available - 32)}}}});
+  REQUIRE(created);
+  REQUIRE_MESSAGE(created->status == 201, created->body);
+  auto x = json::parse(created->body)["data"];
+  const int pid = x["result"]["pid"];
+  const std::string uid = x["uid"];
+  REQUIRE(::kill(pid, SIGKILL) == 0);  // what the OOM killer does
+
+  json e;
+  CHECK(eventually(
+      [&] {
+        e = json::parse(c.Get(("/v1/experiments/" + uid).c_str(), auth())->body)["data"];
+        return e["status"] == "failed";
+      },
+      5s));
+  CHECK(e["error"].get<std::string>().find("killed by SIGKILL") != std::string::npos);
+  CHECK_FALSE(e["finished_at"].is_null());
+  // Destroy of what already ended is a success that changes nothing.
+  auto destroyed = c.Delete(("/v1/experiments/" + uid).c_str(), auth());
+  REQUIRE(destroyed);
+  CHECK(destroyed->status == 200);
+  CHECK(json::parse(destroyed->body)["data"]["status"] == "failed");
+  // The audit log says who ended it.
+  auto audit = json::parse(c.Get("/v1/audit?limit=100", auth())->body)["data"]["items"];
+  bool found = false;
+  for (const auto &a : audit)
+    if (a["action"] == "experiment.fault_ended" && a["subject"] == uid) found = true;
+  CHECK(found);
+}

@@ -95,17 +95,29 @@ std::uint64_t start_time_of(pid_t pid) {
     ::pause();
 }
 
+// Why a holder ended, in words for the experiment's error.
+std::string ending_of(pid_t pid, int status) {
+  const std::string who = "the memory holder (pid " + std::to_string(pid) + ")";
+  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+    return who + " was killed by SIGKILL, most likely by the OOM killer";
+  if (WIFSIGNALED(status)) return who + " was killed by signal " + std::to_string(WTERMSIG(status));
+  return who + " exited with status " + std::to_string(WEXITSTATUS(status));
+}
+
 // One holder: the watcher thread forks it and reaps it; destroying kills it.
+// A holder that ends any other way (the OOM killer) is reported to the host,
+// which marks the experiment failed.
 class Holder {
  public:
-  Holder(std::uint64_t bytes, std::uint64_t rate_mb, bool avoid_kill) {
+  Holder(const Host &host, std::string uid, std::uint64_t bytes, std::uint64_t rate_mb,
+         bool avoid_kill) {
     const pid_t parent = ::getpid();
     // Ten steps a second at the rate; at least a page.
     const std::uint64_t step = std::max<std::uint64_t>(rate_mb * kMiB / 10, 4096);
     const char *oom_adj = avoid_kill ? "-1000" : "1000";
     std::promise<pid_t> forked;
     auto pid_future = forked.get_future();
-    watcher_ = std::thread([&forked, parent, bytes, step, oom_adj, this] {
+    watcher_ = std::thread([&forked, parent, bytes, step, oom_adj, host, uid, this] {
       const pid_t pid = ::fork();
       if (pid == 0) hold_memory(parent, bytes, step, oom_adj);
       forked.set_value(pid);
@@ -114,6 +126,7 @@ class Holder {
       while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
       exited_ = true;
+      if (!stopping_) host.fault_ended(uid, ending_of(pid, status));
     });
     pid_ = pid_future.get();
     if (pid_ < 0) {
@@ -126,16 +139,19 @@ class Holder {
   Holder(const Holder &) = delete;
   Holder &operator=(const Holder &) = delete;
   ~Holder() {
+    stopping_ = true;
     if (!exited_) ::kill(pid_, SIGKILL);  // not yet reaped: the pid is still ours
     watcher_.join();
   }
   pid_t pid() const { return pid_; }
+  bool exited() const { return exited_; }
   std::uint64_t start_time() const { return start_time_; }
 
  private:
   pid_t pid_ = -1;
   std::uint64_t start_time_ = 0;
   std::atomic<bool> exited_{false};
+  std::atomic<bool> stopping_{false};  // destroy's kill: not a failure to report
   std::thread watcher_;
 };
 
@@ -146,8 +162,12 @@ class MemLoad : public Fault {
   Outcome create(const Request &req, Call &) override {
     const auto [bytes, info] = bytes_to_hold(req);
     const auto rate = req.flag_int("rate", 100);
+    // Holders that ended on their own were reported; their experiments are
+    // failed and get no destroy, so they are let go here.
+    std::erase_if(holders_, [](const auto &kv) { return kv.second->exited(); });
     holders_.erase(std::string(req.uid()));
-    auto holder = std::make_unique<Holder>(bytes, static_cast<std::uint64_t>(rate),
+    auto holder = std::make_unique<Holder>(host_, std::string(req.uid()), bytes,
+                                           static_cast<std::uint64_t>(rate),
                                            req.flag_bool("avoid-being-killed"));
     nlohmann::json result = {{"pid", holder->pid()}, {"bytes", bytes}, {"mode", "ram"}};
     nlohmann::json restore = {{"pid", holder->pid()}, {"start_time", holder->start_time()}};

@@ -53,7 +53,7 @@ extern "C" {
 #endif
 
 #define BLADE_PLUGIN_ABI_MAJOR 1
-#define BLADE_PLUGIN_ABI_MINOR 0
+#define BLADE_PLUGIN_ABI_MINOR 1
 
 /* The exported entry symbol carries the ABI major, so a library built for
  * another major is never mistaken for this one. */
@@ -163,6 +163,14 @@ typedef struct blade_host_api {
 
   /* Progress of a long call, 0..100, with an optional note (may be NULL). */
   void (*progress)(blade_call *call, int32_t percent, const char *note);
+
+  /* ABI 1.1. The fault of experiment `uid` ended on its own, outside any
+   * call (the process holding it was killed, e.g. by the OOM killer): the
+   * host marks the experiment failed with `reason`, and a later destroy has
+   * nothing to undo. Both strings are copied before it returns. Thread-safe;
+   * any plugin thread may call it while the instance exists. A 1.0 host has
+   * no such field: check BLADE_HAS_FIELD(api, blade_host_api, fault_ended). */
+  void (*fault_ended)(blade_host *host, const char *uid, const char *reason);
 } blade_host_api;
 
 /* One request to create, destroy or plan a fault. Borrowed for the call. */

@@ -46,8 +46,8 @@ class Error : public std::runtime_error {
   blade_status status_;
 };
 
-#define BLADE_SDK_ERROR_KIND(Name, Status) \
-  struct Name : Error {                    \
+#define BLADE_SDK_ERROR_KIND(Name, Status)                    \
+  struct Name : Error {                                       \
     explicit Name(const std::string &m) : Error(Status, m) {} \
   };
 BLADE_SDK_ERROR_KIND(InvalidArgument, BLADE_STATUS_INVALID_ARGUMENT)
@@ -81,6 +81,16 @@ class Host {
   std::string state_dir() const {
     const blade_host_info *i = api_->host_info(host_);
     return i && i->state_dir ? i->state_dir : "";
+  }
+  // The fault of experiment `uid` ended on its own (its holder process was
+  // killed): the host marks the experiment failed with `reason`. Callable
+  // from any thread. A 1.0 host cannot be told; the reason is logged then.
+  void fault_ended(const std::string &uid, const std::string &reason) const {
+    if (BLADE_HAS_FIELD(api_, blade_host_api, fault_ended) && api_->fault_ended) {
+      api_->fault_ended(host_, uid.c_str(), reason.c_str());
+    } else {
+      warn("experiment " + uid + ": fault ended on its own: " + reason);
+    }
   }
   int daemon_pid() const {
     const blade_host_info *i = api_->host_info(host_);
@@ -240,7 +250,9 @@ concept HasDryRun = requires(P &p, const Request &r, Call &c) {
 };
 
 template <class P>
-concept HasConcurrentCalls = requires { requires P::concurrent_calls; };
+concept HasConcurrentCalls = requires {
+  requires P::concurrent_calls;
+};
 
 template <class P>
 blade_status dry_run(blade_instance *i, const blade_request *r, blade_call *c) noexcept {
@@ -258,7 +270,7 @@ constexpr blade_plugin_descriptor make_descriptor(const char *name, const char *
   blade_plugin_descriptor d{};
   d.struct_size = sizeof(blade_plugin_descriptor);
   d.abi_major = BLADE_PLUGIN_ABI_MAJOR;
-  d.abi_minor = 0;  // the layer uses nothing newer than minor 0
+  d.abi_minor = 0;  // needs nothing newer: 1.1 fault_ended is checked before use
   d.name = name;
   d.version = version;
   d.spec_yaml = spec_yaml;
@@ -285,11 +297,21 @@ inline std::string json_quote(std::string_view s) {
   for (char ch : s) {
     unsigned char c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           static const char hex[] = "0123456789abcdef";
@@ -308,11 +330,11 @@ inline std::string json_quote(std::string_view s) {
 
 // Emits the plugin's entry symbol for class `Class`. `spec_yaml` must be a
 // string with static storage (a literal or a global array).
-#define BLADE_PLUGIN(Class, name, version, spec_yaml)                                 \
+#define BLADE_PLUGIN(Class, name, version, spec_yaml)                                  \
   extern "C" BLADE_PLUGIN_EXPORT const blade_plugin_descriptor *BLADE_PLUGIN_ENTRY() { \
-    static const blade_plugin_descriptor descriptor =                                 \
-        ::blade::sdk::detail::make_descriptor<Class>(name, version, spec_yaml);       \
-    return &descriptor;                                                               \
+    static const blade_plugin_descriptor descriptor =                                  \
+        ::blade::sdk::detail::make_descriptor<Class>(name, version, spec_yaml);        \
+    return &descriptor;                                                                \
   }
 
 #endif  // BLADE_PLUGIN_HPP

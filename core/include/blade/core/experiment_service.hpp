@@ -125,6 +125,13 @@ class ExperimentService {
       std::function<ReloadReport(const std::function<bool(const std::string &)> &in_use)>;
   ReloadReport change_plugins(const PluginChange &change);
 
+  // A plugin reports that the fault of experiment `uid` ended on its own
+  // (host API fault_ended): a running experiment of that plugin becomes
+  // failed with `reason`, audited and announced. Returns at once; the change
+  // runs on the experiment's strand. Unknown uids and other states are
+  // ignored (a destroy racing the report wins).
+  void fault_ended(const std::string &plugin, const std::string &uid, const std::string &reason);
+
   // After recovery: timers for running experiments' deadlines (there are
   // none after a recovery, but a daemon keeping faults across a restart has).
   void rearm_deadlines();

@@ -54,8 +54,18 @@ std::string_view plugin_status_name(int status);
 
 // Where a plugin lives and what the host tells it about itself.
 struct HostSettings {
+  using FaultEnded = std::function<void(const std::string &plugin, const std::string &uid,
+                                        const std::string &reason)>;
+  HostSettings(std::string version = {}, std::filesystem::path root = {}, FaultEnded ended = {})
+      : host_version(std::move(version)),
+        state_root(std::move(root)),
+        fault_ended(std::move(ended)) {}
+
   std::string host_version;
   std::filesystem::path state_root;  // each plugin gets <state_root>/<name>
+  // A plugin reports that experiment `uid`'s fault ended on its own (host
+  // API fault_ended, ABI 1.1). Called on the plugin's thread: must not block.
+  FaultEnded fault_ended;
 };
 
 // Device, inode, size and modification time of a file ("" if it cannot be
