@@ -1,0 +1,95 @@
+// The recovery scenario: with a `process stop` and a `file delete`
+// active, bladed is SIGKILLed and started again on the same state; the
+// process runs again and the file is back as it was.
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <doctest/doctest.h>
+
+#include "../support/eventually.hpp"
+#include "os_test_support.hpp"
+
+namespace fs = std::filesystem;
+using namespace blade::test;
+using namespace blade::test::os;
+
+namespace {
+
+// A process state letter from /proc/<pid>/stat ('T' stopped), 0 if gone.
+char state_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  const auto close = line.rfind(')');
+  return close == std::string::npos || close + 2 >= line.size() ? 0 : line[close + 2];
+}
+
+// A sleeping child under a name no other process has.
+struct Sleeper {
+  pid_t pid = -1;
+  explicit Sleeper(const fs::path &program) {
+    pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      ::execl(program.c_str(), program.filename().c_str(), "600", nullptr);
+      ::_exit(127);
+    }
+  }
+  ~Sleeper() {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("process stop and file delete survive a SIGKILLed bladed only until it starts again") {
+  TempDir t("os-recovery");
+  const std::string name = "bladerec" + std::to_string(::getpid() % 100000);
+  fs::copy_file("/bin/sleep", t / name);
+  fs::permissions(t / name, fs::perms(0755));
+  Sleeper sleeper(t / name);
+  REQUIRE(eventually([&] { return state_of(sleeper.pid) == 'S'; }));
+  const fs::path file = t / "config.yaml";
+  make_file(file, "key: value\n", 0604);
+  const Snapshot before = snap(file);
+
+  BladedProcess first(os_options());
+  auto c = first.client();
+  auto stop = create(c, "process", "stop", {{"process", name}});
+  REQUIRE_MESSAGE(stop.status == 201, stop.body.dump());
+  auto del = create(c, "file", "delete", {{"filepath", file.string()}});
+  REQUIRE_MESSAGE(del.status == 201, del.body.dump());
+  REQUIRE(eventually([&] { return state_of(sleeper.pid) == 'T'; }));
+  REQUIRE_FALSE(fs::exists(file));
+
+  first.process->signal(SIGKILL);
+  REQUIRE(first.process->exit_code(std::chrono::seconds(10)) == -SIGKILL);
+  CHECK(state_of(sleeper.pid) == 'T');  // both faults outlived the daemon
+  CHECK_FALSE(fs::exists(file));
+
+  ChildProcess second(
+      {kBladed, "--port", "0", "--port-file", (first.dir / "port2").string(), "--plugin-dir",
+       (first.dir / "plugins").string(), "--state-dir", (first.dir / "state").string()},
+      {"BLADE_API_TOKEN=" + kToken}, (first.dir / "second.log").string());
+  // The port is announced only after recovery has run.
+  REQUIRE(eventually([&] { return fs::exists(first.dir / "port2"); }, std::chrono::seconds(20)));
+  CHECK(eventually([&] { return state_of(sleeper.pid) == 'S'; }, std::chrono::seconds(5)));
+  CHECK(snap(file) == before);
+  httplib::Client c2("127.0.0.1", std::stoi(slurp(first.dir / "port2")));
+  for (const auto &uid : {stop.uid(), del.uid()}) {
+    auto got = c2.Get(("/v1/experiments/" + uid).c_str(), auth());
+    REQUIRE(got);
+    CHECK(json::parse(got->body)["data"]["status"] == "destroyed");
+  }
+  second.signal(SIGTERM);
+  CHECK(second.exit_code(std::chrono::seconds(10)) == 0);
+}
