@@ -25,6 +25,7 @@ run: build
 	@tools/dev/run.sh $(BUILD)
 
 bench: build
+	@tools/dev/install-deps.sh --bench
 	meson test -C $(BUILD) --benchmark --verbose
 
 format:

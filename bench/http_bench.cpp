@@ -28,6 +28,7 @@
 #include "../tests/support/child_process.hpp"
 #include "../tests/support/file_text.hpp"
 #include "../tests/support/temp_dir.hpp"
+#include "bench_bladed.hpp"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -37,7 +38,7 @@ namespace {
 constexpr int kClients = 8;
 constexpr int kServerThreads = 24;  // bladed's default --http-threads
 constexpr auto kWarmup = std::chrono::seconds(1);
-const std::string kToken = "bench-token-0123456789abcdef0123";
+const std::string &kToken = blade::bench::kBenchToken;
 
 // Issue targets (at 8 clients).
 constexpr double kTargetPairsPerS = 1000;
@@ -182,50 +183,13 @@ class Baseline {
 
 // The real daemon as a child process, on an ephemeral port with its own
 // state dir and the given plugins.
-class Bladed {
+// The real bladed with the no-op plugin, for the load.
+class Bladed : public blade::bench::BenchBladed {
  public:
-  Bladed(const std::vector<fs::path> &plugins, const std::vector<std::string> &extra_args) {
-    fs::create_directories(dir_ / "plugins");
-    for (const auto &p : plugins) {
-      fs::copy_file(p, dir_ / "plugins" / p.filename());
-      fs::permissions(dir_ / "plugins" / p.filename(), fs::perms(0755));
-    }
-    std::vector<std::string> argv = {BLADE_BLADED_PATH,
-                                     "--port",
-                                     "0",
-                                     "--port-file",
-                                     (dir_ / "port").string(),
-                                     "--plugin-dir",
-                                     (dir_ / "plugins").string(),
-                                     "--state-dir",
-                                     (dir_ / "state").string(),
-                                     "--log-level",
-                                     "warn"};
-    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-    process_ = std::make_unique<blade::test::ChildProcess>(
-        argv, std::vector<std::string>{"BLADE_API_TOKEN=" + kToken},
-        (dir_ / "bladed.log").string());
-    const auto deadline = Clock::now() + std::chrono::seconds(30);
-    while (!fs::exists(dir_ / "port") || blade::test::read_text(dir_ / "port").empty()) {
-      if (Clock::now() > deadline || process_->exit_code(std::chrono::milliseconds(0))) {
-        throw std::runtime_error("bladed did not start: " +
-                                 blade::test::read_text(dir_ / "bladed.log"));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    port_ = std::stoi(blade::test::read_text(dir_ / "port"));
-  }
-
-  int port() const { return port_; }
-  pid_t pid() const { return process_->pid(); }
+  using BenchBladed::BenchBladed;
   Endpoint endpoint() const {
-    return {port_, "/v1/experiments", "/v1/experiments/", R"({"target":"noopa","action":"noop"})"};
+    return {port(), "/v1/experiments", "/v1/experiments/", R"({"target":"noopa","action":"noop"})"};
   }
-
- private:
-  blade::test::TempDir dir_{"blade-http-bench"};
-  std::unique_ptr<blade::test::ChildProcess> process_;
-  int port_ = 0;
 };
 
 // VmRSS of a process in MiB.

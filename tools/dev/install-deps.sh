@@ -7,6 +7,11 @@ packages="g++ meson ninja-build pkg-config binutils curl \
   libboost-dev libboost-program-options-dev libcpp-httplib-dev libsqlite3-dev \
   libfmt-dev libyaml-cpp-dev doctest-dev nlohmann-json3-dev libssl-dev openssl"
 
+# --bench: what only the benchmarks use (stress-ng, the cpu precision baseline).
+if [ "${1:-}" = "--bench" ]; then
+  packages="stress-ng"
+fi
+
 missing=""
 for p in $packages; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

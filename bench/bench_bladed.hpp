@@ -1,0 +1,67 @@
+// A real bladed for benchmarks: a child process on an ephemeral port with a
+// temp state dir and the given plugin files, quiet logs.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../tests/support/child_process.hpp"
+#include "../tests/support/file_text.hpp"
+#include "../tests/support/temp_dir.hpp"
+
+namespace blade::bench {
+
+inline const std::string kBenchToken = "bench-token-0123456789abcdef0123";
+
+class BenchBladed {
+ public:
+  BenchBladed(const std::vector<std::filesystem::path> &plugins,
+              const std::vector<std::string> &extra_args) {
+    namespace fs = std::filesystem;
+    fs::create_directories(dir_ / "plugins");
+    for (const auto &p : plugins) {
+      fs::copy_file(p, dir_ / "plugins" / p.filename());
+      fs::permissions(dir_ / "plugins" / p.filename(), fs::perms(0755));
+    }
+    std::vector<std::string> argv = {BLADE_BLADED_PATH,
+                                     "--port",
+                                     "0",
+                                     "--port-file",
+                                     (dir_ / "port").string(),
+                                     "--plugin-dir",
+                                     (dir_ / "plugins").string(),
+                                     "--state-dir",
+                                     (dir_ / "state").string(),
+                                     "--log-level",
+                                     "warn"};
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    process_ = std::make_unique<test::ChildProcess>(
+        argv, std::vector<std::string>{"BLADE_API_TOKEN=" + kBenchToken},
+        (dir_ / "bladed.log").string());
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!fs::exists(dir_ / "port") || test::read_text(dir_ / "port").empty()) {
+      if (std::chrono::steady_clock::now() > deadline ||
+          process_->exit_code(std::chrono::milliseconds(0))) {
+        throw std::runtime_error("bladed did not start: " + test::read_text(dir_ / "bladed.log"));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    port_ = std::stoi(test::read_text(dir_ / "port"));
+  }
+
+  int port() const { return port_; }
+  pid_t pid() const { return process_->pid(); }
+  const std::filesystem::path &dir() const { return dir_.path(); }
+
+ private:
+  test::TempDir dir_{"blade-bench"};
+  std::unique_ptr<test::ChildProcess> process_;
+  int port_ = 0;
+};
+
+}  // namespace blade::bench
