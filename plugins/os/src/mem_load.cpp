@@ -2,10 +2,14 @@
 // host's used memory reaches the target, then holds it. The child is forked
 // by a watcher thread that waits for it, so PR_SET_PDEATHSIG (which follows
 // the forking THREAD) fires only when the daemon itself dies.
+// mode=cache holds the memory as page cache instead: a file on the tmpfs at
+// /dev/shm, filled at the rate by a thread, removed on destroy (and by the
+// recovery at the next start if the daemon died: tmpfs files outlive it).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -155,6 +159,51 @@ class Holder {
   std::thread watcher_;
 };
 
+constexpr const char *kCacheDir = "/dev/shm";
+constexpr long kTmpfsMagic = 0x01021994;
+
+std::string cache_file_for(std::string_view uid) {
+  return std::string(kCacheDir) + "/blade-mem-" + std::string(uid);
+}
+
+// Page cache held in a tmpfs file: tmpfs pages cannot be dropped like a disk
+// file's cache, so the memory stays used until the file goes.
+class CacheHolder {
+ public:
+  CacheHolder(std::string path, std::uint64_t bytes, std::uint64_t rate_mb)
+      : path_(std::move(path)) {
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd_ < 0)
+      throw sdk::FailedPrecondition("mode: cannot create " + path_ + ": " + std::strerror(errno));
+    const std::uint64_t step = std::max<std::uint64_t>(rate_mb * kMiB / 10, 4096);
+    filler_ = std::thread([this, bytes, step] {
+      std::uint64_t done = 0;
+      auto next = std::chrono::steady_clock::now();
+      while (done < bytes && !stop_) {
+        const std::uint64_t n = std::min(step, bytes - done);
+        if (::fallocate(fd_, 0, static_cast<off_t>(done), static_cast<off_t>(n)) != 0) break;
+        done += n;
+        next += std::chrono::milliseconds(100);
+        std::this_thread::sleep_until(next);
+      }
+    });
+  }
+  CacheHolder(const CacheHolder &) = delete;
+  CacheHolder &operator=(const CacheHolder &) = delete;
+  ~CacheHolder() {
+    stop_ = true;
+    filler_.join();
+    ::close(fd_);
+    ::unlink(path_.c_str());
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread filler_;
+};
+
 class MemLoad : public Fault {
  public:
   explicit MemLoad(const Host &host) : host_(host) {}
@@ -166,6 +215,17 @@ class MemLoad : public Fault {
     // failed and get no destroy, so they are let go here.
     std::erase_if(holders_, [](const auto &kv) { return kv.second->exited(); });
     holders_.erase(std::string(req.uid()));
+    if (req.flag_or("mode", "ram") == "cache") {
+      const std::string path = cache_file_for(req.uid());
+      caches_.erase(std::string(req.uid()));
+      caches_[std::string(req.uid())] =
+          std::make_unique<CacheHolder>(path, bytes, static_cast<std::uint64_t>(rate));
+      host_.info("mem load " + std::string(req.uid()) + ": " + path + " takes " +
+                 std::to_string(bytes / kMiB) + " MB of page cache");
+      nlohmann::json result = {{"file", path}, {"bytes", bytes}, {"mode", "cache"}};
+      nlohmann::json restore = {{"file", path}};
+      return {result.dump(), restore.dump()};
+    }
     auto holder = std::make_unique<Holder>(host_, std::string(req.uid()), bytes,
                                            static_cast<std::uint64_t>(rate),
                                            req.flag_bool("avoid-being-killed"));
@@ -178,6 +238,16 @@ class MemLoad : public Fault {
   }
 
   void destroy(const Request &req, Call &) override {
+    if (auto it = caches_.find(std::string(req.uid())); it != caches_.end()) {
+      caches_.erase(it);  // stops the filler, removes the file
+      return;
+    }
+    if (req.flag_or("mode", "ram") == "cache") {
+      // After a restart: the tmpfs file outlived the daemon. Only our own
+      // name for this uid is ever removed.
+      ::unlink(cache_file_for(req.uid()).c_str());
+      return;
+    }
     if (auto it = holders_.find(std::string(req.uid())); it != holders_.end()) {
       holders_.erase(it);  // kills and reaps
       return;
@@ -206,8 +276,11 @@ class MemLoad : public Fault {
 
  private:
   static std::pair<std::uint64_t, MemInfo> bytes_to_hold(const Request &req) {
-    if (req.flag_or("mode", "ram") == "cache")
-      throw sdk::InvalidArgument("mode: cache is not supported yet");
+    if (req.flag_or("mode", "ram") == "cache") {
+      struct statfs fs {};
+      if (::statfs(kCacheDir, &fs) != 0 || fs.f_type != kTmpfsMagic)
+        throw sdk::FailedPrecondition(std::string("mode: cache needs a tmpfs at ") + kCacheDir);
+    }
     const MemInfo m = read_meminfo();
     const std::uint64_t used = m.total - std::min(m.total, m.available);
     if (req.flag("mem-percent")) {
@@ -233,6 +306,7 @@ class MemLoad : public Fault {
 
   Host host_;
   std::map<std::string, std::unique_ptr<Holder>> holders_;
+  std::map<std::string, std::unique_ptr<CacheHolder>> caches_;
 };
 
 }  // namespace
