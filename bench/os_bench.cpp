@@ -30,6 +30,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "../tests/support/process_state.hpp"
 #include "bench_bladed.hpp"
 
 namespace fs = std::filesystem;
@@ -101,14 +102,6 @@ std::optional<fs::path> find_program(const std::string &name) {
     if (::access((fs::path(dir) / name).c_str(), X_OK) == 0) return fs::path(dir) / name;
   }
   return std::nullopt;
-}
-
-char state_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(in, line);
-  const auto close = line.rfind(')');
-  return close == std::string::npos || close + 2 >= line.size() ? 0 : line[close + 2];
 }
 
 std::size_t thread_count(pid_t pid) {
@@ -205,7 +198,7 @@ int main(int argc, char **argv) {
     ::execl(sleep_copy.c_str(), "blade-bench-sleeper", "3600", nullptr);
     ::_exit(127);
   }
-  while (state_of(child) != 'S')
+  while (blade::test::process_state(child) != 'S')
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   std::vector<double> stop_ms, stop_http_ms;
   for (int i = 0; i < reps; ++i) {
@@ -213,11 +206,11 @@ int main(int argc, char **argv) {
     const auto id =
         client.create({{"target", "process"}, {"action", "stop"}, {"flags", {{"pid", child}}}});
     stop_http_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-    while (state_of(child) != 'T')
+    while (blade::test::process_state(child) != 'T')
       std::this_thread::sleep_for(std::chrono::microseconds(100));
     stop_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     client.destroy(id);
-    while (state_of(child) == 'T')
+    while (blade::test::process_state(child) == 'T')
       std::this_thread::sleep_for(std::chrono::microseconds(100));
   }
   ::kill(child, SIGKILL);

@@ -14,6 +14,7 @@
 #include <doctest/doctest.h>
 
 #include "../support/eventually.hpp"
+#include "../support/process_state.hpp"
 #include "os_test_support.hpp"
 
 namespace fs = std::filesystem;
@@ -21,15 +22,6 @@ using namespace blade::test;
 using namespace blade::test::os;
 
 namespace {
-
-// A process state letter from /proc/<pid>/stat ('T' stopped), 0 if gone.
-char state_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(in, line);
-  const auto close = line.rfind(')');
-  return close == std::string::npos || close + 2 >= line.size() ? 0 : line[close + 2];
-}
 
 // A sleeping child under a name no other process has.
 struct Sleeper {
@@ -57,7 +49,7 @@ TEST_CASE("process stop and file delete survive a SIGKILLed bladed only until it
   fs::copy_file("/bin/sleep", t / name);
   fs::permissions(t / name, fs::perms(0755));
   Sleeper sleeper(t / name);
-  REQUIRE(eventually([&] { return state_of(sleeper.pid) == 'S'; }));
+  REQUIRE(eventually([&] { return blade::test::process_state(sleeper.pid) == 'S'; }));
   const fs::path file = t / "config.yaml";
   make_file(file, "key: value\n", 0604);
   const Snapshot before = snap(file);
@@ -68,12 +60,12 @@ TEST_CASE("process stop and file delete survive a SIGKILLed bladed only until it
   REQUIRE_MESSAGE(stop.status == 201, stop.body.dump());
   auto del = create(c, "file", "delete", {{"filepath", file.string()}});
   REQUIRE_MESSAGE(del.status == 201, del.body.dump());
-  REQUIRE(eventually([&] { return state_of(sleeper.pid) == 'T'; }));
+  REQUIRE(eventually([&] { return blade::test::process_state(sleeper.pid) == 'T'; }));
   REQUIRE_FALSE(fs::exists(file));
 
   first.process->signal(SIGKILL);
   REQUIRE(first.process->exit_code(std::chrono::seconds(10)) == -SIGKILL);
-  CHECK(state_of(sleeper.pid) == 'T');  // both faults outlived the daemon
+  CHECK(blade::test::process_state(sleeper.pid) == 'T');  // both faults outlived the daemon
   CHECK_FALSE(fs::exists(file));
 
   ChildProcess second(
@@ -82,7 +74,8 @@ TEST_CASE("process stop and file delete survive a SIGKILLed bladed only until it
       {"BLADE_API_TOKEN=" + kToken}, (first.dir / "second.log").string());
   // The port is announced only after recovery has run.
   REQUIRE(eventually([&] { return fs::exists(first.dir / "port2"); }, std::chrono::seconds(20)));
-  CHECK(eventually([&] { return state_of(sleeper.pid) == 'S'; }, std::chrono::seconds(5)));
+  CHECK(eventually([&] { return blade::test::process_state(sleeper.pid) == 'S'; },
+                   std::chrono::seconds(5)));
   CHECK(snap(file) == before);
   httplib::Client c2("127.0.0.1", std::stoi(slurp(first.dir / "port2")));
   for (const auto &uid : {stop.uid(), del.uid()}) {
