@@ -29,11 +29,16 @@
 #include "../tests/support/file_text.hpp"
 #include "../tests/support/temp_dir.hpp"
 #include "bench_bladed.hpp"
+#include "bench_stats.hpp"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+using blade::bench::mean;
+using blade::bench::median;
+using blade::bench::percentile;
 
 constexpr int kClients = 8;
 constexpr int kServerThreads = 24;  // bladed's default --http-threads
@@ -60,16 +65,6 @@ struct Figures {
   long pairs = 0;
   long errors = 0;
 };
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
-}
-
-double median(std::vector<double> v) {
-  return percentile(std::move(v), 0.5);
-}
 
 // One client's create+destroy; false on any unexpected answer.
 bool round_trip(httplib::Client &client, const Endpoint &ep, const httplib::Headers &headers) {

@@ -32,12 +32,17 @@
 
 #include "../tests/support/process_state.hpp"
 #include "bench_bladed.hpp"
+#include "bench_stats.hpp"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
 namespace {
+
+using blade::bench::mean;
+using blade::bench::median;
+using blade::bench::percentile;
 
 // busy and total jiffies of one core from /proc/stat.
 std::pair<long long, long long> core_jiffies(int core) {
@@ -79,19 +84,6 @@ double mae(const std::vector<double> &v, double target) {
   for (double x : v)
     sum += std::abs(x - target);
   return v.empty() ? 0 : sum / static_cast<double>(v.size());
-}
-
-double mean(const std::vector<double> &v) {
-  double sum = 0;
-  for (double x : v)
-    sum += x;
-  return v.empty() ? 0 : sum / static_cast<double>(v.size());
-}
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
 }
 
 std::optional<fs::path> find_program(const std::string &name) {

@@ -16,6 +16,7 @@
 #include <blade/plugin.h>
 
 #include "../tests/support/temp_dir.hpp"
+#include "bench_stats.hpp"
 #include "blade/core/log.hpp"
 #include "blade/core/plugin_loader.hpp"
 #include "blade/core/registry.hpp"
@@ -25,10 +26,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
-}
+using blade::bench::mean;
+using blade::bench::median;
+using blade::bench::percentile;
 
 std::vector<double> measure(int iterations, const std::function<void()> &body) {
   body();  // warm the page cache and the allocator

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../tests/support/temp_dir.hpp"
+#include "bench_stats.hpp"
 #include "blade/core/log.hpp"
 #include "daemon.hpp"
 
@@ -21,6 +22,10 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+using blade::bench::mean;
+using blade::bench::median;
+using blade::bench::percentile;
 
 constexpr int kThreads = 8;
 constexpr std::size_t kWorkers = 4;  // bladed's default
@@ -30,12 +35,6 @@ struct Figures {
   std::vector<double> create_ms, destroy_ms;
   int errors = 0;
 };
-
-double pct(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
-}
 
 Figures run(const std::string &label, bool external, int pairs) {
   blade::test::TempDir dir("blade-bench-" + label);
@@ -95,16 +94,13 @@ Figures run(const std::string &label, bool external, int pairs) {
   std::printf(
       "  %-10s %5d pairs: %8.0f pairs/s | create p50 %.3f ms p99 %.3f ms | destroy p50 %.3f ms p99 "
       "%.3f ms | errors %d\n",
-      label.c_str(), pairs, f.pairs_per_s, pct(f.create_ms, 0.5), pct(f.create_ms, 0.99),
-      pct(f.destroy_ms, 0.5), pct(f.destroy_ms, 0.99), f.errors);
+      label.c_str(), pairs, f.pairs_per_s, percentile(f.create_ms, 0.5),
+      percentile(f.create_ms, 0.99), percentile(f.destroy_ms, 0.5), percentile(f.destroy_ms, 0.99),
+      f.errors);
   return f;
 }
 
 }  // namespace
-
-double median(std::vector<double> v) {
-  return pct(std::move(v), 0.5);
-}
 
 // Rounds alternate between the two executors so a slow patch of this shared
 // machine hits both; the medians of the rounds are reported.

@@ -126,18 +126,17 @@ void HttpServer::route(const std::string &method, const std::string &path, Acces
   }
 }
 
-void HttpServer::authenticate(const httplib::Request &req, RequestContext &ctx) {
-  ctx.caller.remote = req.remote_addr;
+const ApiToken *HttpServer::authenticate(const httplib::Request &req, RequestContext &ctx) {
   if (config_.no_auth) {
     ctx.caller.actor = "anonymous";
     ctx.role = Role::Admin;
-    return;
+    return nullptr;
   }
   auto auth = tokens_.authenticate(request_token(req), std::chrono::system_clock::now());
   if (auth.outcome == Authentication::Outcome::Ok) {
     ctx.caller.actor = auth.token->name;
     ctx.role = auth.token->role;
-    return;
+    return auth.token;
   }
   // Failures are audited; a client guessing fast is slowed down per address
   // (and not audited past the limit, so it cannot flood the audit log).
@@ -167,10 +166,7 @@ void HttpServer::handle(const httplib::Request &req, httplib::Response &res, Req
   if (req.method != "GET") ctx.mutating = true;
   try {
     if (access != Access::Public) {
-      authenticate(req, ctx);
-      const ApiToken *token = nullptr;
-      for (const auto &t : tokens_.tokens())
-        if (t.name == ctx.caller.actor) token = &t;
+      const ApiToken *token = authenticate(req, ctx);
       const double rate = token && token->rate_limit ? *token->rate_limit : config_.rate_limit;
       if (!limiter_.allow("token:" + ctx.caller.actor, rate)) {
         throw Error(ErrorCode::ResourceExhausted,

@@ -88,8 +88,9 @@ class HttpServer {
              RouteHandler handler, ErrorWriter on_error = {});
   void handle(const httplib::Request &req, httplib::Response &res, RequestContext &ctx,
               Access access, const RouteHandler &handler, const ErrorWriter &on_error);
-  // Sets ctx.caller and ctx.role; throws Error(Unauthenticated) otherwise.
-  void authenticate(const httplib::Request &req, RequestContext &ctx);
+  // Sets ctx.caller.actor and ctx.role and returns the caller's token (null
+  // without auth); throws Error(Unauthenticated) otherwise.
+  const ApiToken *authenticate(const httplib::Request &req, RequestContext &ctx);
   void audit(const httplib::Request &req, const httplib::Response &res, const RequestContext &ctx);
 
   void install_basic_routes();        // health, plugins, specs: plugin_routes.cpp

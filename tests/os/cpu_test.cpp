@@ -231,24 +231,15 @@ TEST_CASE("cpu fullload dies with a SIGKILLed daemon; the restarted one recovers
   REQUIRE(created);
   REQUIRE(created->status == 201);
   const std::string uid = json::parse(created->body)["data"]["uid"];
-  const fs::path state = first->dir / "state";
 
   first->process->signal(SIGKILL);
   REQUIRE(first->process->exit_code(10s));
   // The burner died with its process: the core is back to its load.
   CHECK(utilisation(core, 1s) <= baseline + 10);
 
-  // A new daemon on the same state dir and plugins (BladedProcess always
-  // makes a fresh state dir, so this one is started by hand).
-  const fs::path dir = first->dir.path();
-  fs::remove(dir / "port");
-  ChildProcess second({kBladed, "--port", "0", "--port-file", (dir / "port").string(),
-                       "--plugin-dir", (dir / "plugins").string(), "--state-dir", state.string()},
-                      {"BLADE_API_TOKEN=" + kToken}, (dir / "second.log").string());
-  REQUIRE(
-      eventually([&] { return fs::exists(dir / "port") && fs::file_size(dir / "port") > 0; }, 20s));
-  httplib::Client c2("127.0.0.1", std::stoi(read_text(dir / "port")));
-  c2.set_read_timeout(10);
+  // A new daemon on the same state dir and plugins.
+  first->restart();
+  auto c2 = first->client();
   // Recovery at start destroys the record (nothing left to stop: success).
   std::string status;
   CHECK(eventually(

@@ -320,14 +320,8 @@ TEST_CASE("a stopped process runs again when a new bladed starts after a SIGKILL
   CHECK(eventually([&] { return state_of(child.pid()) == 'T'; },
                    std::chrono::seconds(5)));  // the fault outlived the daemon
 
-  const fs::path port_file = d->dir / "port2";
-  ChildProcess again(
-      {blade::test::kBladed, "--port", "0", "--port-file", port_file.string(), "--plugin-dir",
-       (d->dir / "plugins").string(), "--state-dir", (d->dir / "state").string()},
-      {"BLADE_API_TOKEN=" + blade::test::kToken}, (d->dir / "bladed2.log").string());
-  // The port file appears only after recovery has run.
-  REQUIRE(eventually([&] { return fs::exists(port_file); }, std::chrono::seconds(20)));
+  d->restart();  // returns once recovery has run
   CHECK(eventually([&] { return running(state_of(child.pid())); }, std::chrono::seconds(5)));
-  again.signal(SIGTERM);
-  CHECK(again.exit_code(std::chrono::seconds(10)) == 0);
+  d->process->signal(SIGTERM);
+  CHECK(d->process->exit_code(std::chrono::seconds(10)) == 0);
 }

@@ -68,21 +68,16 @@ TEST_CASE("process stop and file delete survive a SIGKILLed bladed only until it
   CHECK(blade::test::process_state(sleeper.pid) == 'T');  // both faults outlived the daemon
   CHECK_FALSE(fs::exists(file));
 
-  ChildProcess second(
-      {kBladed, "--port", "0", "--port-file", (first.dir / "port2").string(), "--plugin-dir",
-       (first.dir / "plugins").string(), "--state-dir", (first.dir / "state").string()},
-      {"BLADE_API_TOKEN=" + kToken}, (first.dir / "second.log").string());
-  // The port is announced only after recovery has run.
-  REQUIRE(eventually([&] { return fs::exists(first.dir / "port2"); }, std::chrono::seconds(20)));
+  first.restart();  // returns once recovery has run
   CHECK(eventually([&] { return blade::test::process_state(sleeper.pid) == 'S'; },
                    std::chrono::seconds(5)));
   CHECK(snap(file) == before);
-  httplib::Client c2("127.0.0.1", std::stoi(slurp(first.dir / "port2")));
+  auto c2 = first.client();
   for (const auto &uid : {stop.uid(), del.uid()}) {
     auto got = c2.Get(("/v1/experiments/" + uid).c_str(), auth());
     REQUIRE(got);
     CHECK(json::parse(got->body)["data"]["status"] == "destroyed");
   }
-  second.signal(SIGTERM);
-  CHECK(second.exit_code(std::chrono::seconds(10)) == 0);
+  first.process->signal(SIGTERM);
+  CHECK(first.process->exit_code(std::chrono::seconds(10)) == 0);
 }

@@ -52,10 +52,6 @@ json body_of(const httplib::Result &r) {
   return json::parse(r->body);
 }
 
-json marker(const fs::path &path) {
-  return {{"target", "cmarker"}, {"action", "touch"}, {"flags", {{"path", path.string()}}}};
-}
-
 std::vector<json> audit_lines(httplib::Client &c) {
   auto res = c.Get("/v1/audit?limit=1000", auth());
   REQUIRE(res);
@@ -82,14 +78,15 @@ TEST_CASE("401 for a missing, wrong or expired token; 403 for a viewer that muta
   // A viewer reads everything but changes nothing.
   CHECK(c.Get("/v1/experiments", token(kViewer))->status == 200);
   CHECK(c.Get("/v1/plugins", {{"Authorization", "Bearer " + kViewer}})->status == 200);
-  auto denied = post_json(c, "/v1/experiments", marker(file), token(kViewer));
+  auto denied =
+      post_json(c, "/v1/experiments", blade::test::marker_experiment(file), token(kViewer));
   CHECK(denied->status == 403);
   CHECK(body_of(denied)["code"] == "PERMISSION_DENIED");
   CHECK_FALSE(fs::exists(file));
   CHECK(c.Get("/v1/audit", token(kViewer))->status == 403);
 
   // The admin's experiment cannot be destroyed by the viewer either.
-  auto created = post_json(c, "/v1/experiments", marker(file));
+  auto created = post_json(c, "/v1/experiments", blade::test::marker_experiment(file));
   REQUIRE(created->status == 201);
   std::string uid = body_of(created)["data"]["uid"];
   CHECK(c.Delete(("/v1/experiments/" + uid).c_str(), token(kViewer))->status == 403);
@@ -102,13 +99,14 @@ TEST_CASE("mutations and auth failures are audited with the token's name, never 
   TokenDaemon d;
   auto c = d.client();
   fs::path file = d.dir / "audited";
-  auto created = post_json(c, "/v1/experiments", marker(file),
+  auto created = post_json(c, "/v1/experiments", blade::test::marker_experiment(file),
                            {{"X-Api-Token", blade::test::kToken}, {"X-Request-Id", "req-42"}});
   REQUIRE(created->status == 201);
   CHECK(created->get_header_value("X-Request-Id") == "req-42");
   std::string uid = body_of(created)["data"]["uid"];
   CHECK(c.Get("/v1/plugins", token("wrong-guess"))->status == 401);
-  CHECK(post_json(c, "/v1/experiments", marker(file), token(kViewer))->status == 403);
+  CHECK(post_json(c, "/v1/experiments", blade::test::marker_experiment(file), token(kViewer))
+            ->status == 403);
   CHECK(post_json(c, "/v1/experiments", {{"target", "cmarker"}})->status == 400);
   CHECK(c.Delete(("/v1/experiments/" + uid).c_str(), auth())->status == 200);
 
@@ -168,8 +166,9 @@ TEST_CASE("the cap on active experiments answers 429 and changes nothing") {
   o.args = {"--max-active", "1"};
   BladedProcess d(o);
   auto c = d.client();
-  REQUIRE(post_json(c, "/v1/experiments", marker(d.dir / "one"))->status == 201);
-  auto second = post_json(c, "/v1/experiments", marker(d.dir / "two"));
+  REQUIRE(post_json(c, "/v1/experiments", blade::test::marker_experiment(d.dir / "one"))->status ==
+          201);
+  auto second = post_json(c, "/v1/experiments", blade::test::marker_experiment(d.dir / "two"));
   CHECK(second->status == 429);
   CHECK(body_of(second)["code"] == "RESOURCE_EXHAUSTED");
   CHECK_FALSE(fs::exists(d.dir / "two"));

@@ -51,6 +51,33 @@ class BladedProcess {
       fs::copy_file(file, copy);
       fs::permissions(copy, fs::perms(0755));
     }
+    start();
+  }
+
+  // A new bladed in place of this one (killed before: SIGKILL, a crash) on
+  // the same plugin and state dirs, as a restart after a crash would be; its
+  // log is appended to the same file. Returns once it announces its port,
+  // that is after its recovery at start has run.
+  void restart() {
+    std::filesystem::remove(dir / "port");
+    start();
+  }
+
+  std::filesystem::path log_file() const { return dir / "bladed.log"; }
+  std::string url() const { return options_.scheme + "://127.0.0.1:" + std::to_string(port); }
+
+  // A client for the daemon; for https it trusts any certificate.
+  httplib::Client client() const {
+    httplib::Client c(url());
+    c.set_connection_timeout(5);
+    c.set_read_timeout(10);
+    if (options_.scheme == "https") c.enable_server_certificate_verification(false);
+    return c;
+  }
+
+ private:
+  void start() {
+    namespace fs = std::filesystem;
     std::vector<std::string> argv = {kBladed,
                                      "--port",
                                      "0",
@@ -75,19 +102,6 @@ class BladedProcess {
     port = std::stoi(read_text(dir / "port"));
   }
 
-  std::filesystem::path log_file() const { return dir / "bladed.log"; }
-  std::string url() const { return options_.scheme + "://127.0.0.1:" + std::to_string(port); }
-
-  // A client for the daemon; for https it trusts any certificate.
-  httplib::Client client() const {
-    httplib::Client c(url());
-    c.set_connection_timeout(5);
-    c.set_read_timeout(10);
-    if (options_.scheme == "https") c.enable_server_certificate_verification(false);
-    return c;
-  }
-
- private:
   BladedOptions options_;
 };
 
@@ -100,6 +114,11 @@ inline httplib::Result post_json(httplib::Client &c, const std::string &path,
                                  const nlohmann::json &body,
                                  const httplib::Headers &headers = auth()) {
   return c.Post(path.c_str(), headers, body.dump(), "application/json");
+}
+
+// The body creating a c_marker fault: the file `path` exists while it runs.
+inline nlohmann::json marker_experiment(const std::filesystem::path &path) {
+  return {{"target", "cmarker"}, {"action", "touch"}, {"flags", {{"path", path.string()}}}};
 }
 
 }  // namespace blade::test

@@ -220,20 +220,16 @@ TEST_CASE("configuration errors name the option") {
   CHECK(message({"--read-timeout", "0"}) == "read-timeout: 0 is not in 1..3600");
 }
 
-namespace {
-
-json marker_body(const fs::path &marker) {
-  return {{"target", "cmarker"}, {"action", "t"}, {"flags", {{"path", marker.string()}}}};
-}
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("experiments over HTTP: create, get, list, destroy, with the fault real on the host") {
   Daemon d;
   auto c = d.client();
   fs::path marker = d.dir / "http-marker";
 
-  auto created = post_json(c, "/v1/experiments", marker_body(marker));
+  auto body = blade::test::marker_experiment(marker);
+  body["action"] = "t";  // the alias resolves to the canonical action
+  auto created = post_json(c, "/v1/experiments", body);
   REQUIRE(created);
   CHECK(created->status == 201);
   auto x = json::parse(created->body)["data"];
@@ -333,7 +329,7 @@ TEST_CASE("SIGTERM rolls back faults created over HTTP, unless told to keep them
     Daemon d(extra);
     auto c = d.client();
     fs::path marker = d.dir / "sigterm-marker";
-    REQUIRE(post_json(c, "/v1/experiments", marker_body(marker))->status == 201);
+    REQUIRE(post_json(c, "/v1/experiments", blade::test::marker_experiment(marker))->status == 201);
     d.process->signal(SIGTERM);
     CHECK(d.process->exit_code(std::chrono::seconds(10)) == 0);
     CHECK(fs::exists(marker) == keep);

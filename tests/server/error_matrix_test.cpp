@@ -19,10 +19,6 @@ using nlohmann::json;
 
 namespace {
 
-json marker(const fs::path &path) {
-  return {{"target", "cmarker"}, {"action", "touch"}, {"flags", {{"path", path.string()}}}};
-}
-
 std::pair<int, json> answer(const httplib::Result &r) {
   REQUIRE(r);
   return {r->status, json::parse(r->body)};
@@ -34,14 +30,15 @@ TEST_CASE("409: the plugin finds its fault already in place; 422: it cannot appl
   BladedProcess d;
   auto c = d.client();
   std::ofstream(d.dir / "taken") << "someone else's";
-  auto [status, body] = answer(post_json(c, "/v1/experiments", marker(d.dir / "taken")));
+  auto [status, body] =
+      answer(post_json(c, "/v1/experiments", blade::test::marker_experiment(d.dir / "taken")));
   CHECK(status == 409);
   CHECK(body["code"] == "ALREADY_EXISTS");
   CHECK(body["data"]["status"] == "failed");
   CHECK(blade::test::read_text(d.dir / "taken") == "someone else's");  // left alone
 
-  auto [status2, body2] =
-      answer(post_json(c, "/v1/experiments", marker(d.dir / "no-such-dir" / "m")));
+  auto [status2, body2] = answer(
+      post_json(c, "/v1/experiments", blade::test::marker_experiment(d.dir / "no-such-dir" / "m")));
   CHECK(status2 == 422);
   CHECK(body2["code"] == "FAILED_PRECONDITION");
   CHECK(body2["data"]["status"] == "failed");
