@@ -4,7 +4,6 @@
 // daemon, so they die with it: destroy after a restart has nothing to stop.
 #include <pthread.h>
 #include <sched.h>
-#include <time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -46,12 +45,6 @@ constexpr std::size_t kWindowTicks = 10;
 constexpr double kGain = 0.3;
 constexpr double kMaxBias = 0.2;
 
-std::chrono::nanoseconds thread_cpu_time() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
-}
-
 std::string join(const std::vector<int> &cores) {
   std::string out;
   for (int c : cores)
@@ -82,7 +75,7 @@ class CoreBurner {
   struct Sample {
     Clock::time_point wall;
     CpuTicks core;
-    std::chrono::nanoseconds own;
+    Clock::duration spun;
   };
 
   void stop() {
@@ -98,11 +91,16 @@ class CoreBurner {
   }
 
   // Feed-forward: the busy share that is not ours is the other load; burn
-  // the rest up to the target. The integral term trims the residual error.
+  // the rest up to the target. "Ours" is the wall time spent spinning, not
+  // the thread's cpu time: on a VM the hypervisor steals part of every spin,
+  // /proc/stat counts that steal as busy, and cpu time leaves it out, so
+  // steal looked like other load and the core settled below the target by
+  // about the steal (this VM showed up to 50 points of steal). The integral
+  // term trims the residual error.
   void adjust(Clock::time_point now) {
     auto ticks = read_core_ticks(core_);
     if (!ticks) return;
-    window_.push_back({now, *ticks, thread_cpu_time()});
+    window_.push_back({now, *ticks, spun_});
     while (window_.size() > kWindowTicks + 1)
       window_.pop_front();
     const double target = target_at(now);
@@ -114,7 +112,7 @@ class CoreBurner {
     const double wall = std::chrono::duration<double>(b.wall - a.wall).count();
     if (wall <= 0) return;
     const double core = utilisation_percent(a.core, b.core) / 100.0;
-    const double own = std::chrono::duration<double>(b.own - a.own).count() / wall;
+    const double own = std::chrono::duration<double>(b.spun - a.spun).count() / wall;
     const double other = std::max(0.0, core - std::min(own, 1.0));
     if (++ticks_since_correction_ >= kWindowTicks) {
       ticks_since_correction_ = 0;
@@ -134,9 +132,12 @@ class CoreBurner {
         next_tick = std::max(next_tick + kTick, now);
       }
       const auto burn_until = slice + std::chrono::duration_cast<Clock::duration>(kSlice * duty_);
-      while (Clock::now() < burn_until && !stop_.load(std::memory_order_relaxed)) {
-        // spin: this is the load
+      const auto burn_from = Clock::now();
+      auto spinning = burn_from;
+      while (spinning < burn_until && !stop_.load(std::memory_order_relaxed)) {
+        spinning = Clock::now();  // spin: this is the load
       }
+      spun_ += spinning - burn_from;
       slice += kSlice;
       now = Clock::now();
       if (slice < now)
@@ -155,6 +156,7 @@ class CoreBurner {
   double duty_ = 0;
   std::size_t ticks_since_correction_ = 0;
   double bias_ = 0;
+  Clock::duration spun_{};
   std::deque<Sample> window_;
   std::thread thread_;  // last: starts after every member above exists
 };
