@@ -26,4 +26,14 @@ std::string_view to_string(ErrorCode code) {
   return "INTERNAL";
 }
 
+std::vector<FieldError> flag_details_from_message(std::string_view message) {
+  const auto colon = message.find(": ");
+  if (colon == std::string_view::npos || colon == 0 || colon > 64) return {};
+  const std::string_view name = message.substr(0, colon);
+  for (char ch : name)
+    if (!(ch >= 'a' && ch <= 'z') && !(ch >= '0' && ch <= '9') && ch != '-') return {};
+  return {{"flags." + std::string(name), std::string(message.substr(colon + 2))}};
+}
+
 }  // namespace blade
+

@@ -249,6 +249,12 @@ CreateResult ExperimentService::create(const CreateRequest &req, const Caller &c
 
   if (req.dry_run) {
     auto outcome = r.executor->dry_run(request_of(e), call_options());
+    // Input the plugin refuses is refused in a dry run as in a create; other
+    // failures (no dry run in this plugin) leave a note beside the plan.
+    if (outcome.status == BLADE_STATUS_INVALID_ARGUMENT) {
+      throw Error(ErrorCode::InvalidArgument, outcome.message,
+                  flag_details_from_message(outcome.message));
+    }
     nlohmann::json plan = {
         {"executor", e.executor},
         {"scope", e.scope},

@@ -1,5 +1,4 @@
 // The experiment routes of API.md over the ExperimentService.
-#include <cctype>
 #include <chrono>
 
 #include <fmt/format.h>
@@ -12,18 +11,9 @@
 namespace blade::server {
 namespace {
 
-// Plugins name the flag at fault by starting their message "<flag>: ..."
-// (the SDK's convention); that becomes the field detail clients expect.
 std::vector<FieldError> flag_details(ErrorCode code, const Experiment &e) {
   if (code != ErrorCode::InvalidArgument) return {};
-  const auto colon = e.error.find(": ");
-  if (colon == std::string::npos || colon == 0 || colon > 64) return {};
-  const std::string name = e.error.substr(0, colon);
-  for (char ch : name)
-    if (!std::islower(static_cast<unsigned char>(ch)) &&
-        !std::isdigit(static_cast<unsigned char>(ch)) && ch != '-')
-      return {};
-  return {{"flags." + name, e.error.substr(colon + 2)}};
+  return flag_details_from_message(e.error);
 }
 
 // A failed experiment goes back with the matrix's status for its failure

@@ -17,7 +17,9 @@
 #include <nlohmann/json.hpp>
 
 #include "../support/eventually.hpp"
+#include "../support/process_state.hpp"
 #include "bladed_process.hpp"
+#include "experiment_calls.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -71,21 +73,13 @@ int last_core() {
   return last;
 }
 
-std::size_t threads_of(pid_t pid) {
-  std::size_t n = 0;
-  for ([[maybe_unused]] const auto &e :
-       fs::directory_iterator("/proc/" + std::to_string(pid) + "/task"))
-    ++n;
-  return n;
-}
-
 // The daemon's thread count once it has settled (its pools start lazily).
 std::size_t settled_threads(pid_t pid) {
-  std::size_t last = threads_of(pid);
+  std::size_t last = thread_count(pid);
   eventually(
       [&] {
         std::this_thread::sleep_for(100ms);
-        const std::size_t now = threads_of(pid);
+        const std::size_t now = thread_count(pid);
         const bool same = now == last;
         last = now;
         return same;
@@ -107,12 +101,7 @@ double quiet_baseline(int core) {
   return base;
 }
 
-BladedOptions os_plugin_only() {
-  BladedOptions o;
-  o.plugins = {};
-  o.plugin_files = {fs::path(BLADE_BUILT_PLUGIN_DIR) / "os.so"};
-  return o;
-}
+BladedOptions os_plugin_only() { return only_plugin(fs::path(BLADE_BUILT_PLUGIN_DIR) / "os.so"); }
 
 json load_body(const std::string &cpu_list, int percent) {
   return {{"target", "cpu"},
@@ -141,7 +130,7 @@ TEST_CASE("cpu fullload holds 60% on one core, and destroy stops it within 2 s")
   CHECK(x["action"] == "fullload");
   CHECK(x["result"]["cores"] == json::array({core}));
   const std::string uid = x["uid"];
-  CHECK(threads_of(pid) == threads_before + 1);
+  CHECK(thread_count(pid) == threads_before + 1);
 
   utilisation(core, 2s);  // settling: the loop's window fills
   const double held = utilisation(core, 10s);
@@ -154,7 +143,7 @@ TEST_CASE("cpu fullload holds 60% on one core, and destroy stops it within 2 s")
   CHECK(destroyed->status == 200);
   CHECK(json::parse(destroyed->body)["data"]["status"] == "destroyed");
   // The burner is joined before destroy answers.
-  CHECK(threads_of(pid) == threads_before);
+  CHECK(thread_count(pid) == threads_before);
   const double after = utilisation(core, 1s);
   MESSAGE("core " << core << " after destroy: " << after << "%");
   CHECK(after <= baseline + 10);
@@ -162,7 +151,7 @@ TEST_CASE("cpu fullload holds 60% on one core, and destroy stops it within 2 s")
   auto again = c.Delete(("/v1/experiments/" + uid).c_str(), auth());
   REQUIRE(again);
   CHECK(again->status == 200);
-  CHECK(threads_of(pid) == threads_before);
+  CHECK(thread_count(pid) == threads_before);
 }
 
 TEST_CASE(
@@ -183,14 +172,14 @@ TEST_CASE(
     CHECK(body["message"].get<std::string>().rfind("cpu-list: ", 0) == 0);
     REQUIRE(body["details"].is_array());
     CHECK(body["details"][0]["field"] == "flags.cpu-list");
-    CHECK(threads_of(pid) == threads_before);
+    CHECK(thread_count(pid) == threads_before);
   }
   // Out of the spec's range: the host refuses it before the plugin.
   auto r = post_json(c, "/v1/experiments", load_body("0", 101));
   REQUIRE(r);
   CHECK(r->status == 400);
   CHECK(json::parse(r->body)["details"][0]["field"] == "flags.cpu-percent");
-  CHECK(threads_of(pid) == threads_before);
+  CHECK(thread_count(pid) == threads_before);
 }
 
 TEST_CASE("cpu fullload dry run lists the cores, their load and the target, starting nothing") {
@@ -218,7 +207,7 @@ TEST_CASE("cpu fullload dry run lists the cores, their load and the target, star
   auto r2 = post_json(c, "/v1/experiments", counted);
   REQUIRE(r2);
   CHECK(json::parse(r2->body)["data"]["plan"]["cores"].size() == 1);
-  CHECK(threads_of(pid) == threads_before);
+  CHECK(thread_count(pid) == threads_before);
 }
 
 TEST_CASE("cpu fullload dies with a SIGKILLed daemon; the restarted one recovers the record") {

@@ -15,6 +15,7 @@
 
 #include "../support/eventually.hpp"
 #include "bladed_process.hpp"
+#include "experiment_calls.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -52,12 +53,7 @@ bool alive(int pid) {
   return paren != std::string::npos && text.substr(paren + 2, 1) != "Z";
 }
 
-BladedOptions os_plugin_only() {
-  BladedOptions o;
-  o.plugins = {};
-  o.plugin_files = {fs::path(BLADE_BUILT_PLUGIN_DIR) / "os.so"};
-  return o;
-}
+BladedOptions os_plugin_only() { return only_plugin(fs::path(BLADE_BUILT_PLUGIN_DIR) / "os.so"); }
 
 }  // namespace
 

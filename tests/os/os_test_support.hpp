@@ -18,17 +18,14 @@
 
 #include "../support/eventually.hpp"
 #include "bladed_process.hpp"
+#include "experiment_calls.hpp"
 
 namespace blade::test::os {
 
 using nlohmann::json;
 
 inline BladedOptions os_options(std::vector<std::string> args = {}) {
-  BladedOptions o;
-  o.plugins = {};
-  o.plugin_files = {std::filesystem::path(BLADE_BUILT_PLUGIN_DIR) / "os.so"};
-  o.args = std::move(args);
-  return o;
+  return only_plugin(std::filesystem::path(BLADE_BUILT_PLUGIN_DIR) / "os.so", std::move(args));
 }
 
 inline std::string slurp(const std::filesystem::path &p) {
@@ -81,32 +78,9 @@ inline void make_file(const std::filesystem::path &p, const std::string &bytes,
   REQUIRE(::chmod(p.c_str(), mode) == 0);
 }
 
-struct Answer {
-  int status = 0;
-  json body;
-  std::string uid() const { return body["data"].value("uid", ""); }
-  std::string field() const {
-    return body.contains("details") && !body["details"].empty()
-               ? body["details"][0].value("field", "")
-               : "";
-  }
-  std::string message() const { return body.value("message", ""); }
-};
-
-inline Answer create(httplib::Client &c, const std::string &target, const std::string &action,
-                     const json &flags, bool dry_run = false) {
-  json body = {{"target", target}, {"action", action}, {"flags", flags}};
-  if (dry_run) body["dry_run"] = true;
-  auto r = post_json(c, "/v1/experiments", body);
-  REQUIRE(r);
-  Answer a{r->status, json::parse(r->body, nullptr, false)};
-  return a;
-}
-
-inline int destroy(httplib::Client &c, const std::string &uid) {
-  auto r = c.Delete(("/v1/experiments/" + uid).c_str(), auth());
-  REQUIRE(r);
-  return r->status;
-}
+// The experiment calls every plugin test shares.
+using blade::test::Answer;
+using blade::test::create;
+using blade::test::destroy;
 
 }  // namespace blade::test::os

@@ -1,14 +1,17 @@
-// A process's state letter from /proc/<pid>/stat: 'S' sleeping, 'R'
-// running, 'T' stopped ...; 0 when the process is gone.
+// What tests read of a process in /proc.
 #pragma once
 
 #include <sys/types.h>
 
+#include <cstddef>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
 namespace blade::test {
 
+// Its state letter from /proc/<pid>/stat: 'S' sleeping, 'R' running, 'T'
+// stopped ...; 0 when the process is gone.
 inline char process_state(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string line;
@@ -16,6 +19,15 @@ inline char process_state(pid_t pid) {
   // The command name may hold spaces and ')': the state follows the last ')'.
   const auto close = line.rfind(')');
   return close == std::string::npos || close + 2 >= line.size() ? 0 : line[close + 2];
+}
+
+// How many threads the process has now.
+inline std::size_t thread_count(pid_t pid) {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto &e :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task"))
+    ++n;
+  return n;
 }
 
 }  // namespace blade::test

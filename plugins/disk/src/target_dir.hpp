@@ -1,0 +1,50 @@
+// Where a disk fault works: the directory named by the `path` flag, the
+// usage of the filesystem holding it, and the files the plugin owns there.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace blade::disk {
+
+constexpr std::uint64_t kMiB = 1024 * 1024;
+
+// The `path` flag as a canonical directory. Throws sdk::InvalidArgument on
+// field path: relative, missing, not a directory.
+std::string resolve_target_dir(std::string_view path);
+
+// A filesystem's space as df counts it: used = size - free, and the used
+// percent is used / (used + available), so blocks reserved for root count
+// as neither.
+struct FsUsage {
+  std::uint64_t size = 0;       // bytes
+  std::uint64_t used = 0;       // bytes
+  std::uint64_t available = 0;  // bytes an unprivileged writer may still take
+
+  double used_percent() const;
+  // What a fill may not take unless forced: 1% of the filesystem, at most
+  // 1 GiB, so the daemon (and whatever else lives there) can still write.
+  std::uint64_t safety_floor() const;
+};
+
+// statvfs of `dir`; throws sdk::FailedPrecondition when it cannot be read.
+FsUsage usage_of(const std::string &dir);
+nlohmann::json to_json(const FsUsage &u);
+
+// The files a fault of experiment `uid` creates in `dir`. The uid must be
+// a plain name (the host's uids are); anything else is refused.
+std::string fill_file(const std::string &dir, std::string_view uid);
+std::string burn_read_file(const std::string &dir, std::string_view uid);
+std::string burn_write_file(const std::string &dir, std::string_view uid);
+
+// Unlinks `file` if it is absolute and named as one of experiment `uid`'s
+// files (a restore record is data, and data never gets to delete anything
+// else); a file already gone is success. Throws sdk::FailedPrecondition
+// on any other failure.
+void remove_owned_file(const std::string &file, std::string_view uid);
+
+}  // namespace blade::disk

@@ -1,0 +1,260 @@
+// disk fill against a real bladed on filesystems the test mounts: the target
+// measured with statvfs, the space back after destroy, nothing left behind.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <cmath>
+#include <optional>
+#include <string>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include "../support/eventually.hpp"
+#include "disk_test_support.hpp"
+
+using namespace blade::test;
+using namespace blade::test::disk;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+fs::path fill_file(const fs::path &dir, const std::string &uid) {
+  return dir / ("blade-fill-" + uid + ".dat");
+}
+
+// Bytes the file really holds on its filesystem.
+std::uint64_t allocated(const fs::path &file) {
+  struct stat st {};
+  REQUIRE(::stat(file.c_str(), &st) == 0);
+  return static_cast<std::uint64_t>(st.st_blocks) * 512;
+}
+
+double percent_of(std::uint64_t part, std::uint64_t whole) {
+  return 100.0 * static_cast<double>(part) / static_cast<double>(whole);
+}
+
+}  // namespace
+
+TEST_CASE("disk fill by size, by percent and by reserve each reach the target within 1%, "
+          "and destroy returns the space") {
+  ScratchFs t("tmpfs", 64);
+  BladedProcess d(disk_options());
+  auto c = d.client();
+  const Usage empty = usage(t.path());
+  const std::string dir = t.path().string();
+
+  struct Case {
+    json flags;
+    // How far the filesystem is from the target, in percent of its size.
+    std::function<double(const Usage &)> miss;
+  };
+  const Case cases[] = {
+      {{{"path", dir}, {"size", "16"}},
+       [&](const Usage &u) {
+         return percent_of(static_cast<std::uint64_t>(
+                               std::llabs(static_cast<long long>(u.used - empty.used) -
+                                          static_cast<long long>(16 * kMiB))),
+                           u.size);
+       }},
+      {{{"path", dir}, {"percent", "70"}},
+       [](const Usage &u) { return std::fabs(u.used_percent() - 70.0); }},
+      {{{"path", dir}, {"reserve", "8"}},
+       [](const Usage &u) {
+         return percent_of(static_cast<std::uint64_t>(std::llabs(
+                               static_cast<long long>(u.available) - static_cast<long long>(8 * kMiB))),
+                           u.size);
+       }},
+      // percent wins over reserve and size, as in ChaosBlade
+      {{{"path", dir}, {"percent", "40"}, {"reserve", "1"}, {"size", "1"}},
+       [](const Usage &u) { return std::fabs(u.used_percent() - 40.0); }},
+  };
+  for (const auto &k : cases) {
+    CAPTURE(k.flags.dump());
+    auto a = create(c, "disk", "fill", k.flags);
+    REQUIRE_MESSAGE(a.status == 201, a.body.dump());
+    CHECK(a.body["data"]["status"] == "running");
+    const auto &result = a.body["data"]["result"];
+    CHECK(result["method"] == "fallocate");
+    const fs::path file = fill_file(t.path(), a.uid());
+    CHECK(result["file"] == file.string());
+    REQUIRE(fs::exists(file));
+    CHECK(allocated(file) >= result["bytes"].get<std::uint64_t>());
+
+    const Usage during = usage(t.path());
+    const double miss = k.miss(during);
+    MESSAGE(k.flags.dump() << ": " << during.used_percent() << "% used, " << miss
+                           << " points from the target");
+    CHECK(miss <= 1.0);
+
+    CHECK(destroy(c, a.uid()) == 200);
+    CHECK_FALSE(fs::exists(file));
+    const Usage after = usage(t.path());
+    CHECK(after.available == empty.available);
+    CHECK(after.used == empty.used);
+    CHECK(destroy(c, a.uid()) == 200);  // again: nothing left to do
+  }
+  CHECK(entries(t.path()).empty());
+}
+
+TEST_CASE("retain-handle keeps the space taken when the file is deleted from outside") {
+  ScratchFs t("tmpfs", 64);
+  BladedProcess d(disk_options());
+  auto c = d.client();
+  const Usage empty = usage(t.path());
+
+  SUBCASE("with retain-handle the space stays until destroy") {
+    auto a = create(c, "disk", "fill",
+                    {{"path", t.path().string()}, {"size", "16"}, {"retain-handle", "true"}});
+    REQUIRE_MESSAGE(a.status == 201, a.body.dump());
+    fs::remove(fill_file(t.path(), a.uid()));
+    CHECK(usage(t.path()).used >= empty.used + 16 * kMiB);
+    CHECK(destroy(c, a.uid()) == 200);
+    CHECK(usage(t.path()).available == empty.available);
+  }
+  SUBCASE("without it, deleting the file frees the space at once, and destroy still succeeds") {
+    auto a = create(c, "disk", "fill", {{"path", t.path().string()}, {"size", "16"}});
+    REQUIRE_MESSAGE(a.status == 201, a.body.dump());
+    CHECK(usage(t.path()).used >= empty.used + 16 * kMiB);
+    fs::remove(fill_file(t.path(), a.uid()));
+    CHECK(usage(t.path()).available == empty.available);
+    CHECK(destroy(c, a.uid()) == 200);
+  }
+}
+
+TEST_CASE("where fallocate is not supported (ext2), fill writes the bytes instead") {
+  LoopFs ext2("ext2", 64);
+  if (!ext2.ok()) {
+    MESSAGE("SKIPPED: write fallback not tested: " << ext2.why());
+    return;
+  }
+  BladedProcess d(disk_options());
+  auto c = d.client();
+  const Usage before = usage(ext2.path());
+  auto a = create(c, "disk", "fill", {{"path", ext2.path().string()}, {"size", "16"}});
+  REQUIRE_MESSAGE(a.status == 201, a.body.dump());
+  CHECK(a.body["data"]["result"]["method"] == "write");
+  const Usage during = usage(ext2.path());
+  const auto grew = static_cast<double>(during.used - before.used);
+  MESSAGE("ext2 grew by " << grew / kMiB << " MiB for 16 MiB asked");
+  // ext2 adds indirect blocks for a file this big: a little over, never under.
+  CHECK(grew >= 16.0 * kMiB);
+  CHECK(percent_of(static_cast<std::uint64_t>(grew) - 16 * kMiB, during.size) <= 1.0);
+  CHECK(destroy(c, a.uid()) == 200);
+  CHECK(usage(ext2.path()).available == before.available);
+}
+
+TEST_CASE("bad fill input is a 400 naming the flag, and nothing is created") {
+  ScratchFs t("tmpfs", 16);
+  BladedProcess d(disk_options());
+  auto c = d.client();
+  const Usage empty = usage(t.path());
+  const std::string dir = t.path().string();
+  {
+    std::ofstream plain(t / "plain");
+  }
+
+  struct Bad {
+    json flags;
+    std::string field;
+    std::string says;
+  };
+  const Bad bad[] = {
+      {{{"path", "tmp/relative"}, {"size", "1"}}, "flags.path", "absolute"},
+      {{{"path", dir + "/missing"}, {"size", "1"}}, "flags.path", "does not exist"},
+      {{{"path", dir + "/plain"}, {"size", "1"}}, "flags.path", "not a directory"},
+      {{{"path", dir}, {"percent", "0"}}, "flags.percent", ""},
+      {{{"path", dir}, {"percent", "101"}}, "flags.percent", ""},
+      {{{"path", dir}, {"size", "64"}}, "flags.size", "64 MB asked but only 16 MB available"},
+      {{{"path", dir}, {"reserve", "64"}}, "flags.reserve", "only 16 MB available"},
+      {{{"path", dir}, {"percent", "100"}}, "flags.percent", "below the safety floor"},
+      {{{"path", dir}}, "flags.size", "give size, percent or reserve"},
+  };
+  for (const auto &b : bad) {
+    CAPTURE(b.flags.dump());
+    auto a = create(c, "disk", "fill", b.flags);
+    CHECK(a.status == 400);
+    CHECK(a.body["code"] == "INVALID_ARGUMENT");
+    CHECK(a.field() == b.field);
+    CHECK_MESSAGE(a.message().find(b.says) != std::string::npos, a.message());
+  }
+  CHECK(entries(t.path()) == std::vector<std::string>{"plain"});
+  CHECK(usage(t.path()).available == empty.available);
+
+  // The floor's refusal states the numbers; force goes below it.
+  auto refused = create(c, "disk", "fill", {{"path", dir}, {"percent", "100"}});
+  CHECK(refused.message().find("would leave 0 MB free") != std::string::npos);
+  auto forced = create(c, "disk", "fill", {{"path", dir}, {"percent", "100"}, {"force", "true"}});
+  REQUIRE_MESSAGE(forced.status == 201, forced.body.dump());
+  CHECK(usage(t.path()).available == 0);
+  CHECK(destroy(c, forced.uid()) == 200);
+  CHECK(usage(t.path()).available == empty.available);
+
+  // Already past the target.
+  auto first = create(c, "disk", "fill", {{"path", dir}, {"percent", "60"}});
+  REQUIRE(first.status == 201);
+  auto past = create(c, "disk", "fill", {{"path", dir}, {"percent", "50"}});
+  CHECK(past.status == 400);
+  CHECK(past.field() == "flags.percent");
+  CHECK_MESSAGE(past.message().find("already") != std::string::npos, past.message());
+  CHECK(destroy(c, first.uid()) == 200);
+}
+
+TEST_CASE("disk fill dry run shows the file and byte count, creating nothing") {
+  ScratchFs t("tmpfs", 64);
+  BladedProcess d(disk_options());
+  auto c = d.client();
+  const Usage empty = usage(t.path());
+  auto a = create(c, "disk", "fill", {{"path", t.path().string()}, {"percent", "50"}}, true);
+  REQUIRE_MESSAGE(a.status == 200, a.body.dump());
+  const auto plan = a.body["data"]["plan"];
+  const std::string file = plan["file"];
+  CHECK(fs::path(file).parent_path() == t.path());
+  CHECK(fs::path(file).filename().string().rfind("blade-fill-", 0) == 0);
+  const auto bytes = plan["bytes"].get<std::uint64_t>();
+  CHECK(std::fabs(percent_of(empty.used + bytes, empty.used + empty.available) - 50.0) <= 1.0);
+  CHECK(plan["by"] == "percent");
+  CHECK(plan["before"]["available_bytes"] == empty.available);
+  CHECK(entries(t.path()).empty());
+  CHECK(usage(t.path()).available == empty.available);
+
+  // A dry run refuses what the create would refuse, the same way.
+  auto too_big = create(c, "disk", "fill", {{"path", t.path().string()}, {"size", "1000"}}, true);
+  CHECK(too_big.status == 400);
+  CHECK(too_big.field() == "flags.size");
+}
+
+TEST_CASE("a fill active when bladed is SIGKILLed is removed when it starts again") {
+  ScratchFs t("tmpfs", 64);
+  const Usage empty = usage(t.path());
+  BladedProcess d(disk_options());
+  std::string uid;
+  {
+    auto c = d.client();
+    auto a = create(c, "disk", "fill",
+                    {{"path", t.path().string()}, {"size", "24"}, {"retain-handle", "true"}});
+    REQUIRE_MESSAGE(a.status == 201, a.body.dump());
+    uid = a.uid();
+  }
+  d.process->signal(SIGKILL);
+  REQUIRE(d.process->exit_code(10s));
+  // The file outlives the daemon: the fault is still on the host.
+  CHECK(fs::exists(fill_file(t.path(), uid)));
+  CHECK(usage(t.path()).used >= empty.used + 24 * kMiB);
+
+  d.restart();
+  auto c = d.client();
+  std::string status;
+  CHECK(eventually(
+      [&] {
+        auto got = c.Get(("/v1/experiments/" + uid).c_str(), auth());
+        if (!got || got->status != 200) return false;
+        status = json::parse(got->body)["data"]["status"];
+        return status == "destroyed";
+      },
+      20s));
+  CHECK(status == "destroyed");
+  CHECK(entries(t.path()).empty());
+  CHECK(usage(t.path()).available == empty.available);
+}
