@@ -10,6 +10,9 @@
 #include <thread>
 #include <vector>
 
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
 #include "../tests/support/child_process.hpp"
 #include "../tests/support/file_text.hpp"
 #include "../tests/support/temp_dir.hpp"
@@ -62,6 +65,28 @@ class BenchBladed {
   test::TempDir dir_{"blade-bench"};
   std::unique_ptr<test::ChildProcess> process_;
   int port_ = 0;
+};
+
+// The calls benchmarks make; a failed one throws (a benchmark has no use
+// for a figure measured around an error).
+class BenchClient {
+ public:
+  explicit BenchClient(int port) : c_("127.0.0.1", port) { c_.set_read_timeout(60); }
+  // The created experiment's data.
+  nlohmann::json create(const nlohmann::json &body) {
+    auto r = c_.Post("/v1/experiments", headers_, body.dump(), "application/json");
+    if (!r || r->status != 201)
+      throw std::runtime_error("create failed: " + (r ? r->body : std::string("no answer")));
+    return nlohmann::json::parse(r->body)["data"];
+  }
+  void destroy(const std::string &uid) {
+    auto r = c_.Delete(("/v1/experiments/" + uid).c_str(), headers_);
+    if (!r || r->status != 200) throw std::runtime_error("destroy failed");
+  }
+
+ private:
+  httplib::Client c_;
+  httplib::Headers headers_ = {{"X-Api-Token", kBenchToken}};
 };
 
 }  // namespace blade::bench

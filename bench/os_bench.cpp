@@ -105,25 +105,6 @@ std::size_t thread_count(pid_t pid) {
   return n;
 }
 
-class Client {
- public:
-  explicit Client(int port) : c_("127.0.0.1", port) { c_.set_read_timeout(30); }
-  std::string create(const json &body) {
-    auto r = c_.Post("/v1/experiments", headers_, body.dump(), "application/json");
-    if (!r || r->status != 201)
-      throw std::runtime_error("create failed: " + (r ? r->body : std::string("no answer")));
-    return json::parse(r->body)["data"]["uid"];
-  }
-  void destroy(const std::string &uid) {
-    auto r = c_.Delete(("/v1/experiments/" + uid).c_str(), headers_);
-    if (!r || r->status != 200) throw std::runtime_error("destroy failed");
-  }
-
- private:
-  httplib::Client c_;
-  httplib::Headers headers_ = {{"X-Api-Token", blade::bench::kBenchToken}};
-};
-
 // Waits until `core` is under 25% busy (other work done), at most 30 s.
 void wait_quiet(int core) {
   for (int i = 0; i < 30; ++i)
@@ -142,7 +123,7 @@ int main(int argc, char **argv) {
   const int core = static_cast<int>(std::thread::hardware_concurrency()) - 1;
   blade::bench::BenchBladed bladed({fs::path(BLADE_BUILT_PLUGIN_DIR) / "os.so"},
                                    {"--rate-limit", "0"});
-  Client client(bladed.port());
+  blade::bench::BenchClient client(bladed.port());
 
   std::printf(
       "os benchmark: cpu precision at 60%% on core %d over %d 1-s windows; time to effect "
@@ -154,7 +135,9 @@ int main(int argc, char **argv) {
   const auto uid =
       client.create({{"target", "cpu"},
                      {"action", "fullload"},
-                     {"flags", {{"cpu-percent", 60}, {"cpu-list", std::to_string(core)}}}});
+                     {"flags", {{"cpu-percent", 60}, {"cpu-list", std::to_string(core)}}}})
+          .at("uid")
+          .get<std::string>();
   std::this_thread::sleep_for(std::chrono::seconds(2));
   const auto blade_samples = sample(core, seconds);
   client.destroy(uid);
@@ -196,7 +179,9 @@ int main(int argc, char **argv) {
   for (int i = 0; i < reps; ++i) {
     const auto t0 = Clock::now();
     const auto id =
-        client.create({{"target", "process"}, {"action", "stop"}, {"flags", {{"pid", child}}}});
+        client.create({{"target", "process"}, {"action", "stop"}, {"flags", {{"pid", child}}}})
+            .at("uid")
+            .get<std::string>();
     stop_http_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     while (blade::test::process_state(child) != 'T')
       std::this_thread::sleep_for(std::chrono::microseconds(100));
@@ -215,7 +200,9 @@ int main(int argc, char **argv) {
     const auto t0 = Clock::now();
     const auto id = client.create({{"target", "cpu"},
                                    {"action", "fullload"},
-                                   {"flags", {{"cpu-list", std::to_string(core)}}}});
+                                   {"flags", {{"cpu-list", std::to_string(core)}}}})
+                        .at("uid")
+                        .get<std::string>();
     while (thread_count(bladed.pid()) <= before)
       std::this_thread::sleep_for(std::chrono::microseconds(100));
     cpu_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
