@@ -87,7 +87,8 @@ inline int run_program(const std::vector<std::string> &argv, const fs::path &log
 // machine cannot (no mkfs, no loop device), ok() is false and why() says so.
 class LoopFs {
  public:
-  LoopFs(const std::string &type, std::uint64_t mib, std::vector<std::string> mkfs_options = {}) {
+  LoopFs(const std::string &type, std::uint64_t mib, std::vector<std::string> mkfs_options = {},
+         const std::string &mount_options = "") {
     fs::create_directories(mnt_);
     const std::string mkfs = find_program({"/sbin/mkfs." + type, "/usr/sbin/mkfs." + type});
     const std::string mount = find_program({"/bin/mount", "/usr/bin/mount"});
@@ -106,7 +107,8 @@ class LoopFs {
       why_ = "mkfs." + type + " failed: " + read_log();
       return;
     }
-    if (run_program({mount, "-o", "loop", image_.string(), mnt_.string()}, log_) != 0) {
+    const std::string options = mount_options.empty() ? "loop" : "loop," + mount_options;
+    if (run_program({mount, "-o", options, image_.string(), mnt_.string()}, log_) != 0) {
       why_ = "loop mount failed: " + read_log();
       return;
     }

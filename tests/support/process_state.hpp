@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 namespace blade::test {
@@ -19,6 +20,22 @@ inline char process_state(pid_t pid) {
   // The command name may hold spaces and ')': the state follows the last ')'.
   const auto close = line.rfind(')');
   return close == std::string::npos || close + 2 >= line.size() ? 0 : line[close + 2];
+}
+
+// The cpu time the process has used, user and system, in clock ticks.
+inline unsigned long long cpu_ticks(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  const auto close = line.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(line.substr(close + 2));
+  std::string skip;
+  for (int i = 0; i < 11; ++i)  // state .. cmajflt: fields 3 to 13
+    fields >> skip;
+  unsigned long long utime = 0, stime = 0;
+  fields >> utime >> stime;
+  return utime + stime;
 }
 
 // How many threads the process has now.
