@@ -62,8 +62,9 @@ void run(blade::bench::BenchClient &client, const fs::path &dir, const std::stri
   for (int i = 0; i < reps; ++i) {
     bare_ms.push_back(bare_fallocate_ms(dir));
     const auto t0 = Clock::now();
-    auto data = client.create(
-        {{"target", "disk"}, {"action", "fill"}, {"flags", {{"path", dir.string()}, {"size", 1024}}}});
+    auto data = client.create({{"target", "disk"},
+                               {"action", "fill"},
+                               {"flags", {{"path", dir.string()}, {"size", 1024}}}});
     blade_ms.push_back(ms_since(t0));
     method = data["result"].value("method", "");
     const auto t1 = Clock::now();
@@ -71,10 +72,11 @@ void run(blade::bench::BenchClient &client, const fs::path &dir, const std::stri
     destroy_ms.push_back(ms_since(t1));
   }
   const double blade = median(blade_ms), bare = median(bare_ms);
-  std::printf("  %s (%s, method %s): blade create p50 %.1f ms, bare fallocate p50 %.1f ms, "
-              "ratio %.2fx; destroy p50 %.1f ms; target < 1000 ms: %s\n",
-              label.c_str(), dir.c_str(), method.c_str(), blade, bare, blade / bare,
-              median(destroy_ms), blade < 1000 ? "met" : "MISSED");
+  std::printf(
+      "  %s (%s, method %s): blade create p50 %.1f ms, bare fallocate p50 %.1f ms, "
+      "ratio %.2fx; destroy p50 %.1f ms; target < 1000 ms: %s\n",
+      label.c_str(), dir.c_str(), method.c_str(), blade, bare, blade / bare, median(destroy_ms),
+      blade < 1000 ? "met" : "MISSED");
 }
 
 }  // namespace

@@ -133,9 +133,10 @@ int main(int argc, char **argv) {
   // cpu precision: Blade.
   wait_quiet(core);
   const auto uid =
-      client.create({{"target", "cpu"},
-                     {"action", "fullload"},
-                     {"flags", {{"cpu-percent", 60}, {"cpu-list", std::to_string(core)}}}})
+      client
+          .create({{"target", "cpu"},
+                   {"action", "fullload"},
+                   {"flags", {{"cpu-percent", 60}, {"cpu-list", std::to_string(core)}}}})
           .at("uid")
           .get<std::string>();
   std::this_thread::sleep_for(std::chrono::seconds(2));
@@ -198,9 +199,10 @@ int main(int argc, char **argv) {
   for (int i = 0; i < std::min(reps, 20); ++i) {
     const std::size_t before = thread_count(bladed.pid());
     const auto t0 = Clock::now();
-    const auto id = client.create({{"target", "cpu"},
-                                   {"action", "fullload"},
-                                   {"flags", {{"cpu-list", std::to_string(core)}}}})
+    const auto id = client
+                        .create({{"target", "cpu"},
+                                 {"action", "fullload"},
+                                 {"flags", {{"cpu-list", std::to_string(core)}}}})
                         .at("uid")
                         .get<std::string>();
     while (thread_count(bladed.pid()) <= before)

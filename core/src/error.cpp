@@ -36,4 +36,3 @@ std::vector<FieldError> flag_details_from_message(std::string_view message) {
 }
 
 }  // namespace blade
-

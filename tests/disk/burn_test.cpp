@@ -42,25 +42,11 @@ double mib_per_s(std::uint64_t bytes, std::chrono::steady_clock::duration d) {
   return static_cast<double>(bytes) / kMiB / std::chrono::duration<double>(d).count();
 }
 
-// The thread count of a daemon once its pools have started.
-std::size_t settled_threads(pid_t pid) {
-  std::size_t last = thread_count(pid);
-  eventually(
-      [&] {
-        std::this_thread::sleep_for(100ms);
-        const std::size_t now = thread_count(pid);
-        const bool same = now == last;
-        last = now;
-        return same;
-      },
-      5s);
-  return last;
-}
-
 }  // namespace
 
-TEST_CASE("disk burn reads and writes with O_DIRECT on a loop-mounted ext4, and destroy stops "
-          "the io within 1 s and removes its files") {
+TEST_CASE(
+    "disk burn reads and writes with O_DIRECT on a loop-mounted ext4, and destroy stops "
+    "the io within 1 s and removes its files") {
   // Inode tables initialised by mkfs, no journal, no block bitmaps read
   // ahead: the filesystem itself does no io in the background, so the
   // device's counters are ours.
@@ -73,11 +59,11 @@ TEST_CASE("disk burn reads and writes with O_DIRECT on a loop-mounted ext4, and 
   BladedProcess d(disk_options());
   auto c = d.client();
   const pid_t pid = d.process->pid();
-  const std::size_t threads_before = settled_threads(pid);
+  const std::size_t threads_before = settled_thread_count(pid);
 
-  auto a = create(c, "disk", "burn",
-                  {{"path", ext4.path().string()}, {"read", "true"}, {"write", "true"},
-                   {"size", "4"}});
+  auto a =
+      create(c, "disk", "burn",
+             {{"path", ext4.path().string()}, {"read", "true"}, {"write", "true"}, {"size", "4"}});
   REQUIRE_MESSAGE(a.status == 201, a.body.dump());
   const auto &result = a.body["data"]["result"];
   CHECK(result["read_direct"] == true);
@@ -128,9 +114,9 @@ TEST_CASE("where O_DIRECT is refused (ramfs) burn runs buffered, and leaves noth
   BladedProcess d(disk_options());
   auto c = d.client();
   const pid_t pid = d.process->pid();
-  const std::size_t threads_before = settled_threads(pid);
-  auto a = create(c, "disk", "burn",
-                  {{"path", t.path().string()}, {"read", "true"}, {"write", "true"}});
+  const std::size_t threads_before = settled_thread_count(pid);
+  auto a =
+      create(c, "disk", "burn", {{"path", t.path().string()}, {"read", "true"}, {"write", "true"}});
   REQUIRE_MESSAGE(a.status == 201, a.body.dump());
   CHECK(a.body["data"]["result"]["read_direct"] == false);
   CHECK(a.body["data"]["result"]["write_direct"] == false);
@@ -151,27 +137,17 @@ TEST_CASE("bad burn input is a 400 naming the flag, and nothing starts") {
   BladedProcess d(disk_options());
   auto c = d.client();
   const pid_t pid = d.process->pid();
-  const std::size_t threads_before = settled_threads(pid);
+  const std::size_t threads_before = settled_thread_count(pid);
   const std::string dir = t.path().string();
-  struct Bad {
-    json flags;
-    std::string field;
-    std::string says;
-  };
-  const Bad bad[] = {
-      {{{"path", dir}}, "flags.read", "give read, write or both"},
-      {{{"path", "relative"}, {"read", "true"}}, "flags.path", "absolute"},
-      {{{"path", dir + "/missing"}, {"write", "true"}}, "flags.path", "does not exist"},
-      {{{"path", dir}, {"write", "true"}, {"size", "0"}}, "flags.size", ""},
-      {{{"path", dir}, {"write", "true"}, {"size", "10"}}, "flags.size", "not enough space"},
-  };
-  for (const auto &b : bad) {
-    CAPTURE(b.flags.dump());
-    auto a = create(c, "disk", "burn", b.flags);
-    CHECK(a.status == 400);
-    CHECK(a.field() == b.field);
-    CHECK_MESSAGE(a.message().find(b.says) != std::string::npos, a.message());
-  }
+  check_refused(
+      c, "burn",
+      {
+          {{{"path", dir}}, "flags.read", "give read, write or both"},
+          {{{"path", "relative"}, {"read", "true"}}, "flags.path", "absolute"},
+          {{{"path", dir + "/missing"}, {"write", "true"}}, "flags.path", "does not exist"},
+          {{{"path", dir}, {"write", "true"}, {"size", "0"}}, "flags.size", ""},
+          {{{"path", dir}, {"write", "true"}, {"size", "10"}}, "flags.size", "not enough space"},
+      });
   CHECK(thread_count(pid) == threads_before);
   CHECK(entries(t.path()).empty());
 }
@@ -206,12 +182,6 @@ TEST_CASE("burn files left by a SIGKILLed bladed are removed when it starts agai
   CHECK(has_burn_files(t.path()));
   d.restart();
   auto c = d.client();
-  CHECK(eventually(
-      [&] {
-        auto got = c.Get(("/v1/experiments/" + uid).c_str(), auth());
-        return got && got->status == 200 &&
-               json::parse(got->body)["data"]["status"] == "destroyed";
-      },
-      20s));
+  CHECK(wait_destroyed(c, uid) == "destroyed");
   CHECK(entries(t.path()).empty());
 }

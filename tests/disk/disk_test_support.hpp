@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 
 #include "../support/child_process.hpp"
 #include "../support/temp_dir.hpp"
@@ -96,9 +97,7 @@ class LoopFs {
       why_ = "no mkfs." + type + " or mount on this machine";
       return;
     }
-    {
-      std::ofstream image(image_);
-    }
+    { std::ofstream image(image_); }
     fs::resize_file(image_, mib * kMiB);
     std::vector<std::string> argv = {mkfs, "-q", "-F"};
     argv.insert(argv.end(), mkfs_options.begin(), mkfs_options.end());
@@ -200,6 +199,26 @@ inline DeviceIo device_io(const std::string &name) {
   }
   FAIL("no device " << name << " in /proc/diskstats");
   return {};
+}
+
+// Input a disk action must refuse: a 400 naming `field`, its message
+// holding `says`.
+struct Refusal {
+  nlohmann::json flags;
+  std::string field;
+  std::string says;
+};
+
+inline void check_refused(httplib::Client &c, const std::string &action,
+                          const std::vector<Refusal> &refusals) {
+  for (const auto &r : refusals) {
+    CAPTURE(r.flags.dump());
+    auto a = create(c, "disk", action, r.flags);
+    CHECK(a.status == 400);
+    CHECK(a.body["code"] == "INVALID_ARGUMENT");
+    CHECK(a.field() == r.field);
+    CHECK_MESSAGE(a.message().find(r.says) != std::string::npos, a.message());
+  }
 }
 
 // Names in `dir` (files left behind show up here).

@@ -37,8 +37,9 @@ double percent_of(std::uint64_t part, std::uint64_t whole) {
 
 }  // namespace
 
-TEST_CASE("disk fill by size, by percent and by reserve each reach the target within 1%, "
-          "and destroy returns the space") {
+TEST_CASE(
+    "disk fill by size, by percent and by reserve each reach the target within 1%, "
+    "and destroy returns the space") {
   ScratchFs t("tmpfs", 64);
   BladedProcess d(disk_options());
   auto c = d.client();
@@ -53,18 +54,19 @@ TEST_CASE("disk fill by size, by percent and by reserve each reach the target wi
   const Case cases[] = {
       {{{"path", dir}, {"size", "16"}},
        [&](const Usage &u) {
-         return percent_of(static_cast<std::uint64_t>(
-                               std::llabs(static_cast<long long>(u.used - empty.used) -
-                                          static_cast<long long>(16 * kMiB))),
-                           u.size);
+         return percent_of(
+             static_cast<std::uint64_t>(std::llabs(static_cast<long long>(u.used - empty.used) -
+                                                   static_cast<long long>(16 * kMiB))),
+             u.size);
        }},
       {{{"path", dir}, {"percent", "70"}},
        [](const Usage &u) { return std::fabs(u.used_percent() - 70.0); }},
       {{{"path", dir}, {"reserve", "8"}},
        [](const Usage &u) {
-         return percent_of(static_cast<std::uint64_t>(std::llabs(
-                               static_cast<long long>(u.available) - static_cast<long long>(8 * kMiB))),
-                           u.size);
+         return percent_of(
+             static_cast<std::uint64_t>(std::llabs(static_cast<long long>(u.available) -
+                                                   static_cast<long long>(8 * kMiB))),
+             u.size);
        }},
       // percent wins over reserve and size, as in ChaosBlade
       {{{"path", dir}, {"percent", "40"}, {"reserve", "1"}, {"size", "1"}},
@@ -151,34 +153,21 @@ TEST_CASE("bad fill input is a 400 naming the flag, and nothing is created") {
   auto c = d.client();
   const Usage empty = usage(t.path());
   const std::string dir = t.path().string();
-  {
-    std::ofstream plain(t / "plain");
-  }
+  { std::ofstream plain(t / "plain"); }
 
-  struct Bad {
-    json flags;
-    std::string field;
-    std::string says;
-  };
-  const Bad bad[] = {
-      {{{"path", "tmp/relative"}, {"size", "1"}}, "flags.path", "absolute"},
-      {{{"path", dir + "/missing"}, {"size", "1"}}, "flags.path", "does not exist"},
-      {{{"path", dir + "/plain"}, {"size", "1"}}, "flags.path", "not a directory"},
-      {{{"path", dir}, {"percent", "0"}}, "flags.percent", ""},
-      {{{"path", dir}, {"percent", "101"}}, "flags.percent", ""},
-      {{{"path", dir}, {"size", "64"}}, "flags.size", "64 MB asked but only 16 MB available"},
-      {{{"path", dir}, {"reserve", "64"}}, "flags.reserve", "only 16 MB available"},
-      {{{"path", dir}, {"percent", "100"}}, "flags.percent", "below the safety floor"},
-      {{{"path", dir}}, "flags.size", "give size, percent or reserve"},
-  };
-  for (const auto &b : bad) {
-    CAPTURE(b.flags.dump());
-    auto a = create(c, "disk", "fill", b.flags);
-    CHECK(a.status == 400);
-    CHECK(a.body["code"] == "INVALID_ARGUMENT");
-    CHECK(a.field() == b.field);
-    CHECK_MESSAGE(a.message().find(b.says) != std::string::npos, a.message());
-  }
+  check_refused(
+      c, "fill",
+      {
+          {{{"path", "tmp/relative"}, {"size", "1"}}, "flags.path", "absolute"},
+          {{{"path", dir + "/missing"}, {"size", "1"}}, "flags.path", "does not exist"},
+          {{{"path", dir + "/plain"}, {"size", "1"}}, "flags.path", "not a directory"},
+          {{{"path", dir}, {"percent", "0"}}, "flags.percent", ""},
+          {{{"path", dir}, {"percent", "101"}}, "flags.percent", ""},
+          {{{"path", dir}, {"size", "64"}}, "flags.size", "64 MB asked but only 16 MB available"},
+          {{{"path", dir}, {"reserve", "64"}}, "flags.reserve", "only 16 MB available"},
+          {{{"path", dir}, {"percent", "100"}}, "flags.percent", "below the safety floor"},
+          {{{"path", dir}}, "flags.size", "give size, percent or reserve"},
+      });
   CHECK(entries(t.path()) == std::vector<std::string>{"plain"});
   CHECK(usage(t.path()).available == empty.available);
 
@@ -245,16 +234,7 @@ TEST_CASE("a fill active when bladed is SIGKILLed is removed when it starts agai
 
   d.restart();
   auto c = d.client();
-  std::string status;
-  CHECK(eventually(
-      [&] {
-        auto got = c.Get(("/v1/experiments/" + uid).c_str(), auth());
-        if (!got || got->status != 200) return false;
-        status = json::parse(got->body)["data"]["status"];
-        return status == "destroyed";
-      },
-      20s));
-  CHECK(status == "destroyed");
+  CHECK(wait_destroyed(c, uid) == "destroyed");
   CHECK(entries(t.path()).empty());
   CHECK(usage(t.path()).available == empty.available);
 }

@@ -73,21 +73,6 @@ int last_core() {
   return last;
 }
 
-// The daemon's thread count once it has settled (its pools start lazily).
-std::size_t settled_threads(pid_t pid) {
-  std::size_t last = thread_count(pid);
-  eventually(
-      [&] {
-        std::this_thread::sleep_for(100ms);
-        const std::size_t now = thread_count(pid);
-        const bool same = now == last;
-        last = now;
-        return same;
-      },
-      5s);
-  return last;
-}
-
 // Other builds and tests share this machine: wait (bounded) for the core to
 // have room below the target, or the measurement says nothing about us.
 double quiet_baseline(int core) {
@@ -101,7 +86,9 @@ double quiet_baseline(int core) {
   return base;
 }
 
-BladedOptions os_plugin_only() { return only_plugin(fs::path(BLADE_BUILT_PLUGIN_DIR) / "os.so"); }
+BladedOptions os_plugin_only() {
+  return only_plugin(fs::path(BLADE_BUILT_PLUGIN_DIR) / "os.so");
+}
 
 json load_body(const std::string &cpu_list, int percent) {
   return {{"target", "cpu"},
@@ -117,7 +104,7 @@ TEST_CASE("cpu fullload holds 60% on one core, and destroy stops it within 2 s")
   const pid_t pid = d.process->pid();
   const int core = last_core();
   CAPTURE(core);
-  const std::size_t threads_before = settled_threads(pid);
+  const std::size_t threads_before = settled_thread_count(pid);
   const double baseline = quiet_baseline(core);
   CAPTURE(baseline);
   REQUIRE_MESSAGE(baseline < 30, "core " << core << " never got quiet; the host is too busy");
@@ -172,7 +159,7 @@ TEST_CASE(
   BladedProcess d(os_plugin_only());
   auto c = d.client();
   const pid_t pid = d.process->pid();
-  const std::size_t threads_before = settled_threads(pid);
+  const std::size_t threads_before = settled_thread_count(pid);
 
   for (const std::string list : {"0,9999", "0-", "3-1", "a"}) {
     CAPTURE(list);
@@ -198,7 +185,7 @@ TEST_CASE("cpu fullload dry run lists the cores, their load and the target, star
   BladedProcess d(os_plugin_only());
   auto c = d.client();
   const pid_t pid = d.process->pid();
-  const std::size_t threads_before = settled_threads(pid);
+  const std::size_t threads_before = settled_thread_count(pid);
   const int core = last_core();
 
   json body = load_body(std::to_string(core), 40);
@@ -242,16 +229,7 @@ TEST_CASE("cpu fullload dies with a SIGKILLed daemon; the restarted one recovers
   first->restart();
   auto c2 = first->client();
   // Recovery at start destroys the record (nothing left to stop: success).
-  std::string status;
-  CHECK(eventually(
-      [&] {
-        auto got = c2.Get(("/v1/experiments/" + uid).c_str(), auth());
-        if (!got || got->status != 200) return false;
-        status = json::parse(got->body)["data"]["status"];
-        return status == "destroyed";
-      },
-      20s));
-  CHECK(status == "destroyed");
+  CHECK(wait_destroyed(c2, uid) == "destroyed");
   auto again = c2.Delete(("/v1/experiments/" + uid).c_str(), auth());
   REQUIRE(again);
   CHECK(again->status == 200);

@@ -53,7 +53,9 @@ bool alive(int pid) {
   return paren != std::string::npos && text.substr(paren + 2, 1) != "Z";
 }
 
-BladedOptions os_plugin_only() { return only_plugin(fs::path(BLADE_BUILT_PLUGIN_DIR) / "os.so"); }
+BladedOptions os_plugin_only() {
+  return only_plugin(fs::path(BLADE_BUILT_PLUGIN_DIR) / "os.so");
+}
 
 }  // namespace
 

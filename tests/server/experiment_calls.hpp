@@ -2,6 +2,7 @@
 // plugins: a bladed with one built plugin, and the API's answer unpacked.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <utility>
@@ -11,6 +12,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "../support/eventually.hpp"
 #include "bladed_process.hpp"
 
 namespace blade::test {
@@ -50,6 +52,22 @@ inline int destroy(httplib::Client &c, const std::string &uid) {
   auto r = c.Delete(("/v1/experiments/" + uid).c_str(), auth());
   REQUIRE(r);
   return r->status;
+}
+
+// Polls the experiment until it is `destroyed` (as the recovery at a
+// restart leaves it) or `timeout` passes; its last status.
+inline std::string wait_destroyed(httplib::Client &c, const std::string &uid,
+                                  std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  std::string status;
+  eventually(
+      [&] {
+        auto got = c.Get(("/v1/experiments/" + uid).c_str(), auth());
+        if (!got || got->status != 200) return false;
+        status = nlohmann::json::parse(got->body)["data"].value("status", "");
+        return status == "destroyed";
+      },
+      timeout);
+  return status;
 }
 
 }  // namespace blade::test

@@ -3,11 +3,15 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
+
+#include "eventually.hpp"
 
 namespace blade::test {
 
@@ -45,6 +49,22 @@ inline std::size_t thread_count(pid_t pid) {
        std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task"))
     ++n;
   return n;
+}
+
+// The thread count of a process once it has settled (a daemon's pools
+// start lazily): the same over two looks 100 ms apart, or the last after 5 s.
+inline std::size_t settled_thread_count(pid_t pid) {
+  std::size_t last = thread_count(pid);
+  eventually(
+      [&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        const std::size_t now = thread_count(pid);
+        const bool same = now == last;
+        last = now;
+        return same;
+      },
+      std::chrono::seconds(5));
+  return last;
 }
 
 }  // namespace blade::test

@@ -64,11 +64,11 @@ BurnPlan plan_burn(const sdk::Request &req) {
   const std::uint64_t floor = p.before.safety_floor();
   // A filesystem that reports no size (ramfs) cannot be checked.
   if (p.before.size > 0 && p.needs() + floor > p.before.available) {
-    throw sdk::InvalidArgument(
-        "size: not enough space: burning needs " + std::to_string(p.needs() / kMiB) +
-        " MB of files on " + p.dir + " above the " + std::to_string(floor / kMiB) +
-        " MB safety floor, and only " + std::to_string(p.before.available / kMiB) +
-        " MB are available");
+    throw sdk::InvalidArgument("size: not enough space: burning needs " +
+                               std::to_string(p.needs() / kMiB) + " MB of files on " + p.dir +
+                               " above the " + std::to_string(floor / kMiB) +
+                               " MB safety floor, and only " +
+                               std::to_string(p.before.available / kMiB) + " MB are available");
   }
   return p;
 }
@@ -114,7 +114,9 @@ std::uint64_t piece_at(std::uint64_t offset, std::uint64_t block) {
 class Burner {
  public:
   Burner(const sdk::Host &host, std::string uid, BurnPlan plan, sdk::Call &call)
-      : host_(host), uid_(std::move(uid)), plan_(std::move(plan)),
+      : host_(host),
+        uid_(std::move(uid)),
+        plan_(std::move(plan)),
         buffer_(aligned_buffer(static_cast<std::size_t>(std::min(kPiece, plan_.block)))) {
     try {
       if (plan_.read) {
@@ -174,9 +176,8 @@ class Burner {
     std::uint64_t off = 0;
     while (!stop_.load(std::memory_order_relaxed)) {
       const std::uint64_t n = piece_at(off, plan_.block);
-      const ssize_t done =
-          reading ? ::pread(f.fd.get(), buffer.get(), n, static_cast<off_t>(off))
-                  : ::pwrite(f.fd.get(), buffer.get(), n, static_cast<off_t>(off));
+      const ssize_t done = reading ? ::pread(f.fd.get(), buffer.get(), n, static_cast<off_t>(off))
+                                   : ::pwrite(f.fd.get(), buffer.get(), n, static_cast<off_t>(off));
       if (done < 0 && errno == EINTR) continue;
       if (done < 0) {
         const std::string why = std::string(reading ? "read " : "write ") +
@@ -227,10 +228,8 @@ sdk::Outcome DiskBurn::create(const sdk::Request &req, sdk::Call &call) {
   burners_.erase(uid);  // a retried create: never two sets of threads
   nlohmann::json files = p.files();
   auto burner = std::make_unique<Burner>(host_, uid, p, call);
-  nlohmann::json result = {{"dir", p.dir},
-                           {"block_bytes", p.block},
-                           {"file_bytes", p.file_bytes},
-                           {"files", files}};
+  nlohmann::json result = {
+      {"dir", p.dir}, {"block_bytes", p.block}, {"file_bytes", p.file_bytes}, {"files", files}};
   if (p.read) result["read_direct"] = burner->direct(true);
   if (p.write) result["write_direct"] = burner->direct(false);
   burners_.emplace(uid, std::move(burner));
@@ -248,12 +247,9 @@ void DiskBurn::destroy(const sdk::Request &req) {
 
 std::string DiskBurn::dry_run(const sdk::Request &req) {
   const BurnPlan p = plan_burn(req);
-  return nlohmann::json{{"dir", p.dir},
-                        {"block_bytes", p.block},
-                        {"file_bytes", p.file_bytes},
-                        {"files", p.files()},
-                        {"bytes", p.needs()},
-                        {"filesystem", to_json(p.before)}}
+  return nlohmann::json{
+      {"dir", p.dir},       {"block_bytes", p.block}, {"file_bytes", p.file_bytes},
+      {"files", p.files()}, {"bytes", p.needs()},     {"filesystem", to_json(p.before)}}
       .dump();
 }
 

@@ -42,7 +42,8 @@ bool write_zeros(int fd, std::uint64_t bytes, sdk::Call &call) {
   std::uint64_t done = 0;
   while (done < bytes) {
     call.check();
-    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kWritePiece, bytes - done));
+    const std::size_t n =
+        static_cast<std::size_t>(std::min<std::uint64_t>(kWritePiece, bytes - done));
     const ssize_t w = ::pwrite(fd, zeros.data(), n, static_cast<off_t>(done));
     if (w < 0) {
       if (errno == EINTR) continue;

@@ -16,21 +16,25 @@
 namespace blade::disk {
 namespace {
 
-std::string errno_text(int err) { return std::strerror(err); }
+std::string errno_text(int err) {
+  return std::strerror(err);
+}
 
 void check_uid(std::string_view uid) {
-  const bool plain = !uid.empty() && uid.size() <= 128 &&
-                     std::all_of(uid.begin(), uid.end(), [](char c) {
-                       return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                              (c >= '0' && c <= '9') || c == '-' || c == '_';
-                     });
+  const bool plain =
+      !uid.empty() && uid.size() <= 128 && std::all_of(uid.begin(), uid.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '-' || c == '_';
+      });
   if (!plain) throw sdk::InvalidArgument("uid: not a plain name: " + std::string(uid));
 }
 
 // A dry run has no uid yet: its plan shows the name with a placeholder.
 std::string owned(const std::string &dir, std::string_view uid, std::string_view suffix) {
-  if (uid.empty()) uid = "<uid>";
-  else check_uid(uid);
+  if (uid.empty())
+    uid = "<uid>";
+  else
+    check_uid(uid);
   std::string out = dir;
   if (out.empty() || out.back() != '/') out += '/';
   return out + (suffix == ".dat" ? "blade-fill-" : "blade-burn-") + std::string(uid) +
