@@ -26,4 +26,14 @@ std::string_view to_string(ErrorCode code) {
   return "INTERNAL";
 }
 
+std::optional<ErrorCode> error_code_from_string(std::string_view name) {
+  for (auto code :
+       {ErrorCode::InvalidArgument, ErrorCode::NotFound, ErrorCode::AlreadyExists,
+        ErrorCode::FailedPrecondition, ErrorCode::Unauthenticated, ErrorCode::PermissionDenied,
+        ErrorCode::ResourceExhausted, ErrorCode::Unavailable, ErrorCode::Internal}) {
+    if (to_string(code) == name) return code;
+  }
+  return std::nullopt;
+}
+
 }  // namespace blade
