@@ -35,4 +35,14 @@ std::vector<FieldError> flag_details_from_message(std::string_view message) {
   return {{"flags." + std::string(name), std::string(message.substr(colon + 2))}};
 }
 
+std::optional<ErrorCode> error_code_from_string(std::string_view name) {
+  for (auto code :
+       {ErrorCode::InvalidArgument, ErrorCode::NotFound, ErrorCode::AlreadyExists,
+        ErrorCode::FailedPrecondition, ErrorCode::Unauthenticated, ErrorCode::PermissionDenied,
+        ErrorCode::ResourceExhausted, ErrorCode::Unavailable, ErrorCode::Internal}) {
+    if (to_string(code) == name) return code;
+  }
+  return std::nullopt;
+}
+
 }  // namespace blade

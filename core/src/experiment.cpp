@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include "blade/core/error.hpp"
+
 namespace blade {
 
 std::string_view to_string(ExperimentStatus status) {
@@ -182,6 +184,53 @@ nlohmann::json to_json(const Preparation &p) {
           {"result", parse_or_text(p.result_json)},
           {"created_at", format_time(p.created_at)},
           {"updated_at", format_time(p.updated_at)}};
+}
+
+namespace {
+
+[[noreturn]] void bad_field(const std::string &field, const std::string &why) {
+  throw Error(ErrorCode::InvalidArgument, fmt::format("{}: {}", field, why), {{field, why}});
+}
+
+std::string text_of(const nlohmann::json &j, const char *field) {
+  if (!j.contains(field) || j[field].is_null()) return {};
+  if (!j[field].is_string()) bad_field(field, "must be a string");
+  return j[field].get<std::string>();
+}
+
+std::optional<SystemTime> time_of(const nlohmann::json &j, const char *field) {
+  const std::string text = text_of(j, field);
+  if (text.empty()) return std::nullopt;
+  auto t = parse_time(text);
+  if (!t) bad_field(field, "must be an RFC 3339 time");
+  return t;
+}
+
+}  // namespace
+
+Experiment experiment_from_json(const nlohmann::json &j) {
+  if (!j.is_object()) bad_field("experiment", "must be a JSON object");
+  Experiment e;
+  e.uid = text_of(j, "uid");
+  if (auto scope = text_of(j, "scope"); !scope.empty()) e.scope = scope;
+  e.target = text_of(j, "target");
+  e.action = text_of(j, "action");
+  if (j.contains("flags") && !j["flags"].is_null()) e.flags = flags_from_json(j["flags"]);
+  auto status = experiment_status_from_string(text_of(j, "status"));
+  if (!status) bad_field("status", "unknown experiment status");
+  e.status = *status;
+  e.error = text_of(j, "error");
+  e.executor = text_of(j, "executor");
+  if (j.contains("result")) e.result_json = j["result"].dump();
+  if (j.contains("timeout") && j["timeout"].is_number_integer())
+    e.timeout_s = j["timeout"].get<std::int64_t>();
+  e.deadline = time_of(j, "deadline");
+  e.callback = text_of(j, "callback");
+  e.created_at = time_of(j, "created_at").value_or(SystemTime{});
+  e.started_at = time_of(j, "started_at");
+  e.finished_at = time_of(j, "finished_at");
+  e.updated_at = time_of(j, "updated_at").value_or(SystemTime{});
+  return e;
 }
 
 std::string new_uid() {

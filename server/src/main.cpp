@@ -19,7 +19,7 @@
 #include "config.hpp"
 #include "daemon.hpp"
 #include "http_server.hpp"
-#include "plugin_json.hpp"
+#include "blade/core/plugin_json.hpp"
 
 namespace {
 
@@ -37,7 +37,7 @@ int check_plugin(const std::filesystem::path &file) {
   blade::load_plugins({file}, {BLADE_VERSION, state}, registry);
   std::filesystem::remove_all(state, ec);
   auto records = registry.records();
-  auto json = blade::server::to_json(records.at(0));
+  auto json = blade::to_json(records.at(0));
   std::cout << json.dump(2) << "\n";
   return records.at(0).status == blade::PluginRecord::Status::Loaded ? 0 : 1;
 }

@@ -7,8 +7,8 @@
 #include "build_info.hpp"
 #include "envelope.hpp"
 #include "http_server.hpp"
-#include "plugin_json.hpp"
-#include "spec_json.hpp"
+#include "blade/core/plugin_json.hpp"
+#include "blade/core/spec_json.hpp"
 
 namespace blade::server {
 

@@ -2,6 +2,7 @@
 // in one place; nothing else in the core knows about HTTP.
 #pragma once
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -24,6 +25,8 @@ enum class ErrorCode {
 
 // "INVALID_ARGUMENT", ... : the API's wire names.
 std::string_view to_string(ErrorCode code);
+// The inverse, for clients reading an error envelope; nullopt if unknown.
+std::optional<ErrorCode> error_code_from_string(std::string_view name);
 
 // One offending input, named as the API names it ("flags.cpu-percent").
 struct FieldError {

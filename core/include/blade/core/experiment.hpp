@@ -72,6 +72,9 @@ std::optional<SystemTime> parse_rfc3339(std::string_view text);
 // The API's JSON objects (API.md): flags as strings, times RFC 3339 or null.
 nlohmann::json to_json(const Experiment &e);
 nlohmann::json to_json(const Preparation &p);
+// The inverse of to_json(Experiment), for clients of the API (the CLI).
+// Throws blade::Error (InvalidArgument) naming the field that does not fit.
+Experiment experiment_from_json(const nlohmann::json &j);
 
 // 16 lowercase hex characters from the kernel's CSPRNG (getrandom).
 std::string new_uid();

@@ -1,6 +1,6 @@
-#include "spec_json.hpp"
+#include "blade/core/spec_json.hpp"
 
-namespace blade::server {
+namespace blade {
 namespace {
 
 nlohmann::json flags_json(const std::vector<FlagSpec> &flags, bool matcher) {
@@ -31,6 +31,24 @@ nlohmann::json to_json(const FlagSpec &f) {
   return j;
 }
 
+FlagSpec flag_spec_from_json(const nlohmann::json &j) {
+  FlagSpec f;
+  f.name = j.value("name", "");
+  f.desc = j.value("desc", "");
+  if (auto type = flag_type_from_string(j.value("type", "string"))) f.type = *type;
+  f.list = j.value("list", false);
+  f.no_args = j.value("no_args", false);
+  f.required = j.value("required", false);
+  f.required_when_destroyed = j.value("required_when_destroyed", false);
+  if (j.contains("default") && j["default"].is_string())
+    f.default_value = j["default"].get<std::string>();
+  if (j.contains("min") && j["min"].is_number()) f.min = j["min"].get<double>();
+  if (j.contains("max") && j["max"].is_number()) f.max = j["max"].get<double>();
+  if (j.contains("values") && j["values"].is_array())
+    f.values = j["values"].get<std::vector<std::string>>();
+  return f;
+}
+
 nlohmann::json spec_entry(const TargetSpec &target, const ActionSpec &action,
                           const std::string &executor) {
   // Target-level flags apply to every action; matchers select what is hit.
@@ -52,4 +70,4 @@ nlohmann::json spec_entry(const TargetSpec &target, const ActionSpec &action,
           {"flags", flags}};
 }
 
-}  // namespace blade::server
+}  // namespace blade

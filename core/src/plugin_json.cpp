@@ -1,6 +1,6 @@
-#include "plugin_json.hpp"
+#include "blade/core/plugin_json.hpp"
 
-namespace blade::server {
+namespace blade {
 
 nlohmann::json to_json(const PluginRecord &r) {
   return {{"name", r.name},
@@ -12,4 +12,4 @@ nlohmann::json to_json(const PluginRecord &r) {
           {"error", r.error}};
 }
 
-}  // namespace blade::server
+}  // namespace blade
