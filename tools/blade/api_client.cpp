@@ -137,12 +137,15 @@ nlohmann::json open_envelope(const httplib::Result &res, const std::string &endp
   const std::string code = body["code"].is_string() ? body["code"].get<std::string>() : "";
   if (code == "OK" && r.status < 400) return body.value("data", nlohmann::json());
   std::string message = body.value("message", "");
-  // The message names the field already; details add the others.
+  // The message usually says it already (the host names the field, a
+  // plugin's message holds the description); details add the others.
   if (body.contains("details") && body["details"].is_array()) {
     for (const auto &d : body["details"]) {
       const std::string field = d.value("field", "");
-      if (!field.empty() && message.find(field) == std::string::npos)
-        message += fmt::format("; {}: {}", field, d.value("description", ""));
+      const std::string description = d.value("description", "");
+      if (!field.empty() && message.find(field) == std::string::npos &&
+          (description.empty() || message.find(description) == std::string::npos))
+        message += fmt::format("; {}: {}", field, description);
     }
   }
   if (!error_code_from_string(code)) message = fmt::format("HTTP {}: {}", r.status, message);
