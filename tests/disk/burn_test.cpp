@@ -3,6 +3,7 @@
 // none after destroy, no thread and no file left.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -106,6 +107,45 @@ TEST_CASE(
   CHECK(q1.sectors_read == q0.sectors_read);
   CHECK(q1.sectors_written == q0.sectors_written);
   CHECK(destroy(c, a.uid()) == 200);
+}
+
+TEST_CASE("an io error stops both directions and marks the experiment failed with the error") {
+  LoopFs ext4("ext4", 256, {"-O", "^has_journal", "-E", "lazy_itable_init=0"});
+  if (!ext4.ok()) {
+    MESSAGE("SKIPPED: io error not tested: " << ext4.why());
+    return;
+  }
+  BladedProcess d(disk_options());
+  auto c = d.client();
+  const pid_t pid = d.process->pid();
+  const std::size_t threads_before = settled_thread_count(pid);
+  auto a =
+      create(c, "disk", "burn",
+             {{"path", ext4.path().string()}, {"read", "true"}, {"write", "true"}, {"size", "1"}});
+  REQUIRE_MESSAGE(a.status == 201, a.body.dump());
+  CHECK(thread_count(pid) == threads_before + 2);
+
+  // ext4's shutdown ioctl: from here every io on the filesystem is EIO, as
+  // on a disk that died under the burn.
+  constexpr unsigned long kExt4Shutdown = _IOR('X', 125, std::uint32_t);
+  std::uint32_t no_log_flush = 2;
+  const int fd = ::open(ext4.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  REQUIRE(::ioctl(fd, kExt4Shutdown, &no_log_flush) == 0);
+  ::close(fd);
+
+  json x;
+  CHECK(eventually(
+      [&] {
+        auto got = c.Get(("/v1/experiments/" + a.uid()).c_str(), auth());
+        if (!got || got->status != 200) return false;
+        x = json::parse(got->body)["data"];
+        return x["status"] == "failed";
+      },
+      5s));
+  MESSAGE("failed with: " << x.value("error", ""));
+  CHECK(x.value("error", "").find("disk burn stopped") != std::string::npos);
+  CHECK(eventually([&] { return thread_count(pid) == threads_before; }, 2s));
 }
 
 TEST_CASE("where O_DIRECT is refused (ramfs) burn runs buffered, and leaves nothing") {

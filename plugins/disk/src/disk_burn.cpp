@@ -123,7 +123,17 @@ class Burner {
         read_ = open_io_file(plan_.read_file, O_RDWR);
         fill_read_file(call);
       }
-      if (plan_.write) write_ = open_io_file(plan_.write_file, O_WRONLY);
+      if (plan_.write) {
+        write_ = open_io_file(plan_.write_file, O_WRONLY);
+        // Its space taken now, so a filesystem filling up later cannot stop
+        // the burn with ENOSPC (where fallocate is missing, the first pass
+        // takes it).
+        if (::fallocate(write_.fd.get(), 0, 0, static_cast<off_t>(plan_.file_bytes)) != 0 &&
+            errno != EOPNOTSUPP && errno != ENOSYS) {
+          throw sdk::FailedPrecondition("size: cannot allocate " + plan_.write_file + ": " +
+                                        std::strerror(errno));
+        }
+      }
     } catch (...) {
       remove_files();
       throw;
@@ -140,12 +150,12 @@ class Burner {
       t.join();
     host_.info("disk burn " + uid_ + ": read " + std::to_string(bytes_read_ / kMiB) +
                " MB, wrote " + std::to_string(bytes_written_ / kMiB) + " MB in " + plan_.dir);
-    read_.fd.reset();
-    write_.fd.reset();
     remove_files();
   }
 
   bool direct(bool reading) const { return reading ? read_.direct : write_.direct; }
+  // An io error stopped it (its files are gone already).
+  bool failed() const { return failed_; }
 
  private:
   // The read file's blocks are written for real (a hole or an unwritten
@@ -183,6 +193,12 @@ class Burner {
         const std::string why = std::string(reading ? "read " : "write ") +
                                 (reading ? plan_.read_file : plan_.write_file) + ": " +
                                 std::strerror(errno);
+        // The experiment becomes failed, and a failed one is never
+        // destroyed: stop the other direction and leave nothing behind now.
+        failed_ = true;
+        stop_ = true;
+        f.fd.reset();
+        remove_files();
         host_.fault_ended(uid_, "disk burn stopped: " + why);
         return;
       }
@@ -197,6 +213,7 @@ class Burner {
         if (reading && !f.direct) ::posix_fadvise(f.fd.get(), 0, 0, POSIX_FADV_DONTNEED);
       }
     }
+    f.fd.reset();  // only this thread uses it once running
   }
 
   void remove_files() {
@@ -214,7 +231,7 @@ class Burner {
   const BurnPlan plan_;
   AlignedBuffer buffer_;
   IoFile read_, write_;
-  std::atomic<bool> stop_{false};
+  std::atomic<bool> stop_{false}, failed_{false};
   std::atomic<std::uint64_t> bytes_read_{0}, bytes_written_{0};
   std::vector<std::thread> threads_;
 };
@@ -226,6 +243,7 @@ sdk::Outcome DiskBurn::create(const sdk::Request &req, sdk::Call &call) {
   BurnPlan p = plan_burn(req);
   const std::string uid(req.uid());
   burners_.erase(uid);  // a retried create: never two sets of threads
+  std::erase_if(burners_, [](const auto &b) { return b.second->failed(); });
   nlohmann::json files = p.files();
   auto burner = std::make_unique<Burner>(host_, uid, p, call);
   nlohmann::json result = {
