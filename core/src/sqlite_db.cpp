@@ -241,6 +241,10 @@ std::int64_t Connection::query_int64(std::string_view sql) {
   return statement->step() ? statement->int64(0) : 0;
 }
 
+void Connection::release_memory() {
+  sqlite3_db_release_memory(db_);
+}
+
 std::int64_t Connection::changes() const {
   return sqlite3_changes64(db_);
 }
@@ -294,6 +298,12 @@ ConnectionPool::Lease ConnectionPool::acquire() {
   std::unique_ptr<Connection> connection = std::move(idle_.back());
   idle_.pop_back();
   return Lease(*this, std::move(connection));
+}
+
+void ConnectionPool::release_memory() {
+  std::lock_guard lock(mutex_);
+  for (auto &c : idle_)
+    c->release_memory();
 }
 
 void ConnectionPool::give_back(std::unique_ptr<Connection> connection) {

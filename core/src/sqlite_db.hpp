@@ -113,6 +113,9 @@ class Connection {
   std::string query_text(std::string_view sql);
   std::int64_t query_int64(std::string_view sql);
 
+  // Frees what the connection's page cache holds (it refills on use).
+  void release_memory();
+
   std::int64_t changes() const;
   std::int64_t last_insert_rowid() const;
   bool in_transaction() const;
@@ -177,6 +180,8 @@ class ConnectionPool {
 
   // Waits while every connection is leased.
   Lease acquire();
+  // release_memory() on every connection not leased now.
+  void release_memory();
 
  private:
   void give_back(std::unique_ptr<Connection> connection);

@@ -551,6 +551,14 @@ const std::filesystem::path &Store::file() const {
   return impl_->file;
 }
 
+void Store::release_memory() {
+  {
+    std::lock_guard lock(impl_->write_mutex);
+    impl_->writer->release_memory();
+  }
+  impl_->readers.release_memory();
+}
+
 int Store::schema_version() const {
   return impl_->version;
 }

@@ -4,11 +4,11 @@
 
 #include <fmt/format.h>
 
+#include "blade/core/plugin_json.hpp"
+#include "blade/core/spec_json.hpp"
 #include "build_info.hpp"
 #include "envelope.hpp"
 #include "http_server.hpp"
-#include "blade/core/plugin_json.hpp"
-#include "blade/core/spec_json.hpp"
 
 namespace blade::server {
 
