@@ -13,11 +13,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,9 +23,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include "../tests/support/child_process.hpp"
-#include "../tests/support/file_text.hpp"
-#include "../tests/support/temp_dir.hpp"
+#include "../tests/support/process_state.hpp"
 #include "bench_bladed.hpp"
 #include "bench_stats.hpp"
 
@@ -36,7 +32,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-using blade::bench::mean;
 using blade::bench::median;
 using blade::bench::percentile;
 
@@ -176,8 +171,6 @@ class Baseline {
   std::thread thread_;
 };
 
-// The real daemon as a child process, on an ephemeral port with its own
-// state dir and the given plugins.
 // The real bladed with the no-op plugin, for the load.
 class Bladed : public blade::bench::BenchBladed {
  public:
@@ -189,27 +182,13 @@ class Bladed : public blade::bench::BenchBladed {
 
 // VmRSS of a process in MiB.
 double rss_mb(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  }
-  return -1;
+  return static_cast<double>(blade::test::rss_kib(pid)) / 1024.0;
 }
 
 // utime + stime of a process, in seconds.
 double cpu_seconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  // The command may hold spaces and parentheses: fields count from the last ')'.
-  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
-  std::string field;
-  double ticks = 0;
-  for (int i = 3; fields >> field; ++i) {
-    if (i == 14 || i == 15) ticks += std::stod(field);
-    if (i == 15) break;
-  }
-  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  return static_cast<double>(blade::test::cpu_ticks(pid)) /
+         static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 std::vector<fs::path> built_plugins() {

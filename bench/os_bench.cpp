@@ -41,7 +41,6 @@ using nlohmann::json;
 namespace {
 
 using blade::bench::mean;
-using blade::bench::median;
 using blade::bench::percentile;
 
 // busy and total jiffies of one core from /proc/stat.
@@ -96,13 +95,16 @@ std::optional<fs::path> find_program(const std::string &name) {
   return std::nullopt;
 }
 
-std::size_t thread_count(pid_t pid) {
-  std::size_t n = 0;
-  std::error_code ec;
-  for (auto it = fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec);
-       !ec && it != fs::directory_iterator(); it.increment(ec))
-    ++n;
-  return n;
+// Polls every 100 us; a fault that never takes effect ends the benchmark
+// with an error instead of hanging it.
+template <class Pred>
+void poll_until(Pred pred, const char *what) {
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (!pred()) {
+    if (Clock::now() > deadline)
+      throw std::runtime_error(std::string("timed out waiting for ") + what);
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
 }
 
 // Waits until `core` is under 25% busy (other work done), at most 30 s.
@@ -174,8 +176,7 @@ int main(int argc, char **argv) {
     ::execl(sleep_copy.c_str(), "blade-bench-sleeper", "3600", nullptr);
     ::_exit(127);
   }
-  while (blade::test::process_state(child) != 'S')
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  poll_until([&] { return blade::test::process_state(child) == 'S'; }, "the sleeper to start");
   std::vector<double> stop_ms, stop_http_ms;
   for (int i = 0; i < reps; ++i) {
     const auto t0 = Clock::now();
@@ -184,12 +185,10 @@ int main(int argc, char **argv) {
             .at("uid")
             .get<std::string>();
     stop_http_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-    while (blade::test::process_state(child) != 'T')
-      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    poll_until([&] { return blade::test::process_state(child) == 'T'; }, "the process to stop");
     stop_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     client.destroy(id);
-    while (blade::test::process_state(child) == 'T')
-      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    poll_until([&] { return blade::test::process_state(child) != 'T'; }, "the process to resume");
   }
   ::kill(child, SIGKILL);
   ::waitpid(child, nullptr, 0);
@@ -197,7 +196,7 @@ int main(int argc, char **argv) {
   // Time to effect: cpu fullload (the burner thread exists).
   std::vector<double> cpu_ms;
   for (int i = 0; i < std::min(reps, 20); ++i) {
-    const std::size_t before = thread_count(bladed.pid());
+    const std::size_t before = blade::test::thread_count(bladed.pid());
     const auto t0 = Clock::now();
     const auto id = client
                         .create({{"target", "cpu"},
@@ -205,8 +204,8 @@ int main(int argc, char **argv) {
                                  {"flags", {{"cpu-list", std::to_string(core)}}}})
                         .at("uid")
                         .get<std::string>();
-    while (thread_count(bladed.pid()) <= before)
-      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    poll_until([&] { return blade::test::thread_count(bladed.pid()) > before; },
+               "the burner thread");
     cpu_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     client.destroy(id);
   }

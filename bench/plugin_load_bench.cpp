@@ -26,8 +26,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-using blade::bench::mean;
-using blade::bench::median;
 using blade::bench::percentile;
 
 std::vector<double> measure(int iterations, const std::function<void()> &body) {

@@ -23,7 +23,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-using blade::bench::mean;
 using blade::bench::median;
 using blade::bench::percentile;
 

@@ -26,13 +26,15 @@ std::string_view to_string(ErrorCode code) {
   return "INTERNAL";
 }
 
-std::vector<FieldError> flag_details_from_message(std::string_view message) {
+Error executor_error(ErrorCode code, const std::string &message) {
+  if (code != ErrorCode::InvalidArgument) return Error(code, message);
   const auto colon = message.find(": ");
-  if (colon == std::string_view::npos || colon == 0 || colon > 64) return {};
-  const std::string_view name = message.substr(0, colon);
+  if (colon == std::string::npos || colon == 0 || colon > 64) return Error(code, message);
+  const std::string name = message.substr(0, colon);
   for (char ch : name)
-    if (!(ch >= 'a' && ch <= 'z') && !(ch >= '0' && ch <= '9') && ch != '-') return {};
-  return {{"flags." + std::string(name), std::string(message.substr(colon + 2))}};
+    if (!(ch >= 'a' && ch <= 'z') && !(ch >= '0' && ch <= '9') && ch != '-')
+      return Error(code, message);
+  return Error(code, message, {{"flags." + name, message.substr(colon + 2)}});
 }
 
 std::optional<ErrorCode> error_code_from_string(std::string_view name) {

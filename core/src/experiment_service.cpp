@@ -131,6 +131,17 @@ ExperimentService::Resolved ExperimentService::resolve(const std::string &scope,
               {{"action", fmt::format("no plugin or external spec serves {} {}", target, action)}});
 }
 
+std::vector<FlagSpec> ExperimentService::flag_specs(const std::string &scope,
+                                                    const std::string &target,
+                                                    const std::string &action) const {
+  // `r` holds the executor (and so the plugin) while its spec is copied.
+  const Resolved r = resolve(scope, target, action);
+  std::vector<FlagSpec> flags;
+  for (const FlagSpec *flag : effective_flags(*r.target, *r.action))
+    flags.push_back(*flag);
+  return flags;
+}
+
 std::shared_ptr<Executor> ExperimentService::executor_for(const Experiment &e) const {
   constexpr std::string_view kPlugin = "inprocess:", kExternal = "external:";
   if (e.executor.rfind(kPlugin, 0) == 0) {
@@ -252,8 +263,7 @@ CreateResult ExperimentService::create(const CreateRequest &req, const Caller &c
     // Input the plugin refuses is refused in a dry run as in a create; other
     // failures (no dry run in this plugin) leave a note beside the plan.
     if (outcome.status == BLADE_STATUS_INVALID_ARGUMENT) {
-      throw Error(ErrorCode::InvalidArgument, outcome.message,
-                  flag_details_from_message(outcome.message));
+      throw executor_error(ErrorCode::InvalidArgument, outcome.message);
     }
     nlohmann::json plan = {
         {"executor", e.executor},
@@ -365,13 +375,7 @@ ExperimentService::RunResult ExperimentService::run_destroy(const std::string &u
   auto found = store_.get_experiment(uid);
   if (!found || is_terminal(found->status)) return {{}, {}, found};
   Experiment &e = *found;
-  {
-    std::lock_guard lock(mutex_);
-    if (auto it = deadline_timers_.find(uid); it != deadline_timers_.end()) {
-      scheduler_.cancel(it->second);
-      deadline_timers_.erase(it);
-    }
-  }
+  cancel_deadline(uid);
   if (e.status != ExperimentStatus::Destroying) {
     e.status = ExperimentStatus::Destroying;
     transition(e);
@@ -569,21 +573,23 @@ Preparation ExperimentService::revoke(const std::string &uid, const Caller &call
   return *done;
 }
 
+void ExperimentService::cancel_deadline(const std::string &uid) {
+  std::lock_guard lock(mutex_);
+  if (auto it = deadline_timers_.find(uid); it != deadline_timers_.end()) {
+    scheduler_.cancel(it->second);
+    deadline_timers_.erase(it);
+  }
+}
+
 void ExperimentService::fault_ended(const std::string &plugin, const std::string &uid,
                                     const std::string &reason) {
-  scheduler_.post(uid, [this, executor = "inprocess:" + plugin, uid, reason] {
+  scheduler_.post(uid, [this, executor = PluginExecutor::name_of(plugin), uid, reason] {
     try {
       auto found = store_.get_experiment(uid);
       if (!found || found->executor != executor || found->status != ExperimentStatus::Running)
         return;
       Experiment &e = *found;
-      {
-        std::lock_guard lock(mutex_);
-        if (auto it = deadline_timers_.find(uid); it != deadline_timers_.end()) {
-          scheduler_.cancel(it->second);
-          deadline_timers_.erase(it);
-        }
-      }
+      cancel_deadline(uid);
       e.status = ExperimentStatus::Failed;
       e.error = "the fault ended on its own: " + reason;
       e.finished_at = now();
@@ -596,24 +602,28 @@ void ExperimentService::fault_ended(const std::string &plugin, const std::string
   });
 }
 
-bool ExperimentService::plugin_in_use(const std::string &plugin) const {
-  const std::string executor = "inprocess:" + plugin;
+std::set<std::string> ExperimentService::executors_in_use() const {
+  std::set<std::string> out;
   for (const auto &e : store_.active_experiments())
-    if (e.executor == executor) return true;
+    out.insert(e.executor);
   ExperimentFilter created;
   created.status = ExperimentStatus::Created;
   created.limit = 1000;
   for (;; created.offset += created.limit) {
     auto page = store_.list_experiments(created);
     for (const auto &e : page.items)
-      if (e.executor == executor) return true;
-    if (static_cast<std::int64_t>(page.items.size()) < created.limit) return false;
+      out.insert(e.executor);
+    if (static_cast<std::int64_t>(page.items.size()) < created.limit) return out;
   }
 }
 
 ReloadReport ExperimentService::change_plugins(const PluginChange &change) {
   std::unique_lock lock(plugin_change_);
-  return change([this](const std::string &plugin) { return plugin_in_use(plugin); });
+  // Read once for the whole change: the lock keeps creates out meanwhile.
+  const std::set<std::string> in_use = executors_in_use();
+  return change([&in_use](const std::string &plugin) {
+    return in_use.count(PluginExecutor::name_of(plugin)) > 0;
+  });
 }
 
 Preparation ExperimentService::get_preparation(const std::string &uid) const {

@@ -6,20 +6,6 @@
 #include <fmt/format.h>
 
 namespace blade {
-namespace {
-
-template <class F>
-void for_each_route_name(const PluginSpec &spec, F &&f) {
-  for (const TargetSpec &t : spec.items) {
-    for (const ActionSpec &a : t.actions) {
-      f(t, a, a.name);
-      for (const std::string &alias : a.aliases)
-        f(t, a, alias);
-    }
-  }
-}
-
-}  // namespace
 
 PluginRecord record_of(const LoadedPlugin &plugin) {
   PluginRecord r;

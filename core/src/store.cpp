@@ -448,13 +448,16 @@ class Checkpointer {
     thread_.join();
   }
 
-  // Called after each write: the next round has something to move.
+  // Called after each write: the next round has something to move. Only
+  // the first write since a round wakes the thread; the others would wake
+  // it in its 250 ms pause for nothing (a futex call per write).
   void note_write() {
+    bool was_dirty = false;
     {
       std::lock_guard lock(mutex_);
-      dirty_ = true;
+      was_dirty = std::exchange(dirty_, true);
     }
-    wake_.notify_one();
+    if (!was_dirty) wake_.notify_one();
   }
 
  private:
@@ -671,6 +674,16 @@ std::vector<Experiment> Store::active_experiments() const {
     select->bind(1, to_string(ExperimentStatus::Running));
     select->bind(2, to_string(ExperimentStatus::Destroying));
     return read_experiments(*select, c.file());
+  });
+}
+
+std::map<ExperimentStatus, std::int64_t> Store::count_experiments_by_status() const {
+  return impl_->read([&](Connection &c) {
+    std::map<ExperimentStatus, std::int64_t> out;
+    auto rows = c.prepare("SELECT status, count(*) FROM experiments GROUP BY status");
+    while (rows->step())
+      if (auto status = experiment_status_from_string(rows->text(0))) out[*status] = rows->int64(1);
+    return out;
   });
 }
 

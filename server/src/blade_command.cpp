@@ -128,17 +128,10 @@ BladeCommand parse_create(const Words &rest, const FlagSpecLookup &lookup) {
   create.target = positional[positional.size() - 2];
   create.action = positional.back();
 
-  const auto specs = lookup(create.scope, create.target, create.action);
-  if (!specs) {
-    throw Error(ErrorCode::NotFound,
-                fmt::format("no executor serves '{} {}' in scope {}", create.target, create.action,
-                            create.scope),
-                {{"action", fmt::format("no plugin or external spec serves {} {}", create.target,
-                                        create.action)}});
-  }
+  const std::vector<FlagSpec> specs = lookup(create.scope, create.target, create.action);
   // ChaosBlade gives every action timeout, async and endpoint; they are the
   // daemon's, never the executor's, so they win over a spec that lists them.
-  ArityOf arity = [&specs = *specs](const std::string &name) -> std::optional<Arity> {
+  ArityOf arity = [&specs](const std::string &name) -> std::optional<Arity> {
     if (name == "async" || name == "dry-run") return Arity::Switch;
     if (name == "timeout" || name == "endpoint") return Arity::Value;
     for (const auto &flag : specs)

@@ -48,8 +48,8 @@ struct BladeCommand {
 };
 
 // The flags (scope, target, action) accepts (FlagSpec::no_args tells a
-// switch), or nullopt when nothing serves it.
-using FlagSpecLookup = std::function<std::optional<std::vector<FlagSpec>>(
+// switch); throws Error(NotFound) when nothing serves it.
+using FlagSpecLookup = std::function<std::vector<FlagSpec>(
     const std::string &scope, const std::string &target, const std::string &action)>;
 
 // Throws blade::Error: InvalidArgument on field "cmd" for a malformed line

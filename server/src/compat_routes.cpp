@@ -77,36 +77,6 @@ int chaosblade_http_status(ErrorCode code) {
   }
 }
 
-std::vector<FlagSpec> copy_flags(const TargetSpec &target, const ActionSpec &action) {
-  std::vector<FlagSpec> flags;
-  for (const FlagSpec *flag : effective_flags(target, action))
-    flags.push_back(*flag);
-  return flags;
-}
-
-// The spec the service would pick for (scope, target, action): the same
-// order of plugins and the external fallback.
-FlagSpecLookup flag_lookup(const Registry &registry, const ExternalCatalog *external,
-                           bool external_first) {
-  return [&registry, external, external_first](
-             const std::string &scope, const std::string &target,
-             const std::string &action) -> std::optional<std::vector<FlagSpec>> {
-    auto from_external = [&]() -> std::optional<std::vector<FlagSpec>> {
-      if (!external) return std::nullopt;
-      auto entry = external->resolve(scope, target, action);
-      if (!entry) return std::nullopt;
-      return copy_flags(*entry->target, *entry->action);
-    };
-    if (external_first) {
-      if (auto flags = from_external()) return flags;
-    }
-    // `resolved` holds the plugin, so its spec outlives the copy.
-    if (auto resolved = registry.resolve(scope, target, action))
-      return copy_flags(*resolved->target, *resolved->action);
-    return from_external();
-  };
-}
-
 std::string cmd_param(const httplib::Request &req) {
   const auto count = req.params.count("cmd");
   if (count == 0) {
@@ -227,7 +197,9 @@ void HttpServer::install_compat_routes() {
     ctx.mutating = true;
     const BladeCommand cmd = parse_blade_command(
         split_command_words(cmd_param(req)),
-        flag_lookup(daemon_.registry(), daemon_.external(), config_.exec_external));
+        [this](const std::string &scope, const std::string &target, const std::string &action) {
+          return daemon_.service().flag_specs(scope, target, action);
+        });
     if (cmd.verb == BladeVerb::Status || cmd.verb == BladeVerb::Version)
       ctx.mutating = was_mutating;
     send_chaosblade(res, 200, run_command(cmd, ctx).body);

@@ -181,7 +181,6 @@ void HttpServer::install_event_routes() {
               daemon_.events().subscribe([raw](const Event &e) { raw->on_event(e); });
           stream->cursor.emplace(from, daemon_.events().since(0));
 
-          res.status = 200;  // counted in the metrics when the handler returns
           res.set_header("Cache-Control", "no-cache");
           res.set_header("X-Accel-Buffering", "no");
           res.set_chunked_content_provider(

@@ -11,16 +11,10 @@
 namespace blade::server {
 namespace {
 
-std::vector<FieldError> flag_details(ErrorCode code, const Experiment &e) {
-  if (code != ErrorCode::InvalidArgument) return {};
-  return flag_details_from_message(e.error);
-}
-
 // A failed experiment goes back with the matrix's status for its failure
 // kind, and the experiment itself as data.
 void send_failed(httplib::Response &res, ErrorCode code, const Experiment &e) {
-  send_error(res,
-             Error(code, e.error.empty() ? "the executor failed" : e.error, flag_details(code, e)),
+  send_error(res, executor_error(code, e.error.empty() ? "the executor failed" : e.error),
              to_json(e));
 }
 

@@ -202,13 +202,11 @@ std::string Metrics::render() const {
   constexpr std::array kStatuses = {ExperimentStatus::Created, ExperimentStatus::Running,
                                     ExperimentStatus::Destroying, ExperimentStatus::Destroyed,
                                     ExperimentStatus::Failed};
+  // One query, one snapshot: the counts agree with each other.
+  const auto counted = impl_->store.count_experiments_by_status();
   std::array<std::int64_t, kStatuses.size()> by_status{};
-  for (std::size_t i = 0; i < kStatuses.size(); ++i) {
-    ExperimentFilter filter;
-    filter.status = kStatuses[i];
-    filter.limit = 1;
-    by_status[i] = impl_->store.list_experiments(filter).total;
-  }
+  for (std::size_t i = 0; i < kStatuses.size(); ++i)
+    if (auto it = counted.find(kStatuses[i]); it != counted.end()) by_status[i] = it->second;
 
   decltype(impl_->requests) requests;
   decltype(impl_->executor_errors) executor_errors;

@@ -8,7 +8,6 @@ void HttpServer::install_metrics_routes() {
   // secrets: a scraper is given a viewer token.
   route("GET", "/metrics", Access::Read,
         [this](const httplib::Request &, httplib::Response &res, RequestContext &) {
-          res.status = 200;  // set_content leaves it for httplib to fill in after metrics
           res.set_content(metrics_.render(), "text/plain; version=0.0.4; charset=utf-8");
         });
 }

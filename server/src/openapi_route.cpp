@@ -18,7 +18,6 @@ std::string_view openapi_document() {
 void HttpServer::install_openapi_route() {
   route("GET", "/v1/openapi.yaml", Access::Read,
         [](const httplib::Request &, httplib::Response &res, RequestContext &) {
-          res.status = 200;
           const std::string_view doc = openapi_document();
           res.set_content(doc.data(), doc.size(), "application/yaml");
         });

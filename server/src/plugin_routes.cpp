@@ -35,7 +35,6 @@ void HttpServer::install_basic_routes() {
           auto plugin = daemon_.registry().find_plugin(name);
           if (!plugin)
             throw Error(ErrorCode::NotFound, fmt::format("no loaded plugin named '{}'", name));
-          res.status = 200;
           res.set_content(plugin->spec_yaml(), "application/yaml");
         });
 

@@ -4,7 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
-#include <set>
+#include <map>
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
@@ -18,12 +18,6 @@ using json = nlohmann::json;
 using namespace blade::test;
 
 namespace {
-
-BladedOptions with_plugins(std::vector<std::string> plugins) {
-  BladedOptions o;
-  o.plugins = std::move(plugins);
-  return o;
-}
 
 const fs::path kExamplePlugin = fs::path(BLADE_BUILT_PLUGIN_DIR) / "example.so";
 const fs::path kCrashPlugin = BLADE_CRASH_PLUGIN;
@@ -70,7 +64,7 @@ std::string sha256_of(const fs::path &file) {
 }  // namespace
 
 TEST_CASE("install the SDK example plugin, then use its target through the CLI") {
-  BladedProcess d(with_plugins({"c_marker.so"}));
+  BladedProcess d(with_test_plugins({"c_marker.so"}));
   auto blade = runner_for(d);
   const fs::path dir = d.dir / "plugins";
 
@@ -132,7 +126,7 @@ TEST_CASE("install the SDK example plugin, then use its target through the CLI")
 }
 
 TEST_CASE("install refuses a wrong ABI, a non-ELF file, a crashing plugin and a clash") {
-  BladedProcess d(with_plugins({"c_marker.so"}));
+  BladedProcess d(with_test_plugins({"c_marker.so"}));
   auto blade = runner_for(d);
   const fs::path dir = d.dir / "plugins";
 
@@ -174,7 +168,7 @@ TEST_CASE("install refuses a wrong ABI, a non-ELF file, a crashing plugin and a 
 }
 
 TEST_CASE("install into a second dir refuses a target the daemon already serves") {
-  BladedProcess d(with_plugins({"c_marker.so", "clash_a.so"}));
+  BladedProcess d(with_test_plugins({"c_marker.so", "clash_a.so"}));
   auto blade = runner_for(d);
   TempDir other("blade-other-dir");
   auto clash = blade.run({"plugin", "install", (kTestPlugins / "clash_b.so").string(),
@@ -185,7 +179,7 @@ TEST_CASE("install into a second dir refuses a target the daemon already serves"
 }
 
 TEST_CASE("verify detects a modified .so and one whose ABI no longer passes") {
-  BladedProcess d(with_plugins({}));
+  BladedProcess d(with_test_plugins({}));
   auto blade = runner_for(d);
   const fs::path dir = d.dir / "plugins";
   REQUIRE(blade.run({"plugin", "install", kExamplePlugin.string()}).code == 0);
@@ -222,7 +216,7 @@ TEST_CASE("verify detects a modified .so and one whose ABI no longer passes") {
 }
 
 TEST_CASE("remove refuses while the plugin has active experiments; --force destroys them first") {
-  BladedProcess d(with_plugins({}));
+  BladedProcess d(with_test_plugins({}));
   auto blade = runner_for(d);
   const fs::path dir = d.dir / "plugins";
   REQUIRE(blade.run({"plugin", "install", kExamplePlugin.string()}).code == 0);

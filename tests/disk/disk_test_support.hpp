@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../support/child_process.hpp"
+#include "../support/file_text.hpp"
 #include "../support/temp_dir.hpp"
 #include "experiment_calls.hpp"
 
@@ -103,12 +104,12 @@ class LoopFs {
     argv.insert(argv.end(), mkfs_options.begin(), mkfs_options.end());
     argv.push_back(image_.string());
     if (run_program(argv, log_) != 0) {
-      why_ = "mkfs." + type + " failed: " + read_log();
+      why_ = "mkfs." + type + " failed: " + read_text(log_);
       return;
     }
     const std::string options = mount_options.empty() ? "loop" : "loop," + mount_options;
     if (run_program({mount, "-o", options, image_.string(), mnt_.string()}, log_) != 0) {
-      why_ = "loop mount failed: " + read_log();
+      why_ = "loop mount failed: " + read_text(log_);
       return;
     }
     mounted_ = true;
@@ -143,12 +144,6 @@ class LoopFs {
       return fs::path(source).filename().string();
     }
     return {};
-  }
-  std::string read_log() const {
-    std::ifstream in(log_);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
   }
 
   TempDir dir_{"blade-loopfs"};

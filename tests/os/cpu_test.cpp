@@ -2,13 +2,10 @@
 // /proc/stat (independently of the plugin's own reader), and no burner
 // thread left in the daemon after destroy.
 #include <sched.h>
-#include <signal.h>
 
-#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -18,13 +15,13 @@
 
 #include "../support/eventually.hpp"
 #include "../support/process_state.hpp"
-#include "bladed_process.hpp"
-#include "experiment_calls.hpp"
+#include "os_test_support.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace std::chrono_literals;
 using namespace blade::test;
+using blade::test::os::os_options;
 
 namespace {
 
@@ -86,20 +83,14 @@ double quiet_baseline(int core) {
   return base;
 }
 
-BladedOptions os_plugin_only() {
-  return only_plugin(fs::path(BLADE_BUILT_PLUGIN_DIR) / "os.so");
-}
-
-json load_body(const std::string &cpu_list, int percent) {
-  return {{"target", "cpu"},
-          {"action", "load"},
-          {"flags", {{"cpu-percent", std::to_string(percent)}, {"cpu-list", cpu_list}}}};
+json load_flags(const std::string &cpu_list, int percent) {
+  return {{"cpu-percent", std::to_string(percent)}, {"cpu-list", cpu_list}};
 }
 
 }  // namespace
 
 TEST_CASE("cpu fullload holds 60% on one core, and destroy stops it within 2 s") {
-  BladedProcess d(os_plugin_only());
+  BladedProcess d(os_options());
   auto c = d.client();
   const pid_t pid = d.process->pid();
   const int core = last_core();
@@ -109,10 +100,9 @@ TEST_CASE("cpu fullload holds 60% on one core, and destroy stops it within 2 s")
   CAPTURE(baseline);
   REQUIRE_MESSAGE(baseline < 30, "core " << core << " never got quiet; the host is too busy");
 
-  auto created = post_json(c, "/v1/experiments", load_body(std::to_string(core), 60));
-  REQUIRE(created);
-  REQUIRE_MESSAGE(created->status == 201, created->body);
-  auto x = json::parse(created->body)["data"];
+  auto created = create(c, "cpu", "load", load_flags(std::to_string(core), 60));
+  REQUIRE_MESSAGE(created.status == 201, created.body.dump());
+  auto x = created.body["data"];
   CHECK(x["status"] == "running");
   CHECK(x["action"] == "fullload");
   CHECK(x["result"]["cores"] == json::array({core}));
@@ -125,10 +115,9 @@ TEST_CASE("cpu fullload holds 60% on one core, and destroy stops it within 2 s")
   CHECK(held >= 55);
   CHECK(held <= 65);
 
-  auto destroyed = c.Delete(("/v1/experiments/" + uid).c_str(), auth());
-  REQUIRE(destroyed);
-  CHECK(destroyed->status == 200);
-  CHECK(json::parse(destroyed->body)["data"]["status"] == "destroyed");
+  auto destroyed = destroy(c, uid);
+  CHECK(destroyed.status == 200);
+  CHECK(destroyed.body["data"]["status"] == "destroyed");
   // The burner is joined before destroy answers.
   CHECK(thread_count(pid) == threads_before);
   // The daemon itself is idle again (this holds whatever else the host
@@ -147,91 +136,74 @@ TEST_CASE("cpu fullload holds 60% on one core, and destroy stops it within 2 s")
       2s));
   MESSAGE("core " << core << " after destroy: " << after << "%");
 
-  auto again = c.Delete(("/v1/experiments/" + uid).c_str(), auth());
-  REQUIRE(again);
-  CHECK(again->status == 200);
+  CHECK(destroy(c, uid).status == 200);
   CHECK(thread_count(pid) == threads_before);
 }
 
 TEST_CASE(
     "cpu fullload: a core the host lacks or a bad list is a 400 on flags.cpu-list, "
     "and nothing starts") {
-  BladedProcess d(os_plugin_only());
+  BladedProcess d(os_options());
   auto c = d.client();
   const pid_t pid = d.process->pid();
   const std::size_t threads_before = settled_thread_count(pid);
 
   for (const std::string list : {"0,9999", "0-", "3-1", "a"}) {
     CAPTURE(list);
-    auto r = post_json(c, "/v1/experiments", load_body(list, 50));
-    REQUIRE(r);
-    CHECK(r->status == 400);
-    auto body = json::parse(r->body);
-    CHECK(body["code"] == "INVALID_ARGUMENT");
-    CHECK(body["message"].get<std::string>().rfind("cpu-list: ", 0) == 0);
-    REQUIRE(body["details"].is_array());
-    CHECK(body["details"][0]["field"] == "flags.cpu-list");
+    auto r = create(c, "cpu", "load", load_flags(list, 50));
+    CHECK(r.status == 400);
+    CHECK(r.body["code"] == "INVALID_ARGUMENT");
+    CHECK(r.message().rfind("cpu-list: ", 0) == 0);
+    REQUIRE(r.body["details"].is_array());
+    CHECK(r.field() == "flags.cpu-list");
     CHECK(thread_count(pid) == threads_before);
   }
   // Out of the spec's range: the host refuses it before the plugin.
-  auto r = post_json(c, "/v1/experiments", load_body("0", 101));
-  REQUIRE(r);
-  CHECK(r->status == 400);
-  CHECK(json::parse(r->body)["details"][0]["field"] == "flags.cpu-percent");
+  auto r = create(c, "cpu", "load", load_flags("0", 101));
+  CHECK(r.status == 400);
+  CHECK(r.field() == "flags.cpu-percent");
   CHECK(thread_count(pid) == threads_before);
 }
 
 TEST_CASE("cpu fullload dry run lists the cores, their load and the target, starting nothing") {
-  BladedProcess d(os_plugin_only());
+  BladedProcess d(os_options());
   auto c = d.client();
   const pid_t pid = d.process->pid();
   const std::size_t threads_before = settled_thread_count(pid);
   const int core = last_core();
 
-  json body = load_body(std::to_string(core), 40);
-  body["dry_run"] = true;
-  auto r = post_json(c, "/v1/experiments", body);
-  REQUIRE(r);
-  REQUIRE_MESSAGE(r->status == 200, r->body);
-  auto plan = json::parse(r->body)["data"]["plan"];
+  auto r = create(c, "cpu", "load", load_flags(std::to_string(core), 40), true);
+  REQUIRE_MESSAGE(r.status == 200, r.body.dump());
+  auto plan = r.body["data"]["plan"];
   CHECK(plan["cores"] == json::array({core}));
   CHECK(plan["cpu_percent"] == 40);
   CHECK(plan["current_utilisation"].contains(std::to_string(core)));
 
   // cpu-count picks the first usable cores.
-  json counted = {{"target", "cpu"},
-                  {"action", "fullload"},
-                  {"flags", {{"cpu-count", "1"}}},
-                  {"dry_run", true}};
-  auto r2 = post_json(c, "/v1/experiments", counted);
-  REQUIRE(r2);
-  CHECK(json::parse(r2->body)["data"]["plan"]["cores"].size() == 1);
+  auto r2 = create(c, "cpu", "fullload", {{"cpu-count", "1"}}, true);
+  CHECK(r2.body["data"]["plan"]["cores"].size() == 1);
   CHECK(thread_count(pid) == threads_before);
 }
 
 TEST_CASE("cpu fullload dies with a SIGKILLed daemon; the restarted one recovers the record") {
-  std::optional<BladedProcess> first(std::in_place, os_plugin_only());
+  BladedProcess d(os_options());
   const int core = last_core();
   const double baseline = quiet_baseline(core);
   CAPTURE(baseline);
-  auto c = first->client();
-  auto created = post_json(c, "/v1/experiments", load_body(std::to_string(core), 100));
-  REQUIRE(created);
-  REQUIRE(created->status == 201);
-  const std::string uid = json::parse(created->body)["data"]["uid"];
+  REQUIRE_MESSAGE(baseline < 30, "core " << core << " never got quiet; the host is too busy");
+  auto c = d.client();
+  auto created = create(c, "cpu", "load", load_flags(std::to_string(core), 100));
+  REQUIRE_MESSAGE(created.status == 201, created.body.dump());
+  const std::string uid = created.uid();
 
-  first->process->signal(SIGKILL);
-  REQUIRE(first->process->exit_code(10s));
+  d.crash();
   // The burner died with its process: the core is back to its load.
   CHECK(utilisation(core, 1s) <= baseline + 10);
 
   // A new daemon on the same state dir and plugins.
-  first->restart();
-  auto c2 = first->client();
+  d.restart();
+  auto c2 = d.client();
   // Recovery at start destroys the record (nothing left to stop: success).
   CHECK(wait_destroyed(c2, uid) == "destroyed");
-  auto again = c2.Delete(("/v1/experiments/" + uid).c_str(), auth());
-  REQUIRE(again);
-  CHECK(again->status == 200);
-  first.reset();
+  CHECK(destroy(c2, uid).status == 200);
 }

@@ -9,91 +9,26 @@
 
 #include <chrono>
 #include <csignal>
-#include <filesystem>
-#include <fstream>
-#include <memory>
 #include <string>
-#include <vector>
 
 #include "../../plugins/os/src/proc_table.hpp"
 #include "../support/eventually.hpp"
-#include "bladed_process.hpp"
+#include "../support/process_state.hpp"
+#include "os_test_support.hpp"
 
-namespace fs = std::filesystem;
 using blade::test::auth;
-using blade::test::BladedOptions;
 using blade::test::BladedProcess;
-using blade::test::ChildProcess;
+using blade::test::check_destroyed;
+using blade::test::create;
 using blade::test::eventually;
-using blade::test::post_json;
-using blade::test::TempDir;
+using blade::test::process_state;
+using blade::test::os::os_options;
+using blade::test::os::running;
+using blade::test::os::Sleepers;
 using nlohmann::json;
 namespace proc = blade::os::proc;
 
 namespace {
-
-BladedOptions os_options() {
-  BladedOptions o;
-  o.plugins = {};
-  o.plugin_files = {fs::path(BLADE_BUILT_PLUGIN_DIR) / "os.so"};
-  return o;
-}
-
-char state_of(pid_t pid) {
-  auto p = proc::read_process(pid);
-  return p ? p->stat.state : '-';
-}
-
-bool running(char s) {
-  return s == 'S' || s == 'R' || s == 'D';
-}
-
-// Copies of /bin/sleep under a name unique to this run, so `process` and
-// `process-cmd` match only what the test started.
-struct Sleepers {
-  TempDir dir{"proc-test"};
-  std::string name;
-  fs::path exe;
-  std::vector<std::unique_ptr<ChildProcess>> children;
-
-  Sleepers() {
-    name = "bst" + std::to_string(::getpid() % 100000) + std::to_string(counter()++);
-    exe = dir / name;
-    fs::copy_file("/bin/sleep", exe);
-    fs::permissions(exe, fs::perms(0755));
-  }
-  static int &counter() {
-    static int n = 0;
-    return n;
-  }
-  ChildProcess &start() {
-    children.push_back(
-        std::make_unique<ChildProcess>(std::vector<std::string>{exe.string(), "300"}));
-    ChildProcess &c = *children.back();
-    REQUIRE(eventually([&] {
-      auto p = proc::read_process(c.pid());
-      return p && p->stat.comm == name;
-    }));
-    return c;
-  }
-};
-
-json create(httplib::Client &c, const std::string &action, const json &flags, int want) {
-  auto r = post_json(c, "/v1/experiments",
-                     {{"target", "process"}, {"action", action}, {"flags", flags}});
-  REQUIRE(r);
-  INFO(r->body);
-  REQUIRE(r->status == want);
-  return json::parse(r->body);
-}
-
-void destroy(httplib::Client &c, const std::string &uid) {
-  auto r = c.Delete(("/v1/experiments/" + uid).c_str(), auth());
-  REQUIRE(r);
-  INFO(r->body);
-  CHECK(r->status == 200);
-  CHECK(json::parse(r->body)["data"]["status"] == "destroyed");
-}
 
 // A child that listens on an ephemeral TCP port and waits; its pid and port.
 struct Listener {
@@ -151,7 +86,7 @@ TEST_CASE("stat parsing: start time after the last ')', and pid reuse is told ap
   auto start = proc::start_time_of(child.pid());
   REQUIRE(start);
   CHECK(proc::signal_if_same(child.pid(), *start + 1, SIGSTOP) == ESRCH);
-  CHECK(running(state_of(child.pid())));
+  CHECK(running(process_state(child.pid())));
 }
 
 TEST_CASE("/proc/net/tcp parsing finds LISTEN sockets of a port only") {
@@ -176,28 +111,23 @@ TEST_CASE("process stop stops a child until destroy; dry run and a second destro
   auto &child = s.start();
 
   // Dry run names the child and changes nothing.
-  auto dry = post_json(c, "/v1/experiments",
-                       {{"target", "process"},
-                        {"action", "stop"},
-                        {"flags", {{"process", s.name}}},
-                        {"dry_run", true}});
-  REQUIRE(dry);
-  INFO(dry->body);
-  REQUIRE(dry->status == 200);
-  auto plan = json::parse(dry->body)["data"]["plan"];
+  auto dry = create(c, "process", "stop", {{"process", s.name}}, true);
+  REQUIRE_MESSAGE(dry.status == 200, dry.body.dump());
+  auto plan = dry.body["data"]["plan"];
   REQUIRE(plan["processes"].size() == 1);
   CHECK(plan["processes"][0]["pid"] == child.pid());
-  CHECK(running(state_of(child.pid())));
+  CHECK(running(process_state(child.pid())));
 
-  auto created = create(c, "stop", {{"process", s.name}}, 201);
-  const std::string uid = created["data"]["uid"];
-  CHECK(eventually([&] { return state_of(child.pid()) == 'T'; }, std::chrono::seconds(5)));
-  CHECK(created["data"]["result"]["processes"][0]["pid"] == child.pid());
+  auto created = create(c, "process", "stop", {{"process", s.name}});
+  REQUIRE_MESSAGE(created.status == 201, created.body.dump());
+  const std::string uid = created.uid();
+  CHECK(eventually([&] { return process_state(child.pid()) == 'T'; }, std::chrono::seconds(5)));
+  CHECK(created.body["data"]["result"]["processes"][0]["pid"] == child.pid());
 
-  destroy(c, uid);
-  CHECK(eventually([&] { return running(state_of(child.pid())); }, std::chrono::seconds(5)));
-  destroy(c, uid);  // idempotent
-  CHECK(running(state_of(child.pid())));
+  check_destroyed(c, uid);
+  CHECK(eventually([&] { return running(process_state(child.pid())); }, std::chrono::seconds(5)));
+  check_destroyed(c, uid);  // idempotent
+  CHECK(running(process_state(child.pid())));
 }
 
 TEST_CASE("process kill by name, by command line, and count limits the victims") {
@@ -207,22 +137,26 @@ TEST_CASE("process kill by name, by command line, and count limits the victims")
   SUBCASE("by name, default SIGKILL") {
     Sleepers s;
     auto &child = s.start();
-    auto created = create(c, "kill", {{"process", s.name}}, 201);
+    auto created = create(c, "process", "kill", {{"process", s.name}});
+    REQUIRE_MESSAGE(created.status == 201, created.body.dump());
     CHECK(child.exit_code(std::chrono::seconds(5)) == -SIGKILL);
-    destroy(c, created["data"]["uid"]);
+    check_destroyed(c, created.uid());
   }
   SUBCASE("by command line, with a chosen signal") {
     Sleepers s;
     auto &child = s.start();
-    create(c, "kill", {{"process-cmd", s.exe.string() + " 300"}, {"signal", SIGTERM}}, 201);
+    auto created = create(c, "process", "kill",
+                          {{"process-cmd", s.exe.string() + " 300"}, {"signal", SIGTERM}});
+    REQUIRE_MESSAGE(created.status == 201, created.body.dump());
     CHECK(child.exit_code(std::chrono::seconds(5)) == -SIGTERM);
   }
   SUBCASE("count 2 of 3") {
     Sleepers s;
     for (int i = 0; i < 3; ++i)
       s.start();
-    auto created = create(c, "k", {{"process", s.name}, {"count", 2}}, 201);
-    CHECK(created["data"]["result"]["processes"].size() == 2);
+    auto created = create(c, "process", "k", {{"process", s.name}, {"count", 2}});
+    REQUIRE_MESSAGE(created.status == 201, created.body.dump());
+    CHECK(created.body["data"]["result"]["processes"].size() == 2);
     int dead = 0;
     for (auto &child : s.children)
       dead += child->exit_code(std::chrono::seconds(2)).has_value();
@@ -231,9 +165,10 @@ TEST_CASE("process kill by name, by command line, and count limits the victims")
   SUBCASE("exclude-process spares the named ones") {
     Sleepers s;
     auto &child = s.start();
-    auto r = create(c, "kill",
-                    {{"process-cmd", s.exe.string()}, {"exclude-process", "x," + s.name}}, 422);
-    CHECK(r["code"] == "FAILED_PRECONDITION");
+    auto r = create(c, "process", "kill",
+                    {{"process-cmd", s.exe.string()}, {"exclude-process", "x," + s.name}});
+    REQUIRE_MESSAGE(r.status == 422, r.body.dump());
+    CHECK(r.body["code"] == "FAILED_PRECONDITION");
     CHECK_FALSE(child.exit_code(std::chrono::milliseconds(200)).has_value());
   }
 }
@@ -242,14 +177,15 @@ TEST_CASE("process stop by local-port stops the listener") {
   Listener l;
   BladedProcess d(os_options());
   auto c = d.client();
-  REQUIRE(eventually([&] { return running(state_of(l.pid)); }));
-  auto created = create(c, "f", {{"local-port", l.port}}, 201);
-  auto hit = created["data"]["result"]["processes"];
+  REQUIRE(eventually([&] { return running(process_state(l.pid)); }));
+  auto created = create(c, "process", "f", {{"local-port", l.port}});
+  REQUIRE_MESSAGE(created.status == 201, created.body.dump());
+  auto hit = created.body["data"]["result"]["processes"];
   REQUIRE(hit.size() == 1);
   CHECK(hit[0]["pid"] == l.pid);
-  CHECK(eventually([&] { return state_of(l.pid) == 'T'; }, std::chrono::seconds(5)));
-  destroy(c, created["data"]["uid"]);
-  CHECK(eventually([&] { return running(state_of(l.pid)); }, std::chrono::seconds(5)));
+  CHECK(eventually([&] { return process_state(l.pid) == 'T'; }, std::chrono::seconds(5)));
+  check_destroyed(c, created.uid());
+  CHECK(eventually([&] { return running(process_state(l.pid)); }, std::chrono::seconds(5)));
 }
 
 TEST_CASE("the daemon, its parent and pid 1 cannot be targeted") {
@@ -259,23 +195,26 @@ TEST_CASE("the daemon, its parent and pid 1 cannot be targeted") {
 
   for (pid_t pid : {bladed, ::getpid(), 1}) {
     CAPTURE(pid);
-    auto r = create(c, "kill", {{"pid", pid}}, 400);
-    CHECK(r["code"] == "INVALID_ARGUMENT");
-    CHECK(r["message"].get<std::string>().rfind("pid: ", 0) == 0);
-    CHECK(r["details"][0]["field"] == "flags.pid");
+    auto r = create(c, "process", "kill", {{"pid", pid}});
+    REQUIRE_MESSAGE(r.status == 400, r.body.dump());
+    CHECK(r.body["code"] == "INVALID_ARGUMENT");
+    CHECK(r.body["message"].get<std::string>().rfind("pid: ", 0) == 0);
+    CHECK(r.body["details"][0]["field"] == "flags.pid");
   }
   // bladed's own command line holds its unique state dir: it still is no target.
-  auto r = create(c, "kill", {{"process-cmd", d.dir.path().string()}}, 422);
-  CHECK(r["code"] == "FAILED_PRECONDITION");
+  auto r = create(c, "process", "kill", {{"process-cmd", d.dir.path().string()}});
+  REQUIRE_MESSAGE(r.status == 422, r.body.dump());
+  CHECK(r.body["code"] == "FAILED_PRECONDITION");
   CHECK_FALSE(d.process->exit_code(std::chrono::milliseconds(300)).has_value());
-  CHECK(running(state_of(bladed)));
+  CHECK(running(process_state(bladed)));
   auto list = c.Get("/v1/experiments", auth());
   REQUIRE(list);
   CHECK(list->status == 200);
 
   SUBCASE("no matcher at all is a field-named 400") {
-    auto none = create(c, "stop", json::object(), 400);
-    CHECK(none["message"].get<std::string>().rfind("process: ", 0) == 0);
+    auto none = create(c, "process", "stop", json::object());
+    REQUIRE_MESSAGE(none.status == 400, none.body.dump());
+    CHECK(none.body["message"].get<std::string>().rfind("process: ", 0) == 0);
   }
 }
 
@@ -283,12 +222,14 @@ TEST_CASE("nothing matching is 422, or 201 with ignore-not-found") {
   BladedProcess d(os_options());
   auto c = d.client();
   const std::string ghost = "no-such-proc-" + std::to_string(::getpid());
-  auto r = create(c, "stop", {{"process", ghost}}, 422);
-  CHECK(r["code"] == "FAILED_PRECONDITION");
-  CHECK(r["message"].get<std::string>().find("no process matches") != std::string::npos);
-  auto ok = create(c, "stop", {{"process", ghost}, {"ignore-not-found", true}}, 201);
-  CHECK(ok["data"]["result"]["processes"].empty());
-  destroy(c, ok["data"]["uid"]);
+  auto r = create(c, "process", "stop", {{"process", ghost}});
+  REQUIRE_MESSAGE(r.status == 422, r.body.dump());
+  CHECK(r.body["code"] == "FAILED_PRECONDITION");
+  CHECK(r.body["message"].get<std::string>().find("no process matches") != std::string::npos);
+  auto ok = create(c, "process", "stop", {{"process", ghost}, {"ignore-not-found", true}});
+  REQUIRE_MESSAGE(ok.status == 201, ok.body.dump());
+  CHECK(ok.body["data"]["result"]["processes"].empty());
+  check_destroyed(c, ok.uid());
 }
 
 TEST_CASE("destroy of a stop whose process is gone succeeds and signals nothing") {
@@ -297,31 +238,32 @@ TEST_CASE("destroy of a stop whose process is gone succeeds and signals nothing"
   Sleepers s;
   auto &child = s.start();
   auto &other = s.start();
-  auto created = create(c, "stop", {{"pid", child.pid()}}, 201);
-  CHECK(eventually([&] { return state_of(child.pid()) == 'T'; }, std::chrono::seconds(5)));
-  CHECK(running(state_of(other.pid())));
+  auto created = create(c, "process", "stop", {{"pid", child.pid()}});
+  REQUIRE_MESSAGE(created.status == 201, created.body.dump());
+  CHECK(eventually([&] { return process_state(child.pid()) == 'T'; }, std::chrono::seconds(5)));
+  CHECK(running(process_state(other.pid())));
   child.signal(SIGKILL);
   REQUIRE(child.exit_code(std::chrono::seconds(5)) == -SIGKILL);  // reaped: the pid is free
-  destroy(c, created["data"]["uid"]);
-  CHECK(running(state_of(other.pid())));
+  check_destroyed(c, created.uid());
+  CHECK(running(process_state(other.pid())));
 }
 
 TEST_CASE("a stopped process runs again when a new bladed starts after a SIGKILL") {
   Sleepers s;
   auto &child = s.start();
-  auto d = std::make_unique<BladedProcess>(os_options());
+  BladedProcess d(os_options());
   {
-    auto c = d->client();
-    create(c, "stop", {{"process", s.name}}, 201);
+    auto c = d.client();
+    auto stop = create(c, "process", "stop", {{"process", s.name}});
+    REQUIRE_MESSAGE(stop.status == 201, stop.body.dump());
   }
-  REQUIRE(eventually([&] { return state_of(child.pid()) == 'T'; }, std::chrono::seconds(5)));
-  d->process->signal(SIGKILL);
-  REQUIRE(d->process->exit_code(std::chrono::seconds(5)) == -SIGKILL);
-  CHECK(eventually([&] { return state_of(child.pid()) == 'T'; },
+  REQUIRE(eventually([&] { return process_state(child.pid()) == 'T'; }, std::chrono::seconds(5)));
+  d.crash();
+  CHECK(eventually([&] { return process_state(child.pid()) == 'T'; },
                    std::chrono::seconds(5)));  // the fault outlived the daemon
 
-  d->restart();  // returns once recovery has run
-  CHECK(eventually([&] { return running(state_of(child.pid())); }, std::chrono::seconds(5)));
-  d->process->signal(SIGTERM);
-  CHECK(d->process->exit_code(std::chrono::seconds(10)) == 0);
+  d.restart();  // returns once recovery has run
+  CHECK(eventually([&] { return running(process_state(child.pid())); }, std::chrono::seconds(5)));
+  d.process->signal(SIGTERM);
+  CHECK(d.process->exit_code(std::chrono::seconds(10)) == 0);
 }

@@ -49,8 +49,8 @@ Run run(const fs::path &script, const fs::path &dir) {
   r.took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                  start);
   r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  r.out = slurp(dir / "out");
-  r.err = slurp(dir / "err");
+  r.out = read_text(dir / "out");
+  r.err = read_text(dir / "err");
   return r;
 }
 
@@ -72,20 +72,22 @@ TEST_CASE("script delay makes the function sleep; destroy restores the script by
     auto a = create(c, "script", "delay",
                     {{"file", script.string()}, {"function-name", fn}, {"time", 1500}});
     REQUIRE_MESSAGE(a.status == 201, a.body.dump());
-    CHECK(slurp(script).find("sleep 1.500") != std::string::npos);
+    CHECK(fs::exists(backup_dir(d, a.uid())));
+    CHECK(read_text(script).find("sleep 1.500") != std::string::npos);
     CHECK((snap(script).mode & 07777) == 0750);
     CHECK(snap(script).uid == 1234);
     const Run slow = run(script, t.path());
     CHECK(slow.status == 0);
     CHECK(slow.out == plain.out);
     CHECK(slow.took >= std::chrono::milliseconds(1500));
-    CHECK(destroy(c, a.uid()) == 200);
+    CHECK(destroy(c, a.uid()).status == 200);
+    CHECK_FALSE(fs::exists(backup_dir(d, a.uid())));
     Snapshot after = snap(script);
     CHECK(after.bytes == before.bytes);
     CHECK(after.mode == before.mode);
     CHECK(after.uid == before.uid);
     CHECK(after.gid == before.gid);
-    CHECK(destroy(c, a.uid()) == 200);
+    CHECK(destroy(c, a.uid()).status == 200);
     CHECK(run(script, t.path()).out == plain.out);
   }
 }
@@ -108,7 +110,8 @@ TEST_CASE("script exit makes the function exit with the code and message") {
   CHECK(broken.status == 7);
   CHECK(broken.out == "preparing\n");
   CHECK(broken.err == "it's broken\n");
-  CHECK(destroy(c, a.uid()) == 200);
+  CHECK(destroy(c, a.uid()).status == 200);
+  CHECK_FALSE(fs::exists(backup_dir(d, a.uid())));
   CHECK(snap(script).bytes == before.bytes);
   CHECK(snap(script).mode == before.mode);
   CHECK(snap(script).uid == before.uid);
@@ -119,12 +122,14 @@ TEST_CASE("script exit makes the function exit with the code and message") {
   // A script edited meanwhile is not clobbered: destroy refuses, keeps the backup.
   auto b = create(c, "script", "exit", {{"file", script.string()}, {"function-name", "stop"}});
   REQUIRE(b.status == 201);
-  const std::string faulted = slurp(script);
+  const std::string faulted = read_text(script);
   spit(script, faulted + "# edited\n");
-  CHECK(destroy(c, b.uid()) != 200);
-  CHECK(slurp(script) == faulted + "# edited\n");
+  CHECK(destroy(c, b.uid()).status != 200);
+  CHECK(read_text(script) == faulted + "# edited\n");
+  CHECK(fs::exists(backup_dir(d, b.uid())));
   spit(script, faulted);
-  CHECK(destroy(c, b.uid()) == 200);
+  CHECK(destroy(c, b.uid()).status == 200);
+  CHECK_FALSE(fs::exists(backup_dir(d, b.uid())));
   CHECK(snap(script).bytes == before.bytes);
 }
 

@@ -2,6 +2,8 @@
 // state dir and a plugin dir, stopped (SIGKILL by ChildProcess) at the end.
 #pragma once
 
+#include <signal.h>
+
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -63,6 +65,13 @@ class BladedProcess {
     start();
   }
 
+  // Kills the daemon as a crash would (SIGKILL, so nothing of it runs) and
+  // waits until it is gone.
+  void crash() {
+    process->signal(SIGKILL);
+    REQUIRE(process->exit_code(std::chrono::seconds(10)) == -SIGKILL);
+  }
+
   std::filesystem::path log_file() const { return dir / "bladed.log"; }
   std::string url() const { return options_.scheme + "://127.0.0.1:" + std::to_string(port); }
 
@@ -104,6 +113,16 @@ class BladedProcess {
 
   BladedOptions options_;
 };
+
+// A bladed loading the test plugins `names` (of BLADE_TEST_PLUGIN_DIR),
+// with `args` appended to its command line.
+inline BladedOptions with_test_plugins(std::vector<std::string> names,
+                                       std::vector<std::string> args = {}) {
+  BladedOptions o;
+  o.plugins = std::move(names);
+  o.args = std::move(args);
+  return o;
+}
 
 // The admin token's headers.
 inline httplib::Headers auth() {

@@ -220,8 +220,6 @@ TEST_CASE("configuration errors name the option") {
   CHECK(message({"--read-timeout", "0"}) == "read-timeout: 0 is not in 1..3600");
 }
 
-namespace {}  // namespace
-
 TEST_CASE("experiments over HTTP: create, get, list, destroy, with the fault real on the host") {
   Daemon d;
   auto c = d.client();

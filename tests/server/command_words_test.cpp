@@ -35,11 +35,13 @@ Error error_of(Fn fn) {
   return Error(ErrorCode::Internal, "unreachable");
 }
 
-// cmarker touch as the C marker plugin declares it, plus a typed flag.
-std::optional<std::vector<FlagSpec>> lookup(const std::string &scope, const std::string &target,
-                                            const std::string &action) {
+// cmarker touch as the C marker plugin declares it, plus a typed flag;
+// anything else is not served, as the service answers it.
+std::vector<FlagSpec> lookup(const std::string &scope, const std::string &target,
+                             const std::string &action) {
   if (scope != "host" || target != "cmarker" || (action != "touch" && action != "t"))
-    return std::nullopt;
+    throw Error(ErrorCode::NotFound, "no executor serves " + target + " " + action,
+                {{"action", "no plugin or external spec serves " + target + " " + action}});
   std::vector<FlagSpec> flags(3);
   flags[0].name = "path";
   flags[0].required = true;

@@ -324,9 +324,9 @@ TEST_CASE("/api/v1: create, status by uid and by filter, destroy") {
   const fs::path marker = d.dir / "marker";
   auto c = d.client();
 
-  auto res =
-      post_json(c, "/api/v1/experiments",
-                {{"target", "cmarker"}, {"action", "t"}, {"flags", {{"path", marker.string()}}}});
+  json body = blade::test::marker_experiment(marker);
+  body["action"] = "t";  // an action's alias, as chaosblade's clients give
+  auto res = post_json(c, "/api/v1/experiments", body);
   REQUIRE(res);
   CHECK(res->status == 201);
   auto created = json::parse(res->body);

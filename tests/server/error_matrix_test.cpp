@@ -10,35 +10,26 @@
 #include <nlohmann/json.hpp>
 
 #include "bladed_process.hpp"
+#include "experiment_calls.hpp"
 
 namespace fs = std::filesystem;
-using blade::test::BladedOptions;
 using blade::test::BladedProcess;
-using blade::test::post_json;
+using blade::test::create;
+using blade::test::marker_experiment;
+using blade::test::with_test_plugins;
 using nlohmann::json;
-
-namespace {
-
-std::pair<int, json> answer(const httplib::Result &r) {
-  REQUIRE(r);
-  return {r->status, json::parse(r->body)};
-}
-
-}  // namespace
 
 TEST_CASE("409: the plugin finds its fault already in place; 422: it cannot apply it here") {
   BladedProcess d;
   auto c = d.client();
   std::ofstream(d.dir / "taken") << "someone else's";
-  auto [status, body] =
-      answer(post_json(c, "/v1/experiments", blade::test::marker_experiment(d.dir / "taken")));
+  auto [status, body] = create(c, marker_experiment(d.dir / "taken"));
   CHECK(status == 409);
   CHECK(body["code"] == "ALREADY_EXISTS");
   CHECK(body["data"]["status"] == "failed");
   CHECK(blade::test::read_text(d.dir / "taken") == "someone else's");  // left alone
 
-  auto [status2, body2] = answer(
-      post_json(c, "/v1/experiments", blade::test::marker_experiment(d.dir / "no-such-dir" / "m")));
+  auto [status2, body2] = create(c, marker_experiment(d.dir / "no-such-dir" / "m"));
   CHECK(status2 == 422);
   CHECK(body2["code"] == "FAILED_PRECONDITION");
   CHECK(body2["data"]["status"] == "failed");
@@ -46,12 +37,9 @@ TEST_CASE("409: the plugin finds its fault already in place; 422: it cannot appl
 }
 
 TEST_CASE("500: a plugin answering a status the ABI does not define is a bug, reported plainly") {
-  BladedOptions o;
-  o.plugins = {"odd_status.so"};
-  BladedProcess d(o);
+  BladedProcess d(with_test_plugins({"odd_status.so"}));
   auto c = d.client();
-  auto [status, body] =
-      answer(post_json(c, "/v1/experiments", {{"target", "oddstatus"}, {"action", "noop"}}));
+  auto [status, body] = create(c, {{"target", "oddstatus"}, {"action", "noop"}});
   CHECK(status == 500);
   CHECK(body["code"] == "INTERNAL");
   CHECK(body["data"]["status"] == "failed");
@@ -65,14 +53,11 @@ TEST_CASE("503: a synchronous create that outlives --sync-timeout; the job goes 
   fs::create_directories(home / "yaml");
   fs::copy_file(fs::path(BLADE_STANDIN_DIR) / "chaos_standin", home / "bin" / "chaos_standin");
   fs::copy_file(BLADE_STANDIN_SPEC, home / "yaml" / "chaosblade-standin-spec-1.0.0.yaml");
-  BladedOptions o;
-  o.args = {"--chaosblade-home", home.path().string(), "--sync-timeout", "1"};
-  BladedProcess d(o);
+  BladedProcess d(
+      with_test_plugins({}, {"--chaosblade-home", home.path().string(), "--sync-timeout", "1"}));
   auto c = d.client();
   const auto start = std::chrono::steady_clock::now();
-  auto [status, body] = answer(post_json(
-      c, "/v1/experiments",
-      {{"target", "marker"}, {"action", "slow"}, {"flags", {{"path", (d.dir / "pid").string()}}}}));
+  auto [status, body] = create(c, "marker", "slow", {{"path", (d.dir / "pid").string()}});
   CHECK(status == 503);
   CHECK(body["code"] == "UNAVAILABLE");
   CHECK(body["message"].get<std::string>().find("still being created") != std::string::npos);

@@ -22,13 +22,16 @@
 #include "../support/file_text.hpp"
 #include "bladed_process.hpp"
 #include "event_cursor.hpp"
+#include "experiment_calls.hpp"
 
 namespace fs = std::filesystem;
 using blade::test::auth;
 using blade::test::BladedProcess;
 using blade::test::eventually;
 using blade::test::kToken;
+using blade::test::marker_experiment;
 using blade::test::post_json;
+using blade::test::with_test_plugins;
 using nlohmann::json;
 
 namespace {
@@ -171,29 +174,21 @@ void check_consecutive(const std::vector<SseEvent> &events, std::uint64_t first)
   }
 }
 
+// A c_marker experiment on `file`, which then holds its uid; the uid.
 std::string create_marker(httplib::Client &c, const fs::path &file) {
-  auto res = post_json(c, "/v1/experiments",
-                       {{"target", "cmarker"}, {"action", "touch"}, {"flags", {{"path", file}}}});
-  REQUIRE(res);
-  REQUIRE_MESSAGE(res->status == 201, res->body);
-  auto uid = json::parse(res->body)["data"]["uid"].get<std::string>();
+  const auto a = blade::test::create(c, marker_experiment(file));
+  REQUIRE_MESSAGE(a.status == 201, a.body.dump());
+  const std::string uid = a.uid();
   REQUIRE(fs::exists(file));
   CHECK(blade::test::read_text(file) == uid);
   return uid;
 }
 
-void destroy(httplib::Client &c, const std::string &uid, const fs::path &file) {
-  auto res = c.Delete(("/v1/experiments/" + uid).c_str(), auth());
-  REQUIRE(res);
-  REQUIRE_MESSAGE(res->status == 200, res->body);
+// Destroys the c_marker experiment `uid`: its file is gone.
+void destroy_marker(httplib::Client &c, const std::string &uid, const fs::path &file) {
+  const auto a = blade::test::destroy(c, uid);
+  REQUIRE_MESSAGE(a.status == 200, a.body.dump());
   CHECK_FALSE(fs::exists(file));
-}
-
-blade::test::BladedOptions marker_daemon(std::vector<std::string> args = {}) {
-  blade::test::BladedOptions o;
-  o.args = std::move(args);
-  o.plugins = {"c_marker.so"};
-  return o;
 }
 
 httplib::Headers resume_from(std::uint64_t id) {
@@ -205,7 +200,7 @@ httplib::Headers resume_from(std::uint64_t id) {
 }  // namespace
 
 TEST_CASE("events stream experiment changes and resume from Last-Event-ID without gap or repeat") {
-  BladedProcess d(marker_daemon());
+  BladedProcess d(with_test_plugins({"c_marker.so"}));
   auto c = d.client();
   const auto one = d.dir / "one", two = d.dir / "two", three = d.dir / "three";
 
@@ -217,7 +212,7 @@ TEST_CASE("events stream experiment changes and resume from Last-Event-ID withou
   CHECK(first.header("X-Accel-Buffering") == "no");
 
   const auto uid1 = create_marker(c, one);
-  destroy(c, uid1, one);
+  destroy_marker(c, uid1, one);
   const std::vector<std::string> whole_life = {"created", "running", "destroying", "destroyed"};
   CHECK(eventually([&] { return statuses_of(first.events(), uid1).size() == 4; }));
   auto seen = first.events();
@@ -236,7 +231,7 @@ TEST_CASE("events stream experiment changes and resume from Last-Event-ID withou
 
   // Missed while away: two's whole life and three's start.
   const auto uid2 = create_marker(c, two);
-  destroy(c, uid2, two);
+  destroy_marker(c, uid2, two);
   const auto uid3 = create_marker(c, three);
 
   SseClient second(d, resume_from(last_seen));
@@ -249,7 +244,7 @@ TEST_CASE("events stream experiment changes and resume from Last-Event-ID withou
   check_consecutive(replayed, last_seen + 1);
 
   // Then live, continuing where the replay stopped.
-  destroy(c, uid3, three);
+  destroy_marker(c, uid3, three);
   CHECK(eventually([&] { return second.events().size() >= 8; }));
   auto all = second.events();
   REQUIRE(all.size() == 8);
@@ -260,7 +255,7 @@ TEST_CASE("events stream experiment changes and resume from Last-Event-ID withou
 }
 
 TEST_CASE("events resume from ?last_event_id= and announce a reset for an unknown id") {
-  BladedProcess d(marker_daemon());
+  BladedProcess d(with_test_plugins({"c_marker.so"}));
   auto c = d.client();
   const auto uid = create_marker(c, d.dir / "m");  // events 1 (created) and 2 (running)
 
@@ -281,7 +276,7 @@ TEST_CASE("events resume from ?last_event_id= and announce a reset for an unknow
   auto reset = json::parse(r[0].data);
   CHECK(reset["last_event_id"] == 500);
   CHECK(reset["oldest_event_id"] == 1);
-  destroy(c, uid, d.dir / "m");
+  destroy_marker(c, uid, d.dir / "m");
   CHECK(eventually([&] { return stale.events().size() >= 3; }));
   r = stale.events();
   REQUIRE(r.size() == 3);
@@ -297,9 +292,7 @@ TEST_CASE("events resume from ?last_event_id= and announce a reset for an unknow
 }
 
 TEST_CASE("streams opened while events flow get every event once, in order") {
-  auto opts = marker_daemon({"--rate-limit", "0"});
-  opts.plugins.push_back("noop_a.so");
-  BladedProcess d(opts);
+  BladedProcess d(with_test_plugins({"c_marker.so", "noop_a.so"}, {"--rate-limit", "0"}));
   auto c = d.client();
   const auto uid = create_marker(c, d.dir / "m");  // events 1 and 2
 
@@ -336,7 +329,7 @@ TEST_CASE("streams opened while events flow get every event once, in order") {
   stop = true;
   churn.join();
   CHECK(churn_failure == 0);
-  destroy(c, uid, d.dir / "m");  // the last event: 4 * rounds + 4
+  destroy_marker(c, uid, d.dir / "m");  // the last event: 4 * rounds + 4
   const std::uint64_t last = 4 * static_cast<std::uint64_t>(rounds.load()) + 4;
 
   for (std::size_t i = 0; i < streams.size(); ++i) {
@@ -359,7 +352,7 @@ TEST_CASE("streams opened while events flow get every event once, in order") {
 }
 
 TEST_CASE("events need a token") {
-  BladedProcess d(marker_daemon());
+  BladedProcess d(with_test_plugins({"c_marker.so"}));
   auto c = d.client();
   auto res = c.Get("/v1/events");
   REQUIRE(res);
@@ -371,7 +364,7 @@ TEST_CASE("events need a token") {
 }
 
 TEST_CASE("streams beyond --max-event-streams get 429 until one closes") {
-  BladedProcess d(marker_daemon({"--max-event-streams", "1"}));
+  BladedProcess d(with_test_plugins({"c_marker.so"}, {"--max-event-streams", "1"}));
   auto c = d.client();
   auto first = std::make_unique<SseClient>(d, auth());
   REQUIRE(eventually([&] { return first->opened(); }));
@@ -396,7 +389,7 @@ TEST_CASE("streams beyond --max-event-streams get 429 until one closes") {
 }
 
 TEST_CASE("SIGTERM with a stream open: the stream ends and bladed exits 0 promptly") {
-  BladedProcess d(marker_daemon());
+  BladedProcess d(with_test_plugins({"c_marker.so"}));
   SseClient stream(d, auth());
   REQUIRE(eventually([&] { return stream.opened(); }));
   const auto start = std::chrono::steady_clock::now();

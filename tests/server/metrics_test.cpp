@@ -18,21 +18,18 @@
 #include "blade/core/event_bus.hpp"
 #include "blade/core/store.hpp"
 #include "bladed_process.hpp"
+#include "experiment_calls.hpp"
 #include "metrics.hpp"
 
 namespace fs = std::filesystem;
 using blade::test::auth;
 using blade::test::BladedProcess;
-using blade::test::post_json;
+using blade::test::create;
+using blade::test::destroy;
+using blade::test::with_test_plugins;
 using nlohmann::json;
 
 namespace {
-
-blade::test::BladedOptions marker_daemon() {
-  blade::test::BladedOptions o;
-  o.plugins = {"c_marker.so"};
-  return o;
-}
 
 using Labels = std::map<std::string, std::string>;
 
@@ -279,29 +276,20 @@ TEST_CASE("the test's exposition parser accepts the format and refuses what is n
 }
 
 TEST_CASE("metrics count experiments, latencies, executor errors and requests") {
-  BladedProcess d(marker_daemon());
+  BladedProcess d(with_test_plugins({"c_marker.so"}));
   auto c = d.client();
 
-  auto create = [&](const json &flags) {
-    return post_json(c, "/v1/experiments",
-                     {{"target", "cmarker"}, {"action", "touch"}, {"flags", flags}});
-  };
-  auto a = create({{"path", d.dir / "a"}});
-  auto b = create({{"path", d.dir / "b"}});
-  REQUIRE(a);
-  REQUIRE(b);
-  REQUIRE(a->status == 201);
-  REQUIRE(b->status == 201);
+  auto a = create(c, "cmarker", "touch", {{"path", d.dir / "a"}});
+  auto b = create(c, "cmarker", "touch", {{"path", d.dir / "b"}});
+  REQUIRE(a.status == 201);
+  REQUIRE(b.status == 201);
   CHECK(fs::exists(d.dir / "a"));
   CHECK(fs::exists(d.dir / "b"));
-  auto failing = create({{"path", d.dir / "c"}, {"fail", true}});
-  REQUIRE(failing);
-  CHECK(failing->status == 400);
-  CHECK(json::parse(failing->body)["data"]["status"] == "failed");
-  const auto uid_a = json::parse(a->body)["data"]["uid"].get<std::string>();
-  auto gone = c.Delete(("/v1/experiments/" + uid_a).c_str(), auth());
-  REQUIRE(gone);
-  REQUIRE(gone->status == 200);
+  auto failing = create(c, "cmarker", "touch", {{"path", d.dir / "c"}, {"fail", true}});
+  CHECK(failing.status == 400);
+  CHECK(failing.body["data"]["status"] == "failed");
+  const auto uid_a = a.uid();
+  REQUIRE(destroy(c, uid_a).status == 200);
   CHECK_FALSE(fs::exists(d.dir / "a"));
 
   auto x = scrape(d);
@@ -343,7 +331,7 @@ TEST_CASE("metrics count experiments, latencies, executor errors and requests") 
 }
 
 TEST_CASE("metrics need a token") {
-  BladedProcess d(marker_daemon());
+  BladedProcess d(with_test_plugins({"c_marker.so"}));
   auto res = d.client().Get("/metrics");
   REQUIRE(res);
   CHECK(res->status == 401);

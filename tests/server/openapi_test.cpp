@@ -211,9 +211,7 @@ void check_documented(const std::string &key, const Operation &op, const httplib
 }  // namespace
 
 TEST_CASE("GET /v1/openapi.yaml serves the embedded OpenAPI 3 document to any token") {
-  BladedOptions options;
-  options.plugins = {"c_marker.so"};
-  BladedProcess bladed(options);
+  BladedProcess bladed(with_test_plugins({"c_marker.so"}));
   auto client = bladed.client();
 
   auto anonymous = client.Get("/v1/openapi.yaml");
@@ -342,10 +340,8 @@ TEST_CASE("every documented operation reaches a handler and answers as documente
   const auto config = dir / "tokens.yaml";
   std::ofstream(config) << "tokens:\n  - {name: dashboard, token: " << viewer
                         << ", role: viewer}\n";
-  BladedOptions options;
-  options.args = {"--rate-limit", "0", "--config", config.string()};
-  options.plugins = {"c_marker.so"};
-  BladedProcess bladed(options);
+  BladedProcess bladed(
+      with_test_plugins({"c_marker.so"}, {"--rate-limit", "0", "--config", config.string()}));
   auto client = bladed.client();
 
   SUBCASE("as an admin") {

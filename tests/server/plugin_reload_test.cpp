@@ -11,13 +11,16 @@
 
 #include "../support/eventually.hpp"
 #include "bladed_process.hpp"
+#include "experiment_calls.hpp"
 
 namespace fs = std::filesystem;
 using blade::test::auth;
-using blade::test::BladedOptions;
 using blade::test::BladedProcess;
+using blade::test::create;
+using blade::test::destroy;
 using blade::test::kTestPlugins;
-using blade::test::post_json;
+using blade::test::marker_experiment;
+using blade::test::with_test_plugins;
 using nlohmann::json;
 
 namespace {
@@ -48,24 +51,20 @@ void install(const BladedProcess &d, const std::string &file) {
 }  // namespace
 
 TEST_CASE("reload loads new plugins, keeps those in use, drops removed ones") {
-  BladedOptions o;
-  o.plugins = {"c_marker.so"};
-  BladedProcess d(o);
+  BladedProcess d(with_test_plugins({"c_marker.so"}));
   auto c = d.client();
 
   install(d, "noop_a.so");
   auto first = reload(c);
   CHECK(first["loaded"] == json::array({"noop-a"}));
   CHECK(first["unloaded"].empty());
-  CHECK(post_json(c, "/v1/experiments", {{"target", "noopa"}, {"action", "noop"}})->status == 201);
+  CHECK(create(c, {{"target", "noopa"}, {"action", "noop"}}).status == 201);
 
   // c-marker's file goes while its experiment is active: it stays loaded.
   fs::path marker = d.dir / "reload-marker";
-  auto created = post_json(
-      c, "/v1/experiments",
-      {{"target", "cmarker"}, {"action", "touch"}, {"flags", {{"path", marker.string()}}}});
-  REQUIRE(created->status == 201);
-  std::string uid = json::parse(created->body)["data"]["uid"];
+  auto created = create(c, marker_experiment(marker));
+  REQUIRE(created.status == 201);
+  const std::string uid = created.uid();
   fs::remove(d.dir / "plugins" / "c_marker.so");
   auto second = reload(c);
   REQUIRE(second["kept"].size() == 1);
@@ -74,15 +73,12 @@ TEST_CASE("reload loads new plugins, keeps those in use, drops removed ones") {
   CHECK(loaded_names(c) == std::vector<std::string>{"c-marker", "noop-a"});
 
   // Its destroy still works, then the next reload lets it go.
-  CHECK(c.Delete(("/v1/experiments/" + uid).c_str(), auth())->status == 200);
+  CHECK(destroy(c, uid).status == 200);
   CHECK_FALSE(fs::exists(marker));
   auto third = reload(c);
   CHECK(third["unloaded"] == json::array({"c-marker"}));
   CHECK(loaded_names(c) == std::vector<std::string>{"noop-a"});
-  auto gone = post_json(
-      c, "/v1/experiments",
-      {{"target", "cmarker"}, {"action", "touch"}, {"flags", {{"path", marker.string()}}}});
-  CHECK(gone->status == 404);
+  CHECK(create(c, marker_experiment(marker)).status == 404);
 
   // A bad file is reported as refused; the daemon keeps serving.
   std::ofstream(d.dir / "plugins" / "junk.so") << "not an ELF file";
@@ -93,9 +89,7 @@ TEST_CASE("reload loads new plugins, keeps those in use, drops removed ones") {
 }
 
 TEST_CASE("reload needs the admin role; SIGHUP reloads too") {
-  BladedOptions o;
-  o.plugins = {"c_marker.so"};
-  BladedProcess d(o);
+  BladedProcess d(with_test_plugins({"c_marker.so"}));
   auto c = d.client();
   CHECK(c.Post("/v1/plugins/reload", "", "application/json")->status == 401);
 

@@ -42,6 +42,15 @@ inline unsigned long long cpu_ticks(pid_t pid) {
   return utime + stime;
 }
 
+// Its resident memory (VmRSS) in KiB; -1 when it is gone.
+inline long long rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+  return -1;
+}
+
 // How many threads the process has now.
 inline std::size_t thread_count(pid_t pid) {
   std::size_t n = 0;

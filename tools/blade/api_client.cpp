@@ -108,9 +108,7 @@ std::string url_encode(const std::string &text) {
 }
 
 ApiClient::ApiClient(const Settings &s)
-    : endpoint_(s.endpoint),
-      token_(s.token),
-      client_(std::make_unique<httplib::Client>(s.endpoint)) {
+    : endpoint_(s.endpoint), client_(std::make_unique<httplib::Client>(s.endpoint)) {
   if (!client_->is_valid())
     throw UsageError(fmt::format("endpoint '{}' cannot be used", s.endpoint));
   client_->set_connection_timeout(5);
@@ -119,7 +117,7 @@ ApiClient::ApiClient(const Settings &s)
   client_->set_write_timeout(30);
   if (s.insecure) client_->enable_server_certificate_verification(false);
   if (!s.ca_cert.empty()) client_->set_ca_cert_path(s.ca_cert.c_str());
-  if (!token_.empty()) client_->set_default_headers({{"X-Api-Token", token_}});
+  if (!s.token.empty()) client_->set_default_headers({{"X-Api-Token", s.token}});
 }
 
 ApiClient::~ApiClient() = default;
@@ -131,8 +129,7 @@ nlohmann::json open_envelope(const httplib::Result &res, const std::string &endp
   auto body = nlohmann::json::parse(r.body, nullptr, false);
   if (body.is_discarded() || !body.is_object() || !body.contains("code")) {
     throw ApiError(r.status >= 400 ? "HTTP_" + std::to_string(r.status) : "BAD_RESPONSE",
-                   fmt::format("{} answered HTTP {} without a Blade envelope", endpoint, r.status),
-                   r.status);
+                   fmt::format("{} answered HTTP {} without a Blade envelope", endpoint, r.status));
   }
   const std::string code = body["code"].is_string() ? body["code"].get<std::string>() : "";
   if (code == "OK" && r.status < 400) return body.value("data", nlohmann::json());
@@ -149,34 +146,29 @@ nlohmann::json open_envelope(const httplib::Result &res, const std::string &endp
     }
   }
   if (!error_code_from_string(code)) message = fmt::format("HTTP {}: {}", r.status, message);
-  throw ApiError(code.empty() ? "HTTP_" + std::to_string(r.status) : code, message, r.status,
+  throw ApiError(code.empty() ? "HTTP_" + std::to_string(r.status) : code, message,
                  body.value("data", nlohmann::json()));
 }
 
 }  // namespace
 
-nlohmann::json ApiClient::get(const std::string &path) {
-  auto res = client_->Get(path.c_str());
+nlohmann::json ApiClient::finish(const httplib::Result &res) const {
   if (!res)
     throw Unreachable(fmt::format("cannot reach bladed at {}: {}", endpoint_,
                                   failure_reason(res.error(), endpoint_)));
   return open_envelope(res, endpoint_);
+}
+
+nlohmann::json ApiClient::get(const std::string &path) {
+  return finish(client_->Get(path.c_str()));
 }
 
 nlohmann::json ApiClient::post(const std::string &path, const nlohmann::json &body) {
-  auto res = client_->Post(path.c_str(), body.dump(), "application/json");
-  if (!res)
-    throw Unreachable(fmt::format("cannot reach bladed at {}: {}", endpoint_,
-                                  failure_reason(res.error(), endpoint_)));
-  return open_envelope(res, endpoint_);
+  return finish(client_->Post(path.c_str(), body.dump(), "application/json"));
 }
 
 nlohmann::json ApiClient::del(const std::string &path) {
-  auto res = client_->Delete(path.c_str());
-  if (!res)
-    throw Unreachable(fmt::format("cannot reach bladed at {}: {}", endpoint_,
-                                  failure_reason(res.error(), endpoint_)));
-  return open_envelope(res, endpoint_);
+  return finish(client_->Delete(path.c_str()));
 }
 
 }  // namespace blade::cli

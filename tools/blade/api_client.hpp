@@ -11,7 +11,8 @@
 
 namespace httplib {
 class Client;
-}
+class Result;
+}  // namespace httplib
 
 namespace blade::cli {
 
@@ -31,8 +32,10 @@ class ApiClient {
   const std::string &endpoint() const { return endpoint_; }
 
  private:
+  // The envelope's data, or the exception for no answer or an error.
+  nlohmann::json finish(const httplib::Result &res) const;
+
   std::string endpoint_;
-  std::string token_;
   std::unique_ptr<httplib::Client> client_;
 };
 

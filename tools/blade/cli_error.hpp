@@ -23,19 +23,13 @@ class UsageError : public std::runtime_error {
 // ("INVALID_ARGUMENT"), what() its message.
 class ApiError : public std::runtime_error {
  public:
-  ApiError(std::string code, const std::string &message, int http_status,
-           nlohmann::json data = nullptr)
-      : std::runtime_error(message),
-        code_(std::move(code)),
-        http_status_(http_status),
-        data_(std::move(data)) {}
+  ApiError(std::string code, const std::string &message, nlohmann::json data = nullptr)
+      : std::runtime_error(message), code_(std::move(code)), data_(std::move(data)) {}
   const std::string &code() const { return code_; }
-  int http_status() const { return http_status_; }
   const nlohmann::json &data() const { return data_; }
 
  private:
   std::string code_;
-  int http_status_;
   nlohmann::json data_;
 };
 

@@ -5,8 +5,9 @@
 
 #include <fmt/format.h>
 
-#include "blade/core/duration.hpp"
+#include "blade/core/error.hpp"
 #include "blade/core/experiment.hpp"
+#include "blade/core/experiment_service.hpp"
 #include "cli_error.hpp"
 #include "command.hpp"
 #include "output.hpp"
@@ -33,14 +34,14 @@ std::optional<std::string> peek_option(const std::vector<std::string> &args,
   return std::nullopt;
 }
 
-// 300 goes as a number, "5m" as a duration string; bladed accepts both.
+// Seconds, checked as bladed checks them (core's parse_timeout_seconds), so
+// a bad value is a usage error before anything is sent.
 nlohmann::json timeout_value(const std::string &text) {
-  if (!parse_duration(text))
-    throw UsageError(
-        fmt::format("--timeout: '{}' is not whole seconds or a duration such as 90s, 5m", text));
-  const bool digits = !text.empty() && std::all_of(text.begin(), text.end(),
-                                                   [](char c) { return c >= '0' && c <= '9'; });
-  return digits ? nlohmann::json(std::stoll(text)) : nlohmann::json(text);
+  try {
+    return parse_timeout_seconds(text);
+  } catch (const Error &e) {
+    throw UsageError(fmt::format("--timeout: '{}': {}", text, e.what()));
+  }
 }
 
 void print_created(Context &ctx, const Experiment &e, const nlohmann::json &data) {

@@ -109,10 +109,19 @@ std::string route_text(const RouteKey &k) {
   return fmt::format("{} {} {}", std::get<0>(k), std::get<1>(k), std::get<2>(k));
 }
 
+// A plugin change with no daemon to tell: it is picked up later.
+void note_unreachable(Context &ctx, const Unreachable &e) {
+  ctx.err << fmt::format(
+      "blade: note: {}; bladed picks the change up at its next start, or on "
+      "SIGHUP or POST /v1/plugins/reload\n",
+      e.what());
+}
+
 // Refuses a plugin whose name or (scope, target, action/alias) another
 // plugin already has: among the files of the plugin dir, and in the daemon.
-void check_clashes(const ProbedPlugin &candidate, const fs::path &dir, const fs::path &dest,
-                   Context &ctx, bool &daemon_reachable) {
+// False when the daemon could not be reached (nothing to ask it to reload).
+bool check_clashes(const ProbedPlugin &candidate, const fs::path &dir, const fs::path &dest,
+                   Context &ctx) {
   std::set<RouteKey> wanted;
   for (const auto &r : candidate.routes)
     wanted.emplace(r.scope, r.target, r.name);
@@ -155,12 +164,14 @@ void check_clashes(const ProbedPlugin &candidate, const fs::path &dir, const fs:
             fmt::format("plugin refused: bladed already has a plugin named '{}' loaded from {}",
                         candidate.name, loaded_from.string()));
     }
-  } catch (const Unreachable &) {
-    daemon_reachable = false;
+  } catch (const Unreachable &e) {
+    note_unreachable(ctx, e);
+    return false;
   } catch (const ApiError &e) {
     ctx.err << fmt::format("blade: note: cannot ask bladed about its plugins: {}: {}\n", e.code(),
                            e.what());
   }
+  return true;
 }
 
 int reload_after(Context &ctx, const std::string &name, const fs::path &dest, bool installing) {
@@ -168,10 +179,7 @@ int reload_after(Context &ctx, const std::string &name, const fs::path &dest, bo
   try {
     report = ctx.api().post("/v1/plugins/reload", nlohmann::json::object());
   } catch (const Unreachable &e) {
-    ctx.err << fmt::format(
-        "blade: note: {}; bladed picks the change up at its next start, or on "
-        "SIGHUP or POST /v1/plugins/reload\n",
-        e.what());
+    note_unreachable(ctx, e);
     return kExitOk;
   }
   auto has = [&](const char *list, const std::string &value) {
@@ -246,13 +254,13 @@ int plugin_install(Context &ctx) {
   ManifestEntry entry;
   {
     DirLock lock(dir);
-    check_clashes(candidate, dir, dest, ctx, daemon_reachable);
+    daemon_reachable = check_clashes(candidate, dir, dest, ctx);
     write_file_atomically(dir, dest.filename().string(), bytes, 0644);
     entry.name = candidate.name;
     entry.version = candidate.version;
     entry.abi = candidate.abi;
     entry.file = dest.filename().string();
-    entry.sha256 = sha256_file(dest);
+    entry.sha256 = sha256_hex(bytes);  // what was just written
     entry.size = bytes.size();
     entry.installed_at = format_time(std::chrono::system_clock::now());
     entry.source = source.string();
@@ -267,7 +275,7 @@ int plugin_install(Context &ctx) {
     ctx.out << fmt::format("installed {} {} (ABI {}) as {}\nsha256 {}\n", entry.name, entry.version,
                            entry.abi, dest.string(), entry.sha256);
   }
-  if (vm["no-reload"].as<bool>()) return kExitOk;
+  if (vm["no-reload"].as<bool>() || !daemon_reachable) return kExitOk;
   return reload_after(ctx, entry.name, dest, true);
 }
 
@@ -367,7 +375,7 @@ std::string verify_entry(const fs::path &dir, const ManifestEntry &e) {
   std::error_code ec;
   if (!fs::is_regular_file(file, ec)) return fmt::format("{} is missing", file.string());
   const auto size = fs::file_size(file, ec);
-  const auto sha = sha256_file(file);
+  const auto sha = sha256_hex(read_file(file));
   if (sha != e.sha256 || size != e.size)
     return fmt::format("{} was modified: sha256 {} (size {}), the manifest says {} (size {})",
                        file.string(), sha, size, e.sha256, e.size);
@@ -484,11 +492,11 @@ int plugin_remove(Context &ctx) {
 }  // namespace
 
 int run_plugin(Context &ctx) {
-  if (ctx.args.empty() || ctx.args[0] == "--help" || ctx.args[0] == "-h" || ctx.args[0] == "help") {
-    (ctx.args.empty() ? ctx.err : ctx.out) << kPluginUsage;
-    return ctx.args.empty() ? kExitUsage : kExitOk;
+  if (ctx.args.empty()) {
+    ctx.err << kPluginUsage;
+    return kExitUsage;
   }
-  if (wants_help(ctx.args)) {
+  if (ctx.args[0] == "help" || wants_help(ctx.args)) {
     ctx.out << kPluginUsage;
     return kExitOk;
   }

@@ -89,16 +89,10 @@ void Manifest::save(const fs::path &dir) const {
   write_file_atomically(dir, kManifestName, doc.dump(2) + "\n", 0644);
 }
 
-std::string sha256_file(const fs::path &file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw Failure(fmt::format("cannot read {}", file.string()));
+std::string sha256_hex(std::string_view bytes) {
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
   EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
-  char buf[65536];
-  while (in) {
-    in.read(buf, sizeof buf);
-    EVP_DigestUpdate(ctx.get(), buf, static_cast<std::size_t>(in.gcount()));
-  }
+  EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size());
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx.get(), digest, &len);

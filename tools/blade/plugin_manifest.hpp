@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -39,8 +40,8 @@ class Manifest {
   std::map<std::string, ManifestEntry> plugins;
 };
 
-// Lowercase hex sha256 of a file's bytes. Throws Failure if unreadable.
-std::string sha256_file(const std::filesystem::path &file);
+// Lowercase hex sha256 of `bytes`.
+std::string sha256_hex(std::string_view bytes);
 
 // Holds an exclusive flock on <dir>/.blade-manifest.lock, so two blade
 // runs never interleave their changes to one plugin dir.

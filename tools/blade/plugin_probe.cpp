@@ -36,13 +36,10 @@ nlohmann::json load_and_describe(const fs::path &file) {
     auto plugin = load_plugin(file, HostSettings(BLADE_VERSION, state));
     out = to_json(record_of(*plugin));
     nlohmann::json routes = nlohmann::json::array();
-    for (const auto &t : plugin->spec().items) {
-      for (const auto &a : t.actions) {
-        routes.push_back({t.scope, t.target, a.name, a.name});
-        for (const auto &alias : a.aliases)
-          routes.push_back({t.scope, t.target, alias, a.name});
-      }
-    }
+    for_each_route_name(plugin->spec(),
+                        [&](const TargetSpec &t, const ActionSpec &, const std::string &name) {
+                          routes.push_back({t.scope, t.target, name});
+                        });
     out["routes"] = routes;
   } catch (const PluginRefused &e) {
     out = {{"status", "refused"}, {"error", e.what()}, {"name", e.name()}};
@@ -98,9 +95,8 @@ std::string read_until_closed(int fd, Clock::time_point deadline, bool &timed_ou
   }
 }
 
-ProbedPlugin from_json(const fs::path &file, const nlohmann::json &j) {
+ProbedPlugin from_json(const nlohmann::json &j) {
   ProbedPlugin p;
-  p.path = file;
   p.loaded = j.value("status", "") == "loaded";
   p.error = j.value("error", "");
   p.name = j.value("name", "");
@@ -109,8 +105,8 @@ ProbedPlugin from_json(const fs::path &file, const nlohmann::json &j) {
   p.targets = j.value("targets", std::vector<std::string>{});
   if (j.contains("routes")) {
     for (const auto &r : j["routes"])
-      p.routes.push_back({r.at(0).get<std::string>(), r.at(1).get<std::string>(),
-                          r.at(2).get<std::string>(), r.at(3).get<std::string>()});
+      p.routes.push_back(
+          {r.at(0).get<std::string>(), r.at(1).get<std::string>(), r.at(2).get<std::string>()});
   }
   return p;
 }
@@ -119,7 +115,6 @@ ProbedPlugin from_json(const fs::path &file, const nlohmann::json &j) {
 
 ProbedPlugin probe_plugin(const fs::path &file) {
   ProbedPlugin failed;
-  failed.path = file;
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
     failed.error = fmt::format("cannot make a pipe: {}", ::strerror(errno));
@@ -162,7 +157,7 @@ ProbedPlugin probe_plugin(const fs::path &file) {
                                WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     return failed;
   }
-  return from_json(file, j);
+  return from_json(j);
 }
 
 }  // namespace blade::cli

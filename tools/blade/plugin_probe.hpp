@@ -12,12 +12,10 @@ namespace blade::cli {
 struct PluginRoute {
   std::string scope;
   std::string target;
-  std::string name;    // the action or one of its aliases
-  std::string action;  // canonical
+  std::string name;  // the action or one of its aliases
 };
 
 struct ProbedPlugin {
-  std::filesystem::path path;
   bool loaded = false;
   std::string error;  // why not, when !loaded
   std::string name;

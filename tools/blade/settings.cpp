@@ -87,9 +87,10 @@ Settings resolve_settings(const GlobalOptions &o, bool stdout_is_terminal) {
     auto v = pick(std::nullopt, "BLADE_INSECURE", "insecure");
     s.insecure = v && (*v == "true" || *v == "1" || *v == "yes");
   }
-  // bladed reads BLADE_PLUGIN_DIR too, so both agree on where plugins go.
+  // bladed reads BLADE_PLUGIN_DIR too (a colon-separated list: the first
+  // dir is where new plugins go), so both agree on where plugins are.
   if (auto v = pick(std::nullopt, "BLADE_PLUGIN_DIR", "plugin-dir")) {
-    s.plugin_dir = *v;
+    s.plugin_dir = v->substr(0, v->find(':'));
   } else {
     s.plugin_dir = BLADE_PLUGIN_INSTALL_DIR;
   }

@@ -14,7 +14,6 @@
 #include <nlohmann/json.hpp>
 
 #include "target_dir.hpp"
-#include "unique_fd.hpp"
 
 namespace blade::disk {
 namespace {
@@ -90,16 +89,13 @@ struct IoFile {
   bool direct = false;
 };
 
-// O_DIRECT where the filesystem takes it (tmpfs, for one, does not).
+// O_DIRECT where the filesystem takes it (ramfs, for one, does not); a
+// second open without it fails again for any other reason, and says so.
 IoFile open_io_file(const std::string &path, int flags) {
-  flags |= O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC;
   IoFile f;
-  f.fd = UniqueFd(::open(path.c_str(), flags | O_DIRECT, 0600));
+  f.fd = open_owned_file(path, flags | O_DIRECT);
   f.direct = static_cast<bool>(f.fd);
-  if (!f.fd && errno == EINVAL) f.fd = UniqueFd(::open(path.c_str(), flags, 0600));
-  if (!f.fd) {
-    throw sdk::FailedPrecondition("path: cannot create " + path + ": " + std::strerror(errno));
-  }
+  if (!f.fd) f.fd = create_owned_file(path, flags);
   return f;
 }
 
@@ -114,10 +110,7 @@ std::uint64_t piece_at(std::uint64_t offset, std::uint64_t block) {
 class Burner {
  public:
   Burner(const sdk::Host &host, std::string uid, BurnPlan plan, sdk::Call &call)
-      : host_(host),
-        uid_(std::move(uid)),
-        plan_(std::move(plan)),
-        buffer_(aligned_buffer(static_cast<std::size_t>(std::min(kPiece, plan_.block)))) {
+      : host_(host), uid_(std::move(uid)), plan_(std::move(plan)) {
     try {
       if (plan_.read) {
         read_ = open_io_file(plan_.read_file, O_RDWR);
@@ -128,10 +121,10 @@ class Burner {
         // Its space taken now, so a filesystem filling up later cannot stop
         // the burn with ENOSPC (where fallocate is missing, the first pass
         // takes it).
-        if (::fallocate(write_.fd.get(), 0, 0, static_cast<off_t>(plan_.file_bytes)) != 0 &&
-            errno != EOPNOTSUPP && errno != ENOSYS) {
+        if (const int err = allocate(write_.fd.get(), plan_.file_bytes);
+            err != 0 && err != EOPNOTSUPP) {
           throw sdk::FailedPrecondition("size: cannot allocate " + plan_.write_file + ": " +
-                                        std::strerror(errno));
+                                        std::strerror(err));
         }
       }
     } catch (...) {
@@ -161,10 +154,11 @@ class Burner {
   // The read file's blocks are written for real (a hole or an unwritten
   // extent reads back without touching the disk).
   void fill_read_file(sdk::Call &call) {
+    const AlignedBuffer buffer = piece_buffer();
     for (std::uint64_t off = 0; off < plan_.file_bytes;) {
       call.check();
       const std::uint64_t n = piece_at(off, plan_.block);
-      const ssize_t w = ::pwrite(read_.fd.get(), buffer_.get(), n, static_cast<off_t>(off));
+      const ssize_t w = ::pwrite(read_.fd.get(), buffer.get(), n, static_cast<off_t>(off));
       if (w < 0 && errno == EINTR) continue;
       if (w <= 0) {
         const int err = errno;
@@ -182,7 +176,7 @@ class Burner {
     IoFile &f = reading ? read_ : write_;
     std::atomic<std::uint64_t> &counter = reading ? bytes_read_ : bytes_written_;
     // Each thread its own buffer: the read thread writes into it.
-    AlignedBuffer buffer = aligned_buffer(static_cast<std::size_t>(std::min(kPiece, plan_.block)));
+    const AlignedBuffer buffer = piece_buffer();
     std::uint64_t off = 0;
     while (!stop_.load(std::memory_order_relaxed)) {
       const std::uint64_t n = piece_at(off, plan_.block);
@@ -216,6 +210,10 @@ class Burner {
     f.fd.reset();  // only this thread uses it once running
   }
 
+  AlignedBuffer piece_buffer() const {
+    return aligned_buffer(static_cast<std::size_t>(std::min(kPiece, plan_.block)));
+  }
+
   void remove_files() {
     for (const auto &file : plan_.files()) {
       try {
@@ -229,7 +227,6 @@ class Burner {
   const sdk::Host host_;
   const std::string uid_;
   const BurnPlan plan_;
-  AlignedBuffer buffer_;
   IoFile read_, write_;
   std::atomic<bool> stop_{false}, failed_{false};
   std::atomic<std::uint64_t> bytes_read_{0}, bytes_written_{0};
@@ -257,8 +254,8 @@ sdk::Outcome DiskBurn::create(const sdk::Request &req, sdk::Call &call) {
 void DiskBurn::destroy(const sdk::Request &req) {
   const std::string uid(req.uid());
   burners_.erase(uid);  // stops the threads, removes the files
-  auto record = nlohmann::json::parse(req.restore_json().value_or("{}"), nullptr, false);
-  if (!record.is_object() || !record.contains("files") || !record["files"].is_array()) return;
+  const auto record = restore_record(req);
+  if (!record.contains("files") || !record["files"].is_array()) return;
   for (const auto &f : record["files"])
     if (f.is_string()) remove_owned_file(f.get<std::string>(), uid);
 }

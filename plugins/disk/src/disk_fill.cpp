@@ -57,8 +57,19 @@ bool write_zeros(int fd, std::uint64_t bytes, sdk::Call &call) {
   return ::fdatasync(fd) == 0;
 }
 
-}  // namespace
+// What a fill request asks for, worked out against the filesystem as it is.
+struct FillPlan {
+  std::string dir;
+  std::string file;
+  std::string by;  // the flag that set the target: percent, reserve or size
+  std::uint64_t bytes = 0;
+  FsUsage before;
+  bool retain_handle = false;
+};
 
+// Throws sdk::InvalidArgument naming the deciding flag when the target
+// cannot or may not be reached (already past it, more than is available,
+// below the safety floor without force).
 FillPlan plan_fill(const sdk::Request &req) {
   FillPlan p;
   p.dir = resolve_target_dir(req.flag_or("path", "/"));
@@ -101,9 +112,7 @@ FillPlan plan_fill(const sdk::Request &req) {
   }
   const std::uint64_t left = u.available - p.bytes;
   if (left < u.safety_floor() && !req.flag_bool("force")) {
-    FsUsage after = u;
-    after.used += p.bytes;
-    after.available = left;
+    const FsUsage after = u.after_taking(p.bytes);
     throw sdk::InvalidArgument(p.by + ": filling " + mb(p.bytes) + " would leave " + mb(left) +
                                " free" + where + " (" + percent_text(after.used_percent()) +
                                " used), below the safety floor of " + mb(u.safety_floor()) +
@@ -112,16 +121,13 @@ FillPlan plan_fill(const sdk::Request &req) {
   return p;
 }
 
+}  // namespace
+
 sdk::Outcome DiskFill::create(const sdk::Request &req, sdk::Call &call) {
   const FillPlan p = plan_fill(req);
   const std::string uid(req.uid());
   held_.erase(uid);  // a retried create starts afresh
-  // O_NOFOLLOW: the name is ours, but the directory may be shared with
-  // others, so a link planted under it must not be followed.
-  UniqueFd fd(::open(p.file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!fd) {
-    throw sdk::FailedPrecondition("path: cannot create " + p.file + ": " + std::strerror(errno));
-  }
+  UniqueFd fd = create_owned_file(p.file, O_WRONLY);
   auto fail = [&](const std::string &what, int err) {
     fd.reset();
     ::unlink(p.file.c_str());
@@ -133,9 +139,8 @@ sdk::Outcome DiskFill::create(const sdk::Request &req, sdk::Call &call) {
   };
 
   std::string method = "fallocate";
-  if (::fallocate(fd.get(), 0, 0, static_cast<off_t>(p.bytes)) != 0) {
-    const int err = errno;
-    if (err != EOPNOTSUPP && err != ENOSYS) fail("fallocate", err);
+  if (const int err = allocate(fd.get(), p.bytes); err != 0) {
+    if (err != EOPNOTSUPP) fail("fallocate", err);
     method = "write";
     try {
       if (!write_zeros(fd.get(), p.bytes, call)) fail("write", errno);
@@ -161,8 +166,7 @@ sdk::Outcome DiskFill::create(const sdk::Request &req, sdk::Call &call) {
 
 void DiskFill::destroy(const sdk::Request &req) {
   const std::string uid(req.uid());
-  auto record = nlohmann::json::parse(req.restore_json().value_or("{}"), nullptr, false);
-  const std::string file = record.is_object() ? record.value("file", "") : "";
+  const std::string file = restore_record(req).value("file", "");
   // Unlink before closing a held handle: the space comes back at the close.
   if (!file.empty()) remove_owned_file(file, uid);
   held_.erase(uid);
@@ -170,9 +174,7 @@ void DiskFill::destroy(const sdk::Request &req) {
 
 std::string DiskFill::dry_run(const sdk::Request &req) {
   const FillPlan p = plan_fill(req);
-  FsUsage after = p.before;
-  after.used += p.bytes;
-  after.available -= p.bytes;
+  const FsUsage after = p.before.after_taking(p.bytes);
   return nlohmann::json{{"file", p.file},
                         {"bytes", p.bytes},
                         {"by", p.by},

@@ -1,12 +1,12 @@
 #include "target_dir.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -15,10 +15,6 @@
 
 namespace blade::disk {
 namespace {
-
-std::string errno_text(int err) {
-  return std::strerror(err);
-}
 
 void check_uid(std::string_view uid) {
   const bool plain =
@@ -29,16 +25,17 @@ void check_uid(std::string_view uid) {
   if (!plain) throw sdk::InvalidArgument("uid: not a plain name: " + std::string(uid));
 }
 
-// A dry run has no uid yet: its plan shows the name with a placeholder.
-std::string owned(const std::string &dir, std::string_view uid, std::string_view suffix) {
+// <dir>/<prefix><uid><suffix>. A dry run has no uid yet: its plan shows
+// the name with a placeholder.
+std::string owned(const std::string &dir, std::string_view prefix, std::string_view uid,
+                  std::string_view suffix) {
   if (uid.empty())
     uid = "<uid>";
   else
     check_uid(uid);
   std::string out = dir;
   if (out.empty() || out.back() != '/') out += '/';
-  return out + (suffix == ".dat" ? "blade-fill-" : "blade-burn-") + std::string(uid) +
-         std::string(suffix);
+  return out + std::string(prefix) + std::string(uid) + std::string(suffix);
 }
 
 }  // namespace
@@ -52,20 +49,28 @@ std::string resolve_target_dir(std::string_view path) {
     const int err = errno;
     if (err == ENOENT || err == ENOTDIR)
       throw sdk::InvalidArgument("path: " + p + " does not exist");
-    throw sdk::InvalidArgument("path: cannot resolve " + p + ": " + errno_text(err));
+    throw sdk::InvalidArgument("path: cannot resolve " + p + ": " + std::strerror(err));
   }
   struct stat st {};
   if (::stat(real.get(), &st) != 0)
-    throw sdk::InvalidArgument("path: cannot stat " + p + ": " + errno_text(errno));
+    throw sdk::InvalidArgument("path: cannot stat " + p + ": " + std::strerror(errno));
   if (!S_ISDIR(st.st_mode)) throw sdk::InvalidArgument("path: " + p + " is not a directory");
   if (::access(real.get(), W_OK) != 0)
-    throw sdk::InvalidArgument("path: " + p + " is not writable: " + errno_text(errno));
+    throw sdk::InvalidArgument("path: " + p + " is not writable: " + std::strerror(errno));
   return real.get();
 }
 
 double FsUsage::used_percent() const {
   const std::uint64_t whole = used + available;
   return whole == 0 ? 100.0 : 100.0 * static_cast<double>(used) / static_cast<double>(whole);
+}
+
+FsUsage FsUsage::after_taking(std::uint64_t bytes) const {
+  FsUsage after = *this;
+  bytes = std::min(bytes, available);
+  after.used += bytes;
+  after.available -= bytes;
+  return after;
 }
 
 std::uint64_t FsUsage::safety_floor() const {
@@ -75,7 +80,7 @@ std::uint64_t FsUsage::safety_floor() const {
 FsUsage usage_of(const std::string &dir) {
   struct statvfs s {};
   if (::statvfs(dir.c_str(), &s) != 0)
-    throw sdk::FailedPrecondition("path: statvfs " + dir + ": " + errno_text(errno));
+    throw sdk::FailedPrecondition("path: statvfs " + dir + ": " + std::strerror(errno));
   const std::uint64_t unit = s.f_frsize ? s.f_frsize : s.f_bsize;
   FsUsage u;
   u.size = static_cast<std::uint64_t>(s.f_blocks) * unit;
@@ -92,13 +97,13 @@ nlohmann::json to_json(const FsUsage &u) {
 }
 
 std::string fill_file(const std::string &dir, std::string_view uid) {
-  return owned(dir, uid, ".dat");
+  return owned(dir, "blade-fill-", uid, ".dat");
 }
 std::string burn_read_file(const std::string &dir, std::string_view uid) {
-  return owned(dir, uid, ".read");
+  return owned(dir, "blade-burn-", uid, ".read");
 }
 std::string burn_write_file(const std::string &dir, std::string_view uid) {
-  return owned(dir, uid, ".write");
+  return owned(dir, "blade-burn-", uid, ".write");
 }
 
 void remove_owned_file(const std::string &file, std::string_view uid) {
@@ -113,7 +118,28 @@ void remove_owned_file(const std::string &file, std::string_view uid) {
                                   file);
   }
   if (::unlink(file.c_str()) != 0 && errno != ENOENT)
-    throw sdk::FailedPrecondition("cannot remove " + file + ": " + errno_text(errno));
+    throw sdk::FailedPrecondition("cannot remove " + file + ": " + std::strerror(errno));
+}
+
+UniqueFd open_owned_file(const std::string &file, int flags) {
+  return UniqueFd(::open(file.c_str(), flags | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+}
+
+UniqueFd create_owned_file(const std::string &file, int flags) {
+  UniqueFd fd = open_owned_file(file, flags);
+  if (!fd)
+    throw sdk::FailedPrecondition("path: cannot create " + file + ": " + std::strerror(errno));
+  return fd;
+}
+
+int allocate(int fd, std::uint64_t bytes) {
+  if (::fallocate(fd, 0, 0, static_cast<off_t>(bytes)) == 0) return 0;
+  return errno == ENOSYS ? EOPNOTSUPP : errno;
+}
+
+nlohmann::json restore_record(const sdk::Request &req) {
+  auto record = nlohmann::json::parse(req.restore_json().value_or("{}"), nullptr, false);
+  return record.is_object() ? record : nlohmann::json::object();
 }
 
 }  // namespace blade::disk

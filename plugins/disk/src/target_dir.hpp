@@ -5,11 +5,15 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <vector>
 
+#include <blade/plugin.hpp>
 #include <nlohmann/json.hpp>
 
+#include "../../common/handles.hpp"
+
 namespace blade::disk {
+
+using plugins::UniqueFd;
 
 constexpr std::uint64_t kMiB = 1024 * 1024;
 
@@ -26,6 +30,8 @@ struct FsUsage {
   std::uint64_t available = 0;  // bytes an unprivileged writer may still take
 
   double used_percent() const;
+  // The filesystem once `bytes` more are taken (at most what is available).
+  FsUsage after_taking(std::uint64_t bytes) const;
   // What a fill may not take unless forced: 1% of the filesystem, at most
   // 1 GiB, so the daemon (and whatever else lives there) can still write.
   std::uint64_t safety_floor() const;
@@ -46,5 +52,18 @@ std::string burn_write_file(const std::string &dir, std::string_view uid);
 // else); a file already gone is success. Throws sdk::FailedPrecondition
 // on any other failure.
 void remove_owned_file(const std::string &file, std::string_view uid);
+
+// Creates (or truncates) one of the plugin's own files, mode 0600. No link
+// planted at the name is followed: the name is ours, the directory may be
+// shared. An empty fd (errno set) when it cannot.
+UniqueFd open_owned_file(const std::string &file, int flags);
+// The same, throwing sdk::FailedPrecondition on field path when it cannot.
+UniqueFd create_owned_file(const std::string &file, int flags);
+// fallocate(2) of `bytes` from offset 0: 0 when allocated, EOPNOTSUPP when
+// the filesystem cannot allocate (ENOSYS counts as that), else the errno.
+int allocate(int fd, std::uint64_t bytes);
+// A destroy's restore record; an empty object when there is none or it is
+// not JSON.
+nlohmann::json restore_record(const sdk::Request &req);
 
 }  // namespace blade::disk

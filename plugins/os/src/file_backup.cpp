@@ -1,16 +1,16 @@
 #include "file_backup.hpp"
 
+#include "../../common/handles.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
-#include <stdexcept>
 
 #include <blade/plugin.hpp>
 
@@ -49,21 +49,12 @@ namespace {
   throw sdk::FailedPrecondition(errno_text(what, path));
 }
 
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f) : fd(f) {}
-  Fd(const Fd &) = delete;
-  Fd &operator=(const Fd &) = delete;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
+using plugins::DirPtr;
+using plugins::UniqueFd;
 
-struct DirCloser {
-  void operator()(DIR *d) const { ::closedir(d); }
-};
+}  // namespace
 
-void write_all(int fd, const std::string &bytes, const std::string &path) {
+void write_all(int fd, std::string_view bytes, const std::string &path) {
   std::size_t done = 0;
   while (done < bytes.size()) {
     ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
@@ -72,6 +63,8 @@ void write_all(int fd, const std::string &bytes, const std::string &path) {
     done += static_cast<std::size_t>(n);
   }
 }
+
+namespace {
 
 // Owner first: chown clears set-id bits, so the mode goes after it.
 void copy_metadata(const std::string &to, const struct stat &st) {
@@ -84,19 +77,19 @@ void copy_metadata(const std::string &to, const struct stat &st) {
 }
 
 void copy_file(const std::string &from, const std::string &to, const struct stat &st) {
-  Fd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
-  if (in.fd < 0) fail("cannot open", from);
-  Fd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-  if (out.fd < 0) fail("cannot create", to);
+  UniqueFd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in) fail("cannot open", from);
+  UniqueFd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!out) fail("cannot create", to);
   char buf[65536];
   for (;;) {
-    ssize_t n = ::read(in.fd, buf, sizeof buf);
+    ssize_t n = ::read(in.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) fail("cannot read", from);
     if (n == 0) break;
-    write_all(out.fd, std::string(buf, static_cast<std::size_t>(n)), to);
+    write_all(out.get(), std::string_view(buf, static_cast<std::size_t>(n)), to);
   }
-  if (::fsync(out.fd) != 0) fail("cannot sync", to);
+  if (::fsync(out.get()) != 0) fail("cannot sync", to);
   copy_metadata(to, st);
 }
 
@@ -105,7 +98,7 @@ void copy_tree(const std::string &from, const std::string &to) {
   if (!st) fail("cannot stat", from);
   if (S_ISDIR(st->st_mode)) {
     if (::mkdir(to.c_str(), 0700) != 0) fail("cannot create directory", to);
-    std::unique_ptr<DIR, DirCloser> dir(::opendir(from.c_str()));
+    DirPtr dir(::opendir(from.c_str()));
     if (!dir) fail("cannot open directory", from);
     while (const dirent *e = ::readdir(dir.get())) {
       std::string name = e->d_name;
@@ -183,7 +176,7 @@ void remove_tree(const std::string &path) {
   if (S_ISDIR(st->st_mode)) {
     std::vector<std::string> names;
     {
-      std::unique_ptr<DIR, DirCloser> dir(::opendir(path.c_str()));
+      DirPtr dir(::opendir(path.c_str()));
       if (!dir) fail("cannot open directory", path);
       while (const dirent *e = ::readdir(dir.get())) {
         std::string name = e->d_name;
@@ -199,12 +192,12 @@ void remove_tree(const std::string &path) {
 }
 
 std::string read_bytes(const std::string &path) {
-  Fd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (in.fd < 0) fail("cannot open", path);
+  UniqueFd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in) fail("cannot open", path);
   std::string out;
   char buf[65536];
   for (;;) {
-    ssize_t n = ::read(in.fd, buf, sizeof buf);
+    ssize_t n = ::read(in.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) fail("cannot read", path);
     if (n == 0) break;
@@ -214,17 +207,17 @@ std::string read_bytes(const std::string &path) {
 }
 
 void write_in_place(const std::string &path, const std::string &bytes) {
-  Fd out(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
-  if (out.fd < 0) fail("cannot open", path);
-  write_all(out.fd, bytes, path);
-  if (::fsync(out.fd) != 0) fail("cannot sync", path);
+  UniqueFd out(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+  if (!out) fail("cannot open", path);
+  write_all(out.get(), bytes, path);
+  if (::fsync(out.get()) != 0) fail("cannot sync", path);
 }
 
 void write_new(const std::string &path, const std::string &bytes) {
-  Fd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (out.fd < 0) fail("cannot create", path);
-  write_all(out.fd, bytes, path);
-  if (::fsync(out.fd) != 0) fail("cannot sync", path);
+  UniqueFd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!out) fail("cannot create", path);
+  write_all(out.get(), bytes, path);
+  if (::fsync(out.get()) != 0) fail("cannot sync", path);
 }
 
 std::optional<std::string> base64_decode(const std::string &text) {
@@ -299,6 +292,31 @@ std::string digest(const std::string &bytes) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", h);
   return buf;
+}
+
+std::string backup_dir(const sdk::Host &host, std::string_view uid) {
+  const std::string state = host.state_dir();
+  if (state.empty()) throw sdk::FailedPrecondition("the host gave the os plugin no state dir");
+  return state + "/backups/" + std::string(uid);
+}
+
+void make_private_dir(const std::string &dir) {
+  make_dirs(dir);
+  ::chmod(dir.c_str(), 0700);
+}
+
+nlohmann::json parse_restore(const sdk::Request &req) {
+  auto text = req.restore_json();
+  if (!text || text->empty()) return nlohmann::json::object();
+  return nlohmann::json::parse(*text);
+}
+
+std::optional<struct stat> recorded_inode(const std::string &path, const nlohmann::json &record) {
+  auto st = lstat_at(path);
+  if (!st || !same_inode(*st, record["dev"].get<unsigned long long>(),
+                         record["ino"].get<unsigned long long>()))
+    return std::nullopt;
+  return st;
 }
 
 }  // namespace blade::os::fs

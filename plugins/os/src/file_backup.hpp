@@ -9,7 +9,11 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include <blade/plugin.hpp>
+#include <nlohmann/json.hpp>
 
 namespace blade::os::fs {
 
@@ -33,6 +37,9 @@ void move_path(const std::string &from, const std::string &to);
 // Removes a file or a whole tree; missing is fine.
 void remove_tree(const std::string &path);
 
+// Writes all of `bytes` to `fd` (retrying short writes); throws naming `path`.
+void write_all(int fd, std::string_view bytes, const std::string &path);
+
 // Whole-file bytes; throws on error.
 std::string read_bytes(const std::string &path);
 // Replaces the file's bytes in place (same inode, so mode, owner and links stay).
@@ -47,5 +54,16 @@ std::string unescape(const std::string &text);
 
 // FNV-1a 64 of the bytes, in hex: a check that a file still holds what we wrote.
 std::string digest(const std::string &bytes);
+
+// Where experiment `uid` keeps its backups: <plugin state dir>/backups/<uid>.
+std::string backup_dir(const sdk::Host &host, std::string_view uid);
+// Creates `dir` and its missing parents, `dir` itself private (mode 0700).
+void make_private_dir(const std::string &dir);
+
+// A destroy's restore record as JSON; an empty object when there is none.
+nlohmann::json parse_restore(const sdk::Request &req);
+// The lstat of `path` when it is still the file `record` names by its
+// "dev" and "ino"; nullopt when it is gone or replaced.
+std::optional<struct stat> recorded_inode(const std::string &path, const nlohmann::json &record);
 
 }  // namespace blade::os::fs

@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../../common/handles.hpp"
 #include "fault.hpp"
 #include "file_backup.hpp"
 
@@ -42,12 +43,6 @@ struct stat existing(const std::string &path, const std::string &flag = "filepat
   return *st;
 }
 
-json parse_restore(const Request &req) {
-  auto text = req.restore_json();
-  if (!text || text->empty()) return json::object();
-  return json::parse(*text);
-}
-
 // The content flag as bytes: base64-decoded or unescaped as asked.
 std::string content_flag(const Request &req, bool allow_escape) {
   std::string content = req.flag_or("content", "");
@@ -60,17 +55,10 @@ std::string content_flag(const Request &req, bool allow_escape) {
   return content;
 }
 
-std::string backup_dir(const Host &host, const Request &req) {
-  const std::string state = host.state_dir();
-  if (state.empty()) throw sdk::FailedPrecondition("the host gave the os plugin no state dir");
-  return state + "/backups/" + std::string(req.uid());
-}
-
 // What was moved aside, and how to put it back.
 json stash(const std::string &path, const std::string &backup) {
   struct stat st = existing(path);
-  fs::make_dirs(fs::parent_of(backup));
-  ::chmod(fs::parent_of(backup).c_str(), 0700);
+  fs::make_private_dir(fs::parent_of(backup));
   fs::move_path(path, backup);
   return {{"path", path},     {"backup", backup}, {"mode", st.st_mode & 07777},
           {"uid", st.st_uid}, {"gid", st.st_gid}, {"directory", S_ISDIR(st.st_mode)}};
@@ -121,22 +109,23 @@ class FileAdd : public Fault {
         throw sdk::FailedPrecondition(fs::errno_text("cannot create directory", path));
       }
     } else {
-      int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-      if (fd < 0) {
+      plugins::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+      if (!fd) {
         int saved = errno;
         fs::remove_dirs_if_empty(created);
         errno = saved;
         if (errno == EEXIST) throw sdk::AlreadyExists("filepath: " + path + " exists");
         throw sdk::FailedPrecondition(fs::errno_text("cannot create", path));
       }
-      bool ok =
-          ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
-          ::fstat(fd, &st) == 0;
-      ::close(fd);
-      if (!ok) {
+      try {
+        fs::write_all(fd.get(), content, path);
+        if (::fstat(fd.get(), &st) != 0)
+          throw sdk::FailedPrecondition(fs::errno_text("cannot stat", path));
+      } catch (...) {
+        fd.reset();
         ::unlink(path.c_str());
         fs::remove_dirs_if_empty(created);
-        throw sdk::FailedPrecondition(fs::errno_text("cannot write", path));
+        throw;
       }
     }
     json restore = {{"path", path},
@@ -152,12 +141,10 @@ class FileAdd : public Fault {
   }
 
   void destroy(const Request &req, Call &) override {
-    json rec = parse_restore(req);
+    json rec = fs::parse_restore(req);
     if (!rec.contains("path")) return;  // create never finished
     const std::string path = rec["path"];
-    if (auto st = fs::lstat_at(path);
-        st && fs::same_inode(*st, rec["dev"].get<unsigned long long>(),
-                             rec["ino"].get<unsigned long long>())) {
+    if (auto st = fs::recorded_inode(path, rec)) {
       // A directory someone filled since keeps its contents: rmdir refuses.
       int rc = S_ISDIR(st->st_mode) ? ::rmdir(path.c_str()) : ::unlink(path.c_str());
       if (rc != 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
@@ -210,13 +197,11 @@ class Appender {
  public:
   static bool append_once(const std::string &path, const std::string &bytes, unsigned long long dev,
                           unsigned long long ino) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) return false;
+    plugins::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) return false;
     struct stat st {};
-    bool ok = ::fstat(fd, &st) == 0 && fs::same_inode(st, dev, ino) &&
-              ::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size());
-    ::close(fd);
-    return ok;
+    return ::fstat(fd.get(), &st) == 0 && fs::same_inode(st, dev, ino) &&
+           ::write(fd.get(), bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size());
   }
 
  private:
@@ -258,14 +243,12 @@ class FileAppend : public Fault {
 
   void destroy(const Request &req, Call &) override {
     appenders_.erase(std::string(req.uid()));  // joins the thread: no append after this
-    json rec = parse_restore(req);
+    json rec = fs::parse_restore(req);
     if (!rec.contains("path")) return;
     const std::string path = rec["path"];
     const auto size = rec["size"].get<off_t>();
-    auto st = fs::lstat_at(path);
-    if (!st || !fs::same_inode(*st, rec["dev"].get<unsigned long long>(),
-                               rec["ino"].get<unsigned long long>()))
-      return;                        // gone or replaced: nothing of ours to take back
+    auto st = fs::recorded_inode(path, rec);
+    if (!st) return;                 // gone or replaced: nothing of ours to take back
     if (st->st_size < size) return;  // someone truncated it; never grow a file
     if (st->st_size > size && ::truncate(path.c_str(), size) != 0)
       throw sdk::FailedPrecondition(fs::errno_text("cannot truncate", path));
@@ -312,13 +295,10 @@ class FileChmod : public Fault {
   }
 
   void destroy(const Request &req, Call &) override {
-    json rec = parse_restore(req);
+    json rec = fs::parse_restore(req);
     if (!rec.contains("path")) return;
     const std::string path = rec["path"];
-    auto st = fs::lstat_at(path);
-    if (!st || !fs::same_inode(*st, rec["dev"].get<unsigned long long>(),
-                               rec["ino"].get<unsigned long long>()))
-      return;
+    if (!fs::recorded_inode(path, rec)) return;
     if (::chmod(path.c_str(), rec["mode"].get<mode_t>()) != 0)
       throw sdk::FailedPrecondition(fs::errno_text("cannot chmod", path));
   }
@@ -339,14 +319,14 @@ class FileDelete : public Fault {
   Outcome create(const Request &req, Call &) override {
     const std::string path = filepath_flag(req);
     check(req, path);
-    const std::string dir = backup_dir(host_, req);
+    const std::string dir = fs::backup_dir(host_, req.uid());
     json rec = stash(path, dir + "/deleted");
     json result = {{"deleted", path}, {"backup", rec["backup"]}};
     return {result.dump(), json{{"deleted", rec}, {"backup_dir", dir}}.dump()};
   }
 
   void destroy(const Request &req, Call &) override {
-    json rec = parse_restore(req);
+    json rec = fs::parse_restore(req);
     if (!rec.contains("deleted")) return;
     unstash(rec["deleted"]);
     fs::remove_tree(rec["backup_dir"]);
@@ -355,7 +335,7 @@ class FileDelete : public Fault {
   std::string plan(const Request &req, Call &) override {
     const std::string path = filepath_flag(req);
     check(req, path);
-    return json{{"delete", path}, {"backup_under", backup_dir(host_, req)}}.dump();
+    return json{{"delete", path}, {"backup_under", fs::backup_dir(host_, req.uid())}}.dump();
   }
 
  private:
@@ -379,7 +359,7 @@ class FileMove : public Fault {
   Outcome create(const Request &req, Call &) override {
     const std::string path = filepath_flag(req);
     Plan p = resolve(req, path);
-    const std::string dir = backup_dir(host_, req);
+    const std::string dir = fs::backup_dir(host_, req.uid());
     json restore = {{"path", path}, {"destination", p.destination}, {"backup_dir", dir}};
     std::vector<std::string> created;
     if (p.missing_parent) created = fs::make_dirs(fs::parent_of(p.destination));
@@ -404,15 +384,13 @@ class FileMove : public Fault {
   }
 
   void destroy(const Request &req, Call &) override {
-    json rec = parse_restore(req);
+    json rec = fs::parse_restore(req);
     if (!rec.contains("path")) return;
     const std::string path = rec["path"];
     const std::string dest = rec["destination"];
     // Only our own file goes back (same inode as after the move); something
     // new at the original path is never overwritten.
-    auto d = fs::lstat_at(dest);
-    if (d && fs::same_inode(*d, rec["dev"].get<unsigned long long>(),
-                            rec["ino"].get<unsigned long long>())) {
+    if (fs::recorded_inode(dest, rec)) {
       if (fs::lstat_at(path))
         throw sdk::FailedPrecondition("filepath: " + path +
                                       " exists again; the moved file is still at " + dest);

@@ -23,21 +23,27 @@
 #include <cstring>
 #include <fstream>
 #include <future>
-#include <iterator>
 #include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "../../common/handles.hpp"
 #include "fault.hpp"
+#include "proc_table.hpp"
 
 namespace blade::os {
 namespace {
 
 constexpr std::uint64_t kMiB = 1024 * 1024;
+
+// Bytes per step when taking memory at `rate_mb` MB/s: ten steps a second,
+// at least a page.
+std::uint64_t step_for(std::uint64_t rate_mb) {
+  return std::max<std::uint64_t>(rate_mb * kMiB / 10, 4096);
+}
 
 struct MemInfo {
   std::uint64_t total = 0;      // bytes
@@ -57,20 +63,6 @@ MemInfo read_meminfo() {
   }
   if (m.total == 0) throw sdk::FailedPrecondition("cannot read MemTotal from /proc/meminfo");
   return m;
-}
-
-// Field 22 of /proc/<pid>/stat (clock ticks after boot): with the pid, it
-// names one process for good, so a reused pid is never signalled.
-std::uint64_t start_time_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto paren = text.rfind(')');
-  if (paren == std::string::npos) return 0;
-  std::istringstream rest(text.substr(paren + 2));
-  std::string field;
-  for (int i = 3; i <= 22 && rest >> field; ++i)
-    if (i == 22) return std::stoull(field);
-  return 0;
 }
 
 // Runs in the forked child: async-signal-safe calls only (no malloc, locks).
@@ -116,8 +108,7 @@ class Holder {
   Holder(const Host &host, std::string uid, std::uint64_t bytes, std::uint64_t rate_mb,
          bool avoid_kill) {
     const pid_t parent = ::getpid();
-    // Ten steps a second at the rate; at least a page.
-    const std::uint64_t step = std::max<std::uint64_t>(rate_mb * kMiB / 10, 4096);
+    const std::uint64_t step = step_for(rate_mb);
     const char *oom_adj = avoid_kill ? "-1000" : "1000";
     std::promise<pid_t> forked;
     auto pid_future = forked.get_future();
@@ -138,7 +129,7 @@ class Holder {
       throw sdk::FailedPrecondition(std::string("cannot fork the memory holder: ") +
                                     std::strerror(errno));
     }
-    start_time_ = start_time_of(pid_);
+    start_time_ = proc::start_time_of(pid_).value_or(0);
   }
   Holder(const Holder &) = delete;
   Holder &operator=(const Holder &) = delete;
@@ -172,34 +163,43 @@ class CacheHolder {
  public:
   CacheHolder(std::string path, std::uint64_t bytes, std::uint64_t rate_mb)
       : path_(std::move(path)) {
-    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd_ < 0)
+    fd_.reset(::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!fd_)
       throw sdk::FailedPrecondition("mode: cannot create " + path_ + ": " + std::strerror(errno));
-    const std::uint64_t step = std::max<std::uint64_t>(rate_mb * kMiB / 10, 4096);
-    filler_ = std::thread([this, bytes, step] {
-      std::uint64_t done = 0;
-      auto next = std::chrono::steady_clock::now();
-      while (done < bytes && !stop_) {
-        const std::uint64_t n = std::min(step, bytes - done);
-        if (::fallocate(fd_, 0, static_cast<off_t>(done), static_cast<off_t>(n)) != 0) break;
-        done += n;
-        next += std::chrono::milliseconds(100);
-        std::this_thread::sleep_until(next);
-      }
-    });
+    const std::uint64_t step = step_for(rate_mb);
+    try {
+      start_filler(bytes, step);
+    } catch (...) {
+      ::unlink(path_.c_str());  // no destructor runs for a half-built holder
+      throw;
+    }
   }
   CacheHolder(const CacheHolder &) = delete;
   CacheHolder &operator=(const CacheHolder &) = delete;
   ~CacheHolder() {
     stop_ = true;
     filler_.join();
-    ::close(fd_);
+    fd_.reset();
     ::unlink(path_.c_str());
   }
 
  private:
+  void start_filler(std::uint64_t bytes, std::uint64_t step) {
+    filler_ = std::thread([this, bytes, step] {
+      std::uint64_t done = 0;
+      auto next = std::chrono::steady_clock::now();
+      while (done < bytes && !stop_) {
+        const std::uint64_t n = std::min(step, bytes - done);
+        if (::fallocate(fd_.get(), 0, static_cast<off_t>(done), static_cast<off_t>(n)) != 0) break;
+        done += n;
+        next += std::chrono::milliseconds(100);
+        std::this_thread::sleep_until(next);
+      }
+    });
+  }
+
   std::string path_;
-  int fd_ = -1;
+  plugins::UniqueFd fd_;
   std::atomic<bool> stop_{false};
   std::thread filler_;
 };
@@ -258,10 +258,10 @@ class MemLoad : public Fault {
     if (!restore.is_object() || !restore.contains("pid")) return;
     const pid_t pid = restore["pid"].get<pid_t>();
     const auto start = restore.value("start_time", std::uint64_t{0});
-    if (pid <= 1 || start == 0 || start_time_of(pid) != start) return;
-    ::kill(pid, SIGKILL);
+    if (pid <= 1 || start == 0 || proc::signal_if_same(pid, start, SIGKILL) != 0) return;
     const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (start_time_of(pid) == start && std::chrono::steady_clock::now() < end)
+    while (proc::same_process(proc::start_time_of(pid), start) &&
+           std::chrono::steady_clock::now() < end)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 

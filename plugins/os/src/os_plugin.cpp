@@ -16,12 +16,12 @@ namespace {
 
 class OsPlugin {
  public:
-  explicit OsPlugin(Host host) : host_(host) {
-    register_cpu_faults(faults_, host_);
-    register_mem_faults(faults_, host_);
-    register_process_faults(faults_, host_);
-    register_file_faults(faults_, host_);
-    register_script_faults(faults_, host_);
+  explicit OsPlugin(Host host) {
+    register_cpu_faults(faults_, host);
+    register_mem_faults(faults_, host);
+    register_process_faults(faults_, host);
+    register_file_faults(faults_, host);
+    register_script_faults(faults_, host);
   }
 
   Outcome create(const Request &req, Call &call) { return fault(req).create(req, call); }
@@ -40,7 +40,6 @@ class OsPlugin {
     return *it->second;
   }
 
-  Host host_;
   FaultTable faults_;
 };
 

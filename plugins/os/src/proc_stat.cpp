@@ -24,6 +24,22 @@ constexpr int kMaxCore = 1 << 16;
 
 }  // namespace
 
+namespace {
+
+// The fields after a "cpuN" name: user nice system idle iowait irq softirq
+// steal (guest time is already in user).
+CpuTicks parse_ticks(std::istringstream &fields) {
+  std::uint64_t v[8] = {};
+  for (auto &x : v)
+    fields >> x;
+  CpuTicks t;
+  t.total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+  t.busy = t.total - v[3] - v[4];
+  return t;
+}
+
+}  // namespace
+
 std::map<int, CpuTicks> read_cpu_ticks() {
   std::map<int, CpuTicks> out;
   std::ifstream in("/proc/stat");
@@ -38,23 +54,24 @@ std::map<int, CpuTicks> read_cpu_ticks() {
     fields >> name;
     auto core = to_int(std::string_view(name).substr(3));
     if (!core) continue;  // the aggregate "cpu" line
-    // user nice system idle iowait irq softirq steal (guest time is already in user)
-    std::uint64_t v[8] = {};
-    for (auto &x : v)
-      fields >> x;
-    CpuTicks t;
-    t.total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
-    t.busy = t.total - v[3] - v[4];
-    out[*core] = t;
+    out[*core] = parse_ticks(fields);
   }
   return out;
 }
 
+// Every burner calls this ten times a second: only its own line is parsed.
 std::optional<CpuTicks> read_core_ticks(int core) {
-  auto all = read_cpu_ticks();
-  auto it = all.find(core);
-  if (it == all.end()) return std::nullopt;
-  return it->second;
+  std::ifstream in("/proc/stat");
+  const std::string name = "cpu" + std::to_string(core) + " ";
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name, 0) == 0) {
+      std::istringstream fields(line.substr(name.size()));
+      return parse_ticks(fields);
+    }
+    if (line.rfind("cpu", 0) != 0) break;  // past the cpu lines
+  }
+  return std::nullopt;
 }
 
 double utilisation_percent(const CpuTicks &before, const CpuTicks &after) {

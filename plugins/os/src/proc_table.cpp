@@ -1,5 +1,7 @@
 #include "proc_table.hpp"
 
+#include "../../common/handles.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/syscall.h>
@@ -17,21 +19,17 @@ namespace {
 constexpr std::uint64_t kPfKthread = 0x00200000;
 
 std::optional<std::string> read_text(const std::string &path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
+  plugins::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
   std::string out;
   char buf[4096];
   for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      ::close(fd);
-      return std::nullopt;
-    }
+    if (n < 0) return std::nullopt;
     if (n == 0) break;
     out.append(buf, static_cast<std::size_t>(n));
   }
-  ::close(fd);
   return out;
 }
 
@@ -86,12 +84,6 @@ std::optional<Stat> parse_stat(std::string_view line) {
   return s;
 }
 
-std::optional<std::uint64_t> parse_start_time(std::string_view line) {
-  auto s = parse_stat(line);
-  if (!s) return std::nullopt;
-  return s->start_time;
-}
-
 bool Process::kernel_thread() const {
   return (stat.flags & kPfKthread) != 0 || pid == 2 || stat.ppid == 2;
 }
@@ -113,8 +105,9 @@ std::optional<Process> read_process(pid_t pid) {
 
 std::optional<std::uint64_t> start_time_of(pid_t pid) {
   auto text = read_text(proc_path(pid, "stat"));
-  if (!text) return std::nullopt;
-  return parse_start_time(*text);
+  auto s = text ? parse_stat(*text) : std::nullopt;
+  if (!s) return std::nullopt;
+  return s->start_time;
 }
 
 bool same_process(std::optional<std::uint64_t> current_start_time, std::uint64_t recorded) {
@@ -123,13 +116,12 @@ bool same_process(std::optional<std::uint64_t> current_start_time, std::uint64_t
 
 std::vector<pid_t> list_pids() {
   std::vector<pid_t> out;
-  DIR *dir = ::opendir("/proc");
+  plugins::DirPtr dir(::opendir("/proc"));
   if (!dir) return out;
-  while (dirent *e = ::readdir(dir)) {
+  while (dirent *e = ::readdir(dir.get())) {
     pid_t pid = 0;
     if (parse_number(std::string_view(e->d_name), pid) && pid > 0) out.push_back(pid);
   }
-  ::closedir(dir);
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -186,15 +178,15 @@ std::vector<pid_t> socket_owners(const std::set<std::uint64_t> &inodes) {
   if (inodes.empty()) return out;
   for (pid_t pid : list_pids()) {
     const std::string fd_dir = proc_path(pid, "fd");
-    DIR *dir = ::opendir(fd_dir.c_str());
+    plugins::DirPtr dir(::opendir(fd_dir.c_str()));
     if (!dir) continue;
     bool owns = false;
     while (!owns) {
-      dirent *e = ::readdir(dir);
+      dirent *e = ::readdir(dir.get());
       if (!e) break;
       if (e->d_name[0] == '.') continue;
       char target[64];
-      ssize_t n = ::readlinkat(::dirfd(dir), e->d_name, target, sizeof target - 1);
+      ssize_t n = ::readlinkat(::dirfd(dir.get()), e->d_name, target, sizeof target - 1);
       if (n <= 0) continue;
       std::string_view link(target, static_cast<std::size_t>(n));
       constexpr std::string_view kPrefix = "socket:[";
@@ -203,40 +195,34 @@ std::vector<pid_t> socket_owners(const std::set<std::uint64_t> &inodes) {
       if (parse_number(link.substr(kPrefix.size(), link.size() - kPrefix.size() - 1), inode))
         owns = inodes.count(inode) > 0;
     }
-    ::closedir(dir);
     if (owns) out.push_back(pid);
   }
   return out;
 }
 
-std::set<pid_t> self_and_ancestors(pid_t pid) {
-  std::set<pid_t> out;
-  while (pid > 0 && out.insert(pid).second) {
+std::vector<pid_t> self_and_ancestors(pid_t pid) {
+  std::vector<pid_t> out;
+  while (pid > 0 && std::find(out.begin(), out.end(), pid) == out.end()) {
+    out.push_back(pid);
     auto text = read_text(proc_path(pid, "stat"));
     auto s = text ? parse_stat(*text) : std::nullopt;
     if (!s) break;
     pid = s->ppid;
   }
-  out.insert(1);
+  if (std::find(out.begin(), out.end(), 1) == out.end()) out.push_back(1);
   return out;
 }
 
 int signal_if_same(pid_t pid, std::uint64_t start_time, int sig) {
-  int fd = pidfd_open(pid);
-  if (fd < 0) {
+  plugins::UniqueFd fd(pidfd_open(pid));
+  if (!fd) {
     if (errno != ENOSYS) return errno;
     // Kernels before 5.3: check then kill; the window is tiny.
     if (!same_process(start_time_of(pid), start_time)) return ESRCH;
     return ::kill(pid, sig) == 0 ? 0 : errno;
   }
-  int rc = 0;
-  if (!same_process(start_time_of(pid), start_time)) {
-    rc = ESRCH;
-  } else if (pidfd_send_signal(fd, sig) != 0) {
-    rc = errno;
-  }
-  ::close(fd);
-  return rc;
+  if (!same_process(start_time_of(pid), start_time)) return ESRCH;
+  return pidfd_send_signal(fd.get(), sig) != 0 ? errno : 0;
 }
 
 }  // namespace blade::os::proc

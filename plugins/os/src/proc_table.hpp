@@ -28,9 +28,6 @@ struct Stat {
 // so the fields are read after the LAST ')'. nullopt when malformed.
 std::optional<Stat> parse_stat(std::string_view line);
 
-// Field 22 of a stat line, or nullopt when malformed.
-std::optional<std::uint64_t> parse_start_time(std::string_view line);
-
 struct Process {
   pid_t pid = 0;
   Stat stat;
@@ -65,8 +62,8 @@ std::set<std::uint64_t> listening_inodes(int port);
 // Pids whose fd table holds one of `inodes`, ascending.
 std::vector<pid_t> socket_owners(const std::set<std::uint64_t> &inodes);
 
-// `pid` and its ancestors up to (and including) pid 1.
-std::set<pid_t> self_and_ancestors(pid_t pid);
+// `pid`, its parent, and so on up to (and including) pid 1, in that order.
+std::vector<pid_t> self_and_ancestors(pid_t pid);
 
 // Sends `sig` to `pid` only if it still has `start_time`: through a pidfd,
 // which pins the process, so the check and the signal see the same one.

@@ -4,6 +4,7 @@
 // the kernel handed to a new process meanwhile is never signalled.
 #include <csignal>
 #include <cstring>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -106,12 +107,16 @@ class ProcessSelection {
   // InvalidArgument for an explicit pid that must never be hit.
   std::vector<proc::Process> select(const Selector &s) const {
     const pid_t daemon = host_.daemon_pid() > 0 ? host_.daemon_pid() : ::getpid();
-    const std::set<pid_t> protected_pids = proc::self_and_ancestors(daemon);
-    if (s.pid) check_explicit_pid(*s.pid, daemon, protected_pids);
+    const std::vector<pid_t> chain = proc::self_and_ancestors(daemon);
+    const std::set<pid_t> protected_pids(chain.begin(), chain.end());
 
     std::vector<pid_t> candidates;
+    std::optional<proc::Process> explicit_process;
     if (s.pid) {
-      candidates.push_back(proc::thread_group_of(*s.pid).value_or(*s.pid));
+      const pid_t group = proc::thread_group_of(*s.pid).value_or(*s.pid);
+      const pid_t parent = chain.size() > 1 ? chain[1] : 0;
+      explicit_process = check_explicit_pid(*s.pid, group, daemon, parent, protected_pids);
+      candidates.push_back(group);
     } else if (s.port) {
       candidates = proc::socket_owners(proc::listening_inodes(*s.port));
     } else {
@@ -121,7 +126,7 @@ class ProcessSelection {
     std::vector<proc::Process> out;
     for (pid_t pid : candidates) {
       if (protected_pids.count(pid)) continue;
-      auto p = proc::read_process(pid);
+      auto p = s.pid ? std::move(explicit_process) : proc::read_process(pid);
       if (!p || p->dead() || p->kernel_thread()) continue;
       // The daemon's own helpers (a forked memory holder shares its command
       // line) belong to other faults; only an explicit pid reaches them.
@@ -134,20 +139,19 @@ class ProcessSelection {
   }
 
  private:
-  static void check_explicit_pid(pid_t pid, pid_t daemon, const std::set<pid_t> &protected_pids) {
-    const pid_t group = proc::thread_group_of(pid).value_or(pid);
+  // Refuses a pid that must never be hit; the process it names (read once,
+  // for the selection too), or nullopt when it is gone.
+  static std::optional<proc::Process> check_explicit_pid(pid_t pid, pid_t group, pid_t daemon,
+                                                         pid_t parent,
+                                                         const std::set<pid_t> &protected_pids) {
     const std::string what = "pid: " + std::to_string(pid);
     if (group == daemon) throw sdk::InvalidArgument(what + " is bladed itself");
     if (group == 1) throw sdk::InvalidArgument(what + " is init (pid 1)");
-    if (group == parent_of(daemon)) throw sdk::InvalidArgument(what + " is the parent of bladed");
+    if (group == parent) throw sdk::InvalidArgument(what + " is the parent of bladed");
     if (protected_pids.count(group)) throw sdk::InvalidArgument(what + " is an ancestor of bladed");
     auto p = proc::read_process(group);
     if (p && p->kernel_thread()) throw sdk::InvalidArgument(what + " is a kernel thread");
-  }
-
-  static pid_t parent_of(pid_t pid) {
-    auto p = proc::read_process(pid);
-    return p ? p->stat.ppid : 0;
+    return p;
   }
 
   static bool matches(const proc::Process &p, const Selector &s) {
@@ -292,7 +296,7 @@ class StopFault : public SignalFault {
   // replaced ones are skipped, so this is idempotent and needs no memory.
   void destroy(const Request &req, Call &) override {
     auto record = json::parse(req.restore_json().value_or("{}"), nullptr, false);
-    if (record.is_discarded() || !record.is_object()) return;
+    if (!record.is_object()) return;
     auto list = record.value("stopped", json::array());
     std::string errors;
     for (const auto &entry : list) {

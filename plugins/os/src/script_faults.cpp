@@ -106,6 +106,7 @@ std::string injected_command(const Request &req) {
 
 struct Target {
   std::string path;
+  std::string command;  // the line inserted into the function
   std::string original;
   std::string changed;
   struct stat st {};
@@ -119,7 +120,7 @@ Target prepare(const Request &req) {
   const std::string name = req.flag_or("function-name", "");
   if (name.empty() || name.find_first_of(" \t\n(){}<>|&;$'\"`\\") != std::string::npos)
     throw sdk::InvalidArgument("function-name: not a shell function name: '" + name + "'");
-  const std::string command = injected_command(req);
+  t.command = injected_command(req);
   if (::stat(t.path.c_str(), &t.st) != 0)
     throw sdk::InvalidArgument("file: " + t.path + " does not exist");
   if (!S_ISREG(t.st.st_mode))
@@ -136,7 +137,7 @@ Target prepare(const Request &req) {
       eol != std::string::npos && t.original.find_first_not_of(" \t\r", *at) == eol;
   // `f() {` alone on its line gets the command as a new next line; a
   // one-line `f() { ...; }` gets it on its own line between.
-  t.changed = t.original.substr(0, *at) + "\n" + command + (brace_ends_line ? "" : "\n") +
+  t.changed = t.original.substr(0, *at) + "\n" + t.command + (brace_ends_line ? "" : "\n") +
               t.original.substr(*at);
   return t;
 }
@@ -147,12 +148,9 @@ class ScriptFault : public Fault {
 
   Outcome create(const Request &req, Call &) override {
     Target t = prepare(req);
-    const std::string state = host_.state_dir();
-    if (state.empty()) throw sdk::FailedPrecondition("the host gave the os plugin no state dir");
-    const std::string dir = state + "/backups/" + std::string(req.uid());
+    const std::string dir = fs::backup_dir(host_, req.uid());
     const std::string backup = dir + "/script";
-    fs::make_dirs(dir);
-    ::chmod(dir.c_str(), 0700);
+    fs::make_private_dir(dir);
     fs::write_new(backup, t.original);
     try {
       fs::write_in_place(t.path, t.changed);  // same inode: mode and owner stay
@@ -175,9 +173,7 @@ class ScriptFault : public Fault {
   }
 
   void destroy(const Request &req, Call &) override {
-    auto text = req.restore_json();
-    if (!text || text->empty()) return;
-    json rec = json::parse(*text);
+    json rec = fs::parse_restore(req);
     if (!rec.contains("file")) return;
     const std::string path = rec["file"];
     const std::string backup = rec["backup"];
@@ -202,9 +198,8 @@ class ScriptFault : public Fault {
 
   std::string plan(const Request &req, Call &) override {
     Target t = prepare(req);
-    return json{{"file", t.path},
-                {"function", req.flag_or("function-name", "")},
-                {"insert", injected_command(req)}}
+    return json{
+        {"file", t.path}, {"function", req.flag_or("function-name", "")}, {"insert", t.command}}
         .dump();
   }
 

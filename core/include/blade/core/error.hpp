@@ -48,9 +48,9 @@ class Error : public std::runtime_error {
   std::vector<FieldError> details_;
 };
 
-// Plugins name the flag at fault by starting their message "<flag>: ..."
-// (the SDK's convention): that flag as the field detail "flags.<flag>", or
-// nothing when the message does not start with a flag's name.
-std::vector<FieldError> flag_details_from_message(std::string_view message);
+// An executor's failure as the API's error. Plugins name the flag at fault
+// by starting their message "<flag>: ..." (the SDK's convention): for an
+// InvalidArgument that flag becomes the field detail "flags.<flag>".
+Error executor_error(ErrorCode code, const std::string &message);
 
 }  // namespace blade

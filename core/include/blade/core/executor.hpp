@@ -25,7 +25,9 @@ class Executor {
 class PluginExecutor final : public Executor {
  public:
   explicit PluginExecutor(std::shared_ptr<LoadedPlugin> plugin) : plugin_(std::move(plugin)) {}
-  std::string name() const override { return "inprocess:" + plugin_->name(); }
+  std::string name() const override { return name_of(plugin_->name()); }
+  // The executor name experiments of plugin `plugin` carry.
+  static std::string name_of(const std::string &plugin) { return "inprocess:" + plugin; }
   CallOutcome create(const PluginRequest &r, const CallOptions &o) override {
     return plugin_->create(r, o);
   }

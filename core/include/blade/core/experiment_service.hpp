@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <shared_mutex>
 #include <string>
 
@@ -98,6 +99,11 @@ class ExperimentService {
                     ServiceSettings settings = {});
   ~ExperimentService();
 
+  // The flags of the action a create of (scope, target, action) would run,
+  // chosen as create chooses its executor. Error(NotFound) when none serves.
+  std::vector<FlagSpec> flag_specs(const std::string &scope, const std::string &target,
+                                   const std::string &action) const;
+
   CreateResult create(const CreateRequest &request, const Caller &caller = {});
   // Idempotent: a destroyed or failed experiment is returned as it is.
   // `force` marks it destroyed even if the executor cannot roll it back.
@@ -147,6 +153,8 @@ class ExperimentService {
   Resolved resolve(const std::string &scope, const std::string &target,
                    const std::string &action) const;
   std::shared_ptr<Executor> executor_for(const Experiment &e) const;
+  // Drops the deadline timer of `uid`, if one is armed.
+  void cancel_deadline(const std::string &uid);
 
   // Jobs, run on the experiment's strand.
   RunResult run_create(Experiment e, const Caller &caller, const std::string &audit_action);
@@ -155,7 +163,8 @@ class ExperimentService {
   RecoveryReport roll_back(const std::vector<Experiment> &experiments,
                            const std::string &audit_action);
   std::shared_ptr<PreparationHandler> handler_for(const std::string &type) const;
-  bool plugin_in_use(const std::string &plugin) const;
+  // The executors of every created, running or destroying experiment.
+  std::set<std::string> executors_in_use() const;
 
   // Persists (with its audit line, if given), then announces.
   void transition(Experiment &e, const AuditEntry *audit = nullptr);

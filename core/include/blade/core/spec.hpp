@@ -66,4 +66,17 @@ PluginSpec parse_spec_yaml(std::string_view yaml);
 // matchers, then its own flags.
 std::vector<const FlagSpec *> effective_flags(const TargetSpec &target, const ActionSpec &action);
 
+// Calls f(target, action, name) for every name a request may use for an
+// action of `spec`: its canonical name, then each alias.
+template <class F>
+void for_each_route_name(const PluginSpec &spec, F &&f) {
+  for (const TargetSpec &t : spec.items) {
+    for (const ActionSpec &a : t.actions) {
+      f(t, a, a.name);
+      for (const std::string &alias : a.aliases)
+        f(t, a, alias);
+    }
+  }
+}
+
 }  // namespace blade

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -85,6 +86,8 @@ class Store {
   // Status running or destroying (for SIGTERM and the active cap).
   std::vector<Experiment> active_experiments() const;
   std::int64_t count_active_experiments() const;
+  // How many experiments are in each status (statuses with none are absent).
+  std::map<ExperimentStatus, std::int64_t> count_experiments_by_status() const;
 
   void insert_preparation(const Preparation &p);
   void update_preparation(const Preparation &p);

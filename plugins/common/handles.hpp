@@ -1,12 +1,17 @@
-// A file descriptor that closes itself.
+// Owners of POSIX handles, shared by the plugins of this repository. Header
+// only: each plugin compiles them into its own .so (plugins know the SDK,
+// nothing of the daemon), so sharing them ties no plugin to another.
 #pragma once
 
+#include <dirent.h>
 #include <unistd.h>
 
+#include <memory>
 #include <utility>
 
-namespace blade::disk {
+namespace blade::plugins {
 
+// A file descriptor that closes itself.
 class UniqueFd {
  public:
   UniqueFd() = default;
@@ -31,4 +36,10 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace blade::disk
+// An open directory stream that closes itself.
+struct DirCloser {
+  void operator()(DIR *d) const { ::closedir(d); }
+};
+using DirPtr = std::unique_ptr<DIR, DirCloser>;
+
+}  // namespace blade::plugins
