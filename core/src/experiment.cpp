@@ -156,7 +156,7 @@ nlohmann::json parse_or_text(const std::string &text) {
 }  // namespace
 
 nlohmann::json to_json(const Experiment &e) {
-  return {{"uid", e.uid},
+  nlohmann::json j = {{"uid", e.uid},
           {"scope", e.scope},
           {"target", e.target},
           {"action", e.action},
@@ -172,6 +172,9 @@ nlohmann::json to_json(const Experiment &e) {
           {"started_at", time_or_null(e.started_at)},
           {"finished_at", time_or_null(e.finished_at)},
           {"updated_at", format_time(e.updated_at)}};
+  // Only when set, so an experiment that never needed it reads as before.
+  if (e.quarantined) j["quarantined"] = true;
+  return j;
 }
 
 nlohmann::json to_json(const Preparation &p) {
@@ -230,6 +233,8 @@ Experiment experiment_from_json(const nlohmann::json &j) {
   e.started_at = time_of(j, "started_at");
   e.finished_at = time_of(j, "finished_at");
   e.updated_at = time_of(j, "updated_at").value_or(SystemTime{});
+  if (j.contains("quarantined") && j["quarantined"].is_boolean())
+    e.quarantined = j["quarantined"].get<bool>();
   return e;
 }
 

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <blade/failpoint.hpp>
 #include <blade/plugin.h>
 
 #include "blade/core/duration.hpp"
@@ -211,7 +212,12 @@ void ExperimentService::arm_deadline(const Experiment &e) {
   if (!e.deadline) return;
   std::string uid = e.uid;
   auto id = scheduler_.schedule(uid, to_steady(*e.deadline), [this, uid] {
-    run_destroy(uid, Caller{"timeout", ""}, false, 0, "experiment.timeout");
+    try {
+      run_destroy(uid, Caller{"timeout", ""}, false, 0, "experiment.timeout");
+    } catch (const Error &err) {
+      log::error("timed destroy failed", {{"uid", uid}, {"error", err.what()}});
+      schedule_destroy_retry(uid, 0);
+    }
   });
   std::lock_guard lock(mutex_);
   deadline_timers_[uid] = id;
@@ -221,10 +227,18 @@ bool ExperimentService::run_and_wait(const std::string &uid, std::function<void(
   auto done = std::make_shared<std::promise<void>>();
   auto future = done->get_future();
   scheduler_.post(uid, [job = std::move(job), done] {
-    job();
-    done->set_value();
+    // A job that throws (the store failing under it) answers its caller at
+    // once with the real error instead of leaving it to time out.
+    try {
+      job();
+      done->set_value();
+    } catch (...) {
+      done->set_exception(std::current_exception());
+    }
   });
-  return future.wait_for(settings_.sync_wait) == std::future_status::ready;
+  if (future.wait_for(settings_.sync_wait) != std::future_status::ready) return false;
+  future.get();  // rethrows the job's error
+  return true;
 }
 
 CreateResult ExperimentService::create(const CreateRequest &req, const Caller &caller) {
@@ -329,7 +343,15 @@ ExperimentService::RunResult ExperimentService::run_create(Experiment e, const C
     outcome.status = BLADE_STATUS_CANCELLED;
     outcome.message = "bladed is shutting down";
   } else {
-    outcome = executor->create(request_of(e), call_options());
+    CallOptions options = call_options();
+    // Write-ahead restore records (ABI 1.2) go to the row while it is still
+    // created, so a crash after any step leaves what destroy needs.
+    options.save_restore = [this, uid](const std::string &record) {
+      store_.save_restore_record(uid, record, now());
+    };
+    BLADE_FAILPOINT("core.create.before_plugin");
+    outcome = executor->create(request_of(e), options);
+    BLADE_FAILPOINT("core.create.after_plugin");
   }
   RunResult result;
   if (outcome.ok()) {
@@ -344,10 +366,44 @@ ExperimentService::RunResult ExperimentService::run_create(Experiment e, const C
     result.code = error_code_for_status(outcome.status);
     result.message = outcome.message;
   }
+  if (!outcome.ok() && !outcome.restore_json.empty() && executor) {
+    // The plugin failed after writing a record ahead: it promised to undo
+    // its steps, and its destroy (idempotent) makes sure of it.
+    e.restore_json = outcome.restore_json;
+    auto undo = executor->destroy(request_of(e), call_options());
+    if (!undo.ok()) {
+      e.status = ExperimentStatus::Destroying;
+      e.finished_at.reset();
+      e.error = fmt::format("{}; undoing the partial create failed: {}", outcome.message,
+                            undo.message);
+    }
+  }
   AuditEntry a = audit_entry(caller, audit_action, uid, audit_params(e),
                              outcome_text(result.code, result.message));
-  transition(e, &a);
-  if (outcome.ok()) arm_deadline(e);
+  try {
+    transition(e, &a);
+  } catch (const Error &store_error) {
+    // The fault is applied but cannot be recorded as running, so nothing
+    // would ever roll it back: undo it now and answer the store's error. The
+    // row stays created (with any record written ahead), so a later start
+    // destroys it again, which finds nothing left.
+    if (outcome.ok() && executor) {
+      auto undo = executor->destroy(request_of(e), call_options());
+      log::error("create rolled back: its state could not be stored",
+                 {{"uid", uid}, {"store_error", store_error.what()},
+                  {"rollback", undo.ok() ? "ok" : undo.message}});
+      throw Error(store_error.code(),
+                  fmt::format("the fault was rolled back because its state could not be "
+                              "stored: {}",
+                              store_error.what()));
+    }
+    throw;
+  }
+  if (e.status == ExperimentStatus::Destroying) {
+    schedule_destroy_retry(uid, 0);
+  } else if (outcome.ok()) {
+    arm_deadline(e);
+  }
   result.experiment = e;
   return result;
 }
@@ -371,14 +427,47 @@ DestroyResult ExperimentService::destroy(const std::string &uid, const Caller &c
 ExperimentService::RunResult ExperimentService::run_destroy(const std::string &uid,
                                                             const Caller &caller, bool force,
                                                             int attempt,
-                                                            const std::string &audit_action) {
+                                                            const std::string &audit_action,
+                                                            bool recovering) {
   auto found = store_.get_experiment(uid);
   if (!found || is_terminal(found->status)) return {{}, {}, found};
   Experiment &e = *found;
   cancel_deadline(uid);
-  if (e.status != ExperimentStatus::Destroying) {
+  nlohmann::json params = {{"target", e.target}, {"action", e.action}, {"attempt", attempt + 1}};
+  if (force) params["force"] = true;
+
+  if (e.quarantined) {
+    // The plugin's destroy crashed the daemon before: calling it again
+    // would again. Only an operator's force ends it, without the call.
+    if (!force) {
+      std::string why = fmt::format("experiment {} is quarantined ({}); check the host, then "
+                                    "destroy it with force=true",
+                                    uid, e.error);
+      return {ErrorCode::FailedPrecondition, why, e};
+    }
+    e.status = ExperimentStatus::Destroyed;
+    e.error = "forced by the operator while quarantined; the plugin was not called: " + e.error;
+    e.finished_at = now();
+    AuditEntry a = audit_entry(caller, audit_action, uid, params, "forced: quarantined");
+    transition(e, &a);
+    return {{}, {}, e};
+  }
+
+  // Counted before the call and stored: a daemon that dies inside this
+  // destroy finds the count at its next start.
+  if (recovering) ++e.recovery_attempts;
+  bool status_stored = true;
+  if (e.status != ExperimentStatus::Destroying || recovering) {
     e.status = ExperimentStatus::Destroying;
-    transition(e);
+    try {
+      transition(e);
+    } catch (const Error &err) {
+      // The fault comes off first; its status is written when the store
+      // takes writes again.
+      status_stored = false;
+      log::error("could not record destroying; destroying anyway",
+                 {{"uid", uid}, {"error", err.what()}});
+    }
   }
   auto executor = executor_for(e);
   CallOutcome outcome;
@@ -386,41 +475,88 @@ ExperimentService::RunResult ExperimentService::run_destroy(const std::string &u
     outcome.status = BLADE_STATUS_FAILED_PRECONDITION;
     outcome.message = fmt::format("executor {} is not loaded", e.executor);
   } else {
-    // An experiment left in created (a crash mid-create) has no restore
-    // record; destroy from the flags alone is still the best undo there is.
+    // A row left in created carries the record its create wrote ahead (or
+    // none if it took no step yet); destroy undoes exactly that.
+    BLADE_FAILPOINT("core.destroy.before_plugin");
     outcome = executor->destroy(request_of(e), call_options());
+    BLADE_FAILPOINT("core.destroy.after_plugin");
   }
-  nlohmann::json params = {{"target", e.target}, {"action", e.action}, {"attempt", attempt + 1}};
-  if (force) params["force"] = true;
+  RunResult result;
   if (outcome.ok() || force) {
     e.status = ExperimentStatus::Destroyed;
     e.error = outcome.ok() ? "" : "forced by the operator; rollback failed: " + outcome.message;
     e.finished_at = now();
     AuditEntry a = audit_entry(caller, audit_action, uid, params,
                                outcome.ok() ? "ok" : "forced: " + outcome.message);
-    transition(e, &a);
-    return {{}, {}, e};
+    result.experiment = e;
+    try {
+      transition(e, &a);
+    } catch (const Error &err) {
+      store_write_failed(e, a, err);
+      result.code = err.code();
+      result.message = fmt::format(
+          "the fault was removed, but its status could not be stored ({}); retrying the write",
+          err.what());
+    }
+    (void)status_stored;
+    return result;
   }
   // Stays destroying, visibly, with the last error, until a retry succeeds
   // or an operator forces it.
   e.error = outcome.message;
-  RunResult failure{error_code_for_status(outcome.status), outcome.message, std::nullopt};
+  result = RunResult{error_code_for_status(outcome.status), outcome.message, std::nullopt};
   AuditEntry a =
-      audit_entry(caller, audit_action, uid, params, outcome_text(failure.code, failure.message));
-  transition(e, &a);
-  failure.experiment = e;
-  if (!stopping_) {
-    std::chrono::milliseconds backoff =
-        settings_.destroy_retry_first * (1 << std::min(attempt, 16));
-    backoff = std::min(backoff, settings_.destroy_retry_max);
-    log::warn("destroy failed, will retry", {{"uid", uid},
-                                             {"error", outcome.message},
-                                             {"retry_in_ms", std::to_string(backoff.count())}});
-    scheduler_.schedule(uid, steady_clock::now() + backoff, [this, uid, attempt] {
-      run_destroy(uid, Caller{"retry", ""}, false, attempt + 1, "experiment.destroy");
-    });
+      audit_entry(caller, audit_action, uid, params, outcome_text(result.code, result.message));
+  try {
+    transition(e, &a);
+  } catch (const Error &err) {
+    log::error("could not record a failed destroy", {{"uid", uid}, {"error", err.what()}});
   }
-  return failure;
+  result.experiment = e;
+  log::warn("destroy failed, will retry", {{"uid", uid}, {"error", outcome.message}});
+  schedule_destroy_retry(uid, attempt);
+  return result;
+}
+
+void ExperimentService::schedule_destroy_retry(const std::string &uid, int attempt) {
+  if (stopping_) return;
+  std::chrono::milliseconds backoff = settings_.destroy_retry_first * (1 << std::min(attempt, 16));
+  backoff = std::min(backoff, settings_.destroy_retry_max);
+  scheduler_.schedule(uid, steady_clock::now() + backoff, [this, uid, attempt] {
+    try {
+      run_destroy(uid, Caller{"retry", ""}, false, attempt + 1, "experiment.destroy");
+    } catch (const Error &err) {
+      log::error("destroy retry failed", {{"uid", uid}, {"error", err.what()}});
+      schedule_destroy_retry(uid, attempt + 1);
+    }
+  });
+}
+
+void ExperimentService::store_write_failed(const Experiment &e, const AuditEntry &audit,
+                                           const Error &err) {
+  log::error("a destroyed experiment's status could not be stored; retrying",
+             {{"uid", e.uid}, {"error", err.what()}});
+  // Announced now (the fault is gone); the row follows when the store
+  // recovers. Until then a restart would destroy it again: harmless, as
+  // destroy is idempotent.
+  events_.publish("experiment", to_json(e));
+  retry_store_write(e, audit, 0);
+}
+
+void ExperimentService::retry_store_write(Experiment e, AuditEntry audit, int attempt) {
+  if (stopping_) return;
+  std::chrono::milliseconds backoff = settings_.destroy_retry_first * (1 << std::min(attempt, 16));
+  backoff = std::min(backoff, settings_.destroy_retry_max);
+  std::string uid = e.uid;
+  scheduler_.schedule(uid, steady_clock::now() + backoff,
+                      [this, e = std::move(e), audit = std::move(audit), attempt]() mutable {
+                        try {
+                          e.updated_at = now();
+                          store_.update_experiment(e, &audit);
+                        } catch (const Error &) {
+                          retry_store_write(std::move(e), std::move(audit), attempt + 1);
+                        }
+                      });
 }
 
 Experiment ExperimentService::get(const std::string &uid) const {
@@ -434,7 +570,7 @@ Page<Experiment> ExperimentService::list(const ExperimentFilter &filter) const {
   return store_.list_experiments(filter);
 }
 
-RecoveryReport ExperimentService::recover() {
+RecoveryReport ExperimentService::recover(const std::optional<CrashedCall> &crashed) {
   std::vector<Experiment> todo = store_.experiments_needing_recovery(now());
   // Left in created by a crash mid-create: the plugin may have applied the
   // fault before the daemon died, so these are rolled back too.
@@ -446,25 +582,74 @@ RecoveryReport ExperimentService::recover() {
         std::any_of(todo.begin(), todo.end(), [&](const Experiment &t) { return t.uid == e.uid; });
     if (!listed) todo.push_back(std::move(e));
   }
-  return roll_back(todo, "experiment.recover");
+  RecoveryReport report;
+  std::vector<Experiment> callable;
+  for (auto &e : todo) {
+    std::string why;
+    if (crashed && crashed->uid == e.uid && crashed->op == "destroy") {
+      why = fmt::format("bladed died of signal {} inside plugin {}'s destroy of this experiment",
+                        crashed->signal, crashed->plugin);
+    } else if (!e.quarantined && e.recovery_attempts >= settings_.max_recovery_attempts) {
+      why = fmt::format("bladed died {} times while recovery destroyed this experiment",
+                        e.recovery_attempts);
+    }
+    if (!why.empty() && !e.quarantined) quarantine(e, why);
+    if (e.quarantined) {
+      ++report.quarantined;
+      continue;
+    }
+    callable.push_back(std::move(e));
+  }
+  RecoveryReport rolled = roll_back(callable, "experiment.recover", true);
+  rolled.quarantined = report.quarantined;
+  return rolled;
+}
+
+void ExperimentService::quarantine(Experiment &e, const std::string &why) {
+  e.quarantined = true;
+  e.status = ExperimentStatus::Destroying;
+  e.error = "quarantined, no further automatic destroy calls: " + why;
+  log::error("experiment quarantined", {{"uid", e.uid}, {"reason", why}});
+  AuditEntry a = audit_entry(Caller{"system", ""}, "experiment.quarantine", e.uid,
+                             audit_params(e), "quarantined: " + why);
+  try {
+    transition(e, &a);
+  } catch (const Error &err) {
+    log::error("could not record a quarantine", {{"uid", e.uid}, {"error", err.what()}});
+  }
 }
 
 RecoveryReport ExperimentService::destroy_all_active(const std::string &reason) {
   stopping_ = true;
   log::info("rolling back active experiments", {{"reason", reason}});
-  return roll_back(store_.active_experiments(), "experiment.shutdown");
+  std::vector<Experiment> todo;
+  for (auto &e : store_.active_experiments())
+    if (!e.quarantined) todo.push_back(std::move(e));
+  // A create in flight may have applied its fault already; its destroy is
+  // queued behind it on the experiment's strand.
+  ExperimentFilter created;
+  created.status = ExperimentStatus::Created;
+  created.limit = 1000;
+  for (auto &e : store_.list_experiments(created).items)
+    todo.push_back(std::move(e));
+  return roll_back(todo, "experiment.shutdown", false);
 }
 
 RecoveryReport ExperimentService::roll_back(const std::vector<Experiment> &experiments,
-                                            const std::string &audit_action) {
+                                            const std::string &audit_action, bool recovering) {
   RecoveryReport report;
   std::vector<std::pair<std::string, std::future<RunResult>>> pending;
   for (const auto &e : experiments) {
     auto promise = std::make_shared<std::promise<RunResult>>();
     pending.emplace_back(e.uid, promise->get_future());
     std::string uid = e.uid;
-    scheduler_.post(uid, [this, uid, promise, audit_action] {
-      promise->set_value(run_destroy(uid, Caller{"system", ""}, false, 0, audit_action));
+    scheduler_.post(uid, [this, uid, promise, audit_action, recovering] {
+      try {
+        promise->set_value(
+            run_destroy(uid, Caller{"system", ""}, false, 0, audit_action, recovering));
+      } catch (const Error &err) {
+        promise->set_value(RunResult{err.code(), err.what(), std::nullopt});
+      }
     });
   }
   for (auto &[uid, future] : pending) {

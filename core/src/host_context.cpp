@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "blade/core/error.hpp"
 #include "blade/core/log.hpp"
 
 namespace blade {
@@ -115,6 +116,27 @@ void fault_ended(blade_host *host, const char *uid, const char *reason) {
   }
 }
 
+blade_status save_restore(blade_call *call, const char *json, size_t len) {
+  if (!call || (!json && len > 0)) return BLADE_STATUS_INVALID_ARGUMENT;
+  try {
+    CallContext *ctx = CallContext::from(call);
+    if (!ctx->in_create || !ctx->options || !ctx->options->save_restore)
+      return BLADE_STATUS_FAILED_PRECONDITION;
+    std::string text(json ? json : "", len);
+    // Parsed again by a destroy after a crash: refuse what it could not read.
+    if (!nlohmann::json::accept(text)) return BLADE_STATUS_INVALID_ARGUMENT;
+    ctx->options->save_restore(text);
+    // The final RESTORE output replaces it; until then destroy gets this one.
+    ctx->outcome.restore_json = std::move(text);
+    return BLADE_STATUS_OK;
+  } catch (const Error &e) {
+    log::error("write-ahead restore record not stored", {{"error", e.what()}});
+    return BLADE_STATUS_FAILED_PRECONDITION;
+  } catch (...) {
+    return BLADE_STATUS_INTERNAL;
+  }
+}
+
 constexpr blade_host_api kHostApi = {
     sizeof(blade_host_api),
     BLADE_PLUGIN_ABI_MAJOR,
@@ -126,22 +148,29 @@ constexpr blade_host_api kHostApi = {
     &remaining_ms,
     &progress,
     &fault_ended,
+    &save_restore,
 };
 
 }  // namespace
 
 HostContext::HostContext(std::string plugin_name, std::string host_version,
-                         std::filesystem::path state_dir, HostSettings::FaultEnded fault_ended)
+                         std::filesystem::path state_dir, HostSettings::FaultEnded fault_ended,
+                         std::vector<std::string> protected_paths)
     : plugin_name_(std::move(plugin_name)),
       host_version_(std::move(host_version)),
       state_dir_(state_dir.string()),
+      protected_paths_(std::move(protected_paths)),
       fault_ended_(std::move(fault_ended)) {
+  for (const auto &path : protected_paths_)
+    protected_path_ptrs_.push_back(path.c_str());
+  protected_path_ptrs_.push_back(nullptr);
   info_.struct_size = sizeof(blade_host_info);
   info_.abi_major = BLADE_PLUGIN_ABI_MAJOR;
   info_.abi_minor = BLADE_PLUGIN_ABI_MINOR;
   info_.host_version = host_version_.c_str();
   info_.state_dir = state_dir_.c_str();
   info_.daemon_pid = static_cast<int32_t>(::getpid());
+  info_.protected_paths = protected_path_ptrs_.data();
 }
 
 void HostContext::fault_ended(const std::string &uid, const std::string &reason) const {

@@ -16,7 +16,8 @@ namespace blade {
 class HostContext {
  public:
   HostContext(std::string plugin_name, std::string host_version, std::filesystem::path state_dir,
-              HostSettings::FaultEnded fault_ended = {});
+              HostSettings::FaultEnded fault_ended = {},
+              std::vector<std::string> protected_paths = {});
 
   static const blade_host_api *api();
   blade_host *handle() { return reinterpret_cast<blade_host *>(this); }
@@ -30,6 +31,8 @@ class HostContext {
   std::string plugin_name_;
   std::string host_version_;
   std::string state_dir_;
+  std::vector<std::string> protected_paths_;
+  std::vector<const char *> protected_path_ptrs_;  // into protected_paths_, NULL-terminated
   blade_host_info info_{};
   HostSettings::FaultEnded fault_ended_;
 };
@@ -37,6 +40,7 @@ class HostContext {
 // One per call; blade_call* is a pointer to this. Collects the outputs.
 struct CallContext {
   const CallOptions *options = nullptr;
+  bool in_create = false;  // save_restore is for create only
   CallOutcome outcome;
   std::vector<std::string> invalid_outputs;  // fields the plugin filled with non-JSON
 

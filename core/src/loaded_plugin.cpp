@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "blade/core/crash_record.hpp"
 #include "blade/core/log.hpp"
 #include "blade/core/plugin_record.hpp"
 #include "host_context.hpp"
@@ -100,7 +101,7 @@ std::shared_ptr<LoadedPlugin> make_loaded_plugin(std::unique_ptr<PluginLibrary> 
         fmt::format("cannot create state dir {}: {}", state_dir.string(), ec.message()), p->name_);
   }
   p->host_ = std::make_unique<HostContext>(p->name_, settings.host_version, state_dir,
-                                           settings.fault_ended);
+                                           settings.fault_ended, settings.protected_paths);
 
   CallOptions options;
   CallContext ctx;
@@ -156,7 +157,11 @@ CallOutcome LoadedPlugin::call(Op op, const PluginRequest &request, const CallOp
   RequestView view(request);
   CallContext ctx;
   ctx.options = &options;
+  ctx.in_create = op == Op::Create;
   auto *inst = static_cast<blade_instance *>(instance_);
+  // Names this call in a crash line (and record) if the plugin kills us.
+  static constexpr std::string_view kOpNames[] = {"create", "destroy", "dry_run"};
+  PluginCallMark mark(name_, kOpNames[static_cast<int>(op)], request.uid);
   auto invoke = [&] {
     switch (op) {
       case Op::Create:
@@ -179,12 +184,14 @@ CallOutcome LoadedPlugin::call(Op op, const PluginRequest &request, const CallOp
   if (ctx.outcome.ok() && !ctx.invalid_outputs.empty()) {
     // A record we cannot parse is a record we cannot restore from, so the
     // create is a failure; the fault is in effect though, so undo it now
-    // with what destroy can work from (the flags) rather than leave it.
+    // with what destroy can work from (the flags and any record written
+    // ahead) rather than leave it.
     if (op == Op::Create) {
       CallContext undo;
       undo.options = &options;
       PluginRequest without_record = request;
       without_record.restore_json.reset();
+      if (!ctx.outcome.restore_json.empty()) without_record.restore_json = ctx.outcome.restore_json;
       RequestView undo_view(without_record);
       std::unique_lock lock(call_mutex_, std::defer_lock);
       if (!(capabilities_ & BLADE_CAP_CONCURRENT_CALLS)) lock.lock();

@@ -161,16 +161,17 @@ Page<T> read_page(Connection &connection, const PageQuery &query, ReadRow read_r
 constexpr std::string_view kExperimentColumns =
     "uid, scope, target, action, flags_json, status, error, executor, result_json, restore_json, "
     "timeout_s, deadline_ms, callback, created_at_ms, started_at_ms, finished_at_ms, "
-    "updated_at_ms";
+    "updated_at_ms, recovery_attempts, quarantined";
 
 // Parameter numbers shared by the statements below: ?1 the uid, ?2-?5 the
-// identity fixed at creation, ?6-?17 the state that changes over the
+// identity fixed at creation, ?6-?19 the state that changes over the
 // lifecycle.
 constexpr std::string_view kInsertExperiment =
     "INSERT INTO experiments (uid, scope, target, action, created_at_ms, flags_json, status, "
     "error, executor, result_json, restore_json, timeout_s, deadline_ms, callback, "
-    "started_at_ms, finished_at_ms, updated_at_ms) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+    "started_at_ms, finished_at_ms, updated_at_ms, recovery_attempts, quarantined) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+    "?19)";
 
 // An update is split in two because SQLite rewrites every index on a column
 // named in SET, changed or not, and the identity columns are in four of the
@@ -180,7 +181,8 @@ constexpr std::string_view kInsertExperiment =
 constexpr std::string_view kUpdateExperimentState =
     "UPDATE experiments SET flags_json = ?6, status = ?7, error = ?8, executor = ?9, "
     "result_json = ?10, restore_json = ?11, timeout_s = ?12, deadline_ms = ?13, callback = ?14, "
-    "started_at_ms = ?15, finished_at_ms = ?16, updated_at_ms = ?17 WHERE uid = ?1";
+    "started_at_ms = ?15, finished_at_ms = ?16, updated_at_ms = ?17, recovery_attempts = ?18, "
+    "quarantined = ?19 WHERE uid = ?1";
 
 constexpr std::string_view kUpdateExperimentIdentity =
     "UPDATE experiments SET scope = ?2, target = ?3, action = ?4, created_at_ms = ?5 "
@@ -209,6 +211,8 @@ void bind_state(Statement &s, const Experiment &e, const std::string &flags_json
   s.bind(15, to_ms(e.started_at));
   s.bind(16, to_ms(e.finished_at));
   s.bind(17, to_ms(e.updated_at));
+  s.bind(18, e.recovery_attempts);
+  s.bind(19, std::int64_t{e.quarantined ? 1 : 0});
 }
 
 // Column numbers follow kExperimentColumns.
@@ -234,6 +238,8 @@ Experiment read_experiment(const Statement &s, const std::filesystem::path &file
   e.started_at = from_ms(s.optional_int64(14));
   e.finished_at = from_ms(s.optional_int64(15));
   e.updated_at = from_ms(s.int64(16));
+  e.recovery_attempts = s.int64(17);
+  e.quarantined = s.int64(18) != 0;
   return e;
 }
 
@@ -581,6 +587,37 @@ void Store::insert_experiment(const Experiment &e) {
   });
 }
 
+void Store::save_restore_record(const std::string &uid, const std::string &restore_json,
+                                SystemTime now) {
+  impl_->write([&](Connection &c) {
+    // The step this record covers runs as soon as this returns, so the
+    // commit is fsynced (FULL) rather than left to the next checkpoint: the
+    // record then survives a power cut as well as a crash of bladed.
+    c.prepare("PRAGMA synchronous=FULL")->run();
+    struct Back {
+      Connection &c;
+      ~Back() {
+        try {
+          c.prepare("PRAGMA synchronous=NORMAL")->run();
+        } catch (...) {
+          // Left at FULL: slower, never less safe.
+        }
+      }
+    } back{c};
+    auto update = c.prepare(
+        "UPDATE experiments SET restore_json = ?2, updated_at_ms = ?3 "
+        "WHERE uid = ?1 AND status = ?4");
+    update->bind(1, uid);
+    update->bind(2, restore_json);
+    update->bind(3, to_ms(now));
+    update->bind(4, to_string(ExperimentStatus::Created));
+    update->run();
+    if (c.changes() == 0)
+      throw Error(ErrorCode::FailedPrecondition,
+                  fmt::format("experiment {} is not being created", uid));
+  });
+}
+
 namespace {
 
 std::int64_t insert_audit(Connection &c, const AuditEntry &entry) {
@@ -684,6 +721,17 @@ std::map<ExperimentStatus, std::int64_t> Store::count_experiments_by_status() co
     while (rows->step())
       if (auto status = experiment_status_from_string(rows->text(0))) out[*status] = rows->int64(1);
     return out;
+  });
+}
+
+std::int64_t Store::count_quarantined_experiments() const {
+  return impl_->read([&](Connection &c) {
+    // Quarantined rows are few and always destroying: the status index
+    // narrows the scan to those.
+    auto count = c.prepare("SELECT count(*) FROM experiments WHERE status = ?1 AND quarantined");
+    count->bind(1, to_string(ExperimentStatus::Destroying));
+    count->step();
+    return count->int64(0);
   });
 }
 

@@ -74,7 +74,14 @@ CREATE TABLE audit (
 ) STRICT;
 )sql";
 
-constexpr std::array<std::string_view, 1> kMigrations = {kV1};
+// Write-ahead restore records need no column (restore_json is written while
+// the row is still created); these two keep recovery out of a crash loop.
+constexpr std::string_view kV2 = R"sql(
+ALTER TABLE experiments ADD COLUMN recovery_attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE experiments ADD COLUMN quarantined INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+constexpr std::array<std::string_view, 2> kMigrations = {kV1, kV2};
 
 }  // namespace
 

@@ -1,6 +1,8 @@
 #include "daemon.hpp"
 
+#include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 
 #include "blade/core/log.hpp"
 #include "blade/core/plugin_loader.hpp"
@@ -8,6 +10,33 @@
 #include "callback_sender.hpp"
 
 namespace blade::server {
+namespace {
+
+// What bladed itself lives on. A fault deleting the database would make the
+// next start forget every active fault, so no plugin may touch these.
+std::vector<std::string> protected_paths(const Config &config,
+                                         const std::vector<std::filesystem::path> &plugin_dirs) {
+  std::vector<std::string> out;
+  auto add = [&out](const std::filesystem::path &p) {
+    if (p.empty()) return;
+    std::error_code ec;
+    auto full = std::filesystem::weakly_canonical(std::filesystem::absolute(p, ec), ec);
+    std::string text = (ec ? p : full).lexically_normal().string();
+    if (std::find(out.begin(), out.end(), text) == out.end()) out.push_back(text);
+  };
+  const std::filesystem::path db = config.sqlite_path;
+  add(db);
+  add(db.string() + "-wal");
+  add(db.string() + "-shm");
+  add(db.string() + "-journal");
+  add(config.state_dir);
+  for (const auto &dir : plugin_dirs)
+    add(dir);
+  add(config.install_plugin_dir);
+  return out;
+}
+
+}  // namespace
 
 Daemon::Daemon(const Config &config) {
   store_ = std::make_unique<Store>(config.sqlite_path);
@@ -19,6 +48,7 @@ Daemon::Daemon(const Config &config) {
       [this](const std::string &plugin, const std::string &uid, const std::string &reason) {
         if (auto *service = fault_sink_.load()) service->fault_ended(plugin, uid, reason);
       }};
+  host_settings_.protected_paths = protected_paths(config, plugin_dirs_);
   auto files = discover_plugin_files(plugin_dirs_);
   plugins_found_ = files.size();
   load_plugins(files, host_settings_, registry_);

@@ -91,14 +91,35 @@ void check_auth_config(const Config &config) {
   }
 }
 
+// Rolls back what the last run left and arms the crash handler. A call the
+// last run died in (its crash handler's record) is quarantined instead of
+// called again, so a plugin that segfaults in destroy cannot crash-loop us.
+blade::RecoveryReport recover_at_start(const Config &config, blade::server::Daemon &daemon) {
+  const std::filesystem::path record = config.state_dir / "crashed-call";
+  auto crashed = blade::read_crash_record(record);
+  if (crashed) {
+    blade::log::error("the last run died inside a plugin call",
+                      {{"plugin", crashed->plugin},
+                       {"call", crashed->op},
+                       {"uid", crashed->uid},
+                       {"signal", std::to_string(crashed->signal)}});
+  }
+  blade::install_crash_handler(record);
+  auto report = daemon.service().recover(crashed);
+  std::error_code ec;
+  std::filesystem::remove(record, ec);  // acted on, and stored with the experiment
+  return report;
+}
+
 // `bladed recover`: what a start does before serving, then exit; the
 // systemd unit's stop hook runs it so no fault outlives the service.
 int recover(const Config &config) {
   std::filesystem::create_directories(config.state_dir);
   blade::server::Daemon daemon(config);
-  auto report = daemon.service().recover();
-  std::printf("recovered: %d destroyed, %d still failing\n", report.destroyed, report.failed);
-  return report.failed == 0 ? 0 : 1;
+  auto report = recover_at_start(config, daemon);
+  std::printf("recovered: %d destroyed, %d still failing, %d quarantined\n", report.destroyed,
+              report.failed, report.quarantined);
+  return report.failed == 0 && report.quarantined == 0 ? 0 : 1;
 }
 
 int serve(const Config &config) {
@@ -117,7 +138,7 @@ int serve(const Config &config) {
   blade::server::Daemon daemon(config);
   // No fault left behind: whatever the last run left active is rolled back
   // before anything new is accepted.
-  daemon.service().recover();
+  recover_at_start(config, daemon);
   daemon.service().rearm_deadlines();
 
   blade::server::HttpServer http(config, daemon);

@@ -204,6 +204,7 @@ std::string Metrics::render() const {
                                     ExperimentStatus::Failed};
   // One query, one snapshot: the counts agree with each other.
   const auto counted = impl_->store.count_experiments_by_status();
+  const std::int64_t quarantined = impl_->store.count_quarantined_experiments();
   std::array<std::int64_t, kStatuses.size()> by_status{};
   for (std::size_t i = 0; i < kStatuses.size(); ++i)
     if (auto it = counted.find(kStatuses[i]); it != counted.end()) by_status[i] = it->second;
@@ -233,6 +234,10 @@ std::string Metrics::render() const {
   header(out, "blade_active_faults", "gauge",
          "Faults in place on this host (experiments running or destroying).");
   out += fmt::format("blade_active_faults {}\n", active);
+  header(out, "blade_experiments_quarantined", "gauge",
+         "Experiments left destroying with no automatic destroy calls, because bladed died "
+         "inside their destroy; an operator must check the host and force them.");
+  out += fmt::format("blade_experiments_quarantined {}\n", quarantined);
 
   render_histogram(out, "blade_experiment_create_seconds",
                    "Wall time of synchronous experiment creates, as the client saw it.", create);

@@ -11,16 +11,18 @@
 
 static_assert(sizeof(void *) == 8, "layouts below are pinned for LP64 targets");
 
-static_assert(sizeof(blade_host_info) == 32);
+static_assert(sizeof(blade_host_info) == 40);
 static_assert(offsetof(blade_host_info, host_version) == 8);
 static_assert(offsetof(blade_host_info, state_dir) == 16);
 static_assert(offsetof(blade_host_info, daemon_pid) == 24);
+static_assert(offsetof(blade_host_info, protected_paths) == 32);  // ABI 1.2
 
-static_assert(sizeof(blade_host_api) == 64);
+static_assert(sizeof(blade_host_api) == 72);
 static_assert(offsetof(blade_host_api, log) == 8);
 static_assert(offsetof(blade_host_api, set_output) == 24);
 static_assert(offsetof(blade_host_api, progress) == 48);
-static_assert(offsetof(blade_host_api, fault_ended) == 56);  // ABI 1.1
+static_assert(offsetof(blade_host_api, fault_ended) == 56);   // ABI 1.1
+static_assert(offsetof(blade_host_api, save_restore) == 64);  // ABI 1.2
 
 static_assert(sizeof(blade_request) == 64);
 static_assert(offsetof(blade_request, flag_count) == 4);
@@ -46,16 +48,18 @@ static_assert(BLADE_OUTPUT_RESULT == 0 && BLADE_OUTPUT_RESTORE == 1 && BLADE_OUT
               BLADE_OUTPUT_PLAN == 3);
 
 TEST_CASE("the C compiler lays the ABI structs out as the C++ compiler does") {
-  const std::array<std::size_t, 21> cpp = {
+  const std::array<std::size_t, 23> cpp = {
       sizeof(blade_host_info),
       offsetof(blade_host_info, host_version),
       offsetof(blade_host_info, state_dir),
       offsetof(blade_host_info, daemon_pid),
+      offsetof(blade_host_info, protected_paths),
       sizeof(blade_host_api),
       offsetof(blade_host_api, log),
       offsetof(blade_host_api, set_output),
       offsetof(blade_host_api, progress),
       offsetof(blade_host_api, fault_ended),
+      offsetof(blade_host_api, save_restore),
       sizeof(blade_request),
       offsetof(blade_request, flag_count),
       offsetof(blade_request, uid),

@@ -53,7 +53,7 @@ extern "C" {
 #endif
 
 #define BLADE_PLUGIN_ABI_MAJOR 1
-#define BLADE_PLUGIN_ABI_MINOR 1
+#define BLADE_PLUGIN_ABI_MINOR 2
 
 /* The exported entry symbol carries the ABI major, so a library built for
  * another major is never mistaken for this one. */
@@ -103,7 +103,8 @@ typedef enum blade_output_field {
   BLADE_OUTPUT_RESULT = 0,
   /* A JSON value the host persists before reporting success and passes to
    * destroy, possibly in another process after a crash: everything destroy
-   * needs to undo the fault. */
+   * needs to undo the fault. Persisted only when create returns; a plugin
+   * with irreversible steps also writes it ahead (host_api.save_restore). */
   BLADE_OUTPUT_RESTORE = 1,
   /* Human-readable text explaining a non-OK status. */
   BLADE_OUTPUT_MESSAGE = 2,
@@ -132,6 +133,14 @@ typedef struct blade_host_info {
   const char *state_dir;
   int32_t daemon_pid; /* never a target of a fault */
   int32_t reserved;
+  /* ABI 1.2. NULL-terminated list of absolute paths the daemon itself lives
+   * on: its database with the WAL and SHM files beside it, its state
+   * directory (every plugin's state dir is inside), its plugin directories.
+   * A fault must never write, move, delete, chmod, fill or burn at or under
+   * any of them: losing the database forgets every active fault. A 1.1 host
+   * has no such field: check BLADE_HAS_FIELD(info, blade_host_info,
+   * protected_paths). */
+  const char *const *protected_paths;
 } blade_host_info;
 
 /* Services the host offers. Passed to init; valid until shutdown returns. */
@@ -171,6 +180,22 @@ typedef struct blade_host_api {
    * any plugin thread may call it while the instance exists. A 1.0 host has
    * no such field: check BLADE_HAS_FIELD(api, blade_host_api, fault_ended). */
   void (*fault_ended)(blade_host *host, const char *uid, const char *reason);
+
+  /* ABI 1.2. Write-ahead restore record, create only. Persists `json` (len
+   * bytes) as the experiment's restore record and returns only once it is
+   * durable. A plugin calls it BEFORE each irreversible step, with a record
+   * from which destroy can undo every step taken so far plus the one about
+   * to be taken; destroy must therefore accept a record naming a step that
+   * never happened (a crash between this call and the step). Each call
+   * replaces the previous record; the RESTORE output at the end of a
+   * successful create replaces it too.
+   * A non-OK status means the record is not stored (the store is full or
+   * locked, or `json` is not JSON): the plugin must not take the step, must
+   * undo what it did, and fail the create with that status. Outside create
+   * it returns BLADE_STATUS_FAILED_PRECONDITION. A 1.1 host has no such
+   * field: check BLADE_HAS_FIELD(api, blade_host_api, save_restore); there
+   * the record is stored only when create returns. */
+  blade_status (*save_restore)(blade_call *call, const char *json, size_t len);
 } blade_host_api;
 
 /* One request to create, destroy or plan a fault. Borrowed for the call. */
@@ -185,8 +210,10 @@ typedef struct blade_request {
    * name/value pairs. Booleans are "true"/"false". */
   const char *const *flag_names;
   const char *const *flag_values;
-  /* destroy only: the RESTORE output of the matching create, as JSON;
-   * NULL for create and dry_run, and for a create that recorded nothing. */
+  /* destroy only: the RESTORE output of the matching create, or the last
+   * record it saved ahead with save_restore when it never returned (a crash
+   * mid-create), as JSON; NULL for create and dry_run, and for a create that
+   * recorded nothing. */
   const char *restore_json;
 } blade_request;
 

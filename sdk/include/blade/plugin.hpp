@@ -32,6 +32,7 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 namespace blade::sdk {
 
@@ -96,6 +97,17 @@ class Host {
     const blade_host_info *i = api_->host_info(host_);
     return i ? i->daemon_pid : 0;
   }
+  // Paths the daemon lives on (its database, state and plugin dirs): never a
+  // fault's target. Empty from a 1.1 host, which does not say.
+  std::vector<std::string> protected_paths() const {
+    std::vector<std::string> out;
+    const blade_host_info *i = api_->host_info(host_);
+    if (!i || !BLADE_HAS_FIELD(i, blade_host_info, protected_paths) || !i->protected_paths)
+      return out;
+    for (const char *const *p = i->protected_paths; *p; ++p)
+      out.emplace_back(*p);
+    return out;
+  }
   const blade_host_api *api() const { return api_; }
 
  private:
@@ -116,6 +128,20 @@ class Call {
   // Throws Cancelled when the host wants the call to stop; call it in loops.
   void check() const {
     if (cancelled()) throw Cancelled("cancelled by the host");
+  }
+  // Write-ahead restore record (create only): call BEFORE each irreversible
+  // step with a record destroy can undo every step so far plus this one
+  // from. Returns once the record is durable; throws (and the step must not
+  // be taken) when the host could not store it. A 1.1 host stores the record
+  // only when create returns: then this does nothing.
+  void save_restore(std::string_view json) const {
+    if (!BLADE_HAS_FIELD(api_, blade_host_api, save_restore) || !api_->save_restore) return;
+    blade_status s = api_->save_restore(call_, json.data(), json.size());
+    if (s != BLADE_STATUS_OK) {
+      throw Error(s == BLADE_STATUS_INVALID_ARGUMENT ? BLADE_STATUS_INTERNAL : s,
+                  "the restore record could not be stored ahead of the change, so nothing "
+                  "more was changed");
+    }
   }
 
  private:

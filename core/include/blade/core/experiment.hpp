@@ -42,6 +42,13 @@ struct Experiment {
   std::optional<SystemTime> started_at;
   std::optional<SystemTime> finished_at;
   SystemTime updated_at{};
+  // Destroy calls made by recovery at start, each counted before the call:
+  // a daemon that keeps dying inside one is not sent into it again.
+  std::int64_t recovery_attempts = 0;
+  // No automatic destroy calls any more (a destroy crashed the daemon, or
+  // recovery died in it too often); status stays destroying, error says why;
+  // an operator destroys it with force once the host is checked.
+  bool quarantined = false;
 };
 
 enum class PreparationStatus { Created, Running, Revoked, Failed };

@@ -22,6 +22,7 @@
 #include "blade/core/external_executor.hpp"
 #include "blade/core/plugin_reload.hpp"
 #include "blade/core/registry.hpp"
+#include "blade/core/crash_record.hpp"
 #include "blade/core/scheduler.hpp"
 #include "blade/core/store.hpp"
 
@@ -40,6 +41,10 @@ struct ServiceSettings {
   std::chrono::milliseconds destroy_retry_max{std::chrono::seconds(60)};
   // Refuse creates beyond this many active experiments; 0 = no cap.
   std::int64_t max_active = 0;
+  // Recovery quarantines an experiment whose destroy the daemon died in this
+  // many times (SIGKILLs leave no crash record; a crash record quarantines
+  // at once).
+  std::int64_t max_recovery_attempts = 3;
   ExternalSettings external;
 };
 
@@ -89,8 +94,10 @@ class PreparationHandler {
 
 struct RecoveryReport {
   int destroyed = 0;
-  int failed = 0;  // still destroying; retried
+  int failed = 0;       // still destroying; retried
+  int quarantined = 0;  // left destroying, no automatic calls
 };
+
 
 class ExperimentService {
  public:
@@ -120,7 +127,9 @@ class ExperimentService {
 
   // At start: rolls back everything the store shows active, left in
   // created, or past its deadline; audits each. Waits for the outcome.
-  RecoveryReport recover();
+  // `crashed`: the call the previous daemon died in, if it left a record;
+  // a destroy named there is quarantined, not called again.
+  RecoveryReport recover(const std::optional<CrashedCall> &crashed = std::nullopt);
   // At SIGTERM: refuses new work and rolls back every active experiment;
   // waits for the outcome.
   RecoveryReport destroy_all_active(const std::string &reason);
@@ -158,10 +167,16 @@ class ExperimentService {
 
   // Jobs, run on the experiment's strand.
   RunResult run_create(Experiment e, const Caller &caller, const std::string &audit_action);
+  // `recovering`: counts the attempt in the row before the call.
   RunResult run_destroy(const std::string &uid, const Caller &caller, bool force, int attempt,
-                        const std::string &audit_action);
+                        const std::string &audit_action, bool recovering = false);
+  void schedule_destroy_retry(const std::string &uid, int attempt);
+  // A destroyed experiment's row could not be written: announce, retry.
+  void store_write_failed(const Experiment &e, const AuditEntry &audit, const Error &err);
+  void retry_store_write(Experiment e, AuditEntry audit, int attempt);
+  void quarantine(Experiment &e, const std::string &why);
   RecoveryReport roll_back(const std::vector<Experiment> &experiments,
-                           const std::string &audit_action);
+                           const std::string &audit_action, bool recovering);
   std::shared_ptr<PreparationHandler> handler_for(const std::string &type) const;
   // The executors of every created, running or destroying experiment.
   std::set<std::string> executors_in_use() const;

@@ -37,6 +37,10 @@ struct CallOptions {
   std::optional<std::chrono::steady_clock::time_point> deadline;
   const std::atomic<bool> *cancel = nullptr;  // set => the call should stop
   std::function<void(int percent, const std::string &note)> on_progress;
+  // create only: makes a write-ahead restore record durable (host API
+  // save_restore, ABI 1.2). Throws blade::Error when it cannot; unset, the
+  // call answers FAILED_PRECONDITION.
+  std::function<void(const std::string &restore_json)> save_restore;
 };
 
 // The plugin's answer, copied out of the call.
@@ -63,6 +67,9 @@ struct HostSettings {
 
   std::string host_version;
   std::filesystem::path state_root;  // each plugin gets <state_root>/<name>
+  // Absolute paths no fault may touch (the database and its WAL/SHM files,
+  // the state and plugin dirs); told to plugins through host_info.
+  std::vector<std::string> protected_paths;
   // A plugin reports that experiment `uid`'s fault ended on its own (host
   // API fault_ended, ABI 1.1). Called on the plugin's thread: must not block.
   FaultEnded fault_ended;

@@ -79,6 +79,10 @@ class Store {
   // With `audit`, the audit line is committed in the same transaction, so an
   // outcome and its record are never split by a crash.
   void update_experiment(const Experiment &e, const AuditEntry *audit = nullptr);
+  // The write-ahead restore record of an experiment still `created`,
+  // fsynced before it returns (the plugin's next step depends on it).
+  void save_restore_record(const std::string &uid, const std::string &restore_json,
+                           SystemTime now);
   std::optional<Experiment> get_experiment(const std::string &uid) const;
   Page<Experiment> list_experiments(const ExperimentFilter &filter) const;
   // Running or destroying, or with a deadline at or before `deadline_before`.
@@ -88,6 +92,7 @@ class Store {
   std::int64_t count_active_experiments() const;
   // How many experiments are in each status (statuses with none are absent).
   std::map<ExperimentStatus, std::int64_t> count_experiments_by_status() const;
+  std::int64_t count_quarantined_experiments() const;
 
   void insert_preparation(const Preparation &p);
   void update_preparation(const Preparation &p);
