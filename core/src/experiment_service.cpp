@@ -392,10 +392,21 @@ ExperimentService::RunResult ExperimentService::run_create(Experiment e, const C
       log::error("create rolled back: its state could not be stored",
                  {{"uid", uid}, {"store_error", store_error.what()},
                   {"rollback", undo.ok() ? "ok" : undo.message}});
-      throw Error(store_error.code(),
-                  fmt::format("the fault was rolled back because its state could not be "
-                              "stored: {}",
-                              store_error.what()));
+      std::string why = fmt::format(
+          "the fault was rolled back because its state could not be stored: {}",
+          store_error.what());
+      if (undo.ok()) {
+        // Written once the store takes writes again, so the row does not
+        // linger in created until the next start.
+        e.status = ExperimentStatus::Failed;
+        e.error = why;
+        e.result_json = "{}";
+        e.finished_at = now();
+        AuditEntry failed = audit_entry(caller, audit_action, uid, audit_params(e),
+                                        outcome_text(store_error.code(), why));
+        retry_store_write(e, failed, 0);
+      }
+      throw Error(store_error.code(), why);
     }
     throw;
   }

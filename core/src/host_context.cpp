@@ -120,12 +120,13 @@ blade_status save_restore(blade_call *call, const char *json, size_t len) {
   if (!call || (!json && len > 0)) return BLADE_STATUS_INVALID_ARGUMENT;
   try {
     CallContext *ctx = CallContext::from(call);
-    if (!ctx->in_create || !ctx->options || !ctx->options->save_restore)
-      return BLADE_STATUS_FAILED_PRECONDITION;
+    if (!ctx->in_create) return BLADE_STATUS_FAILED_PRECONDITION;
     std::string text(json ? json : "", len);
     // Parsed again by a destroy after a crash: refuse what it could not read.
     if (!nlohmann::json::accept(text)) return BLADE_STATUS_INVALID_ARGUMENT;
-    ctx->options->save_restore(text);
+    // A caller with no store (a direct call in a test, check-plugin) keeps
+    // the record with the call's outcome only; the service always persists.
+    if (ctx->options && ctx->options->save_restore) ctx->options->save_restore(text);
     // The final RESTORE output replaces it; until then destroy gets this one.
     ctx->outcome.restore_json = std::move(text);
     return BLADE_STATUS_OK;

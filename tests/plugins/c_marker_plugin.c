@@ -8,9 +8,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char spec_yaml[] =
@@ -31,6 +33,17 @@ static const char spec_yaml[] =
     "      type: path\n"
     "    - name: fail\n"
     "      desc: make create fail with INVALID_ARGUMENT (for tests)\n"
+    "      noArgs: true\n"
+    "    - name: hang-ms\n"
+    "      desc: after the file is made, wait this long before answering (for crash tests)\n"
+    "      type: int\n"
+    "      min: 0\n"
+    "      max: 60000\n"
+    "    - name: fail-after-write\n"
+    "      desc: make the file, then fail with INTERNAL without removing it (for tests)\n"
+    "      noArgs: true\n"
+    "    - name: crash-in-destroy\n"
+    "      desc: destroy dies of SIGSEGV, as a buggy plugin would (for tests)\n"
     "      noArgs: true\n"
     "    example: |\n"
     "      blade create cmarker touch --path /tmp/m\n";
@@ -86,6 +99,16 @@ static blade_status c_create(blade_instance *self, const blade_request *req, bla
     say(self->api, call, BLADE_OUTPUT_MESSAGE, "path is missing or not representable");
     return BLADE_STATUS_INVALID_ARGUMENT;
   }
+  /* The restore record names the file, so destroy needs nothing else. It is
+   * written ahead (ABI 1.2) so a crash right after the open leaves it. */
+  snprintf(restore, sizeof restore, "{\"path\":\"%s\"}", path);
+  if (BLADE_HAS_FIELD(self->api, blade_host_api, save_restore) && self->api->save_restore) {
+    blade_status saved = self->api->save_restore(call, restore, strlen(restore));
+    if (saved != BLADE_STATUS_OK) {
+      say(self->api, call, BLADE_OUTPUT_MESSAGE, "restore record not stored; nothing done");
+      return saved;
+    }
+  }
   fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
   if (fd < 0) {
     say(self->api, call, BLADE_OUTPUT_MESSAGE, strerror(errno));
@@ -98,8 +121,18 @@ static blade_status c_create(blade_instance *self, const blade_request *req, bla
     return BLADE_STATUS_INTERNAL;
   }
   close(fd);
-  /* The restore record names the file, so destroy needs nothing else. */
-  snprintf(restore, sizeof restore, "{\"path\":\"%s\"}", path);
+  if (flag(req, "fail-after-write") && strcmp(flag(req, "fail-after-write"), "true") == 0) {
+    say(self->api, call, BLADE_OUTPUT_MESSAGE, "asked to fail after making the file");
+    return BLADE_STATUS_INTERNAL;
+  }
+  if (flag(req, "hang-ms")) {
+    long left = atol(flag(req, "hang-ms"));
+    struct timespec step = {0, 10 * 1000 * 1000};
+    while (left > 0 && !self->api->is_cancelled(call)) {
+      nanosleep(&step, NULL);
+      left -= 10;
+    }
+  }
   say(self->api, call, BLADE_OUTPUT_RESTORE, restore);
   say(self->api, call, BLADE_OUTPUT_RESULT, restore);
   self->api->log(self->host, BLADE_LOG_INFO, "marker created");
@@ -113,6 +146,8 @@ static blade_status c_destroy(blade_instance *self, const blade_request *req, bl
   char held[64] = {0};
   int fd;
   if (!path) return BLADE_STATUS_OK;
+  if (flag(req, "crash-in-destroy") && strcmp(flag(req, "crash-in-destroy"), "true") == 0)
+    raise(SIGSEGV);
   fd = open(path, O_RDONLY);
   if (fd < 0) return BLADE_STATUS_OK; /* already gone: idempotent */
   if (read(fd, held, sizeof held - 1) < 0) held[0] = '\0';

@@ -64,11 +64,22 @@ std::string short_time(const std::optional<SystemTime> &t) {
   return text;
 }
 
+namespace {
+
+// "destroying (quarantined)": an operator must see at a glance that no
+// automatic destroy will come.
+std::string status_text(const Experiment &e) {
+  std::string s(to_string(e.status));
+  return e.quarantined ? s + " (quarantined)" : s;
+}
+
+}  // namespace
+
 Table experiment_table(const std::vector<Experiment> &items) {
   Table table({"UID", "TARGET", "ACTION", "STATUS", "CREATED", "EXECUTOR", "FLAGS", "ERROR"});
   for (const auto &e : items) {
-    table.add({e.uid, e.target, e.action, std::string(to_string(e.status)),
-               short_time(e.created_at), e.executor, flags_text(e.flags), e.error});
+    table.add({e.uid, e.target, e.action, status_text(e), short_time(e.created_at), e.executor,
+               flags_text(e.flags), e.error});
   }
   return table;
 }
@@ -82,7 +93,7 @@ void print_experiment_detail(std::ostream &out, const Experiment &e) {
   row("target:", e.target);
   row("action:", e.action);
   row("flags:", flags_text(e.flags));
-  row("status:", std::string(to_string(e.status)));
+  row("status:", status_text(e));
   row("error:", e.error);
   row("executor:", e.executor);
   row("timeout:", e.timeout_s ? fmt::format("{}s", *e.timeout_s) : "");

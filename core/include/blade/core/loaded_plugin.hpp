@@ -38,8 +38,8 @@ struct CallOptions {
   const std::atomic<bool> *cancel = nullptr;  // set => the call should stop
   std::function<void(int percent, const std::string &note)> on_progress;
   // create only: makes a write-ahead restore record durable (host API
-  // save_restore, ABI 1.2). Throws blade::Error when it cannot; unset, the
-  // call answers FAILED_PRECONDITION.
+  // save_restore, ABI 1.2). Throws blade::Error when it cannot; unset (no
+  // store behind the call), the record is kept with the outcome only.
   std::function<void(const std::string &restore_json)> save_restore;
 };
 

@@ -1,0 +1,226 @@
+// "No fault left behind" at the windows a crash or a failing store opens:
+// a kill between the fault and the answer (the write-ahead record), a
+// create failing after its first step, SIGTERM during a create, a plugin
+// that segfaults in destroy (quarantine, no crash loop), and a locked store
+// under create and destroy.
+#include <signal.h>
+#include <sqlite3.h>
+
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <string>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include "../server/bladed_process.hpp"
+#include "../support/eventually.hpp"
+#include "../support/file_text.hpp"
+#include "blade/core/store.hpp"
+#include "engine.hpp"
+
+namespace fs = std::filesystem;
+using namespace blade;
+using namespace std::chrono_literals;
+using blade::test::BladedProcess;
+using blade::test::eventually;
+
+namespace {
+
+nlohmann::json marker(const fs::path &path, nlohmann::json extra = nlohmann::json::object()) {
+  nlohmann::json flags = {{"path", path.string()}};
+  flags.update(extra);
+  return {{"target", "cmarker"}, {"action", "touch"}, {"flags", flags}};
+}
+
+nlohmann::json get_experiment(BladedProcess &b, const std::string &uid) {
+  auto c = b.client();
+  auto r = c.Get(("/v1/experiments/" + uid).c_str(), blade::test::auth());
+  REQUIRE(r);
+  REQUIRE(r->status == 200);
+  return nlohmann::json::parse(r->body)["data"];
+}
+
+// Holds SQLite's write lock on `db` from another connection while it lives,
+// as another process would.
+class WriteLock {
+ public:
+  explicit WriteLock(const fs::path &db) {
+    REQUIRE(sqlite3_open(db.c_str(), &db_) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+  }
+  ~WriteLock() {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(db_);
+  }
+  WriteLock(const WriteLock &) = delete;
+  WriteLock &operator=(const WriteLock &) = delete;
+
+ private:
+  sqlite3 *db_ = nullptr;
+};
+
+CreateRequest marker_request(const fs::path &path, FlagValues extra = {}) {
+  CreateRequest r;
+  r.target = "cmarker";
+  r.action = "touch";
+  r.flags = {{"path", path.string()}};
+  for (auto &[k, v] : extra)
+    r.flags[k] = v;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("a kill between the fault and the answer: the record written ahead lets the next start "
+          "undo it") {
+  BladedProcess b;
+  const fs::path file = b.dir / "marker";
+  auto c = b.client();
+  auto body = marker(file, {{"hang-ms", "20000"}});
+  body["async"] = true;
+  auto r = blade::test::post_json(c, "/v1/experiments", body);
+  REQUIRE(r);
+  REQUIRE(r->status == 202);
+  const std::string uid = nlohmann::json::parse(r->body)["data"]["uid"];
+  // The fault is in place while create has not returned.
+  REQUIRE(eventually([&] { return fs::exists(file); }));
+  b.crash();
+  {
+    // What the store holds is what the plugin recorded before its step.
+    Store store(b.dir / "state" / "blade.db");
+    auto row = store.get_experiment(uid);
+    REQUIRE(row);
+    CHECK(row->status == ExperimentStatus::Created);
+    auto record = nlohmann::json::parse(row->restore_json, nullptr, false);
+    REQUIRE(record.is_object());
+    CHECK(record.value("path", "") == file.string());
+  }
+  CHECK(fs::exists(file));  // left by the crash
+  b.restart();
+  CHECK_FALSE(fs::exists(file));
+  CHECK(get_experiment(b, uid)["status"] == "destroyed");
+}
+
+TEST_CASE("a create that fails after its first step is undone from the record it wrote ahead") {
+  BladedProcess b;
+  const fs::path file = b.dir / "marker";
+  auto c = b.client();
+  auto r = blade::test::post_json(c, "/v1/experiments", marker(file, {{"fail-after-write", "true"}}));
+  REQUIRE(r);
+  auto answer = nlohmann::json::parse(r->body);
+  CHECK(r->status == 500);
+  CHECK(answer["data"]["status"] == "failed");
+  CHECK_FALSE(fs::exists(file));
+}
+
+TEST_CASE("SIGTERM during a create rolls that create back too") {
+  BladedProcess b;
+  const fs::path file = b.dir / "marker";
+  auto c = b.client();
+  auto body = marker(file, {{"hang-ms", "1500"}});
+  body["async"] = true;
+  auto r = blade::test::post_json(c, "/v1/experiments", body);
+  REQUIRE(r);
+  REQUIRE(r->status == 202);
+  const std::string uid = nlohmann::json::parse(r->body)["data"]["uid"];
+  REQUIRE(eventually([&] { return fs::exists(file); }));
+  b.process->signal(SIGTERM);
+  CHECK(b.process->exit_code(std::chrono::seconds(15)) == 0);
+  CHECK_FALSE(fs::exists(file));
+  Store store(b.dir / "state" / "blade.db");
+  CHECK(store.get_experiment(uid)->status == ExperimentStatus::Destroyed);
+}
+
+TEST_CASE("a plugin that segfaults in destroy: named on the way down, quarantined at the next "
+          "start, the rest recovered, no crash loop") {
+  BladedProcess b;
+  const fs::path bad_file = b.dir / "bad", good_file = b.dir / "good";
+  auto c = b.client();
+  auto bad = blade::test::post_json(c, "/v1/experiments",
+                                    marker(bad_file, {{"crash-in-destroy", "true"}}));
+  auto good = blade::test::post_json(c, "/v1/experiments", marker(good_file));
+  REQUIRE(bad);
+  REQUIRE(good);
+  REQUIRE(bad->status == 200);
+  REQUIRE(good->status == 200);
+  const std::string bad_uid = nlohmann::json::parse(bad->body)["data"]["uid"];
+  const std::string good_uid = nlohmann::json::parse(good->body)["data"]["uid"];
+
+  auto killed = c.Delete(("/v1/experiments/" + bad_uid).c_str(), blade::test::auth());
+  CHECK_FALSE(killed);  // the daemon died under the request
+  CHECK(b.process->exit_code(std::chrono::seconds(10)) == -SIGSEGV);
+  const std::string log = blade::test::read_text(b.log_file());
+  CHECK(log.find("bladed: fatal signal 11 inside plugin c-marker (destroy of experiment " +
+                 bad_uid + ")") != std::string::npos);
+
+  b.restart();  // would die again here without the quarantine
+  auto q = get_experiment(b, bad_uid);
+  CHECK(q["status"] == "destroying");
+  CHECK(q.value("quarantined", false));
+  CHECK(q["error"].get<std::string>().find("quarantined") != std::string::npos);
+  CHECK(get_experiment(b, good_uid)["status"] == "destroyed");
+  CHECK_FALSE(fs::exists(good_file));
+
+  auto client = b.client();
+  auto metrics = client.Get("/metrics", blade::test::auth());
+  REQUIRE(metrics);
+  CHECK(metrics->body.find("blade_experiments_quarantined 1") != std::string::npos);
+
+  // No automatic or plain call reaches the plugin again; force ends it.
+  auto plain = client.Delete(("/v1/experiments/" + bad_uid).c_str(), blade::test::auth());
+  REQUIRE(plain);
+  CHECK(plain->status == 422);
+  CHECK(fs::exists(bad_file));
+  auto forced =
+      client.Delete(("/v1/experiments/" + bad_uid + "?force=true").c_str(), blade::test::auth());
+  REQUIRE(forced);
+  CHECK(forced->status == 200);
+  CHECK(get_experiment(b, bad_uid)["status"] == "destroyed");
+  CHECK(b.process->exit_code(0ms) == std::nullopt);  // still alive
+}
+
+TEST_CASE("a locked store: a create is undone at once and answers the store's error; a destroy "
+          "still removes its fault") {
+  blade::test::Engine engine({"c_marker.so"});
+  const fs::path file = engine.dir / "marker";
+  {
+    std::optional<WriteLock> lock;
+    auto created = std::async(std::launch::async, [&] {
+      return engine.service->create(marker_request(file, {{"hang-ms", "1000"}}));
+    });
+    REQUIRE(eventually([&] { return fs::exists(file); }));
+    lock.emplace(engine.dir / "blade.db");  // taken after the record was written ahead
+    auto start = std::chrono::steady_clock::now();
+    try {
+      created.get();
+      FAIL("create succeeded with the store locked");
+    } catch (const Error &e) {
+      CHECK(e.code() == ErrorCode::Unavailable);
+      CHECK(std::string(e.what()).find("rolled back") != std::string::npos);
+    }
+    CHECK(std::chrono::steady_clock::now() - start < 15s);  // not the 20 s sync wait
+    CHECK_FALSE(fs::exists(file));
+  }
+  // The row is written as failed once the store takes writes again.
+  auto failed = engine.service->list({});
+  REQUIRE(failed.items.size() == 1);
+  const std::string first = failed.items[0].uid;
+  CHECK(eventually([&] { return engine.service->get(first).status == ExperimentStatus::Failed; }));
+
+  auto ok = engine.service->create(marker_request(file));
+  REQUIRE(ok.experiment.status == ExperimentStatus::Running);
+  REQUIRE(fs::exists(file));
+  {
+    WriteLock lock(engine.dir / "blade.db");
+    auto start = std::chrono::steady_clock::now();
+    auto destroyed = engine.service->destroy(ok.experiment.uid);
+    CHECK(destroyed.failure == ErrorCode::Unavailable);
+    CHECK(std::chrono::steady_clock::now() - start < 15s);
+    CHECK_FALSE(fs::exists(file));  // the fault came off first
+  }
+  CHECK(eventually([&] {
+    return engine.service->get(ok.experiment.uid).status == ExperimentStatus::Destroyed;
+  }));
+}
