@@ -143,8 +143,8 @@ TEST_CASE("a plugin that segfaults in destroy: named on the way down, quarantine
   auto good = blade::test::post_json(c, "/v1/experiments", marker(good_file));
   REQUIRE(bad);
   REQUIRE(good);
-  REQUIRE(bad->status == 200);
-  REQUIRE(good->status == 200);
+  REQUIRE(bad->status == 201);
+  REQUIRE(good->status == 201);
   const std::string bad_uid = nlohmann::json::parse(bad->body)["data"]["uid"];
   const std::string good_uid = nlohmann::json::parse(good->body)["data"]["uid"];
 

@@ -4,6 +4,9 @@
  * file holding the experiment's uid; destroy removes it if it still holds
  * that uid. Its effect is a real file, which tests use as a fault marker.
  */
+/* nanosleep and struct timespec under -std=c99 */
+#define _POSIX_C_SOURCE 200809L
+
 #include <blade/plugin.h>
 
 #include <errno.h>
