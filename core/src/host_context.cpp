@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "blade/core/bounded_json.hpp"
 #include "blade/core/log.hpp"
 
 namespace blade {
@@ -67,8 +68,9 @@ blade_status set_output(blade_call *call, blade_output_field field, const char *
         return BLADE_STATUS_INVALID_ARGUMENT;
     }
     // The restore record is persisted and parsed again after a crash; take
-    // only JSON so a bad record fails now, not at recovery.
-    if (!nlohmann::json::accept(text)) {
+    // only JSON so a bad record fails now, not at recovery. The depth cap is
+    // the one every reader of these texts applies (bounded_json.hpp).
+    if (!json_depth_within(text) || !nlohmann::json::accept(text)) {
       ctx->invalid_outputs.emplace_back(name);
       return BLADE_STATUS_INVALID_ARGUMENT;
     }
