@@ -186,7 +186,9 @@ void ConnectionPool::worker() {
     }
     --idle_;
     if (queue_.empty()) {
-      if (draining_ || spare) break;
+      // Counted again: spares that timed out together must not take the
+      // pool below the threads kept ready.
+      if (draining_ || (spare && threads_ > limits_.ready_threads)) break;
       continue;
     }
     Connection c = std::move(queue_.front());
