@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "blade/core/bounded_json.hpp"
 #include "blade/core/error.hpp"
 
 namespace blade {
@@ -149,8 +150,8 @@ nlohmann::json time_or_null(const std::optional<SystemTime> &t) {
 // edited by hand must still not take a response down.
 nlohmann::json parse_or_text(const std::string &text) {
   if (text.empty()) return nlohmann::json::object();
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  return j.is_discarded() ? nlohmann::json(text) : j;
+  auto j = parse_bounded_json(text);
+  return j.problem == JsonProblem::None ? std::move(j.value) : nlohmann::json(text);
 }
 
 }  // namespace

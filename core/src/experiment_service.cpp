@@ -7,6 +7,7 @@
 #include <blade/failpoint.hpp>
 #include <blade/plugin.h>
 
+#include "blade/core/bounded_json.hpp"
 #include "blade/core/duration.hpp"
 #include "blade/core/log.hpp"
 
@@ -42,8 +43,8 @@ PluginRequest request_of(const Experiment &e) {
 
 nlohmann::json parse_or_null(const std::string &text) {
   if (text.empty()) return nullptr;
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  return j.is_discarded() ? nlohmann::json(text) : j;
+  auto j = parse_bounded_json(text);
+  return j.problem == JsonProblem::None ? std::move(j.value) : nlohmann::json(text);
 }
 
 std::string outcome_text(const std::optional<ErrorCode> &failure, const std::string &message) {

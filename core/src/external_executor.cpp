@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "blade/core/bounded_json.hpp"
 #include "blade/core/error.hpp"
 #include "blade/core/log.hpp"
 #include "blade/plugin.h"
@@ -155,7 +156,7 @@ CallOutcome outcome(int status, std::string message) {
 // The Response a binary printed, if stdout holds exactly one: a JSON object
 // with a boolean "success" and an integer "code".
 std::optional<json> parse_response(const std::string &text) {
-  json response = json::parse(text, nullptr, false);
+  json response = parse_bounded_json(text).value;
   if (response.is_discarded() || !response.is_object()) return std::nullopt;
   const auto success = response.find("success");
   const auto code = response.find("code");
@@ -297,7 +298,7 @@ struct HangProcess {
 
 std::optional<HangProcess> hang_process(const std::optional<std::string> &restore_json) {
   if (!restore_json) return std::nullopt;
-  const json record = json::parse(*restore_json, nullptr, false);
+  const json record = parse_bounded_json(*restore_json).value;
   if (!record.is_object() || !record.contains("pid")) return std::nullopt;
   const json &pid = record.at("pid");
   const auto start = record.find("start_time");

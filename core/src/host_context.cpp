@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "blade/core/bounded_json.hpp"
 #include "blade/core/error.hpp"
 #include "blade/core/log.hpp"
 
@@ -68,8 +69,9 @@ blade_status set_output(blade_call *call, blade_output_field field, const char *
         return BLADE_STATUS_INVALID_ARGUMENT;
     }
     // The restore record is persisted and parsed again after a crash; take
-    // only JSON so a bad record fails now, not at recovery.
-    if (!nlohmann::json::accept(text)) {
+    // only JSON so a bad record fails now, not at recovery. The depth cap is
+    // the one every reader of these texts applies (bounded_json.hpp).
+    if (!json_depth_within(text) || !nlohmann::json::accept(text)) {
       ctx->invalid_outputs.emplace_back(name);
       return BLADE_STATUS_INVALID_ARGUMENT;
     }
@@ -123,7 +125,8 @@ blade_status save_restore(blade_call *call, const char *json, size_t len) {
     if (!ctx->in_create) return BLADE_STATUS_FAILED_PRECONDITION;
     std::string text(json ? json : "", len);
     // Parsed again by a destroy after a crash: refuse what it could not read.
-    if (!nlohmann::json::accept(text)) return BLADE_STATUS_INVALID_ARGUMENT;
+    if (!json_depth_within(text) || !nlohmann::json::accept(text))
+      return BLADE_STATUS_INVALID_ARGUMENT;
     // A caller with no store (a direct call in a test, check-plugin) keeps
     // the record with the call's outcome only; the service always persists.
     if (ctx->options && ctx->options->save_restore) ctx->options->save_restore(text);

@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "blade/core/bounded_json.hpp"
 #include "blade/core/error.hpp"
 #include "blade/core/log.hpp"
 #include "sqlite_db.hpp"
@@ -75,7 +76,7 @@ std::string flags_to_json(const FlagValues &flags) {
 
 FlagValues flags_from_json(const std::string &text, const std::filesystem::path &file,
                            std::string_view what, std::string_view uid) {
-  const nlohmann::json parsed = nlohmann::json::parse(text, nullptr, false);
+  const nlohmann::json parsed = parse_bounded_json(text).value;
   if (!parsed.is_object()) throw_bad_row(file, what, uid, "stored flags are not a JSON object");
   FlagValues flags;
   for (const auto &[name, value] : parsed.items()) {

@@ -2,6 +2,7 @@
 // API.md; the log names tokens, never their secrets).
 #include <charconv>
 
+#include "blade/core/bounded_json.hpp"
 #include "blade/core/experiment.hpp"
 #include "envelope.hpp"
 #include "http_server.hpp"
@@ -21,7 +22,9 @@ std::int64_t int_query(const httplib::Request &req, const char *name, std::int64
 }
 
 nlohmann::json to_json(const AuditEntry &a) {
-  auto params = nlohmann::json::parse(a.params_json, nullptr, false);
+  // The stored params hold a request body one level down (http_server.cpp).
+  auto parsed = parse_bounded_json(a.params_json, kMaxJsonDepth + 1);
+  const nlohmann::json &params = parsed.value;
   return {{"id", a.id},
           {"time", format_time(a.time)},
           {"actor", a.actor},
@@ -35,7 +38,7 @@ nlohmann::json to_json(const AuditEntry &a) {
 }  // namespace
 
 void HttpServer::install_audit_routes() {
-  route("GET", "/v1/audit", Access::Admin,
+  route("GET", "/v1/audit", Access::Admin, {"limit", "offset"},
         [this](const httplib::Request &req, httplib::Response &res, RequestContext &) {
           const auto limit = int_query(req, "limit", 50);
           const auto offset = int_query(req, "offset", 0);

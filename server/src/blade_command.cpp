@@ -246,9 +246,8 @@ std::optional<PreparationStatus> parse_preparation_status(std::string_view name)
 StatusQuery parse_status_options(const Options &options) {
   std::map<std::string, std::string> given;
   for (const auto &[name, value] : options) {
-    static const std::set<std::string> known = {"uid",    "type",  "target", "action",
-                                                "status", "limit", "asc"};
-    if (!known.count(name)) invalid(name, "unknown option of status");
+    if (std::find(kStatusOptions.begin(), kStatusOptions.end(), name) == kStatusOptions.end())
+      invalid(name, "unknown option of status");
     if (!given.emplace(name, value).second) invalid(name, "given twice");
   }
   StatusQuery q;

@@ -64,6 +64,8 @@ BladeCommand parse_blade_command(const std::vector<std::string> &words,
 // as the query parameters of GET /api/v1/status: uid, type, target, action,
 // status, limit, asc. Unknown names and bad values are InvalidArgument on
 // the option's name. For preparations, target filters the type (jvm).
+inline const std::vector<std::string> kStatusOptions = {"uid",    "type",  "target", "action",
+                                                         "status", "limit", "asc"};
 StatusQuery parse_status_options(const std::vector<std::pair<std::string, std::string>> &options);
 
 // ChaosBlade's status names or ours: Created -> created, Success -> running,

@@ -93,7 +93,7 @@ std::string cmd_param(const httplib::Request &req) {
 
 // Seed 004 names the preparation type `target`; the native body `type`.
 std::string with_type_field(const std::string &body) {
-  auto json = nlohmann::json::parse(body, nullptr, false);
+  auto json = parse_body(body);
   if (!json.is_object() || !json.contains("target")) return body;
   if (json.contains("type")) {
     throw Error(ErrorCode::InvalidArgument, "target: give type or target, not both",
@@ -204,8 +204,8 @@ void HttpServer::install_compat_routes() {
       ctx.mutating = was_mutating;
     send_chaosblade(res, 200, run_command(cmd, ctx).body);
   };
-  route("GET", "/chaosblade", Access::Read, chaosblade, chaosblade_error);
-  route("POST", "/chaosblade", Access::Read, chaosblade, chaosblade_error);
+  route("GET", "/chaosblade", Access::Read, {"cmd"}, chaosblade, chaosblade_error);
+  route("POST", "/chaosblade", Access::Read, {"cmd"}, chaosblade, chaosblade_error);
 
   // Seed 004: the native matrix's statuses, ChaosBlade's body.
   const auto api_error = [](httplib::Response &res, const Error &e) {
@@ -216,7 +216,7 @@ void HttpServer::install_compat_routes() {
   };
 
   route(
-      "POST", "/api/v1/experiments", Access::Admin,
+      "POST", "/api/v1/experiments", Access::Admin, {},
       [=](const httplib::Request &req, httplib::Response &res, RequestContext &ctx) {
         require_json(req);
         send(res, create(parse_create_request(req.body), ctx, Shape::Record));
@@ -224,21 +224,21 @@ void HttpServer::install_compat_routes() {
       api_error);
 
   route(
-      "DELETE", "/api/v1/experiments/{uid}", Access::Admin,
+      "DELETE", "/api/v1/experiments/{uid}", Access::Admin, {"force"},
       [=](const httplib::Request &req, httplib::Response &res, RequestContext &ctx) {
         send(res, destroy(req.matches[1], parse_force_param(req), ctx));
       },
       api_error);
 
   route(
-      "GET", "/api/v1/status", Access::Read,
+      "GET", "/api/v1/status", Access::Read, kStatusOptions,
       [=](const httplib::Request &req, httplib::Response &res, RequestContext &) {
         send(res, status(parse_status_options(query_options(req))));
       },
       api_error);
 
   route(
-      "POST", "/api/v1/preparations", Access::Admin,
+      "POST", "/api/v1/preparations", Access::Admin, {},
       [=](const httplib::Request &req, httplib::Response &res, RequestContext &ctx) {
         require_json(req);
         send(res, prepare(parse_prepare_request(with_type_field(req.body)), ctx, Shape::Record));
@@ -246,7 +246,7 @@ void HttpServer::install_compat_routes() {
       api_error);
 
   route(
-      "DELETE", "/api/v1/preparations/{uid}", Access::Admin,
+      "DELETE", "/api/v1/preparations/{uid}", Access::Admin, {},
       [=](const httplib::Request &req, httplib::Response &res, RequestContext &ctx) {
         send(res, revoke(req.matches[1], ctx));
       },

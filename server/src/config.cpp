@@ -42,7 +42,10 @@ const std::map<std::string, std::string> kEnvNames = {
     {"max-active", "BLADE_MAX_ACTIVE"},
     {"read-timeout", "BLADE_READ_TIMEOUT"},
     {"write-timeout", "BLADE_WRITE_TIMEOUT"},
+    {"keep-alive-timeout", "BLADE_KEEP_ALIVE_TIMEOUT"},
     {"http-threads", "BLADE_HTTP_THREADS"},
+    {"max-connections", "BLADE_MAX_CONNECTIONS"},
+    {"max-connections-per-address", "BLADE_MAX_CONNECTIONS_PER_ADDRESS"},
     {"max-event-streams", "BLADE_MAX_EVENT_STREAMS"},
     {"sync-timeout", "BLADE_SYNC_TIMEOUT"},
 };
@@ -100,12 +103,22 @@ po::options_description options_description(const Config &defaults) {
      "refuse creates (429) while this many experiments are active; 0 = no cap "
      "(env BLADE_MAX_ACTIVE)")
     ("read-timeout", po::value<int>()->default_value(defaults.read_timeout),
-     "seconds a client has to send a request's headers and body (env BLADE_READ_TIMEOUT)")
+     "seconds a client has to send a request's headers and body, in all, from its first "
+     "byte; then the connection is closed (env BLADE_READ_TIMEOUT)")
     ("write-timeout", po::value<int>()->default_value(defaults.write_timeout),
      "seconds a stalled client may hold up a response (env BLADE_WRITE_TIMEOUT)")
+    ("keep-alive-timeout", po::value<int>()->default_value(defaults.keep_alive_timeout),
+     "seconds a connection may wait for its next request (its first too) before it is "
+     "closed (env BLADE_KEEP_ALIVE_TIMEOUT)")
     ("http-threads", po::value<int>()->default_value(defaults.http_threads),
-     "connections served at once, keep-alive and event streams included "
-     "(env BLADE_HTTP_THREADS)")
+     "connection threads kept ready; each connection has a thread, more start as needed up "
+     "to max-connections (env BLADE_HTTP_THREADS)")
+    ("max-connections", po::value<int>()->default_value(defaults.max_connections),
+     "open connections in all; more are answered 503 and closed (env BLADE_MAX_CONNECTIONS)")
+    ("max-connections-per-address",
+     po::value<int>()->default_value(defaults.max_connections_per_address),
+     "open connections from one client address; more are answered 429 and closed, so one "
+     "address cannot take them all (env BLADE_MAX_CONNECTIONS_PER_ADDRESS)")
     ("max-event-streams", po::value<int>()->default_value(defaults.max_event_streams),
      "concurrent GET /v1/events clients; more get 429 (env BLADE_MAX_EVENT_STREAMS)")
     ("sync-timeout", po::value<int>()->default_value(defaults.sync_timeout),
@@ -249,7 +262,13 @@ Config to_config(const po::variables_map &vm, std::vector<ApiToken> tokens) {
   c.max_active = in_range<std::int64_t>(vm, "max-active", 0, 1000000);
   c.read_timeout = in_range(vm, "read-timeout", 1, 3600);
   c.write_timeout = in_range(vm, "write-timeout", 1, 3600);
+  c.keep_alive_timeout = in_range(vm, "keep-alive-timeout", 1, 3600);
   c.http_threads = in_range(vm, "http-threads", 2, 1024);
+  c.max_connections = in_range(vm, "max-connections", 8, 65536);
+  c.max_connections_per_address = in_range(vm, "max-connections-per-address", 1, 65536);
+  if (c.max_connections_per_address > c.max_connections)
+    throw std::invalid_argument(
+        "max-connections-per-address: must not be above max-connections");
   c.max_event_streams = in_range(vm, "max-event-streams", 0, 1024);
   c.sync_timeout = in_range(vm, "sync-timeout", 1, 3600);
   if (c.max_event_streams >= c.http_threads)

@@ -38,9 +38,12 @@ struct Config {
   double rate_limit = 50;         // requests per second per token; 0 = none
   double auth_failure_rate = 5;   // failed authentications per second per client
   std::int64_t max_active = 100;  // active experiments; 0 = no cap
-  int read_timeout = 10;          // seconds to receive a request's headers and body
+  int read_timeout = 10;          // seconds to receive a request's headers and body, in all
   int write_timeout = 10;         // seconds a stalled client may hold a response
-  int http_threads = 24;          // connections served at once (keep-alive and streams)
+  int keep_alive_timeout = 5;     // seconds an idle connection waits for its next request
+  int http_threads = 24;          // connection threads kept ready; more start as needed
+  int max_connections = 512;      // open connections, in all
+  int max_connections_per_address = 128;  // open connections from one client address
   int max_event_streams = 8;      // concurrent GET /v1/events clients
   int sync_timeout = 30;          // seconds a synchronous create/destroy waits; then 503
 

@@ -160,7 +160,7 @@ bool Stream::pump(httplib::DataSink &sink) {
 }  // namespace
 
 void HttpServer::install_event_routes() {
-  route("GET", "/v1/events", Access::Read,
+  route("GET", "/v1/events", Access::Read, {"last_event_id"},
         [this](const httplib::Request &req, httplib::Response &res, RequestContext &) {
           const auto from = resume_id(req);
           if (stopping_) throw Error(ErrorCode::Unavailable, "bladed is shutting down");

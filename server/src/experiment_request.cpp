@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "blade/core/bounded_json.hpp"
 #include "blade/core/error.hpp"
 
 namespace blade::server {
@@ -37,8 +38,7 @@ std::int64_t int_param(const httplib::Request &req, const char *name, std::int64
 }
 
 nlohmann::json parse_object(const std::string &text, const std::set<std::string> &known) {
-  auto body = nlohmann::json::parse(text, nullptr, false);
-  if (body.is_discarded()) invalid("body", "malformed JSON");
+  nlohmann::json body = parse_body(text);
   if (!body.is_object()) invalid("body", "must be a JSON object");
   for (const auto &[key, value] : body.items())
     if (!known.count(key)) invalid(key, "unknown field");
@@ -57,6 +57,15 @@ void parse_page(const httplib::Request &req, std::int64_t &limit, std::int64_t &
 }
 
 }  // namespace
+
+nlohmann::json parse_body(const std::string &text) {
+  BoundedJson body = parse_bounded_json(text);
+  if (body.problem == JsonProblem::TooDeep) {
+    invalid("body", fmt::format("nested deeper than {} levels of arrays and objects", kMaxJsonDepth));
+  }
+  if (body.problem == JsonProblem::Malformed) invalid("body", "malformed JSON");
+  return std::move(body.value);
+}
 
 void require_json(const httplib::Request &req) {
   const std::string type = req.get_header_value("Content-Type");

@@ -11,6 +11,11 @@
 
 namespace blade::server {
 
+// A request body as JSON, nested at most kMaxJsonDepth levels (bounded_json.hpp);
+// throws InvalidArgument on field "body" otherwise. Every route reading a JSON
+// body goes through this.
+nlohmann::json parse_body(const std::string &text);
+
 // Throws InvalidArgument on field Content-Type unless the request says JSON.
 void require_json(const httplib::Request &req);
 

@@ -21,7 +21,7 @@ void send_failed(httplib::Response &res, ErrorCode code, const Experiment &e) {
 }  // namespace
 
 void HttpServer::install_experiment_routes() {
-  route("POST", "/v1/experiments", Access::Admin,
+  route("POST", "/v1/experiments", Access::Admin, {},
         [this](const httplib::Request &req, httplib::Response &res, RequestContext &ctx) {
           require_json(req);
           CreateRequest create = parse_create_request(req.body);
@@ -36,7 +36,7 @@ void HttpServer::install_experiment_routes() {
           send_ok(res, create.async ? 202 : 201, to_json(result.experiment));
         });
 
-  route("GET", "/v1/experiments", Access::Read,
+  route("GET", "/v1/experiments", Access::Read, {"status", "target", "action", "scope", "limit", "offset", "order"},
         [this](const httplib::Request &req, httplib::Response &res, RequestContext &) {
           auto page = daemon_.service().list(parse_experiment_filter(req));
           nlohmann::json items = nlohmann::json::array();
@@ -45,12 +45,12 @@ void HttpServer::install_experiment_routes() {
           send_ok(res, 200, {{"items", items}, {"total", page.total}});
         });
 
-  route("GET", "/v1/experiments/{uid}", Access::Read,
+  route("GET", "/v1/experiments/{uid}", Access::Read, {},
         [this](const httplib::Request &req, httplib::Response &res, RequestContext &) {
           send_ok(res, 200, to_json(daemon_.service().get(req.matches[1])));
         });
 
-  route("DELETE", "/v1/experiments/{uid}", Access::Admin,
+  route("DELETE", "/v1/experiments/{uid}", Access::Admin, {"force"},
         [this](const httplib::Request &req, httplib::Response &res, RequestContext &ctx) {
           const bool force = parse_force_param(req);
           const auto start = std::chrono::steady_clock::now();

@@ -1,13 +1,19 @@
 #include "http_server.hpp"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
 #include <regex>
 #include <stdexcept>
 #include <thread>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "auth.hpp"
+#include "blade/core/bounded_json.hpp"
 #include "blade/core/experiment.hpp"
 #include "blade/core/log.hpp"
 #include "envelope.hpp"
@@ -28,25 +34,78 @@ nlohmann::json audit_body(const httplib::Request &req) {
   if (req.body.empty()) return nullptr;
   constexpr std::size_t kAuditBodyMax = 4096;
   if (req.body.size() <= kAuditBodyMax) {
-    auto parsed = nlohmann::json::parse(req.body, nullptr, false);
-    if (!parsed.is_discarded()) return parsed;
+    auto parsed = parse_bounded_json(req.body);
+    if (parsed.problem == JsonProblem::None) return std::move(parsed.value);
   }
   return fmt::format("<{} bytes>", req.body.size());
 }
 
-std::unique_ptr<httplib::Server> make_server(const Config &config) {
-  if (config.tls_cert.empty()) return std::make_unique<httplib::Server>();
-  auto server =
-      std::make_unique<httplib::SSLServer>(config.tls_cert.c_str(), config.tls_key.c_str());
-  if (!server->is_valid()) {
-    throw std::runtime_error(
-        fmt::format("tls-cert, tls-key: cannot use {} with {} (unreadable, not PEM, or not a pair)",
-                    config.tls_cert.string(), config.tls_key.string()));
+// After authentication, so a caller without a token learns nothing of a
+// route's parameters. httplib puts a form body's fields (POST /chaosblade)
+// in the same map: they are parameters of the route as well.
+void refuse_unknown_query(const httplib::Request &req, const QueryNames &accepted) {
+  for (const auto &[name, value] : req.params) {
+    if (std::find(accepted.begin(), accepted.end(), name) != accepted.end()) continue;
+    const std::string description =
+        accepted.empty() ? "unknown query parameter: this route takes none"
+                         : fmt::format("unknown query parameter: this route takes {}",
+                                       fmt::join(accepted, ", "));
+    throw Error(ErrorCode::InvalidArgument, fmt::format("{}: {}", name, description),
+                {{name, description}});
   }
-  return server;
+}
+
+ConnectionLimits connection_limits(const Config &config) {
+  ConnectionLimits l;
+  l.max_connections = config.max_connections;
+  l.max_per_address = config.max_connections_per_address;
+  l.request_timeout = std::chrono::seconds(config.read_timeout);
+  l.keep_alive_timeout = std::chrono::seconds(config.keep_alive_timeout);
+  l.write_timeout = std::chrono::seconds(config.write_timeout);
+  // A CLI or console polling over one connection should not reconnect
+  // every 5 requests (httplib's default).
+  l.keep_alive_max = 1000;
+  l.ready_threads = config.http_threads;
+  return l;
 }
 
 }  // namespace
+
+// httplib's server with its request parsing and routing (process_request,
+// protected) reachable by the ConnectionPool, which serves the sockets.
+template <class Base>
+class PooledServer : public Base {
+ public:
+  using Base::Base;
+  bool serve(httplib::Stream &stream, bool close_connection, bool &connection_closed) {
+    return this->process_request(stream, close_connection, connection_closed, nullptr);
+  }
+  // The socket bind_to_port() made, handed over: httplib's own loop never runs.
+  int take_listening_socket() { return this->svr_sock_.exchange(INVALID_SOCKET); }
+};
+
+template <class Base>
+void HttpServer::adopt(std::unique_ptr<PooledServer<Base>> server) {
+  auto *raw = server.get();
+  serve_request_ = [raw](httplib::Stream &s, bool close, bool &closed) {
+    return raw->serve(s, close, closed);
+  };
+  take_socket_ = [raw] { return raw->take_listening_socket(); };
+  http_ = std::move(server);
+}
+
+void HttpServer::make_server() {
+  if (config_.tls_cert.empty()) return adopt(std::make_unique<PooledServer<httplib::Server>>());
+  auto server = std::make_unique<PooledServer<httplib::SSLServer>>(config_.tls_cert.c_str(),
+                                                                    config_.tls_key.c_str());
+  if (!server->is_valid()) {
+    throw std::runtime_error(
+        fmt::format("tls-cert, tls-key: cannot use {} with {} (unreadable, not PEM, or not a pair)",
+                    config_.tls_cert.string(), config_.tls_key.string()));
+  }
+  tls_ = server->ssl_context();
+  adopt(std::move(server));
+}
 
 std::string request_id_for(const httplib::Request &req) {
   const std::string given = req.get_header_value("X-Request-Id");
@@ -65,22 +124,10 @@ HttpServer::HttpServer(const Config &config, Daemon &daemon)
       daemon_(daemon),
       tokens_(config.all_tokens()),
       metrics_(daemon.store(), daemon.events()),
-      audit_queue_(daemon.store()),
-      http_(make_server(config)) {
+      audit_queue_(daemon.store()) {
+  make_server();
   http_->set_payload_max_length(kMaxBody);
-  http_->set_read_timeout(config.read_timeout, 0);
-  http_->set_write_timeout(config.write_timeout, 0);
-  http_->set_keep_alive_timeout(5);
-  // httplib writes headers and body separately; with Nagle on, the body
-  // waits for the client's delayed ACK (~40 ms a response).
-  http_->set_tcp_nodelay(true);
-  // A CLI or console polling over one connection should not reconnect
-  // every 5 requests (httplib's default).
-  http_->set_keep_alive_max_count(1000);
-  const int threads = config.http_threads;
-  http_->new_task_queue = [threads] {
-    return new httplib::ThreadPool(static_cast<std::size_t>(threads));
-  };
+  pool_ = std::make_unique<ConnectionPool>(connection_limits(config), tls_, serve_request_);
   install_basic_routes();
   install_experiment_routes();
   install_preparation_routes();
@@ -92,7 +139,10 @@ HttpServer::HttpServer(const Config &config, Daemon &daemon)
   install_fallbacks();
 }
 
-HttpServer::~HttpServer() = default;
+HttpServer::~HttpServer() {
+  pool_.reset();
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+}
 
 void HttpServer::require(const RequestContext &ctx, Access access) {
   if (access == Access::Admin && ctx.role != Role::Admin) {
@@ -103,14 +153,16 @@ void HttpServer::require(const RequestContext &ctx, Access access) {
 }
 
 void HttpServer::route(const std::string &method, const std::string &path, Access access,
-                       RouteHandler handler, ErrorWriter on_error) {
-  routes_.push_back({method, path, access});
+                       QueryNames query, RouteHandler handler, ErrorWriter on_error) {
+  RouteInfo info{method, path, access, std::move(query)};
+  routes_.push_back(info);
   if (!on_error) on_error = [](httplib::Response &res, const Error &e) { send_error(res, e); };
-  auto serve = [this, path, access, handler = std::move(handler), on_error = std::move(on_error)](
-                   const httplib::Request &req, httplib::Response &res) {
+  auto serve = [this, info = std::move(info), handler = std::move(handler),
+                on_error = std::move(on_error)](const httplib::Request &req,
+                                                httplib::Response &res) {
     RequestContext ctx;
-    ctx.route = path;
-    handle(req, res, ctx, access, handler, on_error);
+    ctx.route = info.path;
+    handle(req, res, ctx, info, handler, on_error);
   };
   const std::string pattern = path_regex(path);
   if (method == "GET") {
@@ -159,7 +211,9 @@ const ApiToken *HttpServer::authenticate(const httplib::Request &req, RequestCon
 }
 
 void HttpServer::handle(const httplib::Request &req, httplib::Response &res, RequestContext &ctx,
-                        Access access, const RouteHandler &handler, const ErrorWriter &on_error) {
+                        const RouteInfo &info, const RouteHandler &handler,
+                        const ErrorWriter &on_error) {
+  const Access access = info.access;
   const auto start = Clock::now();
   ctx.id = request_id_for(req);
   ctx.caller.remote = req.remote_addr;
@@ -175,6 +229,7 @@ void HttpServer::handle(const httplib::Request &req, httplib::Response &res, Req
       }
       require(ctx, access);
     }
+    refuse_unknown_query(req, info.query);
     handler(req, res, ctx);
     // httplib leaves the status unset (-1) until it writes; metrics and the
     // audit want the real one.
@@ -279,15 +334,19 @@ int HttpServer::bind() {
     throw std::runtime_error(fmt::format(
         "cannot bind {}:{} (in use, or not an address of this host)", config_.bind, port));
   }
+  listen_fd_ = take_socket_();
+  // httplib listens with a backlog of 5: a burst of connections (or an
+  // attack) would have SYNs dropped and retried a second later.
+  ::listen(listen_fd_, SOMAXCONN);
   return port;
 }
 
 void HttpServer::run() {
-  http_->listen_after_bind();
+  if (listen_fd_ >= 0) pool_->run(listen_fd_);
 }
 
 void HttpServer::wait_until_running() const {
-  while (!http_->is_running())
+  while (!pool_->running() && !stopping_)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
@@ -297,7 +356,7 @@ void HttpServer::stop() {
     stopping_ = true;
   }
   stream_cv_.notify_all();
-  http_->stop();
+  pool_->stop();
 }
 
 }  // namespace blade::server

@@ -17,12 +17,16 @@
 #include "blade/core/error.hpp"
 #include "blade/core/experiment_service.hpp"
 #include "config.hpp"
+#include "connection_pool.hpp"
 #include "daemon.hpp"
 #include "metrics.hpp"
 #include "rate_limiter.hpp"
 #include "tokens.hpp"
 
 namespace blade::server {
+
+template <class Base>
+class PooledServer;  // http_server.cpp
 
 // Who may call a route.
 enum class Access {
@@ -48,10 +52,16 @@ using ErrorWriter = std::function<void(httplib::Response &, const Error &)>;
 using RouteHandler =
     std::function<void(const httplib::Request &, httplib::Response &, RequestContext &)>;
 
+// The query parameters a route reads; any other is refused with 400 before
+// its handler runs, so a misspelt or unsupported one (?dry_run=true on a
+// create) never passes for honoured.
+using QueryNames = std::vector<std::string>;
+
 struct RouteInfo {
   std::string method;
   std::string path;  // OpenAPI style: /v1/experiments/{uid}
   Access access;
+  QueryNames query;
 };
 
 class HttpServer {
@@ -66,9 +76,9 @@ class HttpServer {
   // Binds the configured address; returns the port actually bound (useful
   // with port 0). Throws std::runtime_error naming the address on failure.
   int bind();
-  // Serves until stop(); call after bind().
+  // Serves until stop() (connection_pool.hpp); call after bind().
   void run();
-  // Blocks until run() is accepting (a stop() before that would be lost).
+  // Blocks until run() is accepting, or stop() was called.
   void wait_until_running() const;
   // Thread-safe; ends event streams and makes run() return.
   void stop();
@@ -84,10 +94,10 @@ class HttpServer {
 
  private:
   // `path` is written OpenAPI style; {name} segments match one path segment.
-  void route(const std::string &method, const std::string &path, Access access,
+  void route(const std::string &method, const std::string &path, Access access, QueryNames query,
              RouteHandler handler, ErrorWriter on_error = {});
   void handle(const httplib::Request &req, httplib::Response &res, RequestContext &ctx,
-              Access access, const RouteHandler &handler, const ErrorWriter &on_error);
+              const RouteInfo &info, const RouteHandler &handler, const ErrorWriter &on_error);
   // Sets ctx.caller.actor and ctx.role and returns the caller's token (null
   // without auth); throws Error(Unauthenticated) otherwise.
   const ApiToken *authenticate(const httplib::Request &req, RequestContext &ctx);
@@ -102,6 +112,10 @@ class HttpServer {
   void install_audit_routes();        // audit_routes.cpp
   void install_openapi_route();       // openapi_route.cpp
   void install_fallbacks();
+  // Sets http_, serve_request_, take_socket_ and tls_ (for --tls-cert).
+  void make_server();
+  template <class Base>
+  void adopt(std::unique_ptr<PooledServer<Base>> server);
 
   const Config &config_;
   Daemon &daemon_;
@@ -109,7 +123,13 @@ class HttpServer {
   RateLimiter limiter_;
   Metrics metrics_;
   AuditQueue audit_queue_;
+  // httplib parses requests and routes them; the pool owns the sockets.
   std::unique_ptr<httplib::Server> http_;
+  ConnectionPool::ServeRequest serve_request_;
+  std::function<int()> take_socket_;
+  SSL_CTX *tls_ = nullptr;
+  std::unique_ptr<ConnectionPool> pool_;
+  int listen_fd_ = -1;
   std::vector<RouteInfo> routes_;
 
   // Event streams wait on this; stop() wakes them so run() can return.

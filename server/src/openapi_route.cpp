@@ -16,7 +16,7 @@ std::string_view openapi_document() {
 }
 
 void HttpServer::install_openapi_route() {
-  route("GET", "/v1/openapi.yaml", Access::Read,
+  route("GET", "/v1/openapi.yaml", Access::Read, {},
         [](const httplib::Request &, httplib::Response &res, RequestContext &) {
           const std::string_view doc = openapi_document();
           res.set_content(doc.data(), doc.size(), "application/yaml");

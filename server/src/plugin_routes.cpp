@@ -13,7 +13,7 @@
 namespace blade::server {
 
 void HttpServer::install_basic_routes() {
-  route("GET", "/v1/health", Access::Public,
+  route("GET", "/v1/health", Access::Public, {},
         [this](const httplib::Request &, httplib::Response &res, RequestContext &) {
           send_ok(res, 200,
                   {{"status", "up"},
@@ -21,7 +21,7 @@ void HttpServer::install_basic_routes() {
                    {"plugins", daemon_.registry().loaded_count()}});
         });
 
-  route("GET", "/v1/plugins", Access::Read,
+  route("GET", "/v1/plugins", Access::Read, {},
         [this](const httplib::Request &, httplib::Response &res, RequestContext &) {
           nlohmann::json items = nlohmann::json::array();
           for (const auto &record : daemon_.registry().records())
@@ -29,7 +29,7 @@ void HttpServer::install_basic_routes() {
           send_ok(res, 200, items);
         });
 
-  route("GET", "/v1/plugins/{name}/spec", Access::Read,
+  route("GET", "/v1/plugins/{name}/spec", Access::Read, {},
         [this](const httplib::Request &req, httplib::Response &res, RequestContext &) {
           const std::string name = req.matches[1];
           auto plugin = daemon_.registry().find_plugin(name);
@@ -38,7 +38,7 @@ void HttpServer::install_basic_routes() {
           res.set_content(plugin->spec_yaml(), "application/yaml");
         });
 
-  route("POST", "/v1/plugins/reload", Access::Admin,
+  route("POST", "/v1/plugins/reload", Access::Admin, {},
         [this](const httplib::Request &, httplib::Response &res, RequestContext &) {
           auto report = daemon_.reload_plugins();
           nlohmann::json kept = nlohmann::json::array();
@@ -54,7 +54,7 @@ void HttpServer::install_basic_routes() {
                    {"refused", refused}});
         });
 
-  route("GET", "/v1/specs", Access::Read,
+  route("GET", "/v1/specs", Access::Read, {},
         [this](const httplib::Request &, httplib::Response &res, RequestContext &) {
           nlohmann::json items = nlohmann::json::array();
           std::set<std::tuple<std::string, std::string, std::string>> served;

@@ -7,7 +7,7 @@
 namespace blade::server {
 
 void HttpServer::install_preparation_routes() {
-  route("POST", "/v1/preparations", Access::Admin,
+  route("POST", "/v1/preparations", Access::Admin, {},
         [this](const httplib::Request &req, httplib::Response &res, RequestContext &ctx) {
           require_json(req);
           Preparation p = daemon_.service().prepare(parse_prepare_request(req.body), ctx.caller);
@@ -18,7 +18,7 @@ void HttpServer::install_preparation_routes() {
           send_ok(res, 201, to_json(p));
         });
 
-  route("GET", "/v1/preparations", Access::Read,
+  route("GET", "/v1/preparations", Access::Read, {"status", "type", "limit", "offset", "order"},
         [this](const httplib::Request &req, httplib::Response &res, RequestContext &) {
           auto page = daemon_.service().list_preparations(parse_preparation_filter(req));
           nlohmann::json items = nlohmann::json::array();
@@ -27,12 +27,12 @@ void HttpServer::install_preparation_routes() {
           send_ok(res, 200, {{"items", items}, {"total", page.total}});
         });
 
-  route("GET", "/v1/preparations/{uid}", Access::Read,
+  route("GET", "/v1/preparations/{uid}", Access::Read, {},
         [this](const httplib::Request &req, httplib::Response &res, RequestContext &) {
           send_ok(res, 200, to_json(daemon_.service().get_preparation(req.matches[1])));
         });
 
-  route("DELETE", "/v1/preparations/{uid}", Access::Admin,
+  route("DELETE", "/v1/preparations/{uid}", Access::Admin, {},
         [this](const httplib::Request &req, httplib::Response &res, RequestContext &ctx) {
           // Idempotent: a revoked or failed preparation comes back as it is.
           send_ok(res, 200, to_json(daemon_.service().revoke(req.matches[1], ctx.caller)));

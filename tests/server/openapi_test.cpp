@@ -31,6 +31,7 @@ struct Operation {
   std::string path;
   std::string access;                      // x-blade-access
   std::map<std::string, Shape> responses;  // "200", "404", ... -> body shape
+  std::set<std::string> query;             // parameters "in: query"
 };
 
 std::string upper(std::string s) {
@@ -114,9 +115,21 @@ std::map<std::string, Operation> documented_operations(const YAML::Node &doc) {
       Operation o{upper(key),
                   path.first.as<std::string>(),
                   access.IsScalar() ? access.as<std::string>() : "<missing>",
+                  {},
                   {}};
       for (const auto &response : op.second["responses"])
         o.responses[response.first.as<std::string>()] = response_shape(doc, response.second);
+      // Parameters of the path item apply to each of its operations.
+      for (const YAML::Node &list : {at(path.second, "parameters"), at(op.second, "parameters")}) {
+        if (!list.IsDefined() || !list.IsSequence()) continue;
+        for (const auto &p : list) {
+          const YAML::Node param = follow(doc, p);
+          const YAML::Node in = at(param, "in");
+          const YAML::Node name = at(param, "name");
+          if (in.IsScalar() && in.as<std::string>() == "query" && name.IsScalar())
+            o.query.insert(name.as<std::string>());
+        }
+      }
       ops[o.method + " " + o.path] = o;
     }
   }
@@ -259,8 +272,11 @@ TEST_CASE("the document names exactly the routes bladed registers, with their ac
   blade::server::HttpServer server(config, daemon);
 
   std::map<std::string, std::string> registered;  // "METHOD /path" -> access
-  for (const auto &r : server.routes())
+  std::map<std::string, std::set<std::string>> accepted;  // "METHOD /path" -> query names
+  for (const auto &r : server.routes()) {
     registered[r.method + " " + r.path] = access_name(r.access);
+    accepted[r.method + " " + r.path] = {r.query.begin(), r.query.end()};
+  }
   REQUIRE(registered.count("GET /v1/health"));
 
   const auto documented =
@@ -271,6 +287,14 @@ TEST_CASE("the document names exactly the routes bladed registers, with their ac
     if (it != documented.end()) {
       CHECK_MESSAGE(it->second.access == access, key << ": x-blade-access is " << it->second.access
                                                      << ", the route needs " << access);
+      // The route refuses every query parameter it does not declare, so the
+      // document must list exactly those.
+      for (const auto &name : accepted[key])
+        CHECK_MESSAGE(it->second.query.count(name),
+                      key << " takes ?" << name << ", which the document does not list");
+      for (const auto &name : it->second.query)
+        CHECK_MESSAGE(accepted[key].count(name),
+                      key << ": the document lists ?" << name << ", which the route refuses");
     }
   }
   for (const auto &[key, op] : documented)

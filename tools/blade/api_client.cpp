@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include "blade/core/bounded_json.hpp"
 #include "blade/core/error.hpp"
 #include "cli_error.hpp"
 
@@ -126,7 +127,8 @@ namespace {
 
 nlohmann::json open_envelope(const httplib::Result &res, const std::string &endpoint) {
   const auto &r = *res;
-  auto body = nlohmann::json::parse(r.body, nullptr, false);
+  // An endpoint is not trusted to nest sanely: the answer is printed (dumped).
+  auto body = parse_bounded_json(r.body).value;
   if (body.is_discarded() || !body.is_object() || !body.contains("code")) {
     throw ApiError(r.status >= 400 ? "HTTP_" + std::to_string(r.status) : "BAD_RESPONSE",
                    fmt::format("{} answered HTTP {} without a Blade envelope", endpoint, r.status));

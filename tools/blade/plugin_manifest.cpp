@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
+#include "blade/core/bounded_json.hpp"
 #include "cli_error.hpp"
 
 namespace blade::cli {
@@ -62,7 +63,7 @@ Manifest Manifest::load(const fs::path &dir) {
   if (!in) return m;
   std::stringstream text;
   text << in.rdbuf();
-  auto j = nlohmann::json::parse(text.str(), nullptr, false);
+  auto j = parse_bounded_json(text.str()).value;
   if (j.is_discarded() || !j.is_object() || !j.contains("plugins") || !j["plugins"].is_array())
     throw Failure(fmt::format("{}: not a blade plugin manifest", file.string()));
   for (const auto &p : j["plugins"]) {

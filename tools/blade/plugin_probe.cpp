@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "blade/core/bounded_json.hpp"
 #include "blade/core/log.hpp"
 #include "blade/core/plugin_json.hpp"
 #include "blade/core/plugin_loader.hpp"
@@ -151,7 +152,8 @@ ProbedPlugin probe_plugin(const fs::path &file) {
                                ::sigabbrev_np(sig) ? ::sigabbrev_np(sig) : "?");
     return failed;
   }
-  auto j = nlohmann::json::parse(text, nullptr, false);
+  // The child ran the plugin's code, so its output is the plugin's to shape.
+  auto j = parse_bounded_json(text).value;
   if (j.is_discarded() || !j.is_object()) {
     failed.error = fmt::format("the plugin ended the loading process (exit status {})",
                                WIFEXITED(status) ? WEXITSTATUS(status) : -1);
