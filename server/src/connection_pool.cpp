@@ -109,6 +109,20 @@ void ConnectionPool::refuse(int fd, int status, const std::string &address) cons
 }
 
 void ConnectionPool::run(int listen_fd) {
+  {
+    // The threads kept ready start now, as httplib's pool did: the daemon's
+    // thread count then stays put under ordinary use (tests read a fault's
+    // threads off it), and the first connections wait for no thread start.
+    std::lock_guard lock(mutex_);
+    for (int i = 0; i < limits_.ready_threads; ++i) {
+      try {
+        std::thread([this] { worker(); }).detach();
+        ++threads_;
+      } catch (const std::system_error &) {
+        break;  // more start on demand
+      }
+    }
+  }
   running_ = true;
   while (!stop_requested_) {
     pollfd p{listen_fd, POLLIN, 0};

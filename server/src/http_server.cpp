@@ -80,8 +80,15 @@ class PooledServer : public Base {
   bool serve(httplib::Stream &stream, bool close_connection, bool &connection_closed) {
     return this->process_request(stream, close_connection, connection_closed, nullptr);
   }
-  // The socket bind_to_port() made, handed over: httplib's own loop never runs.
-  int take_listening_socket() { return this->svr_sock_.exchange(INVALID_SOCKET); }
+  // A second descriptor of the socket bind_to_port() made: httplib's own
+  // loop never runs. Its own stays open, because httplib reads an invalid
+  // one as "shutting down" and then ends every chunked response (the event
+  // streams) before its first chunk.
+  int take_listening_socket() { return ::dup(this->svr_sock_.load()); }
+  ~PooledServer() override {
+    const auto sock = this->svr_sock_.exchange(INVALID_SOCKET);
+    if (sock != INVALID_SOCKET) ::close(sock);
+  }
 };
 
 template <class Base>
