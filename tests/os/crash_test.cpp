@@ -37,6 +37,7 @@ void set_mtime(const fs::path &p, long seconds) {
   REQUIRE(::lutimes(p.c_str(), tv) == 0);
 }
 
+#ifdef BLADE_FAILPOINTS
 // The uid of the only experiment the daemon lists ("" if not exactly one).
 std::string only_uid(httplib::Client &c) {
   auto r = c.Get("/v1/experiments", auth());
@@ -45,7 +46,6 @@ std::string only_uid(httplib::Client &c) {
   return items.size() == 1 ? items[0].value("uid", "") : "";
 }
 
-#ifdef BLADE_FAILPOINTS
 // Starts bladed with `point` armed to kill, sends the create (which never
 // answers: bladed dies at the point), restarts bladed on the same state
 // dir and returns the experiment's final status.
