@@ -25,13 +25,14 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A 409 whose message names `uid` as the holder, on `field`.
+// A 409 whose message names `uid` as the holder, and starts with the flag
+// (the API lists field details for 400s only).
 void check_held(const Answer &a, const std::string &uid, const std::string &field) {
   INFO(a.body.dump());
   CHECK(a.status == 409);
   CHECK(a.body["code"] == "ALREADY_EXISTS");
   CHECK(a.message().find(uid) != std::string::npos);
-  CHECK(a.field() == field);
+  CHECK(a.message().rfind(field.substr(std::string("flags.").size()) + ": ", 0) == 0);
 }
 
 }  // namespace
@@ -49,9 +50,11 @@ TEST_CASE("two faults on one file are refused until the first is destroyed") {
     REQUIRE_MESSAGE(first.status == 201, first.body.dump());
     check_held(create(c, "file", "chmod", {{"filepath", file.string()}, {"mark", "777"}}),
                first.uid(), "flags.filepath");
-    // The dry run refuses it as the create does.
-    check_held(create(c, "file", "chmod", {{"filepath", file.string()}, {"mark", "777"}}, true),
-               first.uid(), "flags.filepath");
+    // The dry run says so: the API answers a dry run's non-400 refusal
+    // with 200 and the plugin's message as its note.
+    auto dry = create(c, "file", "chmod", {{"filepath", file.string()}, {"mark", "777"}}, true);
+    CHECK(dry.status == 200);
+    CHECK(dry.body["data"].value("note", "").find(first.uid()) != std::string::npos);
     CHECK((snap(file).mode & 07777) == 0);
     check_destroyed(c, first.uid());
     CHECK(snap(file) == before);
