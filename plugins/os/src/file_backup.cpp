@@ -1,5 +1,6 @@
 #include "file_backup.hpp"
 
+#include "../../common/durable_file.hpp"
 #include "../../common/handles.hpp"
 
 #include <dirent.h>
@@ -54,17 +55,10 @@ using plugins::UniqueFd;
 
 }  // namespace
 
-void write_all(int fd, std::string_view bytes, const std::string &path) {
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail("cannot write", path);
-    done += static_cast<std::size_t>(n);
-  }
-}
-
 namespace {
+
+using plugins::sync_dir;
+using plugins::write_all_fd;
 
 // Owner first: chown clears set-id bits, so the mode goes after it.
 void copy_metadata(const std::string &to, const struct stat &st) {
@@ -87,7 +81,7 @@ void copy_file(const std::string &from, const std::string &to, const struct stat
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) fail("cannot read", from);
     if (n == 0) break;
-    write_all(out.get(), std::string_view(buf, static_cast<std::size_t>(n)), to);
+    write_all_fd(out.get(), std::string_view(buf, static_cast<std::size_t>(n)), to);
   }
   if (::fsync(out.get()) != 0) fail("cannot sync", to);
   copy_metadata(to, st);
@@ -122,10 +116,15 @@ void copy_tree(const std::string &from, const std::string &to) {
 
 }  // namespace
 
-std::vector<std::string> make_dirs(const std::string &dir) {
+std::vector<std::string> missing_dirs(const std::string &dir) {
   std::vector<std::string> missing;
   for (std::string d = dir; d != "/" && d != "." && !lstat_at(d); d = parent_of(d))
     missing.insert(missing.begin(), d);
+  return missing;
+}
+
+std::vector<std::string> make_dirs(const std::string &dir) {
+  const std::vector<std::string> missing = missing_dirs(dir);
   std::vector<std::string> created;
   for (const auto &d : missing) {
     if (::mkdir(d.c_str(), 0755) != 0 && errno != EEXIST) {
@@ -149,7 +148,11 @@ void move_path(const std::string &from, const std::string &to) {
     errno = EEXIST;
     fail("cannot move to", to);
   }
-  if (::rename(from.c_str(), to.c_str()) == 0) return;
+  if (::rename(from.c_str(), to.c_str()) == 0) {
+    sync_dir(parent_of(to));
+    if (parent_of(to) != parent_of(from)) sync_dir(parent_of(from));
+    return;
+  }
   if (errno != EXDEV) fail("cannot move " + from + " to", to);
   // Another filesystem: copy under a temporary name, so a half copy never
   // stands at `to`, then swap it in and remove the source.
@@ -167,7 +170,9 @@ void move_path(const std::string &from, const std::string &to) {
     errno = saved;
     fail("cannot move " + tmp + " to", to);
   }
+  sync_dir(parent_of(to));
   remove_tree(from);
+  sync_dir(parent_of(from));
 }
 
 void remove_tree(const std::string &path) {
@@ -204,20 +209,6 @@ std::string read_bytes(const std::string &path) {
     out.append(buf, static_cast<std::size_t>(n));
   }
   return out;
-}
-
-void write_in_place(const std::string &path, const std::string &bytes) {
-  UniqueFd out(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
-  if (!out) fail("cannot open", path);
-  write_all(out.get(), bytes, path);
-  if (::fsync(out.get()) != 0) fail("cannot sync", path);
-}
-
-void write_new(const std::string &path, const std::string &bytes) {
-  UniqueFd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!out) fail("cannot create", path);
-  write_all(out.get(), bytes, path);
-  if (::fsync(out.get()) != 0) fail("cannot sync", path);
 }
 
 std::optional<std::string> base64_decode(const std::string &text) {
@@ -300,23 +291,26 @@ std::string backup_dir(const sdk::Host &host, std::string_view uid) {
   return state + "/backups/" + std::string(uid);
 }
 
-void make_private_dir(const std::string &dir) {
-  make_dirs(dir);
-  ::chmod(dir.c_str(), 0700);
-}
-
-nlohmann::json parse_restore(const sdk::Request &req) {
-  auto text = req.restore_json();
-  if (!text || text->empty()) return nlohmann::json::object();
-  return nlohmann::json::parse(*text);
-}
-
-std::optional<struct stat> recorded_inode(const std::string &path, const nlohmann::json &record) {
+std::optional<struct stat> recorded_inode(const std::string &path, const nlohmann::json &record,
+                                          const char *dev_key, const char *ino_key) {
+  if (!record.contains(dev_key) || !record.contains(ino_key)) return std::nullopt;
   auto st = lstat_at(path);
-  if (!st || !same_inode(*st, record["dev"].get<unsigned long long>(),
-                         record["ino"].get<unsigned long long>()))
+  if (!st || !same_inode(*st, record[dev_key].get<unsigned long long>(),
+                         record[ino_key].get<unsigned long long>()))
     return std::nullopt;
   return st;
+}
+
+nlohmann::json time_json(const struct timespec &t) {
+  return nlohmann::json::array({static_cast<long long>(t.tv_sec), static_cast<long long>(t.tv_nsec)});
+}
+
+std::optional<struct timespec> json_time(const nlohmann::json &j) {
+  if (!j.is_array() || j.size() != 2) return std::nullopt;
+  struct timespec t {};
+  t.tv_sec = static_cast<time_t>(j[0].get<long long>());
+  t.tv_nsec = static_cast<long>(j[1].get<long long>());
+  return t;
 }
 
 }  // namespace blade::os::fs

@@ -25,6 +25,9 @@ std::string parent_of(const std::string &path);
 std::string base_of(const std::string &path);
 std::string errno_text(const std::string &what, const std::string &path);
 
+// The ancestors of `dir` (and `dir`) that do not exist, outermost first:
+// what make_dirs would create, named ahead in a write-ahead record.
+std::vector<std::string> missing_dirs(const std::string &dir);
 // Creates `dir` and its missing ancestors (mode 0755); returns the ones it
 // created, outermost first.
 std::vector<std::string> make_dirs(const std::string &dir);
@@ -33,19 +36,13 @@ void remove_dirs_if_empty(const std::vector<std::string> &created);
 
 // Moves `from` to `to` (which must not exist): rename() on one filesystem,
 // otherwise a copy keeping mode, owner and times, then removal of `from`.
+// Both directories are synced after, so the move survives a power cut.
 void move_path(const std::string &from, const std::string &to);
 // Removes a file or a whole tree; missing is fine.
 void remove_tree(const std::string &path);
 
-// Writes all of `bytes` to `fd` (retrying short writes); throws naming `path`.
-void write_all(int fd, std::string_view bytes, const std::string &path);
-
 // Whole-file bytes; throws on error.
 std::string read_bytes(const std::string &path);
-// Replaces the file's bytes in place (same inode, so mode, owner and links stay).
-void write_in_place(const std::string &path, const std::string &bytes);
-// A file private to the plugin, created with mode 0600.
-void write_new(const std::string &path, const std::string &bytes);
 
 // Standard base64 (padding optional, whitespace ignored); nullopt if invalid.
 std::optional<std::string> base64_decode(const std::string &text);
@@ -57,13 +54,14 @@ std::string digest(const std::string &bytes);
 
 // Where experiment `uid` keeps its backups: <plugin state dir>/backups/<uid>.
 std::string backup_dir(const sdk::Host &host, std::string_view uid);
-// Creates `dir` and its missing parents, `dir` itself private (mode 0700).
-void make_private_dir(const std::string &dir);
-
-// A destroy's restore record as JSON; an empty object when there is none.
-nlohmann::json parse_restore(const sdk::Request &req);
 // The lstat of `path` when it is still the file `record` names by its
-// "dev" and "ino"; nullopt when it is gone or replaced.
-std::optional<struct stat> recorded_inode(const std::string &path, const nlohmann::json &record);
+// "dev" and "ino" (or `dev_key`/`ino_key`); nullopt when it is gone or
+// replaced, or the record names none.
+std::optional<struct stat> recorded_inode(const std::string &path, const nlohmann::json &record,
+                                          const char *dev_key = "dev", const char *ino_key = "ino");
+
+// A timespec as JSON [sec, nsec] and back: mtimes are restored exactly.
+nlohmann::json time_json(const struct timespec &t);
+std::optional<struct timespec> json_time(const nlohmann::json &j);
 
 }  // namespace blade::os::fs

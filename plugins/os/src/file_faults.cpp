@@ -1,8 +1,12 @@
-// file add | append | chmod | delete | move. Each create records in its
-// restore record exactly what it changed (inodes, sizes, modes, backup paths
-// under the plugin's state dir), and destroy undoes only that: it never
-// removes or overwrites something that appeared at the path since.
+// file add | append | chmod | delete | move. Before each irreversible step a
+// create saves a write-ahead record naming exactly what it is about to
+// change (inodes, sizes, modes, times, backup paths under the plugin's state
+// dir), and destroy undoes only that: it accepts a record whose step never
+// happened, never removes or overwrites something that appeared at the path
+// since, and never touches a path another experiment holds. Each path is
+// claimed (experiment_state.hpp), so two faults never stack on one file.
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,9 +20,13 @@
 #include <thread>
 #include <vector>
 
+#include <blade/failpoint.hpp>
 #include <nlohmann/json.hpp>
 
+#include "../../common/durable_file.hpp"
 #include "../../common/handles.hpp"
+#include "../../common/path_guard.hpp"
+#include "experiment_state.hpp"
 #include "fault.hpp"
 #include "file_backup.hpp"
 
@@ -35,6 +43,11 @@ std::string filepath_flag(const Request &req) {
     path.pop_back();
   if (path == "/") throw sdk::InvalidArgument("filepath: refusing to act on /");
   return path;
+}
+
+// /proc, /sys and bladed's own files are never a file fault's target.
+void refuse_protected(const Host &host, std::string_view flag, const std::string &path) {
+  plugins::refuse_protected(flag, path, host.protected_paths(), true);
 }
 
 struct stat existing(const std::string &path, const std::string &flag = "filepath") {
@@ -55,17 +68,15 @@ std::string content_flag(const Request &req, bool allow_escape) {
   return content;
 }
 
-// What was moved aside, and how to put it back.
-json stash(const std::string &path, const std::string &backup) {
+// What moving `path` aside to `backup` will need to put it back.
+json stash_record(const std::string &path, const std::string &backup) {
   struct stat st = existing(path);
-  fs::make_private_dir(fs::parent_of(backup));
-  fs::move_path(path, backup);
   return {{"path", path},     {"backup", backup}, {"mode", st.st_mode & 07777},
           {"uid", st.st_uid}, {"gid", st.st_gid}, {"directory", S_ISDIR(st.st_mode)}};
 }
 
-// Puts a stash back; done already (no backup) is success, something new at
-// the path is refused so it is never overwritten.
+// Puts a stash back; done already (or never done: no backup) is success,
+// something new at the path is refused so it is never overwritten.
 void unstash(const json &rec) {
   const std::string path = rec.at("path");
   const std::string backup = rec.at("backup");
@@ -75,9 +86,11 @@ void unstash(const json &rec) {
     throw sdk::FailedPrecondition("filepath: " + path + " exists again; the original is kept at " +
                                   backup);
   fs::move_path(backup, path);
-  if (::lchown(path.c_str(), rec.at("uid").get<uid_t>(), rec.at("gid").get<gid_t>()) != 0)
+  if (rec.contains("uid") &&
+      ::lchown(path.c_str(), rec.at("uid").get<uid_t>(), rec.at("gid").get<gid_t>()) != 0)
     throw sdk::FailedPrecondition(fs::errno_text("cannot chown", path));
-  if (!S_ISLNK(saved->st_mode) && ::chmod(path.c_str(), rec.at("mode").get<mode_t>()) != 0)
+  if (rec.contains("mode") && !S_ISLNK(saved->st_mode) &&
+      ::chmod(path.c_str(), rec.at("mode").get<mode_t>()) != 0)
     throw sdk::FailedPrecondition(fs::errno_text("cannot chmod", path));
 }
 
@@ -85,82 +98,144 @@ std::vector<std::string> dirs_of(const json &rec) {
   return rec.value("created_dirs", std::vector<std::string>{});
 }
 
-// ---------------------------------------------------------------- add
-class FileAdd : public Fault {
+// A file fault: its record is saved ahead of each step, and a create that
+// fails after the first save undoes what it did exactly as destroy would.
+class FileFault : public Fault {
  public:
-  Outcome create(const Request &req, Call &) override {
-    const std::string path = filepath_flag(req);
+  explicit FileFault(const Host &host) : host_(host), state_(host) {}
+
+  void destroy(const Request &req, Call &) override {
+    before_destroy(req);
+    undo(state_.record(req), req.uid());
+    state_.finish(req.uid());
+  }
+
+ protected:
+  virtual void undo(const json &rec, std::string_view uid) = 0;
+  virtual void before_destroy(const Request &) {}
+
+  // Runs the steps of a create; on failure undoes them (the record names
+  // every step so far) and lets the failure through.
+  template <class Steps>
+  void guarded(std::string_view uid, const json &rec, Steps steps) {
+    try {
+      steps();
+    } catch (...) {
+      try {
+        undo(rec, uid);
+        state_.finish(uid);
+      } catch (const std::exception &e) {
+        host_.warn("experiment " + std::string(uid) + ": undoing a failed create: " + e.what());
+      }
+      throw;
+    }
+  }
+
+  Host host_;
+  ExperimentState state_;  // only where things live: no memory of its own
+};
+
+// ---------------------------------------------------------------- add
+// The new file (or dir) is made complete under a temp name named for the
+// uid, its inode is recorded, and only then is it renamed into place
+// (never over anything), so destroy knows it by inode from the first step.
+class FileAdd : public FileFault {
+ public:
+  using FileFault::FileFault;
+
+  Outcome create(const Request &req, Call &call) override {
+    const std::string path = check(req);
+    const std::string uid(req.uid());
     const bool directory = req.flag_bool("directory");
     const std::string content = content_flag(req, false);
-    if (fs::lstat_at(path)) throw sdk::AlreadyExists("filepath: " + path + " exists");
     const std::string parent = fs::parent_of(path);
     const bool auto_dirs = req.flag_bool("auto-create-dir");
-    if (!fs::lstat_at(parent) && !auto_dirs)
-      throw sdk::InvalidArgument("filepath: directory " + parent +
-                                 " does not exist (auto-create-dir creates it)");
-    std::vector<std::string> created =
-        auto_dirs ? fs::make_dirs(parent) : std::vector<std::string>{};
-    struct stat st {};
-    if (directory) {
-      if (::mkdir(path.c_str(), 0755) != 0 || ::lstat(path.c_str(), &st) != 0) {
-        int saved = errno;
-        fs::remove_dirs_if_empty(created);
-        errno = saved;
-        throw sdk::FailedPrecondition(fs::errno_text("cannot create directory", path));
-      }
-    } else {
-      plugins::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-      if (!fd) {
-        int saved = errno;
-        fs::remove_dirs_if_empty(created);
-        errno = saved;
+    const std::string temp = plugins::temp_path_for(path, uid);
+    json rec = {{"fault", "file add"},
+                {"path", path},
+                {"directory", directory},
+                {"temp", temp},
+                {"created_dirs", auto_dirs ? fs::missing_dirs(parent) : std::vector<std::string>{}}};
+    state_.checkpoint(call, uid, rec);
+    guarded(uid, rec, [&] {
+      state_.claim_path("filepath", path, uid);
+      if (auto_dirs) fs::make_dirs(parent);
+      struct stat st = make_temp(temp, directory, content);
+      rec["dev"] = st.st_dev;
+      rec["ino"] = st.st_ino;
+      state_.checkpoint(call, uid, rec);
+      BLADE_FAILPOINT("os.file.add.before_create");
+      // RENAME_NOREPLACE: never over something that appeared meanwhile.
+      if (::renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) != 0) {
         if (errno == EEXIST) throw sdk::AlreadyExists("filepath: " + path + " exists");
         throw sdk::FailedPrecondition(fs::errno_text("cannot create", path));
       }
-      try {
-        fs::write_all(fd.get(), content, path);
-        if (::fstat(fd.get(), &st) != 0)
-          throw sdk::FailedPrecondition(fs::errno_text("cannot stat", path));
-      } catch (...) {
-        fd.reset();
-        ::unlink(path.c_str());
-        fs::remove_dirs_if_empty(created);
-        throw;
-      }
-    }
-    json restore = {{"path", path},
-                    {"directory", directory},
-                    {"dev", st.st_dev},
-                    {"ino", st.st_ino},
-                    {"created_dirs", created}};
+      plugins::sync_dir(parent);
+      BLADE_FAILPOINT("os.file.add.after_create");
+    });
     json result = {{"path", path},
                    {"directory", directory},
                    {"bytes", content.size()},
-                   {"created_dirs", created}};
-    return {result.dump(), restore.dump()};
+                   {"created_dirs", rec["created_dirs"]}};
+    return {result.dump(), rec.dump()};
   }
 
-  void destroy(const Request &req, Call &) override {
-    json rec = fs::parse_restore(req);
-    if (!rec.contains("path")) return;  // create never finished
+  std::string plan(const Request &req, Call &) override {
+    const std::string path = check(req);
+    const std::string content = content_flag(req, false);
+    return json{{"add", path},
+                {"directory", req.flag_bool("directory")},
+                {"bytes", content.size()},
+                {"exists", false}}
+        .dump();
+  }
+
+ protected:
+  void undo(const json &rec, std::string_view uid) override {
+    if (!rec.contains("path")) return;
     const std::string path = rec["path"];
+    if (state_.path_held_by_other(path, uid)) return;  // our create never got this far
+    fs::remove_tree(rec.value("temp", plugins::temp_path_for(path, uid)));
+    BLADE_FAILPOINT("os.file.add.destroy.before_remove");
     if (auto st = fs::recorded_inode(path, rec)) {
       // A directory someone filled since keeps its contents: rmdir refuses.
       int rc = S_ISDIR(st->st_mode) ? ::rmdir(path.c_str()) : ::unlink(path.c_str());
       if (rc != 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EEXIST)
         throw sdk::FailedPrecondition(fs::errno_text("cannot remove", path));
+      plugins::sync_dir(fs::parent_of(path));
     }
+    BLADE_FAILPOINT("os.file.add.destroy.after_remove");
     fs::remove_dirs_if_empty(dirs_of(rec));
   }
 
-  std::string plan(const Request &req, Call &) override {
+ private:
+  std::string check(const Request &req) {
     const std::string path = filepath_flag(req);
-    const std::string content = content_flag(req, false);
-    return json{{"add", path},
-                {"directory", req.flag_bool("directory")},
-                {"bytes", content.size()},
-                {"exists", fs::lstat_at(path).has_value()}}
-        .dump();
+    refuse_protected(host_, "filepath", path);
+    if (fs::lstat_at(path)) throw sdk::AlreadyExists("filepath: " + path + " exists");
+    const std::string parent = fs::parent_of(path);
+    if (!fs::lstat_at(parent) && !req.flag_bool("auto-create-dir"))
+      throw sdk::InvalidArgument("filepath: directory " + parent +
+                                 " does not exist (auto-create-dir creates it)");
+    state_.refuse_if_path_held("filepath", path, req.uid());
+    return path;
+  }
+
+  static struct stat make_temp(const std::string &temp, bool directory,
+                               const std::string &content) {
+    fs::remove_tree(temp);  // a leftover of a crash of this very experiment
+    struct stat st {};
+    if (directory) {
+      if (::mkdir(temp.c_str(), 0755) != 0 || ::lstat(temp.c_str(), &st) != 0)
+        throw sdk::FailedPrecondition(fs::errno_text("cannot create directory", temp));
+      return st;
+    }
+    plugins::UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!fd) throw sdk::FailedPrecondition(fs::errno_text("cannot create", temp));
+    plugins::write_all_fd(fd.get(), content, temp);
+    if (::fsync(fd.get()) != 0 || ::fstat(fd.get(), &st) != 0)
+      throw sdk::FailedPrecondition(fs::errno_text("cannot sync", temp));
+    return st;
   }
 };
 
@@ -211,62 +286,100 @@ class Appender {
   std::thread thread_;  // last: started once the members it uses exist
 };
 
-class FileAppend : public Fault {
+// Appending never rewrites the bytes already there (O_APPEND), and destroy
+// cuts the file back with one truncate(2), which a crash cannot leave half
+// done, keeping the inode so a logger holding the file open stays attached
+// to it; then the times the file had before the fault are put back.
+class FileAppend : public FileFault {
  public:
-  Outcome create(const Request &req, Call &) override {
+  using FileFault::FileFault;
+
+  Outcome create(const Request &req, Call &call) override {
     const std::string path = filepath_flag(req);
     const std::string bytes = content_flag(req, true);
     const auto count = req.flag_int("count", 1);
     const auto interval = req.flag_int("interval", 1);
-    if (count < 1) throw sdk::InvalidArgument("count: must be at least 1");
-    if (interval < 1) throw sdk::InvalidArgument("interval: must be at least 1");
-    struct stat st = existing(path);
-    if (!S_ISREG(st.st_mode))
-      throw sdk::InvalidArgument("filepath: " + path + " is not a regular file");
+    struct stat st = check(req, path, count, interval);
+    const std::string uid(req.uid());
     const auto dev = static_cast<unsigned long long>(st.st_dev);
     const auto ino = static_cast<unsigned long long>(st.st_ino);
-    if (!Appender::append_once(path, bytes, dev, ino))
-      throw sdk::FailedPrecondition(fs::errno_text("cannot append to", path));
-    const std::string uid(req.uid());
+    json rec = {{"fault", "file append"},         {"path", path},
+                {"size", st.st_size},             {"dev", dev},
+                {"ino", ino},                     {"atime", fs::time_json(st.st_atim)},
+                {"mtime", fs::time_json(st.st_mtim)}};
+    state_.checkpoint(call, uid, rec);
+    guarded(uid, rec, [&] {
+      state_.claim_path("filepath", path, uid);
+      BLADE_FAILPOINT("os.file.append.before_write");
+      if (!Appender::append_once(path, bytes, dev, ino))
+        throw sdk::FailedPrecondition(fs::errno_text("cannot append to", path));
+      BLADE_FAILPOINT("os.file.append.after_write");
+    });
     appenders_.erase(uid);
     if (count > 1)
       appenders_[uid] = std::make_unique<Appender>(path, bytes, static_cast<int>(count - 1),
                                                    static_cast<int>(interval), dev, ino);
-    json restore = {{"path", path}, {"size", st.st_size}, {"dev", dev}, {"ino", ino}};
     json result = {{"path", path},
                    {"original_size", st.st_size},
                    {"bytes", bytes.size()},
                    {"count", count},
                    {"interval", interval}};
-    return {result.dump(), restore.dump()};
-  }
-
-  void destroy(const Request &req, Call &) override {
-    appenders_.erase(std::string(req.uid()));  // joins the thread: no append after this
-    json rec = fs::parse_restore(req);
-    if (!rec.contains("path")) return;
-    const std::string path = rec["path"];
-    const auto size = rec["size"].get<off_t>();
-    auto st = fs::recorded_inode(path, rec);
-    if (!st) return;                 // gone or replaced: nothing of ours to take back
-    if (st->st_size < size) return;  // someone truncated it; never grow a file
-    if (st->st_size > size && ::truncate(path.c_str(), size) != 0)
-      throw sdk::FailedPrecondition(fs::errno_text("cannot truncate", path));
+    return {result.dump(), rec.dump()};
   }
 
   std::string plan(const Request &req, Call &) override {
     const std::string path = filepath_flag(req);
     const std::string bytes = content_flag(req, true);
-    struct stat st = existing(path);
+    const auto count = req.flag_int("count", 1);
+    const auto interval = req.flag_int("interval", 1);
+    struct stat st = check(req, path, count, interval);
     return json{{"append_to", path},
                 {"size", st.st_size},
                 {"bytes", bytes.size()},
-                {"count", req.flag_int("count", 1)},
-                {"interval", req.flag_int("interval", 1)}}
+                {"count", count},
+                {"interval", interval}}
         .dump();
   }
 
+ protected:
+  // No append after this: the thread is joined before anything is undone.
+  void before_destroy(const Request &req) override { appenders_.erase(std::string(req.uid())); }
+
+  void undo(const json &rec, std::string_view uid) override {
+    if (!rec.contains("path")) return;
+    const std::string path = rec["path"];
+    if (state_.path_held_by_other(path, uid)) return;
+    const auto size = rec["size"].get<off_t>();
+    auto st = fs::recorded_inode(path, rec);
+    if (!st) return;                                 // gone or replaced: nothing of ours
+    if (st->st_size <= size) return;                 // never appended, or cut back already
+    BLADE_FAILPOINT("os.file.append.destroy.before_truncate");
+    plugins::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd || ::ftruncate(fd.get(), size) != 0 || ::fsync(fd.get()) != 0)
+      throw sdk::FailedPrecondition(fs::errno_text("cannot truncate", path));
+    auto atime = fs::json_time(rec.value("atime", json()));
+    auto mtime = fs::json_time(rec.value("mtime", json()));
+    if (mtime) {
+      const struct timespec times[2] = {atime ? *atime : timespec{0, UTIME_OMIT}, *mtime};
+      if (::futimens(fd.get(), times) != 0)
+        throw sdk::FailedPrecondition(fs::errno_text("cannot set times of", path));
+    }
+    BLADE_FAILPOINT("os.file.append.destroy.after_truncate");
+  }
+
  private:
+  struct stat check(const Request &req, const std::string &path, std::int64_t count,
+                    std::int64_t interval) {
+    if (count < 1) throw sdk::InvalidArgument("count: must be at least 1");
+    if (interval < 1) throw sdk::InvalidArgument("interval: must be at least 1");
+    refuse_protected(host_, "filepath", path);
+    struct stat st = existing(path);
+    if (!S_ISREG(st.st_mode))
+      throw sdk::InvalidArgument("filepath: " + path + " is not a regular file");
+    state_.refuse_if_path_held("filepath", path, req.uid());
+    return st;
+  }
+
   std::map<std::string, std::unique_ptr<Appender>> appenders_;
 };
 
@@ -278,127 +391,162 @@ mode_t mark_flag(const Request &req) {
   return static_cast<mode_t>(std::stoul(mark, nullptr, 8));
 }
 
-class FileChmod : public Fault {
+// chmod(2) changes the inode's mode in one step; there are no bytes to
+// rewrite, so create and destroy are each that one call.
+class FileChmod : public FileFault {
  public:
-  Outcome create(const Request &req, Call &) override {
+  using FileFault::FileFault;
+
+  Outcome create(const Request &req, Call &call) override {
     const std::string path = filepath_flag(req);
     const mode_t mode = mark_flag(req);
-    struct stat st = existing(path);
-    if (S_ISLNK(st.st_mode))
-      throw sdk::InvalidArgument("filepath: " + path + " is a symbolic link");
-    if (::chmod(path.c_str(), mode) != 0)
-      throw sdk::FailedPrecondition(fs::errno_text("cannot chmod", path));
-    json restore = {
-        {"path", path}, {"mode", st.st_mode & 07777}, {"dev", st.st_dev}, {"ino", st.st_ino}};
+    struct stat st = check(req, path);
+    const std::string uid(req.uid());
+    json rec = {{"fault", "file chmod"},
+                {"path", path},
+                {"mode", st.st_mode & 07777},
+                {"dev", st.st_dev},
+                {"ino", st.st_ino}};
+    state_.checkpoint(call, uid, rec);
+    guarded(uid, rec, [&] {
+      state_.claim_path("filepath", path, uid);
+      BLADE_FAILPOINT("os.file.chmod.before_chmod");
+      if (::chmod(path.c_str(), mode) != 0)
+        throw sdk::FailedPrecondition(fs::errno_text("cannot chmod", path));
+      BLADE_FAILPOINT("os.file.chmod.after_chmod");
+    });
     json result = {{"path", path}, {"old_mode", st.st_mode & 07777}, {"new_mode", mode}};
-    return {result.dump(), restore.dump()};
-  }
-
-  void destroy(const Request &req, Call &) override {
-    json rec = fs::parse_restore(req);
-    if (!rec.contains("path")) return;
-    const std::string path = rec["path"];
-    if (!fs::recorded_inode(path, rec)) return;
-    if (::chmod(path.c_str(), rec["mode"].get<mode_t>()) != 0)
-      throw sdk::FailedPrecondition(fs::errno_text("cannot chmod", path));
+    return {result.dump(), rec.dump()};
   }
 
   std::string plan(const Request &req, Call &) override {
     const std::string path = filepath_flag(req);
     const mode_t mode = mark_flag(req);
-    struct stat st = existing(path);
+    struct stat st = check(req, path);
     return json{{"chmod", path}, {"old_mode", st.st_mode & 07777}, {"new_mode", mode}}.dump();
+  }
+
+ protected:
+  void undo(const json &rec, std::string_view uid) override {
+    if (!rec.contains("path")) return;
+    const std::string path = rec["path"];
+    if (state_.path_held_by_other(path, uid)) return;
+    if (!fs::recorded_inode(path, rec)) return;
+    BLADE_FAILPOINT("os.file.chmod.destroy.before_chmod");
+    if (::chmod(path.c_str(), rec["mode"].get<mode_t>()) != 0)
+      throw sdk::FailedPrecondition(fs::errno_text("cannot chmod", path));
+    BLADE_FAILPOINT("os.file.chmod.destroy.after_chmod");
+  }
+
+ private:
+  struct stat check(const Request &req, const std::string &path) {
+    refuse_protected(host_, "filepath", path);
+    struct stat st = existing(path);
+    if (S_ISLNK(st.st_mode))
+      throw sdk::InvalidArgument("filepath: " + path + " is a symbolic link");
+    state_.refuse_if_path_held("filepath", path, req.uid());
+    return st;
   }
 };
 
 // ---------------------------------------------------------------- delete
-class FileDelete : public Fault {
+// The file is moved (renamed when it can be) into the experiment's dir and
+// moved back by destroy: its inode, bytes, mode, owner and times stay.
+class FileDelete : public FileFault {
  public:
-  explicit FileDelete(const Host &host) : host_(host) {}
+  using FileFault::FileFault;
 
-  Outcome create(const Request &req, Call &) override {
+  Outcome create(const Request &req, Call &call) override {
     const std::string path = filepath_flag(req);
     check(req, path);
-    const std::string dir = fs::backup_dir(host_, req.uid());
-    json rec = stash(path, dir + "/deleted");
+    const std::string uid(req.uid());
+    const std::string dir = state_.dir(uid);
+    json rec = stash_record(path, dir + "/deleted");
+    rec["fault"] = "file delete";
+    state_.checkpoint(call, uid, rec);
+    guarded(uid, rec, [&] {
+      state_.claim_path("filepath", path, uid);
+      BLADE_FAILPOINT("os.file.delete.before_move");
+      fs::move_path(path, rec["backup"]);
+      BLADE_FAILPOINT("os.file.delete.after_move");
+    });
     json result = {{"deleted", path}, {"backup", rec["backup"]}};
-    return {result.dump(), json{{"deleted", rec}, {"backup_dir", dir}}.dump()};
-  }
-
-  void destroy(const Request &req, Call &) override {
-    json rec = fs::parse_restore(req);
-    if (!rec.contains("deleted")) return;
-    unstash(rec["deleted"]);
-    fs::remove_tree(rec["backup_dir"]);
+    return {result.dump(), rec.dump()};
   }
 
   std::string plan(const Request &req, Call &) override {
     const std::string path = filepath_flag(req);
     check(req, path);
-    return json{{"delete", path}, {"backup_under", fs::backup_dir(host_, req.uid())}}.dump();
+    return json{{"delete", path}, {"backup_under", state_.dir(req.uid())}}.dump();
+  }
+
+ protected:
+  void undo(const json &record, std::string_view uid) override {
+    // Records written before the write-ahead change nested the stash.
+    const json &rec = record.contains("deleted") ? record["deleted"] : record;
+    if (!rec.contains("path") || !rec.contains("backup")) return;
+    if (state_.path_held_by_other(rec["path"], uid)) return;
+    BLADE_FAILPOINT("os.file.delete.destroy.before_move");
+    unstash(rec);
+    BLADE_FAILPOINT("os.file.delete.destroy.after_move");
   }
 
  private:
   void check(const Request &req, const std::string &path) {
+    refuse_protected(host_, "filepath", path);
     struct stat st = existing(path);
     if (S_ISDIR(st.st_mode) && !req.flag_bool("force"))
       throw sdk::InvalidArgument("filepath: " + path + " is a directory (force deletes it)");
-    const std::string state = host_.state_dir();
-    if (!state.empty() && (state == path || state.rfind(path + "/", 0) == 0))
-      throw sdk::InvalidArgument("filepath: " + path + " holds the daemon's state");
+    state_.refuse_if_path_held("filepath", path, req.uid());
   }
-
-  Host host_;
 };
 
 // ---------------------------------------------------------------- move
-class FileMove : public Fault {
+class FileMove : public FileFault {
  public:
-  explicit FileMove(const Host &host) : host_(host) {}
+  using FileFault::FileFault;
 
-  Outcome create(const Request &req, Call &) override {
+  Outcome create(const Request &req, Call &call) override {
     const std::string path = filepath_flag(req);
     Plan p = resolve(req, path);
-    const std::string dir = fs::backup_dir(host_, req.uid());
-    json restore = {{"path", path}, {"destination", p.destination}, {"backup_dir", dir}};
-    std::vector<std::string> created;
-    if (p.missing_parent) created = fs::make_dirs(fs::parent_of(p.destination));
-    restore["created_dirs"] = created;
-    try {
-      if (p.replaces) restore["replaced"] = stash(p.destination, dir + "/replaced");
+    const std::string uid(req.uid());
+    const std::string dir = state_.dir(uid);
+    struct stat src = existing(path);
+    json rec = {{"fault", "file move"},
+                {"path", path},
+                {"destination", p.destination},
+                {"backup_dir", dir},
+                {"source_dev", src.st_dev},
+                {"source_ino", src.st_ino},
+                {"cross_device", p.cross_device},
+                {"created_dirs", p.missing_dirs}};
+    if (p.replaces) rec["replaced"] = stash_record(p.destination, dir + "/replaced");
+    state_.checkpoint(call, uid, rec);
+    guarded(uid, rec, [&] {
+      state_.claim_path("filepath", path, uid);
+      state_.claim_path("target", p.destination, uid);
+      fs::make_dirs(fs::parent_of(p.destination));
+      if (p.replaces) {
+        BLADE_FAILPOINT("os.file.move.before_stash");
+        fs::move_path(p.destination, rec["replaced"]["backup"]);
+        BLADE_FAILPOINT("os.file.move.after_stash");
+      }
+      BLADE_FAILPOINT("os.file.move.before_move");
       fs::move_path(path, p.destination);
+      BLADE_FAILPOINT("os.file.move.after_move");
+      // Across filesystems the file is a copy with an inode of its own.
       struct stat moved = existing(p.destination, "target");
-      restore["dev"] = moved.st_dev;
-      restore["ino"] = moved.st_ino;
-    } catch (...) {
-      if (restore.contains("replaced")) unstash(restore["replaced"]);
-      fs::remove_dirs_if_empty(created);
-      fs::remove_tree(dir);
-      throw;
-    }
+      if (!fs::same_inode(moved, src.st_dev, src.st_ino)) {
+        rec["dev"] = moved.st_dev;
+        rec["ino"] = moved.st_ino;
+        state_.checkpoint(call, uid, rec);
+      }
+    });
     json result = {{"moved", path},
                    {"to", p.destination},
                    {"replaced", p.replaces},
-                   {"created_dirs", created}};
-    return {result.dump(), restore.dump()};
-  }
-
-  void destroy(const Request &req, Call &) override {
-    json rec = fs::parse_restore(req);
-    if (!rec.contains("path")) return;
-    const std::string path = rec["path"];
-    const std::string dest = rec["destination"];
-    // Only our own file goes back (same inode as after the move); something
-    // new at the original path is never overwritten.
-    if (fs::recorded_inode(dest, rec)) {
-      if (fs::lstat_at(path))
-        throw sdk::FailedPrecondition("filepath: " + path +
-                                      " exists again; the moved file is still at " + dest);
-      fs::move_path(dest, path);
-    }
-    if (rec.contains("replaced")) unstash(rec["replaced"]);
-    fs::remove_dirs_if_empty(dirs_of(rec));
-    fs::remove_tree(rec["backup_dir"]);
+                   {"created_dirs", p.missing_dirs}};
+    return {result.dump(), rec.dump()};
   }
 
   std::string plan(const Request &req, Call &) override {
@@ -407,18 +555,53 @@ class FileMove : public Fault {
     return json{{"move", path},
                 {"to", p.destination},
                 {"replaces", p.replaces},
-                {"creates_dirs", p.missing_parent}}
+                {"creates_dirs", !p.missing_dirs.empty()}}
         .dump();
+  }
+
+ protected:
+  void undo(const json &rec, std::string_view uid) override {
+    if (!rec.contains("path")) return;
+    const std::string path = rec["path"];
+    const std::string dest = rec["destination"];
+    if (state_.path_held_by_other(path, uid) || state_.path_held_by_other(dest, uid)) return;
+    // Only our own file goes back (the inode it had, or got by a copy across
+    // filesystems); something new at the original path is never overwritten.
+    const bool ours = fs::recorded_inode(dest, rec, "source_dev", "source_ino") ||
+                      fs::recorded_inode(dest, rec) ||
+                      // A crash between a copy across filesystems and the
+                      // record of its new inode: the claim on both names kept
+                      // anyone else from putting a file there.
+                      (rec.value("cross_device", false) && !rec.contains("ino") &&
+                       !fs::lstat_at(path) && fs::lstat_at(dest));
+    BLADE_FAILPOINT("os.file.move.destroy.before_move");
+    if (ours) {
+      if (fs::lstat_at(path))
+        throw sdk::FailedPrecondition("filepath: " + path +
+                                      " exists again; the moved file is still at " + dest);
+      fs::move_path(dest, path);
+    }
+    fs::remove_tree(path + ".blade-partial");  // a copy a crash cut short
+    BLADE_FAILPOINT("os.file.move.destroy.after_move");
+    if (rec.contains("replaced")) {
+      BLADE_FAILPOINT("os.file.move.destroy.before_unstash");
+      fs::remove_tree(dest + ".blade-partial");
+      unstash(rec["replaced"]);
+      BLADE_FAILPOINT("os.file.move.destroy.after_unstash");
+    }
+    fs::remove_dirs_if_empty(dirs_of(rec));
   }
 
  private:
   struct Plan {
     std::string destination;
     bool replaces = false;
-    bool missing_parent = false;
+    bool cross_device = false;
+    std::vector<std::string> missing_dirs;
   };
 
   Plan resolve(const Request &req, const std::string &path) {
+    refuse_protected(host_, "filepath", path);
     struct stat src = existing(path);
     std::string target = req.flag_or("target", "");
     if (target.empty() || target[0] != '/')
@@ -433,6 +616,7 @@ class FileMove : public Fault {
     } else {
       p.destination = target;
     }
+    refuse_protected(host_, "target", p.destination);
     if (p.destination == path) throw sdk::InvalidArgument("target: is where the file already is");
     if (S_ISDIR(src.st_mode) && p.destination.rfind(path + "/", 0) == 0)
       throw sdk::InvalidArgument("target: " + p.destination + " is inside " + path);
@@ -442,24 +626,28 @@ class FileMove : public Fault {
       p.replaces = true;
     }
     const std::string parent = fs::parent_of(p.destination);
-    if (!fs::lstat_at(parent)) {
-      if (!req.flag_bool("auto-create-dir"))
-        throw sdk::InvalidArgument("target: directory " + parent +
-                                   " does not exist (auto-create-dir creates it)");
-      p.missing_parent = true;
-    }
+    p.missing_dirs = fs::missing_dirs(parent);
+    if (!p.missing_dirs.empty() && !req.flag_bool("auto-create-dir"))
+      throw sdk::InvalidArgument("target: directory " + parent +
+                                 " does not exist (auto-create-dir creates it)");
+    // The nearest existing ancestor of the destination tells the device.
+    std::string near = parent;
+    while (!fs::lstat_at(near) && near != "/")
+      near = fs::parent_of(near);
+    auto dst_dev = fs::lstat_at(near);
+    p.cross_device = dst_dev && dst_dev->st_dev != src.st_dev;
+    state_.refuse_if_path_held("filepath", path, req.uid());
+    state_.refuse_if_path_held("target", p.destination, req.uid());
     return p;
   }
-
-  Host host_;
 };
 
 }  // namespace
 
 void register_file_faults(FaultTable &table, const Host &host) {
-  table[{"file", "add"}] = std::make_unique<FileAdd>();
-  table[{"file", "append"}] = std::make_unique<FileAppend>();
-  table[{"file", "chmod"}] = std::make_unique<FileChmod>();
+  table[{"file", "add"}] = std::make_unique<FileAdd>(host);
+  table[{"file", "append"}] = std::make_unique<FileAppend>(host);
+  table[{"file", "chmod"}] = std::make_unique<FileChmod>(host);
   table[{"file", "delete"}] = std::make_unique<FileDelete>(host);
   table[{"file", "move"}] = std::make_unique<FileMove>(host);
 }

@@ -28,6 +28,7 @@
 #include <string>
 #include <thread>
 
+#include <blade/failpoint.hpp>
 #include <nlohmann/json.hpp>
 
 #include "../../common/handles.hpp"
@@ -208,7 +209,7 @@ class MemLoad : public Fault {
  public:
   explicit MemLoad(const Host &host) : host_(host) {}
 
-  Outcome create(const Request &req, Call &) override {
+  Outcome create(const Request &req, Call &call) override {
     const auto [bytes, info] = bytes_to_hold(req);
     const auto rate = req.flag_int("rate", 100);
     // Holders that ended on their own were reported; their experiments are
@@ -218,12 +219,18 @@ class MemLoad : public Fault {
     if (req.flag_or("mode", "ram") == "cache") {
       const std::string path = cache_file_for(req.uid());
       caches_.erase(std::string(req.uid()));
+      // The tmpfs file outlives a crash of the daemon: its name is saved
+      // ahead (and derived from the uid, so a destroy with no record finds
+      // it too).
+      nlohmann::json restore = {{"mode", "cache"}, {"file", path}};
+      call.save_restore(restore.dump());
+      BLADE_FAILPOINT("os.mem.load.before_cache_file");
       caches_[std::string(req.uid())] =
           std::make_unique<CacheHolder>(path, bytes, static_cast<std::uint64_t>(rate));
+      BLADE_FAILPOINT("os.mem.load.after_cache_file");
       host_.info("mem load " + std::string(req.uid()) + ": " + path + " takes " +
                  std::to_string(bytes / kMiB) + " MB of page cache");
       nlohmann::json result = {{"file", path}, {"bytes", bytes}, {"mode", "cache"}};
-      nlohmann::json restore = {{"file", path}};
       return {result.dump(), restore.dump()};
     }
     auto holder = std::make_unique<Holder>(host_, std::string(req.uid()), bytes,
@@ -239,13 +246,17 @@ class MemLoad : public Fault {
 
   void destroy(const Request &req, Call &) override {
     if (auto it = caches_.find(std::string(req.uid())); it != caches_.end()) {
+      BLADE_FAILPOINT("os.mem.load.destroy.before_unlink");
       caches_.erase(it);  // stops the filler, removes the file
+      BLADE_FAILPOINT("os.mem.load.destroy.after_unlink");
       return;
     }
     if (req.flag_or("mode", "ram") == "cache") {
       // After a restart: the tmpfs file outlived the daemon. Only our own
-      // name for this uid is ever removed.
+      // name for this uid is ever removed, record or none.
+      BLADE_FAILPOINT("os.mem.load.destroy.before_unlink");
       ::unlink(cache_file_for(req.uid()).c_str());
+      BLADE_FAILPOINT("os.mem.load.destroy.after_unlink");
       return;
     }
     if (auto it = holders_.find(std::string(req.uid())); it != holders_.end()) {

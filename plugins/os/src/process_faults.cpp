@@ -1,16 +1,28 @@
 // process kill / process stop: signals to the processes that match by name,
 // command line, pid or listening port. Stop is undone by SIGCONT to exactly
 // the processes it stopped, each recognised by pid AND start time, so a pid
-// the kernel handed to a new process meanwhile is never signalled.
+// the kernel handed to a new process meanwhile is never signalled. Before
+// the first SIGSTOP the list of processes about to be stopped is saved
+// ahead and each pid claimed (experiment_state.hpp), so a crash mid-way
+// leaves no process stopped for good, and two stops never share a process.
+// A kill cannot be undone: it has nothing to record.
+//
+// Never a target: bladed, its ancestors and descendants (its own helpers),
+// pid 1, kernel threads, and any process whose command line holds "blade"
+// (the blade CLI that sent the request carries the pattern in its own
+// arguments, and so would a sudo or shell wrapping it).
 #include <csignal>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include <blade/failpoint.hpp>
 #include <nlohmann/json.hpp>
 
+#include "experiment_state.hpp"
 #include "fault.hpp"
 #include "proc_table.hpp"
 
@@ -99,6 +111,32 @@ Selector parse_selector(const Request &req) {
   return s;
 }
 
+constexpr std::string_view kBladeMark = "blade";
+
+// Parents read once per selection: the descendant test walks up from each
+// candidate, and many share ancestors.
+class Parents {
+ public:
+  // True when `pid` descends from `ancestor` (not counting itself).
+  bool descends_from(pid_t pid, pid_t ancestor) {
+    for (int depth = 0; pid > 1 && depth < 4096; ++depth) {
+      pid = parent_of(pid);
+      if (pid == ancestor) return true;
+    }
+    return false;
+  }
+
+ private:
+  pid_t parent_of(pid_t pid) {
+    if (auto it = cache_.find(pid); it != cache_.end()) return it->second;
+    auto p = proc::read_process(pid);
+    const pid_t parent = p ? p->stat.ppid : 0;
+    cache_[pid] = parent;
+    return parent;
+  }
+  std::map<pid_t, pid_t> cache_;
+};
+
 class ProcessSelection {
  public:
   explicit ProcessSelection(const Host &host) : host_(host) {}
@@ -110,12 +148,16 @@ class ProcessSelection {
     const std::vector<pid_t> chain = proc::self_and_ancestors(daemon);
     const std::set<pid_t> protected_pids(chain.begin(), chain.end());
 
+    Parents parents;
     std::vector<pid_t> candidates;
     std::optional<proc::Process> explicit_process;
     if (s.pid) {
       const pid_t group = proc::thread_group_of(*s.pid).value_or(*s.pid);
       const pid_t parent = chain.size() > 1 ? chain[1] : 0;
       explicit_process = check_explicit_pid(*s.pid, group, daemon, parent, protected_pids);
+      if (parents.descends_from(group, daemon))
+        throw sdk::InvalidArgument("pid: " + std::to_string(*s.pid) +
+                                   " is a child of bladed (one of its own helpers)");
       candidates.push_back(group);
     } else if (s.port) {
       candidates = proc::socket_owners(proc::listening_inodes(*s.port));
@@ -128,9 +170,12 @@ class ProcessSelection {
       if (protected_pids.count(pid)) continue;
       auto p = s.pid ? std::move(explicit_process) : proc::read_process(pid);
       if (!p || p->dead() || p->kernel_thread()) continue;
-      // The daemon's own helpers (a forked memory holder shares its command
-      // line) belong to other faults; only an explicit pid reaches them.
-      if (!s.pid && p->stat.ppid == daemon) continue;
+      if (!s.pid) {
+        // The daemon's own helpers (a forked memory holder shares its
+        // command line) belong to other faults; a blade CLI carries the
+        // pattern in its own arguments.
+        if (is_blade(*p) || parents.descends_from(pid, daemon)) continue;
+      }
       if (!matches(*p, s)) continue;
       out.push_back(std::move(*p));
       if (s.count > 0 && static_cast<std::int64_t>(out.size()) >= s.count) break;
@@ -151,7 +196,14 @@ class ProcessSelection {
     if (protected_pids.count(group)) throw sdk::InvalidArgument(what + " is an ancestor of bladed");
     auto p = proc::read_process(group);
     if (p && p->kernel_thread()) throw sdk::InvalidArgument(what + " is a kernel thread");
+    if (p && is_blade(*p))
+      throw sdk::InvalidArgument(what + " is a blade process (its command line holds '" +
+                                 std::string(kBladeMark) + "')");
     return p;
+  }
+
+  static bool is_blade(const proc::Process &p) {
+    return p.cmdline.find(kBladeMark) != std::string::npos;
   }
 
   static bool matches(const proc::Process &p, const Selector &s) {
@@ -215,7 +267,9 @@ class SignalFault : public Fault {
   std::string action_;
 };
 
-// Not a lasting fault: the signal is sent and the record says to whom.
+// Not a lasting fault: a signal cannot be taken back, so nothing is saved
+// ahead (a crash mid-way leaves nothing destroy could undo) and the final
+// record only says to whom it was sent.
 class KillFault : public SignalFault {
  public:
   explicit KillFault(const Host &host) : SignalFault(host, "kill") {}
@@ -230,7 +284,9 @@ class KillFault : public SignalFault {
     int last_errno = 0;
     for (const auto &p : hit) {
       call.check();
+      BLADE_FAILPOINT("os.process.kill.before_signal");
       int err = proc::signal_if_same(p.pid, p.stat.start_time, sig);
+      BLADE_FAILPOINT("os.process.kill.after_signal");
       if (err == 0) {
         signalled.push_back(describe(p));
       } else if (err != ESRCH) {  // gone meanwhile: nothing to do for it
@@ -260,42 +316,82 @@ class KillFault : public SignalFault {
 
 class StopFault : public SignalFault {
  public:
-  explicit StopFault(const Host &host) : SignalFault(host, "stop") {}
+  explicit StopFault(const Host &host) : SignalFault(host, "stop"), state_(host) {}
 
   Outcome create(const Request &req, Call &call) override {
     Selector s = parse_selector(req);
     auto hit = targets(s);
-    json stopped = json::array();
+    const std::string uid(req.uid());
+    for (const auto &p : hit)
+      state_.refuse_if_pid_held(p.pid, p.stat.start_time, uid);
+    json to_stop = json::array();
     json already = json::array();
+    std::vector<const proc::Process *> stopping;
     for (const auto &p : hit) {
       // A process stopped before us is not ours to continue on destroy.
       if (p.stat.state == 'T') {
         already.push_back(describe(p));
-        continue;
+      } else {
+        to_stop.push_back({{"pid", p.pid}, {"start_time", p.stat.start_time}});
+        stopping.push_back(&p);
       }
-      int err = proc::signal_if_same(p.pid, p.stat.start_time, SIGSTOP);
-      if (err == ESRCH) continue;
-      if (err != 0 || call.cancelled()) {
-        continue_all(stopped);  // all or nothing: leave no process stopped
-        if (err == 0) throw sdk::Cancelled("cancelled by the host");
-        throw error_for(err, "process: cannot stop " + signal_error(p, err));
+    }
+    // Every process about to be stopped, saved before the first SIGSTOP: a
+    // destroy continues each that is still the same process (a SIGCONT to
+    // one a crash kept us from stopping is harmless: it runs already).
+    json rec = {{"fault", "process stop"}, {"stopped", to_stop}};
+    json stopped = json::array();
+    if (!stopping.empty()) {
+      state_.checkpoint(call, uid, rec);
+      try {
+        for (const auto *p : stopping)
+          state_.claim_pid(p->pid, p->stat.start_time, uid);
+        for (const auto *p : stopping) {
+          call.check();
+          BLADE_FAILPOINT("os.process.stop.before_signal");
+          int err = proc::signal_if_same(p->pid, p->stat.start_time, SIGSTOP);
+          BLADE_FAILPOINT("os.process.stop.after_signal");
+          if (err == ESRCH) continue;
+          if (err != 0) throw error_for(err, "process: cannot stop " + signal_error(*p, err));
+          stopped.push_back(describe(*p));
+        }
+      } catch (...) {
+        // All or nothing: leave no process stopped.
+        try {
+          undo(rec, uid);
+          state_.finish(uid);
+        } catch (const std::exception &e) {
+          host_.warn("experiment " + uid + ": undoing a failed stop: " + e.what());
+        }
+        throw;
       }
-      stopped.push_back(describe(p));
     }
     if (stopped.empty() && already.empty() && !hit.empty() && !s.ignore_not_found)
       throw sdk::FailedPrecondition(not_found_message(s) + " (all exited meanwhile)");
     host_.info("process stop: stopped " + std::to_string(stopped.size()) + " process(es)");
-    json restore = json::array();
-    for (const auto &p : stopped)
-      restore.push_back({{"pid", p["pid"]}, {"start_time", p["start_time"]}});
     json result = {{"processes", stopped}, {"already_stopped", already}};
-    return {result.dump(), json{{"stopped", restore}}.dump()};
+    return {result.dump(), rec.dump()};
+  }
+
+  // A dry run refuses what create would: a process another stop holds.
+  std::string plan(const Request &req, Call &call) override {
+    for (const auto &p : ProcessSelection(host_).select(parse_selector(req)))
+      state_.refuse_if_pid_held(p.pid, p.stat.start_time, req.uid());
+    return SignalFault::plan(req, call);
   }
 
   // SIGCONT to each recorded process that is still the same one; gone or
   // replaced ones are skipped, so this is idempotent and needs no memory.
   void destroy(const Request &req, Call &) override {
-    auto record = json::parse(req.restore_json().value_or("{}"), nullptr, false);
+    undo(state_.record(req), req.uid());
+    state_.finish(req.uid());
+  }
+
+ protected:
+  int signal_of(const Request &) const override { return SIGSTOP; }
+
+ private:
+  void undo(const json &record, std::string_view uid) {
     if (!record.is_object()) return;
     auto list = record.value("stopped", json::array());
     std::string errors;
@@ -303,7 +399,11 @@ class StopFault : public SignalFault {
       if (!entry.contains("pid") || !entry.contains("start_time")) continue;
       pid_t pid = entry["pid"].get<pid_t>();
       auto start = entry["start_time"].get<std::uint64_t>();
+      // Held by another stop: ours never got to stop it.
+      if (state_.pid_held_by_other(pid, start, uid)) continue;
+      BLADE_FAILPOINT("os.process.stop.destroy.before_signal");
       int err = proc::signal_if_same(pid, start, SIGCONT);
+      BLADE_FAILPOINT("os.process.stop.destroy.after_signal");
       if (err == ESRCH) {
         host_.info("process stop: pid " + std::to_string(pid) + " is gone; nothing to continue");
       } else if (err != 0) {
@@ -314,14 +414,7 @@ class StopFault : public SignalFault {
     if (!errors.empty()) throw sdk::FailedPrecondition("process: cannot continue " + errors);
   }
 
- protected:
-  int signal_of(const Request &) const override { return SIGSTOP; }
-
- private:
-  static void continue_all(const json &stopped) {
-    for (const auto &p : stopped)
-      proc::signal_if_same(p["pid"].get<pid_t>(), p["start_time"].get<std::uint64_t>(), SIGCONT);
-  }
+  ExperimentState state_;
 };
 
 }  // namespace

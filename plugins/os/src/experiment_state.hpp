@@ -1,0 +1,68 @@
+// What the os plugin keeps per experiment under its state dir, shared by
+// the fault families with irreversible steps (file, script, process stop):
+//  - <state>/backups/<uid>/: the experiment's own dir, holding its backups
+//    and the local copy of its write-ahead record (record.json), so destroy
+//    finds everything from the uid alone;
+//  - <state>/claims/: which experiment owns which file path or pid, so a
+//    second fault on the same resource is refused (ALREADY_EXISTS).
+// A claim's owner is gone (and the claim taken over) once the owner's dir
+// is gone: destroy removes its claims, then the dir, so only a destroy that
+// died between the two leaves such a claim. A pid claim is also gone once
+// the process it named has exited.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "../../common/resource_claims.hpp"
+#include "fault.hpp"
+
+namespace blade::os {
+
+class ExperimentState {
+ public:
+  explicit ExperimentState(const Host &host);
+
+  // <state>/backups/<uid>
+  std::string dir(std::string_view uid) const;
+  // Saves `record` ahead of a step (local copy, then the host's).
+  void checkpoint(const Call &call, std::string_view uid, const nlohmann::json &record) const;
+  // The record destroy works from (local copy, host's, or an empty object).
+  nlohmann::json record(const Request &req) const;
+
+  // Throws AlreadyExists "<flag>: ..." when another live experiment holds
+  // `path`, a path under it, or a dir above it (deleting or moving a dir
+  // takes what is inside along).
+  void refuse_if_path_held(std::string_view flag, const std::string &path,
+                           std::string_view uid) const;
+  void claim_path(std::string_view flag, const std::string &path, std::string_view uid);
+  // True when another experiment holds exactly `path`: then this one never
+  // took its step there, and its destroy must not undo anything there.
+  bool path_held_by_other(const std::string &path, std::string_view uid) const;
+
+  void refuse_if_pid_held(pid_t pid, std::uint64_t start_time, std::string_view uid) const;
+  void claim_pid(pid_t pid, std::uint64_t start_time, std::string_view uid);
+  bool pid_held_by_other(pid_t pid, std::uint64_t start_time, std::string_view uid) const;
+
+  // The end of a destroy (or of a failed create): the experiment's claims
+  // released, then its dir removed.
+  void finish(std::string_view uid);
+
+ private:
+  bool stale(const plugins::Claim &c) const;
+
+  Host host_;
+  plugins::ResourceClaims claims_;
+};
+
+// The path a file fault acts on, as a claim names it: the parent resolved
+// (symlinks, "..") and the last name kept, since delete and move act on the
+// entry itself, not on what a symlink there points to.
+std::string entry_path(const std::string &path);
+
+}  // namespace blade::os
