@@ -1,0 +1,21 @@
+#include "compat_preparation_body.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "blade/core/error.hpp"
+
+namespace blade::server {
+
+std::string with_type_field(const std::string &body) {
+  auto json = nlohmann::json::parse(body, nullptr, false);
+  if (!json.is_object() || !json.contains("target")) return body;
+  if (json.contains("type")) {
+    throw Error(ErrorCode::InvalidArgument, "target: give type or target, not both",
+                {{"target", "give type or target, not both"}});
+  }
+  json["type"] = std::move(json["target"]);
+  json.erase("target");
+  return json.dump();
+}
+
+}  // namespace blade::server
