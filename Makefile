@@ -1,10 +1,15 @@
 # A thin wrapper: meson and ninja do the work, and a second run only does
 # what is out of date.
 BUILD ?= build
+# The fuzz targets' clang build dir, and seconds per target (make fuzz; make
+# bench runs each for FUZZ_BENCH_SECONDS).
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_BENCH_SECONDS ?= 20
 # CI builds with warnings as errors.
 MESON_SETUP_FLAGS ?= $(if $(filter true,$(CI)),-Dwerror=true)
 
-.PHONY: all deps build test run bench format clean
+.PHONY: all deps build test run bench fuzz format clean
 
 all: build
 
@@ -27,9 +32,14 @@ run: build
 bench: build
 	@tools/dev/install-deps.sh --bench
 	meson test -C $(BUILD) --benchmark --verbose
+	@FUZZ_BUILD=$(FUZZ_BUILD) tools/dev/fuzz.sh $(FUZZ_BENCH_SECONDS)
+
+# libFuzzer + ASan + UBSan on every parser (docs/fuzzing.md); not in make test.
+fuzz:
+	@FUZZ_BUILD=$(FUZZ_BUILD) tools/dev/fuzz.sh $(FUZZ_SECONDS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h' '*.cpp' '*.hpp')
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD)

@@ -5,10 +5,12 @@
 #include <map>
 #include <set>
 #include <span>
+#include <sstream>
 #include <string>
 #include <utility>
 
 #include <fmt/format.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include "blade/core/error.hpp"
@@ -549,21 +551,70 @@ bool is_blank(std::string_view text) {
                           error.mark.column + 1, error.msg));
 }
 
+// Sees the documents of a stream go by without building them: only where
+// each one starts matters here.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> starts;
+
+  void OnDocumentStart(const YAML::Mark &mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark &, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark &, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark &, const std::string &, YAML::anchor_t,
+                const std::string &) override {}
+  void OnSequenceStart(const YAML::Mark &, const std::string &, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark &, const std::string &, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// How many documents `yaml` holds. Not YAML::LoadAll: yaml-cpp 0.7 never
+// consumes a token that no rule takes, such as a ',' outside a flow
+// collection, and LoadAll then yields one empty document after another
+// without moving on, growing its vector until memory runs out (found by
+// fuzz/spec_yaml.cpp; one stray comma in a plugin's spec hung the loader).
+// A document that starts where the one before it started is that token.
+std::size_t count_documents(const std::string &yaml) {
+  std::istringstream in(yaml);
+  YAML::Parser parser(in);
+  DocumentStarts documents;
+  while (parser.HandleNextDocument(documents)) {
+    const std::vector<YAML::Mark> &starts = documents.starts;
+    const std::size_t n = starts.size();
+    if (n >= 2 && starts[n - 1].pos == starts[n - 2].pos) {
+      const auto at = static_cast<std::size_t>(starts[n - 1].pos);
+      const char c = at < yaml.size() ? yaml[at] : ' ';
+      throw YAML::ParserException(starts[n - 1], c > 0x20 && c < 0x7f
+                                                     ? fmt::format("unexpected '{}'", c)
+                                                     : std::string("unexpected character"));
+    }
+  }
+  return documents.starts.size();
+}
+
 YAML::Node load_document(std::string_view yaml) {
-  std::vector<YAML::Node> documents;
+  const std::string text(yaml);
+  std::size_t documents = 0;
+  YAML::Node root;
   try {
-    documents = YAML::LoadAll(std::string(yaml));
+    // Counted first, then the one document built: spec files are small,
+    // and the count is what guards the build.
+    documents = count_documents(text);
+    if (documents == 1) root = YAML::Load(text);
   } catch (const YAML::Exception &error) {
     throw_yaml_error(error);
   }
-  if (documents.size() > 1) {
+  if (documents > 1) {
     throw Error(ErrorCode::InvalidArgument,
-                fmt::format("spec YAML: expected one document, found {}", documents.size()));
+                fmt::format("spec YAML: expected one document, found {}", documents));
   }
-  if (documents.empty() || documents.front().IsNull()) {
+  if (documents == 0 || root.IsNull()) {
     throw Error(ErrorCode::InvalidArgument, "spec YAML is empty");
   }
-  return documents.front();
+  return root;
 }
 
 }  // namespace

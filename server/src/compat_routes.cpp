@@ -44,6 +44,7 @@
 #include "build_info.hpp"
 #include "chaosblade_response.hpp"
 #include "command_words.hpp"
+#include "compat_preparation_body.hpp"
 #include "envelope.hpp"
 #include "experiment_request.hpp"
 #include "http_server.hpp"
@@ -89,19 +90,6 @@ std::string cmd_param(const httplib::Request &req) {
                 {{"cmd", "given more than once"}});
   }
   return req.get_param_value("cmd");
-}
-
-// Seed 004 names the preparation type `target`; the native body `type`.
-std::string with_type_field(const std::string &body) {
-  auto json = parse_body(body);
-  if (!json.is_object() || !json.contains("target")) return body;
-  if (json.contains("type")) {
-    throw Error(ErrorCode::InvalidArgument, "target: give type or target, not both",
-                {{"target", "give type or target, not both"}});
-  }
-  json["type"] = std::move(json["target"]);
-  json.erase("target");
-  return json.dump();
 }
 
 std::vector<std::pair<std::string, std::string>> query_options(const httplib::Request &req) {

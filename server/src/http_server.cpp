@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "audit_params.hpp"
 #include "auth.hpp"
 #include "blade/core/bounded_json.hpp"
 #include "blade/core/experiment.hpp"
@@ -27,17 +28,6 @@ using Clock = std::chrono::steady_clock;
 std::string path_regex(const std::string &path) {
   static const std::regex param(R"(\{[^/}]+\})");
   return std::regex_replace(path, param, "([^/]+)");
-}
-
-// The body as audit parameters: JSON as it came (bounded), else its size.
-nlohmann::json audit_body(const httplib::Request &req) {
-  if (req.body.empty()) return nullptr;
-  constexpr std::size_t kAuditBodyMax = 4096;
-  if (req.body.size() <= kAuditBodyMax) {
-    auto parsed = parse_bounded_json(req.body);
-    if (parsed.problem == JsonProblem::None) return std::move(parsed.value);
-  }
-  return fmt::format("<{} bytes>", req.body.size());
 }
 
 // After authentication, so a caller without a token learns nothing of a
@@ -274,12 +264,7 @@ void HttpServer::audit(const httplib::Request &req, const httplib::Response &res
   a.remote = req.remote_addr;
   a.action = ctx.error_code == "UNAUTHENTICATED" ? "auth.failure" : "http.request";
   a.subject = req.method + " " + req.path;
-  nlohmann::json query = nlohmann::json::object();
-  for (const auto &[k, v] : req.params)
-    query[k] = v;
-  a.params_json =
-      nlohmann::json{{"request_id", ctx.id}, {"query", query}, {"body", audit_body(req)}}.dump(
-          -1, ' ', false, nlohmann::json::error_handler_t::replace);
+  a.params_json = audit_params_json(req, ctx.id);
   a.outcome = ctx.error_code.empty() ? std::to_string(res.status)
                                      : fmt::format("{} {}", res.status, ctx.error_code);
   audit_queue_.append(std::move(a));

@@ -226,6 +226,17 @@ TEST_CASE("spec: YAML syntax errors carry yaml-cpp's position") {
   CHECK(std::string(indent.what()).rfind("spec YAML: line ", 0) == 0);
 }
 
+// yaml-cpp 0.7's LoadAll never returned on these (a token no rule consumes),
+// growing memory until it ran out; found by fuzz/spec_yaml.cpp.
+TEST_CASE("spec: a stray comma is a syntax error, not a hang") {
+  for (const std::string_view bad : {",", ",,a", "- x\n,", "[a],"}) {
+    CAPTURE(bad);
+    CHECK(std::string(spec_error(bad).what()).rfind("spec YAML: line ", 0) == 0);
+  }
+  CHECK(std::string(spec_error(",\n" + std::string(kMinimal)).what()) ==
+        "spec YAML: line 1, column 1: unexpected ','");
+}
+
 TEST_CASE("spec: more than one YAML document") {
   const blade::Error error = spec_error(std::string(kMinimal) + "---\n" + std::string(kMinimal));
   CHECK(std::string(error.what()).rfind("spec YAML: ", 0) == 0);

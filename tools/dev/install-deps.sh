@@ -11,6 +11,14 @@ packages="g++ meson ninja-build pkg-config binutils curl \
 if [ "${1:-}" = "--bench" ]; then
   packages="stress-ng"
 fi
+# --fuzz: what only the fuzz targets use (make fuzz, docs/fuzzing.md): clang
+# 14 and its sanitizer and libFuzzer runtimes. -fsanitize=fuzzer links
+# compiler-rt's libFuzzer from libclang-rt-14-dev, which clang only
+# recommends (and recommends are not installed here); libfuzzer-14-dev is
+# the standalone libFuzzer.a of the same release.
+if [ "${1:-}" = "--fuzz" ]; then
+  packages="clang libclang-rt-14-dev libfuzzer-14-dev"
+fi
 
 missing=""
 for p in $packages; do

@@ -25,6 +25,7 @@
 #include "blade/core/crash_record.hpp"
 #include "blade/core/scheduler.hpp"
 #include "blade/core/store.hpp"
+#include "blade/core/timeout.hpp"
 
 namespace blade {
 
@@ -205,10 +206,6 @@ class ExperimentService {
   std::map<std::string, Scheduler::TimerId> deadline_timers_;
   std::map<std::string, std::shared_ptr<PreparationHandler>> preparation_handlers_;
 };
-
-// "120" -> 120 s, "90s" -> 90 s, "5m" -> 300 s; rejects <= 0 and fractions
-// of a second. Throws Error(InvalidArgument) on field "timeout".
-std::int64_t parse_timeout_seconds(const std::string &text);
 
 // blade_status of an executor's outcome -> the error kind callers see.
 ErrorCode error_code_for_status(int status);
