@@ -4,7 +4,7 @@ BUILD ?= build
 # CI builds with warnings as errors.
 MESON_SETUP_FLAGS ?= $(if $(filter true,$(CI)),-Dwerror=true)
 
-.PHONY: all deps build test run bench format clean
+.PHONY: all deps build test run bench crash-soak format clean
 
 all: build
 
@@ -27,6 +27,12 @@ run: build
 bench: build
 	@tools/dev/install-deps.sh --bench
 	meson test -C $(BUILD) --benchmark --verbose
+
+# SIGKILLs bladed at random moments of creates and destroys, per fault type
+# (tests/crash/crash_soak.cpp); BLADE_SOAK_TRIALS (default 100) and
+# BLADE_SOAK_ROWS ("disk fill,disk burn") narrow it. Not part of `make test`.
+crash-soak: build
+	$(BUILD)/tests/crash/crash_soak
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h' '*.cpp' '*.hpp')
