@@ -9,7 +9,7 @@ FUZZ_BENCH_SECONDS ?= 20
 # CI builds with warnings as errors.
 MESON_SETUP_FLAGS ?= $(if $(filter true,$(CI)),-Dwerror=true)
 
-.PHONY: all deps build test run bench fuzz format clean
+.PHONY: all deps build test run bench fuzz crash-soak format clean
 
 all: build
 
@@ -37,6 +37,12 @@ bench: build
 # libFuzzer + ASan + UBSan on every parser (docs/fuzzing.md); not in make test.
 fuzz:
 	@FUZZ_BUILD=$(FUZZ_BUILD) tools/dev/fuzz.sh $(FUZZ_SECONDS)
+
+# SIGKILLs bladed at random moments of creates and destroys, per fault type
+# (tests/crash/crash_soak.cpp); BLADE_SOAK_TRIALS (default 100) and
+# BLADE_SOAK_ROWS ("disk fill,disk burn") narrow it. Not part of `make test`.
+crash-soak: build
+	$(BUILD)/tests/crash/crash_soak
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h' '*.cpp' '*.hpp')

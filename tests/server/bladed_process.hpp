@@ -65,6 +65,11 @@ class BladedProcess {
     start();
   }
 
+  // The environment (NAME=value) of the next restart() in place of the one
+  // given at construction: a daemon crashed by an armed failpoint restarts
+  // without it.
+  void set_env(std::vector<std::string> env) { options_.env = std::move(env); }
+
   // Kills the daemon as a crash would (SIGKILL, so nothing of it runs) and
   // waits until it is gone.
   void crash() {

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include <blade/failpoint.hpp>
 #include <nlohmann/json.hpp>
 
 #include "target_dir.hpp"
@@ -49,12 +50,12 @@ struct BurnPlan {
   }
 };
 
-BurnPlan plan_burn(const sdk::Request &req) {
+BurnPlan plan_burn(const sdk::Request &req, const std::vector<std::string> &protected_paths) {
   BurnPlan p;
   p.read = req.flag_bool("read");
   p.write = req.flag_bool("write");
   if (!p.read && !p.write) throw sdk::InvalidArgument("read: give read, write or both");
-  p.dir = resolve_target_dir(req.flag_or("path", "/"));
+  p.dir = resolve_target_dir(req.flag_or("path", "/"), protected_paths);
   p.block = static_cast<std::uint64_t>(req.flag_int("size", 10)) * kMiB;
   p.file_bytes = p.block * std::clamp<std::uint64_t>(kFileBudget / p.block, 1, kMaxFileBlocks);
   p.read_file = burn_read_file(p.dir, req.uid());
@@ -103,6 +104,12 @@ std::uint64_t piece_at(std::uint64_t offset, std::uint64_t block) {
   return std::min(kPiece, block - offset % block);
 }
 
+// The restore record: the files to remove. Also the shape written ahead,
+// naming each file before it is created.
+std::string restore_of(const std::vector<std::string> &files) {
+  return nlohmann::json{{"files", files}}.dump();
+}
+
 }  // namespace
 
 // One experiment's threads and files; destroying it stops the threads,
@@ -111,13 +118,25 @@ class Burner {
  public:
   Burner(const sdk::Host &host, std::string uid, BurnPlan plan, sdk::Call &call)
       : host_(host), uid_(std::move(uid)), plan_(std::move(plan)) {
+    // Each file is named in a record written ahead of its creation, so a
+    // crash at any point leaves a record naming every file that may exist.
+    std::vector<std::string> ahead;
     try {
       if (plan_.read) {
+        ahead.push_back(plan_.read_file);
+        call.save_restore(restore_of(ahead));
+        BLADE_FAILPOINT("disk.burn.before_create_read");
         read_ = open_io_file(plan_.read_file, O_RDWR);
+        BLADE_FAILPOINT("disk.burn.before_fill_read");
         fill_read_file(call);
+        BLADE_FAILPOINT("disk.burn.after_fill_read");
       }
       if (plan_.write) {
+        ahead.push_back(plan_.write_file);
+        call.save_restore(restore_of(ahead));
+        BLADE_FAILPOINT("disk.burn.before_create_write");
         write_ = open_io_file(plan_.write_file, O_WRONLY);
+        BLADE_FAILPOINT("disk.burn.before_allocate_write");
         // Its space taken now, so a filesystem filling up later cannot stop
         // the burn with ENOSPC (where fallocate is missing, the first pass
         // takes it).
@@ -126,6 +145,7 @@ class Burner {
           throw sdk::FailedPrecondition("size: cannot allocate " + plan_.write_file + ": " +
                                         std::strerror(err));
         }
+        BLADE_FAILPOINT("disk.burn.after_allocate_write");
       }
     } catch (...) {
       remove_files();
@@ -237,7 +257,7 @@ DiskBurn::DiskBurn(sdk::Host host) : host_(host) {}
 DiskBurn::~DiskBurn() = default;
 
 sdk::Outcome DiskBurn::create(const sdk::Request &req, sdk::Call &call) {
-  BurnPlan p = plan_burn(req);
+  BurnPlan p = plan_burn(req, host_.protected_paths());
   const std::string uid(req.uid());
   burners_.erase(uid);  // a retried create: never two sets of threads
   std::erase_if(burners_, [](const auto &b) { return b.second->failed(); });
@@ -248,20 +268,33 @@ sdk::Outcome DiskBurn::create(const sdk::Request &req, sdk::Call &call) {
   if (p.read) result["read_direct"] = burner->direct(true);
   if (p.write) result["write_direct"] = burner->direct(false);
   burners_.emplace(uid, std::move(burner));
-  return {result.dump(), nlohmann::json{{"files", files}}.dump()};
+  return {result.dump(), restore_of(p.files())};
 }
 
 void DiskBurn::destroy(const sdk::Request &req) {
   const std::string uid(req.uid());
+  BLADE_FAILPOINT("disk.burn.destroy.before_stop");
   burners_.erase(uid);  // stops the threads, removes the files
+  BLADE_FAILPOINT("disk.burn.destroy.after_stop");
+  // After a restart no burner is left: the record's files, and both
+  // uid-derived names in the flagged dir, since a crash before the first
+  // record leaves files no record names (and a record may name a file never
+  // created: removing what is not there is success).
+  std::vector<std::string> files;
   const auto record = restore_record(req);
-  if (!record.contains("files") || !record["files"].is_array()) return;
-  for (const auto &f : record["files"])
-    if (f.is_string()) remove_owned_file(f.get<std::string>(), uid);
+  if (auto listed = record.find("files"); listed != record.end() && listed->is_array())
+    for (const auto &f : *listed)
+      if (f.is_string()) files.push_back(f.get<std::string>());
+  if (auto dir = flagged_dir(req)) {
+    files.push_back(burn_read_file(*dir, uid));
+    files.push_back(burn_write_file(*dir, uid));
+  }
+  remove_owned_files(files, uid);
+  BLADE_FAILPOINT("disk.burn.destroy.after_unlink");
 }
 
 std::string DiskBurn::dry_run(const sdk::Request &req) {
-  const BurnPlan p = plan_burn(req);
+  const BurnPlan p = plan_burn(req, host_.protected_paths());
   return nlohmann::json{
       {"dir", p.dir},       {"block_bytes", p.block}, {"file_bytes", p.file_bytes},
       {"files", p.files()}, {"bytes", p.needs()},     {"filesystem", to_json(p.before)}}

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <vector>
 
+#include <blade/failpoint.hpp>
 #include <nlohmann/json.hpp>
 
 namespace blade::disk {
@@ -70,9 +71,9 @@ struct FillPlan {
 // Throws sdk::InvalidArgument naming the deciding flag when the target
 // cannot or may not be reached (already past it, more than is available,
 // below the safety floor without force).
-FillPlan plan_fill(const sdk::Request &req) {
+FillPlan plan_fill(const sdk::Request &req, const std::vector<std::string> &protected_paths) {
   FillPlan p;
-  p.dir = resolve_target_dir(req.flag_or("path", "/"));
+  p.dir = resolve_target_dir(req.flag_or("path", "/"), protected_paths);
   p.file = fill_file(p.dir, req.uid());
   p.retain_handle = req.flag_bool("retain-handle");
   p.before = usage_of(p.dir);
@@ -121,12 +122,23 @@ FillPlan plan_fill(const sdk::Request &req) {
   return p;
 }
 
+nlohmann::json restore_of(const FillPlan &p) {
+  return {{"file", p.file}, {"bytes", p.bytes}};
+}
+
 }  // namespace
 
+DiskFill::DiskFill(sdk::Host host) : host_(host) {}
+
 sdk::Outcome DiskFill::create(const sdk::Request &req, sdk::Call &call) {
-  const FillPlan p = plan_fill(req);
+  const FillPlan p = plan_fill(req, host_.protected_paths());
   const std::string uid(req.uid());
   held_.erase(uid);  // a retried create starts afresh
+  // Written ahead of the file: a crash from here on leaves a record naming
+  // it. One record covers every later step, because the fallocate or the
+  // zeros go into that file and removing it undoes them all.
+  call.save_restore(restore_of(p).dump());
+  BLADE_FAILPOINT("disk.fill.before_create");
   UniqueFd fd = create_owned_file(p.file, O_WRONLY);
   auto fail = [&](const std::string &what, int err) {
     fd.reset();
@@ -139,11 +151,16 @@ sdk::Outcome DiskFill::create(const sdk::Request &req, sdk::Call &call) {
   };
 
   std::string method = "fallocate";
-  if (const int err = allocate(fd.get(), p.bytes); err != 0) {
-    if (err != EOPNOTSUPP) fail("fallocate", err);
+  BLADE_FAILPOINT("disk.fill.before_fallocate");
+  const int allocated = allocate(fd.get(), p.bytes);
+  BLADE_FAILPOINT("disk.fill.after_fallocate");
+  if (allocated != 0) {
+    if (allocated != EOPNOTSUPP) fail("fallocate", allocated);
     method = "write";
     try {
+      BLADE_FAILPOINT("disk.fill.before_write");
       if (!write_zeros(fd.get(), p.bytes, call)) fail("write", errno);
+      BLADE_FAILPOINT("disk.fill.after_write");
     } catch (const sdk::Cancelled &) {
       fd.reset();
       ::unlink(p.file.c_str());
@@ -160,20 +177,28 @@ sdk::Outcome DiskFill::create(const sdk::Request &req, sdk::Call &call) {
                            {"retain_handle", p.retain_handle},
                            {"before", to_json(p.before)},
                            {"after", to_json(after)}};
-  nlohmann::json restore = {{"file", p.file}, {"bytes", p.bytes}};
-  return {result.dump(), restore.dump()};
+  return {result.dump(), restore_of(p).dump()};
 }
 
 void DiskFill::destroy(const sdk::Request &req) {
   const std::string uid(req.uid());
-  const std::string file = restore_record(req).value("file", "");
+  // The record's file, and the uid-derived name in the flagged dir: with no
+  // record (a crash before the first save, or a 1.1 host that stores the
+  // record only when create returns) the name is all there is to go by.
+  std::vector<std::string> files;
+  const auto record = restore_record(req);
+  if (auto f = record.find("file"); f != record.end() && f->is_string())
+    files.push_back(f->get<std::string>());
+  if (auto dir = flagged_dir(req)) files.push_back(fill_file(*dir, uid));
+  BLADE_FAILPOINT("disk.fill.destroy.before_unlink");
   // Unlink before closing a held handle: the space comes back at the close.
-  if (!file.empty()) remove_owned_file(file, uid);
+  remove_owned_files(files, uid);
+  BLADE_FAILPOINT("disk.fill.destroy.after_unlink");
   held_.erase(uid);
 }
 
 std::string DiskFill::dry_run(const sdk::Request &req) {
-  const FillPlan p = plan_fill(req);
+  const FillPlan p = plan_fill(req, host_.protected_paths());
   const FsUsage after = p.before.after_taking(p.bytes);
   return nlohmann::json{{"file", p.file},
                         {"bytes", p.bytes},

@@ -1,6 +1,7 @@
 // disk fill: one file, named with the experiment's uid, allocated until the
 // filesystem reaches the target; destroy removes it (from the restore
-// record alone, so also after a restart).
+// record, written ahead of the file, or from the uid-derived name when a
+// crash came before any record: so also after a restart).
 #pragma once
 
 #include <map>
@@ -14,11 +15,14 @@ namespace blade::disk {
 
 class DiskFill {
  public:
+  explicit DiskFill(sdk::Host host);
+
   sdk::Outcome create(const sdk::Request &req, sdk::Call &call);
   void destroy(const sdk::Request &req);
   std::string dry_run(const sdk::Request &req);
 
  private:
+  sdk::Host host_;
   // Files kept open for retain-handle, by uid.
   std::map<std::string, UniqueFd> held_;
 };

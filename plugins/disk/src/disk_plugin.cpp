@@ -16,7 +16,7 @@ namespace {
 
 class DiskPlugin {
  public:
-  explicit DiskPlugin(sdk::Host host) : burn_(host) {}
+  explicit DiskPlugin(sdk::Host host) : fill_(host), burn_(host) {}
 
   sdk::Outcome create(const sdk::Request &req, sdk::Call &call) {
     return is_fill(req) ? fill_.create(req, call) : burn_.create(req, call);

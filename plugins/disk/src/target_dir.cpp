@@ -13,6 +13,8 @@
 
 #include <blade/plugin.hpp>
 
+#include "../../common/path_guard.hpp"
+
 namespace blade::disk {
 namespace {
 
@@ -40,7 +42,8 @@ std::string owned(const std::string &dir, std::string_view prefix, std::string_v
 
 }  // namespace
 
-std::string resolve_target_dir(std::string_view path) {
+std::string resolve_target_dir(std::string_view path,
+                               const std::vector<std::string> &protected_paths) {
   const std::string p(path);
   if (p.empty() || p.front() != '/')
     throw sdk::InvalidArgument("path: must be an absolute directory, got '" + p + "'");
@@ -51,6 +54,9 @@ std::string resolve_target_dir(std::string_view path) {
       throw sdk::InvalidArgument("path: " + p + " does not exist");
     throw sdk::InvalidArgument("path: cannot resolve " + p + ": " + std::strerror(err));
   }
+  // Before the other checks: a protected dir is refused as such, whatever
+  // its mode (/sys is read-only, /proc writable for root).
+  plugins::refuse_protected("path", real.get(), protected_paths, false);
   struct stat st {};
   if (::stat(real.get(), &st) != 0)
     throw sdk::InvalidArgument("path: cannot stat " + p + ": " + std::strerror(errno));
@@ -58,6 +64,14 @@ std::string resolve_target_dir(std::string_view path) {
   if (::access(real.get(), W_OK) != 0)
     throw sdk::InvalidArgument("path: " + p + " is not writable: " + std::strerror(errno));
   return real.get();
+}
+
+std::optional<std::string> flagged_dir(const sdk::Request &req) {
+  const std::string p = req.flag_or("path", "/");
+  if (p.empty() || p.front() != '/') return std::nullopt;
+  std::unique_ptr<char, decltype(&std::free)> real(::realpath(p.c_str(), nullptr), &std::free);
+  if (!real) return std::nullopt;
+  return std::string(real.get());
 }
 
 double FsUsage::used_percent() const {
@@ -140,6 +154,15 @@ int allocate(int fd, std::uint64_t bytes) {
 nlohmann::json restore_record(const sdk::Request &req) {
   auto record = nlohmann::json::parse(req.restore_json().value_or("{}"), nullptr, false);
   return record.is_object() ? record : nlohmann::json::object();
+}
+
+void remove_owned_files(const std::vector<std::string> &files, std::string_view uid) {
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (std::find(files.begin(), files.begin() + static_cast<std::ptrdiff_t>(i), files[i]) !=
+        files.begin() + static_cast<std::ptrdiff_t>(i))
+      continue;
+    remove_owned_file(files[i], uid);
+  }
 }
 
 }  // namespace blade::disk

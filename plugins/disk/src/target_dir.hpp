@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <blade/plugin.hpp>
 #include <nlohmann/json.hpp>
@@ -18,8 +20,17 @@ using plugins::UniqueFd;
 constexpr std::uint64_t kMiB = 1024 * 1024;
 
 // The `path` flag as a canonical directory. Throws sdk::InvalidArgument on
-// field path: relative, missing, not a directory.
-std::string resolve_target_dir(std::string_view path);
+// field path: relative, missing, not a directory, not writable, or one the
+// daemon lives on (`protected_paths`, from the host) or under /proc or /sys:
+// a fill there could starve the daemon's own database of space.
+std::string resolve_target_dir(std::string_view path,
+                               const std::vector<std::string> &protected_paths);
+
+// Where a destroy looks for this experiment's files by their uid-derived
+// names: the `path` flag resolved as it is now, or nullopt when it no longer
+// resolves (nothing of ours can be there then). Needed because a crash before
+// the first write-ahead record leaves files with no record naming them.
+std::optional<std::string> flagged_dir(const sdk::Request &req);
 
 // A filesystem's space as df counts it: used = size - free, and the used
 // percent is used / (used + available), so blocks reserved for root count
@@ -65,5 +76,9 @@ int allocate(int fd, std::uint64_t bytes);
 // A destroy's restore record; an empty object when there is none or it is
 // not JSON.
 nlohmann::json restore_record(const sdk::Request &req);
+
+// Removes each of `files` (remove_owned_file, so only names of experiment
+// `uid`), in order, skipping repeats.
+void remove_owned_files(const std::vector<std::string> &files, std::string_view uid);
 
 }  // namespace blade::disk

@@ -1,0 +1,188 @@
+// The crash tests' table: one row per fault type, each giving the create
+// request, what of the host that fault can change (a snapshot taken before
+// the create and after the restart that rolled it back), and the target it
+// acts on, set up fresh for every trial and torn down after it. A new
+// plugin's fault is one more row in fault_rows(); the matrix finds its
+// failpoints on its own.
+#pragma once
+
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "../disk/disk_test_support.hpp"
+#include "../os/os_test_support.hpp"
+#include "host_state.hpp"
+
+namespace blade::test::crash {
+
+using nlohmann::json;
+
+// One trial's target. `resources` own what setup made (temp dirs, mounts,
+// processes); dropping them is the teardown.
+struct Fixture {
+  // The POST /v1/experiments body, made just before it is sent (a mem target
+  // depends on the memory available then).
+  std::function<json()> request;
+  std::function<HostState()> snapshot;
+  std::shared_ptr<void> resources;
+};
+
+struct FaultRow {
+  std::string name;  // "disk fill": how reports and BLADE_SOAK_ROWS name it
+  std::function<Fixture()> setup;
+};
+
+// The built plugins every crash test's bladed loads.
+inline std::vector<fs::path> crash_plugins() {
+  const fs::path dir = BLADE_BUILT_PLUGIN_DIR;
+  return {dir / "os.so", dir / "disk.so"};
+}
+
+namespace rows {
+
+inline const std::string kScript =
+    "#!/bin/sh\n"
+    "start() {\n"
+    "  echo started\n"
+    "}\n"
+    "start\n";
+
+// A directory with a config file owned by 1234 with an odd mode and an old
+// mtime (so a restore that loses any of them shows), and a script.
+inline std::shared_ptr<TempDir> file_target() {
+  auto t = std::make_shared<TempDir>("crash-file");
+  os::make_file(*t / "app.conf", "key: value\n", 0604);
+  os::make_file(*t / "svc.sh", kScript, 0750);
+  return t;
+}
+
+// A row for a fault on the files of file_target(); `flags` gets its dir.
+inline FaultRow file_row(const std::string &target, const std::string &action,
+                         std::function<json(const fs::path &)> flags) {
+  return {target + " " + action, [=] {
+            auto t = file_target();
+            const fs::path dir = t->path();
+            return Fixture{[=] { return json{{"target", target}, {"action", action},
+                                             {"flags", flags(dir)}}; },
+                           [dir] {
+                             HostState s;
+                             add_tree(s, dir);
+                             return s;
+                           },
+                           t};
+          }};
+}
+
+// A tmpfs of its own, so its free space is this trial's alone.
+inline FaultRow disk_row(const std::string &action, json flags) {
+  return {"disk " + action, [=] {
+            auto t = std::make_shared<disk::ScratchFs>("tmpfs", 64);
+            const fs::path dir = t->path();
+            json f = flags;
+            f["path"] = dir.string();
+            return Fixture{[=] { return json{{"target", "disk"}, {"action", action}, {"flags", f}}; },
+                           [dir] {
+                             HostState s;
+                             add_tree(s, dir);
+                             add_free_space(s, dir);
+                             return s;
+                           },
+                           t};
+          }};
+}
+
+inline long long mem_available_mb() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  long long kb = 0;
+  std::string unit;
+  while (in >> key >> kb >> unit)
+    if (key == "MemAvailable:") return kb / 1024;
+  return 0;
+}
+
+}  // namespace rows
+
+inline const std::vector<FaultRow> &fault_rows() {
+  using rows::file_row;
+  static const std::vector<FaultRow> table = {
+      file_row("file", "add",
+               [](const fs::path &d) {
+                 return json{{"filepath", (d / "added.txt").string()}, {"content", "added"}};
+               }),
+      file_row("file", "append",
+               [](const fs::path &d) {
+                 return json{{"filepath", (d / "app.conf").string()}, {"content", "appended"}};
+               }),
+      file_row("file", "chmod",
+               [](const fs::path &d) {
+                 return json{{"filepath", (d / "app.conf").string()}, {"mark", "000"}};
+               }),
+      file_row("file", "delete",
+               [](const fs::path &d) { return json{{"filepath", (d / "app.conf").string()}}; }),
+      file_row("file", "move",
+               [](const fs::path &d) {
+                 return json{{"filepath", (d / "app.conf").string()},
+                             {"target", (d / "moved/here/").string()},
+                             {"auto-create-dir", true}};
+               }),
+      file_row("script", "delay",
+               [](const fs::path &d) {
+                 return json{
+                     {"file", (d / "svc.sh").string()}, {"function-name", "start"}, {"time", 10}};
+               }),
+      file_row("script", "exit",
+               [](const fs::path &d) {
+                 return json{{"file", (d / "svc.sh").string()},
+                             {"function-name", "start"},
+                             {"exit-code", 3}};
+               }),
+      {"process stop",
+       [] {
+         auto sleepers = std::make_shared<os::Sleepers>();
+         const pid_t pid = sleepers->start().pid();
+         // Asleep before the snapshot: a freshly forked child may still run.
+         REQUIRE(eventually([&] { return process_state(pid) == 'S'; }));
+         return Fixture{[name = sleepers->name] {
+                          return json{{"target", "process"},
+                                      {"action", "stop"},
+                                      {"flags", {{"process", name}}}};
+                        },
+                        [pid] {
+                          HostState s;
+                          add_process(s, pid);
+                          return s;
+                        },
+                        sleepers};
+       }},
+      {"mem load cache",
+       [] {
+         return Fixture{[] {
+                          // 64 MB above what is available now, filled at 1 GB/s.
+                          const auto reserve = rows::mem_available_mb() - 64;
+                          return json{{"target", "mem"},
+                                      {"action", "load"},
+                                      {"flags",
+                                       {{"mode", "cache"},
+                                        {"reserve", std::to_string(reserve)},
+                                        {"rate", "1024"}}}};
+                        },
+                        [] {
+                          HostState s;
+                          add_shm(s, "blade-mem-");
+                          return s;
+                        },
+                        nullptr};
+       }},
+      rows::disk_row("fill", {{"size", "8"}}),
+      rows::disk_row("burn", {{"read", true}, {"write", true}, {"size", "1"}}),
+  };
+  return table;
+}
+
+}  // namespace blade::test::crash
