@@ -189,10 +189,14 @@ CallOutcome LoadedPlugin::call(Op op, const PluginRequest &request, const CallOp
     if (op == Op::Create) {
       CallContext undo;
       undo.options = &options;
-      PluginRequest without_record = request;
-      without_record.restore_json.reset();
-      if (!ctx.outcome.restore_json.empty()) without_record.restore_json = ctx.outcome.restore_json;
-      RequestView undo_view(without_record);
+      PluginRequest undo_request;
+      undo_request.uid = request.uid;
+      undo_request.scope = request.scope;
+      undo_request.target = request.target;
+      undo_request.action = request.action;
+      undo_request.flags = request.flags;
+      if (!ctx.outcome.restore_json.empty()) undo_request.restore_json = ctx.outcome.restore_json;
+      RequestView undo_view(undo_request);
       std::unique_lock lock(call_mutex_, std::defer_lock);
       if (!(capabilities_ & BLADE_CAP_CONCURRENT_CALLS)) lock.lock();
       descriptor_->destroy(inst, &undo_view.raw, undo.handle());
