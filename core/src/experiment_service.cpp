@@ -452,7 +452,6 @@ ExperimentService::RunResult ExperimentService::run_destroy(const std::string &u
   // Counted before the call and stored: a daemon that dies inside this
   // destroy finds the count at its next start.
   if (recovering) ++e.recovery_attempts;
-  bool status_stored = true;
   if (e.status != ExperimentStatus::Destroying || recovering) {
     e.status = ExperimentStatus::Destroying;
     try {
@@ -460,7 +459,6 @@ ExperimentService::RunResult ExperimentService::run_destroy(const std::string &u
     } catch (const Error &err) {
       // The fault comes off first; its status is written when the store
       // takes writes again.
-      status_stored = false;
       log::error("could not record destroying; destroying anyway",
                  {{"uid", uid}, {"error", err.what()}});
     }
@@ -484,7 +482,6 @@ ExperimentService::RunResult ExperimentService::run_destroy(const std::string &u
     e.finished_at = now();
     AuditEntry a = audit_entry(caller, audit_action, uid, params,
                                outcome.ok() ? "ok" : "forced: " + outcome.message);
-    result.experiment = e;
     try {
       transition(e, &a);
     } catch (const Error &err) {
@@ -494,7 +491,7 @@ ExperimentService::RunResult ExperimentService::run_destroy(const std::string &u
           "the fault was removed, but its status could not be stored ({}); retrying the write",
           err.what());
     }
-    (void)status_stored;
+    result.experiment = e;  // as stored (transition stamps updated_at)
     return result;
   }
   // Stays destroying, visibly, with the last error, until a retry succeeds

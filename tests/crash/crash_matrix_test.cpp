@@ -33,34 +33,11 @@ struct KnownLeak {
 };
 
 const std::vector<KnownLeak> &known_leaks() {
-  // The os plugin writes no restore record ahead on this branch (its
-  // write-ahead records are being added on another): killed after its
-  // create returned but before the core stored the experiment as running,
-  // the restart's destroy gets no record and undoes nothing.
-  static const std::string no_record =
-      "os plugin: no write-ahead record, so a crash after its create returns loses the record";
-  // Its destroy rewrites the original bytes back into the file (append,
-  // script) but not the file's mtime.
-  static const std::string mtime = "os plugin: destroy restores the bytes but not the mtime";
-  static const std::string after = "core.create.after_plugin";
-  static const std::vector<KnownLeak> known = {
-      {"file add", after, "left: file added.txt", no_record},
-      {"file add", after, "left: mtime added.txt", no_record},
-      {"file append", after, "changed: file app.conf", no_record},
-      {"file append", "*", "changed: mtime app.conf", mtime},
-      {"file chmod", after, "changed: file app.conf", no_record},
-      {"file delete", after, "gone: file app.conf", no_record},
-      {"file delete", after, "gone: mtime app.conf", no_record},
-      {"file move", after, "gone: file app.conf", no_record},
-      {"file move", after, "gone: mtime app.conf", no_record},
-      {"file move", after, "left: file moved", no_record},
-      {"file move", after, "left: mtime moved", no_record},
-      {"script delay", after, "changed: file svc.sh", no_record},
-      {"script delay", "*", "changed: mtime svc.sh", mtime},
-      {"script exit", after, "changed: file svc.sh", no_record},
-      {"script exit", "*", "changed: mtime svc.sh", mtime},
-      {"process stop", after, "changed: process ", no_record},
-  };
+  // Empty: every row leaves the host exactly as it was at every failpoint.
+  // A leak whose cause is known and owned elsewhere may be listed here while
+  // it is fixed (row, point or "*", the start of each fact excused); an
+  // entry whose trial stops leaking fails the test, so the list only shrinks.
+  static const std::vector<KnownLeak> known = {};
   return known;
 }
 

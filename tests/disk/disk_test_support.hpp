@@ -70,7 +70,10 @@ class ScratchFs {
   fs::path operator/(const std::string &name) const { return dir_.path() / name; }
 
  private:
-  TempDir dir_{"blade-scratchfs"};
+  // No "blade" in the name: processes started under it (the crash tests'
+  // sleepers, with TMPDIR here) would carry it in their command line, which
+  // the process matchers skip as the client's own.
+  TempDir dir_{"scratchfs"};
 };
 
 inline std::string find_program(const std::vector<std::string> &candidates) {
