@@ -61,6 +61,21 @@ class WriteLock {
   sqlite3 *db_ = nullptr;
 };
 
+// An async create whose marker file exists and whose create has not
+// returned (it hangs for `hang_ms`); its uid.
+std::string start_hanging_create(BladedProcess &b, const fs::path &file,
+                                 const std::string &hang_ms) {
+  auto c = b.client();
+  auto body = marker(file, {{"hang-ms", hang_ms}});
+  body["async"] = true;
+  auto r = blade::test::post_json(c, "/v1/experiments", body);
+  REQUIRE(r);
+  REQUIRE(r->status == 202);
+  const std::string uid = nlohmann::json::parse(r->body)["data"]["uid"];
+  REQUIRE(eventually([&] { return fs::exists(file); }));
+  return uid;
+}
+
 CreateRequest marker_request(const fs::path &path, FlagValues extra = {}) {
   CreateRequest r;
   r.target = "cmarker";
@@ -77,15 +92,8 @@ TEST_CASE("a kill between the fault and the answer: the record written ahead let
           "undo it") {
   BladedProcess b;
   const fs::path file = b.dir / "marker";
-  auto c = b.client();
-  auto body = marker(file, {{"hang-ms", "20000"}});
-  body["async"] = true;
-  auto r = blade::test::post_json(c, "/v1/experiments", body);
-  REQUIRE(r);
-  REQUIRE(r->status == 202);
-  const std::string uid = nlohmann::json::parse(r->body)["data"]["uid"];
   // The fault is in place while create has not returned.
-  REQUIRE(eventually([&] { return fs::exists(file); }));
+  const std::string uid = start_hanging_create(b, file, "20000");
   b.crash();
   {
     // What the store holds is what the plugin recorded before its step.
@@ -118,14 +126,8 @@ TEST_CASE("a create that fails after its first step is undone from the record it
 TEST_CASE("SIGTERM during a create rolls that create back too") {
   BladedProcess b;
   const fs::path file = b.dir / "marker";
-  auto c = b.client();
-  auto body = marker(file, {{"hang-ms", "1500"}});
-  body["async"] = true;
-  auto r = blade::test::post_json(c, "/v1/experiments", body);
-  REQUIRE(r);
-  REQUIRE(r->status == 202);
-  const std::string uid = nlohmann::json::parse(r->body)["data"]["uid"];
-  REQUIRE(eventually([&] { return fs::exists(file); }));
+  // The fault is in place while create has not returned.
+  const std::string uid = start_hanging_create(b, file, "1500");
   b.process->signal(SIGTERM);
   CHECK(b.process->exit_code(std::chrono::seconds(15)) == 0);
   CHECK_FALSE(fs::exists(file));
