@@ -8,7 +8,9 @@
 
 #include <chrono>
 #include <filesystem>
+#include <cstdio>
 #include <future>
+#include <optional>
 #include <string>
 
 #include <doctest/doctest.h>
@@ -17,6 +19,7 @@
 #include "../server/bladed_process.hpp"
 #include "../support/eventually.hpp"
 #include "../support/file_text.hpp"
+#include "../support/scratch_fs.hpp"
 #include "blade/core/store.hpp"
 #include "engine.hpp"
 
@@ -75,6 +78,28 @@ std::string start_hanging_create(BladedProcess &b, const fs::path &file,
   REQUIRE(eventually([&] { return fs::exists(file); }));
   return uid;
 }
+
+// Takes every free byte of the filesystem holding `dir` while it lives.
+class Filler {
+ public:
+  explicit Filler(const fs::path &dir) : path_(dir / "filler") {
+    std::FILE *f = std::fopen(path_.c_str(), "wb");
+    REQUIRE(f);
+    std::setvbuf(f, nullptr, _IONBF, 0);
+    static const std::string block(64 * 1024, '\0');
+    // Large pieces first, then single bytes, until the filesystem says no.
+    for (std::size_t piece : {block.size(), std::size_t{4096}, std::size_t{1}})
+      while (std::fwrite(block.data(), 1, piece, f) == piece) {
+      }
+    std::fclose(f);
+  }
+  ~Filler() { fs::remove(path_); }
+  Filler(const Filler &) = delete;
+  Filler &operator=(const Filler &) = delete;
+
+ private:
+  fs::path path_;
+};
 
 CreateRequest marker_request(const fs::path &path, FlagValues extra = {}) {
   CreateRequest r;
@@ -225,4 +250,50 @@ TEST_CASE("a locked store: a create is undone at once and answers the store's er
   CHECK(eventually([&] {
     return engine.service->get(ok.experiment.uid).status == ExperimentStatus::Destroyed;
   }));
+}
+
+TEST_CASE("a full disk under the store: a create is undone at once and answers the store's error") {
+  blade::test::ScratchFs small("tmpfs", 8);
+  const fs::path db = small / "blade.db";
+  // Made and closed first: the engine's WAL then starts empty, and each
+  // write of the create appends to it, so a full disk fails the write.
+  { Store prepare(db); }
+  blade::test::Engine engine({"c_marker.so"}, blade::test::fast_settings(), {}, {}, db);
+  const fs::path file = engine.dir / "marker";  // not on the small filesystem
+  // The disk is filled after the plugin's step and before the create's
+  // last write (100 ms later; the WAL is checkpointed only 250 ms after a
+  // write). A busy machine can miss that window: the create then succeeds,
+  // is destroyed, and the trial is run again.
+  std::optional<Error> refused;
+  std::string uid;
+  for (int attempt = 0; attempt < 5 && !refused; ++attempt) {
+    auto created = std::async(std::launch::async, [&] {
+      return engine.service->create(marker_request(file, {{"hang-ms", "100"}}));
+    });
+    REQUIRE(eventually([&] { return fs::exists(file); }, 5s));
+    std::optional<Filler> full;
+    full.emplace(small.path());
+    try {
+      auto late = created.get();
+      full.reset();
+      MESSAGE("the disk filled too late (attempt " << attempt + 1 << "); again");
+      engine.service->destroy(late.experiment.uid);
+      REQUIRE_FALSE(fs::exists(file));
+      continue;
+    } catch (const Error &e) {
+      refused = e;
+    }
+    CHECK_FALSE(fs::exists(file));  // undone before the answer, disk still full
+    full.reset();
+  }
+  REQUIRE(refused);
+  CHECK(std::string(refused->what()).find("rolled back") != std::string::npos);
+  CHECK(std::string(refused->what()).find("blade.db") != std::string::npos);
+  // Once the disk has room again the row is written as failed.
+  auto failed_rows = [&] {
+    ExperimentFilter f;
+    f.status = ExperimentStatus::Failed;
+    return engine.service->list(f).items.size();
+  };
+  CHECK(eventually([&] { return failed_rows() == 1; }));
 }

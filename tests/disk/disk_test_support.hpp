@@ -20,6 +20,7 @@
 
 #include "../support/child_process.hpp"
 #include "../support/file_text.hpp"
+#include "../support/scratch_fs.hpp"
 #include "../support/temp_dir.hpp"
 #include "experiment_calls.hpp"
 
@@ -54,27 +55,7 @@ inline std::ostream &operator<<(std::ostream &os, const Usage &u) {
   return os << "{size=" << u.size << " used=" << u.used << " available=" << u.available << "}";
 }
 
-// A memory filesystem (tmpfs of `mib` MiB, or ramfs, which has no size) on
-// a fresh directory, unmounted at the end.
-class ScratchFs {
- public:
-  ScratchFs(const std::string &type, std::uint64_t mib) {
-    const std::string options = "size=" + std::to_string(mib) + "m,mode=0755";
-    REQUIRE(::mount(type.c_str(), dir_.path().c_str(), type.c_str(), MS_NOSUID | MS_NODEV,
-                    options.c_str()) == 0);
-  }
-  ~ScratchFs() { ::umount2(dir_.path().c_str(), MNT_DETACH); }
-  ScratchFs(const ScratchFs &) = delete;
-  ScratchFs &operator=(const ScratchFs &) = delete;
-  const fs::path &path() const { return dir_.path(); }
-  fs::path operator/(const std::string &name) const { return dir_.path() / name; }
-
- private:
-  // No "blade" in the name: processes started under it (the crash tests'
-  // sleepers, with TMPDIR here) would carry it in their command line, which
-  // the process matchers skip as the client's own.
-  TempDir dir_{"scratchfs"};
-};
+using blade::test::ScratchFs;  // tests/support/scratch_fs.hpp
 
 inline std::string find_program(const std::vector<std::string> &candidates) {
   for (const auto &c : candidates)
