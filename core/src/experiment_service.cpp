@@ -511,10 +511,14 @@ ExperimentService::RunResult ExperimentService::run_destroy(const std::string &u
   return result;
 }
 
+std::chrono::milliseconds ExperimentService::retry_delay(int attempt) const {
+  return std::min(settings_.destroy_retry_first * (1 << std::min(attempt, 16)),
+                  settings_.destroy_retry_max);
+}
+
 void ExperimentService::schedule_destroy_retry(const std::string &uid, int attempt) {
   if (stopping_) return;
-  std::chrono::milliseconds backoff = settings_.destroy_retry_first * (1 << std::min(attempt, 16));
-  backoff = std::min(backoff, settings_.destroy_retry_max);
+  const auto backoff = retry_delay(attempt);
   scheduler_.schedule(uid, steady_clock::now() + backoff, [this, uid, attempt] {
     try {
       run_destroy(uid, Caller{"retry", ""}, false, attempt + 1, "experiment.destroy");
@@ -538,8 +542,7 @@ void ExperimentService::store_write_failed(const Experiment &e, const AuditEntry
 
 void ExperimentService::retry_store_write(Experiment e, AuditEntry audit, int attempt) {
   if (stopping_) return;
-  std::chrono::milliseconds backoff = settings_.destroy_retry_first * (1 << std::min(attempt, 16));
-  backoff = std::min(backoff, settings_.destroy_retry_max);
+  const auto backoff = retry_delay(attempt);
   std::string uid = e.uid;
   scheduler_.schedule(uid, steady_clock::now() + backoff,
                       [this, e = std::move(e), audit = std::move(audit), attempt]() mutable {
@@ -567,10 +570,7 @@ RecoveryReport ExperimentService::recover(const std::optional<CrashedCall> &cras
   std::vector<Experiment> todo = store_.experiments_needing_recovery(now());
   // Left in created by a crash mid-create: the plugin may have applied the
   // fault before the daemon died, so these are rolled back too.
-  ExperimentFilter created;
-  created.status = ExperimentStatus::Created;
-  created.limit = 1000;
-  for (auto &e : store_.list_experiments(created).items) {
+  for (auto &e : created_experiments()) {
     bool listed =
         std::any_of(todo.begin(), todo.end(), [&](const Experiment &t) { return t.uid == e.uid; });
     if (!listed) todo.push_back(std::move(e));
@@ -620,10 +620,7 @@ RecoveryReport ExperimentService::destroy_all_active(const std::string &reason) 
     if (!e.quarantined) todo.push_back(std::move(e));
   // A create in flight may have applied its fault already; its destroy is
   // queued behind it on the experiment's strand.
-  ExperimentFilter created;
-  created.status = ExperimentStatus::Created;
-  created.limit = 1000;
-  for (auto &e : store_.list_experiments(created).items)
+  for (auto &e : created_experiments())
     todo.push_back(std::move(e));
   return roll_back(todo, "experiment.shutdown", false);
 }
@@ -780,19 +777,27 @@ void ExperimentService::fault_ended(const std::string &plugin, const std::string
   });
 }
 
-std::set<std::string> ExperimentService::executors_in_use() const {
-  std::set<std::string> out;
-  for (const auto &e : store_.active_experiments())
-    out.insert(e.executor);
+std::vector<Experiment> ExperimentService::created_experiments() const {
+  std::vector<Experiment> out;
   ExperimentFilter created;
   created.status = ExperimentStatus::Created;
   created.limit = 1000;
   for (;; created.offset += created.limit) {
     auto page = store_.list_experiments(created);
-    for (const auto &e : page.items)
-      out.insert(e.executor);
-    if (static_cast<std::int64_t>(page.items.size()) < created.limit) return out;
+    const bool last = static_cast<std::int64_t>(page.items.size()) < created.limit;
+    for (auto &e : page.items)
+      out.push_back(std::move(e));
+    if (last) return out;
   }
+}
+
+std::set<std::string> ExperimentService::executors_in_use() const {
+  std::set<std::string> out;
+  for (const auto &e : store_.active_experiments())
+    out.insert(e.executor);
+  for (const auto &e : created_experiments())
+    out.insert(e.executor);
+  return out;
 }
 
 ReloadReport ExperimentService::change_plugins(const PluginChange &change) {

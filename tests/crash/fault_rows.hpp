@@ -16,6 +16,7 @@
 
 #include "../disk/disk_test_support.hpp"
 #include "../os/os_test_support.hpp"
+#include "../support/meminfo.hpp"
 #include "host_state.hpp"
 
 namespace blade::test::crash {
@@ -96,16 +97,6 @@ inline FaultRow disk_row(const std::string &action, json flags) {
           }};
 }
 
-inline long long mem_available_mb() {
-  std::ifstream in("/proc/meminfo");
-  std::string key;
-  long long kb = 0;
-  std::string unit;
-  while (in >> key >> kb >> unit)
-    if (key == "MemAvailable:") return kb / 1024;
-  return 0;
-}
-
 }  // namespace rows
 
 inline const std::vector<FaultRow> &fault_rows() {
@@ -164,7 +155,7 @@ inline const std::vector<FaultRow> &fault_rows() {
        [] {
          return Fixture{[] {
                           // 64 MB above what is available now, filled at 1 GB/s.
-                          const auto reserve = rows::mem_available_mb() - 64;
+                          const auto reserve = meminfo_mb("MemAvailable") - 64;
                           return json{{"target", "mem"},
                                       {"action", "load"},
                                       {"flags",

@@ -22,6 +22,7 @@
 #include <doctest/doctest.h>
 
 #include "../support/eventually.hpp"
+#include "../support/meminfo.hpp"
 #include "../support/process_state.hpp"
 #include "os_test_support.hpp"
 
@@ -155,14 +156,7 @@ TEST_CASE("a crash inside process stop's create leaves no process stopped") {
 }
 
 TEST_CASE("a crash inside mem load mode=cache leaves no tmpfs file") {
-  std::int64_t available = 0;
-  {
-    std::ifstream in("/proc/meminfo");
-    std::string key, unit;
-    std::int64_t kb = 0;
-    while (in >> key >> kb >> unit)
-      if (key == "MemAvailable:") available = kb / 1024;
-  }
+  const std::int64_t available = blade::test::meminfo_mb("MemAvailable");
   BladedProcess d = armed("os.mem.load.after_cache_file");
   auto c = d.client();
   CHECK_FALSE(post_json(c, "/v1/experiments",

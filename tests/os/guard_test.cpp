@@ -16,6 +16,7 @@
 
 #include "../cli/blade_run.hpp"
 #include "../support/eventually.hpp"
+#include "../support/meminfo.hpp"
 #include "../support/process_state.hpp"
 #include "os_test_support.hpp"
 
@@ -142,14 +143,7 @@ TEST_CASE("an explicit pid of a blade process or of bladed's child is a 400 on f
   CHECK_FALSE(lookalike.exit_code(200ms).has_value());
 
   // bladed's own child: the memory holder of a mem load.
-  std::int64_t available = 0;
-  {
-    std::ifstream in("/proc/meminfo");
-    std::string key, unit;
-    std::int64_t kb = 0;
-    while (in >> key >> kb >> unit)
-      if (key == "MemAvailable:") available = kb / 1024;
-  }
+  const std::int64_t available = blade::test::meminfo_mb("MemAvailable");
   auto mem = create(c, "mem", "load", {{"reserve", std::to_string(available - 16)}});
   REQUIRE_MESSAGE(mem.status == 201, mem.body.dump());
   const int holder = mem.body["data"]["result"]["pid"];

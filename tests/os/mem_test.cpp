@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../support/eventually.hpp"
+#include "../support/meminfo.hpp"
 #include "../support/process_state.hpp"
 #include "os_test_support.hpp"
 
@@ -24,19 +25,6 @@ using namespace blade::test;
 using blade::test::os::os_options;
 
 namespace {
-
-std::int64_t meminfo_mb(const std::string &key) {
-  std::ifstream in("/proc/meminfo");
-  std::string k;
-  std::int64_t kb = 0;
-  std::string rest;
-  while (in >> k >> kb) {
-    std::getline(in, rest);
-    if (k == key + ":") return kb / 1024;
-  }
-  FAIL("no " << key << " in /proc/meminfo");
-  return 0;
-}
 
 std::int64_t rss_mb(int pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");

@@ -10,29 +10,13 @@
 #include <nlohmann/json.hpp>
 
 #include "bladed_process.hpp"
-#include "config.hpp"
-#include "daemon.hpp"
-#include "http_server.hpp"
+#include "registered_routes.hpp"
 
 namespace fs = std::filesystem;
 using namespace blade::test;
 using nlohmann::json;
 
 namespace {
-
-// The routes bladed registers, read from an HttpServer built in-process
-// (never started).
-std::vector<blade::server::RouteInfo> registered_routes() {
-  TempDir dir("hostile-routes");
-  blade::server::Config config;
-  config.port = 0;
-  config.token = kToken;
-  config.state_dir = dir / "state";
-  config.sqlite_path = dir / "blade.db";
-  blade::server::Daemon daemon(config);
-  blade::server::HttpServer server(config, daemon);
-  return server.routes();
-}
 
 // The route's path with each {param} filled in.
 std::string concrete(const std::string &path) {

@@ -172,6 +172,8 @@ class ExperimentService {
   RunResult run_destroy(const std::string &uid, const Caller &caller, bool force, int attempt,
                         const std::string &audit_action, bool recovering = false);
   void schedule_destroy_retry(const std::string &uid, int attempt);
+  // The wait before retry `attempt` (0-based): doubling up to the max.
+  std::chrono::milliseconds retry_delay(int attempt) const;
   // A destroyed experiment's row could not be written: announce, retry.
   void store_write_failed(const Experiment &e, const AuditEntry &audit, const Error &err);
   void retry_store_write(Experiment e, AuditEntry audit, int attempt);
@@ -179,6 +181,8 @@ class ExperimentService {
   RecoveryReport roll_back(const std::vector<Experiment> &experiments,
                            const std::string &audit_action, bool recovering);
   std::shared_ptr<PreparationHandler> handler_for(const std::string &type) const;
+  // Every experiment left in created (all pages).
+  std::vector<Experiment> created_experiments() const;
   // The executors of every created, running or destroying experiment.
   std::set<std::string> executors_in_use() const;
 
