@@ -70,8 +70,7 @@ struct Listener {
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    if (::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 ||
-        ::listen(fd, 4) != 0) {
+    if (::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 || ::listen(fd, 4) != 0) {
       ::close(fd);
       return std::nullopt;
     }
@@ -168,7 +167,7 @@ TEST_CASE("--process-cmd is the exact comm: a command line that only mentions it
   BladedProcess d(os_options());
   auto c = d.client();
   Sleepers s;
-  auto &named = s.start();                           // comm == s.name
+  auto &named = s.start();                                     // comm == s.name
   Disguised mention(s.name + "-client --talks-to " + s.name);  // comm "sleep"
   // A shell whose arguments name it (comm "sh").
   ChildProcess shell({"/bin/sh", "-c", "while :; do sleep 1; done", s.name});
@@ -244,12 +243,12 @@ TEST_CASE("--local-port takes a list and a range; bad ports are a 400 on flags.l
 }
 
 TEST_CASE("--pid takes a comma list; bad or protected pids are a 400 on flags.pid") {
-  BladedProcess d(os_options());
-  auto c = d.client();
   Sleepers s;
   auto &one = s.start();
   auto &two = s.start();
   auto &three = s.start();
+  BladedProcess d(os_options());
+  auto c = d.client();
 
   SUBCASE("a list kills exactly those") {
     const std::string list = std::to_string(one.pid()) + "," + std::to_string(two.pid());
@@ -262,8 +261,8 @@ TEST_CASE("--pid takes a comma list; bad or protected pids are a 400 on flags.pi
   }
   SUBCASE("bad lists and a protected pid in the list change nothing") {
     const std::string mine = std::to_string(one.pid());
-    for (const std::string &bad : {mine + ",abc", std::string("0"), mine + "-" + mine,
-                                  std::string("-1"), mine + ",1"}) {
+    for (const std::string &bad :
+         {mine + ",abc", std::string("0"), mine + "-" + mine, std::string("-1"), mine + ",1"}) {
       CAPTURE(bad);
       check_field_400(create(c, "process", "kill", {{"pid", bad}}), "pid");
       check_field_400(create(c, "process", "kill", {{"pid", bad}}, true), "pid");
@@ -295,8 +294,8 @@ TEST_CASE("--signal takes numbers and names in any case; others are a 400 on fla
     CAPTURE(bad);
     check_field_400(create(c, "process", "kill", {{"process-cmd", s.name}, {"signal", bad}}),
                     "signal");
-    check_field_400(
-        create(c, "process", "kill", {{"process-cmd", s.name}, {"signal", bad}}, true), "signal");
+    check_field_400(create(c, "process", "kill", {{"process-cmd", s.name}, {"signal", bad}}, true),
+                    "signal");
   }
   CHECK_FALSE(child.exit_code(200ms).has_value());
 }
@@ -354,9 +353,9 @@ TEST_CASE("only the first matcher given counts: process, process-cmd, local-port
   SUBCASE("local-port wins over pid") {
     auto l = Listener::on(0);
     REQUIRE(l);
-    auto r = create(c, "process", "kill",
-                    {{"local-port", std::to_string(l->port)},
-                     {"pid", std::to_string(bystander.pid())}});
+    auto r =
+        create(c, "process", "kill",
+               {{"local-port", std::to_string(l->port)}, {"pid", std::to_string(bystander.pid())}});
     REQUIRE_MESSAGE(r.status == 201, r.body.dump());
     int status = 0;
     CHECK(eventually([&] { return ::waitpid(l->pid, &status, WNOHANG) == l->pid; }, 5s));

@@ -150,8 +150,8 @@ TEST_CASE("process kill by comm, by command line, and count limits the victims")
   SUBCASE("by command line, with a chosen signal") {
     Sleepers s;
     auto &child = s.start();
-    auto created = create(c, "process", "kill",
-                          {{"process", s.exe.string() + " 300"}, {"signal", "15"}});
+    auto created =
+        create(c, "process", "kill", {{"process", s.exe.string() + " 300"}, {"signal", "15"}});
     REQUIRE_MESSAGE(created.status == 201, created.body.dump());
     CHECK(child.exit_code(std::chrono::seconds(5)) == -SIGTERM);
   }

@@ -41,7 +41,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::size_t kCommMax = 15;  // TASK_COMM_LEN - 1: the kernel truncates comm
+constexpr std::size_t kCommMax = 15;            // TASK_COMM_LEN - 1: the kernel truncates comm
 constexpr std::int64_t kPidMaxLimit = 4194304;  // PID_MAX_LIMIT on 64-bit kernels
 
 std::vector<std::string> split_names(const std::string &text) {
@@ -88,9 +88,7 @@ struct Selector {
   bool ignore_not_found = false;
 
   std::string describe() const { return matcher + " " + value; }
-  json matcher_json() const {
-    return {{"flag", matcher}, {"value", value}, {"ignored", ignored}};
-  }
+  json matcher_json() const { return {{"flag", matcher}, {"value", value}, {"ignored", ignored}}; }
 };
 
 std::optional<std::string> non_empty(const Request &req, std::string_view flag) {
@@ -415,21 +413,15 @@ class StopFault : public SignalFault {
         }
       } catch (...) {
         // All or nothing: leave no process stopped.
-        try {
-          undo(rec, uid);
-          state_.finish(uid);
-        } catch (const std::exception &e) {
-          host_.warn("experiment " + uid + ": undoing a failed stop: " + e.what());
-        }
+        state_.roll_back(uid, "stop", [&] { undo(rec, uid); });
         throw;
       }
     }
     if (stopped.empty() && already.empty() && !hit.empty() && !s.ignore_not_found)
       throw sdk::FailedPrecondition(not_found_message(s) + " (all exited meanwhile)");
     host_.info("process stop: stopped " + std::to_string(stopped.size()) + " process(es)");
-    json result = {{"matcher", s.matcher_json()},
-                   {"processes", stopped},
-                   {"already_stopped", already}};
+    json result = {
+        {"matcher", s.matcher_json()}, {"processes", stopped}, {"already_stopped", already}};
     // ChaosBlade's stop lists a signal flag it never uses; so does Blade.
     if (req.flag("signal")) result["note"] = "signal is ignored: stop always sends SIGSTOP";
     return {result.dump(), rec.dump()};

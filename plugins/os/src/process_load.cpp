@@ -140,9 +140,12 @@ struct ChildArgs {
   if (a.user) {
     // Raw syscalls: they act on this (only) thread, without glibc's
     // all-threads broadcast.
-    if (::syscall(SYS_setgroups, a.user->groups.size(), a.user->groups.data()) != 0) child_failed(report_fd);
-    if (::syscall(SYS_setresgid, a.user->gid, a.user->gid, a.user->gid) != 0) child_failed(report_fd);
-    if (::syscall(SYS_setresuid, a.user->uid, a.user->uid, a.user->uid) != 0) child_failed(report_fd);
+    if (::syscall(SYS_setgroups, a.user->groups.size(), a.user->groups.data()) != 0)
+      child_failed(report_fd);
+    if (::syscall(SYS_setresgid, a.user->gid, a.user->gid, a.user->gid) != 0)
+      child_failed(report_fd);
+    if (::syscall(SYS_setresuid, a.user->uid, a.user->uid, a.user->uid) != 0)
+      child_failed(report_fd);
   }
   // No descriptor of bladed's (its listening socket) may outlive it here.
   ::syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */);
@@ -238,12 +241,7 @@ class LoadFault : public Fault {
       }
       state_.checkpoint(call, uid, rec);
     } catch (...) {
-      try {
-        end_all(rec, uid);
-        state_.finish(uid);
-      } catch (const std::exception &e) {
-        host_.warn("experiment " + uid + ": undoing a failed process load: " + e.what());
-      }
+      state_.roll_back(uid, "process load", [&] { end_all(rec, uid); });
       throw;
     }
     const auto started = rec["processes"].size();
@@ -255,8 +253,8 @@ class LoadFault : public Fault {
                    {"processes", rec["processes"]}};
     if (stopped_by != 0)
       result["note"] = "stopped after " + std::to_string(started) +
-                       " processes: the process limit was reached (" +
-                       std::strerror(stopped_by) + ")";
+                       " processes: the process limit was reached (" + std::strerror(stopped_by) +
+                       ")";
     return {result.dump(), rec.dump()};
   }
 
