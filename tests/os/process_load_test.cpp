@@ -5,6 +5,7 @@
 // crash between two forks (found by their argv[0] alone).
 #include <pwd.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -109,6 +110,38 @@ TEST_CASE("process load --user runs them as that user") {
   REQUIRE(live.size() == 2);
   for (pid_t pid : live)
     CHECK(uids_of(pid) == std::vector<uid_t>(4, expected));
+  check_destroyed(c, r.uid());
+  CHECK(load_processes(r.uid()).empty());
+}
+
+TEST_CASE("process load: a process limit reached mid-way keeps what started and says so") {
+  passwd *nobody = ::getpwnam("nobody");
+  REQUIRE_MESSAGE(nobody, "this test needs the user 'nobody'");
+  BladedProcess d(os_options());
+  auto c = d.client();
+  // bladed's RLIMIT_NPROC is what its children inherit: 3 processes for a
+  // user that is not root; an exec as nobody beyond it fails with EAGAIN.
+  const rlimit low{3, 3};
+  REQUIRE(::prlimit(d.process->pid(), RLIMIT_NPROC, &low, nullptr) == 0);
+  const std::size_t others = [&] {
+    std::size_t n = 0;
+    for (pid_t pid : proc::list_pids())
+      if (auto u = uids_of(pid); !u.empty() && u[0] == nobody->pw_uid) ++n;
+    return n;
+  }();
+  REQUIRE_MESSAGE(others < 3, "other processes of 'nobody' already use the limit");
+
+  auto r = create(c, "process", "load", {{"count", 10}, {"user", "nobody"}});
+  REQUIRE_MESSAGE(r.status == 201, r.body.dump());
+  const json result = r.body["data"]["result"];
+  const auto started = result["started"].get<std::size_t>();
+  // The kernel flags a setuid that finds the user already OVER the limit,
+  // so the 4th still goes through and the 5th fails.
+  CHECK(started >= 3 - others);
+  CHECK(started <= 4 - others);
+  CHECK(result["requested"] == 10);
+  CHECK(result["note"].get<std::string>().find("limit") != std::string::npos);
+  CHECK(load_processes(r.uid()).size() == started);
   check_destroyed(c, r.uid());
   CHECK(load_processes(r.uid()).empty());
 }
