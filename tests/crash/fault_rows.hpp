@@ -151,6 +151,26 @@ inline const std::vector<FaultRow> &fault_rows() {
                         },
                         sleepers};
        }},
+      {"process load",
+       [] {
+         return Fixture{[] {
+                          return json{{"target", "process"},
+                                      {"action", "load"},
+                                      {"flags", {{"count", 3}}}};
+                        },
+                        [] {
+                          // Every live process a process load started (its
+                          // argv[0]); a killed one left as a zombie has none.
+                          HostState s;
+                          for (const auto &e : fs::directory_iterator("/proc")) {
+                            const std::string cmdline = read_text(e.path() / "cmdline");
+                            if (cmdline.rfind("blade-process-load-", 0) == 0)
+                              s["process load " + e.path().filename().string()] = "alive";
+                          }
+                          return s;
+                        },
+                        nullptr};
+       }},
       {"mem load cache",
        [] {
          return Fixture{[] {
