@@ -96,16 +96,36 @@ std::string echo_e(const std::string &text, bool &stop) {
     }
     const char c = text[++i];
     switch (c) {
-      case '\\': out.push_back('\\'); break;
-      case 'a': out.push_back('\a'); break;
-      case 'b': out.push_back('\b'); break;
-      case 'e': out.push_back('\x1b'); break;
-      case 'f': out.push_back('\f'); break;
-      case 'n': out.push_back('\n'); break;
-      case 'r': out.push_back('\r'); break;
-      case 't': out.push_back('\t'); break;
-      case 'v': out.push_back('\v'); break;
-      case 'c': stop = true; return out;
+      case '\\':
+        out.push_back('\\');
+        break;
+      case 'a':
+        out.push_back('\a');
+        break;
+      case 'b':
+        out.push_back('\b');
+        break;
+      case 'e':
+        out.push_back('\x1b');
+        break;
+      case 'f':
+        out.push_back('\f');
+        break;
+      case 'n':
+        out.push_back('\n');
+        break;
+      case 'r':
+        out.push_back('\r');
+        break;
+      case 't':
+        out.push_back('\t');
+        break;
+      case 'v':
+        out.push_back('\v');
+        break;
+      case 'c':
+        stop = true;
+        return out;
       case '0': {
         int v = 0, n = 0;
         while (n < 3 && i + 1 < text.size() && text[i + 1] >= '0' && text[i + 1] <= '7') {
@@ -196,8 +216,12 @@ std::string Content::line() const {
   std::string out;
   for (const Part &p : parts_) {
     switch (p.kind) {
-      case Part::kText: out += p.text; break;
-      case Part::kDate: out += render_date(p.text, now); break;
+      case Part::kText:
+        out += p.text;
+        break;
+      case Part::kDate:
+        out += render_date(p.text, now);
+        break;
       case Part::kRandom:
         out += std::to_string(std::uniform_int_distribution<long long>(p.low, p.high - 1)(rng));
         break;

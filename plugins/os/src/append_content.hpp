@@ -31,7 +31,7 @@ class Content {
  private:
   struct Part {
     enum Kind { kText, kDate, kRandom } kind = kText;
-    std::string text;  // the literal, or the DATE format without its '+'
+    std::string text;             // the literal, or the DATE format without its '+'
     long long low = 0, high = 0;  // RANDOM: low <= n < high
   };
   std::string line() const;
