@@ -2,6 +2,7 @@
 // on the filesystem, and after destroy the bytes, mode, owner and times of
 // what was there before, exactly.
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/time.h>
 
 #include <chrono>
@@ -16,6 +17,7 @@
 
 #include <doctest/doctest.h>
 
+#include "../support/scratch_fs.hpp"
 #include "../support/temp_dir.hpp"
 #include "os_test_support.hpp"
 
@@ -431,6 +433,74 @@ TEST_CASE("a relative filepath over HTTP is a 400 naming the field, for every fi
     CHECK(r.field() == "flags.filepath");
     CHECK(r.message().find("absolute") != std::string::npos);
   }
+}
+
+TEST_CASE("file fdleak holds percent of a filesystem with a nameless open file") {
+  ScratchFs t("tmpfs", 64);
+  BladedProcess d(os_options());
+  auto c = d.client();
+  auto usage = [&] {
+    struct statvfs s {};
+    REQUIRE(::statvfs(t.path().c_str(), &s) == 0);
+    return std::pair<std::uint64_t, std::uint64_t>{s.f_blocks * s.f_frsize,
+                                                   s.f_bavail * s.f_frsize};
+  };
+  // The daemon's descriptors that point into the scratch filesystem.
+  auto held = [&] {
+    int n = 0;
+    const fs::path fds = "/proc/" + std::to_string(d.process->pid()) + "/fd";
+    for (const auto &e : fs::directory_iterator(fds)) {
+      std::error_code ec;
+      const auto target = fs::read_symlink(e.path(), ec).string();
+      if (!ec && target.rfind(t.path().string() + "/", 0) == 0) ++n;
+    }
+    return n;
+  };
+  const auto [size, empty] = usage();
+
+  // ChaosBlade's example, on the scratch filesystem.
+  auto a = create(c, "file", "fdleak",
+                  {{"percent", "50%"}, {"directory", t.path().string()}, {"prefix", "chaos_test_"}});
+  REQUIRE_MESSAGE(a.status == 201, a.body.dump());
+  CHECK(a.body["data"]["result"]["bytes"] == size / 100 * 50);
+  const std::uint64_t taken = empty - usage().second;
+  MESSAGE("fdleak: " << taken << " bytes taken of " << size);
+  CHECK(taken >= size / 100 * 50);
+  CHECK(taken - size / 100 * 50 < 4096);  // rounded up to a page
+  CHECK(fs::is_empty(t.path()));  // ls finds nothing
+  CHECK(held() == 1);             // the daemon holds it: "/...scratch/#123 (deleted)"
+  CHECK(destroy(c, a.uid()).status == 200);
+  CHECK(usage().second == empty);
+  CHECK(held() == 0);
+  CHECK(destroy(c, a.uid()).status == 200);
+
+  // A crash of the daemon frees it too: nothing to recover.
+  auto b = create(c, "file", "fdleak", {{"percent", "25"}, {"directory", t.path().string()}});
+  REQUIRE_MESSAGE(b.status == 201, b.body.dump());
+  CHECK(usage().second < empty);
+  d.crash();
+  CHECK(usage().second == empty);
+  d.restart();
+  auto c2 = d.client();
+  CHECK(fs::is_empty(t.path()));
+
+  // Bad input is a 400 on the field, and takes nothing.
+  for (const char *bad : {"0", "101", "abc", "50%%", ""}) {
+    CAPTURE(bad);
+    auto r = create(c2, "file", "fdleak", {{"percent", bad}, {"directory", t.path().string()}});
+    CHECK(r.status == 400);
+    CHECK(r.field() == "flags.percent");
+  }
+  auto whole = create(c2, "file", "fdleak", {{"percent", "100"}, {"directory", t.path().string()}});
+  CHECK(whole.status == 201);  // a tmpfs has no reserve: all of it is available
+  CHECK(destroy(c2, whole.uid()).status == 200);
+  auto state = create(c2, "file", "fdleak", {{"percent", "1"}, {"directory", (d.dir / "state").string()}});
+  CHECK(state.status == 400);
+  CHECK(state.field() == "flags.directory");
+  auto nodir = create(c2, "file", "fdleak", {{"percent", "1"}, {"directory", (t / "none").string()}});
+  CHECK(nodir.status == 400);
+  CHECK(nodir.field() == "flags.directory");
+  CHECK(usage().second == empty);
 }
 
 TEST_CASE("a file delete active when bladed is SIGKILLed is restored at the next start") {

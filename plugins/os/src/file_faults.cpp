@@ -31,6 +31,7 @@
 #include "experiment_state.hpp"
 #include "fault.hpp"
 #include "file_backup.hpp"
+#include "file_fdleak.hpp"
 
 namespace blade::os {
 namespace {
@@ -692,6 +693,7 @@ void register_file_faults(FaultTable &table, const Host &host) {
   table[{"file", "chmod"}] = std::make_unique<FileChmod>(host);
   table[{"file", "delete"}] = std::make_unique<FileDelete>(host);
   table[{"file", "move"}] = std::make_unique<FileMove>(host);
+  register_file_fdleak(table, host);
 }
 
 }  // namespace blade::os
