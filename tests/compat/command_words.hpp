@@ -89,23 +89,4 @@ inline std::vector<std::string> with_flag(std::vector<std::string> words, const 
   return words;
 }
 
-// The words without `--flag` and its value (`--flag=value` or `--flag value`).
-inline std::vector<std::string> without_flag(std::vector<std::string> words,
-                                             const std::string &flag) {
-  const std::string dashed = "--" + flag;
-  for (std::size_t i = 0; i < words.size(); ++i) {
-    if (words[i].rfind(dashed + "=", 0) == 0) {
-      words.erase(words.begin() + static_cast<long>(i));
-      break;
-    }
-    if (words[i] == dashed) {
-      const bool has_value = i + 1 < words.size() && words[i + 1].rfind("--", 0) != 0;
-      words.erase(words.begin() + static_cast<long>(i),
-                  words.begin() + static_cast<long>(i + (has_value ? 2 : 1)));
-      break;
-    }
-  }
-  return words;
-}
-
 }  // namespace blade::test::compat

@@ -196,9 +196,8 @@ std::vector<Row> system_rows() {
           "enter --first=1",
           [](auto w) {
             return strace_fixture(
-                with_flag(without_flag(w, "delay-loc"), "return-value", "ENOMEM"),
-                "--return-value ENOMEM for the placeholder XX; --delay-loc dropped (not a flag "
-                "of strace error in ChaosBlade's own spec)",
+                with_flag(w, "return-value", "ENOMEM"),
+                "--return-value ENOMEM for the placeholder XX",
                 [](const Mapper &m) {
                   std::size_t errors = 0;
                   const bool ok = eventually(
