@@ -58,8 +58,9 @@ struct FileCase {
 
 // The row's dir with home/logs/nginx.log and tmp/, the example's paths moved
 // under it, and the clean check comparing the whole dir with how it was.
-template <class Effect>
-Fixture file_fixture(const std::string &example, Effect effect,
+using FileEffect = std::function<Outcome(FileCase &)>;
+
+Fixture file_fixture(const std::string &example, FileEffect effect,
                      const std::function<void(FileCase &)> &extra = {}) {
   auto c = std::make_shared<FileCase>();
   fs::create_directories(c->root / "home/logs");
@@ -100,9 +101,24 @@ Outcome exists_as(const fs::path &p, fs::file_type type, const std::string &byte
   return held(p.string() + " is there");
 }
 
-Row file_row(std::string example, std::function<Fixture(const std::string &)> make) {
-  return {"file", example, [example, make](Env &) { return make(example); }};
+// A file row: `extra` adds to the dir before the snapshot, `adjust` changes
+// what runs (and says why).
+Row file_row(std::string example, FileEffect effect,
+             std::function<void(FileCase &)> extra = {},
+             std::function<void(Fixture &)> adjust = {}) {
+  return {"file", example, [=](Env &) {
+            Fixture fx = file_fixture(example, effect, extra);
+            if (adjust) adjust(fx);
+            return fx;
+          }};
 }
+
+Outcome log_moved_to(FileCase &c, const std::string &dir) {
+  if (fs::exists(c.log())) return failed("the log is still in home/logs");
+  return exists_as(c.root / dir / "nginx.log", fs::file_type::regular, kLog);
+}
+
+Outcome log_gone(FileCase &c) { return Outcome{!fs::exists(c.log()), "the log is gone"}; }
 
 // test.sh as ChaosBlade's example names it (relative), in a dir blade runs in.
 const std::string kScript =
@@ -132,184 +148,130 @@ ScriptRun run_script(const fs::path &dir) {
   return r;
 }
 
-Fixture script_fixture(std::vector<std::string> words, std::string substituted,
-                       std::function<Outcome(const ScriptRun &)> effect) {
-  auto dir = std::make_shared<TempDir>("compat-script");
-  fs::create_directories(*dir / "work");
-  const auto script = *dir / "work/test.sh";
-  make_file(script, kScript, 0755);
-  const Snapshot before = snap(script);
-  Fixture fx;
-  fx.words = std::move(words);
-  fx.substituted = std::move(substituted);
-  fx.cwd = *dir / "work";
-  fx.effect = [dir, effect](const std::string &) { return effect(run_script(dir->path())); };
-  fx.clean = [dir, script, before](const std::string &) {
-    if (!(snap(script) == before)) return failed("test.sh differs from before");
-    const auto r = run_script(dir->path());
-    const bool ok = r.code == 0 && r.output == "start0 ran\nscript done\n" && r.seconds < 1;
-    return Outcome{ok, "test.sh as before; runs in " + std::to_string(r.seconds).substr(0, 4) +
-                           " s, exit " + std::to_string(r.code)};
-  };
-  return fx;
+// A script row: `flag` (name, value) replaces one of the example's flags.
+Row script_row(std::string example, std::string substituted,
+               std::pair<std::string, std::string> flag,
+               std::function<Outcome(const ScriptRun &)> effect) {
+  return {"script", example, [=](Env &) {
+            auto dir = std::make_shared<TempDir>("compat-script");
+            fs::create_directories(*dir / "work");
+            const auto script = *dir / "work/test.sh";
+            make_file(script, kScript, 0755);
+            const Snapshot before = snap(script);
+            Fixture fx;
+            fx.words = command_words(example);
+            if (!flag.first.empty()) fx.words = with_flag(fx.words, flag.first, flag.second);
+            fx.cwd = *dir / "work";
+            fx.substituted = (substituted.empty() ? "" : substituted + "; ") +
+                             "test.sh relative: blade runs in " + fx.cwd.string();
+            fx.effect = [dir, effect](const std::string &) { return effect(run_script(dir->path())); };
+            fx.clean = [dir, script, before](const std::string &) {
+              if (!(snap(script) == before)) return failed("test.sh differs from before");
+              const auto r = run_script(dir->path());
+              const bool ok = r.code == 0 && r.output == "start0 ran\nscript done\n" && r.seconds < 1;
+              return Outcome{ok, "test.sh as before; runs in " +
+                                     std::to_string(r.seconds).substr(0, 4) + " s, exit " +
+                                     std::to_string(r.code)};
+            };
+            return fx;
+          }};
 }
 
 }  // namespace
 
 std::vector<Row> file_script_rows() {
+  using fs::file_type;
   return {
       file_row("blade create file add --filepath /home/nginx.log",
-               [](const std::string &e) {
-                 return file_fixture(e, [](FileCase &c) {
-                   return exists_as(c.root / "home/nginx.log", fs::file_type::regular);
-                 });
-               }),
+               [](FileCase &c) { return exists_as(c.root / "home/nginx.log", file_type::regular); }),
+      // ChaosBlade writes the content with echo: one line.
       file_row("blade create file add --filepath /home/nginx.log --content \"HELLO WORLD\"",
-               [](const std::string &e) {
-                 return file_fixture(e, [](FileCase &c) {
-                   // ChaosBlade writes it with echo: one line.
-                   return exists_as(c.root / "home/nginx.log", fs::file_type::regular,
-                                    "HELLO WORLD\n");
-                 });
+               [](FileCase &c) {
+                 return exists_as(c.root / "home/nginx.log", file_type::regular, "HELLO WORLD\n");
                }),
       file_row("blade create file add --filepath /temp/nginx.log --auto-create-dir",
-               [](const std::string &e) {
-                 return file_fixture(e, [](FileCase &c) {
-                   return exists_as(c.root / "temp/nginx.log", fs::file_type::regular);
-                 });
-               }),
+               [](FileCase &c) { return exists_as(c.root / "temp/nginx.log", file_type::regular); }),
       file_row("blade create file add --directory --filepath /temp/nginx --auto-create-dir",
-               [](const std::string &e) {
-                 return file_fixture(e, [](FileCase &c) {
-                   return exists_as(c.root / "temp/nginx", fs::file_type::directory);
-                 });
-               }),
+               [](FileCase &c) { return exists_as(c.root / "temp/nginx", file_type::directory); }),
       file_row("blade create file append --filepath=/home/logs/nginx.log --content=\"HELL WORLD\"",
-               [](const std::string &e) {
-                 return file_fixture(e, [](FileCase &c) { return appended_is(c, "HELL WORLD\n"); });
-               }),
+               [](FileCase &c) { return appended_is(c, "HELL WORLD\n"); }),
       file_row(
           "blade create file append --filepath=/home/logs/nginx.log --content=\"HELL WORLD\" "
           "--interval 10",
-          [](const std::string &e) {
-            auto fx = file_fixture(e, [](FileCase &c) {
-              // Once at create, then once a second: at least three lines by 2.5 s.
-              std::this_thread::sleep_for(2500ms);
-              const std::string got = appended(c);
-              std::size_t lines = 0;
-              for (std::size_t at = 0; (at = got.find("HELL WORLD\n", at)) != std::string::npos;
-                   at += 11)
-                ++lines;
-              const bool ok = lines >= 3 && got.size() == lines * 11;
-              return Outcome{ok, std::to_string(lines) + " lines appended in 2.5 s (\"" +
-                                     got.substr(0, 40) + "\")"};
-            });
+          [](FileCase &c) {
+            // Once at create, then once a second: at least three lines by 2.5 s.
+            std::this_thread::sleep_for(2500ms);
+            const std::string got = appended(c);
+            std::size_t lines = 0;
+            for (std::size_t at = 0; (at = got.find("HELL WORLD\n", at)) != std::string::npos;
+                 at += 11)
+              ++lines;
+            const bool ok = lines >= 3 && got.size() == lines * 11;
+            return Outcome{ok, std::to_string(lines) + " lines appended in 2.5 s (\"" +
+                                   got.substr(0, 40) + "\")"};
+          },
+          {},
+          [](Fixture &fx) {
             fx.words = with_flag(fx.words, "interval", "1");
             fx.substituted += "; --interval 1 for 10, to see it repeat within a short row";
-            return fx;
           }),
       file_row("blade create file append --filepath=/home/logs/nginx.log --content=SEVMTE8gV09STEQ=",
-               [](const std::string &e) {
-                 return file_fixture(e,
-                                     [](FileCase &c) { return appended_is(c, "SEVMTE8gV09STEQ=\n"); });
-               }),
+               [](FileCase &c) { return appended_is(c, "SEVMTE8gV09STEQ=\n"); }),
       file_row(
           "blade create file append --filepath=/home/logs/nginx.log --content=\"@{DATE:+%Y-%m-%d "
           "%H:%M:%S} ERROR invoke getUser timeout [@{RANDOM:100-200}]ms abc  mock exception\"",
-          [](const std::string &e) {
-            return file_fixture(e, [](FileCase &c) {
-              static const std::regex line(
-                  R"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ERROR invoke getUser timeout \[(\d+)\]ms abc  mock exception\n)");
-              std::string got;
-              std::smatch m;
-              const bool ok = eventually(
-                  [&] {
-                    got = appended(c);
-                    return std::regex_match(got, m, line) && std::stoi(m[1]) >= 100 &&
-                           std::stoi(m[1]) <= 200;
-                  },
-                  3s);
-              return Outcome{ok, "appended \"" + got + "\""};
-            });
+          [](FileCase &c) {
+            static const std::regex line(
+                R"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ERROR invoke getUser timeout \[(\d+)\]ms abc  mock exception\n)");
+            std::string got;
+            std::smatch m;
+            const bool ok = eventually(
+                [&] {
+                  got = appended(c);
+                  return std::regex_match(got, m, line) && std::stoi(m[1]) >= 100 &&
+                         std::stoi(m[1]) <= 200;
+                },
+                3s);
+            return Outcome{ok, "appended \"" + got + "\""};
           }),
       file_row("blade create file chmod --filepath /home/logs/nginx.log --mark=777",
-               [](const std::string &e) {
-                 return file_fixture(e, [](FileCase &c) {
-                   const auto mode = snap(c.log()).mode & 07777;
-                   std::ostringstream what;
-                   what << "mode " << std::oct << mode;
-                   return Outcome{mode == 0777, what.str()};
-                 });
+               [](FileCase &c) {
+                 const auto mode = snap(c.log()).mode & 07777;
+                 std::ostringstream what;
+                 what << "mode " << std::oct << mode;
+                 return Outcome{mode == 0777, what.str()};
                }),
-      file_row("blade create file delete --filepath /home/logs/nginx.log",
-               [](const std::string &e) {
-                 return file_fixture(e, [](FileCase &c) {
-                   return Outcome{!fs::exists(c.log()), "the log is gone"};
-                 });
-               }),
-      file_row("blade create file delete --filepath /home/logs/nginx.log --force",
-               [](const std::string &e) {
-                 auto fx = file_fixture(e, [](FileCase &c) {
-                   return Outcome{!fs::exists(c.log()), "the log is gone"};
-                 });
+      file_row("blade create file delete --filepath /home/logs/nginx.log", log_gone),
+      file_row("blade create file delete --filepath /home/logs/nginx.log --force", log_gone, {},
+               [](Fixture &fx) {
                  fx.substituted += "; Blade keeps a forced delete restorable (destroy brings it back)";
-                 return fx;
                }),
       file_row("blade create file move --filepath /home/logs/nginx.log --target /tmp",
-               [](const std::string &e) {
-                 return file_fixture(e, [](FileCase &c) {
-                   if (fs::exists(c.log())) return failed("the log is still in home/logs");
-                   return exists_as(c.root / "tmp/nginx.log", fs::file_type::regular, kLog);
-                 });
-               }),
+               [](FileCase &c) { return log_moved_to(c, "tmp"); }),
       file_row("blade create file move --filepath /home/logs/nginx.log --target /tmp --force",
-               [](const std::string &e) {
-                 return file_fixture(
-                     e,
-                     [](FileCase &c) {
-                       if (fs::exists(c.log())) return failed("the log is still in home/logs");
-                       return exists_as(c.root / "tmp/nginx.log", fs::file_type::regular, kLog);
-                     },
-                     // What --force overwrites, and destroy must put back.
-                     [](FileCase &c) { make_file(c.root / "tmp/nginx.log", "an older log\n"); });
-               }),
+               [](FileCase &c) { return log_moved_to(c, "tmp"); },
+               // What --force overwrites, and destroy must put back.
+               [](FileCase &c) { make_file(c.root / "tmp/nginx.log", "an older log\n"); }),
       file_row("blade create file move --filepath /home/logs/nginx.log --target /temp --auto-create-dir",
-               [](const std::string &e) {
-                 return file_fixture(e, [](FileCase &c) {
-                   if (fs::exists(c.log())) return failed("the log is still in home/logs");
-                   return exists_as(c.root / "temp/nginx.log", fs::file_type::regular, kLog);
-                 });
-               }),
+               [](FileCase &c) { return log_moved_to(c, "temp"); }),
 
-      {"script", "blade create script delay --time 10000 --file test.sh --function-name start0",
-       [](Env &) {
-         const auto words = command_words(
-             "blade create script delay --time 10000 --file test.sh --function-name start0");
-         return script_fixture(
-             with_flag(words, "time", "1500"),
-             "--time 1500 for 10000, to keep the row short; test.sh relative to blade's cwd",
-             [](const ScriptRun &r) {
-               const bool ok = r.code == 0 && r.seconds >= 1.4 &&
-                               r.output == "start0 ran\nscript done\n";
-               return Outcome{ok, "test.sh took " + std::to_string(r.seconds).substr(0, 4) +
-                                      " s, exit " + std::to_string(r.code)};
-             });
-       }},
-      {"script",
-       "blade create script exit --exit-code 1 --exit-message this-is-error-message --file test.sh "
-       "--function-name start0",
-       [](Env &) {
-         return script_fixture(
-             command_words("blade create script exit --exit-code 1 --exit-message "
-                           "this-is-error-message --file test.sh --function-name start0"),
-             "test.sh relative to blade's cwd", [](const ScriptRun &r) {
-               const bool ok = r.code == 1 &&
-                               r.output.find("this-is-error-message") != std::string::npos &&
-                               r.output.find("script done") == std::string::npos;
-               return Outcome{ok, "test.sh exit " + std::to_string(r.code) + ", printed \"" +
-                                      r.output + "\""};
-             });
-       }},
+      script_row("blade create script delay --time 10000 --file test.sh --function-name start0",
+                 "--time 1500 for 10000, to keep the row short", {"time", "1500"},
+                 [](const ScriptRun &r) {
+                   const bool ok = r.code == 0 && r.seconds >= 1.4 &&
+                                   r.output == "start0 ran\nscript done\n";
+                   return Outcome{ok, "test.sh took " + std::to_string(r.seconds).substr(0, 4) +
+                                          " s, exit " + std::to_string(r.code)};
+                 }),
+      script_row("blade create script exit --exit-code 1 --exit-message this-is-error-message "
+                 "--file test.sh --function-name start0",
+                 "", {}, [](const ScriptRun &r) {
+                   const bool ok = r.code == 1 &&
+                                   r.output.find("this-is-error-message") != std::string::npos &&
+                                   r.output.find("script done") == std::string::npos;
+                   return Outcome{ok, "test.sh exit " + std::to_string(r.code) + ", printed \"" +
+                                          r.output + "\""};
+                 }),
   };
 }
 

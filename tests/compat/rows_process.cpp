@@ -52,6 +52,13 @@ bool alive_and_running(const ChildProcess &c) {
   return s == 'S' || s == 'R' || s == 'D';
 }
 
+// The bystander still runs a while after the target was hit: a signal sent
+// to it as well may take that long to act on a loaded machine.
+bool spared(const ChildProcess &bystander) {
+  std::this_thread::sleep_for(300ms);
+  return alive_and_running(bystander);
+}
+
 // How the process ended, or that it still runs.
 std::string ending(ChildProcess &c) {
   const auto code = c.exit_code(5s);
@@ -73,15 +80,15 @@ Outcome killed(const std::shared_ptr<ProcessCase> &c, ChildProcess &target, int 
   const std::string how = ending(target);
   const bool ok = signal ? how == "killed by signal " + std::to_string(signal)
                          : how.rfind("killed by signal", 0) == 0;
-  const bool spared = alive_and_running(*c->bystander);
-  return {ok && spared, "target " + how + "; bystander " + (spared ? "untouched" : "hit")};
+  const bool untouched = spared(*c->bystander);
+  return {ok && untouched, "target " + how + "; bystander " + (untouched ? "untouched" : "hit")};
 }
 
 Outcome stopped(const std::shared_ptr<ProcessCase> &c) {
   const bool stop = eventually([&] { return process_state(c->target->pid()) == 'T'; }, 5s);
-  const bool spared = alive_and_running(*c->bystander);
-  return {stop && spared, std::string("target ") + (stop ? "stopped (T)" : "not stopped") +
-                              "; bystander " + (spared ? "untouched" : "hit")};
+  const bool untouched = spared(*c->bystander);
+  return {stop && untouched, std::string("target ") + (stop ? "stopped (T)" : "not stopped") +
+                                 "; bystander " + (untouched ? "untouched" : "hit")};
 }
 
 Outcome resumed(const std::shared_ptr<ProcessCase> &c) {
@@ -90,6 +97,19 @@ Outcome resumed(const std::shared_ptr<ProcessCase> &c) {
 }
 
 Outcome nothing_to_undo(const std::string &) { return held("nothing to undo"); }
+
+// A stop must leave the target stopped until destroy resumes it; a kill must
+// end it by a signal (nothing to undo).
+Fixture with_checks(Fixture fx, const std::shared_ptr<ProcessCase> &c, bool stop) {
+  if (stop) {
+    fx.effect = [c](const std::string &) { return stopped(c); };
+    fx.clean = [c](const std::string &) { return resumed(c); };
+  } else {
+    fx.effect = [c](const std::string &) { return killed(c, *c->target, 0); };
+    fx.clean = nothing_to_undo;
+  }
+  return fx;
+}
 
 // `--process SimpleHTTPServer`: the token is in the command line only (as in
 // `python -m SimpleHTTPServer`), the process name is python.
@@ -103,14 +123,7 @@ Fixture by_cmdline(std::vector<std::string> words, bool stop) {
   fx.substituted = "--process " + token +
                    ": only this run's fixture (`" + (c->sleepers.dir / token / "python").string() +
                    " 300`, named python) has it in its command line";
-  if (stop) {
-    fx.effect = [c](const std::string &) { return stopped(c); };
-    fx.clean = [c](const std::string &) { return resumed(c); };
-  } else {
-    fx.effect = [c](const std::string &) { return killed(c, *c->target, 0); };
-    fx.clean = nothing_to_undo;
-  }
-  return fx;
+  return with_checks(std::move(fx), c, stop);
 }
 
 // `--process-cmd java`: a process named by the token; the bystander has the
@@ -124,14 +137,7 @@ Fixture by_name(std::vector<std::string> words, bool stop) {
   fx.words = with_flag(words, "process-cmd", name);
   fx.substituted = "--process-cmd " + name + ": a process of that name started by this run; " +
                    "the bystander has it in its command line only";
-  if (stop) {
-    fx.effect = [c](const std::string &) { return stopped(c); };
-    fx.clean = [c](const std::string &) { return resumed(c); };
-  } else {
-    fx.effect = [c](const std::string &) { return killed(c, *c->target, 0); };
-    fx.clean = nothing_to_undo;
-  }
-  return fx;
+  return with_checks(std::move(fx), c, stop);
 }
 
 // `--process demo --ignore-not-found`: a name nothing has; success, nothing hit.
@@ -144,9 +150,9 @@ Fixture not_found(std::vector<std::string> words) {
   fx.words = with_flag(words, "process", token);
   fx.substituted = "--process " + token + ": a name no process has (demo may exist here)";
   fx.effect = [c](const std::string &) {
-    const bool spared = alive_and_running(*c->bystander);
-    return Outcome{spared, std::string("created with nothing matched; bystander ") +
-                               (spared ? "untouched" : "hit")};
+    const bool untouched = spared(*c->bystander);
+    return Outcome{untouched, std::string("created with nothing matched; bystander ") +
+                                  (untouched ? "untouched" : "hit")};
   };
   fx.clean = [c](const std::string &) {
     return Outcome{alive_and_running(*c->bystander), "bystander runs"};
