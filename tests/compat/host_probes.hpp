@@ -148,23 +148,26 @@ inline int tree_oom_protected(pid_t root) {
   return n;
 }
 
-// How many processes run as user `uid` now.
-inline int processes_of_user(uid_t uid) {
+// How many processes run as user `uid` now whose command line holds `text`.
+inline int processes_of_user(uid_t uid, const std::string &text) {
   int n = 0;
   for (const auto &e : fs::directory_iterator("/proc")) {
     const std::string name = e.path().filename();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
     std::ifstream in(e.path() / "status");
     std::string key;
+    uid_t real = static_cast<uid_t>(-1);
     while (in >> key) {
       if (key == "Uid:") {
-        uid_t real = 0;
         in >> real;
-        if (real == uid) ++n;
         break;
       }
       std::getline(in, key);
     }
+    if (real != uid) continue;
+    std::ifstream cmd(e.path() / "cmdline");
+    const std::string cmdline((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
+    if (cmdline.find(text) != std::string::npos) ++n;
   }
   return n;
 }

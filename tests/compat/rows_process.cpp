@@ -179,25 +179,26 @@ Fixture by_port(std::vector<std::string> words) {
   return fx;
 }
 
-// `process load --count 10 --user test`: as a user this machine has.
+// `process load --count 10 --user test`: as a user this machine has. The
+// load's processes are told apart from any other of that user by the
+// experiment's uid in their command line (Blade names them
+// blade-process-load-<uid>), as other tests may run processes as nobody too.
 Fixture load_as_user(std::vector<std::string> words) {
   const passwd *pw = ::getpwnam("nobody");
   if (!pw) throw std::runtime_error("no user nobody on this machine");
-  const uid_t uid = pw->pw_uid;
-  const int before = processes_of_user(uid);
+  const uid_t user = pw->pw_uid;
   Fixture fx;
   fx.words = with_flag(words, "user", "nobody");
   fx.substituted = "--user nobody: this machine has no user test";
-  fx.effect = [uid, before](const std::string &) {
+  fx.effect = [user](const std::string &uid) {
     int now = 0;
-    const bool grew = eventually([&] { return (now = processes_of_user(uid)) >= before + 10; }, 5s);
-    return Outcome{grew, std::to_string(now - before) + " more processes run as nobody"};
+    const bool up = eventually([&] { return (now = processes_of_user(user, uid)) == 10; }, 5s);
+    return Outcome{up, std::to_string(now) + " processes of the load run as nobody"};
   };
-  fx.clean = [uid, before](const std::string &) {
+  fx.clean = [user](const std::string &uid) {
     int now = 0;
-    const bool back = eventually([&] { return (now = processes_of_user(uid)) <= before; }, 5s);
-    return Outcome{back, std::to_string(now) + " processes run as nobody (were " +
-                             std::to_string(before) + ")"};
+    const bool gone = eventually([&] { return (now = processes_of_user(user, uid)) == 0; }, 5s);
+    return Outcome{gone, std::to_string(now) + " processes of the load left"};
   };
   return fx;
 }
