@@ -16,14 +16,16 @@ constexpr std::uint64_t kMiB = 1024 * 1024;
 
 std::string mib(std::uint64_t bytes) { return std::to_string(bytes / kMiB) + " MiB"; }
 
+// `flag` names the example's directory flag (path; file fdleak's directory).
 Fixture on_tmpfs(Env &env, const std::string &example, std::uint64_t size_mib,
-                 std::function<Outcome(const fs::path &)> effect, std::string substituted = "") {
+                 std::function<Outcome(const fs::path &)> effect, std::string substituted = "",
+                 const std::string &flag = "path") {
   auto mnt = std::make_shared<ScratchFs>("tmpfs", size_mib);
   const pid_t daemon = env.bladed_pid();
   const auto used_before = usage(mnt->path()).used;
   Fixture fx;
-  fx.words = with_flag(command_words(example), "path", mnt->path().string());
-  fx.substituted = "--path " + mnt->path().string() + ": a " + std::to_string(size_mib) +
+  fx.words = with_flag(command_words(example), flag, mnt->path().string());
+  fx.substituted = "--" + flag + " " + mnt->path().string() + ": a " + std::to_string(size_mib) +
                    " MiB tmpfs" + (substituted.empty() ? "" : "; " + substituted);
   fx.effect = [mnt, effect](const std::string &) { return effect(mnt->path()); };
   fx.clean = [mnt, daemon, used_before](const std::string &) {
@@ -62,8 +64,9 @@ std::function<Outcome(const fs::path &)> burns(pid_t daemon, bool read, bool wri
   };
 }
 
-Row row(std::string example, std::function<Fixture(Env &, const std::string &)> make) {
-  return {"disk", example, [example, make](Env &env) { return make(env, example); }};
+Row row(std::string example, std::function<Fixture(Env &, const std::string &)> make,
+        std::string target = "disk") {
+  return {target, example, [example, make](Env &env) { return make(env, example); }};
 }
 
 }  // namespace
@@ -111,6 +114,27 @@ std::vector<Row> disk_rows() {
             return on_tmpfs(env, e, 256, burns(env.bladed_pid(), true, true),
                             "--path added: the default / is this machine's root filesystem");
           }),
+      // file fdleak takes a filesystem's space too: the same tmpfs checks.
+      row(
+          "blade create file fdleak --percent 50 --directory /tmp --prefix chaos_test_",
+          [](Env &env, const std::string &e) {
+            const pid_t daemon = env.bladed_pid();
+            return on_tmpfs(
+                env, e, 64,
+                [daemon](const fs::path &p) {
+                  const auto u = usage(p);
+                  const auto open = tree_open_files_under(daemon, p);
+                  const auto names = disk::entries(p);
+                  const bool ok = u.used_percent() >= 49 && u.used_percent() <= 51 &&
+                                  !open.empty() && names.empty();
+                  return Outcome{ok, std::to_string(int(u.used_percent())) + "% used, " +
+                                         std::to_string(open.size()) +
+                                         " file(s) held open by bladed, " +
+                                         std::to_string(names.size()) + " names in the dir"};
+                },
+                "", "directory");
+          },
+          "file"),
   };
 }
 
