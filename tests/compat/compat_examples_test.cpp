@@ -40,7 +40,7 @@ std::string first_line(const std::string &text) {
   return lines.empty() ? "" : lines.front();
 }
 
-// One printed line per row: newlines of measured text shown as \\n.
+// One printed line per row: a newline in measured text is shown as \n.
 std::string one_line(std::string text) {
   for (std::size_t at = 0; (at = text.find('\n', at)) != std::string::npos; at += 2)
     text.replace(at, 1, "\\n");

@@ -32,15 +32,15 @@ std::pair<int, std::string> run(const std::vector<std::string> &argv) {
 }
 
 std::string systemctl_state(const std::string &unit) {
-  auto [code, out] = run({"/usr/bin/systemctl", "is-active", unit});
+  const std::string out = run({"/usr/bin/systemctl", "is-active", unit}).second;
   return out.substr(0, out.find('\n'));
 }
 
 Fixture systemd_stop(std::vector<std::string> words) {
   Fixture fx;
   if (!fs::exists("/run/systemd/system")) {
-    fx.cannot_run = "no systemd runs this machine (pid 1 is " +
-                    read_text("/proc/1/comm").substr(0, read_text("/proc/1/comm").size() - 1) +
+    const std::string init = read_text("/proc/1/comm");
+    fx.cannot_run = "no systemd runs this machine (pid 1 is " + init.substr(0, init.find('\n')) +
                     "); the row needs a unit of a real systemd";
     return fx;
   }
