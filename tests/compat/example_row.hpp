@@ -1,0 +1,62 @@
+// One row of the compat table: a usage example of ChaosBlade's exec-os, the
+// command line actually run (the example with safe paths, processes, ports,
+// cores and sizes substituted), and how its effect on the host and its
+// cleanup are told.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "../cli/blade_run.hpp"
+#include "bladed_process.hpp"
+
+namespace blade::test::compat {
+
+namespace fs = std::filesystem;
+
+// What a check saw: whether it held, and in words what it measured.
+struct Outcome {
+  bool ok = false;
+  std::string what;
+};
+inline Outcome held(std::string what) { return {true, std::move(what)}; }
+inline Outcome failed(std::string what) { return {false, std::move(what)}; }
+
+// What every row may use: the daemon (its pid for the process tree whose cpu,
+// memory and io a fault uses) and the CLI talking to it.
+struct Env {
+  BladedProcess &bladed;
+  const BladeRunner &blade;
+  pid_t bladed_pid() const { return bladed.process->pid(); }
+};
+
+// A row prepared on the host: the words to give `blade`, and the checks.
+// The lambdas own (by shared_ptr) whatever the row set up, so it lives until
+// the row is done and then goes (processes killed, dirs removed, unmounted).
+struct Fixture {
+  std::vector<std::string> words;  // after `blade`
+  std::string substituted;         // what differs from the example, and why
+  std::filesystem::path cwd;       // where blade runs (empty: the test's own)
+  std::function<Outcome(const std::string &uid)> effect;
+  std::function<Outcome(const std::string &uid)> clean;
+  std::string cannot_run;  // set: the row cannot run on this machine, and why
+};
+
+struct Row {
+  std::string target;
+  std::string example;  // the line exactly as ChaosBlade's Example string has it
+  std::function<Fixture(Env &)> setup;
+};
+
+// The rows of each target family (rows_*.cpp).
+std::vector<Row> cpu_mem_rows();
+std::vector<Row> process_rows();
+std::vector<Row> file_script_rows();
+std::vector<Row> disk_rows();
+std::vector<Row> system_rows();  // systemd, time, strace
+
+}  // namespace blade::test::compat
