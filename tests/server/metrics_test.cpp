@@ -285,8 +285,8 @@ TEST_CASE("metrics count experiments, latencies, executor errors and requests") 
   REQUIRE(b.status == 201);
   CHECK(fs::exists(d.dir / "a"));
   CHECK(fs::exists(d.dir / "b"));
-  auto failing = create(c, "cmarker", "touch", {{"path", d.dir / "c"}, {"fail", true}});
-  CHECK(failing.status == 400);
+  auto failing = create(c, "cmarker", "touch", {{"path", d.dir / "c"}, {"fail-on-host", true}});
+  CHECK(failing.status == 422);
   CHECK(failing.body["data"]["status"] == "failed");
   const auto uid_a = a.uid();
   REQUIRE(destroy(c, uid_a).status == 200);
