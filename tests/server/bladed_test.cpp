@@ -198,6 +198,13 @@ TEST_CASE("configuration: flags beat environment beat the config file beat defau
   auto from_flags = parse({"--port", "7200", "--plugin-dir", "/flag"});
   CHECK(from_flags.port == 7200);
   CHECK(from_flags.plugin_dirs == std::vector<fs::path>{"/flag"});
+
+  // The install dir is searched unless a dev run leaves it out (make run),
+  // so the build's plugins do not meet installed copies of themselves.
+  CHECK_FALSE(from_flags.install_plugin_dir.empty());
+  CHECK(parse({"--no-install-plugin-dir"}).install_plugin_dir.empty());
+  EnvVar no_install("BLADE_NO_INSTALL_PLUGIN_DIR", "1");
+  CHECK(parse({}).install_plugin_dir.empty());
 }
 
 TEST_CASE("configuration errors name the option") {

@@ -314,7 +314,7 @@ TEST_CASE("metrics count experiments, latencies, executor errors and requests") 
   CHECK(x.value("blade_http_requests_total",
                 {{"method", "POST"}, {"route", "/v1/experiments"}, {"code", "201"}}) == 2);
   CHECK(x.value("blade_http_requests_total",
-                {{"method", "POST"}, {"route", "/v1/experiments"}, {"code", "400"}}) == 1);
+                {{"method", "POST"}, {"route", "/v1/experiments"}, {"code", "422"}}) == 1);
   CHECK(x.value("blade_http_requests_total",
                 {{"method", "DELETE"}, {"route", "/v1/experiments/{uid}"}, {"code", "200"}}) == 1);
 

@@ -22,6 +22,7 @@ cat <<MSG
 bladed on http://127.0.0.1:$port  (token in var/api-token; Ctrl-C stops it)
 in another shell, from $(pwd):
   export BLADE_API_TOKEN=\$(cat var/api-token) BLADE_ENDPOINT=http://127.0.0.1:$port
+  export BLADE_PLUGIN_DIR=$(cd "$build" && pwd)/plugins    # help from these when bladed is down
   alias blade=$blade
   blade plugins
   uid=\$(blade create example marker --path /tmp/blade-marker --timeout 5m)
