@@ -110,7 +110,7 @@ nlohmann::json specs_for(Context &ctx, bool help) {
     if (!help) throw;
     const auto &dir = ctx.settings.plugin_dir;
     ctx.err << fmt::format(
-        "blade: {}; this help is from the plugin files in {} (--plugin-dir), not the daemon's "
+        "blade: {}; this help is from the plugin files in {} (BLADE_PLUGIN_DIR), not the daemon's "
         "live spec\n",
         e.what(), dir.string());
     return specs_of_plugin_dir(dir);

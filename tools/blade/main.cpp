@@ -29,11 +29,11 @@ constexpr const char *kUsage = R"(Usage: blade [GLOBAL OPTIONS] COMMAND [ARGS]
 Experiments:
   create <target> <action> [--FLAG VALUE]... [--timeout N|5m] [--async] [--dry-run]
                           inject a fault; prints its uid (--help: flags from the live spec)
-  destroy <uid>... [--force]
+  destroy <uid>... [--force | --force-remove]
                           roll a fault back
-  status [<uid>] [--status S] [--target T] [--action A] [--limit N] [--offset N] [--asc]
-         [--type create|prepare]
-                          one experiment, or a list
+  status [<uid>] [--status S] [--target T] [--action A] [--limit N|OFFSET,N] [--offset N]
+         [--asc] [--all] [--type create|prepare]
+                          one experiment, or a list (the active ones unless --all)
   prepare <type> [--FLAG VALUE]...   e.g. prepare jvm --pid 1234
   revoke <uid>            undo a preparation
 
@@ -50,7 +50,8 @@ Plugin files (run on the daemon's host):
 Global options:
   -e, --endpoint URL      bladed's address (env BLADE_ENDPOINT; default http://127.0.0.1:9526)
   --token TOKEN           API token (env BLADE_API_TOKEN; or token: in the config file)
-  -o, --output MODE       table | json | plain (default: table on a terminal, else plain)
+  -o, --output MODE       table | json | plain | chaosblade (ChaosBlade's Response JSON)
+                          (default: table on a terminal, else plain)
   --config FILE           config file (env BLADE_CONFIG; default ~/.config/blade/config.yaml)
   --ca-cert FILE          CA certificate to trust for an https endpoint
   --insecure              https without verifying the certificate
