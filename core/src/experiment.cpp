@@ -3,6 +3,7 @@
 #include <sys/random.h>
 
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <ctime>
@@ -36,6 +37,30 @@ std::optional<ExperimentStatus> experiment_status_from_string(std::string_view n
                  ExperimentStatus::Destroyed, ExperimentStatus::Failed})
     if (to_string(s) == name) return s;
   return std::nullopt;
+}
+
+namespace {
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char &c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
+
+std::optional<ExperimentStatus> parse_experiment_status(std::string_view name) {
+  const std::string l = lower(name);
+  if (l == "success") return ExperimentStatus::Running;
+  if (l == "error") return ExperimentStatus::Failed;
+  return experiment_status_from_string(l);
+}
+
+std::optional<PreparationStatus> parse_preparation_status(std::string_view name) {
+  const std::string l = lower(name);
+  if (l == "error") return PreparationStatus::Failed;
+  return preparation_status_from_string(l);
 }
 
 bool is_active(ExperimentStatus s) {

@@ -9,6 +9,7 @@
 
 #include "blade/core/bounded_json.hpp"
 #include "blade/core/log.hpp"
+#include "blade/core/ssh_channel.hpp"
 
 namespace blade {
 
@@ -239,9 +240,11 @@ CreateResult ExperimentService::create(const CreateRequest &req, const Caller &c
   // that makes the experiment visible to its in_use check.
   std::shared_lock plugins_lock(plugin_change_);
   Resolved r = resolve(req.scope, req.target, req.action);
-  FlagValues flags = validate_flags(*r.target, *r.action, req.flags);
+  FlagValues given = req.flags;
+  refuse_ssh_channel(*r.target, *r.action, given);
+  FlagValues flags = validate_flags(*r.target, *r.action, given);
   std::optional<std::int64_t> timeout;
-  if (req.timeout) timeout = parse_timeout_seconds(*req.timeout);
+  if (req.timeout) timeout = parse_optional_timeout(*req.timeout);
   if (!req.callback.empty() && !is_valid_callback_url(req.callback)) {
     throw Error(ErrorCode::InvalidArgument, "callback: must be an http:// or https:// URL",
                 {{"callback", "must be an http:// or https:// URL"}});
@@ -303,21 +306,27 @@ CreateResult ExperimentService::create(const CreateRequest &req, const Caller &c
   }
 
   auto result = std::make_shared<RunResult>();
-  if (!run_and_wait(uid, [this, e, caller, result] {
-        *result = run_create(e, caller, "experiment.create");
+  // Cleared when this wait gives up: the caller is then told to query the
+  // uid, so a late refusal must leave the row for it to find.
+  auto waiting = std::make_shared<std::atomic<bool>>(true);
+  if (!run_and_wait(uid, [this, e, caller, result, waiting] {
+        *result = run_create(e, caller, "experiment.create", waiting->load());
       })) {
+    waiting->store(false);
     audit(caller, "experiment.create", uid, audit_params(e), "UNAVAILABLE: still running");
     throw Error(ErrorCode::Unavailable,
                 fmt::format("experiment {} is still being created after {} ms; query it by uid",
                             uid, settings_.sync_wait.count()));
   }
+  if (result->forgotten) throw executor_error(ErrorCode::InvalidArgument, result->message);
   return {result->experiment ? *result->experiment : get(uid), std::nullopt, result->code};
 }
 
 // `e` is the row create() inserted: nothing can change it before this job,
 // the first on the experiment's strand, so it is not read back.
 ExperimentService::RunResult ExperimentService::run_create(Experiment e, const Caller &caller,
-                                                           const std::string &audit_action) {
+                                                           const std::string &audit_action,
+                                                           bool refusal_leaves_nothing) {
   const std::string uid = e.uid;
   auto executor = executor_for(e);
   CallOutcome outcome;
@@ -339,6 +348,13 @@ ExperimentService::RunResult ExperimentService::run_create(Experiment e, const C
     BLADE_FAILPOINT("core.create.after_plugin");
   }
   RunResult result;
+  if (refusal_leaves_nothing && outcome.status == BLADE_STATUS_INVALID_ARGUMENT &&
+      outcome.restore_json.empty() && forget_refused(e, caller, audit_action, outcome.message)) {
+    result.code = ErrorCode::InvalidArgument;
+    result.message = outcome.message;
+    result.forgotten = true;
+    return result;
+  }
   if (outcome.ok()) {
     e.status = ExperimentStatus::Running;
     e.result_json = outcome.result_json.empty() ? "{}" : outcome.result_json;
@@ -402,6 +418,30 @@ ExperimentService::RunResult ExperimentService::run_create(Experiment e, const C
   }
   result.experiment = e;
   return result;
+}
+
+bool ExperimentService::forget_refused(const Experiment &e, const Caller &caller,
+                                       const std::string &audit_action,
+                                       const std::string &message) {
+  AuditEntry a = audit_entry(caller, audit_action, e.uid, audit_params(e),
+                             outcome_text(ErrorCode::InvalidArgument, message) + " (not stored)");
+  try {
+    store_.forget_refused_experiment(e.uid, a);
+  } catch (const Error &err) {
+    // Kept as a failed experiment instead: visible, and nothing to undo.
+    log::warn("a refused create could not be removed; it stays as failed",
+              {{"uid", e.uid}, {"error", err.what()}});
+    return false;
+  }
+  // Watchers saw it created: they hear that it ended, and that no row stays.
+  Experiment gone = e;
+  gone.status = ExperimentStatus::Failed;
+  gone.error = message;
+  gone.finished_at = gone.updated_at = now();
+  auto json = to_json(gone);
+  json["stored"] = false;
+  events_.publish("experiment", json);
+  return true;
 }
 
 DestroyResult ExperimentService::destroy(const std::string &uid, const Caller &caller, bool force) {

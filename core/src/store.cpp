@@ -657,6 +657,25 @@ void Store::update_experiment(const Experiment &e, const AuditEntry *audit) {
   });
 }
 
+void Store::forget_refused_experiment(const std::string &uid, const AuditEntry &audit) {
+  impl_->write([&](Connection &c) {
+    Transaction transaction(c, Transaction::Mode::Immediate);
+    // Only a row no step was taken for: one with a record written ahead
+    // names something destroy must undo, so it is never removed here.
+    auto remove = c.prepare(
+        "DELETE FROM experiments WHERE uid = ?1 AND status = ?2 "
+        "AND (restore_json IS NULL OR restore_json = '')");
+    remove->bind(1, uid);
+    remove->bind(2, std::string(to_string(ExperimentStatus::Created)));
+    remove->run();
+    if (c.changes() == 0)
+      throw Error(ErrorCode::NotFound,
+                  fmt::format("experiment {} is not a created row without a restore record", uid));
+    insert_audit(c, audit);
+    transaction.commit();
+  });
+}
+
 std::optional<Experiment> Store::get_experiment(const std::string &uid) const {
   return impl_->read([&](Connection &c) -> std::optional<Experiment> {
     static const std::string sql =

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "blade/core/error.hpp"
+#include "blade/core/ssh_channel.hpp"
 
 namespace blade::server {
 namespace {
@@ -136,6 +137,10 @@ BladeCommand parse_create(const Words &rest, const FlagSpecLookup &lookup) {
     if (name == "timeout" || name == "endpoint") return Arity::Value;
     for (const auto &flag : specs)
       if (flag.name == name) return flag.no_args ? Arity::Switch : Arity::Value;
+    // Read so that the service refuses them by name ("not supported"),
+    // rather than as flags it has never heard of.
+    for (const auto &flag : ssh_channel_flags())
+      if (flag.name == name) return flag.no_args ? Arity::Switch : Arity::Value;
     return std::nullopt;
   };
   const FlagContext context{arity, "flags.", create.target + " " + create.action};
@@ -229,19 +234,6 @@ void parse_limit(const std::string &text, std::int64_t &limit, std::int64_t &off
 }
 
 }  // namespace
-
-std::optional<ExperimentStatus> parse_experiment_status(std::string_view name) {
-  const std::string l = lower(name);
-  if (l == "success") return ExperimentStatus::Running;
-  if (l == "error") return ExperimentStatus::Failed;
-  return experiment_status_from_string(l);
-}
-
-std::optional<PreparationStatus> parse_preparation_status(std::string_view name) {
-  const std::string l = lower(name);
-  if (l == "error") return PreparationStatus::Failed;
-  return preparation_status_from_string(l);
-}
 
 StatusQuery parse_status_options(const Options &options) {
   std::map<std::string, std::string> given;

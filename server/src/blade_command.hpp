@@ -68,10 +68,4 @@ inline const std::vector<std::string> kStatusOptions = {"uid",    "type",  "targ
                                                          "status", "limit", "asc"};
 StatusQuery parse_status_options(const std::vector<std::pair<std::string, std::string>> &options);
 
-// ChaosBlade's status names or ours: Created -> created, Success -> running,
-// Error -> failed, Destroyed -> destroyed (case-insensitive).
-std::optional<ExperimentStatus> parse_experiment_status(std::string_view name);
-// Created -> created, Running -> running, Error -> failed, Revoked -> revoked.
-std::optional<PreparationStatus> parse_preparation_status(std::string_view name);
-
 }  // namespace blade::server

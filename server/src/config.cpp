@@ -27,6 +27,7 @@ const std::map<std::string, std::string> kEnvNames = {
     {"token", "BLADE_API_TOKEN"},
     {"no-auth", "BLADE_NO_AUTH"},
     {"plugin-dir", "BLADE_PLUGIN_DIR"},
+    {"no-install-plugin-dir", "BLADE_NO_INSTALL_PLUGIN_DIR"},
     {"state-dir", "BLADE_STATE_DIR"},
     {"log-level", "BLADE_LOG_LEVEL"},
     {"log-format", "BLADE_LOG_FORMAT"},
@@ -70,6 +71,10 @@ po::options_description options_description(const Config &defaults) {
     ("plugin-dir", po::value<std::vector<std::string>>(),
      "directory of plugin .so files, repeatable; searched before BLADE_PLUGIN_PATH and the "
      "install dir (env BLADE_PLUGIN_DIR, colon-separated)")
+    ("no-install-plugin-dir", po::value<bool>()->implicit_value(true)->default_value(false),
+     "load plugins only from --plugin-dir and BLADE_PLUGIN_PATH, not the install dir: a "
+     "development build's plugins would clash with installed copies of themselves "
+     "(env BLADE_NO_INSTALL_PLUGIN_DIR=1)")
     ("state-dir", po::value<std::string>()->default_value(defaults.state_dir.string()),
      "where bladed keeps its state, plugins' backups included (env BLADE_STATE_DIR)")
     ("log-level", po::value<std::string>()->default_value("info"),
@@ -229,7 +234,7 @@ Config to_config(const po::variables_map &vm, std::vector<ApiToken> tokens) {
   if (vm.count("plugin-dir"))
     for (const auto &d : vm["plugin-dir"].as<std::vector<std::string>>())
       c.plugin_dirs.emplace_back(d);
-  c.install_plugin_dir = BLADE_PLUGIN_INSTALL_DIR;
+  if (!vm["no-install-plugin-dir"].as<bool>()) c.install_plugin_dir = BLADE_PLUGIN_INSTALL_DIR;
   c.state_dir = vm["state-dir"].as<std::string>();
   if (c.state_dir.empty()) throw std::invalid_argument("state-dir: must not be empty");
   auto level = log::level_from_string(vm["log-level"].as<std::string>());

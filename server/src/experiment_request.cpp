@@ -115,7 +115,8 @@ CreateRequest parse_create_request(const std::string &body_text) {
   if (body.contains("timeout") && !body["timeout"].is_null()) {
     const auto &t = body["timeout"];
     if (t.is_number_integer()) {
-      r.timeout = std::to_string(t.get<std::int64_t>());
+      // As written: an unsigned beyond 2^63-1 read as int64 would wrap negative.
+      r.timeout = t.dump();
     } else if (t.is_string()) {
       r.timeout = t.get<std::string>();
     } else {

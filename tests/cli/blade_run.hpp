@@ -51,9 +51,9 @@ class BladeRunner {
   const std::filesystem::path &home() const { return home_.path(); }
 
   // With `terminal`, stdout is a pseudo-terminal (isatty(1) holds), as for a
-  // person at a shell.
+  // person at a shell; with `cwd`, blade runs in that directory.
   BladeRun run(const std::vector<std::string> &args, const std::vector<std::string> &extra_env = {},
-               bool terminal = false) const {
+               bool terminal = false, const std::filesystem::path &cwd = {}) const {
     std::vector<std::string> argv = {kBlade};
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<std::string> env = {"PATH=/usr/bin:/bin", "HOME=" + home_.path().string()};
@@ -74,6 +74,7 @@ class BladeRunner {
     if (pid < 0) throw std::runtime_error("fork failed");
     if (pid == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) ::_exit(126);
       int err_fd = ::open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       ::dup2(err_fd, 2);
       if (!terminal) {

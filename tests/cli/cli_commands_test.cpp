@@ -1,12 +1,7 @@
 // The real blade against a real bladed: experiments, specs, output modes,
 // exit codes and the one-line errors.
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
-#include <regex>
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
@@ -14,43 +9,11 @@
 #include "../server/bladed_process.hpp"
 #include "../support/eventually.hpp"
 #include "blade_run.hpp"
+#include "cli_fixtures.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace blade::test;
-
-namespace {
-
-// A runner pointed at `d` with the admin token, as a user's environment is.
-BladeRunner runner_for(const BladedProcess &d) {
-  return BladeRunner({"BLADE_ENDPOINT=" + d.url(), "BLADE_API_TOKEN=" + kToken});
-}
-
-json experiment(BladedProcess &d, const std::string &uid) {
-  auto c = d.client();
-  auto res = c.Get(("/v1/experiments/" + uid).c_str(), auth());
-  REQUIRE(res);
-  return json::parse(res->body)["data"];
-}
-
-bool is_uid(const std::string &text) {
-  return std::regex_match(text, std::regex("[0-9a-f]{16}"));
-}
-
-// A port nothing listens on: bound, then closed.
-int closed_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-}  // namespace
 
 TEST_CASE("create, status and destroy round trip with a real fault; aliases and --flag=value") {
   BladedProcess d(with_test_plugins({"c_marker.so", "noop_a.so"}));
@@ -255,14 +218,23 @@ TEST_CASE("exit codes: 2 for usage errors, 1 for failed operations, one line on 
   CHECK(nothing.code == 1);
   CHECK(nothing.err.rfind("blade: NOT_FOUND: ", 0) == 0);
 
-  // The plugin refuses the fault: the daemon's error, the failed experiment in JSON.
+  // The plugin fails the fault: the daemon's error, the failed experiment in JSON.
   const fs::path marker = d.dir / "fails";
-  auto failed =
-      blade.run({"create", "cmarker", "touch", "--path", marker.string(), "--fail", "-o", "json"});
+  auto failed = blade.run(
+      {"create", "cmarker", "touch", "--path", marker.string(), "--fail-on-host", "-o", "json"});
   CHECK(failed.code == 1);
   one_line(failed);
-  CHECK(failed.err == "blade: INVALID_ARGUMENT: asked to fail\n");
+  CHECK(failed.err == "blade: FAILED_PRECONDITION: asked to fail on the host\n");
   CHECK(json::parse(failed.out)["status"] == "failed");
+  CHECK_FALSE(fs::exists(marker));
+
+  // The plugin refuses the input before doing anything: an error, no record.
+  auto refused =
+      blade.run({"create", "cmarker", "touch", "--path", marker.string(), "--fail", "-o", "json"});
+  CHECK(refused.code == 1);
+  one_line(refused);
+  CHECK(refused.err == "blade: INVALID_ARGUMENT: asked to fail\n");
+  CHECK(refused.out.empty());
   CHECK_FALSE(fs::exists(marker));
 
   // prepare/revoke reach the preparation routes; no jvm plugin: a clean error.

@@ -98,8 +98,16 @@ TEST_CASE("external failures become failed experiments with the binary's reason"
   CHECK(failed.experiment.status == ExperimentStatus::Failed);
   CHECK(failed.failure == ErrorCode::FailedPrecondition);
   CHECK_FALSE(failed.experiment.error.empty());
+  // A binary refusing its parameters (47000) did nothing: refused as the
+  // spec check refuses, and nothing is stored.
   r.action = "error";
-  auto invalid = e.service->create(r);
-  CHECK(invalid.failure == ErrorCode::InvalidArgument);
-  CHECK(invalid.experiment.error.find("47000") != std::string::npos);
+  const auto before = e.service->list({}).total;
+  try {
+    e.service->create(r);
+    FAIL("the binary's refusal was not an error");
+  } catch (const Error &err) {
+    CHECK(err.code() == ErrorCode::InvalidArgument);
+    CHECK(std::string(err.what()).find("47000") != std::string::npos);
+  }
+  CHECK(e.service->list({}).total == before);
 }

@@ -11,6 +11,7 @@
 #include <httplib.h>
 
 #include "../support/file_text.hpp"
+#include "blade/core/ssh_channel.hpp"
 #include "callback_sender.hpp"
 #include "engine.hpp"
 
@@ -127,13 +128,54 @@ TEST_CASE("async create answers at once in created, then runs on a worker") {
 TEST_CASE("a failed create leaves the experiment failed with the plugin's reason") {
   Engine e({"c_marker.so"});
   auto req = marker_request(e.dir / "marker");
-  req.flags["fail"] = "true";
+  req.flags["fail-on-host"] = "true";
   auto r = e.service->create(req);
   CHECK(r.experiment.status == ExperimentStatus::Failed);
-  CHECK(r.experiment.error == "asked to fail");
-  CHECK(r.failure == ErrorCode::InvalidArgument);
+  CHECK(r.experiment.error == "asked to fail on the host");
+  CHECK(r.failure == ErrorCode::FailedPrecondition);
   CHECK(r.experiment.finished_at);
+  CHECK(e.service->get(r.experiment.uid).status == ExperimentStatus::Failed);
   CHECK(e.service->destroy(r.experiment.uid).experiment.status == ExperimentStatus::Failed);
+}
+
+TEST_CASE("a plugin's refusal before any step leaves nothing, as the spec check's does") {
+  Engine e({"c_marker.so"});
+  const fs::path marker = e.dir / "marker";
+  auto refused = marker_request(marker);
+  refused.flags["fail"] = "true";  // the plugin answers INVALID_ARGUMENT, nothing done
+  const Error err = error_of([&] { e.service->create(refused); });
+  CHECK(err.code() == ErrorCode::InvalidArgument);
+  CHECK(std::string(err.what()).find("asked to fail") != std::string::npos);
+  CHECK_FALSE(fs::exists(marker));
+  CHECK(e.service->list({}).total == 0);
+
+  // The spec's refusal of the same request: the same error code, the same
+  // empty store.
+  auto by_spec = marker_request(marker);
+  by_spec.flags["fail"] = "maybe";
+  CHECK(error_of([&] { e.service->create(by_spec); }).code() == ErrorCode::InvalidArgument);
+  CHECK(e.service->list({}).total == 0);
+
+  // Watchers heard it created and then ended, marked as not stored.
+  std::vector<nlohmann::json> seen;
+  for (const auto &ev : e.events.since(0))
+    if (ev.type == "experiment") seen.push_back(ev.data);
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[0]["status"] == "created");
+  CHECK(seen[1]["status"] == "failed");
+  CHECK(seen[1]["stored"] == false);
+  CHECK(seen[0]["uid"] == seen[1]["uid"]);
+  // The audit keeps the attempt.
+  auto audit = e.store->list_audit(10);
+  REQUIRE(audit.size() == 1);
+  CHECK(audit[0].action == "experiment.create");
+  CHECK(audit[0].outcome.find("INVALID_ARGUMENT: asked to fail (not stored)") == 0);
+
+  // An async caller has the uid already: the refusal stays, failed, for it.
+  refused.async = true;
+  const auto uid = e.service->create(refused).experiment.uid;
+  REQUIRE(eventually([&] { return status_of(e, uid) == ExperimentStatus::Failed; }));
+  CHECK(e.service->get(uid).error == "asked to fail");
 }
 
 TEST_CASE("at its deadline an experiment is destroyed automatically") {
@@ -344,6 +386,74 @@ TEST_CASE("bad input: a distinct, field-named error, and nothing persisted") {
   CHECK(field_of(no_target) == std::make_pair(ErrorCode::InvalidArgument, std::string("target")));
 
   CHECK(error_of([&] { e.service->destroy("0000000000000000"); }).code() == ErrorCode::NotFound);
+  CHECK(e.service->list({}).total == 0);
+}
+
+TEST_CASE("ChaosBlade's SSH channel flags are refused by name, before anything happens") {
+  Engine e({"c_marker.so"});
+  const fs::path marker = e.dir / "marker";
+  for (const auto &flag : ssh_channel_flags()) {
+    CAPTURE(flag.name);
+    auto r = marker_request(marker);
+    r.flags[std::string(flag.name)] = flag.name == "channel" ? "ssh" : "x";
+    for (bool dry_run : {false, true}) {
+      r.dry_run = dry_run;
+      const Error err = error_of([&] { e.service->create(r); });
+      CHECK(err.code() == ErrorCode::InvalidArgument);
+      REQUIRE(err.details().size() == 1);
+      CHECK(err.details()[0].field == "flags." + std::string(flag.name));
+      CHECK(std::string(err.what())
+                .find("remote execution over SSH is not supported; run bladed "
+                      "on that host") != std::string::npos);
+    }
+  }
+  auto upper = marker_request(marker);
+  upper.flags["channel"] = "SSH";
+  CHECK(error_of([&] { e.service->create(upper); }).code() == ErrorCode::InvalidArgument);
+  CHECK_FALSE(fs::exists(marker));
+  CHECK(e.service->list({}).total == 0);
+  CHECK(e.store->list_audit(10).empty());
+
+  // ChaosBlade's local channel is what bladed does anyway.
+  auto local = marker_request(marker);
+  local.flags["channel"] = "local";
+  auto created = e.service->create(local);
+  CHECK(created.experiment.status == ExperimentStatus::Running);
+  CHECK(created.experiment.flags.count("channel") == 0);
+  CHECK(fs::exists(marker));
+  e.service->destroy(created.experiment.uid);
+  CHECK_FALSE(fs::exists(marker));
+}
+
+TEST_CASE("timeouts: whole seconds or Go durations, 0 is none, nothing wraps") {
+  Engine e({"noop_a.so"});
+  auto timeout_of = [&](const std::string &text) {
+    auto r = noop_request("noopa", e.dir.path());
+    r.timeout = text;
+    r.dry_run = true;
+    return e.service->create(r).plan->at("timeout");
+  };
+  CHECK(timeout_of("300") == 300);
+  CHECK(timeout_of("90s") == 90);
+  CHECK(timeout_of("5m") == 300);
+  CHECK(timeout_of("1h30m") == 5400);
+  CHECK(timeout_of("1.5h") == 5400);
+  CHECK(timeout_of("0").is_null());  // ChaosBlade: no timeout
+  CHECK(timeout_of("0s").is_null());
+  auto refusal = [&](const std::string &text) {
+    auto r = noop_request("noopa", e.dir.path());
+    r.timeout = text;
+    const Error err = error_of([&] { e.service->create(r); });
+    CHECK(err.code() == ErrorCode::InvalidArgument);
+    CHECK(err.details().at(0).field == "timeout");
+    return err.details().at(0).description;
+  };
+  CHECK(refusal("1500ms") == "must be a whole number of seconds");
+  CHECK(refusal("500ms") == "must be a whole number of seconds");
+  CHECK(refusal("18446744073709551615") == "must be at most 366 days");
+  CHECK(refusal("9223372036854775808") == "must be at most 366 days");
+  CHECK(refusal("-99999999999999999999") == "must be positive");
+  CHECK(refusal("-5m") == "must be positive");
   CHECK(e.service->list({}).total == 0);
 }
 

@@ -37,6 +37,9 @@ static const char spec_yaml[] =
     "    - name: fail\n"
     "      desc: make create fail with INVALID_ARGUMENT (for tests)\n"
     "      noArgs: true\n"
+    "    - name: fail-on-host\n"
+    "      desc: make create fail with FAILED_PRECONDITION before any step (for tests)\n"
+    "      noArgs: true\n"
     "    - name: hang-ms\n"
     "      desc: after the file is made, wait this long before answering (for crash tests)\n"
     "      type: int\n"
@@ -97,6 +100,10 @@ static blade_status c_create(blade_instance *self, const blade_request *req, bla
   if (fail && strcmp(fail, "true") == 0) {
     say(self->api, call, BLADE_OUTPUT_MESSAGE, "asked to fail");
     return BLADE_STATUS_INVALID_ARGUMENT;
+  }
+  if (flag(req, "fail-on-host") && strcmp(flag(req, "fail-on-host"), "true") == 0) {
+    say(self->api, call, BLADE_OUTPUT_MESSAGE, "asked to fail on the host");
+    return BLADE_STATUS_FAILED_PRECONDITION;
   }
   if (!path || strlen(path) > 4000 || strchr(path, '"') || strchr(path, '\\')) {
     say(self->api, call, BLADE_OUTPUT_MESSAGE, "path is missing or not representable");

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -197,6 +198,13 @@ TEST_CASE("configuration: flags beat environment beat the config file beat defau
   auto from_flags = parse({"--port", "7200", "--plugin-dir", "/flag"});
   CHECK(from_flags.port == 7200);
   CHECK(from_flags.plugin_dirs == std::vector<fs::path>{"/flag"});
+
+  // The install dir is searched unless a dev run leaves it out (make run),
+  // so the build's plugins do not meet installed copies of themselves.
+  CHECK_FALSE(from_flags.install_plugin_dir.empty());
+  CHECK(parse({"--no-install-plugin-dir"}).install_plugin_dir.empty());
+  EnvVar no_install("BLADE_NO_INSTALL_PLUGIN_DIR", "1");
+  CHECK(parse({}).install_plugin_dir.empty());
 }
 
 TEST_CASE("configuration errors name the option") {
@@ -307,16 +315,39 @@ TEST_CASE("experiment routes answer bad requests with the error matrix") {
   CHECK(big->status == 413);
   CHECK(json::parse(big->body)["code"] == "INVALID_ARGUMENT");
 
-  // The plugin refuses: the failed experiment comes back as data.
+  // The plugin fails on the host: the failed experiment comes back as data.
   auto failed = post_json(c, "/v1/experiments",
                           {{"target", "cmarker"},
                            {"action", "touch"},
-                           {"flags", {{"path", (d.dir / "f").string()}, {"fail", true}}}});
-  CHECK(failed->status == 400);
+                           {"flags", {{"path", (d.dir / "f").string()}, {"fail-on-host", true}}}});
+  CHECK(failed->status == 422);
   auto body = json::parse(failed->body);
-  CHECK(body["code"] == "INVALID_ARGUMENT");
+  CHECK(body["code"] == "FAILED_PRECONDITION");
   CHECK(body["data"]["status"] == "failed");
-  CHECK(body["data"]["error"] == "asked to fail");
+  CHECK(body["data"]["error"] == "asked to fail on the host");
+
+  // The plugin refuses the input before any step: 400, as the spec's refusal, no data.
+  auto refused = post_json(c, "/v1/experiments",
+                           {{"target", "cmarker"},
+                            {"action", "touch"},
+                            {"flags", {{"path", (d.dir / "f").string()}, {"fail", true}}}});
+  CHECK(refused->status == 400);
+  auto refusal = json::parse(refused->body);
+  CHECK(refusal["code"] == "INVALID_ARGUMENT");
+  CHECK(refusal["message"] == "asked to fail");
+  CHECK((!refusal.contains("data") || refusal["data"].is_null()));
+
+  // A JSON timeout beyond int64 does not wrap negative: a clear 400.
+  auto huge = post_json(c, "/v1/experiments",
+                        {{"target", "cmarker"},
+                         {"action", "touch"},
+                         {"timeout", std::numeric_limits<std::uint64_t>::max()},
+                         {"flags", {{"path", (d.dir / "h").string()}}}});
+  CHECK(huge->status == 400);
+  auto huge_body = json::parse(huge->body);
+  CHECK(huge_body["details"][0]["field"] == "timeout");
+  CHECK(huge_body["details"][0]["description"] == "must be at most 366 days");
+  CHECK_FALSE(fs::exists(d.dir / "h"));
 }
 
 TEST_CASE("SIGTERM rolls back faults created over HTTP, unless told to keep them") {

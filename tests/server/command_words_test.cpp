@@ -11,12 +11,12 @@
 #include "chaosblade_response.hpp"
 #include "command_words.hpp"
 
+using blade::chaosblade_code;
 using blade::Error;
 using blade::ErrorCode;
 using blade::FlagSpec;
 using blade::server::BladeCommand;
 using blade::server::BladeVerb;
-using blade::server::chaosblade_code;
 using blade::server::parse_blade_command;
 using blade::server::split_command_words;
 using Words = std::vector<std::string>;
@@ -250,7 +250,7 @@ TEST_CASE("status: one uid, or filters in either vocabulary") {
 }
 
 TEST_CASE("the error table maps core errors to ChaosBlade's codes") {
-  using blade::server::chaosblade_failure;
+  using blade::chaosblade_failure;
   CHECK(chaosblade_code(Error(ErrorCode::InvalidArgument, "x", {{"flags.path", "required"}})) ==
         45000);
   CHECK(chaosblade_code(Error(ErrorCode::InvalidArgument, "x", {{"flags.p", "must be 1..9"}})) ==
@@ -265,8 +265,8 @@ TEST_CASE("the error table maps core errors to ChaosBlade's codes") {
 
   auto failure = to_json(chaosblade_failure(Error(ErrorCode::Unavailable, "store down")));
   CHECK(failure == nlohmann::json{{"code", 67001}, {"success", false}, {"error", "store down"}});
-  auto ok = to_json(blade::server::chaosblade_ok(nullptr));
+  auto ok = to_json(blade::chaosblade_ok(nullptr));
   CHECK(ok == nlohmann::json{{"code", 200}, {"success", true}});
-  CHECK(to_json(blade::server::chaosblade_ok(nlohmann::json::array()))["result"] ==
+  CHECK(to_json(blade::chaosblade_ok(nlohmann::json::array()))["result"] ==
         nlohmann::json::array());
 }

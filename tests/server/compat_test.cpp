@@ -182,14 +182,31 @@ TEST_CASE("/chaosblade reports failures in its shape with ChaosBlade's codes") {
   Daemon d;
   const fs::path marker = d.dir / "marker";
 
-  // The plugin refuses: the experiment exists, failed, and its uid comes back.
-  auto [status, failed] = d.blade("create cmarker touch --fail --path " + marker.string());
+  // The plugin fails on the host: the experiment exists, failed, and its uid comes back.
+  auto [status, failed] = d.blade("create cmarker touch --fail-on-host --path " + marker.string());
   CHECK(status == 200);
-  check_failure_shape(failed, 47000);
-  CHECK(failed["error"] == "asked to fail");
+  check_failure_shape(failed, 63063);
+  CHECK(failed["error"] == "asked to fail on the host");
   REQUIRE(is_uid(failed["result"]));
   CHECK(d.blade("status " + failed["result"].get<std::string>()).second["result"]["status"] ==
         "failed");
+  // The plugin refuses the input before any step: 47000, nothing stored.
+  const auto stored = d.experiments_total();
+  auto refused = d.blade("create cmarker touch --fail --path " + marker.string()).second;
+  check_failure_shape(refused, 47000);
+  CHECK(refused["error"] == "asked to fail");
+  CHECK_FALSE(refused.contains("result"));
+  CHECK(d.experiments_total() == stored);
+  // ChaosBlade's SSH channel: parsed (switches too), refused by name.
+  for (const std::string flags : {"--channel ssh --ssh-host 10.0.0.9", "--ssh-key-passphrase",
+                                  "--override-blade-release", "--install-path /opt/chaosblade"}) {
+    auto ssh = d.blade("create cmarker touch --path " + marker.string() + " " + flags).second;
+    CAPTURE(flags);
+    check_failure_shape(ssh, 47000);
+    CHECK(ssh["error"].get<std::string>().find("remote execution over SSH is not supported") !=
+          std::string::npos);
+  }
+  CHECK(d.experiments_total() == stored);
 
   check_failure_shape(d.blade("create cmarker touch").second, 45000);  // --path required
   check_failure_shape(d.blade("create cmarker touch --path relative").second, 47000);
@@ -391,11 +408,20 @@ TEST_CASE("/api/v1 answers errors with the native status and ChaosBlade's codes"
   auto failed = post_json(c, "/api/v1/experiments",
                           {{"target", "cmarker"},
                            {"action", "touch"},
-                           {"flags", {{"path", marker.string()}, {"fail", true}}}});
-  CHECK(failed->status == 400);
+                           {"flags", {{"path", marker.string()}, {"fail-on-host", true}}}});
+  CHECK(failed->status == 422);
   auto failed_body = json::parse(failed->body);
-  check_failure_shape(failed_body, 47000);
+  check_failure_shape(failed_body, 63063);
   CHECK(failed_body["result"]["status"] == "failed");
+
+  auto refused = post_json(c, "/api/v1/experiments",
+                           {{"target", "cmarker"},
+                            {"action", "touch"},
+                            {"flags", {{"path", marker.string()}, {"fail", true}}}});
+  CHECK(refused->status == 400);
+  auto refused_body = json::parse(refused->body);
+  check_failure_shape(refused_body, 47000);
+  CHECK_FALSE(refused_body.contains("result"));
 
   auto viewer = post_json(
       c, "/api/v1/experiments",

@@ -285,8 +285,8 @@ TEST_CASE("metrics count experiments, latencies, executor errors and requests") 
   REQUIRE(b.status == 201);
   CHECK(fs::exists(d.dir / "a"));
   CHECK(fs::exists(d.dir / "b"));
-  auto failing = create(c, "cmarker", "touch", {{"path", d.dir / "c"}, {"fail", true}});
-  CHECK(failing.status == 400);
+  auto failing = create(c, "cmarker", "touch", {{"path", d.dir / "c"}, {"fail-on-host", true}});
+  CHECK(failing.status == 422);
   CHECK(failing.body["data"]["status"] == "failed");
   const auto uid_a = a.uid();
   REQUIRE(destroy(c, uid_a).status == 200);
@@ -314,7 +314,7 @@ TEST_CASE("metrics count experiments, latencies, executor errors and requests") 
   CHECK(x.value("blade_http_requests_total",
                 {{"method", "POST"}, {"route", "/v1/experiments"}, {"code", "201"}}) == 2);
   CHECK(x.value("blade_http_requests_total",
-                {{"method", "POST"}, {"route", "/v1/experiments"}, {"code", "400"}}) == 1);
+                {{"method", "POST"}, {"route", "/v1/experiments"}, {"code", "422"}}) == 1);
   CHECK(x.value("blade_http_requests_total",
                 {{"method", "DELETE"}, {"route", "/v1/experiments/{uid}"}, {"code", "200"}}) == 1);
 

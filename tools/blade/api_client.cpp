@@ -149,7 +149,7 @@ nlohmann::json open_envelope(const httplib::Result &res, const std::string &endp
   }
   if (!error_code_from_string(code)) message = fmt::format("HTTP {}: {}", r.status, message);
   throw ApiError(code.empty() ? "HTTP_" + std::to_string(r.status) : code, message,
-                 body.value("data", nlohmann::json()));
+                 body.value("data", nlohmann::json()), body.value("details", nlohmann::json()));
 }
 
 }  // namespace

@@ -23,14 +23,21 @@ class UsageError : public std::runtime_error {
 // ("INVALID_ARGUMENT"), what() its message.
 class ApiError : public std::runtime_error {
  public:
-  ApiError(std::string code, const std::string &message, nlohmann::json data = nullptr)
-      : std::runtime_error(message), code_(std::move(code)), data_(std::move(data)) {}
+  ApiError(std::string code, const std::string &message, nlohmann::json data = nullptr,
+           nlohmann::json details = nullptr)
+      : std::runtime_error(message),
+        code_(std::move(code)),
+        data_(std::move(data)),
+        details_(std::move(details)) {}
   const std::string &code() const { return code_; }
   const nlohmann::json &data() const { return data_; }
+  // The envelope's `details`: [{"field": ..., "description": ...}].
+  const nlohmann::json &details() const { return details_; }
 
  private:
   std::string code_;
   nlohmann::json data_;
+  nlohmann::json details_;
 };
 
 // No answer at all: the daemon is not running, the address is wrong, TLS

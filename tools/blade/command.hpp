@@ -10,6 +10,7 @@
 #include <boost/program_options.hpp>
 
 #include "api_client.hpp"
+#include "output.hpp"
 #include "settings.hpp"
 
 namespace blade::cli {
@@ -25,7 +26,13 @@ struct Context {
     if (!api_) api_ = std::make_unique<ApiClient>(settings);
     return *api_;
   }
-  bool json() const { return settings.output == OutputMode::Json; }
+  // Machine-readable output: json, or json inside ChaosBlade's Response.
+  bool json() const {
+    return settings.output == OutputMode::Json || settings.output == OutputMode::Chaosblade;
+  }
+  bool chaosblade() const { return settings.output == OutputMode::Chaosblade; }
+  // A command's result in json mode: as it is, or as a ChaosBlade Response.
+  void print_data(const nlohmann::json &data) { print_result(out, settings.output, data); }
   bool table() const { return settings.output == OutputMode::Table; }
 
  private:

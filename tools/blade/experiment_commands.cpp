@@ -1,6 +1,7 @@
 // create, destroy, status, prepare, revoke: the experiment and preparation
 // routes of API.md, with ChaosBlade's command syntax.
 #include <algorithm>
+#include <filesystem>
 #include <set>
 
 #include <fmt/format.h>
@@ -8,10 +9,13 @@
 #include "blade/core/error.hpp"
 #include "blade/core/experiment.hpp"
 #include "blade/core/experiment_service.hpp"
+#include "blade/core/ssh_channel.hpp"
 #include "cli_error.hpp"
 #include "command.hpp"
 #include "output.hpp"
+#include "plugin_probe.hpp"
 #include "spec_help.hpp"
+#include "suggest.hpp"
 
 namespace blade::cli {
 namespace {
@@ -38,14 +42,17 @@ std::optional<std::string> peek_option(const std::vector<std::string> &args,
 // a bad value is a usage error before anything is sent.
 nlohmann::json timeout_value(const std::string &text) {
   try {
-    return parse_timeout_seconds(text);
+    const auto seconds = parse_optional_timeout(text);
+    return seconds ? nlohmann::json(*seconds) : nlohmann::json(nullptr);
   } catch (const Error &e) {
     throw UsageError(fmt::format("--timeout: '{}': {}", text, e.what()));
   }
 }
 
 void print_created(Context &ctx, const Experiment &e, const nlohmann::json &data) {
-  if (ctx.json()) return print_json(ctx.out, data);
+  // ChaosBlade's create answered the uid as its result.
+  if (ctx.chaosblade()) return ctx.print_data(e.uid);
+  if (ctx.json()) return ctx.print_data(data);
   ctx.out << e.uid << "\n";
   if (!ctx.table()) return;
   std::string summary = fmt::format("{} {} {}: {}, executor {}", e.scope, e.target, e.action,
@@ -60,6 +67,19 @@ std::vector<Experiment> experiments_of(const nlohmann::json &items) {
   for (const auto &item : items)
     out.push_back(experiment_from_json(item));
   return out;
+}
+
+// " (did you mean '--x'?)" for the first flag among `args` that is not in
+// `known`.
+std::string unknown_flag_hint(const std::vector<std::string> &args,
+                              const std::vector<std::string> &known) {
+  for (const auto &word : args) {
+    if (word.rfind("--", 0) != 0) continue;
+    const std::string name = word.substr(2, word.find('=') - 2);
+    if (std::find(known.begin(), known.end(), name) == known.end())
+      return did_you_mean(name, known, "--");
+  }
+  return "";
 }
 
 // --flag value and --flag=value, for commands without a spec to go by.
@@ -81,6 +101,48 @@ nlohmann::json loose_flags(const std::string &command, const std::vector<std::st
   return flags;
 }
 
+// The live spec; for help only, when bladed cannot be reached, what the
+// plugin files on this host would serve, saying so.
+nlohmann::json specs_for(Context &ctx, bool help) {
+  try {
+    return ctx.api().get("/v1/specs");
+  } catch (const Unreachable &e) {
+    if (!help) throw;
+    const auto &dir = ctx.settings.plugin_dir;
+    ctx.err << fmt::format(
+        "blade: {}; this help is from the plugin files in {} (BLADE_PLUGIN_DIR), not the daemon's "
+        "live spec\n",
+        e.what(), dir.string());
+    return specs_of_plugin_dir(dir);
+  }
+}
+
+// " (did you mean ...?)" for a target or action nothing serves in `scope`.
+std::string spec_hint(const nlohmann::json &specs, const std::string &scope,
+                      const std::string &target, const std::string &action) {
+  std::vector<std::string> targets, actions;
+  bool target_known = false;
+  for (const auto &e : specs) {
+    if (e.value("scope", "host") != scope) continue;
+    const std::string t = e.value("target", "");
+    targets.push_back(t);
+    if (t != target) continue;
+    target_known = true;
+    actions.push_back(e.value("action", ""));
+    for (const auto &alias : e.value("aliases", std::vector<std::string>{}))
+      actions.push_back(alias);
+  }
+  if (!target_known) return did_you_mean(target, targets);
+  return did_you_mean(action, actions);
+}
+
+// ChaosBlade ran its executor in the caller's directory, so a relative
+// path named a file there; bladed runs elsewhere and wants it absolute.
+std::string absolute_path(const std::string &value) {
+  if (value.empty() || value.front() == '/') return value;
+  return std::filesystem::absolute(value).lexically_normal().string();
+}
+
 }  // namespace
 
 int run_create(Context &ctx) {
@@ -89,26 +151,30 @@ int run_create(Context &ctx) {
   if (args.empty() || is_option(args[0])) {
     if (!help)
       throw UsageError("create: expected <target> <action> (blade create --help lists them)");
-    ctx.out << targets_help(ctx.api().get("/v1/specs"));
+    ctx.out << targets_help(specs_for(ctx, true));
     return kExitOk;
   }
   const std::string target = args[0];
   if (args.size() < 2 || is_option(args[1])) {
     if (!help)
       throw UsageError(fmt::format("create {}: expected an action after the target", target));
-    ctx.out << targets_help(ctx.api().get("/v1/specs"), target);
+    ctx.out << targets_help(specs_for(ctx, true), target);
     return kExitOk;
   }
   const std::string action = args[1];
   const std::vector<std::string> rest(args.begin() + 2, args.end());
   const std::string scope = peek_option(rest, "scope").value_or("host");
 
-  const auto specs = ctx.api().get("/v1/specs");
+  const auto specs = specs_for(ctx, help);
   const auto entry = find_spec_entry(specs, scope, target, action);
+  if (!entry) {
+    // A near miss is named here; anything else is the daemon's NOT_FOUND.
+    const std::string hint = spec_hint(specs, scope, target, action);
+    if (help || !hint.empty())
+      throw Failure(fmt::format("NOT_FOUND: nothing serves {} {} {}{} (blade spec lists what does)",
+                                scope, target, action, hint));
+  }
   if (help) {
-    if (!entry)
-      throw Failure(fmt::format("NOT_FOUND: nothing serves {} {} {} (blade spec lists what does)",
-                                scope, target, action));
     ctx.out << create_help(*entry);
     return kExitOk;
   }
@@ -122,15 +188,28 @@ int run_create(Context &ctx) {
       ("callback", po::value<std::string>());
   std::set<std::string> common = {"timeout", "async", "dry-run", "scope", "callback"};
   std::vector<std::string> flag_names;
+  std::set<std::string> path_flags;
   if (entry) {
     for (const auto &f : entry_flags(*entry)) {
       if (common.count(f.name)) continue;
       flag_names.push_back(f.name);
+      if (f.type == FlagType::Path) path_flags.insert(f.name);
       // A switch may still be written --force=false.
       if (f.no_args) {
         options.add_options()(f.name.c_str(), po::value<std::string>()->implicit_value("true"));
       } else {
         options.add_options()(f.name.c_str(), po::value<std::string>());
+      }
+    }
+    // ChaosBlade's SSH flags go to bladed, which refuses them by name.
+    for (const auto &f : ssh_channel_flags()) {
+      const std::string name(f.name);
+      if (std::find(flag_names.begin(), flag_names.end(), name) != flag_names.end()) continue;
+      flag_names.push_back(name);
+      if (f.no_args) {
+        options.add_options()(name.c_str(), po::value<std::string>()->implicit_value("true"));
+      } else {
+        options.add_options()(name.c_str(), po::value<std::string>());
       }
     }
   }
@@ -140,15 +219,24 @@ int run_create(Context &ctx) {
     vm = parse_command_line(command, rest, options);
   } catch (const UsageError &e) {
     // Without a spec the daemon's NOT_FOUND says more than "unknown flag".
-    if (entry) throw UsageError(fmt::format("{} (blade {} --help)", e.what(), command));
+    if (entry) {
+      std::vector<std::string> known(common.begin(), common.end());
+      known.insert(known.end(), flag_names.begin(), flag_names.end());
+      throw UsageError(
+          fmt::format("{}{} (blade {} --help)", e.what(), unknown_flag_hint(rest, known), command));
+    }
   }
 
   nlohmann::json body = {{"scope", scope}, {"target", target}, {"action", action}};
   nlohmann::json flags = nlohmann::json::object();
-  for (const auto &name : flag_names)
-    if (vm.count(name)) flags[name] = vm[name].as<std::string>();
+  for (const auto &name : flag_names) {
+    if (!vm.count(name)) continue;
+    const std::string value = vm[name].as<std::string>();
+    flags[name] = path_flags.count(name) ? absolute_path(value) : value;
+  }
   body["flags"] = flags;
-  if (vm.count("timeout")) body["timeout"] = timeout_value(vm["timeout"].as<std::string>());
+  if (vm.count("timeout"))
+    if (auto t = timeout_value(vm["timeout"].as<std::string>()); !t.is_null()) body["timeout"] = t;
   if (vm.count("callback")) body["callback"] = vm["callback"].as<std::string>();
   const bool dry_run = vm.count("dry-run") && vm["dry-run"].as<bool>();
   if (vm.count("async") && vm["async"].as<bool>()) body["async"] = true;
@@ -156,7 +244,7 @@ int run_create(Context &ctx) {
 
   const auto data = ctx.api().post("/v1/experiments", body);
   if (dry_run) {
-    print_json(ctx.out, data);
+    ctx.print_data(data);
     return kExitOk;
   }
   print_created(ctx, experiment_from_json(data), data);
@@ -167,13 +255,14 @@ int run_destroy(Context &ctx) {
   po::options_description options;
   options.add_options()                                             //
       ("uid", po::value<std::vector<std::string>>()->multitoken())  //
-      ("force", po::bool_switch());
+      ("force", po::bool_switch())                                  //
+      ("force-remove", po::bool_switch());                          // ChaosBlade's name of --force
   po::positional_options_description positional;
   positional.add("uid", -1);
   auto vm = parse_command_line("destroy", ctx.args, options, positional);
   if (!vm.count("uid")) throw UsageError("destroy: expected the uid of an experiment");
   const auto uids = vm["uid"].as<std::vector<std::string>>();
-  const bool force = vm["force"].as<bool>();
+  const bool force = vm["force"].as<bool>() || vm["force-remove"].as<bool>();
 
   nlohmann::json destroyed = nlohmann::json::array();
   int code = kExitOk;
@@ -195,9 +284,51 @@ int run_destroy(Context &ctx) {
       code = kExitFailed;
     }
   }
-  if (ctx.json()) print_json(ctx.out, uids.size() == 1 ? destroyed.at(0) : destroyed);
+  if (ctx.json()) ctx.print_data(uids.size() == 1 ? destroyed.at(0) : destroyed);
   return code;
 }
+
+namespace {
+
+// The action as the store keeps it: an alias (`load`, `fl`) is resolved
+// through the live spec to its action (`fullload`), as create resolves it.
+std::string canonical_action(Context &ctx, const std::optional<std::string> &scope,
+                             const std::optional<std::string> &target, const std::string &action) {
+  std::set<std::string> found;
+  for (const auto &entry : ctx.api().get("/v1/specs")) {
+    if (scope && entry.value("scope", "host") != *scope) continue;
+    if (target && entry.value("target", "") != *target) continue;
+    const std::string name = entry.value("action", "");
+    const auto aliases = entry.value("aliases", std::vector<std::string>{});
+    if (name == action || std::find(aliases.begin(), aliases.end(), action) != aliases.end())
+      found.insert(name);
+  }
+  // Ambiguous without a target (two targets' aliases alike), or unknown
+  // (a plugin since removed): the word as given.
+  return found.size() == 1 ? *found.begin() : action;
+}
+
+// "10" or ChaosBlade's "OFFSET,COUNT".
+void parse_limit(const std::string &text, int &limit, std::optional<int> &offset) {
+  auto number = [&](const std::string &part) {
+    try {
+      std::size_t used = 0;
+      const int n = std::stoi(part, &used);
+      if (used == part.size() && n >= 0) return n;
+    } catch (const std::exception &) {
+    }
+    throw UsageError(fmt::format("status: --limit '{}' is not N or OFFSET,N", text));
+  };
+  const auto comma = text.find(',');
+  if (comma == std::string::npos) {
+    limit = number(text);
+    return;
+  }
+  offset = number(text.substr(0, comma));
+  limit = number(text.substr(comma + 1));
+}
+
+}  // namespace
 
 int run_status(Context &ctx) {
   po::options_description options;
@@ -208,21 +339,26 @@ int run_status(Context &ctx) {
       ("target", po::value<std::string>())                         //
       ("action", po::value<std::string>())                         //
       ("scope", po::value<std::string>())                          //
-      ("limit", po::value<int>())                                  //
+      ("limit", po::value<std::string>())                          //
       ("offset", po::value<int>())                                 //
-      ("asc", po::bool_switch());
+      ("asc", po::bool_switch())                                   //
+      ("all", po::bool_switch());
   po::positional_options_description positional;
   positional.add("uid", 1);
   auto vm = parse_command_line("status", ctx.args, options, positional);
-  const std::string type = vm["type"].as<std::string>();
+  std::string type = vm["type"].as<std::string>();
+  // ChaosBlade's types: destroy lists experiments, revoke preparations.
+  if (type == "destroy" || type == "c" || type == "d") type = "create";
+  if (type == "revoke" || type == "p" || type == "r") type = "prepare";
   if (type != "create" && type != "prepare")
     throw UsageError(fmt::format("status: --type '{}' is not create or prepare", type));
-  const std::string collection = type == "create" ? "/v1/experiments" : "/v1/preparations";
+  const bool experiments = type == "create";
+  const std::string collection = experiments ? "/v1/experiments" : "/v1/preparations";
 
   if (vm.count("uid")) {
     auto data = ctx.api().get(collection + "/" + url_encode(vm["uid"].as<std::string>()));
-    if (ctx.json()) return print_json(ctx.out, data), kExitOk;
-    if (type == "prepare") {
+    if (ctx.json()) return ctx.print_data(data), kExitOk;
+    if (!experiments) {
       ctx.out << fmt::format("{}\t{}\t{}\t{}\n", data.value("uid", ""), data.value("type", ""),
                              data.value("status", ""), data.value("error", ""));
       return kExitOk;
@@ -236,25 +372,83 @@ int run_status(Context &ctx) {
     return kExitOk;
   }
 
-  if (vm.count("status") && type == "create" &&
-      !experiment_status_from_string(vm["status"].as<std::string>()))
-    throw UsageError(fmt::format(
-        "status: --status '{}' is not created, running, destroying, destroyed or failed",
-        vm["status"].as<std::string>()));
+  auto text = [&](const char *name) -> std::optional<std::string> {
+    if (!vm.count(name)) return std::nullopt;
+    return vm[name].as<std::string>();
+  };
+  std::vector<std::string> statuses;
+  if (auto s = text("status")) {
+    if (experiments) {
+      auto status = parse_experiment_status(*s);
+      if (!status)
+        throw UsageError(fmt::format(
+            "status: --status '{}' is not created, running, destroying, destroyed or failed "
+            "(or ChaosBlade's Created, Success, Running, Error, Destroyed)",
+            *s));
+      statuses.emplace_back(to_string(*status));
+    } else {
+      auto status = parse_preparation_status(*s);
+      if (!status)
+        throw UsageError(fmt::format(
+            "status: --status '{}' is not created, running, revoked or failed (or Error)", *s));
+      statuses.emplace_back(to_string(*status));
+    }
+  } else if (experiments && !vm["all"].as<bool>()) {
+    // What is in effect now, as a glance at `blade status` should show;
+    // --all (or a --status) for the history.
+    statuses = {"created", "running", "destroying"};
+  }
+  int limit = 50;
+  std::optional<int> offset;
+  if (auto l = text("limit")) parse_limit(*l, limit, offset);
+  if (vm.count("offset")) offset = vm["offset"].as<int>();
   std::vector<std::string> query;
-  for (const char *name : {"status", "target", "action", "scope"})
-    if (vm.count(name))
-      query.push_back(fmt::format("{}={}", name, url_encode(vm[name].as<std::string>())));
-  for (const char *name : {"limit", "offset"})
-    if (vm.count(name)) query.push_back(fmt::format("{}={}", name, vm[name].as<int>()));
+  std::optional<std::string> action = text("action");
+  if (action && experiments)
+    *action = canonical_action(ctx, text("scope"), text("target"), *action);
+  const std::vector<std::pair<std::string, std::optional<std::string>>> filters = {
+      {"target", text("target")}, {"action", action}, {"scope", text("scope")}};
+  for (const auto &[name, value] : filters)
+    if (value) query.push_back(fmt::format("{}={}", name, url_encode(*value)));
   if (vm["asc"].as<bool>()) query.emplace_back("order=asc");
-  const std::string path =
-      collection + (query.empty() ? "" : "?" + fmt::format("{}", fmt::join(query, "&")));
-  auto data = ctx.api().get(path);
-  if (ctx.json()) return print_json(ctx.out, data), kExitOk;
 
-  const auto &items = data.at("items");
-  if (type == "prepare") {
+  // One page per status, merged: a page of the union needs each status's
+  // first offset+limit rows, sorted as the daemon sorts (created_at).
+  const int want = offset.value_or(0) + limit;
+  std::vector<nlohmann::json> items;
+  std::int64_t total = 0;
+  const std::vector<std::string> each = statuses.empty() ? std::vector<std::string>{""} : statuses;
+  for (const auto &status : each) {
+    std::vector<std::string> q = query;
+    if (!status.empty()) q.push_back("status=" + status);
+    if (each.size() == 1) {
+      q.push_back(fmt::format("limit={}", limit));
+      if (offset) q.push_back(fmt::format("offset={}", *offset));
+    } else {
+      q.push_back(fmt::format("limit={}", std::clamp(want, 1, 1000)));
+    }
+    auto page = ctx.api().get(collection + "?" + fmt::format("{}", fmt::join(q, "&")));
+    total += page.value("total", std::int64_t{0});
+    for (auto &item : page.at("items"))
+      items.push_back(std::move(item));
+  }
+  if (each.size() > 1) {
+    const bool asc = vm["asc"].as<bool>();
+    std::stable_sort(items.begin(), items.end(), [asc](const auto &a, const auto &b) {
+      const std::string ta = a.value("created_at", ""), tb = b.value("created_at", "");
+      return asc ? ta < tb : ta > tb;
+    });
+    const auto from = std::min<std::size_t>(offset.value_or(0), items.size());
+    const auto to = std::min<std::size_t>(from + static_cast<std::size_t>(limit), items.size());
+    items = std::vector<nlohmann::json>(items.begin() + static_cast<std::ptrdiff_t>(from),
+                                        items.begin() + static_cast<std::ptrdiff_t>(to));
+  }
+  nlohmann::json data = {{"items", items}, {"total", total}};
+  // ChaosBlade's status answered the records as an array.
+  if (ctx.chaosblade()) return ctx.print_data(items), kExitOk;
+  if (ctx.json()) return ctx.print_data(data), kExitOk;
+
+  if (!experiments) {
     Table table({"UID", "TYPE", "STATUS", "FLAGS", "ERROR"});
     for (const auto &p : items)
       table.add({p.value("uid", ""), p.value("type", ""), p.value("status", ""),
@@ -264,9 +458,10 @@ int run_status(Context &ctx) {
     experiment_table(experiments_of(items)).print(ctx.out, ctx.settings.output);
   }
   if (ctx.table()) {
-    const auto total = data.value("total", 0);
-    if (total > static_cast<int>(items.size()))
+    if (total > static_cast<std::int64_t>(items.size()))
       ctx.out << fmt::format("({} of {}; see --limit and --offset)\n", items.size(), total);
+    if (experiments && statuses.size() > 1)
+      ctx.out << "(active experiments; --all shows the history too)\n";
   }
   return kExitOk;
 }
@@ -278,7 +473,7 @@ int run_prepare(Context &ctx) {
   const std::vector<std::string> rest(ctx.args.begin() + 1, ctx.args.end());
   nlohmann::json body = {{"type", type}, {"flags", loose_flags("prepare " + type, rest)}};
   auto data = ctx.api().post("/v1/preparations", body);
-  if (ctx.json()) return print_json(ctx.out, data), kExitOk;
+  if (ctx.json()) return ctx.print_data(data), kExitOk;
   ctx.out << data.value("uid", "") << "\n";
   if (ctx.table())
     ctx.out << fmt::format("prepare {}: {}\n", data.value("type", ""), data.value("status", ""));
@@ -293,7 +488,7 @@ int run_revoke(Context &ctx) {
   auto vm = parse_command_line("revoke", ctx.args, options, positional);
   if (!vm.count("uid")) throw UsageError("revoke: expected the uid of a preparation");
   auto data = ctx.api().del("/v1/preparations/" + url_encode(vm["uid"].as<std::string>()));
-  if (ctx.json()) return print_json(ctx.out, data), kExitOk;
+  if (ctx.json()) return ctx.print_data(data), kExitOk;
   ctx.out << fmt::format("{}\t{}\n", data.value("uid", ""), data.value("status", ""));
   return kExitOk;
 }

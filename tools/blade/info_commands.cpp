@@ -38,7 +38,7 @@ int run_plugins(Context &ctx) {
   po::options_description none;
   parse_command_line("plugins", ctx.args, none);
   auto data = ctx.api().get("/v1/plugins");
-  if (ctx.json()) return print_json(ctx.out, data), kExitOk;
+  if (ctx.json()) return ctx.print_data(data), kExitOk;
   Table table({"NAME", "VERSION", "ABI", "STATUS", "TARGETS", "PATH", "ERROR"});
   for (const auto &p : data) {
     table.add({p.value("name", ""), p.value("version", ""), p.value("abi", ""),
@@ -68,7 +68,7 @@ int run_spec(Context &ctx) {
     if (!entry)
       throw Failure(fmt::format("NOT_FOUND: nothing serves {} {} {}", scope,
                                 vm["target"].as<std::string>(), vm["action"].as<std::string>()));
-    if (ctx.json()) return print_json(ctx.out, *entry), kExitOk;
+    if (ctx.json()) return ctx.print_data(*entry), kExitOk;
     ctx.out << create_help(*entry);
     return kExitOk;
   }
@@ -79,7 +79,7 @@ int run_spec(Context &ctx) {
   if (vm.count("target") && matching.empty())
     throw Failure(
         fmt::format("NOT_FOUND: nothing serves target '{}'", vm["target"].as<std::string>()));
-  if (ctx.json()) return print_json(ctx.out, matching), kExitOk;
+  if (ctx.json()) return ctx.print_data(matching), kExitOk;
   Table table({"SCOPE", "TARGET", "ACTION", "ALIASES", "EXECUTOR", "DESCRIPTION"});
   for (const auto &e : matching) {
     table.add({e.value("scope", ""), e.value("target", ""), e.value("action", ""),

@@ -11,14 +11,17 @@
 #include <fmt/format.h>
 #include <boost/program_options.hpp>
 
+#include "blade/core/chaosblade_response.hpp"
 #include "build_info.hpp"
 #include "cli_error.hpp"
 #include "command.hpp"
 #include "output.hpp"
+#include "suggest.hpp"
 
 namespace {
 
 namespace po = boost::program_options;
+using namespace blade;
 using namespace blade::cli;
 
 constexpr const char *kUsage = R"(Usage: blade [GLOBAL OPTIONS] COMMAND [ARGS]
@@ -26,11 +29,11 @@ constexpr const char *kUsage = R"(Usage: blade [GLOBAL OPTIONS] COMMAND [ARGS]
 Experiments:
   create <target> <action> [--FLAG VALUE]... [--timeout N|5m] [--async] [--dry-run]
                           inject a fault; prints its uid (--help: flags from the live spec)
-  destroy <uid>... [--force]
+  destroy <uid>... [--force | --force-remove]
                           roll a fault back
-  status [<uid>] [--status S] [--target T] [--action A] [--limit N] [--offset N] [--asc]
-         [--type create|prepare]
-                          one experiment, or a list
+  status [<uid>] [--status S] [--target T] [--action A] [--limit N|OFFSET,N] [--offset N]
+         [--asc] [--all] [--type create|prepare]
+                          one experiment, or a list (the active ones unless --all)
   prepare <type> [--FLAG VALUE]...   e.g. prepare jvm --pid 1234
   revoke <uid>            undo a preparation
 
@@ -47,14 +50,63 @@ Plugin files (run on the daemon's host):
 Global options:
   -e, --endpoint URL      bladed's address (env BLADE_ENDPOINT; default http://127.0.0.1:9526)
   --token TOKEN           API token (env BLADE_API_TOKEN; or token: in the config file)
-  -o, --output MODE       table | json | plain (default: table on a terminal, else plain)
+  -o, --output MODE       table | json | plain | chaosblade (ChaosBlade's Response JSON)
+                          (default: table on a terminal, else plain)
   --config FILE           config file (env BLADE_CONFIG; default ~/.config/blade/config.yaml)
   --ca-cert FILE          CA certificate to trust for an https endpoint
   --insecure              https without verifying the certificate
   --version               print blade's version
 
 Exit codes: 0 success, 1 the operation failed, 2 usage error.
+`blade help COMMAND` or `blade COMMAND --help`: that command's help.
 )";
+
+// Each command's own help (`blade help destroy`, `blade destroy --help`).
+// create's comes from the spec (create_help), plugin's from its command.
+const std::map<std::string, std::string> &command_help() {
+  static const std::map<std::string, std::string> help = {
+      {"destroy", R"(Usage: blade destroy <uid>... [--force | --force-remove]
+
+Rolls back each experiment (DELETE /v1/experiments/{uid}).
+  --force, --force-remove  mark it destroyed even if the plugin cannot roll it back
+)"},
+      {"status", R"(Usage: blade status [<uid> | --uid UID] [--type create|prepare]
+       blade status [--status S] [--target T] [--action A] [--scope S]
+                    [--limit N | --limit OFFSET,N] [--offset N] [--asc] [--all]
+
+One experiment (or preparation), or a list. Without --status or --all the
+list holds the active experiments (created, running, destroying).
+  --status S   created, running, destroying, destroyed, failed, or ChaosBlade's
+               Created, Success, Running, Error, Destroyed (any case)
+  --action A   an action or one of its aliases (load, fl: fullload)
+  --all        every experiment, the finished ones too
+)"},
+      {"prepare", R"(Usage: blade prepare <type> [--FLAG VALUE]...
+
+Starts a preparation (POST /v1/preparations), e.g. blade prepare jvm --pid 1234.
+)"},
+      {"revoke", R"(Usage: blade revoke <uid>
+
+Undoes a preparation (DELETE /v1/preparations/{uid}).
+)"},
+      {"plugins", R"(Usage: blade plugins
+
+The plugins bladed loaded, and those it refused with the reason of each.
+)"},
+      {"spec", R"(Usage: blade spec [<target> [<action>]]
+
+What bladed serves; with target and action, that action's flags.
+)"},
+      {"version", R"(Usage: blade version
+
+blade's version and, if reachable, bladed's.
+)"},
+  };
+  return help;
+}
+
+constexpr const char *kGlobalHint =
+    "\nGlobal options (--endpoint, --token, -o ...): blade --help\n";
 
 bool stdout_is_terminal() {
   return ::isatty(STDOUT_FILENO) == 1;
@@ -144,6 +196,22 @@ std::string canonical_command(const std::string &word) {
   return word;
 }
 
+std::vector<std::string> command_names() {
+  std::vector<std::string> names;
+  for (const auto &[name, _] : commands())
+    names.push_back(name);
+  names.emplace_back("help");
+  return names;
+}
+
+// The help of one command; false if it has none of its own here.
+bool print_command_help(const std::string &name) {
+  auto it = command_help().find(name);
+  if (it == command_help().end()) return false;
+  std::cout << it->second << kGlobalHint;
+  return true;
+}
+
 std::string hint_for(const ApiError &e) {
   if (e.code() == "UNAUTHENTICATED")
     return " (give a valid token: --token, BLADE_API_TOKEN or token: in the config file)";
@@ -151,7 +219,7 @@ std::string hint_for(const ApiError &e) {
   return "";
 }
 
-int run(int argc, char **argv, bool &json_mode) {
+int run(int argc, char **argv, OutputMode &output) {
   auto inv = parse_invocation(argc, argv);
   if (inv.version) {
     std::cout << "blade " << BLADE_VERSION << "\n";
@@ -162,38 +230,84 @@ int run(int argc, char **argv, bool &json_mode) {
     return kExitUsage;
   }
   const std::string name = canonical_command(inv.words.front());
+  Context ctx;
+  ctx.settings = resolve_settings(inv.global, stdout_is_terminal());
+  output = ctx.settings.output;
+  ctx.args.assign(inv.words.begin() + 1, inv.words.end());
   if (name == "help" || name == "--help" || name == "-h") {
+    // `blade help destroy`: that command's help; create's and plugin's are
+    // their own (`blade help create cpu load` is `create cpu load --help`).
+    if (name == "help" && !ctx.args.empty()) {
+      const std::string of = canonical_command(ctx.args.front());
+      if (print_command_help(of)) return kExitOk;
+      if (of == "create" || of == "plugin") {
+        ctx.args.erase(ctx.args.begin());
+        ctx.args.emplace_back("--help");
+        return commands().at(of)(ctx);
+      }
+      throw UsageError(
+          fmt::format("help: unknown command '{}'{}", of, did_you_mean(of, command_names())));
+    }
     std::cout << kUsage;
     return kExitOk;
   }
   auto it = commands().find(name);
   if (it == commands().end())
-    throw UsageError(fmt::format("unknown command '{}' (blade --help lists them)", name));
-  Context ctx;
-  ctx.settings = resolve_settings(inv.global, stdout_is_terminal());
-  json_mode = ctx.json();
-  ctx.args.assign(inv.words.begin() + 1, inv.words.end());
-  // create builds its help from the spec; the others have this one.
+    throw UsageError(fmt::format("unknown command '{}'{} (blade --help lists them)", name,
+                                 did_you_mean(name, command_names())));
+  // create builds its help from the spec, plugin has its own; the others here.
   if (name != "create" && name != "plugin" && wants_help(ctx.args)) {
-    std::cout << kUsage;
+    if (!print_command_help(name)) std::cout << kUsage;
     return kExitOk;
   }
   return it->second(ctx);
 }
 
+// ChaosBlade's failure Response on stdout (-o chaosblade), where its
+// scripts read it; the one-line error still goes to stderr.
+void print_chaosblade_failure(const Error &error, nlohmann::json result = nullptr) {
+  std::cout << to_json(chaosblade_failure(error, std::move(result)))
+                   .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+            << "\n";
+}
+
+Error error_of(const ApiError &e) {
+  std::vector<FieldError> details;
+  if (e.details().is_array())
+    for (const auto &d : e.details())
+      if (d.is_object()) details.push_back({d.value("field", ""), d.value("description", "")});
+  return Error(error_code_from_string(e.code()).value_or(ErrorCode::Internal), e.what(),
+               std::move(details));
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
-  bool json_mode = false;
+  OutputMode output = OutputMode::Plain;
   try {
-    return run(argc, argv, json_mode);
+    return run(argc, argv, output);
   } catch (const UsageError &e) {
+    if (output == OutputMode::Chaosblade)
+      print_chaosblade_failure(Error(ErrorCode::InvalidArgument, e.what(), {{"cmd", e.what()}}));
     std::cerr << "blade: " << e.what() << "\n";
     return kExitUsage;
   } catch (const ApiError &e) {
-    // A failed experiment comes back with the error; scripts get it too.
-    if (json_mode && !e.data().is_null()) print_json(std::cout, e.data());
+    if (output == OutputMode::Chaosblade) {
+      // A failed create's uid is its result, as on /chaosblade.
+      const auto &d = e.data();
+      print_chaosblade_failure(
+          error_of(e),
+          d.is_object() && d.contains("uid") && d.contains("target") ? d["uid"] : nlohmann::json());
+    } else if (output == OutputMode::Json && !e.data().is_null()) {
+      // A failed experiment comes back with the error; scripts get it too.
+      print_json(std::cout, e.data());
+    }
     std::cerr << fmt::format("blade: {}: {}{}\n", e.code(), e.what(), hint_for(e));
+    return kExitFailed;
+  } catch (const Unreachable &e) {
+    if (output == OutputMode::Chaosblade)
+      print_chaosblade_failure(Error(ErrorCode::Unavailable, e.what()));
+    std::cerr << "blade: " << e.what() << "\n";
     return kExitFailed;
   } catch (const std::exception &e) {
     std::cerr << "blade: " << e.what() << "\n";

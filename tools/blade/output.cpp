@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "blade/core/chaosblade_response.hpp"
+
 namespace blade::cli {
 namespace {
 
@@ -54,6 +56,13 @@ void Table::print(std::ostream &out, OutputMode mode) const {
 
 void print_json(std::ostream &out, const nlohmann::json &value) {
   out << value.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
+
+void print_result(std::ostream &out, OutputMode mode, const nlohmann::json &data) {
+  if (mode != OutputMode::Chaosblade) return print_json(out, data);
+  // One line, as ChaosBlade printed it.
+  out << to_json(chaosblade_ok(data)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+      << "\n";
 }
 
 std::string short_time(const std::optional<SystemTime> &t) {

@@ -29,6 +29,9 @@ class Table {
 };
 
 void print_json(std::ostream &out, const nlohmann::json &value);
+// `data` as json mode prints it, or for chaosblade mode inside ChaosBlade's
+// success Response (`result`).
+void print_result(std::ostream &out, OutputMode mode, const nlohmann::json &data);
 
 // "2026-11-22 04:13:22" (UTC) for a table cell; "" for none.
 std::string short_time(const std::optional<SystemTime> &t);

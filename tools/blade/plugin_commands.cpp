@@ -270,7 +270,7 @@ int plugin_install(Context &ctx) {
     manifest.save(dir);
   }
   if (ctx.json()) {
-    print_json(ctx.out, to_json(entry));
+    ctx.print_data(to_json(entry));
   } else {
     ctx.out << fmt::format("installed {} {} (ABI {}) as {}\nsha256 {}\n", entry.name, entry.version,
                            entry.abi, dest.string(), entry.sha256);
@@ -297,8 +297,7 @@ int plugin_list(Context &ctx) {
     nlohmann::json unmanaged = nlohmann::json::array();
     for (const auto &f : others)
       unmanaged.push_back(f.string());
-    print_json(ctx.out,
-               {{"plugin_dir", dir.string()}, {"plugins", plugins}, {"unmanaged", unmanaged}});
+    ctx.print_data({{"plugin_dir", dir.string()}, {"plugins", plugins}, {"unmanaged", unmanaged}});
     return kExitOk;
   }
   Table table({"NAME", "VERSION", "ABI", "FILE", "INSTALLED", "SHA256"});
@@ -346,7 +345,7 @@ int plugin_info(Context &ctx) {
     auto j = to_json(entry);
     j["path"] = (dir / entry.file).string();
     j["daemon"] = daemon;
-    print_json(ctx.out, j);
+    ctx.print_data(j);
     return kExitOk;
   }
   auto row = [&](const char *key, const std::string &value) {
@@ -414,7 +413,7 @@ int plugin_verify(Context &ctx) {
       ctx.out << fmt::format("FAILED  {}: {}\n", e.name, problem);
     }
   }
-  if (ctx.json()) print_json(ctx.out, results);
+  if (ctx.json()) ctx.print_data(results);
   if (!vm.count("name")) {
     std::set<std::string> recorded;
     for (const auto &e : entries)
@@ -481,7 +480,7 @@ int plugin_remove(Context &ctx) {
     manifest.save(dir);
   }
   if (ctx.json()) {
-    print_json(ctx.out, {{"removed", to_json(entry)}});
+    ctx.print_data({{"removed", to_json(entry)}});
   } else {
     ctx.out << fmt::format("removed {} ({})\n", entry.name, (dir / entry.file).string());
   }

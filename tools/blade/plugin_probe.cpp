@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -17,6 +18,7 @@
 #include "blade/core/log.hpp"
 #include "blade/core/plugin_json.hpp"
 #include "blade/core/plugin_loader.hpp"
+#include "blade/core/spec_json.hpp"
 #include "build_info.hpp"
 
 namespace blade::cli {
@@ -42,6 +44,12 @@ nlohmann::json load_and_describe(const fs::path &file) {
                           routes.push_back({t.scope, t.target, name});
                         });
     out["routes"] = routes;
+    nlohmann::json specs = nlohmann::json::array();
+    const std::string executor = "inprocess:" + plugin->name();
+    for (const auto &t : plugin->spec().items)
+      for (const auto &a : t.actions)
+        specs.push_back(spec_entry(t, a, executor));
+    out["specs"] = specs;
   } catch (const PluginRefused &e) {
     out = {{"status", "refused"}, {"error", e.what()}, {"name", e.name()}};
   } catch (const std::exception &e) {
@@ -104,6 +112,7 @@ ProbedPlugin from_json(const nlohmann::json &j) {
   p.version = j.value("version", "");
   p.abi = j.value("abi", "");
   p.targets = j.value("targets", std::vector<std::string>{});
+  p.specs = j.value("specs", nlohmann::json::array());
   if (j.contains("routes")) {
     for (const auto &r : j["routes"])
       p.routes.push_back(
@@ -160,6 +169,22 @@ ProbedPlugin probe_plugin(const fs::path &file) {
     return failed;
   }
   return from_json(j);
+}
+
+nlohmann::json specs_of_plugin_dir(const fs::path &dir) {
+  nlohmann::json specs = nlohmann::json::array();
+  std::error_code ec;
+  std::vector<fs::path> files;
+  for (const auto &f : fs::directory_iterator(dir, ec))
+    if (f.path().extension() == ".so") files.push_back(f.path());
+  std::sort(files.begin(), files.end());
+  for (const auto &file : files) {
+    auto probed = probe_plugin(file);
+    if (!probed.loaded) continue;
+    for (auto &entry : probed.specs)
+      specs.push_back(std::move(entry));
+  }
+  return specs;
 }
 
 }  // namespace blade::cli

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace blade::cli {
 
 struct PluginRoute {
@@ -23,10 +25,16 @@ struct ProbedPlugin {
   std::string abi;
   std::vector<std::string> targets;  // "scope target action"
   std::vector<PluginRoute> routes;   // every action and alias
+  nlohmann::json specs;              // its GET /v1/specs entries
 };
 
 // Never throws for a bad plugin: a refusal, a crash (by signal) or a hang
 // comes back as !loaded with the reason.
 ProbedPlugin probe_plugin(const std::filesystem::path &file);
+
+// What bladed would serve from the plugin files in `dir` (each probed as
+// above; refused ones left out), in GET /v1/specs's shape: help for when
+// the daemon cannot be asked.
+nlohmann::json specs_of_plugin_dir(const std::filesystem::path &dir);
 
 }  // namespace blade::cli

@@ -57,7 +57,9 @@ OutputMode parse_output_mode(const std::string &name) {
   if (name == "table") return OutputMode::Table;
   if (name == "json") return OutputMode::Json;
   if (name == "plain") return OutputMode::Plain;
-  throw UsageError(fmt::format("--output: '{}' is not one of table, json, plain", name));
+  if (name == "chaosblade") return OutputMode::Chaosblade;
+  throw UsageError(
+      fmt::format("--output: '{}' is not one of table, json, plain, chaosblade", name));
 }
 
 Settings resolve_settings(const GlobalOptions &o, bool stdout_is_terminal) {

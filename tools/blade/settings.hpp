@@ -9,7 +9,9 @@
 
 namespace blade::cli {
 
-enum class OutputMode { Table, Json, Plain };
+// Chaosblade: ChaosBlade's Response JSON ({"code":200,"success":true,
+// "result":...}) around what json prints, so `jq .result` scripts work.
+enum class OutputMode { Table, Json, Plain, Chaosblade };
 
 struct Settings {
   std::string endpoint = "http://127.0.0.1:9526";

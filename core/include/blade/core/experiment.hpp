@@ -20,6 +20,9 @@ enum class ExperimentStatus { Created, Running, Destroying, Destroyed, Failed };
 
 std::string_view to_string(ExperimentStatus status);
 std::optional<ExperimentStatus> experiment_status_from_string(std::string_view name);
+// ChaosBlade's status names or ours, in any case: Created -> created,
+// Success and Running -> running, Error -> failed, Destroyed -> destroyed.
+std::optional<ExperimentStatus> parse_experiment_status(std::string_view name);
 // Running or destroying: a fault may be in effect and must be rolled back.
 bool is_active(ExperimentStatus status);
 bool is_terminal(ExperimentStatus status);
@@ -55,6 +58,9 @@ enum class PreparationStatus { Created, Running, Revoked, Failed };
 
 std::string_view to_string(PreparationStatus status);
 std::optional<PreparationStatus> preparation_status_from_string(std::string_view name);
+// Created -> created, Running -> running, Error -> failed, Revoked ->
+// revoked, and ours, in any case.
+std::optional<PreparationStatus> parse_preparation_status(std::string_view name);
 
 struct Preparation {
   std::string uid;

@@ -159,6 +159,7 @@ class ExperimentService {
     std::optional<ErrorCode> code;
     std::string message;
     std::optional<Experiment> experiment;
+    bool forgotten = false;  // refused before any step: no row is left
   };
   Resolved resolve(const std::string &scope, const std::string &target,
                    const std::string &action) const;
@@ -167,10 +168,19 @@ class ExperimentService {
   void cancel_deadline(const std::string &uid);
 
   // Jobs, run on the experiment's strand.
-  RunResult run_create(Experiment e, const Caller &caller, const std::string &audit_action);
+  // `refusal_leaves_nothing`: the caller waits for the answer, so a create
+  // the executor refuses as INVALID_ARGUMENT before taking any step is
+  // removed from the store and answered as an error, as the spec check's
+  // refusal is (an async caller holds the uid already: it stays, failed).
+  RunResult run_create(Experiment e, const Caller &caller, const std::string &audit_action,
+                       bool refusal_leaves_nothing = false);
   // `recovering`: counts the attempt in the row before the call.
   RunResult run_destroy(const std::string &uid, const Caller &caller, bool force, int attempt,
                         const std::string &audit_action, bool recovering = false);
+  // Removes the row of a create refused before any step, with its audit
+  // line, and announces its end; false (the row stays) if it cannot.
+  bool forget_refused(const Experiment &e, const Caller &caller, const std::string &audit_action,
+                      const std::string &message);
   void schedule_destroy_retry(const std::string &uid, int attempt);
   // The wait before retry `attempt` (0-based): doubling up to the max.
   std::chrono::milliseconds retry_delay(int attempt) const;

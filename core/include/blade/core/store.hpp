@@ -83,6 +83,10 @@ class Store {
   // fsynced before it returns (the plugin's next step depends on it).
   void save_restore_record(const std::string &uid, const std::string &restore_json,
                            SystemTime now);
+  // Removes a row still `created` with no restore record: a create the
+  // executor refused before doing anything, which leaves no trace but its
+  // audit line (committed with the removal). Error(NotFound) if no such row.
+  void forget_refused_experiment(const std::string &uid, const AuditEntry &audit);
   std::optional<Experiment> get_experiment(const std::string &uid) const;
   Page<Experiment> list_experiments(const ExperimentFilter &filter) const;
   // Running or destroying, or with a deadline at or before `deadline_before`.
