@@ -285,55 +285,40 @@ TEST_CASE("strace error: first, end and step choose the calls, counted from the 
   BladedProcess d(os_options());
   auto c = d.client();
   SyscallLoop loop("openat", 5);
-  const auto failures = [&](long since) {
+  // Creates an openat error with `when` (first/end/step), lets `calls`
+  // calls pass, and gives the seqs of those that failed; destroys it.
+  const auto failed_with = [&](const json &when, std::size_t calls, json *result = nullptr) {
+    const long since = loop.last_seq();
+    json flags = flags_for(loop, {{"syscall-name", "openat"}, {"return-value", "EIO"}});
+    flags.update(when);
+    auto created = create(c, "strace", "error", flags);
+    REQUIRE_MESSAGE(created.status == 201, created.body.dump());
+    if (result) *result = created.body["data"]["result"];
     std::vector<long> out;
-    for (const auto &call : loop.calls_after(since, 0))
-      if (call.ret < 0) out.push_back(call.seq);
+    for (const auto &call : loop.calls_after(since, calls)) {
+      if (call.ret >= 0) continue;
+      CHECK(call.err == EIO);
+      out.push_back(call.seq);
+    }
+    check_destroyed(c, created.uid());
     return out;
   };
 
   SUBCASE("first=3 end=9 step=3: the 3rd, 6th and 9th calls") {
-    const long since = loop.last_seq();
-    auto created = create(c, "strace", "error",
-                          flags_for(loop, {{"syscall-name", "openat"},
-                                           {"return-value", "EIO"},
-                                           {"first", "3"},
-                                           {"end", "9"},
-                                           {"step", "3"}}));
-    REQUIRE_MESSAGE(created.status == 201, created.body.dump());
-    loop.calls_after(since, 30);  // well past the 9th traced call
-    const auto failed = failures(since);
+    const auto failed = failed_with({{"first", "3"}, {"end", "9"}, {"step", "3"}}, 30);
     REQUIRE(failed.size() == 3);
     CHECK(failed[1] - failed[0] == 3);
     CHECK(failed[2] - failed[1] == 3);
-    for (const auto &call : loop.calls_after(since, 30))
-      if (call.ret < 0) CHECK(call.err == EIO);
-    check_destroyed(c, created.uid());
   }
   SUBCASE("first=2 alone: that one call only") {
-    const long since = loop.last_seq();
-    auto created = create(c, "strace", "error",
-                          flags_for(loop, {{"syscall-name", "openat"},
-                                           {"return-value", "EPERM"},
-                                           {"first", "2"}}));
-    REQUIRE_MESSAGE(created.status == 201, created.body.dump());
-    loop.calls_after(since, 20);
-    CHECK(failures(since).size() == 1);
-    check_destroyed(c, created.uid());
+    CHECK(failed_with({{"first", "2"}}, 20).size() == 1);
   }
   SUBCASE("end without first counts from the first call, and says how it differs") {
-    const long since = loop.last_seq();
-    auto created = create(c, "strace", "error",
-                          flags_for(loop, {{"syscall-name", "openat"},
-                                           {"return-value", "EPERM"},
-                                           {"end", "4"}}));
-    REQUIRE_MESSAGE(created.status == 201, created.body.dump());
-    CHECK(created.body["data"]["result"]["notes"].dump().find("ChaosBlade") != std::string::npos);
-    loop.calls_after(since, 20);
-    const auto failed = failures(since);
+    json result;
+    const auto failed = failed_with({{"end", "4"}}, 20, &result);
+    CHECK(result["notes"].dump().find("ChaosBlade") != std::string::npos);
     REQUIRE(failed.size() == 4);
     CHECK(failed[3] - failed[0] == 3);
-    check_destroyed(c, created.uid());
   }
   CHECK(untraced(loop.pid()));
 }
@@ -373,11 +358,15 @@ TEST_CASE("strace refuses bad flags, protected pids and a traced process, changi
   REQUIRE(::ptrace(PTRACE_SEIZE, loop.pid(), nullptr, nullptr) == 0);
   REQUIRE(tracer_of(loop.pid()) == ::getpid());
   {
+    const std::string words = "already traced by pid " + std::to_string(::getpid());
     auto a = create(c, "strace", "delay", flags_for(loop, delay));
     INFO(a.body.dump());
     CHECK(a.status == 409);
-    CHECK(a.message().find("already traced by pid " + std::to_string(::getpid())) !=
-          std::string::npos);
+    CHECK(a.message().find(words) != std::string::npos);
+    auto plan = create(c, "strace", "delay", flags_for(loop, delay), true);
+    INFO(plan.body.dump());
+    CHECK(plan.status == 200);
+    CHECK(plan.body.dump().find(words) != std::string::npos);
   }
   REQUIRE(::ptrace(PTRACE_INTERRUPT, loop.pid(), nullptr, nullptr) == 0);
   int status = 0;
@@ -421,6 +410,25 @@ TEST_CASE("a SIGKILLed tracer leaves the process running untraced; the experimen
   INFO(x.dump());
   CHECK(x["status"] == "failed");
   CHECK(x.dump().find("tracer") != std::string::npos);
+}
+
+TEST_CASE("a traced process that exits ends the experiment as failed, with the reason") {
+  BladedProcess d(os_options());
+  auto c = d.client();
+  auto loop = std::make_unique<SyscallLoop>("getppid", 5);
+  auto created = create(c, "strace", "delay",
+                        flags_for(*loop, {{"syscall-name", "getppid"},
+                                          {"time", "1ms"},
+                                          {"delay-loc", "exit"}}));
+  REQUIRE_MESSAGE(created.status == 201, created.body.dump());
+  const pid_t tracer = created.body["data"]["result"]["tracer_pid"];
+  loop.reset();  // SIGKILL and reaped
+  const auto x = wait_status(c, created.uid(), "failed");
+  INFO(x.dump());
+  CHECK(x["status"] == "failed");
+  CHECK(x.dump().find("every traced process exited") != std::string::npos);
+  CHECK(eventually([&] { return process_state(tracer) == 0; }, 5s));
+  CHECK(destroy(c, created.uid()).status == 200);  // nothing left to undo
 }
 
 TEST_CASE("a SIGKILLed bladed leaves the process running untraced; the restart records it destroyed") {
