@@ -383,6 +383,14 @@ TEST_CASE("strace refuses bad flags, protected pids and a traced process, changi
     INFO(a.body.dump());
     CHECK(a.status == 409);
     CHECK(a.message().find("another strace experiment") != std::string::npos);
+    // Nor is that tracer itself a target: bladed's own child (refused first
+    // for the command line it shares with bladed).
+    json tracer = delay;
+    tracer["pid"] = std::to_string(first.body["data"]["result"]["tracer_pid"].get<int>());
+    auto own_child = create(c, "strace", "delay", tracer);
+    INFO(own_child.body.dump());
+    CHECK(own_child.status == 400);
+    CHECK(own_child.field() == "flags.pid");
   }
   check_destroyed(c, first.uid());
   CHECK(untraced(loop.pid()));
@@ -454,4 +462,35 @@ TEST_CASE("a SIGKILLed bladed leaves the process running untraced; the restart r
   CHECK(wait_destroyed(c2, created.uid()) == "destroyed");
   CHECK(tracer_of(loop.pid()) == 0);
   CHECK(loop.alive());
+}
+
+TEST_CASE("bladed killed right after the attach: the process runs on untraced, the restart destroys") {
+  SyscallLoop loop("openat", 5);
+  BladedProcess d(os_options({}));
+  d.set_env({"BLADE_FAILPOINTS=os.strace.error.after_attach=kill"});
+  d.crash();
+  d.restart();  // now armed
+  auto c = d.client();
+  json body = {{"target", "strace"},
+               {"action", "error"},
+               {"flags", flags_for(loop, {{"syscall-name", "openat"}, {"return-value", "EIO"}})}};
+  (void)post_json(c, "/v1/experiments", body);  // no answer: the daemon dies inside
+  REQUIRE(d.process->exit_code(10s) == -SIGKILL);
+  CHECK(untraced(loop.pid()));
+  CHECK(loop.alive());
+  for (const auto &call : settled(loop, loop.last_seq(), 10)) CHECK(call.ret >= 0);
+
+  d.set_env({});
+  d.restart();
+  auto c2 = d.client();
+  auto list = c2.Get("/v1/experiments", auth());
+  REQUIRE(list);
+  INFO(list->body);
+  const auto all = json::parse(list->body)["data"]["items"];
+  REQUIRE(all.is_array());
+  REQUIRE(all.size() == 1);
+  const std::string status = all[0].value("status", "");
+  // The create never answered: failed or destroyed, and nothing left.
+  CHECK((status == "destroyed" || status == "failed"));
+  CHECK(tracer_of(loop.pid()) == 0);
 }

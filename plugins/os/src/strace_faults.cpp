@@ -282,7 +282,7 @@ class TracerChild {
       }
       status_ = status;
       exited_ = true;
-      if (!stopping_) host_.fault_ended(uid_, ending_of(pid, status));
+      if (attached_ && !stopping_) host_.fault_ended(uid_, ending_of(pid, status));
     });
     pid_ = pid_future.get();
     if (pid_ < 0) {
@@ -315,6 +315,11 @@ class TracerChild {
     if (n != static_cast<ssize_t>(sizeof report))
       throw sdk::FailedPrecondition("pid: the tracer (pid " + std::to_string(pid_) +
                                     ") did not report its attach");
+    // From here an end of the tracer is the running fault's, reported to
+    // the host; before, it is this create's failure.
+    attached_ = report.ok != 0;
+    if (attached_ && exited_)
+      throw sdk::FailedPrecondition("pid: every traced process exited during the attach");
     return report;
   }
 
@@ -359,6 +364,7 @@ class TracerChild {
   std::uint64_t start_time_ = 0;
   std::atomic<bool> exited_{false};
   std::atomic<bool> stopping_{false};  // destroy's stop: not a failure to report
+  std::atomic<bool> attached_{false};
   std::atomic<int> status_{0};
   std::thread watcher_;
 };
