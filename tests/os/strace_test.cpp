@@ -250,7 +250,7 @@ TEST_CASE("strace takes a pid list: every process of it is traced; a dry run tra
 TEST_CASE("strace error follows a thread started after the attach, and survives SIGSTOP/SIGCONT") {
   BladedProcess d(os_options());
   auto c = d.client();
-  SyscallLoop loop("openat", 5, 1500);
+  SyscallLoop loop("openat", 5, 3000);
   REQUIRE(loop.threads() == 1);
   auto created = create(c, "strace", "error",
                         flags_for(loop, {{"syscall-name", "openat"}, {"return-value", "ENOENT"}}));
