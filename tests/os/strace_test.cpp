@@ -60,15 +60,6 @@ class SyscallLoop {
       REQUIRE(eventually([&] { return calls().size() >= 3; }));
   }
 
-  int threads() const {
-    int n = 0;
-    std::error_code ec;
-    for (auto it = fs::directory_iterator("/proc/" + std::to_string(pid()) + "/task", ec);
-         it != fs::directory_iterator(); ++it)
-      ++n;
-    return n;
-  }
-
   pid_t pid() const { return child_->pid(); }
 
   std::vector<Call> calls() const {
@@ -121,22 +112,8 @@ long long median_us(std::vector<Call> calls) {
   return calls[calls.size() / 2].latency_us;
 }
 
-// TracerPid of every thread of `pid` (0: not traced).
-pid_t tracer_of(pid_t pid) {
-  const fs::path tasks = "/proc/" + std::to_string(pid) + "/task";
-  std::error_code ec;
-  for (const auto &task : fs::directory_iterator(tasks, ec)) {
-    std::ifstream in(task.path() / "status");
-    std::string line;
-    while (std::getline(in, line))
-      if (line.rfind("TracerPid:", 0) == 0 && std::stoi(line.substr(10)) != 0)
-        return std::stoi(line.substr(10));
-  }
-  return 0;
-}
-
 bool untraced(pid_t pid) {
-  return eventually([&] { return tracer_of(pid) == 0; }, 5s);
+  return eventually([&] { return tracer_pid(pid) == 0; }, 5s);
 }
 
 json flags_for(const SyscallLoop &loop, json more) {
@@ -174,7 +151,7 @@ TEST_CASE("strace delay holds each getppid for the time, at enter and at exit; d
     CHECK(result["delay_us"] == 60000.0);
     CHECK(result["delay_loc"] == loc);
     const pid_t tracer = result["tracer_pid"];
-    CHECK(tracer_of(loop.pid()) == tracer);
+    CHECK(tracer_pid(loop.pid()) == tracer);
     const long since = loop.last_seq();
     const auto delayed = settled(loop, since, 10);
     const long long median = median_us(delayed);
@@ -233,8 +210,8 @@ TEST_CASE("strace takes a pid list: every process of it is traced; a dry run tra
   INFO(plan.body.dump());
   CHECK(plan.status == 200);
   CHECK(plan.body.dump().find(std::to_string(two.pid())) != std::string::npos);
-  CHECK(tracer_of(one.pid()) == 0);
-  CHECK(tracer_of(two.pid()) == 0);
+  CHECK(tracer_pid(one.pid()) == 0);
+  CHECK(tracer_pid(two.pid()) == 0);
 
   auto created = create(c, "strace", "error", flags);
   REQUIRE_MESSAGE(created.status == 201, created.body.dump());
@@ -251,14 +228,14 @@ TEST_CASE("strace error follows a thread started after the attach, and survives 
   BladedProcess d(os_options());
   auto c = d.client();
   SyscallLoop loop("openat", 5, 3000);
-  REQUIRE(loop.threads() == 1);
+  REQUIRE(thread_count(loop.pid()) == 1);
   auto created = create(c, "strace", "error",
                         flags_for(loop, {{"syscall-name", "openat"}, {"return-value", "ENOENT"}}));
   REQUIRE_MESSAGE(created.status == 201, created.body.dump());
   CHECK(loop.last_seq() == 0);  // attached before the thread made any call
   const auto failed = loop.calls_after(0, 10);
   REQUIRE(failed.size() >= 10);
-  CHECK(loop.threads() == 2);
+  CHECK(thread_count(loop.pid()) == 2);
   for (const auto &call : failed) {
     CHECK(call.ret == -1);
     CHECK(call.err == ENOENT);
@@ -334,7 +311,7 @@ TEST_CASE("strace refuses bad flags, protected pids and a traced process, changi
     CHECK(a.status == status);
     if (!field.empty()) CHECK(a.field() == field);
     CHECK(a.message().find(words) != std::string::npos);
-    CHECK(tracer_of(loop.pid()) == 0);
+    CHECK(tracer_pid(loop.pid()) == 0);
   };
   const json delay = {{"syscall-name", "getppid"}, {"time", "10ms"}, {"delay-loc", "enter"}};
   refused(flags_for(loop, {{"syscall-name", "nosuchcall"}, {"time", "1ms"}, {"delay-loc", "enter"}}),
@@ -356,7 +333,7 @@ TEST_CASE("strace refuses bad flags, protected pids and a traced process, changi
 
   // Traced by someone else (here: this test): a 409 naming the tracer.
   REQUIRE(::ptrace(PTRACE_SEIZE, loop.pid(), nullptr, nullptr) == 0);
-  REQUIRE(tracer_of(loop.pid()) == ::getpid());
+  REQUIRE(tracer_pid(loop.pid()) == ::getpid());
   {
     const std::string words = "already traced by pid " + std::to_string(::getpid());
     auto a = create(c, "strace", "delay", flags_for(loop, delay));
@@ -460,7 +437,7 @@ TEST_CASE("a SIGKILLed bladed leaves the process running untraced; the restart r
   d.restart();  // returns once recovery has run
   auto c2 = d.client();
   CHECK(wait_destroyed(c2, created.uid()) == "destroyed");
-  CHECK(tracer_of(loop.pid()) == 0);
+  CHECK(tracer_pid(loop.pid()) == 0);
   CHECK(loop.alive());
 }
 
@@ -492,5 +469,5 @@ TEST_CASE("bladed killed right after the attach: the process runs on untraced, t
   const std::string status = all[0].value("status", "");
   // The create never answered: failed or destroyed, and nothing left.
   CHECK((status == "destroyed" || status == "failed"));
-  CHECK(tracer_of(loop.pid()) == 0);
+  CHECK(tracer_pid(loop.pid()) == 0);
 }
