@@ -272,21 +272,23 @@ class TracerChild {
     const pid_t parent = ::getpid();
     std::promise<pid_t> forked;
     auto pid_future = forked.get_future();
-    watcher_ = std::thread([this, &forked, parent] {
+    int fork_errno = 0;
+    watcher_ = std::thread([this, &forked, &fork_errno, parent] {
       const pid_t pid = ::fork();
       if (pid == 0) run_tracer(plan_, tasks_.data(), parent, go_read_.get(), report_write_.get());
+      fork_errno = errno;
       forked.set_value(pid);
       if (pid < 0) return;
       int status = 0;
       while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
-      status_ = status;
       exited_ = true;
       if (attached_ && !stopping_) host_.fault_ended(uid_, ending_of(pid, status));
     });
     pid_ = pid_future.get();
     if (pid_ < 0) {
       watcher_.join();
+      errno = fork_errno;
       throw_errno("cannot fork the tracer");
     }
     go_read_.reset();
@@ -337,9 +339,6 @@ class TracerChild {
     watcher_.join();
   }
 
-  // The tracer's wait status once it exited.
-  int status() const { return status_; }
-
  private:
   [[noreturn]] static void throw_errno(const std::string &what) {
     throw sdk::FailedPrecondition("pid: " + what + ": " + std::strerror(errno));
@@ -365,7 +364,6 @@ class TracerChild {
   std::atomic<bool> exited_{false};
   std::atomic<bool> stopping_{false};  // destroy's stop: not a failure to report
   std::atomic<bool> attached_{false};
-  std::atomic<int> status_{0};
   std::thread watcher_;
 };
 
