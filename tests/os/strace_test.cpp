@@ -45,7 +45,9 @@ class SyscallLoop {
  public:
   // With thread_after_ms > 0 the calls come from a thread started that
   // late, and the constructor does not wait for them.
-  SyscallLoop(const std::string &syscall, int pause_ms, int thread_after_ms = 0) {
+  // With fork, from a child process forked then.
+  SyscallLoop(const std::string &syscall, int pause_ms, int thread_after_ms = 0,
+              bool fork = false) {
     const fs::path exe = dir_ / "syscall-loop";
     fs::copy_file(BLADE_SYSCALL_LOOP_PATH, exe);
     fs::permissions(exe, fs::perms(0755));
@@ -53,6 +55,7 @@ class SyscallLoop {
     std::vector<std::string> argv = {exe.string(), log_.string(), syscall,
                                      std::to_string(pause_ms)};
     if (thread_after_ms > 0) argv.push_back(std::to_string(thread_after_ms));
+    if (fork) argv.push_back("fork");
     child_ = std::make_unique<ChildProcess>(argv);
     if (thread_after_ms > 0)
       REQUIRE(eventually([&] { return process_state(pid()) == 'S'; }));
@@ -252,6 +255,23 @@ TEST_CASE("strace error follows a thread started after the attach, and survives 
   for (const auto &call : settled(loop, stopped_at + 1, 10)) {
     CHECK(call.ret == -1);
     CHECK(call.err == ENOENT);
+  }
+  check_destroyed(c, created.uid());
+  CHECK(untraced(loop.pid()));
+  for (const auto &call : settled(loop, loop.last_seq(), 10)) CHECK(call.ret >= 0);
+}
+
+TEST_CASE("strace error follows a child process forked after the attach, as strace -f") {
+  BladedProcess d(os_options());
+  auto c = d.client();
+  SyscallLoop loop("openat", 5, 3000, true);
+  auto created = create(c, "strace", "error",
+                        flags_for(loop, {{"syscall-name", "openat"}, {"return-value", "EROFS"}}));
+  REQUIRE_MESSAGE(created.status == 201, created.body.dump());
+  CHECK(loop.last_seq() == 0);  // attached before the child was forked
+  for (const auto &call : loop.calls_after(0, 10)) {
+    CHECK(call.ret == -1);
+    CHECK(call.err == EROFS);
   }
   check_destroyed(c, created.uid());
   CHECK(untraced(loop.pid()));

@@ -2,10 +2,14 @@
 // loop and logs each call as "<seq> <latency_us> <return> <errno>" lines to
 // a file, so a test measures what a tracer did to each call.
 //
-// usage: syscall_loop <log-file> <getppid|openat> <pause-ms> [<thread-after-ms>]
-// With thread-after-ms the calls are made by a second thread started that
-// long after the process (a thread a tracer attached earlier has to follow).
+// usage: syscall_loop <log-file> <getppid|openat> <pause-ms> [<after-ms> [fork]]
+// With after-ms the calls are made by a second thread started that long
+// after the process (a thread a tracer attached earlier has to follow), or
+// with `fork` by a child process forked then (dying with its parent).
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,8 +55,8 @@ long call(const std::string &name) {
 }  // namespace
 
 int main(int argc, char **argv) {
-  if (argc != 4 && argc != 5) {
-    std::fprintf(stderr, "usage: %s <log-file> <getppid|openat> <pause-ms> [<thread-after-ms>]\n",
+  if (argc < 4 || argc > 6) {
+    std::fprintf(stderr, "usage: %s <log-file> <getppid|openat> <pause-ms> [<after-ms> [fork]]\n",
                  argv[0]);
     return 2;
   }
@@ -65,5 +69,15 @@ int main(int argc, char **argv) {
   const long after_ms = std::atol(argv[4]);
   timespec wait{after_ms / 1000, (after_ms % 1000) * 1000000L};
   ::nanosleep(&wait, nullptr);
+  if (argc == 6 && std::string(argv[5]) == "fork") {
+    const pid_t child = ::fork();
+    if (child == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      loop(log, name, pause_ms);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    return 1;
+  }
   std::thread(loop, log, name, pause_ms).join();
 }
