@@ -177,6 +177,28 @@ inline const std::vector<FaultRow> &fault_rows() {
                         },
                         nullptr};
        }},
+      {"strace delay",
+       [] {
+         auto sleepers = std::make_shared<os::Sleepers>();
+         const pid_t pid = sleepers->start().pid();
+         REQUIRE(eventually([&] { return process_state(pid) == 'S'; }));
+         return Fixture{[pid] {
+                          return json{{"target", "strace"},
+                                      {"action", "delay"},
+                                      {"flags",
+                                       {{"pid", std::to_string(pid)},
+                                        {"syscall-name", "nanosleep,clock_nanosleep"},
+                                        {"time", "10ms"},
+                                        {"delay-loc", "enter"}}}};
+                        },
+                        [pid] {
+                          HostState s;
+                          add_process(s, pid);
+                          add_tracer(s, pid);
+                          return s;
+                        },
+                        sleepers};
+       }},
       {"mem load cache",
        [] {
          return Fixture{[] {

@@ -87,6 +87,11 @@ inline void add_process(HostState &s, pid_t pid) {
   s["process " + std::to_string(pid) + " state"] = state ? std::string(1, state) : "gone";
 }
 
+// Who traces the process (TracerPid, 0 for none): a strace fault left.
+inline void add_tracer(HostState &s, pid_t pid) {
+  s["process " + std::to_string(pid) + " tracer"] = std::to_string(tracer_pid(pid));
+}
+
 // /dev/shm entries whose name starts with `prefix`, with their sizes (the
 // mem plugin's page-cache files live there).
 inline void add_shm(HostState &s, const std::string &prefix) {

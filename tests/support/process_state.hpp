@@ -60,6 +60,23 @@ inline std::size_t thread_count(pid_t pid) {
   return n;
 }
 
+// Who ptraces the process: the first non-zero TracerPid of its threads'
+// /proc/<pid>/task/<tid>/status, 0 when none is traced (or it is gone).
+inline pid_t tracer_pid(pid_t pid) {
+  std::error_code ec;
+  for (const auto &task : std::filesystem::directory_iterator(
+           "/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream in(task.path() / "status");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("TracerPid:", 0) != 0) continue;
+      if (const int tracer = std::stoi(line.substr(10))) return tracer;
+      break;
+    }
+  }
+  return 0;
+}
+
 // The thread count of a process once it has settled (a daemon's pools
 // start lazily): the same over two looks 100 ms apart, or the last after 5 s.
 inline std::size_t settled_thread_count(pid_t pid) {

@@ -38,5 +38,6 @@ void register_mem_faults(FaultTable &table, const Host &host);
 void register_process_faults(FaultTable &table, const Host &host);
 void register_file_faults(FaultTable &table, const Host &host);
 void register_script_faults(FaultTable &table, const Host &host);
+void register_strace_faults(FaultTable &table, const Host &host);
 
 }  // namespace blade::os

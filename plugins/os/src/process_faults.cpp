@@ -32,6 +32,7 @@
 #include "../../common/int_list.hpp"
 #include "experiment_state.hpp"
 #include "fault.hpp"
+#include "pid_guard.hpp"
 #include "proc_table.hpp"
 #include "process_load.hpp"
 #include "signal_name.hpp"
@@ -142,8 +143,6 @@ Selector parse_selector(const Request &req) {
   return s;
 }
 
-constexpr std::string_view kBladeMark = "blade";
-
 // Parents read once per selection: the descendant test walks up from each
 // candidate, and many share ancestors.
 class Parents {
@@ -229,22 +228,10 @@ class ProcessSelection {
   static std::optional<proc::Process> check_explicit_pid(pid_t pid, pid_t group, pid_t daemon,
                                                          pid_t parent,
                                                          const std::set<pid_t> &protected_pids) {
-    const std::string what = "pid: " + std::to_string(pid);
-    if (group == daemon) throw sdk::InvalidArgument(what + " is bladed itself");
-    if (group == 1) throw sdk::InvalidArgument(what + " is init (pid 1)");
-    if (group == parent) throw sdk::InvalidArgument(what + " is the parent of bladed");
-    if (protected_pids.count(group)) throw sdk::InvalidArgument(what + " is an ancestor of bladed");
-    auto p = proc::read_process(group);
-    if (p && p->kernel_thread()) throw sdk::InvalidArgument(what + " is a kernel thread");
-    if (p && is_blade(*p))
-      throw sdk::InvalidArgument(what + " is a blade process (its command line holds '" +
-                                 std::string(kBladeMark) + "')");
-    return p;
+    return refuse_protected_pid("pid", pid, group, daemon, parent, protected_pids);
   }
 
-  static bool is_blade(const proc::Process &p) {
-    return p.cmdline.find(kBladeMark) != std::string::npos;
-  }
+  static bool is_blade(const proc::Process &p) { return is_blade_process(p); }
 
   static bool matches(const proc::Process &p, const Selector &s) {
     const std::string &text = searched_text(p);
