@@ -58,11 +58,11 @@ TEST_CASE("file add creates a file (and its dirs) and destroy removes exactly th
 
   auto a = create(c, "file", "add",
                   {{"filepath", file.string()},
-                   {"content", "aGVsbG8K"},
+                   {"content", "aGVsbG8="},
                    {"enable-base64", true},
                    {"auto-create-dir", true}});
   REQUIRE_MESSAGE(a.status == 201, a.body.dump());
-  CHECK(read_text(file) == "hello\n");
+  CHECK(read_text(file) == "hello\n");  // as ChaosBlade's `echo` writes it
   CHECK(destroy(c, a.uid()).status == 200);
   CHECK_FALSE(fs::exists(file));
   CHECK_FALSE(fs::exists(t / "a"));          // the dirs it made went too

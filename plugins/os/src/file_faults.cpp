@@ -72,6 +72,15 @@ std::string content_flag(const Request &req) {
   return content;
 }
 
+// What file add writes: ChaosBlade writes a content with `echo`, so a file
+// it adds ends with a newline (an empty content is a `touch`: no bytes). A
+// migrated script that checks the file must find the same bytes here.
+std::string added_bytes(const Request &req) {
+  std::string bytes = content_flag(req);
+  if (!bytes.empty()) bytes += '\n';
+  return bytes;
+}
+
 // What moving `path` aside to `backup` will need to put it back.
 json stash_record(const std::string &path, const std::string &backup) {
   struct stat st = existing(path);
@@ -151,7 +160,7 @@ class FileAdd : public FileFault {
     const std::string path = check(req);
     const std::string uid(req.uid());
     const bool directory = req.flag_bool("directory");
-    const std::string content = content_flag(req);
+    const std::string content = added_bytes(req);
     const std::string parent = fs::parent_of(path);
     const bool auto_dirs = req.flag_bool("auto-create-dir");
     const std::string temp = plugins::temp_path_for(path, uid);
@@ -186,7 +195,7 @@ class FileAdd : public FileFault {
 
   std::string plan(const Request &req, Call &) override {
     const std::string path = check(req);
-    const std::string content = content_flag(req);
+    const std::string content = added_bytes(req);
     return json{{"add", path},
                 {"directory", req.flag_bool("directory")},
                 {"bytes", content.size()},
