@@ -22,6 +22,8 @@ class OsPlugin {
     register_process_faults(faults_, host);
     register_file_faults(faults_, host);
     register_script_faults(faults_, host);
+    register_time_faults(faults_, host);
+    register_systemd_faults(faults_, host);
   }
 
   Outcome create(const Request &req, Call &call) { return fault(req).create(req, call); }
