@@ -63,8 +63,8 @@ TEST_CASE("systemd stop and time travel's disableNtp under systemd booted in use
   UmlOptions o;
   o.systemd = true;
   UmlResult r = run_guest_cases("guest: *", o);
-  INFO(r.report());
   MESSAGE("user-mode Linux with systemd as PID 1: " << r.seconds << " s (boot, cases, power-off)");
+  INFO(r.report());
   CHECK(r.ok());
 }
 
