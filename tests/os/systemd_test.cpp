@@ -68,6 +68,20 @@ TEST_CASE("systemd stop and time travel's disableNtp under systemd booted in use
   CHECK(r.ok());
 }
 
+TEST_CASE("systemd stop where no systemd answers is refused with the reason, changing nothing") {
+  // This machine's PID 1 is not systemd; a host where it is still has no
+  // such unit. Either way ChaosBlade's SystemdNotFound is named.
+  BladedProcess d(os_options());
+  auto c = d.client();
+  auto a = create(c, "systemd", "stop", {{"service", "blade-no-such-unit"}});
+  INFO(a.body.dump());
+  CHECK(a.status == 422);
+  CHECK(a.message().find("SystemdNotFound") != std::string::npos);
+  if (!fs::exists("/run/dbus/system_bus_socket"))
+    CHECK(a.message().find("systemd is not answering") != std::string::npos);
+  CHECK(create(c, "systemd", "stop", {{"service", "bad name"}}).status == 400);
+}
+
 TEST_CASE("guest: systemd stop stops a running unit and destroy starts it again" *
           doctest::skip()) {
   REQUIRE(show("basic.target", "ActiveState") == "active");  // systemd answers

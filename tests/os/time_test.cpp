@@ -38,9 +38,7 @@ std::int64_t ns(clockid_t clock) {
 // carrying the elapsed time: 0 while nobody moves it.
 struct ClockWatch {
   std::int64_t base = ns(CLOCK_REALTIME) - ns(CLOCK_BOOTTIME);
-  std::int64_t shift_ms() const {
-    return (ns(CLOCK_REALTIME) - ns(CLOCK_BOOTTIME) - base) / kMs;
-  }
+  std::int64_t shift_ms() const { return (ns(CLOCK_REALTIME) - ns(CLOCK_BOOTTIME) - base) / kMs; }
 };
 
 constexpr std::int64_t kOffsetMs = -(2 * 3600 + 3 * 60 + 50) * 1000LL;  // -2h3m50s
@@ -66,6 +64,11 @@ TEST_CASE("guest: time travel shifts by the offset, refuses a second, restores w
     INFO(bad << " -> " << a.body.dump());
     CHECK(a.status == 400);
   }
+  CHECK(std::llabs(clock.shift_ms()) < 50);
+  // A dry run says where the clock would go, and moves nothing.
+  auto dry = create(c, "time", "travel", {{"offset", "-2h3m50s"}}, true);
+  CHECK_MESSAGE(dry.status == 200, dry.body.dump());
+  CHECK(dry.body.dump().find("clock_would_be") != std::string::npos);
   CHECK(std::llabs(clock.shift_ms()) < 50);
 
   auto a = create(c, "time", "travel", {{"offset", "-2h3m50s"}});
@@ -107,14 +110,15 @@ TEST_CASE("guest: time travel is undone by the recovery of a bladed killed under
   d.crash();
   std::this_thread::sleep_for(1s);
   CHECK(std::llabs(clock.shift_ms() - 5 * 60 * 1000) < 50);  // the crash undid nothing
-  d.restart();  // returns once recovery has run
+  d.restart();                                               // returns once recovery has run
   CHECK(std::llabs(clock.shift_ms()) < 50);
 }
 
 #ifdef BLADE_FAILPOINTS
-TEST_CASE("guest: time travel: a bladed killed at each failpoint leaves the real time once it "
-          "starts again" *
-          doctest::skip()) {
+TEST_CASE(
+    "guest: time travel: a bladed killed at each failpoint leaves the real time once it "
+    "starts again" *
+    doctest::skip()) {
   ClockWatch clock;
   BladedProcess d(os_options());
   const json body = {{"target", "time"}, {"action", "travel"}, {"flags", {{"offset", "-30m"}}}};

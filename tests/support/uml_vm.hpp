@@ -42,9 +42,9 @@
 namespace blade::test {
 
 struct UmlOptions {
-  bool systemd = false;               // boot systemd as PID 1
-  std::vector<std::string> modules;   // kernel modules to load first
-  std::vector<std::string> env;       // NAME=value for the command
+  bool systemd = false;              // boot systemd as PID 1
+  std::vector<std::string> modules;  // kernel modules to load first
+  std::vector<std::string> env;      // NAME=value for the command
   std::string mem = "512M";
   std::chrono::seconds timeout{180};  // the whole boot, command and power-off
 };
@@ -53,10 +53,10 @@ struct UmlResult {
   // Empty when the guest ran the command to its end; else why not (no
   // /usr/bin/linux, a boot that never reached the command, a timeout).
   std::string failure;
-  int exit_code = -1;    // the command's
-  std::string output;    // its stdout and stderr
-  std::string console;   // the kernel's (and systemd's) console, for diagnosis
-  double seconds = 0;    // wall time of the whole run
+  int exit_code = -1;   // the command's
+  std::string output;   // its stdout and stderr
+  std::string console;  // the kernel's (and systemd's) console, for diagnosis
+  double seconds = 0;   // wall time of the whole run
   bool ok() const { return failure.empty() && exit_code == 0; }
   // Everything a failed check should show.
   std::string report() const {
@@ -205,9 +205,12 @@ class UmlProcess {
     const auto end = std::chrono::steady_clock::now() + timeout;
     while (pid_ > 0 && !reaped_) {
       int st = 0;
-      if (::waitpid(pid_, &st, WNOHANG) == pid_) reaped_ = true;
-      else if (std::chrono::steady_clock::now() > end) return false;
-      else std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (::waitpid(pid_, &st, WNOHANG) == pid_)
+        reaped_ = true;
+      else if (std::chrono::steady_clock::now() > end)
+        return false;
+      else
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return pid_ > 0;
   }
@@ -233,8 +236,9 @@ inline UmlResult run_in_uml(const std::vector<std::string> &argv, const UmlOptio
   UmlResult r;
   const auto start = std::chrono::steady_clock::now();
   if (::access("/usr/bin/linux", X_OK) != 0) {
-    r.failure = "cannot start user-mode Linux: /usr/bin/linux is missing (apt-get install "
-                "user-mode-linux kmod; tools/dev/install-deps.sh installs them)";
+    r.failure =
+        "cannot start user-mode Linux: /usr/bin/linux is missing (apt-get install "
+        "user-mode-linux kmod; tools/dev/install-deps.sh installs them)";
     return r;
   }
   if (kernel_version().empty()) {
@@ -251,14 +255,20 @@ inline UmlResult run_in_uml(const std::vector<std::string> &argv, const UmlOptio
   const std::string console = (job / "console.log").string();
   // umid and uml_dir keep UML's pid file and mconsole socket in the job dir
   // (not ~/.uml); stdin is /dev/null, the console goes to the log.
-  const std::vector<std::string> args = {
-      "/usr/bin/linux", "mem=" + o.mem, "rootfstype=hostfs", "rootflags=/", "rw",
-      "init=" + (job / "init.sh").string(), "con=null", "con0=fd:0,fd:1", "umid=blade-test",
-      "uml_dir=" + job.path().string()};
+  const std::vector<std::string> args = {"/usr/bin/linux",
+                                         "mem=" + o.mem,
+                                         "rootfstype=hostfs",
+                                         "rootflags=/",
+                                         "rw",
+                                         "init=" + (job / "init.sh").string(),
+                                         "con=null",
+                                         "con0=fd:0,fd:1",
+                                         "umid=blade-test",
+                                         "uml_dir=" + job.path().string()};
   UmlProcess vm(args, console);
   if (!vm.wait(o.timeout))
-    r.failure = "user-mode Linux did not power off within " + std::to_string(o.timeout.count()) +
-                " s";
+    r.failure =
+        "user-mode Linux did not power off within " + std::to_string(o.timeout.count()) + " s";
   vm.kill_all();
   r.console = slurp(console);
   r.output = slurp(job / "output");

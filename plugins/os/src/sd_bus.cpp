@@ -26,9 +26,8 @@ void SystemBus::fail(const std::string &what, const BusError &err, int r) {
   throw sdk::FailedPrecondition(what + ": " + err.text(r));
 }
 
-std::string SystemBus::string_property(const std::string &what, const char *dest,
-                                       const char *path, const char *iface,
-                                       const char *member) const {
+std::string SystemBus::string_property(const std::string &what, const char *dest, const char *path,
+                                       const char *iface, const char *member) const {
   BusError err;
   char *value = nullptr;
   int r = sd_bus_get_property_string(bus_, dest, path, iface, member, err.get(), &value);

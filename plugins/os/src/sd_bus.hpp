@@ -65,8 +65,8 @@ class SystemBus {
   void call(BusMessage &reply, const std::string &what, const char *dest, const char *path,
             const char *iface, const char *member, const char *types, Args... args) const {
     BusError err;
-    int r = sd_bus_call_method(bus_, dest, path, iface, member, err.get(), reply.out(), types,
-                               args...);
+    int r =
+        sd_bus_call_method(bus_, dest, path, iface, member, err.get(), reply.out(), types, args...);
     if (r < 0) fail(what, err, r);
   }
   // Like call, but a bus error is handed back (its D-Bus name) instead of
@@ -75,16 +75,16 @@ class SystemBus {
   std::string try_call(BusMessage &reply, const char *dest, const char *path, const char *iface,
                        const char *member, const char *types, Args... args) const {
     BusError err;
-    int r = sd_bus_call_method(bus_, dest, path, iface, member, err.get(), reply.out(), types,
-                               args...);
+    int r =
+        sd_bus_call_method(bus_, dest, path, iface, member, err.get(), reply.out(), types, args...);
     if (r >= 0) return "";
     return err.name().empty() ? err.text(r) : err.name();
   }
 
   std::string string_property(const std::string &what, const char *dest, const char *path,
                               const char *iface, const char *member) const;
-  bool bool_property(const std::string &what, const char *dest, const char *path,
-                     const char *iface, const char *member) const;
+  bool bool_property(const std::string &what, const char *dest, const char *path, const char *iface,
+                     const char *member) const;
 
   [[noreturn]] static void fail(const std::string &what, const BusError &err, int r);
 

@@ -1,9 +1,9 @@
 // systemd stop: a running unit stopped through systemd's D-Bus API
 // (org.freedesktop.systemd1, via sd-bus) and started again by destroy. The
-// record, saved before the stop, says which unit was active, so destroy (also after a daemon restart)
-// starts it only when it is not running: a unit someone started again in the
-// meantime is left alone, and one the fault never got to stop (a crash
-// between the record and the stop) is still active, so nothing is done.
+// record, saved before the stop, says which unit was active, so destroy (also after a daemon
+// restart) starts it only when it is not running: a unit someone started again in the meantime is
+// left alone, and one the fault never got to stop (a crash between the record and the stop) is
+// still active, so nothing is done.
 #include <unistd.h>
 
 #include <chrono>
@@ -86,8 +86,8 @@ struct Systemd {
   // Queues a start or stop job; its object path.
   std::string job(const char *method, const std::string &unit) const {
     BusMessage reply;
-    bus.call(reply, std::string("service: systemd ") + method + " " + unit, kSystemd,
-             kManagerPath, kManager, method, "ss", unit.c_str(), "replace");
+    bus.call(reply, std::string("service: systemd ") + method + " " + unit, kSystemd, kManagerPath,
+             kManager, method, "ss", unit.c_str(), "replace");
     const char *path = nullptr;
     if (sd_bus_message_read(reply.get(), "o", &path) < 0 || !path)
       throw sdk::FailedPrecondition(std::string("service: systemd sent no job for ") + method);
@@ -159,7 +159,7 @@ class SystemdStop : public Fault {
     Systemd sd = Systemd::connect();
     Found f = find_running(sd, req, host_);
     const std::string uid(req.uid());
-    const json rec = {{"fault", "systemd-stop"}, {"unit", f.unit}, {"was", f.state}};
+    const json rec = {{"fault", "systemd-stop"}, {"unit", f.unit}, { "was", f.state }};
     state_.checkpoint(call, uid, rec);
     std::string now;
     try {
@@ -180,8 +180,10 @@ class SystemdStop : public Fault {
       }
       throw;
     }
-    json result = {{"service", f.unit}, {"was", f.state}, {"now", now},
-                   {"restore", "started again by destroy unless it is running by then"}};
+    json result = {{"service", f.unit}, {"was", f.state}, {"now", now}, {
+                     "restore",
+                     "started again by destroy unless it is running by then"
+                   }};
     return {result.dump(), rec.dump()};
   }
 
@@ -194,7 +196,10 @@ class SystemdStop : public Fault {
     unit_name(req);
     Systemd sd = Systemd::connect();
     Found f = find_running(sd, req, host_);
-    return json{{"service", f.unit}, {"state", f.state}, {"would", "stop, start on destroy"}}
+    return json{{"service", f.unit},
+                {"state", f.state},
+                { "would",
+                  "stop, start on destroy" }}
         .dump();
   }
 
@@ -217,12 +222,16 @@ class SystemdStop : public Fault {
       throw sdk::FailedPrecondition("service: " + unit + " did not start again: it is " + state);
   }
 #else
-  Outcome create(const Request &, Call &) override { throw unsupported(); }
+  Outcome create(const Request &, Call &) override {
+    throw unsupported();
+  }
   void destroy(const Request &req, Call &) override {
     if (state_.record(req).contains("unit")) throw unsupported();
     state_.finish(req.uid());
   }
-  std::string plan(const Request &, Call &) override { throw unsupported(); }
+  std::string plan(const Request &, Call &) override {
+    throw unsupported();
+  }
 
  private:
   static sdk::NotSupported unsupported() {

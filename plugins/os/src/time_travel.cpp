@@ -19,6 +19,8 @@
 #include <fstream>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include <blade/failpoint.hpp>
 #include <nlohmann/json.hpp>
@@ -93,15 +95,13 @@ std::optional<std::int64_t> offset_ns(std::string_view text) {
     while (u < text.size() && !(text[u] >= '0' && text[u] <= '9') && text[u] != '.')
       ++u;
     const std::string_view unit = text.substr(i, u - i);
-    long double scale = 0;
-    if (unit.empty() && bare) scale = kNs;
-    else if (unit == "h") scale = 3600.0L * kNs;
-    else if (unit == "m") scale = 60.0L * kNs;
-    else if (unit == "s") scale = kNs;
-    else if (unit == "ms") scale = 1e6L;
-    else if (unit == "us" || unit == "\u00b5s" || unit == "\u03bcs") scale = 1e3L;
-    else if (unit == "ns") scale = 1;
-    else return std::nullopt;
+    static constexpr std::pair<std::string_view, long double> kUnits[] = {
+        {"h", 3600.0L * kNs}, {"m", 60.0L * kNs}, {"s", kNs},        {"ms", 1e6L},
+        {"us", 1e3L},         {"\u00b5s", 1e3L},  {"\u03bcs", 1e3L}, {"ns", 1}};
+    long double scale = unit.empty() && bare ? kNs : 0;
+    for (const auto &[name, ns] : kUnits)
+      if (unit == name) scale = ns;
+    if (scale == 0) return std::nullopt;
     total += number * scale;
     if (total > kMaxOffsetNs) return std::nullopt;
     text.remove_prefix(u);
@@ -120,8 +120,8 @@ Offset parse_offset(const Request &req) {
   if (o.text.empty()) throw sdk::InvalidArgument("offset: required, e.g. -2h3m50s, 5m or 1h");
   auto ns = offset_ns(o.text);
   if (!ns)
-    throw sdk::InvalidArgument("offset: not a duration like -2h3m50s, 5m30s or 1h (at most 100 "
-                               "years either way), got '" + o.text + "'");
+    throw sdk::InvalidArgument("offset: not a duration like -2h3m50s, 5m30s or 1h (at most " +
+                               std::string("100 years either way), got '") + o.text + "'");
   o.ns = *ns;
   const std::int64_t target = now_ns(CLOCK_REALTIME) + o.ns;
   if (target <= 0)
@@ -168,8 +168,8 @@ void set_clock(std::int64_t ns, const std::string &flag) {
   timespec ts{static_cast<time_t>(ns / kNs), static_cast<long>(ns % kNs)};
   if (::clock_settime(CLOCK_REALTIME, &ts) != 0) {
     const int e = errno;
-    const std::string why = std::string("cannot set the wall clock to ") + iso_utc(ns) + ": " +
-                            std::strerror(e);
+    const std::string why =
+        std::string("cannot set the wall clock to ") + iso_utc(ns) + ": " + std::strerror(e);
     if (e == EINVAL) throw sdk::InvalidArgument(flag + ": " + why);
     if (e == EPERM) throw sdk::PermissionDenied(flag + ": " + why + " (needs CAP_SYS_TIME)");
     throw sdk::FailedPrecondition(flag + ": " + why);
@@ -265,8 +265,9 @@ class TimeTravel : public Fault {
   void undo(const json &rec) {
     if (!rec.contains("real_ns")) return;
     if (rec.value("boot_id", "") != boot_id()) {
-      host_.warn("time travel: the host rebooted since the clock was shifted; its clock was set "
-                 "at boot, so it is left as it is");
+      host_.warn(
+          "time travel: the host rebooted since the clock was shifted; its clock was "
+          "set at boot, so it is left as it is");
     } else {
       const std::int64_t boot = now_ns(CLOCK_BOOTTIME);
       const std::int64_t real =
