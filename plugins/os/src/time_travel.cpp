@@ -254,7 +254,8 @@ class TimeTravel : public Fault {
                 {"clock_would_be", iso_utc(now_ns(CLOCK_REALTIME) + offset.ns)}};
     if (disable_ntp) {
       NtpState s = ntp_state();
-      out["ntp"] = s.on ? (*s.on ? "on: would be disabled" : "already off") : s.absent;
+      out["ntp"] = s.on ? (*s.on ? "on: would be disabled" : "already off")
+                        : "nothing to disable: " + s.absent;
     }
     return out.dump();
   }
