@@ -15,6 +15,7 @@
 #include <doctest/doctest.h>
 
 #include "../support/uml_vm.hpp"
+#include "failpoint_kill.hpp"
 #include "os_test_support.hpp"
 
 namespace fs = std::filesystem;
@@ -63,7 +64,8 @@ TEST_CASE("systemd stop and time travel's disableNtp under systemd booted in use
   UmlOptions o;
   o.systemd = true;
   UmlResult r = run_guest_cases("guest: *", o);
-  MESSAGE("user-mode Linux with systemd as PID 1: " << r.seconds << " s (boot, cases, power-off)");
+  MESSAGE("user-mode Linux with systemd as PID 1: "
+          << r.seconds << " s (boot, cases, power-off); guest " << r.summary());
   INFO(r.report());
   CHECK(r.ok());
 }
@@ -133,6 +135,30 @@ TEST_CASE("guest: systemd stop is undone by the recovery of a bladed killed unde
   CHECK(show(u.name, "ActiveState") == "active");
   CHECK(alive(show(u.name, "MainPID")));
 }
+
+#ifdef BLADE_FAILPOINTS
+TEST_CASE(
+    "guest: systemd stop: a bladed killed at each failpoint leaves the unit running once "
+    "it starts again" *
+    doctest::skip()) {
+  SleepUnit u;
+  BladedProcess d(os_options());
+  const json body = {{"target", "systemd"}, {"action", "stop"}, {"flags", {{"service", u.name}}}};
+  for (const char *point :
+       {"os.systemd.stop.before_stop", "os.systemd.stop.after_stop",
+        "os.systemd.stop.destroy.before_start", "os.systemd.stop.destroy.after_start"}) {
+    CAPTURE(point);
+    const std::string uid =
+        killed_at(d, point, body, [&] { CHECK(show(u.name, "ActiveState") == "inactive"); });
+    if (!uid.empty()) {
+      auto c = d.client();
+      CHECK(wait_destroyed(c, uid) == "destroyed");
+    }
+    CHECK(show(u.name, "ActiveState") == "active");
+    CHECK(alive(show(u.name, "MainPID")));
+  }
+}
+#endif
 
 TEST_CASE("guest: time travel disables NTP through timedated and enables it again" *
           doctest::skip()) {

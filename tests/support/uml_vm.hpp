@@ -58,6 +58,11 @@ struct UmlResult {
   std::string console;  // the kernel's (and systemd's) console, for diagnosis
   double seconds = 0;   // wall time of the whole run
   bool ok() const { return failure.empty() && exit_code == 0; }
+  // The guest doctest's "test cases: ..." line, when it printed one.
+  std::string summary() const {
+    const auto at = output.find("test cases:");
+    return at == std::string::npos ? "" : output.substr(at, output.find('\n', at) - at);
+  }
   // Everything a failed check should show.
   std::string report() const {
     std::string tail = console.size() > 6000 ? console.substr(console.size() - 6000) : console;
