@@ -10,6 +10,7 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
@@ -46,6 +47,22 @@ inline std::string killed_at(BladedProcess &d, const std::string &point, const n
   d.set_env({});
   d.restart();
   return uid;
+}
+
+// killed_at for each of `points` in turn; after each restart the
+// experiment (when it got a uid) is destroyed and `restored` checks the host.
+inline void killed_at_each(BladedProcess &d, const std::vector<std::string> &points,
+                           const nlohmann::json &body, const std::function<void()> &created,
+                           const std::function<void()> &restored) {
+  for (const auto &point : points) {
+    CAPTURE(point);
+    const std::string uid = killed_at(d, point, body, created);
+    if (!uid.empty()) {
+      auto c = d.client();
+      CHECK(wait_destroyed(c, uid) == "destroyed");
+    }
+    restored();
+  }
 }
 
 }  // namespace blade::test::os

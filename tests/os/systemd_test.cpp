@@ -144,19 +144,15 @@ TEST_CASE(
   SleepUnit u;
   BladedProcess d(os_options());
   const json body = {{"target", "systemd"}, {"action", "stop"}, {"flags", {{"service", u.name}}}};
-  for (const char *point :
-       {"os.systemd.stop.before_stop", "os.systemd.stop.after_stop",
-        "os.systemd.stop.destroy.before_start", "os.systemd.stop.destroy.after_start"}) {
-    CAPTURE(point);
-    const std::string uid =
-        killed_at(d, point, body, [&] { CHECK(show(u.name, "ActiveState") == "inactive"); });
-    if (!uid.empty()) {
-      auto c = d.client();
-      CHECK(wait_destroyed(c, uid) == "destroyed");
-    }
-    CHECK(show(u.name, "ActiveState") == "active");
-    CHECK(alive(show(u.name, "MainPID")));
-  }
+  killed_at_each(
+      d,
+      {"os.systemd.stop.before_stop", "os.systemd.stop.after_stop",
+       "os.systemd.stop.destroy.before_start", "os.systemd.stop.destroy.after_start"},
+      body, [&] { CHECK(show(u.name, "ActiveState") == "inactive"); },
+      [&] {
+        CHECK(show(u.name, "ActiveState") == "active");
+        CHECK(alive(show(u.name, "MainPID")));
+      });
 }
 #endif
 
