@@ -79,14 +79,16 @@ inline FaultRow file_row(const std::string &target, const std::string &action,
           }};
 }
 
-// A tmpfs of its own, so its free space is this trial's alone.
-inline FaultRow disk_row(const std::string &action, json flags) {
-  return {"disk " + action, [=] {
+// A tmpfs of its own, so its free space is this trial's alone; `dir_flag`
+// names it in the request.
+inline FaultRow tmpfs_row(const std::string &target, const std::string &action,
+                          const std::string &dir_flag, json flags) {
+  return {target + " " + action, [=] {
             auto t = std::make_shared<disk::ScratchFs>("tmpfs", 64);
             const fs::path dir = t->path();
             json f = flags;
-            f["path"] = dir.string();
-            return Fixture{[=] { return json{{"target", "disk"}, {"action", action}, {"flags", f}}; },
+            f[dir_flag] = dir.string();
+            return Fixture{[=] { return json{{"target", target}, {"action", action}, {"flags", f}}; },
                            [dir] {
                              HostState s;
                              add_tree(s, dir);
@@ -95,6 +97,10 @@ inline FaultRow disk_row(const std::string &action, json flags) {
                            },
                            t};
           }};
+}
+
+inline FaultRow disk_row(const std::string &action, json flags) {
+  return tmpfs_row("disk", action, "path", std::move(flags));
 }
 
 }  // namespace rows
@@ -151,6 +157,26 @@ inline const std::vector<FaultRow> &fault_rows() {
                         },
                         sleepers};
        }},
+      {"process load",
+       [] {
+         return Fixture{[] {
+                          return json{{"target", "process"},
+                                      {"action", "load"},
+                                      {"flags", {{"count", 3}}}};
+                        },
+                        [] {
+                          // Every live process a process load started (its
+                          // argv[0]); a killed one left as a zombie has none.
+                          HostState s;
+                          for (const auto &e : fs::directory_iterator("/proc")) {
+                            const std::string cmdline = read_text(e.path() / "cmdline");
+                            if (cmdline.rfind("blade-process-load-", 0) == 0)
+                              s["process load " + e.path().filename().string()] = "alive";
+                          }
+                          return s;
+                        },
+                        nullptr};
+       }},
       {"mem load cache",
        [] {
          return Fixture{[] {
@@ -172,6 +198,7 @@ inline const std::vector<FaultRow> &fault_rows() {
        }},
       rows::disk_row("fill", {{"size", "8"}}),
       rows::disk_row("burn", {{"read", true}, {"write", true}, {"size", "1"}}),
+      rows::tmpfs_row("file", "fdleak", "directory", {{"percent", "25"}}),
   };
   return table;
 }

@@ -39,6 +39,11 @@ struct Usage {
   double used_percent() const {
     return 100.0 * static_cast<double>(used) / static_cast<double>(used + available);
   }
+  // ChaosBlade's figure, the one `disk fill --percent` aims at: root's
+  // reserved blocks counted as used.
+  double unavailable_percent() const {
+    return 100.0 * static_cast<double>(size - available) / static_cast<double>(size);
+  }
 };
 
 inline Usage usage(const fs::path &p) {

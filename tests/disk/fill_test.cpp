@@ -1,6 +1,7 @@
 // disk fill against a real bladed on filesystems the test mounts: the target
 // measured with statvfs, the space back after destroy, nothing left behind.
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <cmath>
 #include <functional>
@@ -60,7 +61,7 @@ TEST_CASE(
              u.size);
        }},
       {{{"path", dir}, {"percent", "70"}},
-       [](const Usage &u) { return std::fabs(u.used_percent() - 70.0); }},
+       [](const Usage &u) { return std::fabs(u.unavailable_percent() - 70.0); }},
       {{{"path", dir}, {"reserve", "8"}},
        [](const Usage &u) {
          return percent_of(
@@ -70,7 +71,7 @@ TEST_CASE(
        }},
       // percent wins over reserve and size, as in ChaosBlade
       {{{"path", dir}, {"percent", "40"}, {"reserve", "1"}, {"size", "1"}},
-       [](const Usage &u) { return std::fabs(u.used_percent() - 40.0); }},
+       [](const Usage &u) { return std::fabs(u.unavailable_percent() - 40.0); }},
   };
   for (const auto &k : cases) {
     CAPTURE(k.flags.dump());
@@ -125,23 +126,76 @@ TEST_CASE("retain-handle keeps the space taken when the file is deleted from out
   }
 }
 
-TEST_CASE("on ext4, with blocks reserved for root, percent is counted as df counts it") {
+TEST_CASE(
+    "on ext4, with blocks reserved for root, percent is ChaosBlade's (size - available) / size, "
+    "and a size beyond the free space leaves root's reserve alone") {
   LoopFs ext4("ext4", 128);
   REQUIRE_MESSAGE(ext4.ok(), ext4.why());
   BladedProcess d(disk_options());
   auto c = d.client();
   const Usage before = usage(ext4.path());
-  // mkfs reserves 5% for root: free and available differ, and df's percent
-  // is used / (used + available), not used / size.
+  // mkfs reserves 5% for root: free and available differ, so df's percent
+  // (used / (used + available)) and ChaosBlade's ((size - available) / size)
+  // are apart by more than the 1 point the test allows.
   REQUIRE(before.size > before.used + before.available);
   auto a = create(c, "disk", "fill", {{"path", ext4.path().string()}, {"percent", "80"}});
   REQUIRE_MESSAGE(a.status == 201, a.body.dump());
   CHECK(a.body["data"]["result"]["method"] == "fallocate");
   const Usage during = usage(ext4.path());
-  MESSAGE("ext4 at " << during.used_percent() << "% used for 80% asked");
-  CHECK(std::fabs(during.used_percent() - 80.0) <= 1.0);
+  MESSAGE("ext4 at " << during.unavailable_percent() << "% (size - available) / size, "
+                     << during.used_percent() << "% as df counts, for 80% asked");
+  CHECK(std::fabs(during.unavailable_percent() - 80.0) <= 1.0);
+  CHECK(std::fabs(during.used_percent() - 80.0) > 1.0);
   CHECK(destroy(c, a.uid()).status == 200);
   CHECK(usage(ext4.path()).available == before.available);
+
+  auto full = create(c, "disk", "fill", {{"path", ext4.path().string()}, {"size", "40000"}});
+  REQUIRE_MESSAGE(full.status == 201, full.body.dump());
+  CHECK(full.body["data"]["result"]["to_full"] == true);
+  struct statvfs s {};
+  REQUIRE(::statvfs(ext4.path().c_str(), &s) == 0);
+  MESSAGE("ext4 filled: f_bavail " << s.f_bavail << ", f_bfree " << s.f_bfree);
+  CHECK(s.f_bavail == 0);
+  CHECK(s.f_bfree > 0);  // root's reserve is not taken
+  CHECK(destroy(c, full.uid()).status == 200);
+  CHECK(usage(ext4.path()).available == before.available);
+  CHECK(entries(ext4.path()) == std::vector<std::string>{"lost+found"});
+}
+
+TEST_CASE("a size beyond the free space fills the filesystem to full, as ChaosBlade's example") {
+  ScratchFs t("tmpfs", 16);
+  BladedProcess d(disk_options());
+  auto c = d.client();
+  const Usage empty = usage(t.path());
+  // ChaosBlade's own example: `--size 40000` on a disk with less free.
+  auto a = create(c, "disk", "fill", {{"path", t.path().string()}, {"size", "40000"}});
+  REQUIRE_MESSAGE(a.status == 201, a.body.dump());
+  const auto &result = a.body["data"]["result"];
+  CHECK(result["to_full"] == true);
+  CHECK(result["asked_bytes"] == 40000 * kMiB);
+  CHECK(result["bytes"] == empty.available);
+  CHECK_MESSAGE(result["note"].get<std::string>().find("filled to full") != std::string::npos,
+                result.dump());
+  struct statvfs s {};
+  REQUIRE(::statvfs(t.path().c_str(), &s) == 0);
+  CHECK(s.f_bavail == 0);
+  CHECK(s.f_bfree == 0);
+  CHECK(destroy(c, a.uid()).status == 200);
+  CHECK(entries(t.path()).empty());
+  CHECK(usage(t.path()).available == empty.available);
+
+  // The same through the write fallback's ENOSPC is covered on ext2 below;
+  // on a full filesystem there is nothing left to take.
+  auto first = create(c, "disk", "fill", {{"path", t.path().string()}, {"percent", "100"}});
+  REQUIRE_MESSAGE(first.status == 201, first.body.dump());
+  CHECK(usage(t.path()).available == 0);
+  auto again = create(c, "disk", "fill", {{"path", t.path().string()}, {"size", "1"}});
+  CHECK(again.status == 400);
+  CHECK(again.field() == "flags.size");
+  CHECK_MESSAGE(again.message().find("already full") != std::string::npos, again.message());
+  CHECK(destroy(c, first.uid()).status == 200);
+  CHECK(entries(t.path()).empty());
+  CHECK(usage(t.path()).available == empty.available);
 }
 
 TEST_CASE("where fallocate is not supported (ext2), fill writes the bytes instead") {
@@ -161,6 +215,16 @@ TEST_CASE("where fallocate is not supported (ext2), fill writes the bytes instea
   CHECK(percent_of(static_cast<std::uint64_t>(grew) - 16 * kMiB, during.size) <= 1.0);
   CHECK(destroy(c, a.uid()).status == 200);
   CHECK(usage(ext2.path()).available == before.available);
+
+  // Beyond the free space: zeros until the filesystem says ENOSPC, and that
+  // is the target reached, not an error.
+  auto full = create(c, "disk", "fill", {{"path", ext2.path().string()}, {"size", "40000"}});
+  REQUIRE_MESSAGE(full.status == 201, full.body.dump());
+  CHECK(full.body["data"]["result"]["method"] == "write");
+  CHECK(full.body["data"]["result"]["to_full"] == true);
+  CHECK(usage(ext2.path()).available == 0);
+  CHECK(destroy(c, full.uid()).status == 200);
+  CHECK(usage(ext2.path()).available == before.available);
 }
 
 TEST_CASE("bad fill input is a 400 naming the flag, and nothing is created") {
@@ -179,21 +243,30 @@ TEST_CASE("bad fill input is a 400 naming the flag, and nothing is created") {
           {{{"path", dir + "/plain"}, {"size", "1"}}, "flags.path", "not a directory"},
           {{{"path", dir}, {"percent", "0"}}, "flags.percent", ""},
           {{{"path", dir}, {"percent", "101"}}, "flags.percent", ""},
-          {{{"path", dir}, {"size", "64"}}, "flags.size", "64 MB asked but only 16 MB available"},
           {{{"path", dir}, {"reserve", "64"}}, "flags.reserve", "only 16 MB available"},
-          {{{"path", dir}, {"percent", "100"}}, "flags.percent", "below the safety floor"},
+          {{{"path", dir}, {"percent", "100"}, {"safety-floor", "true"}},
+           "flags.percent",
+           "below the safety floor"},
+          {{{"path", dir}, {"size", "64"}, {"safety-floor", "true"}},
+           "flags.size",
+           "below the safety floor"},
           {{{"path", dir}}, "flags.size", "give size, percent or reserve"},
       });
   CHECK(entries(t.path()) == std::vector<std::string>{"plain"});
   CHECK(usage(t.path()).available == empty.available);
 
-  // The floor's refusal states the numbers; force goes below it.
-  auto refused = create(c, "disk", "fill", {{"path", dir}, {"percent", "100"}});
+  // safety-floor (opt-in) states the numbers; without it the fill goes to 0.
+  auto refused =
+      create(c, "disk", "fill", {{"path", dir}, {"percent", "100"}, {"safety-floor", "true"}});
   CHECK(refused.message().find("would leave 0 MB free") != std::string::npos);
-  auto forced = create(c, "disk", "fill", {{"path", dir}, {"percent", "100"}, {"force", "true"}});
-  REQUIRE_MESSAGE(forced.status == 201, forced.body.dump());
+  auto kept = create(c, "disk", "fill", {{"path", dir}, {"percent", "90"}, {"safety-floor", "true"}});
+  REQUIRE_MESSAGE(kept.status == 201, kept.body.dump());
+  CHECK(usage(t.path()).available >= empty.size / 100);
+  CHECK(destroy(c, kept.uid()).status == 200);
+  auto whole = create(c, "disk", "fill", {{"path", dir}, {"percent", "100"}});
+  REQUIRE_MESSAGE(whole.status == 201, whole.body.dump());
   CHECK(usage(t.path()).available == 0);
-  CHECK(destroy(c, forced.uid()).status == 200);
+  CHECK(destroy(c, whole.uid()).status == 200);
   CHECK(usage(t.path()).available == empty.available);
 
   // Already past the target.
@@ -218,16 +291,24 @@ TEST_CASE("disk fill dry run shows the file and byte count, creating nothing") {
   CHECK(fs::path(file).parent_path() == t.path());
   CHECK(fs::path(file).filename().string().rfind("blade-fill-", 0) == 0);
   const auto bytes = plan["bytes"].get<std::uint64_t>();
-  CHECK(std::fabs(percent_of(empty.used + bytes, empty.used + empty.available) - 50.0) <= 1.0);
+  CHECK(std::fabs(percent_of(empty.size - empty.available + bytes, empty.size) - 50.0) <= 1.0);
   CHECK(plan["by"] == "percent");
   CHECK(plan["before"]["available_bytes"] == empty.available);
   CHECK(entries(t.path()).empty());
   CHECK(usage(t.path()).available == empty.available);
 
+  // Beyond the free space: the plan says it fills to full.
+  auto to_full = create(c, "disk", "fill", {{"path", t.path().string()}, {"size", "1000"}}, true);
+  REQUIRE_MESSAGE(to_full.status == 200, to_full.body.dump());
+  CHECK(to_full.body["data"]["plan"]["to_full"] == true);
+  CHECK(to_full.body["data"]["plan"]["bytes"] == empty.available);
   // A dry run refuses what the create would refuse, the same way.
-  auto too_big = create(c, "disk", "fill", {{"path", t.path().string()}, {"size", "1000"}}, true);
-  CHECK(too_big.status == 400);
-  CHECK(too_big.field() == "flags.size");
+  auto floor = create(c, "disk", "fill",
+                      {{"path", t.path().string()}, {"size", "1000"}, {"safety-floor", "true"}},
+                      true);
+  CHECK(floor.status == 400);
+  CHECK(floor.field() == "flags.size");
+  CHECK(entries(t.path()).empty());
 }
 
 TEST_CASE("a fill active when bladed is SIGKILLed is removed when it starts again") {

@@ -99,9 +99,14 @@ TEST_CASE("/proc/net/tcp parsing finds LISTEN sockets of a port only") {
       "       0 22222 1 0000000000000000 100 0 0 10 0\n"
       "   2: 00000000:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0 "
       "       0 33333 1 0000000000000000 100 0 0 10 0\n";
-  CHECK(proc::listening_inodes(text, 8080) == std::set<std::uint64_t>{11111});
-  CHECK(proc::listening_inodes(text, 80) == std::set<std::uint64_t>{33333});
-  CHECK(proc::listening_inodes(text, 81).empty());
+  using Ports = std::vector<blade::plugins::IntRange>;
+  CHECK(proc::listening_inodes(text, Ports{{8080, 8080}}) == std::set<std::uint64_t>{11111});
+  CHECK(proc::listening_inodes(text, Ports{{80, 80}}) == std::set<std::uint64_t>{33333});
+  CHECK(proc::listening_inodes(text, Ports{{81, 81}}).empty());
+  // A list with a range, as local-port takes it: 80,8000-8080.
+  CHECK(proc::listening_inodes(text, Ports{{80, 80}, {8000, 8080}}) ==
+        std::set<std::uint64_t>{11111, 33333});
+  CHECK(proc::listening_inodes(text, Ports{{81, 8079}}).empty());
 }
 
 TEST_CASE("process stop stops a child until destroy; dry run and a second destroy are harmless") {
@@ -130,14 +135,14 @@ TEST_CASE("process stop stops a child until destroy; dry run and a second destro
   CHECK(running(process_state(child.pid())));
 }
 
-TEST_CASE("process kill by name, by command line, and count limits the victims") {
+TEST_CASE("process kill by comm, by command line, and count limits the victims") {
   BladedProcess d(os_options());
   auto c = d.client();
 
-  SUBCASE("by name, default SIGKILL") {
+  SUBCASE("by comm (process-cmd), default SIGKILL") {
     Sleepers s;
     auto &child = s.start();
-    auto created = create(c, "process", "kill", {{"process", s.name}});
+    auto created = create(c, "process", "kill", {{"process-cmd", s.name}});
     REQUIRE_MESSAGE(created.status == 201, created.body.dump());
     CHECK(child.exit_code(std::chrono::seconds(5)) == -SIGKILL);
     check_destroyed(c, created.uid());
@@ -145,8 +150,8 @@ TEST_CASE("process kill by name, by command line, and count limits the victims")
   SUBCASE("by command line, with a chosen signal") {
     Sleepers s;
     auto &child = s.start();
-    auto created = create(c, "process", "kill",
-                          {{"process-cmd", s.exe.string() + " 300"}, {"signal", SIGTERM}});
+    auto created =
+        create(c, "process", "kill", {{"process", s.exe.string() + " 300"}, {"signal", "15"}});
     REQUIRE_MESSAGE(created.status == 201, created.body.dump());
     CHECK(child.exit_code(std::chrono::seconds(5)) == -SIGTERM);
   }
@@ -166,7 +171,7 @@ TEST_CASE("process kill by name, by command line, and count limits the victims")
     Sleepers s;
     auto &child = s.start();
     auto r = create(c, "process", "kill",
-                    {{"process-cmd", s.exe.string()}, {"exclude-process", "x," + s.name}});
+                    {{"process", s.exe.string()}, {"exclude-process", "x," + s.name}});
     REQUIRE_MESSAGE(r.status == 422, r.body.dump());
     CHECK(r.body["code"] == "FAILED_PRECONDITION");
     CHECK_FALSE(child.exit_code(std::chrono::milliseconds(200)).has_value());
@@ -202,7 +207,7 @@ TEST_CASE("the daemon, its parent and pid 1 cannot be targeted") {
     CHECK(r.body["details"][0]["field"] == "flags.pid");
   }
   // bladed's own command line holds its unique state dir: it still is no target.
-  auto r = create(c, "process", "kill", {{"process-cmd", d.dir.path().string()}});
+  auto r = create(c, "process", "kill", {{"process", d.dir.path().string()}});
   REQUIRE_MESSAGE(r.status == 422, r.body.dump());
   CHECK(r.body["code"] == "FAILED_PRECONDITION");
   CHECK_FALSE(d.process->exit_code(std::chrono::milliseconds(300)).has_value());

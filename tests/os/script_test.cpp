@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include <doctest/doctest.h>
 
@@ -153,9 +155,23 @@ TEST_CASE("script faults refuse bad input and change nothing") {
       create(c, "script", "exit", {{"file", (t / "none.sh").string()}, {"function-name", "start"}});
   CHECK(missing.status == 400);
   CHECK(missing.message().find("file: ") == 0);
+  // Relative paths (ChaosBlade's own example says `--file test.sh`): over
+  // HTTP there is no working directory to resolve them against, so they are
+  // a 400 on the field (the blade CLI resolves them before sending).
   auto rel = create(c, "script", "exit", {{"file", "svc.sh"}, {"function-name", "start"}});
   CHECK(rel.status == 400);
   CHECK(rel.field() == "flags.file");
+  const std::vector<std::string> relatives = {"test.sh", "./svc.sh", "../svc.sh",
+                                              (t.path().filename() / "svc.sh").string()};
+  for (const std::string &relative : relatives) {
+    CAPTURE(relative);
+    auto r = create(c, "script", "delay",
+                    {{"file", relative}, {"function-name", "start0"}, {"time", 10000}});
+    CHECK(r.status == 400);
+    CHECK(r.field() == "flags.file");
+    CHECK_MESSAGE(r.message().find("absolute") != std::string::npos, r.message());
+    CHECK(r.message().find(relative) != std::string::npos);
+  }
   auto dry = create(c, "script", "delay",
                     {{"file", script.string()}, {"function-name", "start"}, {"time", 10}}, true);
   CHECK(dry.status == 200);

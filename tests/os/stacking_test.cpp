@@ -88,8 +88,9 @@ TEST_CASE("two faults on one file are refused until the first is destroyed") {
   SUBCASE("script on a file a move holds") {
     const fs::path script = t / "run.sh";
     make_file(script, "f() {\n  true\n}\n", 0755);
+    fs::create_directories(t / "away");  // move's target is the directory to move into
     auto first = create(c, "file", "move",
-                        {{"filepath", script.string()}, {"target", (t / "moved.sh").string()}});
+                        {{"filepath", script.string()}, {"target", (t / "away").string()}});
     REQUIRE_MESSAGE(first.status == 201, first.body.dump());
     make_file(script, "f() {\n  true\n}\n", 0755);  // a newcomer at the old name
     check_held(create(c, "script", "exit", {{"file", script.string()}, {"function-name", "f"}}),

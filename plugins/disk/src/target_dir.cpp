@@ -79,6 +79,12 @@ double FsUsage::used_percent() const {
   return whole == 0 ? 100.0 : 100.0 * static_cast<double>(used) / static_cast<double>(whole);
 }
 
+double FsUsage::unavailable_percent() const {
+  return size == 0 ? 100.0
+                   : 100.0 * static_cast<double>(size - std::min(size, available)) /
+                         static_cast<double>(size);
+}
+
 FsUsage FsUsage::after_taking(std::uint64_t bytes) const {
   FsUsage after = *this;
   bytes = std::min(bytes, available);
@@ -107,7 +113,8 @@ nlohmann::json to_json(const FsUsage &u) {
   return {{"size_bytes", u.size},
           {"used_bytes", u.used},
           {"available_bytes", u.available},
-          {"used_percent", u.used_percent()}};
+          {"used_percent", u.used_percent()},
+          {"unavailable_percent", u.unavailable_percent()}};
 }
 
 std::string fill_file(const std::string &dir, std::string_view uid) {

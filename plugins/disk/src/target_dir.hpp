@@ -32,15 +32,18 @@ std::string resolve_target_dir(std::string_view path,
 // the first write-ahead record leaves files with no record naming them.
 std::optional<std::string> flagged_dir(const sdk::Request &req);
 
-// A filesystem's space as df counts it: used = size - free, and the used
-// percent is used / (used + available), so blocks reserved for root count
-// as neither.
+// A filesystem's space from statvfs: used = size - free (as df counts it),
+// available = what an unprivileged writer may still take.
 struct FsUsage {
   std::uint64_t size = 0;       // bytes
   std::uint64_t used = 0;       // bytes
   std::uint64_t available = 0;  // bytes an unprivileged writer may still take
 
+  // df's figure: used / (used + available), root's reserved blocks neither.
   double used_percent() const;
+  // ChaosBlade's figure, the one `disk fill --percent` aims at:
+  // (size - available) / size, root's reserved blocks counted as used.
+  double unavailable_percent() const;
   // The filesystem once `bytes` more are taken (at most what is available).
   FsUsage after_taking(std::uint64_t bytes) const;
   // What a fill may not take unless forced: 1% of the filesystem, at most

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <exception>
 #include <string>
 #include <string_view>
 
@@ -57,6 +58,20 @@ class ExperimentState {
   // The end of a destroy (or of a failed create): the experiment's claims
   // released, then its dir removed.
   void finish(std::string_view uid);
+
+  // The end of a failed create: `undo` its steps, then finish(uid). An error
+  // of the undo is logged, not thrown: the create's own error is the answer,
+  // and the host destroys the experiment from its record once more.
+  template <class Undo>
+  void roll_back(std::string_view uid, std::string_view what, Undo &&undo) {
+    try {
+      undo();
+      finish(uid);
+    } catch (const std::exception &e) {
+      host_.warn("experiment " + std::string(uid) + ": undoing a failed " + std::string(what) +
+                 ": " + e.what());
+    }
+  }
 
  private:
   bool stale(const plugins::Claim &c) const;

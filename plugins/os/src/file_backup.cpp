@@ -246,34 +246,6 @@ std::optional<std::string> base64_decode(const std::string &text) {
   return out;
 }
 
-std::string unescape(const std::string &text) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '\\' || i + 1 == text.size()) {
-      out.push_back(text[i]);
-      continue;
-    }
-    switch (text[++i]) {
-      case 'n':
-        out.push_back('\n');
-        break;
-      case 't':
-        out.push_back('\t');
-        break;
-      case 'r':
-        out.push_back('\r');
-        break;
-      case '\\':
-        out.push_back('\\');
-        break;
-      default:  // unknown escape: kept as typed
-        out.push_back('\\');
-        out.push_back(text[i]);
-    }
-  }
-  return out;
-}
-
 std::string digest(const std::string &bytes) {
   unsigned long long h = 1469598103934665603ULL;
   for (unsigned char c : bytes) {

@@ -1,7 +1,7 @@
 // Filesystem helpers shared by the file and script faults: moving a file or
 // tree aside (rename when possible, else a copy keeping mode, owner and
 // times), creating missing parent directories while remembering which, and
-// the small text codecs of the file flags.
+// the base64 codec of the content flag.
 #pragma once
 
 #include <sys/stat.h>
@@ -46,8 +46,6 @@ std::string read_bytes(const std::string &path);
 
 // Standard base64 (padding optional, whitespace ignored); nullopt if invalid.
 std::optional<std::string> base64_decode(const std::string &text);
-// \n \t \r \\ \0-less escapes: the ones an SRE types on a command line.
-std::string unescape(const std::string &text);
 
 // FNV-1a 64 of the bytes, in hex: a check that a file still holds what we wrote.
 std::string digest(const std::string &bytes);

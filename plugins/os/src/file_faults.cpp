@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <filesystem>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -26,9 +27,11 @@
 #include "../../common/durable_file.hpp"
 #include "../../common/handles.hpp"
 #include "../../common/path_guard.hpp"
+#include "append_content.hpp"
 #include "experiment_state.hpp"
 #include "fault.hpp"
 #include "file_backup.hpp"
+#include "file_fdleak.hpp"
 
 namespace blade::os {
 namespace {
@@ -38,7 +41,9 @@ using nlohmann::json;
 std::string filepath_flag(const Request &req) {
   std::string path = req.flag_or("filepath", "");
   if (path.empty() || path[0] != '/')
-    throw sdk::InvalidArgument("filepath: must be an absolute path, got '" + path + "'");
+    throw sdk::InvalidArgument("filepath: must be an absolute path, got '" + path +
+                               "' (the blade CLI resolves a relative one against its working "
+                               "directory; a request to bladed has none)");
   while (path.size() > 1 && path.back() == '/')
     path.pop_back();
   if (path == "/") throw sdk::InvalidArgument("filepath: refusing to act on /");
@@ -56,15 +61,14 @@ struct stat existing(const std::string &path, const std::string &flag = "filepat
   return *st;
 }
 
-// The content flag as bytes: base64-decoded or unescaped as asked.
-std::string content_flag(const Request &req, bool allow_escape) {
+// The content flag as bytes: base64-decoded when asked.
+std::string content_flag(const Request &req) {
   std::string content = req.flag_or("content", "");
   if (req.flag_bool("enable-base64")) {
     auto decoded = fs::base64_decode(content);
     if (!decoded) throw sdk::InvalidArgument("content: not valid base64");
     return *decoded;
   }
-  if (allow_escape && req.flag_bool("escape")) return fs::unescape(content);
   return content;
 }
 
@@ -147,7 +151,7 @@ class FileAdd : public FileFault {
     const std::string path = check(req);
     const std::string uid(req.uid());
     const bool directory = req.flag_bool("directory");
-    const std::string content = content_flag(req, false);
+    const std::string content = content_flag(req);
     const std::string parent = fs::parent_of(path);
     const bool auto_dirs = req.flag_bool("auto-create-dir");
     const std::string temp = plugins::temp_path_for(path, uid);
@@ -182,7 +186,7 @@ class FileAdd : public FileFault {
 
   std::string plan(const Request &req, Call &) override {
     const std::string path = check(req);
-    const std::string content = content_flag(req, false);
+    const std::string content = content_flag(req);
     return json{{"add", path},
                 {"directory", req.flag_bool("directory")},
                 {"bytes", content.size()},
@@ -240,12 +244,12 @@ class FileAdd : public FileFault {
 };
 
 // ---------------------------------------------------------------- append
-// Appends the rest of the `count` at every `interval` until done or stopped.
+// At every `interval` seconds, `count` more lines, until stopped.
 class Appender {
  public:
-  Appender(std::string path, std::string bytes, int remaining, int interval_s,
+  Appender(std::string path, append::Content content, std::int64_t count, int interval_s,
            unsigned long long dev, unsigned long long ino)
-      : thread_([=, this] { run(path, bytes, remaining, interval_s, dev, ino); }) {}
+      : thread_([=, this] { run(path, content, count, interval_s, dev, ino); }) {}
   Appender(const Appender &) = delete;
   Appender &operator=(const Appender &) = delete;
   ~Appender() {
@@ -258,18 +262,20 @@ class Appender {
   }
 
  private:
-  void run(const std::string &path, const std::string &bytes, int remaining, int interval_s,
-           unsigned long long dev, unsigned long long ino) {
+  void run(const std::string &path, const append::Content &content, std::int64_t count,
+           int interval_s, unsigned long long dev, unsigned long long ino) {
     std::unique_lock<std::mutex> lock(mu_);
-    for (; remaining > 0; --remaining) {
+    for (;;) {
       if (cv_.wait_for(lock, std::chrono::seconds(interval_s), [this] { return stop_; })) return;
       // Stop when the file was replaced: appending to a newcomer would
       // change what destroy cannot take back.
-      if (!append_once(path, bytes, dev, ino)) return;
+      if (!append_once(path, content.lines(count), dev, ino)) return;
     }
   }
 
  public:
+  // One write(2) per tick: the tick's lines land together, never
+  // interleaved with another writer's.
   static bool append_once(const std::string &path, const std::string &bytes, unsigned long long dev,
                           unsigned long long ino) {
     plugins::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW));
@@ -286,20 +292,24 @@ class Appender {
   std::thread thread_;  // last: started once the members it uses exist
 };
 
-// Appending never rewrites the bytes already there (O_APPEND), and destroy
-// cuts the file back with one truncate(2), which a crash cannot leave half
-// done, keeping the inode so a logger holding the file open stays attached
-// to it; then the times the file had before the fault are put back.
+// A tick's lines are built in memory: this bounds them.
+constexpr std::size_t kMaxTickBytes = 64 << 20;
+
+// ChaosBlade's meaning: `count` lines (content and a newline, as echo
+// writes them) at once, and with `interval` the same again every interval
+// seconds until destroyed. Appending never rewrites the bytes already there
+// (O_APPEND). Destroy goes further than ChaosBlade, which leaves the lines:
+// it cuts the file back with one truncate(2), which a crash cannot leave
+// half done, keeping the inode so a logger holding the file open stays
+// attached to it; then the times the file had before the fault are put back.
 class FileAppend : public FileFault {
  public:
   using FileFault::FileFault;
 
   Outcome create(const Request &req, Call &call) override {
     const std::string path = filepath_flag(req);
-    const std::string bytes = content_flag(req, true);
-    const auto count = req.flag_int("count", 1);
-    const auto interval = req.flag_int("interval", 1);
-    struct stat st = check(req, path, count, interval);
+    const Args a = args(req);
+    struct stat st = check(req, path);
     const std::string uid(req.uid());
     const auto dev = static_cast<unsigned long long>(st.st_dev);
     const auto ino = static_cast<unsigned long long>(st.st_ino);
@@ -308,37 +318,33 @@ class FileAppend : public FileFault {
                 {"ino", ino},                     {"atime", fs::time_json(st.st_atim)},
                 {"mtime", fs::time_json(st.st_mtim)}};
     state_.checkpoint(call, uid, rec);
+    const std::string first = a.content.lines(a.count);
     guarded(uid, rec, [&] {
       state_.claim_path("filepath", path, uid);
       BLADE_FAILPOINT("os.file.append.before_write");
-      if (!Appender::append_once(path, bytes, dev, ino))
+      if (!Appender::append_once(path, first, dev, ino))
         throw sdk::FailedPrecondition(fs::errno_text("cannot append to", path));
       BLADE_FAILPOINT("os.file.append.after_write");
     });
     appenders_.erase(uid);
-    if (count > 1)
-      appenders_[uid] = std::make_unique<Appender>(path, bytes, static_cast<int>(count - 1),
-                                                   static_cast<int>(interval), dev, ino);
-    json result = {{"path", path},
-                   {"original_size", st.st_size},
-                   {"bytes", bytes.size()},
-                   {"count", count},
-                   {"interval", interval}};
+    if (a.interval > 0)
+      appenders_[uid] = std::make_unique<Appender>(path, a.content, a.count,
+                                                   static_cast<int>(a.interval), dev, ino);
+    json result = summary(a);
+    result["path"] = path;
+    result["original_size"] = st.st_size;
+    result["bytes"] = first.size();
     return {result.dump(), rec.dump()};
   }
 
   std::string plan(const Request &req, Call &) override {
     const std::string path = filepath_flag(req);
-    const std::string bytes = content_flag(req, true);
-    const auto count = req.flag_int("count", 1);
-    const auto interval = req.flag_int("interval", 1);
-    struct stat st = check(req, path, count, interval);
-    return json{{"append_to", path},
-                {"size", st.st_size},
-                {"bytes", bytes.size()},
-                {"count", count},
-                {"interval", interval}}
-        .dump();
+    const Args a = args(req);
+    struct stat st = check(req, path);
+    json plan = summary(a);
+    plan["append_to"] = path;
+    plan["size"] = st.st_size;
+    return plan.dump();
   }
 
  protected:
@@ -368,10 +374,34 @@ class FileAppend : public FileFault {
   }
 
  private:
-  struct stat check(const Request &req, const std::string &path, std::int64_t count,
-                    std::int64_t interval) {
-    if (count < 1) throw sdk::InvalidArgument("count: must be at least 1");
-    if (interval < 1) throw sdk::InvalidArgument("interval: must be at least 1");
+  struct Args {
+    append::Content content;
+    std::int64_t count = 1;
+    std::int64_t interval = 0;  // 0: append once (ChaosBlade's default)
+  };
+
+  static Args args(const Request &req) {
+    Args a{append::Content::parse(content_flag(req), req.flag_bool("escape")),
+           req.flag_int("count", 1), req.flag_int("interval", 0)};
+    if (a.count < 1) throw sdk::InvalidArgument("count: must be at least 1");
+    if (a.interval < 0) throw sdk::InvalidArgument("interval: must be at least 1");
+    if (static_cast<std::uint64_t>(a.count) > kMaxTickBytes / a.content.template_size())
+      throw sdk::InvalidArgument("count: " + std::to_string(a.count) + " lines of " +
+                                 std::to_string(a.content.template_size()) +
+                                 " bytes is more than 64 MiB at once");
+    return a;
+  }
+
+  static json summary(const Args &a) {
+    return {{"lines_per_append", a.count},
+            {"interval", a.interval > 0 ? json(a.interval) : json()},
+            {"repeats_until_destroyed", a.interval > 0},
+            {"note",
+             "destroy cuts the file back to its size before the fault (ChaosBlade leaves the "
+             "appended lines)"}};
+  }
+
+  struct stat check(const Request &req, const std::string &path) {
     refuse_protected(host_, "filepath", path);
     struct stat st = existing(path);
     if (!S_ISREG(st.st_mode))
@@ -385,9 +415,12 @@ class FileAppend : public FileFault {
 
 // ---------------------------------------------------------------- chmod
 mode_t mark_flag(const Request &req) {
+  // Exactly three octal digits, as ChaosBlade checks it: no set-id or
+  // sticky bits, no symbolic modes.
   const std::string mark = req.flag_or("mark", "");
-  if (mark.empty() || mark.size() > 4 || mark.find_first_not_of("01234567") != std::string::npos)
-    throw sdk::InvalidArgument("mark: must be 1 to 4 octal digits, e.g. 644, got '" + mark + "'");
+  if (mark.size() != 3 || mark.find_first_not_of("01234567") != std::string::npos)
+    throw sdk::InvalidArgument("mark: must be exactly 3 octal digits, e.g. 644, got '" + mark +
+                               "'");
   return static_cast<mode_t>(std::stoul(mark, nullptr, 8));
 }
 
@@ -470,14 +503,17 @@ class FileDelete : public FileFault {
       fs::move_path(path, rec["backup"]);
       BLADE_FAILPOINT("os.file.delete.after_move");
     });
-    json result = {{"deleted", path}, {"backup", rec["backup"]}};
+    json result = {{"deleted", path}, {"backup", rec["backup"]}, {"directory", rec["directory"]}};
+    if (req.flag_bool("force")) result["note"] = kForceNote;
     return {result.dump(), rec.dump()};
   }
 
   std::string plan(const Request &req, Call &) override {
     const std::string path = filepath_flag(req);
     check(req, path);
-    return json{{"delete", path}, {"backup_under", state_.dir(req.uid())}}.dump();
+    json plan = {{"delete", path}, {"backup_under", state_.dir(req.uid())}};
+    if (req.flag_bool("force")) plan["note"] = kForceNote;
+    return plan.dump();
   }
 
  protected:
@@ -492,11 +528,15 @@ class FileDelete : public FileFault {
   }
 
  private:
+  // ChaosBlade's --force is `rm -rf`, beyond undo: Blade accepts the flag
+  // and keeps the file (or tree) restorable all the same.
+  static constexpr const char *kForceNote =
+      "force: ChaosBlade deletes for good; Blade keeps what it deletes and puts it back on "
+      "destroy";
+
   void check(const Request &req, const std::string &path) {
     refuse_protected(host_, "filepath", path);
-    struct stat st = existing(path);
-    if (S_ISDIR(st.st_mode) && !req.flag_bool("force"))
-      throw sdk::InvalidArgument("filepath: " + path + " is a directory (force deletes it)");
+    existing(path);  // a file or a whole directory, as ChaosBlade's mv takes either
     state_.refuse_if_path_held("filepath", path, req.uid());
   }
 };
@@ -606,16 +646,19 @@ class FileMove : public FileFault {
     std::string target = req.flag_or("target", "");
     if (target.empty() || target[0] != '/')
       throw sdk::InvalidArgument("target: must be an absolute path, got '" + target + "'");
-    const bool as_dir = target.back() == '/';
     while (target.size() > 1 && target.back() == '/')
       target.pop_back();
-    Plan p;
-    auto t = fs::lstat_at(target);
-    if ((t && S_ISDIR(t->st_mode)) || (!t && as_dir)) {
-      p.destination = (target == "/" ? "" : target) + "/" + fs::base_of(path);
-    } else {
-      p.destination = target;
+    // As in ChaosBlade, the target is the directory the file moves into
+    // (and where destroy looks for it), never a new name for it.
+    if (auto t = fs::lstat_at(target); t && !S_ISDIR(t->st_mode)) {
+      const bool link_to_dir = S_ISLNK(t->st_mode) && std::filesystem::is_directory(target);
+      if (!link_to_dir)
+        throw sdk::InvalidArgument("target: " + target +
+                                   " is not a directory; target names the directory to move "
+                                   "the file into");
     }
+    Plan p;
+    p.destination = (target == "/" ? "" : target) + "/" + fs::base_of(path);
     refuse_protected(host_, "target", p.destination);
     if (p.destination == path) throw sdk::InvalidArgument("target: is where the file already is");
     if (S_ISDIR(src.st_mode) && p.destination.rfind(path + "/", 0) == 0)
@@ -650,6 +693,7 @@ void register_file_faults(FaultTable &table, const Host &host) {
   table[{"file", "chmod"}] = std::make_unique<FileChmod>(host);
   table[{"file", "delete"}] = std::make_unique<FileDelete>(host);
   table[{"file", "move"}] = std::make_unique<FileMove>(host);
+  register_file_fdleak(table, host);
 }
 
 }  // namespace blade::os

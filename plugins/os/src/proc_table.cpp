@@ -140,7 +140,8 @@ std::optional<pid_t> thread_group_of(pid_t tid) {
   return tgid;
 }
 
-std::set<std::uint64_t> listening_inodes(std::string_view text, int port) {
+std::set<std::uint64_t> listening_inodes(std::string_view text,
+                                         const std::vector<plugins::IntRange> &ports) {
   constexpr std::string_view kListen = "0A";
   std::set<std::uint64_t> out;
   std::size_t pos = text.find('\n');  // skip the header line
@@ -156,18 +157,19 @@ std::set<std::uint64_t> listening_inodes(std::string_view text, int port) {
     std::uint64_t inode = 0;
     if (colon == std::string_view::npos || !parse_number(f[1].substr(colon + 1), local_port, 16))
       continue;
-    if (local_port != port || !parse_number(f[9], inode) || inode == 0) continue;
+    if (!plugins::in_int_list(ports, local_port) || !parse_number(f[9], inode) || inode == 0)
+      continue;
     out.insert(inode);
   }
   return out;
 }
 
-std::set<std::uint64_t> listening_inodes(int port) {
+std::set<std::uint64_t> listening_inodes(const std::vector<plugins::IntRange> &ports) {
   std::set<std::uint64_t> out;
   for (const char *file : {"/proc/net/tcp", "/proc/net/tcp6"}) {
     auto text = read_text(file);
     if (!text) continue;
-    auto found = listening_inodes(*text, port);
+    auto found = listening_inodes(*text, ports);
     out.insert(found.begin(), found.end());
   }
   return out;

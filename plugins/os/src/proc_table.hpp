@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "../../common/int_list.hpp"
+
 namespace blade::os::proc {
 
 // The fields of /proc/<pid>/stat the faults need.
@@ -52,12 +54,13 @@ std::vector<pid_t> list_pids();
 // The thread group (process) a task id belongs to; nullopt if gone.
 std::optional<pid_t> thread_group_of(pid_t tid);
 
-// Inodes of the TCP sockets in LISTEN state on `port`, read from one
-// /proc/net/tcp or tcp6 text.
-std::set<std::uint64_t> listening_inodes(std::string_view net_tcp_text, int port);
+// Inodes of the TCP sockets in LISTEN state on one of `ports` (a list with
+// ranges, as local-port gives it), read from one /proc/net/tcp or tcp6 text.
+std::set<std::uint64_t> listening_inodes(std::string_view net_tcp_text,
+                                         const std::vector<plugins::IntRange> &ports);
 
-// Inodes of the LISTEN sockets on `port` (IPv4 and IPv6) of this netns.
-std::set<std::uint64_t> listening_inodes(int port);
+// Inodes of the LISTEN sockets on one of `ports` (IPv4 and IPv6) of this netns.
+std::set<std::uint64_t> listening_inodes(const std::vector<plugins::IntRange> &ports);
 
 // Pids whose fd table holds one of `inodes`, ascending.
 std::vector<pid_t> socket_owners(const std::set<std::uint64_t> &inodes);

@@ -1,8 +1,11 @@
-// process kill / process stop: signals to the processes that match by name,
-// command line, pid or listening port. Stop is undone by SIGCONT to exactly
-// the processes it stopped, each recognised by pid AND start time, so a pid
-// the kernel handed to a new process meanwhile is never signalled. Before
-// the first SIGSTOP the list of processes about to be stopped is saved
+// process kill / process stop: signals to the processes one matcher picks,
+// as ChaosBlade does: the first given of `process` (a text the full command
+// line contains), `process-cmd` (the exact process name, comm), `local-port`
+// (listening ports, a list with ranges) and `pid` (a list); the others are
+// ignored, and the result says which was used. Stop is undone by SIGCONT to
+// exactly the processes it stopped, each recognised by pid AND start time, so
+// a pid the kernel handed to a new process meanwhile is never signalled.
+// Before the first SIGSTOP the list of processes about to be stopped is saved
 // ahead and each pid claimed (experiment_state.hpp), so a crash mid-way
 // leaves no process stopped for good, and two stops never share a process.
 // A kill cannot be undone: it has nothing to record.
@@ -10,28 +13,36 @@
 // Never a target: bladed, its ancestors and descendants (its own helpers),
 // pid 1, kernel threads, and any process whose command line holds "blade"
 // (the blade CLI that sent the request carries the pattern in its own
-// arguments, and so would a sudo or shell wrapping it).
+// arguments, and so would a sudo or shell wrapping it; so do the processes
+// of a process load).
+#include <algorithm>
+#include <array>
 #include <csignal>
 #include <cstring>
 #include <map>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <blade/failpoint.hpp>
 #include <nlohmann/json.hpp>
 
+#include "../../common/int_list.hpp"
 #include "experiment_state.hpp"
 #include "fault.hpp"
 #include "proc_table.hpp"
+#include "process_load.hpp"
+#include "signal_name.hpp"
 
 namespace blade::os {
 namespace {
 
 using nlohmann::json;
 
-constexpr std::size_t kCommMax = 15;  // TASK_COMM_LEN - 1: the kernel truncates comm
+constexpr std::size_t kCommMax = 15;            // TASK_COMM_LEN - 1: the kernel truncates comm
+constexpr std::int64_t kPidMaxLimit = 4194304;  // PID_MAX_LIMIT on 64-bit kernels
 
 std::vector<std::string> split_names(const std::string &text) {
   std::vector<std::string> out;
@@ -48,41 +59,36 @@ std::vector<std::string> split_names(const std::string &text) {
   return out;
 }
 
-std::string basename_of_argv0(const std::string &cmdline) {
-  std::string argv0 = cmdline.substr(0, cmdline.find(' '));
-  auto slash = argv0.rfind('/');
-  return slash == std::string::npos ? argv0 : argv0.substr(slash + 1);
+// `process-cmd` is the exact name as pgrep -x sees it: the comm, which the
+// kernel cuts at 15 characters (so a longer name matches its first 15).
+bool comm_is(const proc::Process &p, const std::string &name) {
+  if (p.stat.comm == name) return true;
+  return name.size() > kCommMax && p.stat.comm == name.substr(0, kCommMax);
 }
 
-// A process "is named" `name` as ps/pgrep would say: its comm (which the
-// kernel cuts at 15 characters) or the file name of its argv[0].
-bool has_name(const proc::Process &p, const std::string &name) {
-  if (p.stat.comm == name) return true;
-  if (name.size() > kCommMax && p.stat.comm == name.substr(0, kCommMax)) return true;
-  return !p.cmdline.empty() && basename_of_argv0(p.cmdline) == name;
+// What exclude-process and `process` search: the full command line, or the
+// comm for a process that has none left (a zombie).
+const std::string &searched_text(const proc::Process &p) {
+  return p.cmdline.empty() ? p.stat.comm : p.cmdline;
 }
+
+// ChaosBlade's matchers in the order it tries them: the first given wins.
+constexpr std::array<std::string_view, 4> kMatchers = {"process", "process-cmd", "local-port",
+                                                       "pid"};
 
 // What the request asks for, checked before anything is signalled.
 struct Selector {
-  std::optional<std::string> name;
-  std::optional<std::string> cmd;
-  std::optional<pid_t> pid;
-  std::optional<int> port;
+  std::string matcher;  // one of kMatchers
+  std::string value;
+  std::vector<std::string> ignored;  // matchers given after the one used
+  std::vector<plugins::IntRange> ports;
+  std::vector<pid_t> pids;
   std::int64_t count = 0;
   std::vector<std::string> excluded;
   bool ignore_not_found = false;
 
-  std::string describe() const {
-    std::vector<std::string> parts;
-    if (name) parts.push_back("process " + *name);
-    if (cmd) parts.push_back("process-cmd " + *cmd);
-    if (pid) parts.push_back("pid " + std::to_string(*pid));
-    if (port) parts.push_back("local-port " + std::to_string(*port));
-    std::string out;
-    for (const auto &p : parts)
-      out += (out.empty() ? "" : ", ") + p;
-    return out;
-  }
+  std::string describe() const { return matcher + " " + value; }
+  json matcher_json() const { return {{"flag", matcher}, {"value", value}, {"ignored", ignored}}; }
 };
 
 std::optional<std::string> non_empty(const Request &req, std::string_view flag) {
@@ -92,18 +98,43 @@ std::optional<std::string> non_empty(const Request &req, std::string_view flag) 
   return std::string(*v);
 }
 
+std::vector<plugins::IntRange> int_list(std::string_view flag, const std::string &value,
+                                        const plugins::IntListRules &rules) {
+  try {
+    return plugins::parse_int_list(value, rules);
+  } catch (const std::invalid_argument &e) {
+    throw sdk::InvalidArgument(std::string(flag) + ": " + e.what());
+  }
+}
+
 Selector parse_selector(const Request &req) {
   Selector s;
-  s.name = non_empty(req, "process");
-  s.cmd = non_empty(req, "process-cmd");
-  if (req.flag("pid")) s.pid = static_cast<pid_t>(req.flag_int("pid", 0));
-  if (req.flag("local-port")) {
-    auto port = req.flag_int("local-port", 0);
-    if (port < 1 || port > 65535) throw sdk::InvalidArgument("local-port: must be 1-65535");
-    s.port = static_cast<int>(port);
+  for (std::string_view flag : kMatchers) {
+    auto value = non_empty(req, flag);
+    if (!value) continue;
+    // Every matcher given is checked, the ignored ones too: a typo in any
+    // of them is an error, never a silent no-op.
+    if (flag == "local-port") {
+      auto ports = int_list(flag, *value, {1, 65535, true, "port", "ports like 80,8000-8080"});
+      if (s.matcher.empty()) s.ports = std::move(ports);
+    } else if (flag == "pid") {
+      auto pids = int_list(flag, *value, {1, kPidMaxLimit, false, "pid", "pids like 1234,5678"});
+      if (s.matcher.empty()) {
+        for (const auto &r : pids)
+          s.pids.push_back(static_cast<pid_t>(r.first));
+        std::sort(s.pids.begin(), s.pids.end());
+        s.pids.erase(std::unique(s.pids.begin(), s.pids.end()), s.pids.end());
+      }
+    }
+    if (s.matcher.empty()) {
+      s.matcher = std::string(flag);
+      s.value = *value;
+    } else {
+      s.ignored.emplace_back(flag);
+    }
   }
-  if (!s.name && !s.cmd && !s.pid && !s.port)
-    throw sdk::InvalidArgument("process: one of process, process-cmd, pid, local-port is required");
+  if (s.matcher.empty())
+    throw sdk::InvalidArgument("process: one of process, process-cmd, local-port, pid is required");
   s.count = req.flag_int("count", 0);
   if (s.count < 0) throw sdk::InvalidArgument("count: must be 0 (all) or more");
   s.excluded = split_names(req.flag_or("exclude-process", ""));
@@ -150,17 +181,21 @@ class ProcessSelection {
 
     Parents parents;
     std::vector<pid_t> candidates;
-    std::optional<proc::Process> explicit_process;
-    if (s.pid) {
-      const pid_t group = proc::thread_group_of(*s.pid).value_or(*s.pid);
+    std::map<pid_t, proc::Process> explicit_processes;
+    if (s.matcher == "pid") {
       const pid_t parent = chain.size() > 1 ? chain[1] : 0;
-      explicit_process = check_explicit_pid(*s.pid, group, daemon, parent, protected_pids);
-      if (parents.descends_from(group, daemon))
-        throw sdk::InvalidArgument("pid: " + std::to_string(*s.pid) +
-                                   " is a child of bladed (one of its own helpers)");
-      candidates.push_back(group);
-    } else if (s.port) {
-      candidates = proc::socket_owners(proc::listening_inodes(*s.port));
+      for (pid_t pid : s.pids) {
+        const pid_t group = proc::thread_group_of(pid).value_or(pid);
+        auto p = check_explicit_pid(pid, group, daemon, parent, protected_pids);
+        if (parents.descends_from(group, daemon))
+          throw sdk::InvalidArgument("pid: " + std::to_string(pid) +
+                                     " is a child of bladed (one of its own helpers)");
+        if (p) explicit_processes.emplace(group, std::move(*p));
+      }
+      for (const auto &[group, p] : explicit_processes)
+        candidates.push_back(group);
+    } else if (s.matcher == "local-port") {
+      candidates = proc::socket_owners(proc::listening_inodes(s.ports));
     } else {
       candidates = proc::list_pids();
     }
@@ -168,9 +203,14 @@ class ProcessSelection {
     std::vector<proc::Process> out;
     for (pid_t pid : candidates) {
       if (protected_pids.count(pid)) continue;
-      auto p = s.pid ? std::move(explicit_process) : proc::read_process(pid);
+      std::optional<proc::Process> p;
+      if (auto it = explicit_processes.find(pid); it != explicit_processes.end()) {
+        p = std::move(it->second);
+      } else {
+        p = proc::read_process(pid);
+      }
       if (!p || p->dead() || p->kernel_thread()) continue;
-      if (!s.pid) {
+      if (s.matcher != "pid") {
         // The daemon's own helpers (a forked memory holder shares its
         // command line) belong to other faults; a blade CLI carries the
         // pattern in its own arguments.
@@ -207,11 +247,12 @@ class ProcessSelection {
   }
 
   static bool matches(const proc::Process &p, const Selector &s) {
+    const std::string &text = searched_text(p);
     for (const auto &ex : s.excluded)
-      if (has_name(p, ex)) return false;
-    if (s.name && !has_name(p, *s.name)) return false;
-    if (s.cmd && p.cmdline.find(*s.cmd) == std::string::npos) return false;
-    return true;  // pid and port chose the candidates already
+      if (text.find(ex) != std::string::npos) return false;
+    if (s.matcher == "process") return text.find(s.value) != std::string::npos;
+    if (s.matcher == "process-cmd") return comm_is(p, s.value);
+    return true;  // pid and local-port chose the candidates already
   }
 
   Host host_;
@@ -239,7 +280,12 @@ class SignalFault : public Fault {
     json processes = json::array();
     for (const auto &p : hit)
       processes.push_back(describe(p));
-    json plan = {{"action", action_}, {"signal", signal_of(req)}, {"processes", processes}};
+    const int sig = signal_of(req);
+    json plan = {{"action", action_},
+                 {"signal", sig},
+                 {"signal_name", signal_name(sig)},
+                 {"matcher", s.matcher_json()},
+                 {"processes", processes}};
     if (hit.empty() && !s.ignore_not_found) plan["would_fail"] = not_found_message(s);
     return plan.dump();
   }
@@ -300,7 +346,11 @@ class KillFault : public SignalFault {
                       "process: cannot send signal " + std::to_string(sig) + " to " + last_error);
     host_.info("process kill: signal " + std::to_string(sig) + " sent to " +
                std::to_string(signalled.size()) + " process(es)");
-    json result = {{"signal", sig}, {"processes", signalled}, {"failed", failed}};
+    json result = {{"signal", sig},
+                   {"signal_name", signal_name(sig)},
+                   {"matcher", s.matcher_json()},
+                   {"processes", signalled},
+                   {"failed", failed}};
     json restore = {{"signal", sig}, {"signalled", signalled}};
     return {result.dump(), restore.dump()};
   }
@@ -310,7 +360,13 @@ class KillFault : public SignalFault {
 
  protected:
   int signal_of(const Request &req) const override {
-    return static_cast<int>(req.flag_int("signal", SIGKILL));
+    const std::string value = req.flag_or("signal", "9");
+    auto sig = parse_signal(value);
+    if (!sig)
+      throw sdk::InvalidArgument("signal: '" + value +
+                                 "' is neither a signal number (1-64) nor a name such as TERM, "
+                                 "SIGKILL or kill");
+    return *sig;
   }
 };
 
@@ -357,19 +413,17 @@ class StopFault : public SignalFault {
         }
       } catch (...) {
         // All or nothing: leave no process stopped.
-        try {
-          undo(rec, uid);
-          state_.finish(uid);
-        } catch (const std::exception &e) {
-          host_.warn("experiment " + uid + ": undoing a failed stop: " + e.what());
-        }
+        state_.roll_back(uid, "stop", [&] { undo(rec, uid); });
         throw;
       }
     }
     if (stopped.empty() && already.empty() && !hit.empty() && !s.ignore_not_found)
       throw sdk::FailedPrecondition(not_found_message(s) + " (all exited meanwhile)");
     host_.info("process stop: stopped " + std::to_string(stopped.size()) + " process(es)");
-    json result = {{"processes", stopped}, {"already_stopped", already}};
+    json result = {
+        {"matcher", s.matcher_json()}, {"processes", stopped}, {"already_stopped", already}};
+    // ChaosBlade's stop lists a signal flag it never uses; so does Blade.
+    if (req.flag("signal")) result["note"] = "signal is ignored: stop always sends SIGSTOP";
     return {result.dump(), rec.dump()};
   }
 
@@ -422,6 +476,7 @@ class StopFault : public SignalFault {
 void register_process_faults(FaultTable &table, const Host &host) {
   table[{"process", "kill"}] = std::make_unique<KillFault>(host);
   table[{"process", "stop"}] = std::make_unique<StopFault>(host);
+  register_process_load(table, host);
 }
 
 }  // namespace blade::os

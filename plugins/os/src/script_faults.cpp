@@ -125,7 +125,9 @@ Target prepare(const Request &req, const Host &host) {
   Target t;
   const std::string given = req.flag_or("file", "");
   if (given.empty() || given[0] != '/')
-    throw sdk::InvalidArgument("file: must be an absolute path, got '" + given + "'");
+    throw sdk::InvalidArgument("file: must be an absolute path, got '" + given +
+                               "' (the blade CLI resolves a relative one against its working "
+                               "directory; a request to bladed has none)");
   const std::string name = req.flag_or("function-name", "");
   if (name.empty() || name.find_first_of(" \t\n(){}<>|&;$'\"`\\") != std::string::npos)
     throw sdk::InvalidArgument("function-name: not a shell function name: '" + name + "'");
