@@ -101,6 +101,14 @@ bool ExperimentState::pid_held_by_other(pid_t pid, std::uint64_t, std::string_vi
   return owner && *owner != uid;
 }
 
+void ExperimentState::claim_exclusive(std::string_view flag, const std::string &resource,
+                                      std::string_view uid) {
+  claims_.take(
+      flag, resource, uid, nlohmann::json::object(),
+      [&](const std::string &other) { return other == resource; },
+      [this](const plugins::Claim &c) { return stale(c); });
+}
+
 void ExperimentState::finish(std::string_view uid) {
   claims_.release_all(uid);
   const std::string d = dir(uid);

@@ -50,6 +50,11 @@ class ExperimentState {
   void claim_pid(pid_t pid, std::uint64_t start_time, std::string_view uid);
   bool pid_held_by_other(pid_t pid, std::uint64_t start_time, std::string_view uid) const;
 
+  // One whole resource no two experiments share (the wall clock, a systemd
+  // unit), named "<kind>:<name>"; AlreadyExists "<flag>: <name> is already
+  // the target of active experiment ..." when another live one holds it.
+  void claim_exclusive(std::string_view flag, const std::string &resource, std::string_view uid);
+
   // The end of a destroy (or of a failed create): the experiment's claims
   // released, then its dir removed.
   void finish(std::string_view uid);

@@ -39,5 +39,7 @@ void register_process_faults(FaultTable &table, const Host &host);
 void register_file_faults(FaultTable &table, const Host &host);
 void register_script_faults(FaultTable &table, const Host &host);
 void register_strace_faults(FaultTable &table, const Host &host);
+void register_time_faults(FaultTable &table, const Host &host);
+void register_systemd_faults(FaultTable &table, const Host &host);
 
 }  // namespace blade::os

@@ -23,6 +23,8 @@ class OsPlugin {
     register_file_faults(faults_, host);
     register_script_faults(faults_, host);
     register_strace_faults(faults_, host);
+    register_time_faults(faults_, host);
+    register_systemd_faults(faults_, host);
   }
 
   Outcome create(const Request &req, Call &call) { return fault(req).create(req, call); }
