@@ -308,8 +308,10 @@ TEST_CASE("cpu load without cpu-list holds the HOST's average at cpu-percent (Ch
 
   host_share(pid, 3);  // settling: the loop's window fills
   // The others are compensated: the burners fill what they leave up to 60%.
-  // So the others must stay well below 60 for the burners to be judged.
-  const HostShare w = quiet_window(pid, 40);
+  // So the others must stay well below 60 for the burners to be judged: at
+  // most 30, as others that would take any idle time (builds) then show as
+  // 100 minus the burners, above 40 once the loop has settled.
+  const HostShare w = quiet_window(pid, 30);
   CHECK(w.host >= 57);
   CHECK(w.host <= 63);
 

@@ -221,6 +221,13 @@ class Holder {
 constexpr const char *kCacheDir = "/dev/shm";
 constexpr long kTmpfsMagic = 0x01021994;
 
+// Bytes the tmpfs can still take: a larger fallocate fails whole.
+std::uint64_t tmpfs_room() {
+  struct statfs fs {};
+  if (::statfs(kCacheDir, &fs) != 0) return 0;
+  return static_cast<std::uint64_t>(fs.f_bavail) * static_cast<std::uint64_t>(fs.f_bsize);
+}
+
 std::string cache_file_for(std::string_view uid) {
   return std::string(kCacheDir) + "/blade-mem-" + std::string(uid);
 }
@@ -256,6 +263,7 @@ class CacheHolder {
   void fill(std::uint64_t more) {
     std::uint64_t size = 0;
     for (;;) {
+      more = std::min(more, tmpfs_room());
       if (more > 0) {
         // A full tmpfs refuses: the file keeps what it got, and tries again.
         if (::fallocate(fd_.get(), 0, static_cast<off_t>(size), static_cast<off_t>(more)) == 0)
@@ -428,6 +436,11 @@ class MemLoad : public Fault {
           "Blade leaves " + std::to_string(safety_floor(s.info) / kMiB) +
           " MB of MemAvailable untaken so the host survives; ChaosBlade would take " +
           std::to_string(s.target.wanted(s.info) / kMiB) + " MB and let the OOM killer act");
+    }
+    if (s.target.cache && s.first > tmpfs_room()) {
+      s.first = tmpfs_room();
+      s.notes.push_back("the tmpfs at " + std::string(kCacheDir) + " has room for only " +
+                        std::to_string(s.first / kMiB) + " MB; the load holds what fits");
     }
     if (s.target.wanted(s.info) == 0)
       s.notes.push_back("the target is already reached; memory that frees up later is taken");
