@@ -140,22 +140,39 @@ HostShare host_share(pid_t daemon, int seconds) {
   return out;
 }
 
-// A window in which the others' load stayed below `quiet` every second: the
-// burners then had room to hold the target on their own. Others compile
-// on this machine, so a few windows are tried; none quiet enough FAILS
-// with the load seen (the measurement would say nothing about the fault).
-HostShare quiet_window(pid_t daemon, double quiet) {
+// The host-average meaning, judged whatever else runs on the host (builds
+// share this machine, and they take any idle time): over a window, with
+// `reach` the most the burners can add (100 * burners / cores),
+// - the burners never add more than their cores can: daemon <= reach + 2;
+// - they fill the host up to the target: host >= min(target, others + reach) - 3;
+// - they never push it past the target: if they burn at all (> 3 points),
+//   host <= target + 3. Others above the target leave them idle instead.
+// So on a quiet host it is "target +-3", on a busy one "the burners add
+// nothing", and a burner that ignores the host's load fails either way.
+bool meets_target(const HostShare &w, double target, double reach) {
+  const double others = w.host - w.daemon;
+  return w.daemon <= reach + 2 && w.host >= std::min(target, others + reach) - 3 &&
+         (w.daemon <= 3 || w.host <= target + 3);
+}
+
+// Up to three 5 s windows (the loop lags others' sudden changes by its
+// 1 s window): the first that meets the target, else the last, checked.
+void check_host_average(pid_t daemon, double target, double reach) {
   HostShare w;
-  for (int attempt = 0; attempt < 12; ++attempt) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
     w = host_share(daemon, 5);
-    MESSAGE("window: host " << w.host << "%, bladed " << w.daemon << "%, others' peak "
-                            << w.max_other << "%");
-    if (w.max_other <= quiet) return w;
+    MESSAGE("window: host " << w.host << "%, bladed " << w.daemon << "%, others "
+                            << w.host - w.daemon << "% (peak " << w.max_other << "%)");
+    if (meets_target(w, target, reach)) break;
   }
-  FAIL("the host never stayed quiet for 5 s: others used up to " << w.max_other
-                                                                 << "% (needed <= " << quiet
-                                                                 << ")");
-  return w;
+  const double others = w.host - w.daemon;
+  CHECK(w.daemon <= reach + 2);
+  CHECK(w.host >= std::min(target, others + reach) - 3);
+  if (w.daemon > 3) CHECK(w.host <= target + 3);
+  if (others < target - 10)
+    MESSAGE("quiet host: held at " << w.host << "% for a target of " << target);
+  else
+    MESSAGE("busy host: others alone at " << others << "%, the burners added " << w.daemon);
 }
 
 json load_flags(const std::string &cpu_list, int percent) {
@@ -307,13 +324,7 @@ TEST_CASE("cpu load without cpu-list holds the HOST's average at cpu-percent (Ch
   CHECK(thread_count(pid) == threads_before + static_cast<std::size_t>(cores));
 
   host_share(pid, 3);  // settling: the loop's window fills
-  // The others are compensated: the burners fill what they leave up to 60%.
-  // So the others must stay well below 60 for the burners to be judged: at
-  // most 30, as others that would take any idle time (builds) then show as
-  // 100 minus the burners, above 40 once the loop has settled.
-  const HostShare w = quiet_window(pid, 30);
-  CHECK(w.host >= 57);
-  CHECK(w.host <= 63);
+  check_host_average(pid, 60, 100);
 
   CHECK(destroy(c, created.uid()).status == 200);
   CHECK(thread_count(pid) == threads_before);
@@ -346,12 +357,10 @@ TEST_CASE("cpu load: fewer burners than cores reach only their share, and the re
   CHECK(note.find("at most " + std::to_string(static_cast<int>(share)) + " points") !=
         std::string::npos);
 
-  host_share(pid, 2);
-  // One burner, short of the target, runs flat out on its core: one core's
-  // worth of the host, never more.
-  const HostShare w = quiet_window(pid, 20);
-  CHECK(w.daemon >= share - 5);
-  CHECK(w.daemon <= share + 2);
+  host_share(pid, 3);
+  // One burner, short of the target on a quiet host, runs flat out on its
+  // core: one core's worth of the host, never more.
+  check_host_average(pid, 80, share);
 
   CHECK(destroy(c, created.uid()).status == 200);
 }
