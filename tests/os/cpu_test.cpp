@@ -346,11 +346,17 @@ TEST_CASE("cpu load: fewer burners than cores reach only their share, and the re
   REQUIRE_MESSAGE(cores >= 2, "needs 2 cores, the host has " << cores);
   const double share = 100.0 / cores;  // one burner's most, in host points
 
-  // The issue's own example, in the dry run: 2 burners on 8 cores reach 25%.
-  auto plan = create(c, "cpu", "load", {{"cpu-count", "1"}, {"cpu-percent", "80"}}, true);
+  // The dry run says it too (as 2 burners on 8 cores would reach 25%), and
+  // ChaosBlade's cgroup-root is accepted, with a note that it is not used.
+  auto plan = create(c, "cpu", "load",
+                     {{"cpu-count", "1"}, {"cpu-percent", "80"}, {"cgroup-root", "/sys/fs/cgroup"}},
+                     true);
   REQUIRE_MESSAGE(plan.status == 200, plan.body.dump());
   CHECK(plan.body["data"]["plan"]["reachable_host_percent"].get<double>() ==
         doctest::Approx(share));
+  CHECK(plan.body["data"]["plan"]["cgroup_root"] == "/sys/fs/cgroup");
+  CHECK(plan.body["data"]["plan"]["notes"].dump().find("cgroup-root is not used") !=
+        std::string::npos);
 
   auto created = create(c, "cpu", "load", {{"cpu-count", "1"}, {"cpu-percent", "80"}});
   REQUIRE_MESSAGE(created.status == 201, created.body.dump());

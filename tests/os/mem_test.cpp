@@ -152,6 +152,12 @@ TEST_CASE("mem load defaults: 100% when neither mem-percent nor reserve, cut by 
   CHECK(p["notes"][0].get<std::string>().find("untaken so the host survives") !=
         std::string::npos);
 
+  // ChaosBlade's cgroup-root is accepted, with a note that it is not used.
+  auto cgroup = create(c, "mem", "load", {{"cgroup-root", "/sys/fs/cgroup"}}, true);
+  REQUIRE_MESSAGE(cgroup.status == 200, cgroup.body.dump());
+  CHECK(cgroup.body["data"]["plan"]["notes"].dump().find("cgroup-root is not used") !=
+        std::string::npos);
+
   // rate is ram mode's: cache mode says it ignores one.
   auto cache = create(c, "mem", "load", {{"mode", "cache"}, {"mem-percent", "50"}, {"rate", "10"}},
                       true);
