@@ -1,16 +1,22 @@
-// cpu fullload: one burner thread per selected core, pinned there, holding
-// the core's TOTAL utilisation (existing load counts, as in ChaosBlade) at
-// the target with a feedback loop on /proc/stat. The threads belong to the
-// daemon, so they die with it: destroy after a restart has nothing to stop.
+// cpu fullload, in ChaosBlade's two meanings. With cpu-list, each listed
+// core is held at cpu-percent of TOTAL utilisation (existing load counts).
+// Without it, cpu-percent is the whole host's average utilisation and
+// cpu-count only how many burners work toward it, so few burners on many
+// cores cannot reach a high average (the result says how far they can).
+// Either way: one burner thread per core, pinned there, a feedback loop on
+// /proc/stat. The threads belong to the daemon, so they die with it:
+// destroy after a restart has nothing to stop.
 #include <pthread.h>
 #include <sched.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -52,11 +58,26 @@ std::string join(const std::vector<int> &cores) {
   return out;
 }
 
-// Keeps one core at `target` (0..1) of utilisation until destroyed.
+// What a set of burners holds at the target: one core (cpu-list: a scope
+// per core) or the host's average (one scope shared by every burner).
+struct Scope {
+  static constexpr int kHost = -1;
+  int measured = kHost;  // the core judged, or kHost for the aggregate line
+  double cores = 1;      // how many cores the judged figure averages over
+  double burners = 1;    // how many burners share the work
+  // All the scope's burners' wall time spent spinning, summed (ns).
+  std::atomic<std::int64_t> spun_ns{0};
+
+  std::optional<CpuTicks> read() const {
+    return measured == kHost ? read_host_ticks() : read_core_ticks(measured);
+  }
+};
+
+// Burns on one core toward its scope's `target` (0..1) until destroyed.
 class CoreBurner {
  public:
-  CoreBurner(int core, double target, std::chrono::seconds climb)
-      : core_(core), target_(target), climb_(climb) {
+  CoreBurner(int core, double target, std::chrono::seconds climb, std::shared_ptr<Scope> scope)
+      : core_(core), target_(target), climb_(climb), scope_(std::move(scope)) {
     thread_ = std::thread([this] { run(); });
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -74,8 +95,8 @@ class CoreBurner {
  private:
   struct Sample {
     Clock::time_point wall;
-    CpuTicks core;
-    Clock::duration spun;
+    CpuTicks ticks;
+    std::int64_t spun_ns;
   };
 
   void stop() {
@@ -90,41 +111,48 @@ class CoreBurner {
     return target_ * std::min(1.0, done);
   }
 
+  // This burner's duty for `load` (0..1 of the judged cores) to be added.
+  double share(double load) const {
+    return std::clamp(load * scope_->cores / scope_->burners, 0.0, 1.0);
+  }
+
   // Feed-forward: the busy share that is not ours is the other load; burn
-  // the rest up to the target. "Ours" is the wall time spent spinning, not
+  // the rest up to the target, split among the scope's burners (a host
+  // average of t over M cores with N burners needs each at t*M/N of its
+  // core, less the others' share). "Ours" is the wall time spent spinning, not
   // the thread's cpu time: on a VM the hypervisor steals part of every spin,
   // /proc/stat counts that steal as busy, and cpu time leaves it out, so
   // steal looked like other load and the core settled below the target by
   // about the steal (this VM showed up to 50 points of steal). The integral
   // term trims the residual error.
   void adjust(Clock::time_point now) {
-    auto ticks = read_core_ticks(core_);
+    auto ticks = scope_->read();
     if (!ticks) return;
-    window_.push_back({now, *ticks, spun_});
+    window_.push_back({now, *ticks, scope_->spun_ns.load(std::memory_order_relaxed)});
     while (window_.size() > kWindowTicks + 1)
       window_.pop_front();
     const double target = target_at(now);
     if (window_.size() < 2) {
-      duty_ = target;
+      duty_ = share(target);
       return;
     }
     const Sample &a = window_.front(), &b = window_.back();
     const double wall = std::chrono::duration<double>(b.wall - a.wall).count();
     if (wall <= 0) return;
-    const double core = utilisation_percent(a.core, b.core) / 100.0;
-    const double own = std::chrono::duration<double>(b.spun - a.spun).count() / wall;
-    const double other = std::max(0.0, core - std::min(own, 1.0));
+    const double busy = utilisation_percent(a.ticks, b.ticks) / 100.0;
+    const double own = static_cast<double>(b.spun_ns - a.spun_ns) / 1e9 / wall / scope_->cores;
+    const double other = std::max(0.0, busy - std::min(own, 1.0));
     if (++ticks_since_correction_ >= kWindowTicks) {
       ticks_since_correction_ = 0;
-      bias_ = std::clamp(bias_ + kGain * (target - core), -kMaxBias, kMaxBias);
+      bias_ = std::clamp(bias_ + kGain * (target - busy), -kMaxBias, kMaxBias);
     }
-    duty_ = std::clamp(target - other + bias_, 0.0, 1.0);
+    duty_ = share(target - other + bias_);
   }
 
   void run() {
     auto next_tick = start_;
     auto slice = start_;
-    duty_ = target_at(start_);
+    duty_ = share(target_at(start_));
     while (!stop_.load(std::memory_order_relaxed)) {
       auto now = Clock::now();
       if (now >= next_tick) {
@@ -137,7 +165,9 @@ class CoreBurner {
       while (spinning < burn_until && !stop_.load(std::memory_order_relaxed)) {
         spinning = Clock::now();  // spin: this is the load
       }
-      spun_ += spinning - burn_from;
+      scope_->spun_ns.fetch_add(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(spinning - burn_from).count(),
+          std::memory_order_relaxed);
       slice += kSlice;
       now = Clock::now();
       if (slice < now)
@@ -150,21 +180,58 @@ class CoreBurner {
   const int core_;
   const double target_;
   const std::chrono::seconds climb_;
+  const std::shared_ptr<Scope> scope_;
   const Clock::time_point start_ = Clock::now();
   std::atomic<bool> stop_{false};
   // Only the burner thread touches these.
   double duty_ = 0;
   std::size_t ticks_since_correction_ = 0;
   double bias_ = 0;
-  Clock::duration spun_{};
   std::deque<Sample> window_;
   std::thread thread_;  // last: starts after every member above exists
 };
 
 struct Selection {
-  std::vector<int> cores;
+  std::vector<int> cores;  // where burners run, one each
+  bool per_core = false;   // cpu-list: each core held at the percent
+  int host_cores = 0;      // host-average mode: the cores the average is over
   int percent = 100;
   int climb = 0;
+  std::optional<std::string> cgroup_root;
+
+  // The most the burners alone add to the host average, in percent.
+  double reachable() const {
+    return per_core ? percent : std::min<double>(percent, 100.0 * cores.size() / host_cores);
+  }
+
+  nlohmann::json describe() const {
+    nlohmann::json out = {{"mode", per_core ? "per-core" : "host-average"},
+                          {"cores", cores},
+                          {"cpu_percent", percent}};
+    nlohmann::json notes = nlohmann::json::array();
+    if (!per_core) {
+      out["cpu_count"] = cores.size();
+      out["host_cores"] = host_cores;
+      out["reachable_host_percent"] = reachable();
+      if (reachable() < percent) {
+        notes.push_back(std::to_string(cores.size()) + " burner(s) on a host of " +
+                        std::to_string(host_cores) + " cores raise its average by at most " +
+                        std::to_string(static_cast<int>(reachable())) + " points; " +
+                        std::to_string(percent) +
+                        "% is reached only if other load makes up the rest (give more "
+                        "cpu-count, or cpu-list to hold each core at the percent)");
+      }
+    }
+    if (climb > 0) out["climb_time"] = climb;
+    if (cgroup_root) {
+      out["cgroup_root"] = *cgroup_root;
+      notes.push_back(
+          "cgroup-root is not used: ChaosBlade reads it only to size a load inside a "
+          "container it enters, and Blade loads the host it runs on");
+    }
+    if (!notes.empty()) out["notes"] = notes;
+    return out;
+  }
 };
 
 class CpuFullload : public Fault {
@@ -176,16 +243,27 @@ class CpuFullload : public Fault {
     // Same uid again (a retried create): replace, never leak the old threads.
     loads_.erase(std::string(req.uid()));
     std::vector<std::unique_ptr<CoreBurner>> burners;
-    for (int core : s.cores)  // a throw here joins the ones already started
-      burners.push_back(
-          std::make_unique<CoreBurner>(core, s.percent / 100.0, std::chrono::seconds(s.climb)));
+    std::shared_ptr<Scope> host_scope;
+    if (!s.per_core) {
+      host_scope = std::make_shared<Scope>();
+      host_scope->cores = s.host_cores;
+      host_scope->burners = static_cast<double>(s.cores.size());
+    }
+    for (int core : s.cores) {  // a throw here joins the ones already started
+      auto scope = host_scope;
+      if (!scope) {
+        scope = std::make_shared<Scope>();
+        scope->measured = core;
+      }
+      burners.push_back(std::make_unique<CoreBurner>(core, s.percent / 100.0,
+                                                     std::chrono::seconds(s.climb), scope));
+    }
     loads_[std::string(req.uid())] = std::move(burners);
-    host_.info("cpu fullload " + std::string(req.uid()) + ": " + std::to_string(s.percent) +
-               "% on cores " + join(s.cores));
-    nlohmann::json result = {{"cores", s.cores}, {"cpu_percent", s.percent}};
-    if (s.climb > 0) result["climb_time"] = s.climb;
+    host_.info("cpu fullload " + std::string(req.uid()) + ": " + std::to_string(s.percent) + "% " +
+               (s.per_core ? "on each of cores " : "host average, burners on cores ") +
+               join(s.cores));
     nlohmann::json restore = {{"cores", s.cores}, {"percent", s.percent}};
-    return {result.dump(), restore.dump()};
+    return {s.describe().dump(), restore.dump()};
   }
 
   // The threads are this instance's; after a restart none exist, and the
@@ -200,17 +278,20 @@ class CpuFullload : public Fault {
   std::string plan(const Request &req, Call &) override {
     const Selection s = select(req);
     const auto before = read_cpu_ticks();
+    const auto host_before = read_host_ticks();
     std::this_thread::sleep_for(200ms);
     const auto after = read_cpu_ticks();
+    const auto host_after = read_host_ticks();
     nlohmann::json now = nlohmann::json::object();
     for (int c : s.cores) {
       auto a = before.find(c), b = after.find(c);
       if (a != before.end() && b != after.end())
         now[std::to_string(c)] = utilisation_percent(a->second, b->second);
     }
-    nlohmann::json plan = {
-        {"cores", s.cores}, {"cpu_percent", s.percent}, {"current_utilisation", now}};
-    if (s.climb > 0) plan["climb_time"] = s.climb;
+    nlohmann::json plan = s.describe();
+    plan["current_utilisation"] = now;
+    if (host_before && host_after)
+      plan["current_host_utilisation"] = utilisation_percent(*host_before, *host_after);
     return plan.dump();
   }
 
@@ -221,12 +302,15 @@ class CpuFullload : public Fault {
     if (s.percent < 0 || s.percent > 100)
       throw sdk::InvalidArgument("cpu-percent: must be between 0 and 100");
     s.climb = static_cast<int>(req.flag_int("climb-time", 0));
-    if (s.climb < 0) throw sdk::InvalidArgument("climb-time: must not be negative");
+    if (s.climb < 0 || s.climb > 600)
+      throw sdk::InvalidArgument("climb-time: must be between 0 and 600");
+    if (auto root = req.flag("cgroup-root"); root && !root->empty()) s.cgroup_root = *root;
     const std::vector<int> usable = usable_cpus();
     if (usable.empty()) throw sdk::FailedPrecondition("no usable cpu core found");
 
     const std::string list = req.flag_or("cpu-list", "");
     if (list.find_first_not_of(" \t") != std::string::npos) {
+      s.per_core = true;
       try {
         s.cores = parse_cpu_list(list);
       } catch (const std::invalid_argument &e) {
@@ -242,9 +326,13 @@ class CpuFullload : public Fault {
       }
       return s;
     }
-    // As in ChaosBlade, a count beyond the host's cores means all of them.
+    // The average is the whole host's, as ChaosBlade reads it: every core
+    // /proc/stat lists, also those outside the daemon's cpuset.
+    s.host_cores = static_cast<int>(read_cpu_ticks().size());
+    if (s.host_cores <= 0) throw sdk::FailedPrecondition("no cpu lines in /proc/stat");
+    // As in ChaosBlade, 0 or a count beyond the usable cores means all of them.
     const auto count = req.flag_int("cpu-count", 0);
-    if (count < 0) throw sdk::InvalidArgument("cpu-count: must be positive");
+    if (count < 0) throw sdk::InvalidArgument("cpu-count: must not be negative");
     const auto n =
         count == 0 ? usable.size() : std::min(usable.size(), static_cast<std::size_t>(count));
     s.cores.assign(usable.begin(), usable.begin() + static_cast<std::ptrdiff_t>(n));

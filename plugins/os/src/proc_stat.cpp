@@ -59,10 +59,11 @@ std::map<int, CpuTicks> read_cpu_ticks() {
   return out;
 }
 
-// Every burner calls this ten times a second: only its own line is parsed.
-std::optional<CpuTicks> read_core_ticks(int core) {
+namespace {
+
+// The line named `name` (with its trailing space) among the cpu lines.
+std::optional<CpuTicks> read_named_ticks(const std::string &name) {
   std::ifstream in("/proc/stat");
-  const std::string name = "cpu" + std::to_string(core) + " ";
   std::string line;
   while (std::getline(in, line)) {
     if (line.rfind(name, 0) == 0) {
@@ -73,6 +74,15 @@ std::optional<CpuTicks> read_core_ticks(int core) {
   }
   return std::nullopt;
 }
+
+}  // namespace
+
+// Every burner calls these ten times a second: only one line is parsed.
+std::optional<CpuTicks> read_core_ticks(int core) {
+  return read_named_ticks("cpu" + std::to_string(core) + " ");
+}
+
+std::optional<CpuTicks> read_host_ticks() { return read_named_ticks("cpu "); }
 
 double utilisation_percent(const CpuTicks &before, const CpuTicks &after) {
   if (after.total <= before.total) return 0;

@@ -19,6 +19,8 @@ struct CpuTicks {
 // Every core's line of /proc/stat ("cpuN ..."), keyed by N.
 std::map<int, CpuTicks> read_cpu_ticks();
 std::optional<CpuTicks> read_core_ticks(int core);
+// The aggregate "cpu" line: every online core together (the host's average).
+std::optional<CpuTicks> read_host_ticks();
 
 // Busy share between two readings of one core, 0..100; 0 when no tick passed.
 double utilisation_percent(const CpuTicks &before, const CpuTicks &after);
