@@ -46,10 +46,20 @@ struct Fixture {
   std::string cannot_run;  // set: the row cannot run on this machine, and why
 };
 
+// Where a row runs: on the test machine, or (when its fault would disturb
+// the machine itself or needs what it lacks) inside a user-mode Linux guest
+// that re-runs this binary (tests/support/uml_vm.hpp).
+enum class Where {
+  host,
+  clock_guest,    // a plain guest whose wall clock is the test's own
+  systemd_guest,  // a guest booted with systemd as PID 1
+};
+
 struct Row {
   std::string target;
   std::string example;  // the line exactly as ChaosBlade's Example string has it
   std::function<Fixture(Env &)> setup;
+  Where where = Where::host;
 };
 
 // The rows of each target family (rows_*.cpp).

@@ -1,9 +1,11 @@
 // systemd stop, time travel and strace rows.
-// - systemd: a unit this run installs under /run/systemd/system, on a
-//   machine whose init is systemd; elsewhere the row cannot run.
+// - systemd: a unit this run installs under /run/systemd/system; the row
+//   runs in a user-mode Linux guest booted with systemd as PID 1 (the test
+//   machine's init need not be systemd), and checks it is there.
 // - time travel moves the wall clock every process of the machine shares:
-//   the rows run only where the clock is the test's own (a user-mode Linux
-//   guest says so with BLADE_TEST_OWN_CLOCK=1); elsewhere they fail, saying so.
+//   the rows run in a plain user-mode Linux guest, whose clock is the test's
+//   own; the host's case says so with BLADE_TEST_OWN_CLOCK=1 in the guest's
+//   environment, and anywhere else the rows fail, saying so.
 // - strace: `--pid 1` would be init; the rows trace a fixture that maps a
 //   page every 20 ms and logs how each mmap went.
 #include <time.h>
@@ -158,21 +160,23 @@ Fixture strace_fixture(std::vector<std::string> words, std::string substituted,
 }
 
 Row row(std::string target, std::string example,
-        std::function<Fixture(std::vector<std::string>)> make) {
-  return {target, example, [example, make](Env &) { return make(command_words(example)); }};
+        std::function<Fixture(std::vector<std::string>)> make, Where where = Where::host) {
+  return {target, example, [example, make](Env &) { return make(command_words(example)); },
+          where};
 }
 
 }  // namespace
 
 std::vector<Row> system_rows() {
   return {
-      row("systemd", "blade create systemd stop --service test", systemd_stop),
+      row("systemd", "blade create systemd stop --service test", systemd_stop,
+          Where::systemd_guest),
       row("time", "blade create time travel --offset 5m30s",
-          [](auto w) { return time_travel(w, 330); }),
+          [](auto w) { return time_travel(w, 330); }, Where::clock_guest),
       row("time", "blade create time travel --offset 5m30s --disableNtp false",
-          [](auto w) { return time_travel(w, 330); }),
+          [](auto w) { return time_travel(w, 330); }, Where::clock_guest),
       row("time", "blade create time travel --offset -2h30m",
-          [](auto w) { return time_travel(w, -9000); }),
+          [](auto w) { return time_travel(w, -9000); }, Where::clock_guest),
       row("strace",
           "blade create strace delay --pid 1 --syscall-name mmap --time 10s --delay-loc enter "
           "--first=1",
