@@ -602,8 +602,20 @@ Experiment ExperimentService::get(const std::string &uid) const {
   return *e;
 }
 
+// Rows store the canonical action, but a ChaosBlade user filters by the
+// name they typed (`status --target cpu --action load` after `create cpu
+// load`): an alias is resolved through the spec of whatever serves the
+// target now, on every route (/v1, /chaosblade, /api/v1), not only the CLI.
 Page<Experiment> ExperimentService::list(const ExperimentFilter &filter) const {
-  return store_.list_experiments(filter);
+  if (!filter.target || !filter.action) return store_.list_experiments(filter);
+  ExperimentFilter canonical = filter;
+  try {
+    canonical.action = resolve(filter.scope.value_or("host"), *filter.target, *filter.action)
+                           .action->name;
+  } catch (const Error &) {
+    // Nothing serves it now (a plugin since removed): the stored name as given.
+  }
+  return store_.list_experiments(canonical);
 }
 
 RecoveryReport ExperimentService::recover(const std::optional<CrashedCall> &crashed) {

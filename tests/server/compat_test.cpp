@@ -152,6 +152,12 @@ TEST_CASE("/chaosblade takes aliases, quoted values and a form body on POST") {
 
   auto status = d.blade("status " + body["result"].get<std::string>());
   CHECK(status.second["result"]["action"] == "touch");  // the alias resolved
+  // A status filter by the alias finds it too (rows store the canonical name).
+  auto by_alias = d.blade("status --target cmarker --action t");
+  REQUIRE(by_alias.second["result"].is_array());
+  CHECK(by_alias.second["result"].size() == 1);
+  if (by_alias.second["result"].size() == 1)
+    CHECK(by_alias.second["result"][0]["uid"] == body["result"]);
 
   // cmd twice (query and body) is refused: what is audited is what runs.
   auto twice = c.Post(("/chaosblade?cmd=version"), auth(), httplib::Params{{"cmd", "version"}});
