@@ -1,4 +1,4 @@
-// Lists of whole numbers as ChaosBlade's flags write them: "80,8000-8080"
+// Lists as ChaosBlade's flags write them: whole numbers: "80,8000-8080"
 // (ports) or "1234,5678" (pids). Kept as ranges, so "1-65535" costs two
 // numbers, not 65535. Header only, shared by the plugins of this repository.
 #pragma once
@@ -68,6 +68,22 @@ inline std::vector<IntRange> parse_int_list(std::string_view text, const IntList
       throw std::invalid_argument(noun + " '" + std::string(item) + "' is outside " +
                                   std::to_string(rules.min) + "-" + std::to_string(rules.max));
     out.push_back(r);
+  }
+  return out;
+}
+
+// A comma list of texts ("a, b,c"): each item trimmed of blanks, empty items
+// dropped. ChaosBlade's name lists (exclude-process, syscall-name, ...).
+inline std::vector<std::string> split_comma_list(std::string_view text) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', pos), text.size());
+    const std::string_view item = text.substr(pos, comma - pos);
+    pos = comma + 1;
+    const auto first = item.find_first_not_of(" \t");
+    if (first == std::string_view::npos) continue;
+    out.emplace_back(item.substr(first, item.find_last_not_of(" \t") - first + 1));
   }
   return out;
 }

@@ -134,12 +134,7 @@ class FileFault : public Fault {
     try {
       steps();
     } catch (...) {
-      try {
-        undo(rec, uid);
-        state_.finish(uid);
-      } catch (const std::exception &e) {
-        host_.warn("experiment " + std::string(uid) + ": undoing a failed create: " + e.what());
-      }
+      state_.roll_back(uid, "create", [&] { undo(rec, uid); });
       throw;
     }
   }

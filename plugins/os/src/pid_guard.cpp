@@ -1,11 +1,32 @@
 #include "pid_guard.hpp"
 
+#include <algorithm>
+#include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <blade/plugin.hpp>
 
+#include "../../common/int_list.hpp"
+
 namespace blade::os {
+
+std::vector<pid_t> parse_pid_list(std::string_view flag, std::string_view value) {
+  constexpr std::int64_t kPidMaxLimit = 4194304;  // PID_MAX_LIMIT on 64-bit kernels
+  std::vector<plugins::IntRange> ranges;
+  try {
+    ranges = plugins::parse_int_list(value, {1, kPidMaxLimit, false, "pid", "pids like 1234,5678"});
+  } catch (const std::invalid_argument &e) {
+    throw sdk::InvalidArgument(std::string(flag) + ": " + e.what());
+  }
+  std::vector<pid_t> pids;
+  for (const auto &r : ranges)
+    pids.push_back(static_cast<pid_t>(r.first));
+  std::sort(pids.begin(), pids.end());
+  pids.erase(std::unique(pids.begin(), pids.end()), pids.end());
+  return pids;
+}
 
 bool is_blade_process(const proc::Process &p) {
   return p.cmdline.find(kBladeMark) != std::string::npos;

@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <string_view>
+#include <vector>
 
 #include "proc_table.hpp"
 
@@ -27,6 +28,11 @@ bool is_blade_process(const proc::Process &p);
 std::optional<proc::Process> refuse_protected_pid(std::string_view flag, pid_t pid, pid_t group,
                                                   pid_t daemon, pid_t parent,
                                                   const std::set<pid_t> &protected_pids);
+
+// A pid list flag ("1234,5678", no ranges): sorted, without repeats. Throws
+// sdk::InvalidArgument on `flag` for an empty list or an item that is not a
+// pid. Shared by `process --pid` and `strace --pid`.
+std::vector<pid_t> parse_pid_list(std::string_view flag, std::string_view value);
 
 // The same for one pid on its own, plus bladed's descendants (its own
 // helpers, another fault's tracer or memory holder). Returns the thread

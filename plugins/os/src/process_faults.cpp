@@ -43,22 +43,6 @@ namespace {
 using nlohmann::json;
 
 constexpr std::size_t kCommMax = 15;            // TASK_COMM_LEN - 1: the kernel truncates comm
-constexpr std::int64_t kPidMaxLimit = 4194304;  // PID_MAX_LIMIT on 64-bit kernels
-
-std::vector<std::string> split_names(const std::string &text) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    auto comma = text.find(',', start);
-    if (comma == std::string::npos) comma = text.size();
-    std::string name = text.substr(start, comma - start);
-    auto first = name.find_first_not_of(" \t");
-    auto last = name.find_last_not_of(" \t");
-    if (first != std::string::npos) out.push_back(name.substr(first, last - first + 1));
-    start = comma + 1;
-  }
-  return out;
-}
 
 // `process-cmd` is the exact name as pgrep -x sees it: the comm, which the
 // kernel cuts at 15 characters (so a longer name matches its first 15).
@@ -119,13 +103,8 @@ Selector parse_selector(const Request &req) {
       auto ports = int_list(flag, *value, {1, 65535, true, "port", "ports like 80,8000-8080"});
       if (s.matcher.empty()) s.ports = std::move(ports);
     } else if (flag == "pid") {
-      auto pids = int_list(flag, *value, {1, kPidMaxLimit, false, "pid", "pids like 1234,5678"});
-      if (s.matcher.empty()) {
-        for (const auto &r : pids)
-          s.pids.push_back(static_cast<pid_t>(r.first));
-        std::sort(s.pids.begin(), s.pids.end());
-        s.pids.erase(std::unique(s.pids.begin(), s.pids.end()), s.pids.end());
-      }
+      auto pids = parse_pid_list(flag, *value);
+      if (s.matcher.empty()) s.pids = std::move(pids);
     }
     if (s.matcher.empty()) {
       s.matcher = std::string(flag);
@@ -138,7 +117,7 @@ Selector parse_selector(const Request &req) {
     throw sdk::InvalidArgument("process: one of process, process-cmd, local-port, pid is required");
   s.count = req.flag_int("count", 0);
   if (s.count < 0) throw sdk::InvalidArgument("count: must be 0 (all) or more");
-  s.excluded = split_names(req.flag_or("exclude-process", ""));
+  s.excluded = plugins::split_comma_list(req.flag_or("exclude-process", ""));
   s.ignore_not_found = req.flag_bool("ignore-not-found");
   return s;
 }

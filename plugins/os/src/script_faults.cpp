@@ -188,12 +188,7 @@ class ScriptFault : public Fault {
       plugins::replace_file(t.path, t.changed, attrs_of(rec, false), uid);
       point("after_rename");
     } catch (...) {
-      try {
-        undo(rec, uid);
-        state_.finish(uid);
-      } catch (const std::exception &e) {
-        host_.warn("experiment " + uid + ": undoing a failed create: " + e.what());
-      }
+      state_.roll_back(uid, "create", [&] { undo(rec, uid); });
       throw;
     }
     json result = {

@@ -36,6 +36,7 @@
 
 #include "../../common/handles.hpp"
 #include "fault.hpp"
+#include "../../common/int_list.hpp"
 #include "pid_guard.hpp"
 #include "proc_table.hpp"
 #include "strace_syscalls.hpp"
@@ -49,21 +50,6 @@ using namespace std::chrono_literals;
 
 constexpr std::int64_t kMaxDelayNs = 3600LL * 1000 * 1000 * 1000;  // an hour
 constexpr auto kDetachWait = 5s;
-
-std::vector<std::string> split_list(std::string_view text) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    std::size_t comma = text.find(',', start);
-    if (comma == std::string_view::npos) comma = text.size();
-    std::string_view item = text.substr(start, comma - start);
-    const auto first = item.find_first_not_of(" \t");
-    const auto last = item.find_last_not_of(" \t");
-    if (first != std::string_view::npos) out.emplace_back(item.substr(first, last - first + 1));
-    start = comma + 1;
-  }
-  return out;
-}
 
 // strace's time format: a decimal number with an optional unit s, ms, us or
 // ns; no unit means microseconds (ChaosBlade passes the flag to strace).
@@ -164,7 +150,7 @@ void parse_when(const Request &req, Settings &s) {
 
 void parse_syscalls(const Request &req, Settings &s) {
   const std::string text = req.flag_or("syscall-name", "");
-  s.syscall_names = split_list(text);
+  s.syscall_names = plugins::split_comma_list(text);
   if (s.syscall_names.empty()) throw sdk::InvalidArgument("syscall-name: give a syscall name");
   if (s.syscall_names.size() > static_cast<std::size_t>(TracerPlan::kMaxSyscalls))
     throw sdk::InvalidArgument("syscall-name: at most " +
@@ -179,24 +165,11 @@ void parse_syscalls(const Request &req, Settings &s) {
   }
 }
 
-std::vector<pid_t> parse_pids(const Request &req) {
-  std::vector<pid_t> pids;
-  for (const auto &item : split_list(req.flag_or("pid", ""))) {
-    pid_t pid = 0;
-    auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), pid);
-    if (ec != std::errc() || end != item.data() + item.size() || pid < 1)
-      throw sdk::InvalidArgument("pid: '" + item + "' is not a process id");
-    pids.push_back(pid);
-  }
-  if (pids.empty()) throw sdk::InvalidArgument("pid: give the process to trace");
-  return pids;
-}
-
 // The processes to trace: whole thread groups, each refused if it must never
 // be hit. Tracing is exclusive: a process traced by anyone (a debugger,
 // strace, another experiment's tracer) is a 409 naming the tracer.
 void resolve_targets(const Request &req, pid_t daemon, Settings &s) {
-  for (pid_t pid : parse_pids(req)) {
+  for (pid_t pid : parse_pid_list("pid", req.flag_or("pid", ""))) {
     proc::Process p = refuse_protected_target("pid", pid, daemon);
     if (std::any_of(s.targets.begin(), s.targets.end(),
                     [&](const Target &t) { return t.pid == p.pid; }))

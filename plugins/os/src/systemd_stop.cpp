@@ -172,12 +172,7 @@ class SystemdStop : public Fault {
         throw sdk::FailedPrecondition("service: " + f.unit + " is still " + now +
                                       " after the stop; started again");
     } catch (...) {
-      try {
-        undo(rec, nullptr);
-        state_.finish(uid);
-      } catch (const std::exception &e) {
-        host_.warn("experiment " + uid + ": undoing a failed create: " + e.what());
-      }
+      state_.roll_back(uid, "create", [&] { undo(rec, nullptr); });
       throw;
     }
     json result = {{"service", f.unit}, {"was", f.state}, {"now", now}, {

@@ -222,12 +222,7 @@ class TimeTravel : public Fault {
       set_clock(now_ns(CLOCK_REALTIME) + offset.ns, "offset");
       point("os.time.travel.after_shift");
     } catch (...) {
-      try {
-        undo(rec);
-        state_.finish(uid);
-      } catch (const std::exception &e) {
-        host_.warn("experiment " + uid + ": undoing a failed create: " + e.what());
-      }
+      state_.roll_back(uid, "create", [&] { undo(rec); });
       throw;
     }
     json result = {{"offset", offset.text},
