@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Blade executor plugin ABI, major version 1.
  *
@@ -53,7 +54,16 @@ extern "C" {
 #endif
 
 #define BLADE_PLUGIN_ABI_MAJOR 1
-#define BLADE_PLUGIN_ABI_MINOR 2
+#define BLADE_PLUGIN_ABI_MINOR 3
+
+/* The same numbers as strings, for messages and --version output; the
+ * pkg-config variables abi_major/abi_minor are generated from these lines. */
+#define BLADE_PLUGIN_STRINGIFY_(x) #x
+#define BLADE_PLUGIN_STRINGIFY(x) BLADE_PLUGIN_STRINGIFY_(x)
+#define BLADE_PLUGIN_ABI_MAJOR_STRING BLADE_PLUGIN_STRINGIFY(BLADE_PLUGIN_ABI_MAJOR)
+#define BLADE_PLUGIN_ABI_MINOR_STRING BLADE_PLUGIN_STRINGIFY(BLADE_PLUGIN_ABI_MINOR)
+#define BLADE_PLUGIN_ABI_VERSION_STRING \
+  BLADE_PLUGIN_ABI_MAJOR_STRING "." BLADE_PLUGIN_ABI_MINOR_STRING
 
 /* The exported entry symbol carries the ABI major, so a library built for
  * another major is never mistaken for this one. */
@@ -75,6 +85,19 @@ extern "C" {
  * i.e. the writer of the struct knew about the field. */
 #define BLADE_HAS_FIELD(ptr, type, field) \
   ((ptr)->struct_size >= offsetof(type, field) + sizeof(((type *)0)->field))
+
+/* The same test without naming the type (the offset is taken from `ptr`
+ * itself; nothing is read but struct_size). */
+#define BLADE_HAS_MEMBER(ptr, field)                                          \
+  ((size_t)((const char *)&(ptr)->field - (const char *)(ptr)) +              \
+       sizeof((ptr)->field) <=                                                \
+   (size_t)(ptr)->struct_size)
+
+/* True when the optional function pointer `field` of the struct at `ptr` is
+ * both inside struct_size and non-NULL: the one test to make before calling
+ * an optional host or plugin function, e.g.
+ *   if (BLADE_HAS_FUNC(api, fault_ended)) api->fault_ended(host, uid, why); */
+#define BLADE_HAS_FUNC(ptr, field) (BLADE_HAS_MEMBER(ptr, field) && (ptr)->field != NULL)
 
 /* One status enum for every function; values are never renumbered. */
 typedef enum blade_status {
@@ -141,6 +164,11 @@ typedef struct blade_host_info {
    * has no such field: check BLADE_HAS_FIELD(info, blade_host_info,
    * protected_paths). */
   const char *const *protected_paths;
+  /* ABI 1.3. This plugin's section of the daemon's configuration file
+   * (`plugins: <name>: {...}`) as a JSON object, already validated against
+   * the descriptor's config_schema; "{}" when the section is absent. NULL
+   * from a 1.2 host: check BLADE_HAS_MEMBER(info, config_json). */
+  const char *config_json;
 } blade_host_info;
 
 /* Services the host offers. Passed to init; valid until shutdown returns. */
@@ -255,7 +283,36 @@ typedef struct blade_plugin_descriptor {
    * (cores, pids, files) without changing anything. */
   blade_status (*dry_run)(blade_instance *instance, const blade_request *request,
                           blade_call *call);
+
+  /* ABI 1.3, optional. A JSON Schema (the subset the host documents: type,
+   * properties, required, additionalProperties, enum, minimum, maximum,
+   * minLength, maxLength, items, description, default) for this plugin's
+   * section of the daemon's configuration. The host refuses to load the
+   * plugin when the section does not validate, and hands the section to the
+   * instance as host_info.config_json. NULL: the plugin takes no
+   * configuration, and a section for it is refused. */
+  const char *config_schema;
 } blade_plugin_descriptor;
+
+/* For plugins written in C: fills the fields every descriptor starts with;
+ * the plugin adds its functions after it with designated initializers, in
+ * declaration order. (C++ plugins use blade/plugin.hpp, which builds the
+ * descriptor itself; g++ -Wextra would flag the fields left out here.)
+ *
+ *   static const blade_plugin_descriptor descriptor = {
+ *       BLADE_PLUGIN_DESCRIPTOR_INIT("marker", "1.0.0", spec_yaml, 0),
+ *       .capabilities = BLADE_CAP_DRY_RUN,
+ *       .init = marker_init, .shutdown = marker_shutdown,
+ *       .create = marker_create, .destroy = marker_destroy,
+ *       .dry_run = marker_dry_run,
+ *   };
+ *
+ * `min_minor` is the lowest host minor the plugin needs: the minor of the
+ * newest host field it uses without checking BLADE_HAS_MEMBER first. */
+#define BLADE_PLUGIN_DESCRIPTOR_INIT(plugin_name, plugin_version, plugin_spec_yaml, min_minor) \
+  .struct_size = sizeof(blade_plugin_descriptor), .abi_major = BLADE_PLUGIN_ABI_MAJOR,         \
+  .abi_minor = (min_minor), .name = (plugin_name), .version = (plugin_version),               \
+  .spec_yaml = (plugin_spec_yaml)
 
 /* The one exported symbol. Returns a pointer to a static descriptor; must
  * not fail and must not do work beyond returning it. */
