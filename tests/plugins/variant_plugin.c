@@ -150,7 +150,8 @@ static const blade_plugin_descriptor descriptor = {
     vp_shutdown,
     vp_create,
     vp_destroy,
-    NULL,
+    NULL, /* dry_run */
+    NULL, /* config_schema: takes no configuration */
 };
 
 #ifndef VP_NO_ENTRY
