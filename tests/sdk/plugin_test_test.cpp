@@ -1,0 +1,310 @@
+// Tests of the SDK's host stand-in (blade/plugin_test.hpp) itself: that it
+// refuses what bladed refuses, mirrors the host API's contract (JSON
+// outputs, write-ahead records, cancellation, deadlines, fault_ended), and
+// reports the misuse it promises to. The probe plugin below is linked in;
+// the loader cases dlopen the real test plugins from build/tests/plugins.
+#include <blade/plugin.hpp>
+#include <blade/plugin_test.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <thread>
+
+namespace bt = blade::sdk::testing;
+
+namespace {
+
+constexpr const char *kProbeSpec = R"yaml(
+version: v1
+kind: plugin
+items:
+- target: probe
+  shortDesc: host API probe
+  scope: host
+  actions:
+  - action: run
+    shortDesc: does what its mode flag says
+    flags:
+    - name: mode
+)yaml";
+
+// create does what the `mode` flag names, so each test drives one corner of
+// the host API through the real C ABI.
+class Probe {
+ public:
+  explicit Probe(blade::sdk::Host host) : host_(host) {}
+
+  blade::sdk::Outcome create(const blade::sdk::Request &req, blade::sdk::Call &call) {
+    const std::string mode = req.flag_or("mode", "");
+    if (mode == "loop") {  // progress until cancelled, then fail as a plugin should
+      for (int i = 0;; ++i) {
+        call.progress(i % 101, "step " + std::to_string(i));
+        call.check();
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+    }
+    if (mode == "remaining") return {std::to_string(call.remaining_ms()), "{}"};
+    if (mode == "save-then-fail") {
+      call.save_restore(R"({"step":1})");
+      call.save_restore(R"({"step":2})");
+      throw blade::sdk::FailedPrecondition("failed after step 2");
+    }
+    if (mode == "save-bad") call.save_restore("{nope");
+    if (mode == "bad-result") return {"not json", "{}"};
+    if (mode == "bad-progress") call.progress(150);
+    if (mode == "ended-later") {
+      std::string uid(req.uid());
+      auto host = host_;
+      std::thread([host, uid] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        host.fault_ended(uid, "timer ran out");
+      }).detach();
+    }
+    if (mode == "ended-stranger") host_.fault_ended("0123456789abcdef", "not mine");
+    host_.info("create " + mode);
+    return {R"({"mode":)" + blade::sdk::json_quote(mode) + "}", R"({"made":true})"};
+  }
+
+  void destroy(const blade::sdk::Request &req, blade::sdk::Call &call) {
+    last_restore_ = std::string(req.restore_json().value_or("(null)"));
+    host_.info("destroy restore=" + last_restore_);
+    if (req.flag_or("mode", "") == "save-in-destroy") call.save_restore("{}");
+  }
+
+  std::string dry_run(const blade::sdk::Request &req, blade::sdk::Call &) {
+    return R"({"would":)" + blade::sdk::json_quote(req.flag_or("mode", "")) + "}";
+  }
+
+ private:
+  blade::sdk::Host host_;
+  std::string last_restore_;
+};
+
+}  // namespace
+
+BLADE_PLUGIN(Probe, "probe", "1.0.0", kProbeSpec)
+
+namespace {
+
+std::string plugin_path(const char *name) { return std::string(BLADE_TEST_PLUGIN_DIR "/") + name + ".so"; }
+
+bool is_dir(const std::string &p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+}  // namespace
+
+TEST_CASE("json_valid accepts JSON and refuses the rest") {
+  for (const char *good : {"{}", "[]", " {\"a\": [1, -2.5e+3, true, false, null, \"x\\u00e9\\n\"]} ",
+                           "0", "\"s\"", "{\"a\":{\"b\":{}}}"})
+    CHECK_MESSAGE(bt::json_valid(good), good);
+  for (const char *bad : {"", " ", "{", "{not json", "{'a':1}", "[1,]", "{\"a\":1,}", "01", "1.",
+                          "-", "\"\x01\"", "\"\\x\"", "tru", "{} {}", "[1 2]", "{\"a\" 1}", "nul"})
+    CHECK_MESSAGE(!bt::json_valid(bad), bad);
+  std::string deep(64, '[');
+  deep += std::string(64, ']');
+  CHECK(bt::json_valid(deep));
+  CHECK(!bt::json_valid("[" + deep + "]"));
+}
+
+TEST_CASE("the descriptor checks bladed makes refuse bad plugins") {
+  auto refusal = [](const char *name) {
+    try {
+      bt::Host::load(plugin_path(name));
+    } catch (const std::exception &e) {
+      return std::string(e.what());
+    }
+    return std::string("(loaded)");
+  };
+  CHECK(refusal("caps_mismatch").find("DRY_RUN is set but dry_run is NULL") != std::string::npos);
+  CHECK(refusal("abi_desc_major2").find("ABI major 2") != std::string::npos);
+  CHECK(refusal("minor_newer").find("needs ABI minor") != std::string::npos);
+  CHECK(refusal("no_entry").find("does not export blade_plugin_entry_v1") != std::string::npos);
+  CHECK(refusal("undefined_symbol").find("cannot load") != std::string::npos);
+  CHECK(refusal("no_such_plugin").find("cannot load") != std::string::npos);
+  CHECK(refusal("noop_a") == "(loaded)");
+}
+
+TEST_CASE("init failure throws with the plugin's message") {
+  bt::Host host = bt::Host::load(plugin_path("init_fail"));
+  try {
+    host.start();
+    FAIL("start() returned");
+  } catch (const std::runtime_error &e) {
+    CHECK(std::string(e.what()) == "plugin init failed: FAILED_PRECONDITION: device not ready");
+  }
+}
+
+TEST_CASE("outputs that are not JSON are refused and make the call not ok") {
+  bt::Host host = bt::Host::load(plugin_path("bad_restore"));
+  bt::CallResult r = host.start().create("badrestore", "noop");
+  CHECK(r.status == BLADE_STATUS_OK);
+  CHECK(!r.ok());
+  CHECK(r.invalid_outputs == std::vector<std::string>{"RESTORE"});
+  CHECK(!r.restore);
+  CHECK(r.describe() == "OK [RESTORE output was not JSON]");
+
+  bt::Host probe(BLADE_PLUGIN_ENTRY);
+  r = probe.start().create("probe", "run", {{"mode", "bad-result"}});
+  CHECK(r.invalid_outputs == std::vector<std::string>{"RESULT"});
+  CHECK(r.result.empty());
+  CHECK(r.restore == "{}");  // the other outputs still count
+}
+
+TEST_CASE("host_info: ABI, a private state dir removed with the host, pid, paths, config") {
+  std::string state_dir;
+  {
+    bt::Options opts;
+    opts.protected_paths = {"/var/lib/blade"};
+    opts.config_json = R"({"level": 3})";
+    bt::Host host(BLADE_PLUGIN_ENTRY, opts);
+    const blade_host_info &i = host.host_info();
+    CHECK(i.abi_major == 1);
+    CHECK(i.abi_minor == 3);
+    CHECK(i.daemon_pid == ::getpid());
+    state_dir = i.state_dir;
+    CHECK(is_dir(state_dir));
+    REQUIRE(i.protected_paths[0] != nullptr);
+    CHECK(state_dir.rfind(i.protected_paths[0], 0) == 0);  // the state dir is protected
+    REQUIRE(i.protected_paths[1] != nullptr);
+    CHECK(std::string(i.protected_paths[1]) == "/var/lib/blade");
+    CHECK(i.protected_paths[2] == nullptr);
+    CHECK(std::string(i.config_json) == R"({"level": 3})");
+    CHECK_THROWS_AS(host.set_config_json("[1]"), std::invalid_argument);
+    host.set_config_json(R"({"level": 4})");
+    CHECK(std::string(host.host_info().config_json) == R"({"level": 4})");
+    host.start();
+    CHECK_THROWS_AS(host.set_config_json("{}"), std::logic_error);
+    CHECK_THROWS_AS(host.start(), std::logic_error);
+  }
+  CHECK(!is_dir(state_dir));
+  bt::Options bad;
+  bad.config_json = "{oops";
+  CHECK_THROWS_AS(bt::Host(BLADE_PLUGIN_ENTRY, bad), std::invalid_argument);
+}
+
+TEST_CASE("requests carry a fresh 16-hex uid, the scope, and destroy repeats them") {
+  bt::Host host(BLADE_PLUGIN_ENTRY);
+  bt::Instance &inst = host.start();
+  bt::CallResult a = inst.create("probe", "run", {{"mode", "x"}});
+  bt::CallResult b = inst.create("probe", "run", {{"mode", "x"}}, bt::CallOptions().with_scope("container"));
+  CHECK(a.ok());
+  CHECK(bt::detail::is_uid(a.uid));
+  CHECK(a.uid != b.uid);
+  CHECK(a.scope == "host");
+  CHECK(b.scope == "container");
+  CHECK(a.result == R"({"mode":"x"})");
+  bt::CallResult d = inst.destroy(a);
+  CHECK(d.uid == a.uid);
+  CHECK(d.scope == "host");
+  CHECK(d.flags == a.flags);
+  CHECK(host.logged(R"(destroy restore={"made":true})"));
+  CHECK_THROWS_AS(inst.create("probe", "run", {}, bt::CallOptions().with_uid("ABC")), std::invalid_argument);
+  bt::CallResult plan = inst.dry_run("probe", "run", {{"mode", "y"}});
+  CHECK(plan.ok());
+  CHECK(plan.plan == R"({"would":"y"})");
+}
+
+TEST_CASE("save_restore keeps the last record; destroy gets it when create failed") {
+  bt::Host host(BLADE_PLUGIN_ENTRY);
+  bt::Instance &inst = host.start();
+  bt::CallResult r = inst.create("probe", "run", {{"mode", "save-then-fail"}});
+  CHECK(r.status == BLADE_STATUS_FAILED_PRECONDITION);
+  CHECK(r.message == "failed after step 2");
+  CHECK(r.saved_restores == std::vector<std::string>{R"({"step":1})", R"({"step":2})"});
+  CHECK(r.restore == R"({"step":2})");
+  host.restart();
+  CHECK(inst.destroy(r).ok());
+  CHECK(host.logged(R"(destroy restore={"step":2})"));
+
+  // Not JSON: refused, and the C++ layer fails the create.
+  r = inst.create("probe", "run", {{"mode", "save-bad"}});
+  CHECK(r.status == BLADE_STATUS_INTERNAL);
+  CHECK(r.saved_restores.empty());
+  CHECK(!r.restore);
+  CHECK(host.violations().empty());
+
+  // Outside create: FAILED_PRECONDITION, and reported as a misuse.
+  bt::CallResult d = inst.destroy("probe", "run", {{"mode", "save-in-destroy"}}, std::nullopt,
+                                  bt::CallOptions().with_uid("00000000000000aa"));
+  CHECK(d.status == BLADE_STATUS_FAILED_PRECONDITION);
+  CHECK(host.logged("destroy restore=(null)"));
+  REQUIRE(host.violations().size() == 1);
+  CHECK(host.violations()[0] == "save_restore outside create");
+}
+
+TEST_CASE("cancellation: from another thread, after N progress reports, after a delay, at the deadline") {
+  bt::Host host(BLADE_PLUGIN_ENTRY);
+  bt::Instance &inst = host.start();
+  const bt::Flags loop = {{"mode", "loop"}};
+
+  bt::CancelFlag stop;
+  std::thread canceller([stop]() mutable {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    stop.cancel();
+  });
+  bt::CallResult r = inst.create("probe", "run", loop, bt::CallOptions().with_cancel(stop));
+  canceller.join();
+  CHECK(r.status == BLADE_STATUS_CANCELLED);
+  CHECK(r.progress.size() >= 2);
+  CHECK(r.progress[1].note == "step 1");
+
+  r = inst.create("probe", "run", loop, bt::CallOptions().with_cancel_after_progress(3));
+  CHECK(r.status == BLADE_STATUS_CANCELLED);
+  CHECK(r.progress.size() == 3);
+
+  r = inst.create("probe", "run", loop, bt::CallOptions().with_cancel_after(std::chrono::milliseconds(150)));
+  CHECK(r.status == BLADE_STATUS_CANCELLED);
+  CHECK(r.elapsed >= std::chrono::milliseconds(150));
+  CHECK(r.elapsed < std::chrono::milliseconds(5000));
+
+  r = inst.create("probe", "run", loop, bt::CallOptions().with_deadline(std::chrono::milliseconds(120)));
+  CHECK(r.status == BLADE_STATUS_CANCELLED);
+  CHECK(r.elapsed >= std::chrono::milliseconds(120));
+
+  r = inst.create("probe", "run", {{"mode", "remaining"}}, bt::CallOptions().with_deadline(std::chrono::seconds(30)));
+  long long left = std::stoll(r.result);
+  CHECK(left > 25000);
+  CHECK(left <= 30000);
+  r = inst.create("probe", "run", {{"mode", "remaining"}});
+  CHECK(r.result == std::to_string(INT64_MAX));
+}
+
+TEST_CASE("fault_ended reports can be waited for; strangers and bad progress are misuse") {
+  bt::Host host(BLADE_PLUGIN_ENTRY);
+  bt::Instance &inst = host.start();
+  CHECK(!host.wait_fault_ended("", std::chrono::milliseconds(10)));
+  bt::CallResult r = inst.create("probe", "run", {{"mode", "ended-later"}});
+  REQUIRE(r.ok());
+  auto report = host.wait_fault_ended(r.uid, std::chrono::seconds(10));
+  REQUIRE(report);
+  CHECK(report->reason == "timer ran out");
+  CHECK(host.fault_ended_reports().size() == 1);
+  CHECK(host.violations().empty());
+
+  inst.create("probe", "run", {{"mode", "ended-stranger"}});
+  inst.create("probe", "run", {{"mode", "bad-progress"}});
+  auto v = host.violations();
+  REQUIRE(v.size() == 2);
+  CHECK(v[0] == "fault_ended for uid '0123456789abcdef', which no create used");
+  CHECK(v[1] == "progress 150 is outside 0..100");
+}
+
+TEST_CASE("restart swaps the plugin instance behind the same Instance") {
+  bt::Host host(BLADE_PLUGIN_ENTRY);
+  bt::Instance &inst = host.start();
+  CHECK(inst.generation() == 1);
+  bt::Instance &again = host.restart();
+  CHECK(&again == &inst);
+  CHECK(inst.generation() == 2);
+  host.stop();
+  CHECK(!inst.running());
+  CHECK_THROWS_AS(inst.create("probe", "run"), std::logic_error);
+  host.start();
+  CHECK(inst.running());
+}
