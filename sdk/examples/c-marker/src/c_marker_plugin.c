@@ -1,8 +1,11 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A complete plugin in plain C99, using only blade/plugin.h: it proves the
  * ABI is usable without the C++ layer. `cmarker touch --path P` creates a
  * file holding the experiment's uid; destroy removes it if it still holds
- * that uid. Its effect is a real file, which tests use as a fault marker.
+ * that uid. Its effect is a real file, which Blade's own tests also use as a
+ * fault marker: the flags marked "for tests" make it fail, hang or crash on
+ * demand; a real plugin has none of them.
  */
 /* nanosleep and struct timespec under -std=c99 */
 #define _POSIX_C_SOURCE 200809L
@@ -173,19 +176,14 @@ static blade_status c_destroy(blade_instance *self, const blade_request *req, bl
   return BLADE_STATUS_OK;
 }
 
+/* min_minor 0: every newer host field (save_restore) is checked before use. */
 static const blade_plugin_descriptor descriptor = {
-    sizeof(blade_plugin_descriptor),
-    BLADE_PLUGIN_ABI_MAJOR,
-    0, /* needs nothing newer than ABI 1.0 */
-    "c-marker",
-    "1.0.0",
-    spec_yaml,
-    0, /* no optional capabilities */
-    c_init,
-    c_shutdown,
-    c_create,
-    c_destroy,
-    NULL, /* dry_run */
+    BLADE_PLUGIN_DESCRIPTOR_INIT("c-marker", "1.0.0", spec_yaml, 0),
+    .capabilities = 0, /* no optional capabilities: no dry_run */
+    .init = c_init,
+    .shutdown = c_shutdown,
+    .create = c_create,
+    .destroy = c_destroy,
 };
 
 BLADE_PLUGIN_EXPORT const blade_plugin_descriptor *BLADE_PLUGIN_ENTRY(void) { return &descriptor; }
