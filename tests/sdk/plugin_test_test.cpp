@@ -11,6 +11,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <string>
 #include <thread>
 
@@ -307,4 +308,25 @@ TEST_CASE("restart swaps the plugin instance behind the same Instance") {
   CHECK_THROWS_AS(inst.create("probe", "run"), std::logic_error);
   host.start();
   CHECK(inst.running());
+}
+
+TEST_CASE("TempDir and the file-system checks") {
+  std::string root;
+  {
+    bt::TempDir dir;
+    root = dir.path();
+    CHECK(bt::list_dir(root).empty());
+    REQUIRE(::mkdir((root + "/sub").c_str(), 0700) == 0);
+    FILE *f = std::fopen((root + "/sub/b").c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fputs("bytes\n", f);
+    std::fclose(f);
+    REQUIRE(::symlink("/nonexistent", (root + "/a").c_str()) == 0);
+    CHECK(bt::list_dir(root) == std::vector<std::string>{"a", "sub"});
+    CHECK(bt::path_exists(root + "/a"));  // a dangling link is still there
+    CHECK(bt::read_file(root + "/sub/b") == "bytes\n");
+    CHECK(bt::read_file(root + "/missing").empty());
+  }
+  CHECK(!bt::path_exists(root));  // removed with its subtree
+  CHECK(bt::list_dir(root).empty());
 }

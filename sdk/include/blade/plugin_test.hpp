@@ -46,22 +46,26 @@
 
 #include <blade/plugin.h>
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <cstddef>
 #include <chrono>
 #include <climits>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <initializer_list>
 #include <cstring>
+#include <fstream>
+#include <initializer_list>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -240,6 +244,31 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// File-system checks for a fault's effect, which tests check for real.
+// True when something (even a dangling symlink) is at `path`.
+inline bool path_exists(const std::string &path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+// The file's bytes; empty when it cannot be read.
+inline std::string read_file(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+// The names in `dir` without "." and "..", sorted; empty when it cannot be read.
+inline std::vector<std::string> list_dir(const std::string &dir) {
+  std::vector<std::string> names;
+  if (DIR *d = ::opendir(dir.c_str())) {
+    while (const dirent *e = ::readdir(d)) {
+      std::string_view name = e->d_name;
+      if (name != "." && name != "..") names.emplace_back(name);
+    }
+    ::closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
 
 class Host;
 class Instance;

@@ -3,10 +3,7 @@
 // and the built .so (argv[1]) is also dlopen'ed the way bladed loads it.
 #include <blade/plugin_test.hpp>
 
-#include <sys/stat.h>
-
 #include <fstream>
-#include <sstream>
 #include <string>
 
 // The entry function of src/c_marker_plugin.c, linked into this program.
@@ -18,17 +15,8 @@ namespace {
 
 std::string built_plugin;  // argv[1]
 
-bool exists(const std::string &path) {
-  struct stat st {};
-  return ::lstat(path.c_str(), &st) == 0;
-}
-
-std::string read_file(const std::string &path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using bt::path_exists;
+using bt::read_file;
 
 // The lifecycle the daemon runs, with a restart between create and destroy:
 // only the restore record and the flags reach the new instance.
@@ -39,7 +27,7 @@ void create_restart_destroy_twice(bt::Host &host) {
 
   bt::CallResult made = inst.create("cmarker", "touch", {{"path", path}});
   BLADE_TEST_CHECK(made.ok(), made.describe());
-  BLADE_TEST_CHECK(exists(path));
+  BLADE_TEST_CHECK(path_exists(path));
   BLADE_TEST_CHECK(read_file(path) == made.uid, "the marker holds the experiment's uid");
   BLADE_TEST_CHECK(made.restore == "{\"path\":\"" + path + "\"}", made.restore.value_or("(none)"));
   BLADE_TEST_CHECK(made.saved_restores.size() == 1, "the record is written ahead of the open");
@@ -47,10 +35,10 @@ void create_restart_destroy_twice(bt::Host &host) {
 
   host.restart();
   BLADE_TEST_CHECK(inst.generation() == 2);
-  BLADE_TEST_CHECK(exists(path), "a restart leaves the fault in place");
+  BLADE_TEST_CHECK(path_exists(path), "a restart leaves the fault in place");
   bt::CallResult undone = inst.destroy(made);
   BLADE_TEST_CHECK(undone.ok(), undone.describe());
-  BLADE_TEST_CHECK(!exists(path), "destroy removed the marker");
+  BLADE_TEST_CHECK(!path_exists(path), "destroy removed the marker");
   bt::CallResult again = inst.destroy(made);
   BLADE_TEST_CHECK(again.ok(), "destroy is idempotent: " + again.describe());
   BLADE_TEST_CHECK(host.violations().empty());
@@ -80,7 +68,7 @@ void failed_create_changes_nothing() {
   bt::CallResult r = inst.create("cmarker", "touch", {{"path", path}, {"fail", "true"}});
   BLADE_TEST_CHECK(r.status == BLADE_STATUS_INVALID_ARGUMENT, r.describe());
   BLADE_TEST_CHECK(r.message == "asked to fail");
-  BLADE_TEST_CHECK(!exists(path));
+  BLADE_TEST_CHECK(!path_exists(path));
 
   // A file already there is refused and left as it was.
   { std::ofstream(path) << "someone else's"; }
@@ -105,7 +93,7 @@ void cancelled_wait_ends_early() {
                                  bt::CallOptions().with_cancel_after(std::chrono::milliseconds(100)));
   BLADE_TEST_CHECK(r.elapsed < std::chrono::milliseconds(5000), "cancel was honoured");
   BLADE_TEST_CHECK(inst.destroy(r).ok());
-  BLADE_TEST_CHECK(!exists(path));
+  BLADE_TEST_CHECK(!path_exists(path));
 }
 
 }  // namespace

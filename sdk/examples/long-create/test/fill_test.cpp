@@ -3,7 +3,6 @@
 // another thread, after some progress, or at its deadline. No daemon needed.
 #include <blade/plugin_test.hpp>
 
-#include <dirent.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -19,18 +18,15 @@ using std::chrono::milliseconds;
 
 namespace {
 
-// The names in `dir`, without . and ..
-std::vector<std::string> entries(const std::string &dir) {
-  std::vector<std::string> out;
-  if (DIR *d = ::opendir(dir.c_str())) {
-    while (const dirent *e = ::readdir(d)) {
-      std::string name = e->d_name;
-      if (name != "." && name != "..") out.push_back(name);
-    }
-    ::closedir(d);
-  }
-  return out;
-}
+using bt::list_dir;
+
+// A started host and a directory for the file; each test makes its own.
+struct Fixture {
+  bt::Host host{BLADE_PLUGIN_ENTRY};
+  bt::Instance &inst = host.start();
+  bt::TempDir dir;
+  std::string path = dir.path() + "/fill";
+};
 
 long long file_size(const std::string &path) {
   struct stat st {};
@@ -38,15 +34,13 @@ long long file_size(const std::string &path) {
 }
 
 void complete_fill_then_restart_and_destroy() {
-  bt::Host host(BLADE_PLUGIN_ENTRY);
-  bt::Instance &inst = host.start();
-  bt::TempDir dir;
-  const std::string path = dir.path() + "/fill";
+  Fixture f;
+  auto &[host, inst, dir, path] = f;
   bt::CallResult made =
       inst.create("fill", "file", {{"path", path}, {"size-mb", "4"}, {"step-ms", "10"}});
   BLADE_TEST_CHECK(made.ok(), made.describe());
   BLADE_TEST_CHECK(file_size(path) == 4LL * 1024 * 1024);
-  BLADE_TEST_CHECK(entries(dir.path()) == std::vector<std::string>{"fill"}, "no part file left");
+  BLADE_TEST_CHECK(list_dir(dir.path()) == std::vector<std::string>{"fill"}, "no part file left");
   BLADE_TEST_CHECK(made.progress.size() == 4);
   BLADE_TEST_CHECK(!made.progress.empty() && made.progress.back().percent == 100);
   BLADE_TEST_CHECK(!made.progress.empty() && made.progress.back().note == "4 of 4 MiB");
@@ -55,7 +49,7 @@ void complete_fill_then_restart_and_destroy() {
   host.restart();
   bt::CallResult undone = inst.destroy(made);
   BLADE_TEST_CHECK(undone.ok(), undone.describe());
-  BLADE_TEST_CHECK(entries(dir.path()).empty(), "destroy removed the file");
+  BLADE_TEST_CHECK(list_dir(dir.path()).empty(), "destroy removed the file");
   BLADE_TEST_CHECK(inst.destroy(made).ok(), "destroy is idempotent");
   BLADE_TEST_CHECK(host.violations().empty());
 }
@@ -63,10 +57,8 @@ void complete_fill_then_restart_and_destroy() {
 // Cancelled from another thread mid-way: CANCELLED, nothing on disk, and
 // the destroy bladed then runs for the saved record is harmless.
 void cancelled_midway_leaves_nothing() {
-  bt::Host host(BLADE_PLUGIN_ENTRY);
-  bt::Instance &inst = host.start();
-  bt::TempDir dir;
-  const std::string path = dir.path() + "/fill";
+  Fixture f;
+  auto &[host, inst, dir, path] = f;
   bt::CancelFlag stop;
   std::thread canceller([stop]() mutable {
     std::this_thread::sleep_for(milliseconds(200));
@@ -80,47 +72,43 @@ void cancelled_midway_leaves_nothing() {
   BLADE_TEST_CHECK(r.message.find("nothing left behind") != std::string::npos, r.message);
   BLADE_TEST_CHECK(!r.progress.empty() && r.progress.back().percent < 100, "stopped mid-way");
   BLADE_TEST_CHECK(r.elapsed < milliseconds(1500), "stopped soon after the cancel");
-  BLADE_TEST_CHECK(entries(dir.path()).empty(), "nothing left after the cancel");
+  BLADE_TEST_CHECK(list_dir(dir.path()).empty(), "nothing left after the cancel");
   BLADE_TEST_CHECK(inst.destroy(r).ok());
-  BLADE_TEST_CHECK(entries(dir.path()).empty());
+  BLADE_TEST_CHECK(list_dir(dir.path()).empty());
 }
 
 void cancelled_after_progress_leaves_nothing() {
-  bt::Host host(BLADE_PLUGIN_ENTRY);
-  bt::Instance &inst = host.start();
-  bt::TempDir dir;
-  bt::CallResult r = inst.create("fill", "file", {{"path", dir.path() + "/fill"}, {"size-mb", "50"}},
+  Fixture f;
+  auto &[host, inst, dir, path] = f;
+  bt::CallResult r = inst.create("fill", "file", {{"path", path}, {"size-mb", "50"}},
                                  bt::CallOptions().with_cancel_after_progress(3));
   BLADE_TEST_CHECK(r.status == BLADE_STATUS_CANCELLED, r.describe());
   BLADE_TEST_CHECK(r.message == "cancelled after 3 of 50 MiB; nothing left behind", r.message);
   BLADE_TEST_CHECK(r.progress.size() == 3);
-  BLADE_TEST_CHECK(entries(dir.path()).empty());
+  BLADE_TEST_CHECK(list_dir(dir.path()).empty());
 }
 
 void deadline_gives_timeout_and_leaves_nothing() {
-  bt::Host host(BLADE_PLUGIN_ENTRY);
-  bt::Instance &inst = host.start();
-  bt::TempDir dir;
+  Fixture f;
+  auto &[host, inst, dir, path] = f;
   bt::CallResult r = inst.create("fill", "file",
-                                 {{"path", dir.path() + "/fill"}, {"size-mb", "100"}, {"step-ms", "20"}},
+                                 {{"path", path}, {"size-mb", "100"}, {"step-ms", "20"}},
                                  bt::CallOptions().with_deadline(milliseconds(150)));
   BLADE_TEST_CHECK(r.status == BLADE_STATUS_TIMEOUT, r.describe());
   BLADE_TEST_CHECK(r.message.find("deadline passed") == 0, r.message);
-  BLADE_TEST_CHECK(entries(dir.path()).empty(), "nothing left after the timeout");
+  BLADE_TEST_CHECK(list_dir(dir.path()).empty(), "nothing left after the timeout");
   BLADE_TEST_CHECK(inst.destroy(r).ok());
 }
 
 void existing_file_is_kept() {
-  bt::Host host(BLADE_PLUGIN_ENTRY);
-  bt::Instance &inst = host.start();
-  bt::TempDir dir;
-  const std::string path = dir.path() + "/fill";
+  Fixture f;
+  auto &[host, inst, dir, path] = f;
   { std::ofstream(path) << "precious"; }
   bt::CallResult r = inst.create("fill", "file", {{"path", path}, {"size-mb", "1"}});
   BLADE_TEST_CHECK(r.status == BLADE_STATUS_ALREADY_EXISTS, r.describe());
   BLADE_TEST_CHECK(inst.destroy(r).ok());
   BLADE_TEST_CHECK(file_size(path) == 8, "the file that was there is untouched");
-  BLADE_TEST_CHECK(entries(dir.path()) == std::vector<std::string>{"fill"});
+  BLADE_TEST_CHECK(list_dir(dir.path()) == std::vector<std::string>{"fill"});
 }
 
 }  // namespace

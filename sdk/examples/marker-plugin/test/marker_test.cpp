@@ -4,10 +4,7 @@
 // the file system at each step. No daemon needed.
 #include <blade/plugin_test.hpp>
 
-#include <sys/stat.h>
-
 #include <fstream>
-#include <sstream>
 #include <string>
 
 extern "C" const blade_plugin_descriptor *BLADE_PLUGIN_ENTRY(void);
@@ -16,23 +13,20 @@ namespace bt = blade::sdk::testing;
 
 namespace {
 
-bool exists(const std::string &path) {
-  struct stat st {};
-  return ::lstat(path.c_str(), &st) == 0;
-}
+using bt::path_exists;
+using bt::read_file;
 
-std::string read_file(const std::string &path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void create_restart_destroy_twice() {
-  bt::Host host(BLADE_PLUGIN_ENTRY);
+// A started host and a directory for the marker; each test makes its own.
+struct Fixture {
+  bt::Host host{BLADE_PLUGIN_ENTRY};
   bt::Instance &inst = host.start();
   bt::TempDir dir;
-  const std::string path = dir.path() + "/marker";
+  std::string path = dir.path() + "/marker";
+};
+
+void create_restart_destroy_twice() {
+  Fixture f;
+  auto &[host, inst, dir, path] = f;
   const bt::Flags flags = {{"path", path}, {"content", "hello\n"}};
 
   bt::CallResult made = inst.create("example", "marker", flags);
@@ -44,13 +38,13 @@ void create_restart_destroy_twice() {
   BLADE_TEST_CHECK(made.restore && made.restore->find("\"ino\":") != std::string::npos,
                    made.restore.value_or("(none)"));
   BLADE_TEST_CHECK(made.saved_restores.size() == 2, "one record ahead of each step");
-  BLADE_TEST_CHECK(!exists(path + ".blade-" + made.uid), "the temp name is gone");
+  BLADE_TEST_CHECK(!path_exists(path + ".blade-" + made.uid), "the temp name is gone");
 
   host.restart();  // the new instance knows nothing but the record and the flags
-  BLADE_TEST_CHECK(exists(path), "a restart leaves the fault in place");
+  BLADE_TEST_CHECK(path_exists(path), "a restart leaves the fault in place");
   bt::CallResult undone = inst.destroy(made);
   BLADE_TEST_CHECK(undone.ok(), undone.describe());
-  BLADE_TEST_CHECK(!exists(path), "destroy removed the marker");
+  BLADE_TEST_CHECK(!path_exists(path), "destroy removed the marker");
   bt::CallResult again = inst.destroy(made);
   BLADE_TEST_CHECK(again.ok(), "destroy is idempotent: " + again.describe());
   BLADE_TEST_CHECK(host.logged("created marker " + path));
@@ -61,10 +55,8 @@ void create_restart_destroy_twice() {
 // Destroy after a crash mid-create: only the first write-ahead record (no
 // inode yet) reached the store, and the uid-named temp file exists.
 void destroy_from_the_first_saved_record() {
-  bt::Host host(BLADE_PLUGIN_ENTRY);
-  bt::Instance &inst = host.start();
-  bt::TempDir dir;
-  const std::string path = dir.path() + "/marker";
+  Fixture f;
+  auto &[host, inst, dir, path] = f;
   bt::CallResult made = inst.create("example", "marker", {{"path", path}, {"content", "x"}});
   BLADE_TEST_CHECK(made.ok() && made.saved_restores.size() == 2, made.describe());
   if (made.saved_restores.size() != 2) return;
@@ -74,36 +66,32 @@ void destroy_from_the_first_saved_record() {
   { std::ofstream(path + ".blade-" + made.uid) << "half"; }
   host.restart();
   BLADE_TEST_CHECK(inst.destroy(crashed).ok());
-  BLADE_TEST_CHECK(!exists(path + ".blade-" + made.uid), "the temp file is removed");
-  BLADE_TEST_CHECK(exists(path), "without the inode, the file at path is not assumed ours");
+  BLADE_TEST_CHECK(!path_exists(path + ".blade-" + made.uid), "the temp file is removed");
+  BLADE_TEST_CHECK(path_exists(path), "without the inode, the file at path is not assumed ours");
   BLADE_TEST_CHECK(inst.destroy(made).ok());
-  BLADE_TEST_CHECK(!exists(path));
+  BLADE_TEST_CHECK(!path_exists(path));
 }
 
 void dry_run_changes_nothing() {
-  bt::Host host(BLADE_PLUGIN_ENTRY);
-  bt::Instance &inst = host.start();
-  bt::TempDir dir;
-  const std::string path = dir.path() + "/marker";
+  Fixture f;
+  auto &[host, inst, dir, path] = f;
   bt::CallResult plan = inst.dry_run("example", "marker", {{"path", path}, {"content", "abc"}});
   BLADE_TEST_CHECK(plan.ok(), plan.describe());
   BLADE_TEST_CHECK(plan.plan == "{\"bytes\":3,\"create_file\":\"" + path + "\",\"would_fail\":\"\"}",
                    plan.plan);
-  BLADE_TEST_CHECK(!exists(path));
+  BLADE_TEST_CHECK(!path_exists(path));
 }
 
 void existing_file_is_kept() {
-  bt::Host host(BLADE_PLUGIN_ENTRY);
-  bt::Instance &inst = host.start();
-  bt::TempDir dir;
-  const std::string path = dir.path() + "/marker";
+  Fixture f;
+  auto &[host, inst, dir, path] = f;
   { std::ofstream(path) << "mine"; }
   bt::CallResult r = inst.create("example", "marker", {{"path", path}, {"content", "x"}});
   BLADE_TEST_CHECK(r.status == BLADE_STATUS_ALREADY_EXISTS, r.describe());
   BLADE_TEST_CHECK(r.message == "path: " + path + " already exists", r.message);
   BLADE_TEST_CHECK(inst.destroy(r).ok());
   BLADE_TEST_CHECK(read_file(path) == "mine", "the file that was there is untouched");
-  BLADE_TEST_CHECK(!exists(path + ".blade-" + r.uid));
+  BLADE_TEST_CHECK(!path_exists(path + ".blade-" + r.uid));
 }
 
 }  // namespace
