@@ -9,7 +9,7 @@
 //   #include <blade/plugin_test.hpp>
 //   namespace bt = blade::sdk::testing;
 //
-//   bt::Host host(BLADE_PLUGIN_ENTRY);                 // plugin linked into the test
+//   bt::Host host(BLADE_PLUGIN_ENTRY);                 // plugin's sources linked into the test
 //   // or: auto host = bt::Host::load("build/myplugin.so");   // dlopen'ed
 //   bt::Instance &inst = host.start();                 // init; throws with its MESSAGE
 //   bt::CallResult r = inst.create("cpu", "fullload", {{"cpu-count", "1"}});
@@ -75,6 +75,11 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+// The entry function of a plugin linked into the test program (from C or
+// C++ sources), so that `Host host(BLADE_PLUGIN_ENTRY)` needs no declaration
+// of its own. Only a test that uses it needs the plugin linked in.
+extern "C" const blade_plugin_descriptor *BLADE_PLUGIN_ENTRY(void);
 
 namespace blade::sdk::testing {
 

@@ -6,9 +6,6 @@
 #include <fstream>
 #include <string>
 
-// The entry function of src/c_marker_plugin.c, linked into this program.
-extern "C" const blade_plugin_descriptor *BLADE_PLUGIN_ENTRY(void);
-
 namespace bt = blade::sdk::testing;
 
 namespace {

@@ -9,8 +9,6 @@
 #include <chrono>
 #include <string>
 
-extern "C" const blade_plugin_descriptor *BLADE_PLUGIN_ENTRY(void);
-
 namespace bt = blade::sdk::testing;
 using std::chrono::milliseconds;
 

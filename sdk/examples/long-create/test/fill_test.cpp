@@ -11,8 +11,6 @@
 #include <thread>
 #include <vector>
 
-extern "C" const blade_plugin_descriptor *BLADE_PLUGIN_ENTRY(void);
-
 namespace bt = blade::sdk::testing;
 using std::chrono::milliseconds;
 

@@ -7,8 +7,6 @@
 #include <fstream>
 #include <string>
 
-extern "C" const blade_plugin_descriptor *BLADE_PLUGIN_ENTRY(void);
-
 namespace bt = blade::sdk::testing;
 
 namespace {
