@@ -40,8 +40,7 @@ class StateDir {
       std::filesystem::create_directories(path_);
       return;
     }
-    std::string tmpl =
-        (std::filesystem::temp_directory_path() / "bladed-exercise-XXXXXX").string();
+    std::string tmpl = (std::filesystem::temp_directory_path() / "bladed-exercise-XXXXXX").string();
     if (!::mkdtemp(tmpl.data())) throw std::runtime_error("cannot create a temporary state dir");
     path_ = tmpl;
     owned_ = true;
@@ -193,9 +192,9 @@ Route resolve_route(const std::shared_ptr<LoadedPlugin> &plugin, const ExerciseO
         "action", fmt::format("action: '{}' is not an action of target '{}' (plugin '{}' has: {})",
                               o.action, o.target, plugin->name(), fmt::join(actions, ", ")));
   }
-  throw ExerciseUsageError(
-      "target", fmt::format("target: plugin '{}' serves no target '{}' (it has: {})",
-                            plugin->name(), o.target, fmt::join(targets, ", ")));
+  throw ExerciseUsageError("target",
+                           fmt::format("target: plugin '{}' serves no target '{}' (it has: {})",
+                                       plugin->name(), o.target, fmt::join(targets, ", ")));
 }
 
 std::string validation_text(const Error &e) {
@@ -292,9 +291,9 @@ class Exercise {
     }
     report_.plugin = plugin_->name();
     report_.version = plugin_->version();
-    step.detail = fmt::format("plugin '{}' {} (needs ABI {}), dry_run: {}", plugin_->name(),
-                              plugin_->version(), plugin_->abi(),
-                              plugin_->has_dry_run() ? "yes" : "no");
+    step.detail =
+        fmt::format("plugin '{}' {} (needs ABI {}), dry_run: {}", plugin_->name(),
+                    plugin_->version(), plugin_->abi(), plugin_->has_dry_run() ? "yes" : "no");
     add(std::move(step));
     return true;
   }
@@ -385,8 +384,8 @@ class Exercise {
     step.outputs["saved_ahead"] = nlohmann::json::array();
     for (const auto &r : ahead)
       step.outputs["saved_ahead"].push_back(parsed(r));
-    std::string saves = fmt::format("{} save_restore call{}", ahead.size(),
-                                    ahead.size() == 1 ? "" : "s");
+    std::string saves =
+        fmt::format("{} save_restore call{}", ahead.size(), ahead.size() == 1 ? "" : "s");
     if (!o.ok()) {
       step.verdict = StepVerdict::Fail;
       step.detail = fmt::format("{}; {}; destroy still runs, with {}", status_text(o), saves,
@@ -413,20 +412,13 @@ class Exercise {
     try {
       library = std::make_unique<PluginLibrary>(o_.plugin_file);
     } catch (const std::exception &e) {
-      step.verdict = StepVerdict::Fail;
-      step.detail = fmt::format("cannot open the library again: {}", e.what());
-      add(std::move(step));
-      skip_destroys();
-      return false;
+      return no_new_instance(std::move(step),
+                             fmt::format("cannot open the library again: {}", e.what()));
     }
     PluginSpec spec = plugin_->spec();
     auto cancel = std::make_shared<std::atomic<bool>>(false);
     try {
-      auto down = run_bounded(o_.call_timeout, cancel, [old = std::move(plugin_)]() mutable {
-        old.reset();  // shutdown, on this thread
-        return true;
-      });
-      if (!down) {
+      if (!release_bounded()) {
         hung(std::move(step), "shutdown of the first instance");
         return false;
       }
@@ -440,20 +432,31 @@ class Exercise {
       }
       plugin_ = std::move(*fresh);
     } catch (const std::exception &e) {
-      step.verdict = StepVerdict::Fail;
-      step.detail = fmt::format("no new instance: {}", e.what());
-      add(std::move(step));
-      skip_destroys();
-      return false;
+      return no_new_instance(std::move(step), fmt::format("no new instance: {}", e.what()));
     }
     step.detail = "first instance shut down; a new one initialised from the same library";
     add(std::move(step));
     return true;
   }
-  void skip_destroys() {
-    const char *why = "no instance to call: the fault created above may still be in place";
-    add("destroy", StepVerdict::Skip, why);
-    add("destroy again", StepVerdict::Skip, why);
+  // Drops the instance (shutdown, then the library's unload) under the
+  // deadline; false when shutdown hung (the worker keeps the instance).
+  bool release_bounded() {
+    auto cancel = std::make_shared<std::atomic<bool>>(false);
+    return run_bounded(o_.call_timeout, cancel,
+                       [p = std::move(plugin_)]() mutable {
+                         p.reset();
+                         return true;
+                       })
+        .has_value();
+  }
+  bool no_new_instance(ExerciseStep step, std::string why) {
+    step.verdict = StepVerdict::Fail;
+    step.detail = std::move(why);
+    add(std::move(step));
+    const char *skipped = "no instance to call: the fault created above may still be in place";
+    add("destroy", StepVerdict::Skip, skipped);
+    add("destroy again", StepVerdict::Skip, skipped);
+    return false;
   }
 
   void destroy(const char *name, const char *ok_note) {
@@ -480,13 +483,8 @@ class Exercise {
       add("shutdown", StepVerdict::Skip, "no instance");
       return;
     }
-    auto cancel = std::make_shared<std::atomic<bool>>(false);
     try {
-      auto down = run_bounded(o_.call_timeout, cancel, [p = std::move(plugin_)]() mutable {
-        p.reset();
-        return true;
-      });
-      if (!down) {
+      if (!release_bounded()) {
         hung(std::move(step), "shutdown");
         return;
       }
@@ -575,16 +573,11 @@ nlohmann::json to_json(const ExerciseReport &report) {
     if (!s.outputs.empty()) j["outputs"] = s.outputs;
     steps.push_back(std::move(j));
   }
-  return {{"plugin", report.plugin},
-          {"version", report.version},
-          {"file", report.file.string()},
-          {"scope", report.scope},
-          {"target", report.target},
-          {"action", report.action},
-          {"flags", report.flags},
-          {"steps", std::move(steps)},
-          {"hung", report.hung},
-          {"verdict", report.passed() ? "PASS" : "FAIL"}};
+  return {{"plugin", report.plugin},      {"version", report.version},
+          {"file", report.file.string()}, {"scope", report.scope},
+          {"target", report.target},      {"action", report.action},
+          {"flags", report.flags},        {"steps", std::move(steps)},
+          {"hung", report.hung},          {"verdict", report.passed() ? "PASS" : "FAIL"}};
 }
 
 }  // namespace blade

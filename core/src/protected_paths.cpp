@@ -7,10 +7,10 @@ namespace blade {
 
 // A fault deleting the database would make the next start forget every
 // active fault, so no plugin may touch these.
-std::vector<std::string> daemon_protected_paths(const std::filesystem::path &sqlite_path,
-                                                const std::filesystem::path &state_dir,
-                                                const std::vector<std::filesystem::path> &plugin_dirs,
-                                                const std::filesystem::path &install_plugin_dir) {
+std::vector<std::string> daemon_protected_paths(
+    const std::filesystem::path &sqlite_path, const std::filesystem::path &state_dir,
+    const std::vector<std::filesystem::path> &plugin_dirs,
+    const std::filesystem::path &install_plugin_dir) {
   std::vector<std::string> out;
   auto add = [&out](const std::filesystem::path &p) {
     if (p.empty()) return;

@@ -69,6 +69,13 @@ ExerciseInvocation parse_exercise_invocation(const std::vector<std::string> &arg
   o.host_version = BLADE_VERSION;
   o.extra_plugin_dirs.push_back(BLADE_PLUGIN_INSTALL_DIR);  // bladed protects it too
   bool have_file = false, have_target = false, have_action = false;
+  // Asked anywhere (even where a value is due), help wins over everything.
+  for (const auto &a : args) {
+    if (a == "--help" || a == "-h") {
+      inv.help = true;
+      return inv;
+    }
+  }
   // args[0] is "check-plugin".
   for (std::size_t i = 1; i < args.size(); ++i) {
     std::string name = args[i];
@@ -82,9 +89,7 @@ ExerciseInvocation parse_exercise_invocation(const std::vector<std::string> &arg
       if (i + 1 >= args.size()) throw usage_error(fmt::format("{}: needs a value", name.substr(2)));
       return args[++i];
     };
-    if (name == "--help" || name == "-h") {
-      inv.help = true;
-    } else if (name == "--json") {
+    if (name == "--json") {
       inv.json = true;
     } else if (name == "--exercise") {
       o.plugin_file = value();
@@ -124,7 +129,6 @@ ExerciseInvocation parse_exercise_invocation(const std::vector<std::string> &arg
       throw usage_error(fmt::format("unknown option '{}'", args[i]));
     }
   }
-  if (inv.help) return inv;
   if (!have_file || o.plugin_file.empty()) throw usage_error("exercise: FILE.so is required");
   if (!have_target || o.target.empty()) throw usage_error("target: --target is required");
   if (!have_action || o.action.empty()) throw usage_error("action: --action is required");

@@ -3,19 +3,15 @@
 // broken ones, checking the verdict lines, the exit status, and that the
 // fault's effect on the host is gone afterwards.
 #include <doctest/doctest.h>
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "../support/child_process.hpp"
 #include "../support/file_text.hpp"
 #include "../support/temp_dir.hpp"
 
@@ -30,54 +26,34 @@ const fs::path kTestPlugins = BLADE_TEST_PLUGIN_DIR;
 const fs::path kBuiltPlugins = BLADE_BUILT_PLUGIN_DIR;
 
 struct Run {
-  int code = -1;  // exit status, or 128+signal
-  std::string out;
-  std::string err;
+  int code = -1;    // exit status, or -signal
+  std::string out;  // stdout and stderr together
   std::chrono::milliseconds took{0};
 };
 
-// bladed with `args`, stdout and stderr kept apart; TMPDIR is `tmp`, so the
-// private state dir it makes can be looked for afterwards.
+// bladed with `args`; TMPDIR is `tmp`, so the private state dir it makes
+// can be looked for afterwards.
 Run bladed(const std::vector<std::string> &args, const fs::path &tmp) {
   TempDir io("check-plugin-io");
-  const std::string out_file = (io / "out").string(), err_file = (io / "err").string();
   std::vector<std::string> argv = {kBladed.string()};
   argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<std::string> env = {"PATH=/usr/bin:/bin", "TMPDIR=" + tmp.string()};
-  std::vector<char *> cargv, cenv;
-  for (auto &a : argv)
-    cargv.push_back(a.data());
-  cargv.push_back(nullptr);
-  for (auto &e : env)
-    cenv.push_back(e.data());
-  cenv.push_back(nullptr);
-
-  posix_spawn_file_actions_t files;
-  posix_spawn_file_actions_init(&files);
-  posix_spawn_file_actions_addopen(&files, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&files, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   auto start = std::chrono::steady_clock::now();
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, cargv[0], &files, nullptr, cargv.data(), cenv.data());
-  posix_spawn_file_actions_destroy(&files);
-  REQUIRE_MESSAGE(rc == 0, "cannot start " << kBladed);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
+  blade::test::ChildProcess child(argv, {"TMPDIR=" + tmp.string()}, (io / "out").string());
+  auto code = child.exit_code(std::chrono::minutes(2));
+  REQUIRE_MESSAGE(code.has_value(), "bladed did not exit within 2 minutes");
   Run r;
+  r.code = *code;
   r.took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                  start);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = read_text(out_file);
-  r.err = read_text(err_file);
+  r.out = read_text(io / "out");
   return r;
 }
 
 std::vector<std::string> exercise(const fs::path &plugin, const std::string &target,
                                   const std::string &action,
                                   const std::vector<std::string> &flags = {}) {
-  std::vector<std::string> args = {"check-plugin", "--exercise", plugin.string(),
-                                   "--target",     target,       "--action",
-                                   action};
+  std::vector<std::string> args = {"check-plugin", "--exercise", plugin.string(), "--target",
+                                   target,         "--action",   action};
   for (const auto &f : flags) {
     args.push_back("--flag");
     args.push_back(f);
@@ -102,7 +78,7 @@ bool empty_dir(const fs::path &dir) {
 
 // The eight steps of a clean run, each passed (dry run may be skipped).
 void check_all_passed(const Run &r) {
-  INFO("stdout:\n" << r.out << "stderr:\n" << r.err);
+  INFO(r.out);
   CHECK(r.code == 0);
   for (const char *step : {"PASS load: ", "PASS validate flags: ", "PASS create: status OK",
                            "PASS new instance: ", "PASS destroy: status OK",
@@ -118,9 +94,9 @@ void check_all_passed(const Run &r) {
 TEST_CASE("the C marker plugin passes, and its marker file is gone afterwards") {
   TempDir tmp("check-plugin-tmp"), work("check-plugin-work");
   const fs::path marker = work / "m";
-  auto r = bladed(exercise(kTestPlugins / "c_marker.so", "cmarker", "touch",
-                           {"path=" + marker.string()}),
-                  tmp.path());
+  auto r = bladed(
+      exercise(kTestPlugins / "c_marker.so", "cmarker", "touch", {"path=" + marker.string()}),
+      tmp.path());
   check_all_passed(r);
   CHECK(has_line(r.out, "PASS create: status OK; RESULT is JSON; RESTORE is JSON"));
   CHECK_FALSE(fs::exists(marker));
@@ -130,11 +106,11 @@ TEST_CASE("the C marker plugin passes, and its marker file is gone afterwards") 
 
 TEST_CASE("--json prints the steps as one document, with the canonical action") {
   TempDir tmp("check-plugin-tmp"), work("check-plugin-work");
-  auto args = exercise(kTestPlugins / "c_marker.so", "cmarker", "t",
-                       {"path=" + (work / "m").string()});
+  auto args =
+      exercise(kTestPlugins / "c_marker.so", "cmarker", "t", {"path=" + (work / "m").string()});
   args.push_back("--json");
   auto r = bladed(args, tmp.path());
-  INFO(r.out << r.err);
+  INFO(r.out);
   REQUIRE(r.code == 0);
   auto doc = nlohmann::json::parse(r.out);
   CHECK(doc["verdict"] == "PASS");
@@ -146,8 +122,7 @@ TEST_CASE("--json prints the steps as one document, with the canonical action") 
   for (const auto &s : doc["steps"])
     names.push_back(s["step"]);
   CHECK(names == std::vector<std::string>{"load", "validate flags", "dry run", "create",
-                                          "new instance", "destroy", "destroy again",
-                                          "shutdown"});
+                                          "new instance", "destroy", "destroy again", "shutdown"});
   const auto &create = doc["steps"][3];
   CHECK(create["status"] == "OK");
   CHECK(create["outputs"]["restore"].is_object());
@@ -157,9 +132,9 @@ TEST_CASE("--json prints the steps as one document, with the canonical action") 
 TEST_CASE("the SDK example plugin passes") {
   TempDir tmp("check-plugin-tmp"), work("check-plugin-work");
   const fs::path marker = work / "example-marker";
-  auto r = bladed(exercise(kBuiltPlugins / "example.so", "example", "marker",
-                           {"path=" + marker.string()}),
-                  tmp.path());
+  auto r = bladed(
+      exercise(kBuiltPlugins / "example.so", "example", "marker", {"path=" + marker.string()}),
+      tmp.path());
   check_all_passed(r);
   CHECK(has_line(r.out, "PASS validate flags: content="));  // its default applied
   CHECK_FALSE(fs::exists(marker));
@@ -194,11 +169,11 @@ TEST_CASE("protected paths are bladed's for the given state dir: disk refuses to
                        {"path=" + state.path().string(), "size=1"});
   args.insert(args.end(), {"--state-dir", state.path().string()});
   auto r = bladed(args, tmp.path());
-  INFO(r.out << r.err);
+  INFO(r.out);
   CHECK(r.code == 1);
   // The plugin sees the state dir among host_info.protected_paths.
-  const std::string refused = "status INVALID_ARGUMENT: path: refused: " + state.path().string() +
-                              " is bladed's own";
+  const std::string refused =
+      "status INVALID_ARGUMENT: path: refused: " + state.path().string() + " is bladed's own";
   CHECK(has_line(r.out, "FAIL dry run: " + refused));
   CHECK(has_line(r.out, "FAIL create: " + refused));
   CHECK(has_line(r.out, "PASS destroy again: status OK"));
@@ -212,7 +187,7 @@ TEST_CASE("a non-idempotent destroy is reported: FAIL destroy again, exit 1") {
   auto args = exercise(kTestPlugins / "broken_destroy.so", "brokendestroy", "mark");
   args.insert(args.end(), {"--state-dir", state.path().string()});
   auto r = bladed(args, tmp.path());
-  INFO(r.out << r.err);
+  INFO(r.out);
   CHECK(r.code == 1);
   CHECK(has_line(r.out, "PASS create: status OK"));
   CHECK(has_line(r.out, "PASS destroy: status OK"));
@@ -227,12 +202,12 @@ TEST_CASE("a non-idempotent destroy is reported: FAIL destroy again, exit 1") {
 
 TEST_CASE("a create whose RESULT is not JSON fails, and destroy still runs") {
   TempDir tmp("check-plugin-tmp");
-  auto r = bladed(exercise(kTestPlugins / "broken_result.so", "brokenresult", "mark"),
-                  tmp.path());
-  INFO(r.out << r.err);
+  auto r = bladed(exercise(kTestPlugins / "broken_result.so", "brokenresult", "mark"), tmp.path());
+  INFO(r.out);
   CHECK(r.code == 1);
-  CHECK(has_line(r.out, "FAIL create: status INTERNAL: plugin 'broken-result' returned invalid "
-                        "JSON for RESULT"));
+  CHECK(has_line(r.out,
+                 "FAIL create: status INTERNAL: plugin 'broken-result' returned invalid "
+                 "JSON for RESULT"));
   CHECK(has_line(r.out, "PASS destroy: status OK"));
   CHECK(has_line(r.out, "PASS destroy again: status OK"));
   CHECK(empty_dir(tmp.path()));
@@ -243,7 +218,7 @@ TEST_CASE("a create that hangs past --call-timeout is reported, not waited for")
   auto args = exercise(kTestPlugins / "hang_create.so", "hangcreate", "mark");
   args.insert(args.end(), {"--call-timeout", "1s"});
   auto r = bladed(args, tmp.path());
-  INFO(r.out << r.err);
+  INFO(r.out);
   CHECK(r.code == 1);
   CHECK(has_line(r.out, "FAIL create: create did not return within 1s"));
   CHECK(has_line(r.out, "FAIL exercise: "));
@@ -255,7 +230,7 @@ TEST_CASE("a bad flag is a failed step naming the flag, and no call is made") {
   auto r = bladed(exercise(kTestPlugins / "c_marker.so", "cmarker", "touch",
                            {"path=" + (work / "m").string(), "hang-ms=soon"}),
                   tmp.path());
-  INFO(r.out << r.err);
+  INFO(r.out);
   CHECK(r.code == 1);
   CHECK(has_line(r.out, "FAIL validate flags: flags.hang-ms: "));
   CHECK(has_line(r.out, "SKIP create: "));
@@ -273,38 +248,42 @@ TEST_CASE("usage errors name the field and exit 2") {
 
   auto no_target = bladed({"check-plugin", "--exercise", marker, "--action", "touch"}, tmp.path());
   CHECK(no_target.code == 2);
-  CHECK(no_target.err.find("target: --target is required") != std::string::npos);
+  CHECK(no_target.out.find("target: --target is required") != std::string::npos);
 
-  auto no_action = bladed({"check-plugin", "--exercise", marker, "--target", "cmarker"}, tmp.path());
+  auto no_action =
+      bladed({"check-plugin", "--exercise", marker, "--target", "cmarker"}, tmp.path());
   CHECK(no_action.code == 2);
-  CHECK(no_action.err.find("action: --action is required") != std::string::npos);
+  CHECK(no_action.out.find("action: --action is required") != std::string::npos);
 
   auto unknown = bladed(exercise(marker, "cmarker", "nope"), tmp.path());
-  INFO(unknown.out << unknown.err);
+  INFO(unknown.out);
   CHECK(unknown.code == 2);
-  CHECK(unknown.err.find("action: 'nope' is not an action of target 'cmarker'") !=
+  CHECK(unknown.out.find("action: 'nope' is not an action of target 'cmarker'") !=
         std::string::npos);
 
   auto bad_target = bladed(exercise(marker, "nothing", "touch"), tmp.path());
   CHECK(bad_target.code == 2);
-  CHECK(bad_target.err.find("target: plugin 'c-marker' serves no target 'nothing'") !=
+  CHECK(bad_target.out.find("target: plugin 'c-marker' serves no target 'nothing'") !=
         std::string::npos);
 
   auto bad_flag = bladed({"check-plugin", "--exercise", marker, "--target", "cmarker", "--action",
                           "touch", "--flag", "path"},
                          tmp.path());
   CHECK(bad_flag.code == 2);
-  CHECK(bad_flag.err.find("flag: expected NAME=VALUE, got 'path'") != std::string::npos);
+  CHECK(bad_flag.out.find("flag: expected NAME=VALUE, got 'path'") != std::string::npos);
 
   auto bad_timeout = bladed({"check-plugin", "--exercise", marker, "--target", "cmarker",
                              "--action", "touch", "--call-timeout", "soon"},
                             tmp.path());
   CHECK(bad_timeout.code == 2);
-  CHECK(bad_timeout.err.find("call-timeout: 'soon'") != std::string::npos);
+  CHECK(bad_timeout.out.find("call-timeout: 'soon'") != std::string::npos);
 
   auto unknown_option = bladed({"check-plugin", "--exercise", marker, "--bogus"}, tmp.path());
   CHECK(unknown_option.code == 2);
-  CHECK(unknown_option.err.find("unknown option '--bogus'") != std::string::npos);
+  CHECK(unknown_option.out.find("unknown option '--bogus'") != std::string::npos);
+  auto help = bladed({"check-plugin", "--exercise", "--help"}, tmp.path());
+  CHECK(help.code == 0);
+  CHECK(help.out.find("usage: bladed check-plugin --exercise FILE.so") == 0);
   // Nothing was loaded for any of these, so no state dir was left either.
   CHECK(empty_dir(tmp.path()));
 }
@@ -312,7 +291,7 @@ TEST_CASE("usage errors name the field and exit 2") {
 TEST_CASE("plain check-plugin FILE.so is unchanged: the record as JSON") {
   TempDir tmp("check-plugin-tmp");
   auto r = bladed({"check-plugin", (kTestPlugins / "c_marker.so").string()}, tmp.path());
-  INFO(r.out << r.err);
+  INFO(r.out);
   CHECK(r.code == 0);
   auto doc = nlohmann::json::parse(r.out);
   CHECK(doc["status"] == "loaded");
