@@ -6,34 +6,18 @@
 
 #include "blade/core/log.hpp"
 #include "blade/core/plugin_loader.hpp"
+#include "blade/core/protected_paths.hpp"
 #include "build_info.hpp"
 #include "callback_sender.hpp"
 
 namespace blade::server {
 namespace {
 
-// What bladed itself lives on. A fault deleting the database would make the
-// next start forget every active fault, so no plugin may touch these.
+// What bladed itself lives on (see daemon_protected_paths).
 std::vector<std::string> protected_paths(const Config &config,
                                          const std::vector<std::filesystem::path> &plugin_dirs) {
-  std::vector<std::string> out;
-  auto add = [&out](const std::filesystem::path &p) {
-    if (p.empty()) return;
-    std::error_code ec;
-    auto full = std::filesystem::weakly_canonical(std::filesystem::absolute(p, ec), ec);
-    std::string text = (ec ? p : full).lexically_normal().string();
-    if (std::find(out.begin(), out.end(), text) == out.end()) out.push_back(text);
-  };
-  const std::filesystem::path db = config.sqlite_path;
-  add(db);
-  add(db.string() + "-wal");
-  add(db.string() + "-shm");
-  add(db.string() + "-journal");
-  add(config.state_dir);
-  for (const auto &dir : plugin_dirs)
-    add(dir);
-  add(config.install_plugin_dir);
-  return out;
+  return daemon_protected_paths(config.sqlite_path, config.state_dir, plugin_dirs,
+                                config.install_plugin_dir);
 }
 
 }  // namespace

@@ -14,10 +14,8 @@
 #include <fmt/format.h>
 
 #include "blade/core/log.hpp"
-#include "blade/core/plugin_json.hpp"
-#include "blade/core/plugin_loader.hpp"
-#include "blade/core/registry.hpp"
 #include "build_info.hpp"
+#include "check_plugin_command.hpp"
 #include "config.hpp"
 #include "daemon.hpp"
 #include "http_server.hpp"
@@ -25,23 +23,6 @@
 namespace {
 
 using blade::server::Config;
-
-// Loads one file the way the daemon would and prints its record: plugin
-// authors (and `blade plugin install`) validate a .so with it. Exit 0 only
-// if the plugin loads.
-int check_plugin(const std::filesystem::path &file) {
-  blade::log::set_level(blade::log::Level::Warn);
-  std::error_code ec;
-  auto state =
-      std::filesystem::temp_directory_path(ec) / fmt::format("bladed-check-{}", ::getpid());
-  blade::Registry registry;
-  blade::load_plugins({file}, {BLADE_VERSION, state}, registry);
-  std::filesystem::remove_all(state, ec);
-  auto records = registry.records();
-  auto json = blade::to_json(records.at(0));
-  std::cout << json.dump(2) << "\n";
-  return records.at(0).status == blade::PluginRecord::Status::Loaded ? 0 : 1;
-}
 
 void write_port_file(const std::filesystem::path &file, int port) {
   // Written whole under a temporary name, so a reader never sees half a port.
@@ -199,6 +180,11 @@ int main(int argc, char **argv) {
   if (!std::getenv("MALLOC_ARENA_MAX"))
     ::mallopt(M_ARENA_MAX, static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
   try {
+    // `check-plugin --exercise` has options of its own (check_plugin_command.hpp).
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    if (blade::server::is_exercise_invocation(args)) {
+      return blade::server::run_exercise(blade::server::parse_exercise_invocation(args));
+    }
     auto inv = blade::server::parse_invocation(argc, argv);
     switch (inv.command) {
       case blade::server::Command::Help:
@@ -208,7 +194,7 @@ int main(int argc, char **argv) {
         std::cout << "bladed " << BLADE_VERSION << "\n";
         return 0;
       case blade::server::Command::CheckPlugin:
-        return check_plugin(inv.plugin_file);
+        return blade::server::check_plugin(inv.plugin_file);
       case blade::server::Command::Recover:
       case blade::server::Command::Serve:
         break;
