@@ -1,5 +1,5 @@
 // GET /v1/audit: the audit log, newest first, for admins (an extension of
-// API.md; the log names tokens, never their secrets).
+// docs/http-api.md; the log names tokens, never their secrets).
 #include <charconv>
 
 #include "blade/core/bounded_json.hpp"

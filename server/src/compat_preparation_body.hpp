@@ -1,4 +1,4 @@
-// The body of seed 004's POST /api/v1/preparations, which names the
+// The body of the /api/v1 service API's POST /api/v1/preparations, which names the
 // preparation type `target` where the native body says `type`.
 #pragma once
 

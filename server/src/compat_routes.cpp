@@ -1,4 +1,4 @@
-// The compatibility routes of API.md, over the same service, auth, rate
+// The compatibility routes (docs/compatibility-routes.md), over the same service, auth, rate
 // limit and audit as /v1. Both answer ChaosBlade's Response JSON
 // {"code": int, "success": bool, "error": "...", "result": ...} (error and
 // result omitted when empty; codes: chaosblade_response.cpp).
@@ -15,7 +15,7 @@
 //   show). Results:
 //     create     -> the uid (async: the uid of the experiment still being created;
 //                   --dry-run: the plan)
-//     destroy    -> the experiment object (API.md)
+//     destroy    -> the experiment object (docs/http-api.md)
 //     status <uid> | status --uid <uid> -> the experiment (or preparation) object
 //     status [filters] -> an array of experiment (or preparation) objects
 //     prepare    -> the preparation's uid

@@ -19,8 +19,8 @@ namespace po = boost::program_options;
 namespace blade::server {
 namespace {
 
-// Option name -> environment variable. The names follow seed 000
-// (BLADE_API_TOKEN, BLADE_PORT); the rest are BLADE_ plus the option.
+// Option name -> environment variable: BLADE_ plus the option, except
+// BLADE_API_TOKEN for --token (the name every client already uses).
 const std::map<std::string, std::string> kEnvNames = {
     {"bind", "BLADE_BIND"},
     {"port", "BLADE_PORT"},

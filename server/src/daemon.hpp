@@ -1,4 +1,4 @@
-// bladed's parts, built in the order DESIGN.md gives: store -> plugins ->
+// bladed's parts, built in the start order of docs/design.md: store -> plugins ->
 // external fallback -> scheduler and service -> recovery. Destroyed in
 // reverse, so no job outlives what it uses.
 #pragma once

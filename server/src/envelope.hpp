@@ -1,5 +1,5 @@
 // The response envelope {"code","message","data"} and the error matrix of
-// API.md: the one place core errors become HTTP statuses.
+// docs/http-api.md: the one place core errors become HTTP statuses.
 #pragma once
 
 #include <string>
@@ -11,7 +11,7 @@
 
 namespace blade::server {
 
-// HTTP status for a core error code (API.md's matrix).
+// HTTP status for a core error code (the error matrix of docs/http-api.md).
 int http_status(ErrorCode code);
 
 void send_ok(httplib::Response &res, int status, nlohmann::json data);

@@ -19,7 +19,7 @@ nlohmann::json parse_body(const std::string &text);
 // Throws InvalidArgument on field Content-Type unless the request says JSON.
 void require_json(const httplib::Request &req);
 
-// The body of POST /v1/experiments (API.md).
+// The body of POST /v1/experiments (docs/http-api.md).
 CreateRequest parse_create_request(const std::string &body);
 
 // The query of GET /v1/experiments: status, target, action, scope, limit,

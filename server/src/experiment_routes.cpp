@@ -1,4 +1,4 @@
-// The experiment routes of API.md over the ExperimentService.
+// The experiment routes (docs/http-api.md) over the ExperimentService.
 #include <chrono>
 
 #include <fmt/format.h>

@@ -1,4 +1,4 @@
-// The HTTP face of bladed: the routes of API.md over the core. Every route is
+// The HTTP face of bladed: the routes of docs/http-api.md over the core. Every route is
 // registered through route(), which gives it the same request id, auth, rate
 // limit, audit, metrics and error handling.
 #pragma once

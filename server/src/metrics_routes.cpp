@@ -4,7 +4,7 @@
 namespace blade::server {
 
 void HttpServer::install_metrics_routes() {
-  // Behind a token like every route but health (API.md), though it holds no
+  // Behind a token like every route but health (docs/http-api.md), though it holds no
   // secrets: a scraper is given a viewer token.
   route("GET", "/metrics", Access::Read, {},
         [this](const httplib::Request &, httplib::Response &res, RequestContext &) {

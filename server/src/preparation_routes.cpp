@@ -1,4 +1,4 @@
-// The preparation routes of API.md (attaching the JVM agent and similar).
+// The preparation routes of docs/http-api.md (attaching the JVM agent and similar).
 #include "blade/core/error.hpp"
 #include "envelope.hpp"
 #include "experiment_request.hpp"

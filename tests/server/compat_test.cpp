@@ -1,5 +1,5 @@
 // The compatibility routes against a real bladed: ChaosBlade's
-// /chaosblade?cmd= and seed 004's /api/v1, checked by their real effect (the
+// /chaosblade?cmd= and the /api/v1 service API, checked by their real effect (the
 // C marker plugin's file), their Response JSON, and that a command line is
 // never handed to a shell (CVE-2023-47105).
 #include <filesystem>

@@ -1,4 +1,4 @@
-// The rows of API.md's error matrix that need a plugin (or an executor) to
+// The rows of the error matrix (docs/http-api.md) that need a plugin (or an executor) to
 // fail a certain way: 409, 422, 500 and 503. The client-side rows (400,
 // 401, 403, 404, 413, 429) are in bladed_test and api_auth_test.
 #include <filesystem>

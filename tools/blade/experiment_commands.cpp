@@ -1,5 +1,5 @@
 // create, destroy, status, prepare, revoke: the experiment and preparation
-// routes of API.md, with ChaosBlade's command syntax.
+// routes of docs/http-api.md, with ChaosBlade's command syntax.
 #include <algorithm>
 #include <filesystem>
 #include <set>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Named failpoints: places in create, destroy and recovery where a test can
 // make the process die (or fail, or stall) on purpose, to prove that a crash
 // at that exact moment leaves no fault behind.

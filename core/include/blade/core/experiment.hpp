@@ -82,7 +82,7 @@ std::optional<SystemTime> parse_time(std::string_view text);
 // "2027-01-31T02:00:00.5+02:00" (for configuration written by people).
 std::optional<SystemTime> parse_rfc3339(std::string_view text);
 
-// The API's JSON objects (API.md): flags as strings, times RFC 3339 or null.
+// The API's JSON objects (docs/http-api.md): flags as strings, times RFC 3339 or null.
 nlohmann::json to_json(const Experiment &e);
 nlohmann::json to_json(const Preparation &p);
 // The inverse of to_json(Experiment), for clients of the API (the CLI).

@@ -1,5 +1,5 @@
 // The external fallback: ChaosBlade's chaosblade-exec binaries run per the
-// contract in shared/reference/chaosblade.md — argv built from validated
+// contract in docs/design.md ("External fallback") — argv built from validated
 // flags, never a shell, a deadline, stdout parsed as ChaosBlade's Response
 // JSON. Hang actions keep running in the child until destroyed; their pid
 // (with its start time, so a reused pid is never signalled) goes into the
