@@ -4,6 +4,8 @@
 
 #include <array>
 #include <cstddef>
+#include <string>
+#include <string_view>
 
 #include <doctest/doctest.h>
 
@@ -11,11 +13,12 @@
 
 static_assert(sizeof(void *) == 8, "layouts below are pinned for LP64 targets");
 
-static_assert(sizeof(blade_host_info) == 40);
+static_assert(sizeof(blade_host_info) == 48);
 static_assert(offsetof(blade_host_info, host_version) == 8);
 static_assert(offsetof(blade_host_info, state_dir) == 16);
 static_assert(offsetof(blade_host_info, daemon_pid) == 24);
 static_assert(offsetof(blade_host_info, protected_paths) == 32);  // ABI 1.2
+static_assert(offsetof(blade_host_info, config_json) == 40);      // ABI 1.3
 
 static_assert(sizeof(blade_host_api) == 72);
 static_assert(offsetof(blade_host_api, log) == 8);
@@ -30,12 +33,13 @@ static_assert(offsetof(blade_request, uid) == 8);
 static_assert(offsetof(blade_request, flag_names) == 40);
 static_assert(offsetof(blade_request, restore_json) == 56);
 
-static_assert(sizeof(blade_plugin_descriptor) == 80);
+static_assert(sizeof(blade_plugin_descriptor) == 88);
 static_assert(offsetof(blade_plugin_descriptor, abi_minor) == 6);
 static_assert(offsetof(blade_plugin_descriptor, spec_yaml) == 24);
 static_assert(offsetof(blade_plugin_descriptor, capabilities) == 32);
 static_assert(offsetof(blade_plugin_descriptor, init) == 40);
 static_assert(offsetof(blade_plugin_descriptor, dry_run) == 72);
+static_assert(offsetof(blade_plugin_descriptor, config_schema) == 80);  // ABI 1.3
 
 static_assert(sizeof(blade_status) == 4);
 // Status values are part of the ABI: never renumbered.
@@ -48,12 +52,13 @@ static_assert(BLADE_OUTPUT_RESULT == 0 && BLADE_OUTPUT_RESTORE == 1 && BLADE_OUT
               BLADE_OUTPUT_PLAN == 3);
 
 TEST_CASE("the C compiler lays the ABI structs out as the C++ compiler does") {
-  const std::array<std::size_t, 23> cpp = {
+  const std::array<std::size_t, 25> cpp = {
       sizeof(blade_host_info),
       offsetof(blade_host_info, host_version),
       offsetof(blade_host_info, state_dir),
       offsetof(blade_host_info, daemon_pid),
       offsetof(blade_host_info, protected_paths),
+      offsetof(blade_host_info, config_json),
       sizeof(blade_host_api),
       offsetof(blade_host_api, log),
       offsetof(blade_host_api, set_output),
@@ -71,6 +76,7 @@ TEST_CASE("the C compiler lays the ABI structs out as the C++ compiler does") {
       offsetof(blade_plugin_descriptor, capabilities),
       offsetof(blade_plugin_descriptor, init),
       offsetof(blade_plugin_descriptor, dry_run),
+      offsetof(blade_plugin_descriptor, config_schema),
       sizeof(blade_status),
   };
   std::array<std::size_t, 32> c{};
@@ -89,4 +95,71 @@ TEST_CASE("BLADE_HAS_FIELD reads struct_size the way an older or newer reader mu
   CHECK_FALSE(BLADE_HAS_FIELD(&d, blade_plugin_descriptor, dry_run));
   d.struct_size = sizeof(blade_plugin_descriptor);
   CHECK(BLADE_HAS_FIELD(&d, blade_plugin_descriptor, dry_run));
+}
+
+TEST_CASE("the version strings spell the version numbers") {
+  CHECK(std::string_view(BLADE_PLUGIN_ABI_VERSION_STRING) == "1.3");
+  CHECK(std::string(BLADE_PLUGIN_ABI_VERSION_STRING) ==
+        std::to_string(BLADE_PLUGIN_ABI_MAJOR) + "." + std::to_string(BLADE_PLUGIN_ABI_MINOR));
+  CHECK(std::string(BLADE_PLUGIN_ABI_MINOR_STRING) == std::to_string(BLADE_PLUGIN_ABI_MINOR));
+}
+
+namespace {
+void noop_fault_ended(blade_host *, const char *, const char *) {}
+}  // namespace
+
+// Checked in both languages: each case is asked of the C++ compiler here
+// and of the C compiler through blade_abi_c_has.
+TEST_CASE("BLADE_HAS_MEMBER and BLADE_HAS_FUNC honour struct_size and NULL") {
+  blade_host_api api{};
+  blade_host_info info{};
+  const char *const no_paths[] = {nullptr};
+  info.protected_paths = no_paths;
+  info.config_json = "{}";
+
+  SUBCASE("a 1.2 writer: config_json lies outside struct_size") {
+    info.struct_size = offsetof(blade_host_info, config_json);
+    CHECK(BLADE_HAS_MEMBER(&info, protected_paths));
+    CHECK_FALSE(BLADE_HAS_MEMBER(&info, config_json));
+    api.struct_size = sizeof api;
+    CHECK(blade_abi_c_has(&api, &info) == 4);
+  }
+  SUBCASE("a field inside struct_size but NULL is not a function") {
+    api.struct_size = sizeof api;
+    api.fault_ended = nullptr;
+    info.struct_size = sizeof info;
+    CHECK(BLADE_HAS_MEMBER(&api, fault_ended));
+    CHECK_FALSE(BLADE_HAS_FUNC(&api, fault_ended));
+    CHECK(BLADE_HAS_MEMBER(&info, config_json));
+    CHECK(blade_abi_c_has(&api, &info) == (4 | 8));
+  }
+  SUBCASE("a present function inside struct_size is one") {
+    api.struct_size = sizeof api;
+    api.fault_ended = noop_fault_ended;
+    info.struct_size = sizeof info;
+    CHECK(BLADE_HAS_FUNC(&api, fault_ended));
+    CHECK(blade_abi_c_has(&api, &info) == (1 | 4 | 8));
+  }
+  SUBCASE("a set pointer outside struct_size is not read") {
+    api.struct_size = offsetof(blade_host_api, fault_ended);  // a 1.0 writer
+    api.fault_ended = noop_fault_ended;
+    info.struct_size = sizeof info;
+    CHECK_FALSE(BLADE_HAS_FUNC(&api, fault_ended));
+    CHECK(blade_abi_c_has(&api, &info) == (4 | 8));
+  }
+}
+
+TEST_CASE("BLADE_PLUGIN_DESCRIPTOR_INIT, compiled as C99, fills the leading fields") {
+  const blade_plugin_descriptor *d = blade_abi_c_descriptor();
+  CHECK(d->struct_size == sizeof(blade_plugin_descriptor));
+  CHECK(d->abi_major == BLADE_PLUGIN_ABI_MAJOR);
+  CHECK(d->abi_minor == 2);
+  CHECK(std::string_view(d->name) == "c-layout");
+  CHECK(std::string_view(d->version) == "1.2.3");
+  CHECK(std::string_view(d->spec_yaml) == "items: []");
+  // The fields after it are the plugin's own.
+  CHECK(d->capabilities == BLADE_CAP_DRY_RUN);
+  CHECK((d->create != nullptr));
+  CHECK((d->init == nullptr));
+  CHECK(std::string_view(d->config_schema) == "{}");
 }

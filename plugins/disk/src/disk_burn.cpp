@@ -271,7 +271,7 @@ sdk::Outcome DiskBurn::create(const sdk::Request &req, sdk::Call &call) {
   return {result.dump(), restore_of(p.files())};
 }
 
-void DiskBurn::destroy(const sdk::Request &req) {
+void DiskBurn::destroy(const sdk::Request &req, sdk::Call &) {
   const std::string uid(req.uid());
   BLADE_FAILPOINT("disk.burn.destroy.before_stop");
   burners_.erase(uid);  // stops the threads, removes the files
@@ -293,7 +293,7 @@ void DiskBurn::destroy(const sdk::Request &req) {
   BLADE_FAILPOINT("disk.burn.destroy.after_unlink");
 }
 
-std::string DiskBurn::dry_run(const sdk::Request &req) {
+std::string DiskBurn::dry_run(const sdk::Request &req, sdk::Call &) {
   const BurnPlan p = plan_burn(req, host_.protected_paths());
   return nlohmann::json{
       {"dir", p.dir},       {"block_bytes", p.block}, {"file_bytes", p.file_bytes},

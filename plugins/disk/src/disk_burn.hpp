@@ -8,22 +8,23 @@
 #include <memory>
 #include <string>
 
+#include <blade/fault_router.hpp>
 #include <blade/plugin.hpp>
 
 namespace blade::disk {
 
 class Burner;
 
-class DiskBurn {
+class DiskBurn : public sdk::Fault {
  public:
   explicit DiskBurn(sdk::Host host);
-  ~DiskBurn();
+  ~DiskBurn() override;
   DiskBurn(const DiskBurn &) = delete;
   DiskBurn &operator=(const DiskBurn &) = delete;
 
-  sdk::Outcome create(const sdk::Request &req, sdk::Call &call);
-  void destroy(const sdk::Request &req);
-  std::string dry_run(const sdk::Request &req);
+  sdk::Outcome create(const sdk::Request &req, sdk::Call &call) override;
+  void destroy(const sdk::Request &req, sdk::Call &call) override;
+  std::string dry_run(const sdk::Request &req, sdk::Call &call) override;
 
  private:
   sdk::Host host_;

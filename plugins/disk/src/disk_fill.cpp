@@ -232,7 +232,7 @@ sdk::Outcome DiskFill::create(const sdk::Request &req, sdk::Call &call) {
   return {result.dump(), restore_of(p).dump()};
 }
 
-void DiskFill::destroy(const sdk::Request &req) {
+void DiskFill::destroy(const sdk::Request &req, sdk::Call &) {
   const std::string uid(req.uid());
   // The record's file, and the uid-derived name in the flagged dir: with no
   // record (a crash before the first save, or a 1.1 host that stores the
@@ -249,7 +249,7 @@ void DiskFill::destroy(const sdk::Request &req) {
   held_.erase(uid);
 }
 
-std::string DiskFill::dry_run(const sdk::Request &req) {
+std::string DiskFill::dry_run(const sdk::Request &req, sdk::Call &) {
   const FillPlan p = plan_fill(req, host_.protected_paths());
   const FsUsage after = p.before.after_taking(p.bytes);
   nlohmann::json plan = {{"file", p.file},

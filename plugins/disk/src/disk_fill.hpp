@@ -7,19 +7,20 @@
 #include <map>
 #include <string>
 
+#include <blade/fault_router.hpp>
 #include <blade/plugin.hpp>
 
 #include "target_dir.hpp"
 
 namespace blade::disk {
 
-class DiskFill {
+class DiskFill : public sdk::Fault {
  public:
   explicit DiskFill(sdk::Host host);
 
-  sdk::Outcome create(const sdk::Request &req, sdk::Call &call);
-  void destroy(const sdk::Request &req);
-  std::string dry_run(const sdk::Request &req);
+  sdk::Outcome create(const sdk::Request &req, sdk::Call &call) override;
+  void destroy(const sdk::Request &req, sdk::Call &call) override;
+  std::string dry_run(const sdk::Request &req, sdk::Call &call) override;
 
  private:
   sdk::Host host_;

@@ -1,7 +1,9 @@
 // The disk plugin: fill and burn, built on the SDK like any third-party
-// plugin, independent of the os plugin.
-#include <string>
+// plugin, independent of the os plugin. The SDK's router sends each action
+// to its class.
+#include <memory>
 
+#include <blade/fault_router.hpp>
 #include <blade/plugin.hpp>
 
 #include "disk_burn.hpp"
@@ -14,33 +16,12 @@ extern const unsigned char kSpecYaml[];
 
 namespace {
 
-class DiskPlugin {
+class DiskPlugin : public sdk::FaultRouter {
  public:
-  explicit DiskPlugin(sdk::Host host) : fill_(host), burn_(host) {}
-
-  sdk::Outcome create(const sdk::Request &req, sdk::Call &call) {
-    return is_fill(req) ? fill_.create(req, call) : burn_.create(req, call);
+  explicit DiskPlugin(sdk::Host host) : FaultRouter("disk") {
+    add("disk", "fill", std::make_unique<DiskFill>(host));
+    add("disk", "burn", std::make_unique<DiskBurn>(host));
   }
-  void destroy(const sdk::Request &req, sdk::Call &) {
-    is_fill(req) ? fill_.destroy(req) : burn_.destroy(req);
-  }
-  std::string dry_run(const sdk::Request &req, sdk::Call &) {
-    return is_fill(req) ? fill_.dry_run(req) : burn_.dry_run(req);
-  }
-
- private:
-  // The host resolved aliases and checked the pair against the spec, which
-  // has only these two actions.
-  static bool is_fill(const sdk::Request &req) {
-    if (req.target() != "disk" || (req.action() != "fill" && req.action() != "burn")) {
-      throw sdk::NotSupported("disk plugin: no code for " + std::string(req.target()) + " " +
-                              std::string(req.action()));
-    }
-    return req.action() == "fill";
-  }
-
-  DiskFill fill_;
-  DiskBurn burn_;
 };
 
 }  // namespace

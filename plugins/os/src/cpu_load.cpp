@@ -347,7 +347,7 @@ class CpuFullload : public Fault {
 }  // namespace
 
 void register_cpu_faults(FaultTable &table, const Host &host) {
-  table[{"cpu", "fullload"}] = std::make_unique<CpuFullload>(host);
+  table.add("cpu", "fullload", std::make_unique<CpuFullload>(host));
 }
 
 }  // namespace blade::os

@@ -3,11 +3,9 @@
 // daemon restart, and twice), and what a dry run would hit.
 #pragma once
 
-#include <map>
-#include <memory>
 #include <string>
-#include <utility>
 
+#include <blade/fault_router.hpp>
 #include <blade/plugin.hpp>
 
 namespace blade::os {
@@ -17,20 +15,17 @@ using sdk::Host;
 using sdk::Outcome;
 using sdk::Request;
 
-class Fault {
+// An SDK fault whose dry run is required: every os action can say what it
+// would hit, so a family that forgets its plan does not compile.
+class Fault : public sdk::Fault {
  public:
-  virtual ~Fault() = default;
-  // Bad input is an sdk::InvalidArgument naming the flag, thrown before
-  // anything on the host changes.
-  virtual Outcome create(const Request &req, Call &call) = 0;
-  // Idempotent: what is already undone (or was never done) is success.
-  virtual void destroy(const Request &req, Call &call) = 0;
   // JSON: what create would hit (cores, pids, files), changing nothing.
   virtual std::string plan(const Request &req, Call &call) = 0;
+  std::string dry_run(const Request &req, Call &call) final { return plan(req, call); }
 };
 
-// (target, canonical action) -> its fault.
-using FaultTable = std::map<std::pair<std::string, std::string>, std::unique_ptr<Fault>>;
+// (target, canonical action) -> its fault: the SDK's router.
+using FaultTable = sdk::FaultRouter;
 
 // Each family adds its actions (one file each).
 void register_cpu_faults(FaultTable &table, const Host &host);

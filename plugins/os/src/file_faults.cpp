@@ -692,11 +692,11 @@ class FileMove : public FileFault {
 }  // namespace
 
 void register_file_faults(FaultTable &table, const Host &host) {
-  table[{"file", "add"}] = std::make_unique<FileAdd>(host);
-  table[{"file", "append"}] = std::make_unique<FileAppend>(host);
-  table[{"file", "chmod"}] = std::make_unique<FileChmod>(host);
-  table[{"file", "delete"}] = std::make_unique<FileDelete>(host);
-  table[{"file", "move"}] = std::make_unique<FileMove>(host);
+  table.add("file", "add", std::make_unique<FileAdd>(host));
+  table.add("file", "append", std::make_unique<FileAppend>(host));
+  table.add("file", "chmod", std::make_unique<FileChmod>(host));
+  table.add("file", "delete", std::make_unique<FileDelete>(host));
+  table.add("file", "move", std::make_unique<FileMove>(host));
   register_file_fdleak(table, host);
 }
 

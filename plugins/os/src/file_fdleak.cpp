@@ -138,7 +138,7 @@ class FileFdleak : public Fault {
 }  // namespace
 
 void register_file_fdleak(FaultTable &table, const Host &host) {
-  table[{"file", "fdleak"}] = std::make_unique<FileFdleak>(host);
+  table.add("file", "fdleak", std::make_unique<FileFdleak>(host));
 }
 
 }  // namespace blade::os

@@ -466,7 +466,7 @@ class MemLoad : public Fault {
 }  // namespace
 
 void register_mem_faults(FaultTable &table, const Host &host) {
-  table[{"mem", "load"}] = std::make_unique<MemLoad>(host);
+  table.add("mem", "load", std::make_unique<MemLoad>(host));
 }
 
 }  // namespace blade::os

@@ -440,8 +440,8 @@ class StopFault : public SignalFault {
 }  // namespace
 
 void register_process_faults(FaultTable &table, const Host &host) {
-  table[{"process", "kill"}] = std::make_unique<KillFault>(host);
-  table[{"process", "stop"}] = std::make_unique<StopFault>(host);
+  table.add("process", "kill", std::make_unique<KillFault>(host));
+  table.add("process", "stop", std::make_unique<StopFault>(host));
   register_process_load(table, host);
 }
 

@@ -314,7 +314,7 @@ class LoadFault : public Fault {
 }  // namespace
 
 void register_process_load(FaultTable &table, const Host &host) {
-  table[{"process", "load"}] = std::make_unique<LoadFault>(host);
+  table.add("process", "load", std::make_unique<LoadFault>(host));
 }
 
 }  // namespace blade::os

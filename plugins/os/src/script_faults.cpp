@@ -260,8 +260,8 @@ class ScriptFault : public Fault {
 }  // namespace
 
 void register_script_faults(FaultTable &table, const Host &host) {
-  table[{"script", "delay"}] = std::make_unique<ScriptFault>(host, "delay");
-  table[{"script", "exit"}] = std::make_unique<ScriptFault>(host, "exit");
+  table.add("script", "delay", std::make_unique<ScriptFault>(host, "delay"));
+  table.add("script", "exit", std::make_unique<ScriptFault>(host, "exit"));
 }
 
 }  // namespace blade::os

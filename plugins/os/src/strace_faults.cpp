@@ -487,8 +487,8 @@ class StraceFault : public Fault {
 }  // namespace
 
 void register_strace_faults(FaultTable &table, const Host &host) {
-  table[{"strace", "delay"}] = std::make_unique<StraceFault>(host, false);
-  table[{"strace", "error"}] = std::make_unique<StraceFault>(host, true);
+  table.add("strace", "delay", std::make_unique<StraceFault>(host, false));
+  table.add("strace", "error", std::make_unique<StraceFault>(host, true));
 }
 
 }  // namespace blade::os

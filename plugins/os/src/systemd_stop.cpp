@@ -241,7 +241,7 @@ class SystemdStop : public Fault {
 }  // namespace
 
 void register_systemd_faults(FaultTable &table, const Host &host) {
-  table[{"systemd", "stop"}] = std::make_unique<SystemdStop>(host);
+  table.add("systemd", "stop", std::make_unique<SystemdStop>(host));
 }
 
 }  // namespace blade::os

@@ -291,7 +291,7 @@ class TimeTravel : public Fault {
 }  // namespace
 
 void register_time_faults(FaultTable &table, const Host &host) {
-  table[{"time", "travel"}] = std::make_unique<TimeTravel>(host);
+  table.add("time", "travel", std::make_unique<TimeTravel>(host));
 }
 
 }  // namespace blade::os

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Blade plugin SDK: the header-only C++ layer over blade/plugin.h.
 //
 // A plugin is a class and one macro:
@@ -7,10 +8,22 @@
 //     explicit Marker(blade::sdk::Host host);
 //     blade::sdk::Outcome create(const blade::sdk::Request &req, blade::sdk::Call &call);
 //     void destroy(const blade::sdk::Request &req, blade::sdk::Call &call);
-//     // optional: std::string dry_run(const Request &, Call &);  -> plan JSON
-//     // optional: static constexpr bool concurrent_calls = true;
+//     // optional hooks and settings, each read only when the class names it:
+//     std::string dry_run(const blade::sdk::Request &req, blade::sdk::Call &call);  // plan JSON
+//     static constexpr bool concurrent_calls = true;      // BLADE_CAP_CONCURRENT_CALLS
+//     static constexpr std::uint16_t abi_minor = 3;       // lowest host minor needed (default 0)
+//     static constexpr const char *config_schema = R"({"type": "object"})";  // ABI 1.3
 //   };
 //   BLADE_PLUGIN(Marker, "marker", "1.0.0", kMarkerSpecYaml)
+//
+// The hooks are checked at compile time: a class that names create,
+// destroy, dry_run, concurrent_calls, abi_minor or config_schema with the
+// wrong signature or type, or lacks create or destroy, or cannot be built
+// from a Host, fails to compile with a static_assert stating the expected
+// form. (A mis-typed optional hook is an error, never silently skipped.)
+// create and destroy may be inherited, e.g. from blade::sdk::FaultRouter
+// (blade/fault_router.hpp), which routes each (target, action) to its own
+// class.
 //
 // The macro emits the entry symbol, the static descriptor and noexcept
 // trampolines. Exceptions never cross the ABI: blade::sdk::Error carries its
@@ -31,6 +44,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -87,7 +101,7 @@ class Host {
   // killed): the host marks the experiment failed with `reason`. Callable
   // from any thread. A 1.0 host cannot be told; the reason is logged then.
   void fault_ended(const std::string &uid, const std::string &reason) const {
-    if (BLADE_HAS_FIELD(api_, blade_host_api, fault_ended) && api_->fault_ended) {
+    if (BLADE_HAS_FUNC(api_, fault_ended)) {
       api_->fault_ended(host_, uid.c_str(), reason.c_str());
     } else {
       warn("experiment " + uid + ": fault ended on its own: " + reason);
@@ -102,11 +116,19 @@ class Host {
   std::vector<std::string> protected_paths() const {
     std::vector<std::string> out;
     const blade_host_info *i = api_->host_info(host_);
-    if (!i || !BLADE_HAS_FIELD(i, blade_host_info, protected_paths) || !i->protected_paths)
-      return out;
+    if (!i || !BLADE_HAS_MEMBER(i, protected_paths) || !i->protected_paths) return out;
     for (const char *const *p = i->protected_paths; *p; ++p)
       out.emplace_back(*p);
     return out;
+  }
+  // This plugin's section of the daemon's configuration file as a JSON
+  // object, already validated by the host against the class's
+  // config_schema. "{}" when the section is absent, and from a host older
+  // than ABI 1.3 (which has no configuration to give).
+  std::string config_json() const {
+    const blade_host_info *i = api_->host_info(host_);
+    if (!i || !BLADE_HAS_MEMBER(i, config_json) || !i->config_json) return "{}";
+    return i->config_json;
   }
   const blade_host_api *api() const { return api_; }
 
@@ -135,7 +157,7 @@ class Call {
   // be taken) when the host could not store it. A 1.1 host stores the record
   // only when create returns: then this does nothing.
   void save_restore(std::string_view json) const {
-    if (!BLADE_HAS_FIELD(api_, blade_host_api, save_restore) || !api_->save_restore) return;
+    if (!BLADE_HAS_FUNC(api_, save_restore)) return;
     blade_status s = api_->save_restore(call_, json.data(), json.size());
     if (s != BLADE_STATUS_OK) {
       throw Error(s == BLADE_STATUS_INVALID_ARGUMENT ? BLADE_STATUS_INTERNAL : s,
@@ -271,16 +293,6 @@ blade_status destroy(blade_instance *i, const blade_request *r, blade_call *c) n
 }
 
 template <class P>
-concept HasDryRun = requires(P &p, const Request &r, Call &c) {
-  { p.dry_run(r, c) } -> std::convertible_to<std::string>;
-};
-
-template <class P>
-concept HasConcurrentCalls = requires {
-  requires P::concurrent_calls;
-};
-
-template <class P>
 blade_status dry_run(blade_instance *i, const blade_request *r, blade_call *c) noexcept {
   auto *inst = self<P>(i);
   return guarded(inst->api, c, [&] {
@@ -290,27 +302,147 @@ blade_status dry_run(blade_instance *i, const blade_request *r, blade_call *c) n
   });
 }
 
+// --- Compile-time checks of the plugin class ------------------------------
+//
+// "P names a member x" is tested apart from "x has the expected form", so a
+// hook with a wrong signature is a compile error stating the expected one
+// instead of being taken for an absent optional hook. &P::x finds a single
+// member (also an inherited one) but is ill-formed for an overloaded or
+// template member, so the name is also looked up in a class deriving from
+// both P and a probe holding the same name: that lookup is ambiguous
+// exactly when P has the name (whatever its kind or access). A final class
+// cannot be derived from; there only the &P::x test applies.
+// This clang-format splits concept definitions apart.
+// clang-format off
+#define BLADE_SDK_NAME_PROBE(x)                                                 \
+  struct Probe_##x {                                                            \
+    int x;                                                                      \
+  };                                                                            \
+  template <class P>                                                            \
+  struct Derived_##x : P, Probe_##x {};                                         \
+  template <class P>                                                            \
+  concept Names_##x = requires { &P::x; } || (std::is_class_v<P> && !std::is_final_v<P> && \
+                                              !requires { &Derived_##x<P>::x; });
+BLADE_SDK_NAME_PROBE(create)
+BLADE_SDK_NAME_PROBE(destroy)
+BLADE_SDK_NAME_PROBE(dry_run)
+BLADE_SDK_NAME_PROBE(concurrent_calls)
+BLADE_SDK_NAME_PROBE(abi_minor)
+BLADE_SDK_NAME_PROBE(config_schema)
+#undef BLADE_SDK_NAME_PROBE
+
+// The expected forms. Hooks are called on a non-const instance with a
+// const Request & and a Call &, so a const member function, a template or
+// parameters those convert to are accepted; a non-void destroy is not (a
+// status returned from it would be silently dropped: throw instead).
+template <class P>
+concept CreateOk = requires(P &p, const Request &r, Call &c) {
+  { p.create(r, c) } -> std::convertible_to<Outcome>;
+};
+template <class P>
+concept DestroyOk = requires(P &p, const Request &r, Call &c) {
+  { p.destroy(r, c) } -> std::same_as<void>;
+};
+template <class P>
+concept DryRunOk = requires(P &p, const Request &r, Call &c) {
+  { p.dry_run(r, c) } -> std::convertible_to<std::string>;
+};
+template <class P>
+concept ConcurrentCallsOk = std::same_as<std::remove_cv_t<decltype(P::concurrent_calls)>, bool> &&
+                            requires { typename std::bool_constant<P::concurrent_calls>; };
+template <class P>
+concept AbiMinorOk = std::integral<std::remove_cv_t<decltype(P::abi_minor)>> &&
+                     !std::same_as<std::remove_cv_t<decltype(P::abi_minor)>, bool> &&
+                     requires {
+                       typename std::integral_constant<std::remove_cv_t<decltype(P::abi_minor)>,
+                                                       P::abi_minor>;
+                     };
+template <class P>
+concept ConfigSchemaOk = std::convertible_to<decltype(P::config_schema), const char *> &&
+                         requires { typename std::bool_constant<P::config_schema != nullptr>; };
+
+// Every check with its message; true when the class is usable. Each hook
+// is checked only when named, so one mistake gives one message.
+template <class P>
+consteval bool check_plugin_class() {
+  static_assert(std::constructible_from<P, Host>,
+                "the plugin class must be constructible from the host: "
+                "explicit Class(blade::sdk::Host host)");
+  static_assert(Names_create<P>,
+                "the plugin class has no create; it must have: blade::sdk::Outcome "
+                "create(const blade::sdk::Request &, blade::sdk::Call &)");
+  static_assert(!Names_create<P> || CreateOk<P>,
+                "create must be: blade::sdk::Outcome create(const blade::sdk::Request &, "
+                "blade::sdk::Call &)");
+  static_assert(Names_destroy<P>,
+                "the plugin class has no destroy; it must have: void destroy(const "
+                "blade::sdk::Request &, blade::sdk::Call &)");
+  static_assert(!Names_destroy<P> || DestroyOk<P>,
+                "destroy must be: void destroy(const blade::sdk::Request &, blade::sdk::Call &)");
+  static_assert(!Names_dry_run<P> || DryRunOk<P>,
+                "dry_run must be: std::string dry_run(const blade::sdk::Request &, "
+                "blade::sdk::Call &)");
+  static_assert(!Names_concurrent_calls<P> || ConcurrentCallsOk<P>,
+                "concurrent_calls must be: static constexpr bool concurrent_calls = true;");
+  static_assert(!Names_abi_minor<P> || AbiMinorOk<P>,
+                "abi_minor must be: static constexpr std::uint16_t abi_minor = N;");
+  static_assert(!Names_config_schema<P> || ConfigSchemaOk<P>,
+                "config_schema must be: static constexpr const char *config_schema = "
+                "R\"({...JSON Schema...})\";");
+  return std::constructible_from<P, Host> && CreateOk<P> && DestroyOk<P> &&
+         (!Names_dry_run<P> || DryRunOk<P>) &&
+         (!Names_concurrent_calls<P> || ConcurrentCallsOk<P>) &&
+         (!Names_abi_minor<P> || AbiMinorOk<P>) && (!Names_config_schema<P> || ConfigSchemaOk<P>);
+}
+// clang-format on
+
+// The lowest host minor the plugin needs: its abi_minor, 0 when it names
+// none (the layer itself checks every newer host field before use).
+template <class P>
+consteval std::uint16_t plugin_abi_minor() {
+  if constexpr (Names_abi_minor<P> && AbiMinorOk<P>) {
+    // std::cmp_*: abi_minor may be of any integer type, signed or not.
+    static_assert(std::cmp_greater_equal(P::abi_minor, 0), "abi_minor must not be negative");
+    static_assert(std::cmp_less_equal(P::abi_minor, BLADE_PLUGIN_ABI_MINOR),
+                  "abi_minor is above BLADE_PLUGIN_ABI_MINOR of this SDK header: a plugin "
+                  "cannot need host features its own SDK does not know; build against a "
+                  "newer SDK");
+    return static_cast<std::uint16_t>(P::abi_minor);
+  } else {
+    return 0;
+  }
+}
+
 template <class P>
 constexpr blade_plugin_descriptor make_descriptor(const char *name, const char *version,
                                                   const char *spec_yaml) {
   blade_plugin_descriptor d{};
   d.struct_size = sizeof(blade_plugin_descriptor);
   d.abi_major = BLADE_PLUGIN_ABI_MAJOR;
-  d.abi_minor = 0;  // needs nothing newer: 1.1 fault_ended is checked before use
   d.name = name;
   d.version = version;
   d.spec_yaml = spec_yaml;
   d.capabilities = 0;
-  d.init = &init<P>;
-  d.shutdown = &shutdown<P>;
-  d.create = &create<P>;
-  d.destroy = &destroy<P>;
   d.dry_run = nullptr;
-  if constexpr (HasDryRun<P>) {
-    d.capabilities |= BLADE_CAP_DRY_RUN;
-    d.dry_run = &dry_run<P>;
+  d.config_schema = nullptr;
+  // Only a class that passed every check gets trampolines: instantiating
+  // them for a broken class would bury the static_assert under errors.
+  constexpr bool usable = check_plugin_class<P>();
+  if constexpr (usable) {
+    d.abi_minor = plugin_abi_minor<P>();
+    d.init = &init<P>;
+    d.shutdown = &shutdown<P>;
+    d.create = &create<P>;
+    d.destroy = &destroy<P>;
+    if constexpr (Names_dry_run<P>) {
+      d.capabilities |= BLADE_CAP_DRY_RUN;
+      d.dry_run = &dry_run<P>;
+    }
+    if constexpr (Names_concurrent_calls<P>) {
+      if constexpr (P::concurrent_calls) d.capabilities |= BLADE_CAP_CONCURRENT_CALLS;
+    }
+    if constexpr (Names_config_schema<P>) d.config_schema = P::config_schema;
   }
-  if constexpr (HasConcurrentCalls<P>) d.capabilities |= BLADE_CAP_CONCURRENT_CALLS;
   return d;
 }
 
