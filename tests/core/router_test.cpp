@@ -2,16 +2,17 @@
 // external spec file: the executor names, the choice between in-process and
 // external per exec mode, and a catalogue that always names the executor
 // resolve() (and so create) picks.
-#include <fstream>
 
 #include <doctest/doctest.h>
 
 #include "blade/core/executor_router.hpp"
+#include "../support/shared_external_spec.hpp"
 #include "engine.hpp"
 
 namespace fs = std::filesystem;
 using namespace blade;
 using blade::test::Engine;
+using blade::test::write_shared_external_spec;
 
 namespace {
 
@@ -21,34 +22,7 @@ namespace {
 struct SharedHome {
   test::TempDir dir{"blade-router-home"};
   SharedHome() {
-    fs::create_directories(dir / "yaml");
-    std::ofstream(dir / "yaml" / "chaosblade-standin-spec-1.0.0.yaml") << R"(version: v1
-kind: plugin
-items:
-- target: cmarker
-  shortDesc: the external side of cmarker
-  scope: host
-  actions:
-  - action: touch
-    shortDesc: external touch
-    flags:
-    - name: path
-      desc: the marker file
-      required: true
-      type: path
-- target: marker
-  shortDesc: only external
-  scope: host
-  actions:
-  - action: touch
-    aliases: [t]
-    shortDesc: create a marker file
-    flags:
-    - name: path
-      desc: the marker file
-      required: true
-      type: path
-)";
+    write_shared_external_spec(dir.path());
   }
   RouterSettings routing(ExecMode mode) const {
     RouterSettings s;

@@ -3,13 +3,13 @@
 // chaosblade-exec spec file serve lists the external program, and a dry run
 // of it reports the same executor.
 #include <filesystem>
-#include <fstream>
 #include <string>
 
 #include <doctest/doctest.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "../support/shared_external_spec.hpp"
 #include "bladed_process.hpp"
 #include "experiment_calls.hpp"
 
@@ -18,44 +18,18 @@ using blade::test::auth;
 using blade::test::BladedProcess;
 using blade::test::create;
 using blade::test::with_test_plugins;
+using blade::test::write_shared_external_spec;
 using nlohmann::json;
 
 namespace {
 
-// A ChaosBlade home whose spec file (served by chaos_standin, by its name)
-// shares `cmarker touch` with the c_marker plugin and adds `marker touch`.
+// A ChaosBlade home with the stand-in binary and the shared spec file.
 struct Home {
   blade::test::TempDir dir{"blade-specs-home"};
   Home() {
     fs::create_directories(dir / "bin");
-    fs::create_directories(dir / "yaml");
     fs::copy_file(fs::path(BLADE_STANDIN_DIR) / "chaos_standin", dir / "bin" / "chaos_standin");
-    std::ofstream(dir / "yaml" / "chaosblade-standin-spec-1.0.0.yaml") << R"(version: v1
-kind: plugin
-items:
-- target: cmarker
-  shortDesc: the external side of cmarker
-  scope: host
-  actions:
-  - action: touch
-    shortDesc: external touch
-    flags:
-    - name: path
-      desc: the marker file
-      required: true
-      type: path
-- target: marker
-  shortDesc: only external
-  scope: host
-  actions:
-  - action: touch
-    shortDesc: create a marker file
-    flags:
-    - name: path
-      desc: the marker file
-      required: true
-      type: path
-)";
+    write_shared_external_spec(dir.path());
   }
 };
 
