@@ -73,19 +73,11 @@ ErrorCode error_code_for_status(int status) {
   }
 }
 
-struct ExperimentService::Resolved {
-  std::shared_ptr<Executor> executor;
-  const TargetSpec *target = nullptr;
-  const ActionSpec *action = nullptr;
-};
-
-ExperimentService::ExperimentService(Store &store, const Registry &registry,
-                                     const ExternalCatalog *external, Scheduler &scheduler,
-                                     EventBus &events, CallbackNotifier *callbacks,
-                                     ServiceSettings settings)
+ExperimentService::ExperimentService(Store &store, const ExecutorSource &executors,
+                                     Scheduler &scheduler, EventBus &events,
+                                     CallbackNotifier *callbacks, ServiceSettings settings)
     : store_(store),
-      registry_(registry),
-      external_(external),
+      executors_(executors),
       scheduler_(scheduler),
       events_(events),
       callbacks_(callbacks),
@@ -95,53 +87,15 @@ ExperimentService::~ExperimentService() {
   stopping_ = true;
 }
 
-ExperimentService::Resolved ExperimentService::resolve(const std::string &scope,
-                                                       const std::string &target,
-                                                       const std::string &action) const {
-  auto from_external = [&]() -> std::optional<Resolved> {
-    if (!external_) return std::nullopt;
-    auto entry = external_->resolve(scope, target, action);
-    if (!entry) return std::nullopt;
-    return Resolved{std::make_shared<ExternalExecutor>(settings_.external, entry->program,
-                                                       entry->action->process_hang),
-                    entry->target, entry->action};
-  };
-  if (settings_.exec_mode == ExecMode::External) {
-    if (auto r = from_external()) return *r;
-  }
-  if (auto r = registry_.resolve(scope, target, action)) {
-    return Resolved{std::make_shared<PluginExecutor>(r->plugin), r->target, r->action};
-  }
-  if (auto r = from_external()) return *r;
-  throw Error(ErrorCode::NotFound,
-              fmt::format("no executor serves '{} {}' in scope {}", target, action, scope),
-              {{"action", fmt::format("no plugin or external spec serves {} {}", target, action)}});
-}
-
 std::vector<FlagSpec> ExperimentService::flag_specs(const std::string &scope,
                                                     const std::string &target,
                                                     const std::string &action) const {
   // `r` holds the executor (and so the plugin) while its spec is copied.
-  const Resolved r = resolve(scope, target, action);
+  const Route r = executors_.resolve(scope, target, action);
   std::vector<FlagSpec> flags;
   for (const FlagSpec *flag : effective_flags(*r.target, *r.action))
     flags.push_back(*flag);
   return flags;
-}
-
-std::shared_ptr<Executor> ExperimentService::executor_for(const Experiment &e) const {
-  constexpr std::string_view kPlugin = "inprocess:", kExternal = "external:";
-  if (e.executor.rfind(kPlugin, 0) == 0) {
-    auto plugin = registry_.find_plugin(e.executor.substr(kPlugin.size()));
-    return plugin ? std::make_shared<PluginExecutor>(plugin) : nullptr;
-  }
-  if (e.executor.rfind(kExternal, 0) == 0 && external_) {
-    auto entry = external_->resolve(e.scope, e.target, e.action);
-    bool hang = entry && entry->action->process_hang;
-    return std::make_shared<ExternalExecutor>(settings_.external,
-                                              e.executor.substr(kExternal.size()), hang);
-  }
-  return nullptr;
 }
 
 CallOptions ExperimentService::call_options() const {
@@ -239,7 +193,7 @@ CreateResult ExperimentService::create(const CreateRequest &req, const Caller &c
   // A reload must not drop the plugin between this choice and the insert
   // that makes the experiment visible to its in_use check.
   std::shared_lock plugins_lock(plugin_change_);
-  Resolved r = resolve(req.scope, req.target, req.action);
+  Route r = executors_.resolve(req.scope, req.target, req.action);
   FlagValues given = req.flags;
   refuse_ssh_channel(*r.target, *r.action, given);
   FlagValues flags = validate_flags(*r.target, *r.action, given);
@@ -328,7 +282,7 @@ ExperimentService::RunResult ExperimentService::run_create(Experiment e, const C
                                                            const std::string &audit_action,
                                                            bool refusal_leaves_nothing) {
   const std::string uid = e.uid;
-  auto executor = executor_for(e);
+  auto executor = executors_.executor_for(e);
   CallOutcome outcome;
   if (!executor) {
     outcome.status = BLADE_STATUS_FAILED_PRECONDITION;
@@ -503,7 +457,7 @@ ExperimentService::RunResult ExperimentService::run_destroy(const std::string &u
                  {{"uid", uid}, {"error", err.what()}});
     }
   }
-  auto executor = executor_for(e);
+  auto executor = executors_.executor_for(e);
   CallOutcome outcome;
   if (!executor) {
     outcome.status = BLADE_STATUS_FAILED_PRECONDITION;
@@ -610,8 +564,9 @@ Page<Experiment> ExperimentService::list(const ExperimentFilter &filter) const {
   if (!filter.target || !filter.action) return store_.list_experiments(filter);
   ExperimentFilter canonical = filter;
   try {
-    canonical.action = resolve(filter.scope.value_or("host"), *filter.target, *filter.action)
-                           .action->name;
+    canonical.action =
+        executors_.resolve(filter.scope.value_or("host"), *filter.target, *filter.action)
+            .action->name;
   } catch (const Error &) {
     // Nothing serves it now (a plugin since removed): the stored name as given.
   }
@@ -622,11 +577,12 @@ RecoveryReport ExperimentService::recover(const std::optional<CrashedCall> &cras
   std::vector<Experiment> todo = store_.experiments_needing_recovery(now());
   // Left in created by a crash mid-create: the plugin may have applied the
   // fault before the daemon died, so these are rolled back too.
-  for (auto &e : created_experiments()) {
-    bool listed =
-        std::any_of(todo.begin(), todo.end(), [&](const Experiment &t) { return t.uid == e.uid; });
-    if (!listed) todo.push_back(std::move(e));
-  }
+  // (A created row past its deadline is in both lists; it is called once.)
+  std::set<std::string> listed;
+  for (const auto &e : todo)
+    listed.insert(e.uid);
+  for (auto &e : store_.created_experiments())
+    if (listed.insert(e.uid).second) todo.push_back(std::move(e));
   RecoveryReport report;
   std::vector<Experiment> callable;
   for (auto &e : todo) {
@@ -672,7 +628,7 @@ RecoveryReport ExperimentService::destroy_all_active(const std::string &reason) 
     if (!e.quarantined) todo.push_back(std::move(e));
   // A create in flight may have applied its fault already; its destroy is
   // queued behind it on the experiment's strand.
-  for (auto &e : created_experiments())
+  for (auto &e : store_.created_experiments())
     todo.push_back(std::move(e));
   return roll_back(todo, "experiment.shutdown", false);
 }
@@ -810,7 +766,8 @@ void ExperimentService::cancel_deadline(const std::string &uid) {
 
 void ExperimentService::fault_ended(const std::string &plugin, const std::string &uid,
                                     const std::string &reason) {
-  scheduler_.post(uid, [this, executor = PluginExecutor::name_of(plugin), uid, reason] {
+  scheduler_.post(uid, [this, executor = executor_name(ExecutorKind::InProcess, plugin), uid,
+                        reason] {
     try {
       auto found = store_.get_experiment(uid);
       if (!found || found->executor != executor || found->status != ExperimentStatus::Running)
@@ -829,25 +786,11 @@ void ExperimentService::fault_ended(const std::string &plugin, const std::string
   });
 }
 
-std::vector<Experiment> ExperimentService::created_experiments() const {
-  std::vector<Experiment> out;
-  ExperimentFilter created;
-  created.status = ExperimentStatus::Created;
-  created.limit = 1000;
-  for (;; created.offset += created.limit) {
-    auto page = store_.list_experiments(created);
-    const bool last = static_cast<std::int64_t>(page.items.size()) < created.limit;
-    for (auto &e : page.items)
-      out.push_back(std::move(e));
-    if (last) return out;
-  }
-}
-
 std::set<std::string> ExperimentService::executors_in_use() const {
   std::set<std::string> out;
   for (const auto &e : store_.active_experiments())
     out.insert(e.executor);
-  for (const auto &e : created_experiments())
+  for (const auto &e : store_.created_experiments())
     out.insert(e.executor);
   return out;
 }
@@ -857,7 +800,7 @@ ReloadReport ExperimentService::change_plugins(const PluginChange &change) {
   // Read once for the whole change: the lock keeps creates out meanwhile.
   const std::set<std::string> in_use = executors_in_use();
   return change([&in_use](const std::string &plugin) {
-    return in_use.count(PluginExecutor::name_of(plugin)) > 0;
+    return in_use.count(executor_name(ExecutorKind::InProcess, plugin)) > 0;
   });
 }
 

@@ -16,6 +16,7 @@
 
 #include "blade/core/bounded_json.hpp"
 #include "blade/core/error.hpp"
+#include "blade/core/executor_router.hpp"
 #include "blade/core/log.hpp"
 #include "blade/plugin.h"
 #include "child_process.hpp"
@@ -392,7 +393,7 @@ ExternalExecutor::ExternalExecutor(ExternalSettings settings, std::string progra
 }
 
 std::string ExternalExecutor::name() const {
-  return "external:" + program_;
+  return executor_name(ExecutorKind::External, program_);
 }
 
 std::vector<std::string> ExternalExecutor::argv(const std::string &verb,

@@ -734,6 +734,17 @@ std::vector<Experiment> Store::active_experiments() const {
   });
 }
 
+std::vector<Experiment> Store::created_experiments() const {
+  return impl_->read([&](Connection &c) {
+    static const std::string sql = fmt::format(
+        "SELECT {} FROM experiments WHERE status = ?1 ORDER BY created_at_ms, id",
+        kExperimentColumns);
+    auto select = c.prepare(sql);
+    select->bind(1, to_string(ExperimentStatus::Created));
+    return read_experiments(*select, c.file());
+  });
+}
+
 std::map<ExperimentStatus, std::int64_t> Store::count_experiments_by_status() const {
   return impl_->read([&](Connection &c) {
     std::map<ExperimentStatus, std::int64_t> out;

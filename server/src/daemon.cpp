@@ -40,11 +40,12 @@ Daemon::Daemon(const Config &config) {
   ServiceSettings settings;
   settings.max_active = config.max_active;
   settings.sync_wait = std::chrono::seconds(config.sync_timeout);
-  settings.exec_mode = config.exec_external ? ExecMode::External : ExecMode::InProcess;
+  RouterSettings routing;
+  routing.mode = config.exec_external ? ExecMode::External : ExecMode::InProcess;
   if (!config.chaosblade_home.empty()) {
     external_ = std::make_unique<ExternalCatalog>(
         ExternalCatalog::from_dir(config.chaosblade_home / "yaml"));
-    settings.external.bin_dir = config.chaosblade_home / "bin";
+    routing.external.bin_dir = config.chaosblade_home / "bin";
     log::info("external fallback", {{"home", config.chaosblade_home.string()},
                                     {"spec_files", std::to_string(external_->size())}});
   }
@@ -52,8 +53,9 @@ Daemon::Daemon(const Config &config) {
   scheduler_ = std::make_unique<Scheduler>(static_cast<std::size_t>(config.workers));
   callbacks_ = std::make_unique<CallbackNotifier>(
       [](const std::string &url, const std::string &body) { return post_callback(url, body); });
-  service_ = std::make_unique<ExperimentService>(*store_, registry_, external_.get(), *scheduler_,
-                                                 events_, callbacks_.get(), settings);
+  router_ = std::make_unique<ExecutorRouter>(registry_, external_.get(), routing);
+  service_ = std::make_unique<ExperimentService>(*store_, *router_, *scheduler_, events_,
+                                                 callbacks_.get(), settings);
   fault_sink_ = service_.get();
 }
 

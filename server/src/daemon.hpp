@@ -11,6 +11,7 @@
 
 #include "blade/core/callback_notifier.hpp"
 #include "blade/core/event_bus.hpp"
+#include "blade/core/executor_router.hpp"
 #include "blade/core/experiment_service.hpp"
 #include "blade/core/external_executor.hpp"
 #include "blade/core/plugin_reload.hpp"
@@ -32,8 +33,8 @@ class Daemon {
   Registry &registry() { return registry_; }
   EventBus &events() { return events_; }
   ExperimentService &service() { return *service_; }
-  // The external fallback's specs; null without --chaosblade-home.
-  const ExternalCatalog *external() const { return external_.get(); }
+  // What serves each (scope, target, action), as create chooses it.
+  const ExecutorRouter &router() const { return *router_; }
   std::size_t plugins_found() const { return plugins_found_; }
 
   // Loads plugin files new or changed in the plugin dirs and drops those
@@ -45,6 +46,7 @@ class Daemon {
   std::unique_ptr<Store> store_;
   Registry registry_;
   std::unique_ptr<ExternalCatalog> external_;
+  std::unique_ptr<ExecutorRouter> router_;
   EventBus events_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<CallbackNotifier> callbacks_;

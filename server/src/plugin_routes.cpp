@@ -1,11 +1,8 @@
 // Health, plugins and specs: what this daemon can do.
-#include <set>
-#include <tuple>
-
 #include <fmt/format.h>
 
+#include "blade/core/executor_router.hpp"
 #include "blade/core/plugin_json.hpp"
-#include "blade/core/spec_json.hpp"
 #include "build_info.hpp"
 #include "envelope.hpp"
 #include "http_server.hpp"
@@ -56,28 +53,9 @@ void HttpServer::install_basic_routes() {
 
   route("GET", "/v1/specs", Access::Read, {},
         [this](const httplib::Request &, httplib::Response &res, RequestContext &) {
-          nlohmann::json items = nlohmann::json::array();
-          std::set<std::tuple<std::string, std::string, std::string>> served;
-          for (const auto &plugin : daemon_.registry().plugins()) {
-            for (const auto &t : plugin->spec().items) {
-              for (const auto &a : t.actions) {
-                served.emplace(t.scope, t.target, a.name);
-                items.push_back(spec_entry(t, a, "inprocess:" + plugin->name()));
-              }
-            }
-          }
-          // The external fallback serves what no plugin does.
-          if (const auto *external = daemon_.external()) {
-            for (const auto &[program, spec] : external->specs()) {
-              for (const auto &t : spec->items) {
-                for (const auto &a : t.actions) {
-                  if (!served.emplace(t.scope, t.target, a.name).second) continue;
-                  items.push_back(spec_entry(t, a, "external:" + program));
-                }
-              }
-            }
-          }
-          send_ok(res, 200, items);
+          // As create routes: with --exec-mode external, an action both a
+          // plugin and a spec file serve lists the external executor.
+          send_ok(res, 200, catalogue_json(daemon_.router().catalogue()));
         });
 }
 

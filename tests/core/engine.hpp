@@ -13,6 +13,7 @@
 #include "../support/temp_dir.hpp"
 #include "blade/core/callback_notifier.hpp"
 #include "blade/core/event_bus.hpp"
+#include "blade/core/executor_router.hpp"
 #include "blade/core/experiment_service.hpp"
 #include "blade/core/plugin_loader.hpp"
 #include "blade/core/registry.hpp"
@@ -33,10 +34,11 @@ inline ServiceSettings fast_settings() {
 class Engine {
  public:
   // `plugins`: file names under the test plugin dir or the built plugin dir.
+  // `external` and `routing`: the external fallback, routed as bladed routes.
   explicit Engine(const std::vector<std::string> &plugins,
                   ServiceSettings settings = fast_settings(), CallbackSender sender = {},
                   CallbackPolicy policy = {}, const std::filesystem::path &db = {},
-                  const ExternalCatalog *external = nullptr)
+                  const ExternalCatalog *external = nullptr, RouterSettings routing = {})
       : db_(db.empty() ? dir / "blade.db" : db) {
     std::filesystem::create_directories(dir / "plugins");
     for (const auto &name : plugins) {
@@ -50,7 +52,8 @@ class Engine {
     load_plugins(discover_plugin_files({dir / "plugins"}), {"test", dir / "state"}, registry);
     scheduler = std::make_unique<Scheduler>(4);
     if (sender) callbacks = std::make_unique<CallbackNotifier>(std::move(sender), policy);
-    service = std::make_unique<ExperimentService>(*store, registry, external, *scheduler, events,
+    router = std::make_unique<ExecutorRouter>(registry, external, std::move(routing));
+    service = std::make_unique<ExperimentService>(*store, *router, *scheduler, events,
                                                   callbacks.get(), settings);
   }
   ~Engine() {
@@ -63,6 +66,7 @@ class Engine {
   std::filesystem::path db_;
   std::unique_ptr<Store> store;
   Registry registry;
+  std::unique_ptr<ExecutorRouter> router;
   EventBus events;
   std::unique_ptr<Scheduler> scheduler;
   std::unique_ptr<CallbackNotifier> callbacks;

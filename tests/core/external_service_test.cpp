@@ -25,9 +25,9 @@ struct Home {
     fs::copy_file(fs::path(BLADE_STANDIN_DIR) / "chaos_standin", dir / "bin" / "chaos_standin");
     fs::copy_file(BLADE_STANDIN_SPEC, dir / "yaml" / fs::path(BLADE_STANDIN_SPEC).filename());
   }
-  ServiceSettings settings(ExecMode mode = ExecMode::InProcess) const {
-    auto s = test::fast_settings();
-    s.exec_mode = mode;
+  RouterSettings routing(ExecMode mode = ExecMode::InProcess) const {
+    RouterSettings s;
+    s.mode = mode;
     s.external.bin_dir = dir / "bin";
     return s;
   }
@@ -42,7 +42,7 @@ bool alive(int pid) {
 TEST_CASE("what no plugin serves runs through the chaosblade-exec binary and rolls back") {
   Home home;
   auto catalog = ExternalCatalog::from_dir(home.dir / "yaml");
-  Engine e({"c_marker.so"}, home.settings(), {}, {}, {}, &catalog);
+  Engine e({"c_marker.so"}, test::fast_settings(), {}, {}, {}, &catalog, home.routing());
   fs::path marker = e.dir / "ext-marker";
   CreateRequest r;
   r.target = "marker";
@@ -69,7 +69,7 @@ TEST_CASE("what no plugin serves runs through the chaosblade-exec binary and rol
 TEST_CASE("a hanging external action keeps its process until destroy, which ends it") {
   Home home;
   auto catalog = ExternalCatalog::from_dir(home.dir / "yaml");
-  Engine e({}, home.settings(ExecMode::External), {}, {}, {}, &catalog);
+  Engine e({}, test::fast_settings(), {}, {}, {}, &catalog, home.routing(ExecMode::External));
   fs::path marker = e.dir / "hang-marker";
   CreateRequest r;
   r.target = "marker";
@@ -90,7 +90,7 @@ TEST_CASE("a hanging external action keeps its process until destroy, which ends
 TEST_CASE("external failures become failed experiments with the binary's reason") {
   Home home;
   auto catalog = ExternalCatalog::from_dir(home.dir / "yaml");
-  Engine e({}, home.settings(), {}, {}, {}, &catalog);
+  Engine e({}, test::fast_settings(), {}, {}, {}, &catalog, home.routing());
   CreateRequest r;
   r.target = "marker";
   r.action = "fail";

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "blade/core/executor_router.hpp"
 #include "blade/core/experiment.hpp"
 #include "blade/core/plugin_loader.hpp"
 #include "cli_error.hpp"
@@ -99,7 +100,8 @@ std::vector<Experiment> active_experiments(ApiClient &api, const std::string &pl
     auto data = api.get(fmt::format("/v1/experiments?status={}&limit=1000", status));
     for (const auto &item : data.at("items")) {
       auto e = experiment_from_json(item);
-      if (e.executor == "inprocess:" + plugin) out.push_back(std::move(e));
+      if (e.executor == executor_name(ExecutorKind::InProcess, plugin))
+        out.push_back(std::move(e));
     }
   }
   return out;
@@ -144,8 +146,9 @@ bool check_clashes(const ProbedPlugin &candidate, const fs::path &dir, const fs:
   try {
     auto specs = ctx.api().get("/v1/specs");
     for (const auto &e : specs) {
-      const std::string executor = e.value("executor", "");
-      if (executor.rfind("inprocess:", 0) != 0 || executor == "inprocess:" + candidate.name)
+      const auto executor = parse_executor_name(e.value("executor", ""));
+      if (!executor || executor->kind != ExecutorKind::InProcess ||
+          executor->id == candidate.name)
         continue;
       std::vector<std::string> names = e.value("aliases", std::vector<std::string>{});
       names.push_back(e.value("action", ""));
@@ -153,7 +156,7 @@ bool check_clashes(const ProbedPlugin &candidate, const fs::path &dir, const fs:
         RouteKey key{e.value("scope", ""), e.value("target", ""), name};
         if (wanted.count(key))
           throw Failure(fmt::format("plugin refused: {} is already served by plugin '{}' in bladed",
-                                    route_text(key), executor.substr(10)));
+                                    route_text(key), executor->id));
       }
     }
     for (const auto &p : ctx.api().get("/v1/plugins")) {

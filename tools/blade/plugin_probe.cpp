@@ -15,10 +15,11 @@
 #include <nlohmann/json.hpp>
 
 #include "blade/core/bounded_json.hpp"
+#include "blade/core/executor_router.hpp"
 #include "blade/core/log.hpp"
 #include "blade/core/plugin_json.hpp"
 #include "blade/core/plugin_loader.hpp"
-#include "blade/core/spec_json.hpp"
+#include "blade/core/registry.hpp"
 #include "build_info.hpp"
 
 namespace blade::cli {
@@ -44,12 +45,11 @@ nlohmann::json load_and_describe(const fs::path &file) {
                           routes.push_back({t.scope, t.target, name});
                         });
     out["routes"] = routes;
-    nlohmann::json specs = nlohmann::json::array();
-    const std::string executor = "inprocess:" + plugin->name();
-    for (const auto &t : plugin->spec().items)
-      for (const auto &a : t.actions)
-        specs.push_back(spec_entry(t, a, executor));
-    out["specs"] = specs;
+    // Listed as bladed lists it: routed by core's router over a registry
+    // holding this one plugin.
+    Registry registry;
+    registry.add(plugin);
+    out["specs"] = catalogue_json(ExecutorRouter(registry).catalogue());
   } catch (const PluginRefused &e) {
     out = {{"status", "refused"}, {"error", e.what()}, {"name", e.name()}};
   } catch (const std::exception &e) {

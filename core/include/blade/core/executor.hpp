@@ -13,7 +13,8 @@ namespace blade {
 class Executor {
  public:
   virtual ~Executor() = default;
-  // "inprocess:<plugin>" or "external:<binary>": stored with the experiment.
+  // "inprocess:<plugin>" or "external:<binary>": stored with the experiment
+  // (see executor_name() in executor_router.hpp).
   virtual std::string name() const = 0;
   virtual CallOutcome create(const PluginRequest &request, const CallOptions &options) = 0;
   // Works from request.flags and request.restore_json alone; idempotent.
@@ -25,9 +26,9 @@ class Executor {
 class PluginExecutor final : public Executor {
  public:
   explicit PluginExecutor(std::shared_ptr<LoadedPlugin> plugin) : plugin_(std::move(plugin)) {}
-  std::string name() const override { return name_of(plugin_->name()); }
-  // The executor name experiments of plugin `plugin` carry.
-  static std::string name_of(const std::string &plugin) { return "inprocess:" + plugin; }
+  // "inprocess:<plugin>"; defined beside the rest of the naming
+  // (executor_router.cpp).
+  std::string name() const override;
   CallOutcome create(const PluginRequest &r, const CallOptions &o) override {
     return plugin_->create(r, o);
   }

@@ -18,10 +18,9 @@
 #include "blade/core/error.hpp"
 #include "blade/core/event_bus.hpp"
 #include "blade/core/executor.hpp"
+#include "blade/core/executor_router.hpp"
 #include "blade/core/experiment.hpp"
-#include "blade/core/external_executor.hpp"
 #include "blade/core/plugin_reload.hpp"
-#include "blade/core/registry.hpp"
 #include "blade/core/crash_record.hpp"
 #include "blade/core/scheduler.hpp"
 #include "blade/core/store.hpp"
@@ -29,10 +28,7 @@
 
 namespace blade {
 
-enum class ExecMode { InProcess, External };
-
 struct ServiceSettings {
-  ExecMode exec_mode = ExecMode::InProcess;
   // How long a synchronous create or destroy waits for its job.
   std::chrono::milliseconds sync_wait{std::chrono::seconds(30)};
   // The deadline given to each executor call.
@@ -46,7 +42,6 @@ struct ServiceSettings {
   // many times (SIGKILLs leave no crash record; a crash record quarantines
   // at once).
   std::int64_t max_recovery_attempts = 3;
-  ExternalSettings external;
 };
 
 // Who asked, for the audit log.
@@ -102,9 +97,10 @@ struct RecoveryReport {
 
 class ExperimentService {
  public:
-  ExperimentService(Store &store, const Registry &registry, const ExternalCatalog *external,
-                    Scheduler &scheduler, EventBus &events, CallbackNotifier *callbacks,
-                    ServiceSettings settings = {});
+  // `executors` decides what runs each experiment (an ExecutorRouter in
+  // bladed, a fake in tests); it must outlive the service.
+  ExperimentService(Store &store, const ExecutorSource &executors, Scheduler &scheduler,
+                    EventBus &events, CallbackNotifier *callbacks, ServiceSettings settings = {});
   ~ExperimentService();
 
   // The flags of the action a create of (scope, target, action) would run,
@@ -153,7 +149,6 @@ class ExperimentService {
   void rearm_deadlines();
 
  private:
-  struct Resolved;
   // What a job did: the failure kind (if any) and the experiment as stored.
   struct RunResult {
     std::optional<ErrorCode> code;
@@ -161,9 +156,6 @@ class ExperimentService {
     std::optional<Experiment> experiment;
     bool forgotten = false;  // refused before any step: no row is left
   };
-  Resolved resolve(const std::string &scope, const std::string &target,
-                   const std::string &action) const;
-  std::shared_ptr<Executor> executor_for(const Experiment &e) const;
   // Drops the deadline timer of `uid`, if one is armed.
   void cancel_deadline(const std::string &uid);
 
@@ -191,8 +183,6 @@ class ExperimentService {
   RecoveryReport roll_back(const std::vector<Experiment> &experiments,
                            const std::string &audit_action, bool recovering);
   std::shared_ptr<PreparationHandler> handler_for(const std::string &type) const;
-  // Every experiment left in created (all pages).
-  std::vector<Experiment> created_experiments() const;
   // The executors of every created, running or destroying experiment.
   std::set<std::string> executors_in_use() const;
 
@@ -206,8 +196,7 @@ class ExperimentService {
   bool run_and_wait(const std::string &uid, std::function<void()> job);
 
   Store &store_;
-  const Registry &registry_;
-  const ExternalCatalog *external_;
+  const ExecutorSource &executors_;
   Scheduler &scheduler_;
   EventBus &events_;
   CallbackNotifier *callbacks_;

@@ -93,6 +93,9 @@ class Store {
   std::vector<Experiment> experiments_needing_recovery(SystemTime deadline_before) const;
   // Status running or destroying (for SIGTERM and the active cap).
   std::vector<Experiment> active_experiments() const;
+  // Every row still created (a create in flight, or one a crash cut short),
+  // oldest first: all of them, unpaged, for recovery and shutdown.
+  std::vector<Experiment> created_experiments() const;
   std::int64_t count_active_experiments() const;
   // How many experiments are in each status (statuses with none are absent).
   std::map<ExperimentStatus, std::int64_t> count_experiments_by_status() const;
