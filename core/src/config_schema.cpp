@@ -96,6 +96,12 @@ std::size_t code_points(const std::string &s) {
       s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
+// "1 character long", "3 characters long".
+std::string characters(const json &n) {
+  const auto count = n.get<std::size_t>();
+  return fmt::format("{} character{} long", count, count == 1 ? "" : "s");
+}
+
 std::string number_text(const json &n) {
   return n.dump();
 }
@@ -144,11 +150,9 @@ class Validator {
   void check_string(const json &schema, const std::string &value, const std::string &path) {
     const std::size_t n = code_points(value);
     if (auto it = schema.find("minLength"); it != schema.end() && n < it->get<std::size_t>())
-      problems.push_back(
-          fmt::format("{}: must be at least {} characters long", path, it->get<std::size_t>()));
+      problems.push_back(fmt::format("{}: must be at least {}", path, characters(*it)));
     if (auto it = schema.find("maxLength"); it != schema.end() && n > it->get<std::size_t>())
-      problems.push_back(
-          fmt::format("{}: must be at most {} characters long", path, it->get<std::size_t>()));
+      problems.push_back(fmt::format("{}: must be at most {}", path, characters(*it)));
   }
 
   void check_object(const json &schema, json &value, const std::string &path, std::size_t depth) {

@@ -97,6 +97,8 @@ TEST_CASE("minLength and maxLength count characters, not bytes") {
   CHECK(problems(s, {{"name", "\xc3\xa9\xc3\xa9\xc3\xa9"}}) == "");  // three e-acute, 6 bytes
   CHECK(problems(s, {{"name", "a"}}) == "plugins.os.name: must be at least 2 characters long");
   CHECK(problems(s, {{"name", "abcd"}}) == "plugins.os.name: must be at most 3 characters long");
+  auto one = schema({{"c", {{"type", "string"}, {"minLength", 1}}}});
+  CHECK(problems(one, {{"c", ""}}) == "plugins.os.c: must be at least 1 character long");
 }
 
 TEST_CASE("enum lists what is allowed") {
