@@ -159,11 +159,12 @@ constexpr blade_host_api kHostApi = {
 
 HostContext::HostContext(std::string plugin_name, std::string host_version,
                          std::filesystem::path state_dir, HostSettings::FaultEnded fault_ended,
-                         std::vector<std::string> protected_paths)
+                         std::vector<std::string> protected_paths, std::string config_json)
     : plugin_name_(std::move(plugin_name)),
       host_version_(std::move(host_version)),
       state_dir_(state_dir.string()),
       protected_paths_(std::move(protected_paths)),
+      config_json_(std::move(config_json)),
       fault_ended_(std::move(fault_ended)) {
   for (const auto &path : protected_paths_)
     protected_path_ptrs_.push_back(path.c_str());
@@ -175,6 +176,7 @@ HostContext::HostContext(std::string plugin_name, std::string host_version,
   info_.state_dir = state_dir_.c_str();
   info_.daemon_pid = static_cast<int32_t>(::getpid());
   info_.protected_paths = protected_path_ptrs_.data();
+  info_.config_json = config_json_.c_str();
 }
 
 void HostContext::fault_ended(const std::string &uid, const std::string &reason) const {

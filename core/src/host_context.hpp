@@ -17,7 +17,7 @@ class HostContext {
  public:
   HostContext(std::string plugin_name, std::string host_version, std::filesystem::path state_dir,
               HostSettings::FaultEnded fault_ended = {},
-              std::vector<std::string> protected_paths = {});
+              std::vector<std::string> protected_paths = {}, std::string config_json = "{}");
 
   static const blade_host_api *api();
   blade_host *handle() { return reinterpret_cast<blade_host *>(this); }
@@ -33,6 +33,7 @@ class HostContext {
   std::string state_dir_;
   std::vector<std::string> protected_paths_;
   std::vector<const char *> protected_path_ptrs_;  // into protected_paths_, NULL-terminated
+  std::string config_json_;  // host_info.config_json points here for the instance's life
   blade_host_info info_{};
   HostSettings::FaultEnded fault_ended_;
 };

@@ -81,7 +81,8 @@ std::string file_identity(const std::filesystem::path &file) {
 }
 
 std::shared_ptr<LoadedPlugin> make_loaded_plugin(std::unique_ptr<PluginLibrary> library,
-                                                 PluginSpec spec, const HostSettings &settings) {
+                                                 PluginSpec spec, const HostSettings &settings,
+                                                 PluginConfig config) {
   const blade_plugin_descriptor &d = library->descriptor();
   std::shared_ptr<LoadedPlugin> p(new LoadedPlugin());
   p->name_ = d.name;
@@ -92,6 +93,9 @@ std::shared_ptr<LoadedPlugin> make_loaded_plugin(std::unique_ptr<PluginLibrary> 
   p->spec_ = std::move(spec);
   p->capabilities_ = d.capabilities;
   p->descriptor_ = &d;
+  p->configured_ = config.configured;
+  p->config_schema_ = std::move(config.schema_json);
+  p->config_json_ = std::move(config.config_json);
 
   std::filesystem::path state_dir = settings.state_root / p->name_;
   std::error_code ec;
@@ -101,7 +105,8 @@ std::shared_ptr<LoadedPlugin> make_loaded_plugin(std::unique_ptr<PluginLibrary> 
         fmt::format("cannot create state dir {}: {}", state_dir.string(), ec.message()), p->name_);
   }
   p->host_ = std::make_unique<HostContext>(p->name_, settings.host_version, state_dir,
-                                           settings.fault_ended, settings.protected_paths);
+                                           settings.fault_ended, settings.protected_paths,
+                                           p->config_json_);
 
   CallOptions options;
   CallContext ctx;

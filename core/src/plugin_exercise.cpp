@@ -424,7 +424,10 @@ class Exercise {
       }
       auto fresh = run_bounded(o_.call_timeout, cancel,
                                [lib = std::move(library), spec, s = settings_]() mutable {
-                                 return make_loaded_plugin(std::move(lib), std::move(spec), s);
+                                 // The same section, with defaults, as the first instance.
+                                 PluginConfig config = plugin_config(lib->descriptor(), s);
+                                 return make_loaded_plugin(std::move(lib), std::move(spec), s,
+                                                           std::move(config));
                                });
       if (!fresh) {
         hung(std::move(step), "init of the new instance");

@@ -11,6 +11,7 @@
 #include <blade/plugin.h>
 
 #include "blade/core/loaded_plugin.hpp"
+#include "plugin_config.hpp"
 
 namespace blade {
 
@@ -33,10 +34,12 @@ class PluginLibrary {
 // file, not group/world-writable, owned by root or the daemon's user.
 void check_plugin_file(const std::filesystem::path &path);
 
-// Initialises the plugin of an opened library (calls its init) and wraps it.
-// Throws PluginRefused if init fails. Defined in loaded_plugin.cpp.
+// Initialises the plugin of an opened library (calls its init, handing it
+// `config`'s section) and wraps it. Throws PluginRefused if init fails.
+// Defined in loaded_plugin.cpp.
 std::shared_ptr<LoadedPlugin> make_loaded_plugin(std::unique_ptr<PluginLibrary> library,
-                                                 PluginSpec spec, const HostSettings &settings);
+                                                 PluginSpec spec, const HostSettings &settings,
+                                                 PluginConfig config);
 
 // The handshake and the shape of the descriptor. Throws PluginRefused.
 void check_descriptor(const blade_plugin_descriptor *d);

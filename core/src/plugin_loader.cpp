@@ -66,7 +66,8 @@ std::shared_ptr<LoadedPlugin> load_plugin(const std::filesystem::path &path,
     throw PluginRefused(fmt::format("invalid spec YAML: {}", e.what()), d.name);
   }
   if (registry) registry->check_conflicts(d.name, spec);
-  return make_loaded_plugin(std::move(library), std::move(spec), settings);
+  PluginConfig config = plugin_config(d, settings);
+  return make_loaded_plugin(std::move(library), std::move(spec), settings, std::move(config));
 }
 
 std::size_t load_plugins(const std::vector<std::filesystem::path> &files,
@@ -87,12 +88,24 @@ std::size_t load_plugins(const std::vector<std::filesystem::path> &files,
       r.path = file;
       r.status = PluginRecord::Status::Refused;
       r.error = e.what();
+      r.configured = settings.plugin_configs.count(r.name) > 0;
       log::error("plugin refused",
                  {{"plugin", r.name}, {"path", file.string()}, {"reason", r.error}});
       registry.add_refused(std::move(r));
     }
   }
   return loaded;
+}
+
+void warn_unmatched_plugin_configs(const HostSettings &settings, const Registry &registry) {
+  std::set<std::string> known;
+  for (const auto &record : registry.records())
+    known.insert(record.name);
+  for (const auto &[name, section] : settings.plugin_configs) {
+    if (known.count(name)) continue;
+    log::warn("config section for a plugin that is not installed; it applies once the plugin is",
+              {{"plugin", name}, {"section", "plugins." + name}});
+  }
 }
 
 }  // namespace blade

@@ -14,6 +14,8 @@ PluginRecord record_of(const LoadedPlugin &plugin) {
   r.abi = plugin.abi();
   r.path = plugin.path();
   r.status = PluginRecord::Status::Loaded;
+  r.configured = plugin.configured();
+  r.config_schema = plugin.config_schema();
   for (const TargetSpec &t : plugin.spec().items)
     for (const ActionSpec &a : t.actions)
       r.targets.push_back(t.target + " " + a.name);

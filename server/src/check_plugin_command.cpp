@@ -34,13 +34,16 @@ const char *const kExerciseUsage =
     "  --call-timeout D   deadline of each plugin call (default 60s)\n"
     "  --json             print the steps as one JSON document\n";
 
-int check_plugin(const std::filesystem::path &file) {
+int check_plugin(const std::filesystem::path &file,
+                 const std::map<std::string, std::string> &plugin_configs) {
   blade::log::set_level(blade::log::Level::Warn);
   std::error_code ec;
   auto state =
       std::filesystem::temp_directory_path(ec) / fmt::format("bladed-check-{}", ::getpid());
   blade::Registry registry;
-  blade::load_plugins({file}, {BLADE_VERSION, state}, registry);
+  blade::HostSettings settings{BLADE_VERSION, state};
+  settings.plugin_configs = plugin_configs;  // check-plugin --config FILE.yaml
+  blade::load_plugins({file}, settings, registry);
   std::filesystem::remove_all(state, ec);
   auto records = registry.records();
   auto json = blade::to_json(records.at(0));

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,7 +28,9 @@ ExerciseInvocation parse_exercise_invocation(const std::vector<std::string> &arg
 extern const char *const kExerciseUsage;
 
 // `bladed check-plugin FILE.so`: loads it, prints its record; 0 if loaded.
-int check_plugin(const std::filesystem::path &file);
+// `plugin_configs`: the plugins: sections of `--config FILE.yaml`.
+int check_plugin(const std::filesystem::path &file,
+                 const std::map<std::string, std::string> &plugin_configs = {});
 
 // Runs the exercise and prints a verdict line per step (or, with --json, one
 // document). 0 when no step failed, 1 otherwise, 2 for a target/action the

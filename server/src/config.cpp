@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <sstream>
@@ -12,7 +13,9 @@
 #include <yaml-cpp/yaml.h>
 #include <boost/program_options.hpp>
 
+#include "blade/core/config_schema.hpp"
 #include "build_info.hpp"
+#include "yaml_json.hpp"
 
 namespace po = boost::program_options;
 
@@ -149,10 +152,28 @@ std::vector<std::string> yaml_values(const std::string &key, const YAML::Node &n
   return out;
 }
 
-// `tokens` is not an option (it is a list of mappings), so it is handed back
-// separately.
+// `plugins:` maps plugin names to their configuration sections, each a
+// mapping of any YAML, kept as JSON text for the loader to validate.
+std::map<std::string, std::string> plugin_configs_from_yaml(const YAML::Node &node) {
+  if (!node.IsMap()) throw std::invalid_argument("plugins: expected a mapping of plugin names");
+  std::map<std::string, std::string> out;
+  for (const auto &entry : node) {
+    if (!entry.first.IsScalar()) throw std::invalid_argument("plugins: keys must be plugin names");
+    const std::string name = entry.first.Scalar();
+    const std::string path = "plugins." + name;
+    if (out.count(name)) throw std::invalid_argument(fmt::format("{}: duplicate section", path));
+    if (!entry.second.IsMap())
+      throw std::invalid_argument(fmt::format("{}: expected a mapping (use {{}} for none)", path));
+    out[name] = yaml_to_json(entry.second, path, kMaxConfigDepth).dump();
+  }
+  return out;
+}
+
+// `tokens` and `plugins` are not options (they hold mappings), so they are
+// handed back separately.
 po::parsed_options parse_config_file(const std::string &file, const po::options_description &desc,
-                                     std::vector<ApiToken> &tokens) {
+                                     std::vector<ApiToken> &tokens,
+                                     std::map<std::string, std::string> &plugin_configs) {
   YAML::Node root;
   try {
     root = YAML::LoadFile(file);
@@ -168,6 +189,14 @@ po::parsed_options parse_config_file(const std::string &file, const po::options_
     if (key == "tokens") {
       try {
         tokens = tokens_from_yaml(entry.second);
+      } catch (const std::invalid_argument &e) {
+        throw std::invalid_argument(fmt::format("config file {}: {}", file, e.what()));
+      }
+      continue;
+    }
+    if (key == "plugins") {
+      try {
+        plugin_configs = plugin_configs_from_yaml(entry.second);
       } catch (const std::invalid_argument &e) {
         throw std::invalid_argument(fmt::format("config file {}: {}", file, e.what()));
       }
@@ -216,9 +245,11 @@ T in_range(const po::variables_map &vm, const char *name, T low, T high) {
   return v;
 }
 
-Config to_config(const po::variables_map &vm, std::vector<ApiToken> tokens) {
+Config to_config(const po::variables_map &vm, std::vector<ApiToken> tokens,
+                 std::map<std::string, std::string> plugin_configs) {
   Config c;
   c.tokens = std::move(tokens);
+  c.plugin_configs = std::move(plugin_configs);
   c.bind = vm["bind"].as<std::string>();
   in_addr v4{};
   in6_addr v6{};
@@ -283,6 +314,28 @@ Config to_config(const po::variables_map &vm, std::vector<ApiToken> tokens) {
   return c;
 }
 
+// check-plugin's `--config FILE.yaml` (or --config=FILE.yaml): removed from
+// `args`; the file's plugins: sections go into inv.config.plugin_configs so
+// the plugin's own section is validated as bladed would.
+void take_check_config(std::vector<std::string> &args, const po::options_description &desc,
+                       Invocation &inv) {
+  auto is_config = [](const std::string &a) { return a == "--config" || a.rfind("--config=", 0) == 0; };
+  auto it = std::find_if(args.begin() + 1, args.end(), is_config);
+  if (it == args.end()) return;
+  auto last = it + 1;
+  std::string file = it->substr(std::min<std::size_t>(it->size(), 9));
+  if (*it == "--config") {
+    if (last == args.end()) throw std::invalid_argument("check-plugin: --config needs FILE.yaml");
+    file = *last++;
+  }
+  args.erase(it, last);
+  if (std::find_if(args.begin() + 1, args.end(), is_config) != args.end())
+    throw std::invalid_argument("check-plugin: --config given twice");
+  std::vector<ApiToken> tokens;
+  (void)parse_config_file(file, desc, tokens, inv.config.plugin_configs);
+  inv.check_config_file = file;
+}
+
 }  // namespace
 
 std::vector<ApiToken> Config::all_tokens() const {
@@ -307,7 +360,8 @@ Invocation parse_invocation(int argc, const char *const *argv) {
   help << "Usage: bladed [options]                 serve the API\n"
        << "       bladed recover [options]         roll back what the last run left active, then "
           "exit\n"
-       << "       bladed check-plugin FILE.so      load one plugin, print its record as JSON\n\n"
+       << "       bladed check-plugin FILE.so      load one plugin, print its record as JSON\n"
+       << "                 [--config FILE.yaml]   with its plugins: section of that file\n\n"
        << desc
        << "\nTokens with roles and expiry (config file only; BLADE_API_TOKEN adds an admin token\n"
           "named 'default'):\n"
@@ -317,12 +371,16 @@ Invocation parse_invocation(int argc, const char *const *argv) {
           "       rate-limit: 5}\n"
           "  admin may do everything; viewer may only read. Audit and logs name the token, never\n"
           "  its secret.\n"
+          "Plugin configuration (config file only; validated against each plugin's schema):\n"
+          "  plugins:\n"
+          "    <plugin-name>: {<key>: <value>, ...}\n"
           "Signals: SIGTERM/SIGINT stop (rolling back active faults unless keep-faults-on-exit);\n"
           "SIGHUP reloads plugins (as POST /v1/plugins/reload).\n";
   inv.help_text = help.str();
 
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0] == "check-plugin") {
+    take_check_config(args, desc, inv);
     if (args.size() != 2) throw std::invalid_argument("check-plugin: expected exactly one FILE.so");
     inv.command = Command::CheckPlugin;
     inv.plugin_file = args[1];
@@ -336,6 +394,7 @@ Invocation parse_invocation(int argc, const char *const *argv) {
 
   po::variables_map vm;
   std::vector<ApiToken> tokens;
+  std::map<std::string, std::string> plugin_configs;
   try {
     po::store(po::command_line_parser(args).options(desc).run(), vm);
     if (vm.count("help")) {
@@ -353,12 +412,13 @@ Invocation parse_invocation(int argc, const char *const *argv) {
     } else if (const char *env = std::getenv("BLADE_CONFIG")) {
       config_file = env;
     }
-    if (!config_file.empty()) po::store(parse_config_file(config_file, desc, tokens), vm);
+    if (!config_file.empty())
+      po::store(parse_config_file(config_file, desc, tokens, plugin_configs), vm);
     po::notify(vm);
   } catch (const po::error &e) {
     throw std::invalid_argument(e.what());
   }
-  inv.config = to_config(vm, std::move(tokens));
+  inv.config = to_config(vm, std::move(tokens), std::move(plugin_configs));
   return inv;
 }
 

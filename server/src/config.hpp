@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,6 +47,9 @@ struct Config {
   int max_connections_per_address = 128;  // open connections from one client address
   int max_event_streams = 8;      // concurrent GET /v1/events clients
   int sync_timeout = 30;          // seconds a synchronous create/destroy waits; then 503
+  // The config file's plugins: map, one JSON object text per plugin name
+  // (config file only); each is validated when its plugin loads.
+  std::map<std::string, std::string> plugin_configs;
 
   // Every token: the config file's list plus BLADE_API_TOKEN as "default".
   std::vector<ApiToken> all_tokens() const;
@@ -57,6 +61,9 @@ struct Invocation {
   Command command = Command::Serve;
   Config config;
   std::filesystem::path plugin_file;  // check-plugin
+  // check-plugin --config FILE.yaml: the plugins: sections are in
+  // config.plugin_configs (the rest of the file is checked, not used).
+  std::filesystem::path check_config_file;
   std::string help_text;
 };
 

@@ -33,9 +33,11 @@ Daemon::Daemon(const Config &config) {
         if (auto *service = fault_sink_.load()) service->fault_ended(plugin, uid, reason);
       }};
   host_settings_.protected_paths = protected_paths(config, plugin_dirs_);
+  host_settings_.plugin_configs = config.plugin_configs;  // a reload uses them as read here
   auto files = discover_plugin_files(plugin_dirs_);
   plugins_found_ = files.size();
   load_plugins(files, host_settings_, registry_);
+  warn_unmatched_plugin_configs(host_settings_, registry_);
 
   ServiceSettings settings;
   settings.max_active = config.max_active;

@@ -194,7 +194,7 @@ int main(int argc, char **argv) {
         std::cout << "bladed " << BLADE_VERSION << "\n";
         return 0;
       case blade::server::Command::CheckPlugin:
-        return blade::server::check_plugin(inv.plugin_file);
+        return blade::server::check_plugin(inv.plugin_file, inv.config.plugin_configs);
       case blade::server::Command::Recover:
       case blade::server::Command::Serve:
         break;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -22,6 +23,7 @@ namespace blade {
 
 class HostContext;
 class PluginLibrary;
+struct PluginConfig;
 
 // One request as the plugin sees it; flags already validated.
 struct PluginRequest {
@@ -73,6 +75,10 @@ struct HostSettings {
   // A plugin reports that experiment `uid`'s fault ended on its own (host
   // API fault_ended, ABI 1.1). Called on the plugin's thread: must not block.
   FaultEnded fault_ended;
+  // Each plugin's section of bladed's config file (`plugins: <name>: {...}`)
+  // as JSON object text, by plugin name; validated when the plugin loads
+  // against the schema it declares. Read once at start: a reload uses these.
+  std::map<std::string, std::string> plugin_configs;
 };
 
 // Device, inode, size and modification time of a file ("" if it cannot be
@@ -96,6 +102,12 @@ class LoadedPlugin {
   const PluginSpec &spec() const { return spec_; }
   std::uint64_t capabilities() const { return capabilities_; }
   bool has_dry_run() const;
+  // Plugin configuration (ABI 1.3): whether the config file had a section
+  // for this plugin, the schema it declares (JSON text, "" when none), and
+  // the validated section with defaults that the instance was given.
+  bool configured() const { return configured_; }
+  const std::string &config_schema() const { return config_schema_; }
+  const std::string &config_json() const { return config_json_; }
 
   CallOutcome create(const PluginRequest &request, const CallOptions &options = {});
   CallOutcome destroy(const PluginRequest &request, const CallOptions &options = {});
@@ -104,7 +116,8 @@ class LoadedPlugin {
 
  private:
   friend std::shared_ptr<LoadedPlugin> make_loaded_plugin(std::unique_ptr<PluginLibrary>,
-                                                          PluginSpec, const HostSettings &);
+                                                          PluginSpec, const HostSettings &,
+                                                          PluginConfig);
   LoadedPlugin() = default;
 
   enum class Op { Create, Destroy, DryRun };
@@ -123,6 +136,9 @@ class LoadedPlugin {
   std::string spec_yaml_;
   PluginSpec spec_;
   std::uint64_t capabilities_ = 0;
+  bool configured_ = false;
+  std::string config_schema_;
+  std::string config_json_;
   std::mutex call_mutex_;  // serialises calls unless the plugin allows overlap
 };
 

@@ -38,4 +38,9 @@ std::shared_ptr<LoadedPlugin> load_plugin(const std::filesystem::path &path,
 std::size_t load_plugins(const std::vector<std::filesystem::path> &files,
                          const HostSettings &settings, Registry &registry);
 
+// Warns (in the log) of every section of settings.plugin_configs for which
+// `registry` has no plugin, loaded or refused: a typo, or a plugin to be
+// installed later. Not an error, so the daemon still starts.
+void warn_unmatched_plugin_configs(const HostSettings &settings, const Registry &registry);
+
 }  // namespace blade

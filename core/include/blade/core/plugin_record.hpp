@@ -17,6 +17,11 @@ struct PluginRecord {
   std::vector<std::string> targets;  // "cpu fullload", ...
   Status status = Status::Refused;
   std::string error;  // why it was refused
+  // Plugin configuration: the config file has a section for this plugin;
+  // the schema the plugin declares (JSON text; "" when it declares none or
+  // was refused before its schema was read).
+  bool configured = false;
+  std::string config_schema;
 };
 
 // A plugin that failed a check; the message says which and why.
