@@ -17,9 +17,9 @@
 
 #include "../tests/support/temp_dir.hpp"
 #include "bench_stats.hpp"
-#include "blade/core/log.hpp"
-#include "blade/core/plugin_loader.hpp"
-#include "blade/core/registry.hpp"
+#include "blade/core/model/log.hpp"
+#include "blade/core/plugin/plugin_loader.hpp"
+#include "blade/core/plugin/registry.hpp"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;

@@ -15,8 +15,8 @@
 
 #include "../tests/support/temp_dir.hpp"
 #include "bench_stats.hpp"
-#include "blade/core/log.hpp"
-#include "daemon.hpp"
+#include "blade/core/model/log.hpp"
+#include "daemon/daemon.hpp"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;

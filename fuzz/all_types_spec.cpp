@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "blade/core/error.hpp"
+#include "blade/core/model/error.hpp"
 
 namespace blade::fuzz {
 namespace {

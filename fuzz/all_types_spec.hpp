@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "blade/core/spec.hpp"
+#include "blade/core/spec/spec.hpp"
 
 namespace blade::fuzz {
 

@@ -7,11 +7,11 @@
 #include <vector>
 
 #include "all_types_spec.hpp"
-#include "blade/core/error.hpp"
-#include "blade/core/flag_validation.hpp"
-#include "blade/core/timeout.hpp"
-#include "blade_command.hpp"
-#include "command_words.hpp"
+#include "blade/core/model/error.hpp"
+#include "blade/core/model/timeout.hpp"
+#include "blade/core/spec/flag_validation.hpp"
+#include "compat/blade_command.hpp"
+#include "compat/command_words.hpp"
 #include "fuzz_check.hpp"
 
 namespace {

@@ -6,9 +6,9 @@
 #include <chrono>
 #include <string>
 
-#include "blade/core/duration.hpp"
-#include "blade/core/error.hpp"
-#include "blade/core/timeout.hpp"
+#include "blade/core/model/duration.hpp"
+#include "blade/core/model/error.hpp"
+#include "blade/core/model/timeout.hpp"
 #include "fuzz_check.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {

@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "all_types_spec.hpp"
-#include "blade/core/error.hpp"
-#include "blade/core/flag_validation.hpp"
+#include "blade/core/model/error.hpp"
+#include "blade/core/spec/flag_validation.hpp"
 #include "fuzz_check.hpp"
 
 namespace {

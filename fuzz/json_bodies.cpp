@@ -14,13 +14,13 @@
 #include <nlohmann/json.hpp>
 
 #include "all_types_spec.hpp"
-#include "audit_params.hpp"
-#include "blade/core/error.hpp"
-#include "blade/core/flag_validation.hpp"
-#include "blade/core/timeout.hpp"
-#include "compat_preparation_body.hpp"
-#include "experiment_request.hpp"
+#include "blade/core/model/error.hpp"
+#include "blade/core/model/timeout.hpp"
+#include "blade/core/spec/flag_validation.hpp"
+#include "compat/compat_preparation_body.hpp"
 #include "fuzz_check.hpp"
+#include "routes/audit_params.hpp"
+#include "routes/experiment_request.hpp"
 
 namespace {
 

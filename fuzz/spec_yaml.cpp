@@ -4,9 +4,9 @@
 // empty request (every default applied) without a problem.
 #include <string_view>
 
-#include "blade/core/error.hpp"
-#include "blade/core/flag_validation.hpp"
-#include "blade/core/spec.hpp"
+#include "blade/core/model/error.hpp"
+#include "blade/core/spec/flag_validation.hpp"
+#include "blade/core/spec/spec.hpp"
 #include "fuzz_check.hpp"
 
 namespace {

@@ -1,11 +1,11 @@
-// The config_schema subset (core/src/config_schema.cpp): what a schema may
+// The config_schema subset (core/src/plugin/config_schema.cpp): what a schema may
 // say, how a section is checked against it, and the paths errors name.
 #include <string>
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
-#include "blade/core/config_schema.hpp"
+#include "blade/core/plugin/config_schema.hpp"
 
 using blade::ConfigInvalid;
 using blade::ConfigSchema;

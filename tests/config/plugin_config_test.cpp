@@ -14,7 +14,7 @@
 #include "../server/experiment_calls.hpp"
 #include "../support/file_text.hpp"
 #include "../support/temp_dir.hpp"
-#include "yaml_json.hpp"
+#include "daemon/yaml_json.hpp"
 
 using namespace blade::test;
 using nlohmann::json;

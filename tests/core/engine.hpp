@@ -11,14 +11,14 @@
 
 #include "../support/eventually.hpp"
 #include "../support/temp_dir.hpp"
-#include "blade/core/callback_notifier.hpp"
-#include "blade/core/event_bus.hpp"
-#include "blade/core/executor_router.hpp"
-#include "blade/core/experiment_service.hpp"
-#include "blade/core/plugin_loader.hpp"
-#include "blade/core/registry.hpp"
-#include "blade/core/scheduler.hpp"
-#include "blade/core/store.hpp"
+#include "blade/core/experiment/callback_notifier.hpp"
+#include "blade/core/experiment/event_bus.hpp"
+#include "blade/core/experiment/experiment_service.hpp"
+#include "blade/core/experiment/scheduler.hpp"
+#include "blade/core/plugin/executor_router.hpp"
+#include "blade/core/plugin/plugin_loader.hpp"
+#include "blade/core/plugin/registry.hpp"
+#include "blade/core/store/store.hpp"
 
 namespace blade::test {
 

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <iostream>
 
-#include "daemon.hpp"
+#include "daemon/daemon.hpp"
 
 int main(int argc, char **argv) {
   if (argc < 6) {

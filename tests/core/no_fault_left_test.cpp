@@ -20,7 +20,7 @@
 #include "../support/eventually.hpp"
 #include "../support/file_text.hpp"
 #include "../support/scratch_fs.hpp"
-#include "blade/core/store.hpp"
+#include "blade/core/store/store.hpp"
 #include "engine.hpp"
 
 namespace fs = std::filesystem;

@@ -12,11 +12,11 @@
 #include <doctest/doctest.h>
 
 #include "../support/temp_dir.hpp"
-#include "blade/core/event_bus.hpp"
-#include "blade/core/executor_router.hpp"
-#include "blade/core/experiment_service.hpp"
-#include "blade/core/scheduler.hpp"
-#include "blade/core/store.hpp"
+#include "blade/core/experiment/event_bus.hpp"
+#include "blade/core/experiment/experiment_service.hpp"
+#include "blade/core/experiment/scheduler.hpp"
+#include "blade/core/plugin/executor_router.hpp"
+#include "blade/core/store/store.hpp"
 #include "engine.hpp"
 
 namespace fs = std::filesystem;

@@ -5,8 +5,8 @@
 
 #include <doctest/doctest.h>
 
-#include "blade/core/executor_router.hpp"
 #include "../support/shared_external_spec.hpp"
+#include "blade/core/plugin/executor_router.hpp"
 #include "engine.hpp"
 
 namespace fs = std::filesystem;

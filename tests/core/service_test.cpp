@@ -11,9 +11,9 @@
 #include <httplib.h>
 
 #include "../support/file_text.hpp"
-#include "blade/core/ssh_channel.hpp"
-#include "callback_sender.hpp"
+#include "blade/core/spec/ssh_channel.hpp"
 #include "engine.hpp"
+#include "http/callback_sender.hpp"
 
 namespace fs = std::filesystem;
 using namespace blade;

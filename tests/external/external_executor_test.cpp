@@ -27,13 +27,13 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
-#include "../../core/src/child_process.hpp"
+#include "../../core/src/external/child_process.hpp"
 #include "../support/eventually.hpp"
 #include "../support/file_text.hpp"
 #include "../support/temp_dir.hpp"
-#include "blade/core/error.hpp"
-#include "blade/core/external_executor.hpp"
-#include "blade/core/log.hpp"
+#include "blade/core/external/external_executor.hpp"
+#include "blade/core/model/error.hpp"
+#include "blade/core/model/log.hpp"
 #include "blade/plugin.h"
 
 namespace fs = std::filesystem;

@@ -15,9 +15,9 @@
 
 #include "../support/file_text.hpp"
 #include "../support/temp_dir.hpp"
-#include "blade/core/flag_validation.hpp"
-#include "blade/core/plugin_loader.hpp"
-#include "blade/core/registry.hpp"
+#include "blade/core/plugin/plugin_loader.hpp"
+#include "blade/core/plugin/registry.hpp"
+#include "blade/core/spec/flag_validation.hpp"
 
 namespace fs = std::filesystem;
 using blade::PluginRecord;

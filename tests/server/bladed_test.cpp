@@ -19,7 +19,7 @@
 #include "../support/file_text.hpp"
 #include "../support/temp_dir.hpp"
 #include "bladed_process.hpp"
-#include "config.hpp"
+#include "daemon/config.hpp"
 
 namespace fs = std::filesystem;
 using blade::test::ChildProcess;

@@ -6,10 +6,10 @@
 #include <string>
 #include <vector>
 
-#include "blade/core/error.hpp"
-#include "blade_command.hpp"
-#include "chaosblade_response.hpp"
-#include "command_words.hpp"
+#include "blade/core/model/error.hpp"
+#include "compat/blade_command.hpp"
+#include "compat/chaosblade_response.hpp"
+#include "compat/command_words.hpp"
 
 using blade::chaosblade_code;
 using blade::Error;

@@ -21,8 +21,8 @@
 #include "../support/eventually.hpp"
 #include "../support/file_text.hpp"
 #include "bladed_process.hpp"
-#include "event_cursor.hpp"
 #include "experiment_calls.hpp"
+#include "routes/event_cursor.hpp"
 
 namespace fs = std::filesystem;
 using blade::test::auth;

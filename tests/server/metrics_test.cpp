@@ -15,11 +15,11 @@
 #include <nlohmann/json.hpp>
 
 #include "../support/temp_dir.hpp"
-#include "blade/core/event_bus.hpp"
-#include "blade/core/store.hpp"
+#include "blade/core/experiment/event_bus.hpp"
+#include "blade/core/store/store.hpp"
 #include "bladed_process.hpp"
 #include "experiment_calls.hpp"
-#include "metrics.hpp"
+#include "routes/metrics.hpp"
 
 namespace fs = std::filesystem;
 using blade::test::auth;

@@ -14,9 +14,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include "bladed_process.hpp"
-#include "http_server.hpp"
+#include "http/http_server.hpp"
 #include "registered_routes.hpp"
-#include "openapi_document.hpp"
+#include "routes/openapi_document.hpp"
 
 using namespace blade::test;
 

@@ -6,9 +6,9 @@
 
 #include "../support/temp_dir.hpp"
 #include "bladed_process.hpp"
-#include "config.hpp"
-#include "daemon.hpp"
-#include "http_server.hpp"
+#include "daemon/config.hpp"
+#include "daemon/daemon.hpp"
+#include "http/http_server.hpp"
 
 namespace blade::test {
 

@@ -6,7 +6,7 @@
 
 #include <doctest/doctest.h>
 
-#include "blade/core/duration.hpp"
+#include "blade/core/model/duration.hpp"
 
 using namespace std::chrono_literals;
 using blade::parse_duration;

@@ -7,9 +7,9 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
-#include "blade/core/error.hpp"
-#include "blade/core/flag_validation.hpp"
-#include "blade/core/spec.hpp"
+#include "blade/core/model/error.hpp"
+#include "blade/core/spec/flag_validation.hpp"
+#include "blade/core/spec/spec.hpp"
 
 using blade::ErrorCode;
 using blade::FieldError;

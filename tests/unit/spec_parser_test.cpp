@@ -5,8 +5,8 @@
 
 #include <doctest/doctest.h>
 
-#include "blade/core/error.hpp"
-#include "blade/core/spec.hpp"
+#include "blade/core/model/error.hpp"
+#include "blade/core/spec/spec.hpp"
 
 using blade::ErrorCode;
 using blade::FieldError;

@@ -28,11 +28,11 @@
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
-#include "../../core/src/store_schema.hpp"
+#include "../../core/src/store/store_schema.hpp"
 #include "../support/temp_dir.hpp"
-#include "blade/core/audit_queue.hpp"
-#include "blade/core/error.hpp"
-#include "blade/core/store.hpp"
+#include "blade/core/model/error.hpp"
+#include "blade/core/store/audit_queue.hpp"
+#include "blade/core/store/store.hpp"
 
 using namespace std::chrono_literals;
 using blade::AuditEntry;

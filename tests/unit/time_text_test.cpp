@@ -3,7 +3,7 @@
 
 #include <doctest/doctest.h>
 
-#include "blade/core/experiment.hpp"
+#include "blade/core/model/experiment.hpp"
 
 using blade::format_time;
 using blade::parse_rfc3339;

@@ -15,8 +15,8 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
-#include "blade/core/bounded_json.hpp"
-#include "blade/core/error.hpp"
+#include "blade/core/model/bounded_json.hpp"
+#include "blade/core/model/error.hpp"
 #include "cli_error.hpp"
 
 namespace blade::cli {

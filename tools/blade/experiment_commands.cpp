@@ -6,10 +6,10 @@
 
 #include <fmt/format.h>
 
-#include "blade/core/error.hpp"
-#include "blade/core/experiment.hpp"
-#include "blade/core/experiment_service.hpp"
-#include "blade/core/ssh_channel.hpp"
+#include "blade/core/model/error.hpp"
+#include "blade/core/model/experiment.hpp"
+#include "blade/core/model/timeout.hpp"
+#include "blade/core/spec/ssh_channel.hpp"
 #include "cli_error.hpp"
 #include "command.hpp"
 #include "output.hpp"

@@ -11,7 +11,7 @@
 #include <fmt/format.h>
 #include <boost/program_options.hpp>
 
-#include "blade/core/chaosblade_response.hpp"
+#include "blade/core/model/chaosblade_response.hpp"
 #include "build_info.hpp"
 #include "cli_error.hpp"
 #include "command.hpp"

@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "blade/core/chaosblade_response.hpp"
+#include "blade/core/model/chaosblade_response.hpp"
 
 namespace blade::cli {
 namespace {

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "blade/core/experiment.hpp"
+#include "blade/core/model/experiment.hpp"
 #include "settings.hpp"
 
 namespace blade::cli {

@@ -10,9 +10,9 @@
 
 #include <fmt/format.h>
 
-#include "blade/core/executor_router.hpp"
-#include "blade/core/experiment.hpp"
-#include "blade/core/plugin_loader.hpp"
+#include "blade/core/model/experiment.hpp"
+#include "blade/core/plugin/executor_router.hpp"
+#include "blade/core/plugin/plugin_loader.hpp"
 #include "cli_error.hpp"
 #include "command.hpp"
 #include "output.hpp"

@@ -15,7 +15,7 @@
 #include <fmt/format.h>
 #include <openssl/evp.h>
 
-#include "blade/core/bounded_json.hpp"
+#include "blade/core/model/bounded_json.hpp"
 #include "cli_error.hpp"
 
 namespace blade::cli {

@@ -14,12 +14,12 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "blade/core/bounded_json.hpp"
-#include "blade/core/executor_router.hpp"
-#include "blade/core/log.hpp"
-#include "blade/core/plugin_json.hpp"
-#include "blade/core/plugin_loader.hpp"
-#include "blade/core/registry.hpp"
+#include "blade/core/model/bounded_json.hpp"
+#include "blade/core/model/log.hpp"
+#include "blade/core/plugin/executor_router.hpp"
+#include "blade/core/plugin/plugin_json.hpp"
+#include "blade/core/plugin/plugin_loader.hpp"
+#include "blade/core/plugin/registry.hpp"
 #include "build_info.hpp"
 
 namespace blade::cli {

@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "blade/core/spec_json.hpp"
+#include "blade/core/spec/spec_json.hpp"
 
 namespace blade::cli {
 namespace {

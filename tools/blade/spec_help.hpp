@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "blade/core/spec.hpp"
+#include "blade/core/spec/spec.hpp"
 
 namespace blade::cli {
 

@@ -1,0 +1,121 @@
+// Persistence in SQLite (no ORM): experiments, preparations, the audit log,
+// numbered schema migrations (PRAGMA user_version). WAL mode, one writer
+// connection, a pool of reader connections, prepared statements.
+// Every failure is a blade::Error (Unavailable for a store that cannot be
+// used, Internal for a bug); nothing is silently lost.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "blade/core/model/experiment.hpp"
+
+namespace blade {
+
+struct ExperimentFilter {
+  std::optional<ExperimentStatus> status;
+  std::optional<std::string> target;
+  std::optional<std::string> action;
+  std::optional<std::string> scope;
+  std::int64_t limit = 50;  // 1..1000
+  std::int64_t offset = 0;
+  bool ascending = false;  // by created_at, then insertion order
+};
+
+struct PreparationFilter {
+  std::optional<PreparationStatus> status;
+  std::optional<std::string> type;
+  std::int64_t limit = 50;
+  std::int64_t offset = 0;
+  bool ascending = false;
+};
+
+template <class T>
+struct Page {
+  std::vector<T> items;
+  std::int64_t total = 0;  // matching rows, ignoring limit/offset
+};
+
+struct AuditEntry {
+  std::int64_t id = 0;  // assigned by the store
+  SystemTime time{};
+  std::string actor;    // token identity, "system" for the daemon itself; never a token
+  std::string remote;   // client address, empty for the daemon itself
+  std::string action;   // "experiment.create", "experiment.recover", "auth.failure", ...
+  std::string subject;  // uid or route
+  std::string params_json = "{}";
+  std::string outcome;  // "ok" or the error code and message
+};
+
+class Store {
+ public:
+  // Opens (creating if needed) and migrates the database. Throws
+  // blade::Error(Unavailable) naming the file and the reason for a corrupt,
+  // read-only, locked or newer-schema database, or a missing directory (the
+  // directory is never created here). `busy_timeout` is how long any
+  // operation waits for a lock another process holds before it fails with
+  // Unavailable. Every method is safe to call from any thread.
+  explicit Store(const std::filesystem::path &file,
+                 std::chrono::milliseconds busy_timeout = std::chrono::milliseconds(5000));
+  ~Store();
+  Store(const Store &) = delete;
+  Store &operator=(const Store &) = delete;
+
+  const std::filesystem::path &file() const;
+  // Gives the page caches of its connections back to the heap; they refill
+  // on use. For an idle daemon, before it returns free heap to the OS.
+  void release_memory();
+  int schema_version() const;
+
+  // Throws Error(AlreadyExists) if the uid is taken.
+  void insert_experiment(const Experiment &e);
+  // Replaces every field of the row with uid e.uid; Error(NotFound) if none.
+  // With `audit`, the audit line is committed in the same transaction, so an
+  // outcome and its record are never split by a crash.
+  void update_experiment(const Experiment &e, const AuditEntry *audit = nullptr);
+  // The write-ahead restore record of an experiment still `created`,
+  // fsynced before it returns (the plugin's next step depends on it).
+  void save_restore_record(const std::string &uid, const std::string &restore_json,
+                           SystemTime now);
+  // Removes a row still `created` with no restore record: a create the
+  // executor refused before doing anything, which leaves no trace but its
+  // audit line (committed with the removal). Error(NotFound) if no such row.
+  void forget_refused_experiment(const std::string &uid, const AuditEntry &audit);
+  std::optional<Experiment> get_experiment(const std::string &uid) const;
+  Page<Experiment> list_experiments(const ExperimentFilter &filter) const;
+  // Running or destroying, or with a deadline at or before `deadline_before`.
+  std::vector<Experiment> experiments_needing_recovery(SystemTime deadline_before) const;
+  // Status running or destroying (for SIGTERM and the active cap).
+  std::vector<Experiment> active_experiments() const;
+  // Every row still created (a create in flight, or one a crash cut short),
+  // oldest first: all of them, unpaged, for recovery and shutdown.
+  std::vector<Experiment> created_experiments() const;
+  std::int64_t count_active_experiments() const;
+  // How many experiments are in each status (statuses with none are absent).
+  std::map<ExperimentStatus, std::int64_t> count_experiments_by_status() const;
+  std::int64_t count_quarantined_experiments() const;
+
+  void insert_preparation(const Preparation &p);
+  void update_preparation(const Preparation &p);
+  std::optional<Preparation> get_preparation(const std::string &uid) const;
+  Page<Preparation> list_preparations(const PreparationFilter &filter) const;
+
+  // Returns the entry's id.
+  std::int64_t append_audit(const AuditEntry &entry);
+  // All in one transaction: all or none.
+  void append_audit(const std::vector<AuditEntry> &entries);
+  // Newest first.
+  std::vector<AuditEntry> list_audit(std::int64_t limit, std::int64_t offset = 0) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace blade

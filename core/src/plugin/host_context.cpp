@@ -1,0 +1,191 @@
+#include "host_context.hpp"
+
+#include <unistd.h>
+
+#include <climits>
+#include <cstdint>
+#include <system_error>
+
+#include <nlohmann/json.hpp>
+
+#include "blade/core/model/bounded_json.hpp"
+#include "blade/core/model/error.hpp"
+#include "blade/core/model/log.hpp"
+
+namespace blade {
+namespace {
+
+log::Level to_log_level(blade_log_level level) {
+  switch (level) {
+    case BLADE_LOG_DEBUG:
+      return log::Level::Debug;
+    case BLADE_LOG_INFO:
+      return log::Level::Info;
+    case BLADE_LOG_WARN:
+      return log::Level::Warn;
+    case BLADE_LOG_ERROR:
+      return log::Level::Error;
+  }
+  return log::Level::Info;
+}
+
+void host_log(blade_host *host, blade_log_level level, const char *message) {
+  if (!host || !message) return;
+  try {
+    log::write(to_log_level(level), message, {{"plugin", HostContext::from(host)->plugin_name()}});
+  } catch (...) {
+    // Logging must never unwind into plugin code.
+  }
+}
+
+const blade_host_info *host_info(blade_host *host) {
+  return host ? HostContext::from(host)->info() : nullptr;
+}
+
+blade_status set_output(blade_call *call, blade_output_field field, const char *data, size_t len) {
+  if (!call || (!data && len > 0)) return BLADE_STATUS_INVALID_ARGUMENT;
+  try {
+    CallContext *ctx = CallContext::from(call);
+    std::string text(data ? data : "", len);
+    std::string *slot = nullptr;
+    const char *name = "";
+    switch (field) {
+      case BLADE_OUTPUT_RESULT:
+        slot = &ctx->outcome.result_json;
+        name = "RESULT";
+        break;
+      case BLADE_OUTPUT_RESTORE:
+        slot = &ctx->outcome.restore_json;
+        name = "RESTORE";
+        break;
+      case BLADE_OUTPUT_PLAN:
+        slot = &ctx->outcome.plan_json;
+        name = "PLAN";
+        break;
+      case BLADE_OUTPUT_MESSAGE:
+        ctx->outcome.message = std::move(text);
+        return BLADE_STATUS_OK;
+      default:
+        return BLADE_STATUS_INVALID_ARGUMENT;
+    }
+    // The restore record is persisted and parsed again after a crash; take
+    // only JSON so a bad record fails now, not at recovery. The depth cap is
+    // the one every reader of these texts applies (bounded_json.hpp).
+    if (!json_depth_within(text) || !nlohmann::json::accept(text)) {
+      ctx->invalid_outputs.emplace_back(name);
+      return BLADE_STATUS_INVALID_ARGUMENT;
+    }
+    *slot = std::move(text);
+    return BLADE_STATUS_OK;
+  } catch (...) {
+    return BLADE_STATUS_INTERNAL;
+  }
+}
+
+int is_cancelled(blade_call *call) {
+  if (!call) return 0;
+  const CallOptions *o = CallContext::from(call)->options;
+  if (o && o->cancel && o->cancel->load()) return 1;
+  if (o && o->deadline && std::chrono::steady_clock::now() >= *o->deadline) return 1;
+  return 0;
+}
+
+int64_t remaining_ms(blade_call *call) {
+  if (!call) return INT64_MAX;
+  const CallOptions *o = CallContext::from(call)->options;
+  if (!o || !o->deadline) return INT64_MAX;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*o->deadline -
+                                                               std::chrono::steady_clock::now())
+      .count();
+}
+
+void progress(blade_call *call, int32_t percent, const char *note) {
+  if (!call) return;
+  try {
+    const CallOptions *o = CallContext::from(call)->options;
+    if (o && o->on_progress) o->on_progress(percent, note ? note : "");
+  } catch (...) {
+    // A listener's failure is not the plugin's problem.
+  }
+}
+
+void fault_ended(blade_host *host, const char *uid, const char *reason) {
+  if (!host || !uid) return;
+  try {
+    HostContext::from(host)->fault_ended(uid, reason ? reason : "");
+  } catch (...) {
+    // Nothing unwinds into plugin code.
+  }
+}
+
+blade_status save_restore(blade_call *call, const char *json, size_t len) {
+  if (!call || (!json && len > 0)) return BLADE_STATUS_INVALID_ARGUMENT;
+  try {
+    CallContext *ctx = CallContext::from(call);
+    if (!ctx->in_create) return BLADE_STATUS_FAILED_PRECONDITION;
+    std::string text(json ? json : "", len);
+    // Parsed again by a destroy after a crash: refuse what it could not read.
+    if (!json_depth_within(text) || !nlohmann::json::accept(text))
+      return BLADE_STATUS_INVALID_ARGUMENT;
+    // A caller with no store (a direct call in a test, check-plugin) keeps
+    // the record with the call's outcome only; the service always persists.
+    if (ctx->options && ctx->options->save_restore) ctx->options->save_restore(text);
+    // The final RESTORE output replaces it; until then destroy gets this one.
+    ctx->outcome.restore_json = std::move(text);
+    return BLADE_STATUS_OK;
+  } catch (const Error &e) {
+    log::error("write-ahead restore record not stored", {{"error", e.what()}});
+    return BLADE_STATUS_FAILED_PRECONDITION;
+  } catch (...) {
+    return BLADE_STATUS_INTERNAL;
+  }
+}
+
+constexpr blade_host_api kHostApi = {
+    sizeof(blade_host_api),
+    BLADE_PLUGIN_ABI_MAJOR,
+    BLADE_PLUGIN_ABI_MINOR,
+    &host_log,
+    &host_info,
+    &set_output,
+    &is_cancelled,
+    &remaining_ms,
+    &progress,
+    &fault_ended,
+    &save_restore,
+};
+
+}  // namespace
+
+HostContext::HostContext(std::string plugin_name, std::string host_version,
+                         std::filesystem::path state_dir, HostSettings::FaultEnded fault_ended,
+                         std::vector<std::string> protected_paths, std::string config_json)
+    : plugin_name_(std::move(plugin_name)),
+      host_version_(std::move(host_version)),
+      state_dir_(state_dir.string()),
+      protected_paths_(std::move(protected_paths)),
+      config_json_(std::move(config_json)),
+      fault_ended_(std::move(fault_ended)) {
+  for (const auto &path : protected_paths_)
+    protected_path_ptrs_.push_back(path.c_str());
+  protected_path_ptrs_.push_back(nullptr);
+  info_.struct_size = sizeof(blade_host_info);
+  info_.abi_major = BLADE_PLUGIN_ABI_MAJOR;
+  info_.abi_minor = BLADE_PLUGIN_ABI_MINOR;
+  info_.host_version = host_version_.c_str();
+  info_.state_dir = state_dir_.c_str();
+  info_.daemon_pid = static_cast<int32_t>(::getpid());
+  info_.protected_paths = protected_path_ptrs_.data();
+  info_.config_json = config_json_.c_str();
+}
+
+void HostContext::fault_ended(const std::string &uid, const std::string &reason) const {
+  log::warn("fault ended on its own", {{"plugin", plugin_name_}, {"uid", uid}, {"reason", reason}});
+  if (fault_ended_) fault_ended_(plugin_name_, uid, reason);
+}
+
+const blade_host_api *HostContext::api() {
+  return &kHostApi;
+}
+
+}  // namespace blade

@@ -1,0 +1,319 @@
+#include "sqlite_db.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "blade/core/model/error.hpp"
+#include "blade/core/model/log.hpp"
+
+namespace blade::sqlite {
+namespace {
+
+// Enough of the SQL to recognise the statement in an error message.
+std::string sql_summary(std::string_view sql) {
+  constexpr std::size_t kMax = 60;
+  std::string out;
+  for (char c : sql) {
+    if (out.size() >= kMax) {
+      out += "...";
+      break;
+    }
+    const bool space = c == ' ' || c == '\n' || c == '\t';
+    if (space && (out.empty() || out.back() == ' ')) continue;
+    out += space ? ' ' : c;
+  }
+  return out;
+}
+
+bool is_permission_errno(int err) {
+  return err == EACCES || err == EPERM || err == EROFS;
+}
+
+// The reason as SQLite tells it, plus the OS error where SQLite hides it
+// behind "unable to open database file" or "disk I/O error".
+std::string reason(int rc, sqlite3 *db) {
+  std::string text = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  const int primary = rc & 0xff;
+  const int err = db ? sqlite3_system_errno(db) : 0;
+  if ((primary == SQLITE_CANTOPEN || primary == SQLITE_IOERR) && err != 0)
+    text += fmt::format(" ({})", std::strerror(err));
+  return text;
+}
+
+// The one place SQLite result codes become blade errors. A store that cannot
+// be used (locked, read-only, corrupt, full, I/O) is Unavailable; a
+// duplicate key is AlreadyExists; anything else means our SQL is wrong.
+Error make_error(int rc, sqlite3 *db, const std::filesystem::path &file,
+                 std::chrono::milliseconds busy_timeout, std::string_view doing) {
+  const std::string why = reason(rc, db);
+  const std::string path = file.string();
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Error(ErrorCode::Unavailable,
+                   fmt::format("database {} is locked by another connection or process (still "
+                               "busy after {} ms) while {}: {}",
+                               path, busy_timeout.count(), doing, why));
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+      return Error(ErrorCode::Unavailable,
+                   fmt::format("cannot write {}: {} (while {}; the file and its directory must be "
+                               "writable, for the -wal and -shm files)",
+                               path, why, doing));
+    case SQLITE_CANTOPEN:
+      if (db && is_permission_errno(sqlite3_system_errno(db)))
+        return Error(ErrorCode::Unavailable, fmt::format("cannot write {}: {}", path, why));
+      return Error(ErrorCode::Unavailable, fmt::format("cannot open database {}: {}", path, why));
+    case SQLITE_FULL:
+      return Error(ErrorCode::Unavailable,
+                   fmt::format("cannot write {}: {} (while {})", path, why, doing));
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return Error(ErrorCode::Unavailable,
+                   fmt::format("database {} is corrupt: {} (while {})", path, why, doing));
+    case SQLITE_IOERR:
+    case SQLITE_NOMEM:
+    case SQLITE_PROTOCOL:
+    case SQLITE_NOLFS:
+      return Error(ErrorCode::Unavailable,
+                   fmt::format("database {}: {} (while {})", path, why, doing));
+    case SQLITE_CONSTRAINT:
+      if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+        return Error(ErrorCode::AlreadyExists,
+                     fmt::format("database {}: {} (while {})", path, why, doing));
+      break;
+    default:
+      break;
+  }
+  return Error(ErrorCode::Internal, fmt::format("database {}: {} (while {})", path, why, doing));
+}
+
+}  // namespace
+
+// ---- Statement ----
+
+Statement::Statement(Connection &connection, std::string_view sql) : connection_(connection) {
+  // PERSISTENT: these statements live as long as the connection, which lets
+  // SQLite allocate them outside its short-lived lookaside memory.
+  const int rc = sqlite3_prepare_v3(connection_.db_, sql.data(), static_cast<int>(sql.size()),
+                                    SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr);
+  if (rc != SQLITE_OK) {
+    sqlite3_finalize(stmt_);
+    connection_.fail(rc, "preparing " + sql_summary(sql));
+  }
+}
+
+Statement::~Statement() {
+  sqlite3_finalize(stmt_);
+}
+
+void Statement::fail(int rc) const {
+  connection_.fail(rc, "running " + sql_summary(sqlite3_sql(stmt_)));
+}
+
+void Statement::bind(int index, std::string_view text) {
+  // A null pointer would bind SQL NULL, not an empty string.
+  const char *data = text.data() ? text.data() : "";
+  const int rc =
+      sqlite3_bind_text64(stmt_, index, data, text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+  if (rc != SQLITE_OK) fail(rc);
+}
+
+void Statement::bind(int index, std::int64_t value) {
+  const int rc = sqlite3_bind_int64(stmt_, index, value);
+  if (rc != SQLITE_OK) fail(rc);
+}
+
+void Statement::bind(int index, std::optional<std::int64_t> value) {
+  const int rc = value ? sqlite3_bind_int64(stmt_, index, *value) : sqlite3_bind_null(stmt_, index);
+  if (rc != SQLITE_OK) fail(rc);
+}
+
+bool Statement::step() {
+  const int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  fail(rc);
+}
+
+void Statement::run() {
+  while (step()) {
+  }
+}
+
+bool Statement::is_null(int column) const {
+  return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
+}
+
+std::string Statement::text(int column) const {
+  const auto *data = reinterpret_cast<const char *>(sqlite3_column_text(stmt_, column));
+  if (!data) return {};
+  // Bytes, not strlen: text may legitimately contain NUL characters.
+  return std::string(data, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)));
+}
+
+std::int64_t Statement::int64(int column) const {
+  return sqlite3_column_int64(stmt_, column);
+}
+
+std::optional<std::int64_t> Statement::optional_int64(int column) const {
+  if (is_null(column)) return std::nullopt;
+  return int64(column);
+}
+
+void Statement::reset() noexcept {
+  // The result code repeats the last step's error, already reported there.
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+}
+
+StatementUse::~StatementUse() {
+  statement_.reset();
+  statement_.in_use_ = false;
+}
+
+// ---- Connection ----
+
+Connection::Connection(const std::filesystem::path &file, OpenMode mode,
+                       std::chrono::milliseconds busy_timeout)
+    : file_(file), busy_timeout_(busy_timeout) {
+  const int flags = SQLITE_OPEN_NOMUTEX |
+                    (mode == OpenMode::ReadOnly ? SQLITE_OPEN_READONLY
+                                                : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  const int rc = sqlite3_open_v2(file_.c_str(), &db_, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    // Build the message while db_ still holds the reason, then release it.
+    Error error = make_error(rc, db_, file_, busy_timeout_, "opening");
+    sqlite3_close_v2(db_);
+    db_ = nullptr;
+    throw error;
+  }
+  // Extended codes tell a UNIQUE violation from other constraint failures.
+  sqlite3_extended_result_codes(db_, 1);
+  sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout_.count()));
+  // SQLite's default page cache (2 MB) on each of the store's six
+  // connections would be most of the daemon's memory once the file grows;
+  // the hot pages (recent rows, indexes) fit in far less.
+  sqlite3_exec(db_, "PRAGMA cache_size=-512", nullptr, nullptr, nullptr);
+}
+
+Connection::~Connection() {
+  cache_.clear();
+  const int rc = sqlite3_close_v2(db_);
+  if (rc != SQLITE_OK)
+    log::warn("closing the database failed",
+              {{"file", file_.string()}, {"error", sqlite3_errstr(rc)}});
+}
+
+bool Connection::read_only() const {
+  return sqlite3_db_readonly(db_, "main") == 1;
+}
+
+StatementUse Connection::prepare(std::string_view sql) {
+  auto it = cache_.find(sql);
+  if (it == cache_.end())
+    it = cache_.emplace(std::string(sql), std::make_unique<Statement>(*this, sql)).first;
+  Statement &statement = *it->second;
+  // Reusing a statement that is still being stepped would silently restart it.
+  if (statement.in_use_)
+    throw Error(ErrorCode::Internal, fmt::format("database {}: statement used twice at once: {}",
+                                                 file_.string(), sql_summary(sql)));
+  statement.in_use_ = true;
+  return StatementUse(statement);
+}
+
+void Connection::exec(std::string_view sql) {
+  const std::string text(sql);  // sqlite3_exec needs a terminated string
+  const int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) fail(rc, "running " + sql_summary(sql));
+}
+
+std::string Connection::query_text(std::string_view sql) {
+  StatementUse statement = prepare(sql);
+  return statement->step() ? statement->text(0) : std::string();
+}
+
+std::int64_t Connection::query_int64(std::string_view sql) {
+  StatementUse statement = prepare(sql);
+  return statement->step() ? statement->int64(0) : 0;
+}
+
+void Connection::release_memory() {
+  sqlite3_db_release_memory(db_);
+}
+
+std::int64_t Connection::changes() const {
+  return sqlite3_changes64(db_);
+}
+
+std::int64_t Connection::last_insert_rowid() const {
+  return sqlite3_last_insert_rowid(db_);
+}
+
+bool Connection::in_transaction() const {
+  return sqlite3_get_autocommit(db_) == 0;
+}
+
+void Connection::fail(int rc, std::string_view doing) const {
+  throw make_error(rc, db_, file_, busy_timeout_, doing);
+}
+
+// ---- Transaction ----
+
+Transaction::Transaction(Connection &connection, Mode mode) : connection_(connection) {
+  connection_.prepare(mode == Mode::Immediate ? "BEGIN IMMEDIATE" : "BEGIN")->run();
+}
+
+Transaction::~Transaction() {
+  // SQLite rolls back by itself after some errors (SQLITE_FULL, IOERR).
+  if (!open_ || !connection_.in_transaction()) return;
+  try {
+    connection_.prepare("ROLLBACK")->run();
+  } catch (const std::exception &e) {
+    log::warn("rolling back a transaction failed",
+              {{"file", connection_.file().string()}, {"error", e.what()}});
+  }
+}
+
+void Transaction::commit() {
+  connection_.prepare("COMMIT")->run();
+  open_ = false;
+}
+
+// ---- ConnectionPool ----
+
+ConnectionPool::ConnectionPool(const std::filesystem::path &file, OpenMode mode,
+                               std::chrono::milliseconds busy_timeout, std::size_t size) {
+  idle_.reserve(size);
+  for (std::size_t i = 0; i < size; ++i)
+    idle_.push_back(std::make_unique<Connection>(file, mode, busy_timeout));
+}
+
+ConnectionPool::Lease ConnectionPool::acquire() {
+  std::unique_lock lock(mutex_);
+  available_.wait(lock, [this] { return !idle_.empty(); });
+  std::unique_ptr<Connection> connection = std::move(idle_.back());
+  idle_.pop_back();
+  return Lease(*this, std::move(connection));
+}
+
+void ConnectionPool::release_memory() {
+  std::lock_guard lock(mutex_);
+  for (auto &c : idle_)
+    c->release_memory();
+}
+
+void ConnectionPool::give_back(std::unique_ptr<Connection> connection) {
+  {
+    // Never reallocates (capacity was reserved for every connection), so
+    // this cannot throw from the Lease destructor.
+    std::lock_guard lock(mutex_);
+    idle_.push_back(std::move(connection));
+  }
+  available_.notify_one();
+}
+
+}  // namespace blade::sqlite

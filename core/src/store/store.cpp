@@ -1,0 +1,860 @@
+#include "blade/core/store/store.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "blade/core/model/bounded_json.hpp"
+#include "blade/core/model/error.hpp"
+#include "blade/core/model/log.hpp"
+#include "sqlite_db.hpp"
+#include "store_schema.hpp"
+
+namespace blade {
+namespace {
+
+using sqlite::Connection;
+using sqlite::ConnectionPool;
+using sqlite::OpenMode;
+using sqlite::Statement;
+using sqlite::Transaction;
+
+// Enough for both cores of the target machine plus threads waiting on
+// HTTP I/O; a reader never waits for the writer, only for a free reader.
+constexpr std::size_t kReaderConnections = 4;
+constexpr std::int64_t kMaxPageSize = 1000;
+
+// ---- values <-> columns ----
+
+std::int64_t to_ms(SystemTime t) {
+  // floor, not truncation toward zero, so times before 1970 round the same way.
+  return std::chrono::floor<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+SystemTime from_ms(std::int64_t ms) {
+  return SystemTime(
+      std::chrono::duration_cast<SystemTime::duration>(std::chrono::milliseconds(ms)));
+}
+
+std::optional<std::int64_t> to_ms(const std::optional<SystemTime> &t) {
+  if (!t) return std::nullopt;
+  return to_ms(*t);
+}
+
+std::optional<SystemTime> from_ms(std::optional<std::int64_t> ms) {
+  if (!ms) return std::nullopt;
+  return from_ms(*ms);
+}
+
+std::string flags_to_json(const FlagValues &flags) {
+  try {
+    // Strict: replacing bytes would silently change what gets rolled back.
+    return nlohmann::json(flags).dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
+  } catch (const nlohmann::json::exception &e) {
+    throw Error(ErrorCode::InvalidArgument, "flags are not valid UTF-8",
+                {{"flags", fmt::format("not valid UTF-8: {}", e.what())}});
+  }
+}
+
+[[noreturn]] void throw_bad_row(const std::filesystem::path &file, std::string_view what,
+                                std::string_view uid, std::string_view problem) {
+  throw Error(ErrorCode::Internal,
+              fmt::format("database {}: {} {}: {}", file.string(), what, uid, problem));
+}
+
+FlagValues flags_from_json(const std::string &text, const std::filesystem::path &file,
+                           std::string_view what, std::string_view uid) {
+  const nlohmann::json parsed = parse_bounded_json(text).value;
+  if (!parsed.is_object()) throw_bad_row(file, what, uid, "stored flags are not a JSON object");
+  FlagValues flags;
+  for (const auto &[name, value] : parsed.items()) {
+    if (!value.is_string()) throw_bad_row(file, what, uid, "stored flag is not a string: " + name);
+    flags.emplace(name, value.get<std::string>());
+  }
+  return flags;
+}
+
+// ---- paging ----
+
+void validate_page(std::int64_t limit, std::int64_t offset) {
+  if (limit < 1 || limit > kMaxPageSize)
+    throw Error(ErrorCode::InvalidArgument, "invalid limit",
+                {{"limit", fmt::format("must be between 1 and {}, got {}", kMaxPageSize, limit)}});
+  if (offset < 0)
+    throw Error(ErrorCode::InvalidArgument, "invalid offset",
+                {{"offset", fmt::format("must not be negative, got {}", offset)}});
+}
+
+// A WHERE clause of equality filters joined by AND. Column names come from
+// this file only; values are always bound, never written into the SQL.
+class Where {
+ public:
+  void equals(std::string_view column, const std::optional<std::string> &value) {
+    if (!value) return;
+    sql_ += values_.empty() ? " WHERE " : " AND ";
+    sql_ += column;
+    sql_ += " = ?";
+    values_.push_back(*value);
+  }
+  const std::string &sql() const { return sql_; }
+  // Binds from parameter 1; returns the next free parameter number.
+  int bind(Statement &statement) const {
+    int index = 1;
+    for (const std::string &value : values_)
+      statement.bind(index++, value);
+    return index;
+  }
+
+ private:
+  std::string sql_;
+  std::vector<std::string> values_;
+};
+
+struct PageQuery {
+  std::string_view table;
+  std::string_view columns;
+  Where where;
+  bool ascending = false;
+  std::int64_t limit = 0;
+  std::int64_t offset = 0;
+};
+
+template <class T, class ReadRow>
+Page<T> read_page(Connection &connection, const PageQuery &query, ReadRow read_row) {
+  validate_page(query.limit, query.offset);
+  // One snapshot, so `total` counts the same rows the page was cut from.
+  Transaction snapshot(connection, Transaction::Mode::Deferred);
+  Page<T> page;
+  {
+    auto count = connection.prepare(
+        fmt::format("SELECT count(*) FROM {}{}", query.table, query.where.sql()));
+    query.where.bind(*count);
+    count->step();
+    page.total = count->int64(0);
+  }
+  const std::string_view direction = query.ascending ? "ASC" : "DESC";
+  auto rows = connection.prepare(
+      fmt::format("SELECT {} FROM {}{} ORDER BY created_at_ms {}, id {} LIMIT ? OFFSET ?",
+                  query.columns, query.table, query.where.sql(), direction, direction));
+  const int next = query.where.bind(*rows);
+  rows->bind(next, query.limit);
+  rows->bind(next + 1, query.offset);
+  while (rows->step())
+    page.items.push_back(read_row(*rows));
+  snapshot.commit();
+  return page;
+}
+
+// ---- experiments ----
+
+constexpr std::string_view kExperimentColumns =
+    "uid, scope, target, action, flags_json, status, error, executor, result_json, restore_json, "
+    "timeout_s, deadline_ms, callback, created_at_ms, started_at_ms, finished_at_ms, "
+    "updated_at_ms, recovery_attempts, quarantined";
+
+// Parameter numbers shared by the statements below: ?1 the uid, ?2-?5 the
+// identity fixed at creation, ?6-?19 the state that changes over the
+// lifecycle.
+constexpr std::string_view kInsertExperiment =
+    "INSERT INTO experiments (uid, scope, target, action, created_at_ms, flags_json, status, "
+    "error, executor, result_json, restore_json, timeout_s, deadline_ms, callback, "
+    "started_at_ms, finished_at_ms, updated_at_ms, recovery_attempts, quarantined) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+    "?19)";
+
+// An update is split in two because SQLite rewrites every index on a column
+// named in SET, changed or not, and the identity columns are in four of the
+// five list indexes. A status change then touches the status index only
+// (measured: updates about twice as fast); the identity is rewritten only
+// when it really differs, which the service never does.
+constexpr std::string_view kUpdateExperimentState =
+    "UPDATE experiments SET flags_json = ?6, status = ?7, error = ?8, executor = ?9, "
+    "result_json = ?10, restore_json = ?11, timeout_s = ?12, deadline_ms = ?13, callback = ?14, "
+    "started_at_ms = ?15, finished_at_ms = ?16, updated_at_ms = ?17, recovery_attempts = ?18, "
+    "quarantined = ?19 WHERE uid = ?1";
+
+constexpr std::string_view kUpdateExperimentIdentity =
+    "UPDATE experiments SET scope = ?2, target = ?3, action = ?4, created_at_ms = ?5 "
+    "WHERE uid = ?1 AND (scope IS NOT ?2 OR target IS NOT ?3 OR action IS NOT ?4 "
+    "OR created_at_ms IS NOT ?5)";
+
+void bind_identity(Statement &s, const Experiment &e) {
+  s.bind(1, e.uid);
+  s.bind(2, e.scope);
+  s.bind(3, e.target);
+  s.bind(4, e.action);
+  s.bind(5, to_ms(e.created_at));
+}
+
+void bind_state(Statement &s, const Experiment &e, const std::string &flags_json) {
+  s.bind(1, e.uid);
+  s.bind(6, flags_json);
+  s.bind(7, to_string(e.status));
+  s.bind(8, e.error);
+  s.bind(9, e.executor);
+  s.bind(10, e.result_json);
+  s.bind(11, e.restore_json);
+  s.bind(12, e.timeout_s);
+  s.bind(13, to_ms(e.deadline));
+  s.bind(14, e.callback);
+  s.bind(15, to_ms(e.started_at));
+  s.bind(16, to_ms(e.finished_at));
+  s.bind(17, to_ms(e.updated_at));
+  s.bind(18, e.recovery_attempts);
+  s.bind(19, std::int64_t{e.quarantined ? 1 : 0});
+}
+
+// Column numbers follow kExperimentColumns.
+Experiment read_experiment(const Statement &s, const std::filesystem::path &file) {
+  Experiment e;
+  e.uid = s.text(0);
+  e.scope = s.text(1);
+  e.target = s.text(2);
+  e.action = s.text(3);
+  e.flags = flags_from_json(s.text(4), file, "experiment", e.uid);
+  const std::string status = s.text(5);
+  const auto parsed = experiment_status_from_string(status);
+  if (!parsed) throw_bad_row(file, "experiment", e.uid, "unknown status \"" + status + "\"");
+  e.status = *parsed;
+  e.error = s.text(6);
+  e.executor = s.text(7);
+  e.result_json = s.text(8);
+  e.restore_json = s.text(9);
+  e.timeout_s = s.optional_int64(10);
+  e.deadline = from_ms(s.optional_int64(11));
+  e.callback = s.text(12);
+  e.created_at = from_ms(s.int64(13));
+  e.started_at = from_ms(s.optional_int64(14));
+  e.finished_at = from_ms(s.optional_int64(15));
+  e.updated_at = from_ms(s.int64(16));
+  e.recovery_attempts = s.int64(17);
+  e.quarantined = s.int64(18) != 0;
+  return e;
+}
+
+std::vector<Experiment> read_experiments(Statement &s, const std::filesystem::path &file) {
+  std::vector<Experiment> out;
+  while (s.step())
+    out.push_back(read_experiment(s, file));
+  return out;
+}
+
+// ---- preparations ----
+
+constexpr std::string_view kPreparationColumns =
+    "uid, type, flags_json, status, error, executor, result_json, restore_json, created_at_ms, "
+    "updated_at_ms";
+
+constexpr std::string_view kInsertPreparation =
+    "INSERT INTO preparations (uid, type, flags_json, status, error, executor, result_json, "
+    "restore_json, created_at_ms, updated_at_ms) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+constexpr std::string_view kUpdatePreparation =
+    "UPDATE preparations SET type = ?2, flags_json = ?3, status = ?4, error = ?5, executor = ?6, "
+    "result_json = ?7, restore_json = ?8, created_at_ms = ?9, updated_at_ms = ?10 WHERE uid = ?1";
+
+void bind_preparation(Statement &s, const Preparation &p, const std::string &flags_json) {
+  s.bind(1, p.uid);
+  s.bind(2, p.type);
+  s.bind(3, flags_json);
+  s.bind(4, to_string(p.status));
+  s.bind(5, p.error);
+  s.bind(6, p.executor);
+  s.bind(7, p.result_json);
+  s.bind(8, p.restore_json);
+  s.bind(9, to_ms(p.created_at));
+  s.bind(10, to_ms(p.updated_at));
+}
+
+Preparation read_preparation(const Statement &s, const std::filesystem::path &file) {
+  Preparation p;
+  p.uid = s.text(0);
+  p.type = s.text(1);
+  p.flags = flags_from_json(s.text(2), file, "preparation", p.uid);
+  const std::string status = s.text(3);
+  const auto parsed = preparation_status_from_string(status);
+  if (!parsed) throw_bad_row(file, "preparation", p.uid, "unknown status \"" + status + "\"");
+  p.status = *parsed;
+  p.error = s.text(4);
+  p.executor = s.text(5);
+  p.result_json = s.text(6);
+  p.restore_json = s.text(7);
+  p.created_at = from_ms(s.int64(8));
+  p.updated_at = from_ms(s.int64(9));
+  return p;
+}
+
+// ---- audit ----
+
+AuditEntry read_audit(const Statement &s) {
+  AuditEntry a;
+  a.id = s.int64(0);
+  a.time = from_ms(s.int64(1));
+  a.actor = s.text(2);
+  a.remote = s.text(3);
+  a.action = s.text(4);
+  a.subject = s.text(5);
+  a.params_json = s.text(6);
+  a.outcome = s.text(7);
+  return a;
+}
+
+// ---- opening ----
+
+std::filesystem::path absolute_path(const std::filesystem::path &file) {
+  std::error_code ec;
+  std::filesystem::path absolute = std::filesystem::absolute(file, ec);
+  if (ec)
+    throw Error(ErrorCode::Unavailable,
+                fmt::format("cannot open database {}: {}", file.string(), ec.message()));
+  return absolute;
+}
+
+// SQLite would only say "unable to open database file"; name the cause.
+void check_directory(const std::filesystem::path &file) {
+  const std::filesystem::path dir = file.parent_path();
+  std::error_code ec;
+  const auto status = std::filesystem::status(dir, ec);
+  if (status.type() == std::filesystem::file_type::not_found)
+    throw Error(ErrorCode::Unavailable,
+                fmt::format("cannot open database {}: directory {} does not exist", file.string(),
+                            dir.string()));
+  if (!ec && status.type() != std::filesystem::file_type::directory)
+    throw Error(
+        ErrorCode::Unavailable,
+        fmt::format("cannot open database {}: {} is not a directory", file.string(), dir.string()));
+  // Other failures (e.g. no search permission) are left for SQLite to report.
+}
+
+// SQLite reports a new file in a read-only directory as "No such file"
+// (its read-only retry is what fails last); say what is really wrong.
+void check_can_create(const std::filesystem::path &file) {
+  std::error_code ec;
+  if (std::filesystem::exists(file, ec) || ec) return;
+  const std::filesystem::path dir = file.parent_path();
+  if (::faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) != 0)
+    throw Error(ErrorCode::Unavailable,
+                fmt::format("cannot write {}: cannot create it in directory {}: {}", file.string(),
+                            dir.string(), std::strerror(errno)));
+}
+
+std::int64_t user_version(Connection &c) {
+  return c.query_int64("PRAGMA user_version");
+}
+
+void refuse_newer(const Connection &c, std::int64_t version) {
+  const int latest = store_schema::latest_version();
+  if (version > latest)
+    throw Error(
+        ErrorCode::Unavailable,
+        fmt::format("database {}: schema version {} is newer than this bladed supports ({})",
+                    c.file().string(), version, latest));
+}
+
+void check_writable(const Connection &c) {
+  // SQLite falls back to read-only without an error when the OS refuses
+  // write access; a daemon that cannot persist must not start.
+  if (c.read_only())
+    throw Error(
+        ErrorCode::Unavailable,
+        fmt::format("cannot write {}: the file is read-only to this process", c.file().string()));
+}
+
+void enable_wal(Connection &c) {
+  // WAL lets readers run alongside the writer. The pragma answers with the
+  // mode in effect, which stays the old one when WAL is impossible.
+  const std::string mode = c.query_text("PRAGMA journal_mode=WAL");
+  if (mode != "wal")
+    throw Error(ErrorCode::Unavailable,
+                fmt::format("cannot write {}: cannot switch to WAL journal mode (still \"{}\")",
+                            c.file().string(), mode));
+  // NORMAL is safe in WAL mode: a crash of bladed loses nothing committed;
+  // a power cut may lose the last commits but never corrupts the file.
+  c.prepare("PRAGMA synchronous=NORMAL")->run();
+  c.prepare("PRAGMA foreign_keys=ON")->run();
+  // Checkpoints fsync the WAL and the database; run by a committing writer
+  // they stall every write behind them. The Checkpointer does them instead.
+  c.query_text("PRAGMA wal_autocheckpoint=0");
+}
+
+void check_integrity(Connection &c) {
+  // quick_check skips the costly index-content comparison but still reads
+  // every page, so a damaged file fails here at start, not mid-experiment.
+  std::string answer = c.query_text("PRAGMA quick_check(1)");
+  if (answer == "ok") return;
+  std::replace(answer.begin(), answer.end(), '\n', ' ');  // one log line, one JSON string
+  throw Error(ErrorCode::Unavailable,
+              fmt::format("database {} is corrupt: quick_check: {}", c.file().string(), answer));
+}
+
+// Applies the missing migrations, each in its own transaction, and returns
+// the resulting version. The final BEGIN IMMEDIATE doubles as a write
+// probe: a lock held by another process shows now, not at the first write.
+int migrate(Connection &c) {
+  const auto migrations = store_schema::migrations();
+  for (;;) {
+    Transaction transaction(c, Transaction::Mode::Immediate);
+    // Read again under the write lock: another bladed opening the same new
+    // file may have migrated it meanwhile.
+    const std::int64_t version = user_version(c);
+    refuse_newer(c, version);
+    if (version == store_schema::latest_version()) {
+      transaction.commit();
+      return static_cast<int>(version);
+    }
+    c.exec(migrations[static_cast<std::size_t>(version)]);
+    // An integer of our own, not user input; PRAGMAs take no parameters.
+    c.exec(fmt::format("PRAGMA user_version = {}", version + 1));
+    transaction.commit();
+    log::info("database migrated",
+              {{"file", c.file().string()}, {"schema_version", std::to_string(version + 1)}});
+  }
+}
+
+std::unique_ptr<Connection> open_writer(const std::filesystem::path &file,
+                                        std::chrono::milliseconds busy_timeout) {
+  check_directory(file);
+  check_can_create(file);
+  auto writer = std::make_unique<Connection>(file, OpenMode::ReadWrite, busy_timeout);
+  check_writable(*writer);
+  // Before anything writes (WAL switch, migrations), so a newer bladed's
+  // file is left exactly as it was.
+  refuse_newer(*writer, user_version(*writer));
+  enable_wal(*writer);
+  check_integrity(*writer);
+  return writer;
+}
+
+}  // namespace
+
+// Moves the WAL into the database file from its own thread and connection,
+// PASSIVE so it never waits for (or blocks) the writer or the readers.
+class Checkpointer {
+ public:
+  Checkpointer(const std::filesystem::path &file, std::chrono::milliseconds busy_timeout)
+      : connection_(file, OpenMode::ReadWrite, busy_timeout), thread_([this] { run(); }) {}
+  ~Checkpointer() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+
+  // Called after each write: the next round has something to move. Only
+  // the first write since a round wakes the thread; the others would wake
+  // it in its 250 ms pause for nothing (a futex call per write).
+  void note_write() {
+    bool was_dirty = false;
+    {
+      std::lock_guard lock(mutex_);
+      was_dirty = std::exchange(dirty_, true);
+    }
+    if (!was_dirty) wake_.notify_one();
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      // Idle until a write: an idle daemon wakes for nothing.
+      wake_.wait(lock, [this] { return stop_ || dirty_; });
+      if (stop_) return;
+      // At most four rounds a second while writes go on.
+      if (wake_.wait_for(lock, std::chrono::milliseconds(250), [this] { return stop_; })) return;
+      dirty_ = false;
+      lock.unlock();
+      try {
+        checkpoint();
+      } catch (const Error &e) {
+        // A later round tries again; the WAL only grows meanwhile.
+        log::warn("WAL checkpoint failed", {{"error", e.what()}});
+        std::lock_guard relock(mutex_);
+        dirty_ = true;
+      }
+      lock.lock();
+    }
+  }
+
+  void checkpoint() {
+    // Under steady writes a PASSIVE checkpoint never catches the writer, so
+    // SQLite never gets to start the WAL over and it grows without bound (a
+    // gigabyte in a minute of benchmark). Past a size, TRUNCATE waits for
+    // readers and briefly holds writers off, moves the short rest of the WAL
+    // and empties it.
+    constexpr std::int64_t kTruncateAboveFrames = 16384;  // 64 MiB of 4 KiB pages
+    std::int64_t frames = 0;
+    {
+      auto passive = connection_.prepare("PRAGMA wal_checkpoint(PASSIVE)");
+      if (passive->step()) frames = passive->int64(1);
+    }
+    if (frames > kTruncateAboveFrames) connection_.query_text("PRAGMA wal_checkpoint(TRUNCATE)");
+  }
+
+  Connection connection_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  bool dirty_ = false;
+  std::thread thread_;  // last: starts once everything it uses exists
+};
+
+struct Store::Impl {
+  Impl(const std::filesystem::path &given, std::chrono::milliseconds busy_timeout)
+      : file(given),
+        writer(open_writer(absolute_path(given), busy_timeout)),
+        version(migrate(*writer)),
+        // Opened after the migrations, so they never see an older schema.
+        readers(writer->file(), OpenMode::ReadOnly, busy_timeout, kReaderConnections),
+        checkpointer(writer->file(), busy_timeout) {}
+
+  // Serialises all writes on the one writer connection, which also makes
+  // changes() and last_insert_rowid() belong to the caller's statement.
+  template <class F>
+  decltype(auto) write(F &&f) {
+    // The checkpointer hears of every write, even one that throws after
+    // changing something.
+    struct Notify {
+      Checkpointer &c;
+      ~Notify() { c.note_write(); }
+    } notify{checkpointer};
+    std::lock_guard lock(write_mutex);
+    return f(*writer);
+  }
+
+  template <class F>
+  decltype(auto) read(F &&f) {
+    ConnectionPool::Lease lease = readers.acquire();
+    return f(*lease);
+  }
+
+  std::filesystem::path file;  // as given by the caller
+  std::mutex write_mutex;
+  std::unique_ptr<Connection> writer;  // guarded by write_mutex
+  int version = 0;
+  // Declared after the writer so they close first: the writer, closing
+  // last, checkpoints the WAL into the main file and removes it.
+  ConnectionPool readers;
+  Checkpointer checkpointer;
+};
+
+Store::Store(const std::filesystem::path &file, std::chrono::milliseconds busy_timeout)
+    : impl_(std::make_unique<Impl>(file, busy_timeout)) {}
+
+Store::~Store() = default;
+
+const std::filesystem::path &Store::file() const {
+  return impl_->file;
+}
+
+void Store::release_memory() {
+  {
+    std::lock_guard lock(impl_->write_mutex);
+    impl_->writer->release_memory();
+  }
+  impl_->readers.release_memory();
+}
+
+int Store::schema_version() const {
+  return impl_->version;
+}
+
+void Store::insert_experiment(const Experiment &e) {
+  const std::string flags_json = flags_to_json(e.flags);  // outside the lock; may throw
+  impl_->write([&](Connection &c) {
+    auto insert = c.prepare(kInsertExperiment);
+    bind_identity(*insert, e);
+    bind_state(*insert, e, flags_json);
+    try {
+      insert->run();
+    } catch (const Error &error) {
+      if (error.code() != ErrorCode::AlreadyExists) throw;
+      throw Error(ErrorCode::AlreadyExists, fmt::format("experiment {} already exists", e.uid));
+    }
+  });
+}
+
+void Store::save_restore_record(const std::string &uid, const std::string &restore_json,
+                                SystemTime now) {
+  impl_->write([&](Connection &c) {
+    // The step this record covers runs as soon as this returns, so the
+    // commit is fsynced (FULL) rather than left to the next checkpoint: the
+    // record then survives a power cut as well as a crash of bladed.
+    c.prepare("PRAGMA synchronous=FULL")->run();
+    struct Back {
+      Connection &c;
+      ~Back() {
+        try {
+          c.prepare("PRAGMA synchronous=NORMAL")->run();
+        } catch (...) {
+          // Left at FULL: slower, never less safe.
+        }
+      }
+    } back{c};
+    auto update = c.prepare(
+        "UPDATE experiments SET restore_json = ?2, updated_at_ms = ?3 "
+        "WHERE uid = ?1 AND status = ?4");
+    update->bind(1, uid);
+    update->bind(2, restore_json);
+    update->bind(3, to_ms(now));
+    update->bind(4, to_string(ExperimentStatus::Created));
+    update->run();
+    if (c.changes() == 0)
+      throw Error(ErrorCode::FailedPrecondition,
+                  fmt::format("experiment {} is not being created", uid));
+  });
+}
+
+namespace {
+
+std::int64_t insert_audit(Connection &c, const AuditEntry &entry) {
+  auto insert = c.prepare(
+      "INSERT INTO audit (time_ms, actor, remote, action, subject, params_json, outcome) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+  insert->bind(1, to_ms(entry.time));
+  insert->bind(2, entry.actor);
+  insert->bind(3, entry.remote);
+  insert->bind(4, entry.action);
+  insert->bind(5, entry.subject);
+  insert->bind(6, entry.params_json);
+  insert->bind(7, entry.outcome);
+  insert->run();
+  return c.last_insert_rowid();
+}
+
+}  // namespace
+
+void Store::update_experiment(const Experiment &e, const AuditEntry *audit) {
+  const std::string flags_json = flags_to_json(e.flags);
+  impl_->write([&](Connection &c) {
+    Transaction transaction(c, Transaction::Mode::Immediate);
+    {
+      auto update = c.prepare(kUpdateExperimentState);
+      bind_state(*update, e, flags_json);
+      update->run();
+      if (c.changes() == 0)
+        throw Error(ErrorCode::NotFound, fmt::format("experiment {} not found", e.uid));
+    }
+    auto update = c.prepare(kUpdateExperimentIdentity);
+    bind_identity(*update, e);
+    update->run();
+    if (audit) insert_audit(c, *audit);
+    transaction.commit();
+  });
+}
+
+void Store::forget_refused_experiment(const std::string &uid, const AuditEntry &audit) {
+  impl_->write([&](Connection &c) {
+    Transaction transaction(c, Transaction::Mode::Immediate);
+    // Only a row no step was taken for: one with a record written ahead
+    // names something destroy must undo, so it is never removed here.
+    auto remove = c.prepare(
+        "DELETE FROM experiments WHERE uid = ?1 AND status = ?2 "
+        "AND (restore_json IS NULL OR restore_json = '')");
+    remove->bind(1, uid);
+    remove->bind(2, std::string(to_string(ExperimentStatus::Created)));
+    remove->run();
+    if (c.changes() == 0)
+      throw Error(ErrorCode::NotFound,
+                  fmt::format("experiment {} is not a created row without a restore record", uid));
+    insert_audit(c, audit);
+    transaction.commit();
+  });
+}
+
+std::optional<Experiment> Store::get_experiment(const std::string &uid) const {
+  return impl_->read([&](Connection &c) -> std::optional<Experiment> {
+    static const std::string sql =
+        fmt::format("SELECT {} FROM experiments WHERE uid = ?", kExperimentColumns);
+    auto select = c.prepare(sql);
+    select->bind(1, uid);
+    if (!select->step()) return std::nullopt;
+    return read_experiment(*select, c.file());
+  });
+}
+
+Page<Experiment> Store::list_experiments(const ExperimentFilter &filter) const {
+  PageQuery query{.table = "experiments",
+                  .columns = kExperimentColumns,
+                  .where = {},
+                  .ascending = filter.ascending,
+                  .limit = filter.limit,
+                  .offset = filter.offset};
+  if (filter.status) query.where.equals("status", std::string(to_string(*filter.status)));
+  query.where.equals("target", filter.target);
+  query.where.equals("action", filter.action);
+  query.where.equals("scope", filter.scope);
+  return impl_->read([&](Connection &c) {
+    return read_page<Experiment>(c, query,
+                                 [&](const Statement &s) { return read_experiment(s, c.file()); });
+  });
+}
+
+std::vector<Experiment> Store::experiments_needing_recovery(SystemTime deadline_before) const {
+  // Equivalent to "active, or not terminal with a passed deadline": a
+  // running or destroying row is already in the first term.
+  return impl_->read([&](Connection &c) {
+    static const std::string sql = fmt::format(
+        "SELECT {} FROM experiments "
+        "WHERE status IN (?1, ?2) OR (status = ?3 AND deadline_ms <= ?4) "
+        "ORDER BY created_at_ms, id",
+        kExperimentColumns);
+    auto select = c.prepare(sql);
+    select->bind(1, to_string(ExperimentStatus::Running));
+    select->bind(2, to_string(ExperimentStatus::Destroying));
+    select->bind(3, to_string(ExperimentStatus::Created));
+    select->bind(4, to_ms(deadline_before));
+    return read_experiments(*select, c.file());
+  });
+}
+
+std::vector<Experiment> Store::active_experiments() const {
+  return impl_->read([&](Connection &c) {
+    static const std::string sql = fmt::format(
+        "SELECT {} FROM experiments WHERE status IN (?1, ?2) ORDER BY created_at_ms, id",
+        kExperimentColumns);
+    auto select = c.prepare(sql);
+    select->bind(1, to_string(ExperimentStatus::Running));
+    select->bind(2, to_string(ExperimentStatus::Destroying));
+    return read_experiments(*select, c.file());
+  });
+}
+
+std::vector<Experiment> Store::created_experiments() const {
+  return impl_->read([&](Connection &c) {
+    static const std::string sql = fmt::format(
+        "SELECT {} FROM experiments WHERE status = ?1 ORDER BY created_at_ms, id",
+        kExperimentColumns);
+    auto select = c.prepare(sql);
+    select->bind(1, to_string(ExperimentStatus::Created));
+    return read_experiments(*select, c.file());
+  });
+}
+
+std::map<ExperimentStatus, std::int64_t> Store::count_experiments_by_status() const {
+  return impl_->read([&](Connection &c) {
+    std::map<ExperimentStatus, std::int64_t> out;
+    auto rows = c.prepare("SELECT status, count(*) FROM experiments GROUP BY status");
+    while (rows->step())
+      if (auto status = experiment_status_from_string(rows->text(0))) out[*status] = rows->int64(1);
+    return out;
+  });
+}
+
+std::int64_t Store::count_quarantined_experiments() const {
+  return impl_->read([&](Connection &c) {
+    // Quarantined rows are few and always destroying: the status index
+    // narrows the scan to those.
+    auto count = c.prepare("SELECT count(*) FROM experiments WHERE status = ?1 AND quarantined");
+    count->bind(1, to_string(ExperimentStatus::Destroying));
+    count->step();
+    return count->int64(0);
+  });
+}
+
+std::int64_t Store::count_active_experiments() const {
+  return impl_->read([&](Connection &c) {
+    auto count = c.prepare("SELECT count(*) FROM experiments WHERE status IN (?1, ?2)");
+    count->bind(1, to_string(ExperimentStatus::Running));
+    count->bind(2, to_string(ExperimentStatus::Destroying));
+    count->step();
+    return count->int64(0);
+  });
+}
+
+void Store::insert_preparation(const Preparation &p) {
+  const std::string flags_json = flags_to_json(p.flags);
+  impl_->write([&](Connection &c) {
+    auto insert = c.prepare(kInsertPreparation);
+    bind_preparation(*insert, p, flags_json);
+    try {
+      insert->run();
+    } catch (const Error &error) {
+      if (error.code() != ErrorCode::AlreadyExists) throw;
+      throw Error(ErrorCode::AlreadyExists, fmt::format("preparation {} already exists", p.uid));
+    }
+  });
+}
+
+// Preparations are few and rarely change, so one plain UPDATE is enough.
+void Store::update_preparation(const Preparation &p) {
+  const std::string flags_json = flags_to_json(p.flags);
+  impl_->write([&](Connection &c) {
+    auto update = c.prepare(kUpdatePreparation);
+    bind_preparation(*update, p, flags_json);
+    update->run();
+    if (c.changes() == 0)
+      throw Error(ErrorCode::NotFound, fmt::format("preparation {} not found", p.uid));
+  });
+}
+
+std::optional<Preparation> Store::get_preparation(const std::string &uid) const {
+  return impl_->read([&](Connection &c) -> std::optional<Preparation> {
+    static const std::string sql =
+        fmt::format("SELECT {} FROM preparations WHERE uid = ?", kPreparationColumns);
+    auto select = c.prepare(sql);
+    select->bind(1, uid);
+    if (!select->step()) return std::nullopt;
+    return read_preparation(*select, c.file());
+  });
+}
+
+Page<Preparation> Store::list_preparations(const PreparationFilter &filter) const {
+  PageQuery query{.table = "preparations",
+                  .columns = kPreparationColumns,
+                  .where = {},
+                  .ascending = filter.ascending,
+                  .limit = filter.limit,
+                  .offset = filter.offset};
+  if (filter.status) query.where.equals("status", std::string(to_string(*filter.status)));
+  query.where.equals("type", filter.type);
+  return impl_->read([&](Connection &c) {
+    return read_page<Preparation>(
+        c, query, [&](const Statement &s) { return read_preparation(s, c.file()); });
+  });
+}
+
+std::int64_t Store::append_audit(const AuditEntry &entry) {
+  return impl_->write([&](Connection &c) { return insert_audit(c, entry); });
+}
+
+void Store::append_audit(const std::vector<AuditEntry> &entries) {
+  if (entries.empty()) return;
+  impl_->write([&](Connection &c) {
+    Transaction transaction(c, Transaction::Mode::Immediate);
+    for (const auto &entry : entries)
+      insert_audit(c, entry);
+    transaction.commit();
+  });
+}
+
+std::vector<AuditEntry> Store::list_audit(std::int64_t limit, std::int64_t offset) const {
+  validate_page(limit, offset);
+  return impl_->read([&](Connection &c) {
+    auto select = c.prepare(
+        "SELECT id, time_ms, actor, remote, action, subject, params_json, outcome FROM audit "
+        "ORDER BY id DESC LIMIT ?1 OFFSET ?2");
+    select->bind(1, limit);
+    select->bind(2, offset);
+    std::vector<AuditEntry> out;
+    while (select->step())
+      out.push_back(read_audit(*select));
+    return out;
+  });
+}
+
+}  // namespace blade

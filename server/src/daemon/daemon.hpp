@@ -1,0 +1,63 @@
+// bladed's parts, built in the start order of docs/design.md: store -> plugins ->
+// external fallback -> scheduler and service -> recovery. Destroyed in
+// reverse, so no job outlives what it uses.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "blade/core/experiment/callback_notifier.hpp"
+#include "blade/core/experiment/event_bus.hpp"
+#include "blade/core/experiment/experiment_service.hpp"
+#include "blade/core/experiment/scheduler.hpp"
+#include "blade/core/external/external_executor.hpp"
+#include "blade/core/plugin/executor_router.hpp"
+#include "blade/core/plugin/plugin_reload.hpp"
+#include "blade/core/plugin/registry.hpp"
+#include "blade/core/store/store.hpp"
+#include "config.hpp"
+
+namespace blade::server {
+
+class Daemon {
+ public:
+  // Opens the store (a clear error if it cannot be used), loads plugins and
+  // the external specs, and starts the workers. Does not recover yet.
+  explicit Daemon(const Config &config);
+  ~Daemon();
+
+  Store &store() { return *store_; }
+  Registry &registry() { return registry_; }
+  EventBus &events() { return events_; }
+  ExperimentService &service() { return *service_; }
+  // What serves each (scope, target, action), as create chooses it.
+  const ExecutorRouter &router() const { return *router_; }
+  std::size_t plugins_found() const { return plugins_found_; }
+
+  // Loads plugin files new or changed in the plugin dirs and drops those
+  // removed, unless experiments still need them; announces each change as a
+  // "plugin" event. Thread-safe (POST /v1/plugins/reload, SIGHUP).
+  ReloadReport reload_plugins();
+
+ private:
+  std::unique_ptr<Store> store_;
+  Registry registry_;
+  std::unique_ptr<ExternalCatalog> external_;
+  std::unique_ptr<ExecutorRouter> router_;
+  EventBus events_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<CallbackNotifier> callbacks_;
+  std::unique_ptr<ExperimentService> service_;
+  std::atomic<std::size_t> plugins_found_{0};
+  std::vector<std::filesystem::path> plugin_dirs_;
+  HostSettings host_settings_;
+  std::mutex reload_mutex_;  // one reload at a time
+  // Where plugins' fault_ended reports go: the service once it exists, and
+  // nowhere after it is gone (plugin threads may outlive it briefly).
+  std::atomic<ExperimentService *> fault_sink_{nullptr};
+};
+
+}  // namespace blade::server

@@ -1,0 +1,40 @@
+// bladed's Prometheus metrics (GET /metrics): experiments by status, active
+// faults, create/destroy latency histograms, executor errors by plugin, HTTP
+// requests by route and code. Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "blade/core/experiment/event_bus.hpp"
+#include "blade/core/store/store.hpp"
+
+namespace blade::server {
+
+class Metrics {
+ public:
+  // Listens on `events` for failed experiments (executor errors by plugin);
+  // reads experiment counts from `store` when rendering.
+  Metrics(Store &store, EventBus &events);
+  ~Metrics();
+  Metrics(const Metrics &) = delete;
+  Metrics &operator=(const Metrics &) = delete;
+
+  // `route` is the declared pattern ("/v1/experiments/{uid}"), never the raw
+  // path, so the label set stays bounded.
+  void observe_request(std::string_view method, std::string_view route, int status);
+  // Wall time of a synchronous create / destroy call, as the client saw it.
+  void observe_create(std::chrono::duration<double> latency);
+  void observe_destroy(std::chrono::duration<double> latency);
+
+  // The text exposition format, version 0.0.4.
+  std::string render() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace blade::server
