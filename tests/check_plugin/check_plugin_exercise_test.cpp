@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -296,4 +297,33 @@ TEST_CASE("plain check-plugin FILE.so is unchanged: the record as JSON") {
   auto doc = nlohmann::json::parse(r.out);
   CHECK(doc["status"] == "loaded");
   CHECK(doc["name"] == "c-marker");
+}
+
+TEST_CASE("--config hands the plugin its section, validated; a bad section fails the load") {
+  TempDir tmp("check-plugin-tmp"), work("check-plugin-work");
+  const fs::path good = work / "good.yaml", bad = work / "bad.yaml";
+  std::ofstream(good) << "plugins:\n  configurable: {max: 7}\n";
+  std::ofstream(bad) << "plugins:\n  configurable: {max: 99}\n";
+
+  auto args = exercise(kTestPlugins / "configurable.so", "configurable", "show");
+  args.insert(args.end(), {"--config", good.string(), "--json"});
+  auto r = bladed(args, tmp.path());
+  INFO(r.out);
+  REQUIRE(r.code == 0);
+  auto doc = nlohmann::json::parse(r.out);
+  CHECK(doc["steps"][3]["outputs"]["result"]["config"]["max"] == 7);
+
+  args = exercise(kTestPlugins / "configurable.so", "configurable", "show");
+  args.insert(args.end(), {"--config", bad.string()});
+  r = bladed(args, tmp.path());
+  INFO(r.out);
+  CHECK(r.code == 1);
+  CHECK(has_line(r.out, "FAIL load: "));
+  CHECK(r.out.find("plugins.configurable.max") != std::string::npos);
+
+  args = exercise(kTestPlugins / "configurable.so", "configurable", "show");
+  args.insert(args.end(), {"--config", (work / "absent.yaml").string()});
+  r = bladed(args, tmp.path());
+  CHECK(r.code == 2);
+  CHECK(r.out.find("config: ") != std::string::npos);
 }

@@ -216,6 +216,7 @@ class Exercise {
         std::filesystem::absolute(o_.plugin_file).parent_path()};
     plugin_dirs.insert(plugin_dirs.end(), o_.extra_plugin_dirs.begin(), o_.extra_plugin_dirs.end());
     settings_ = HostSettings(o_.host_version, state_.path() / "plugins");
+    settings_.plugin_configs = o_.plugin_configs;
     settings_.protected_paths =
         daemon_protected_paths(state_.path() / "blade.db", state_.path(), plugin_dirs, {});
   }

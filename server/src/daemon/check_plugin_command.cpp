@@ -15,13 +15,14 @@
 #include "blade/core/plugin/plugin_loader.hpp"
 #include "blade/core/plugin/registry.hpp"
 #include "build_info.hpp"
+#include "config.hpp"
 
 namespace blade::server {
 
 const char *const kExerciseUsage =
     "usage: bladed check-plugin --exercise FILE.so --target T --action A\n"
     "         [--flag NAME=VALUE ...] [--scope S] [--state-dir DIR]\n"
-    "         [--call-timeout DURATION] [--json]\n"
+    "         [--call-timeout DURATION] [--config FILE.yaml] [--json]\n"
     "  Loads FILE.so with bladed's loader and drives one fault through it:\n"
     "  load, validate flags, dry run, create, new instance (a simulated\n"
     "  restart), destroy, destroy again (must be idempotent), shutdown.\n"
@@ -32,6 +33,8 @@ const char *const kExerciseUsage =
     "  --state-dir DIR    bladed's state dir for the run (default: a private\n"
     "                     temporary one, removed at the end)\n"
     "  --call-timeout D   deadline of each plugin call (default 60s)\n"
+    "  --config FILE.yaml the plugin gets its plugins: section of that file,\n"
+    "                     validated against its schema as bladed would\n"
     "  --json             print the steps as one JSON document\n";
 
 int check_plugin(const std::filesystem::path &file,
@@ -71,7 +74,7 @@ ExerciseInvocation parse_exercise_invocation(const std::vector<std::string> &arg
   ExerciseOptions &o = inv.options;
   o.host_version = BLADE_VERSION;
   o.extra_plugin_dirs.push_back(BLADE_PLUGIN_INSTALL_DIR);  // bladed protects it too
-  bool have_file = false, have_target = false, have_action = false;
+  bool have_file = false, have_target = false, have_action = false, have_config = false;
   // Asked anywhere (even where a value is due), help wins over everything.
   for (const auto &a : args) {
     if (a == "--help" || a == "-h") {
@@ -118,6 +121,14 @@ ExerciseInvocation parse_exercise_invocation(const std::vector<std::string> &arg
       }
       o.call_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
       if (o.call_timeout.count() == 0) o.call_timeout = std::chrono::milliseconds(1);
+    } else if (name == "--config") {
+      if (have_config) throw usage_error("config: given twice");
+      have_config = true;
+      try {
+        o.plugin_configs = read_plugin_configs(value());
+      } catch (const std::invalid_argument &e) {
+        throw usage_error(fmt::format("config: {}", e.what()));
+      }
     } else if (name == "--flag") {
       std::string kv = value();
       auto eq = kv.find('=');

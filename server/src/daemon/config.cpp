@@ -338,6 +338,14 @@ void take_check_config(std::vector<std::string> &args, const po::options_descrip
 
 }  // namespace
 
+std::map<std::string, std::string> read_plugin_configs(const std::string &file) {
+  Config defaults;
+  std::vector<ApiToken> tokens;
+  std::map<std::string, std::string> plugin_configs;
+  (void)parse_config_file(file, options_description(defaults), tokens, plugin_configs);
+  return plugin_configs;
+}
+
 std::vector<ApiToken> Config::all_tokens() const {
   std::vector<ApiToken> all = tokens;
   if (!token.empty())

@@ -72,6 +72,11 @@ struct Invocation {
 // option (and the file) for anything invalid.
 Invocation parse_invocation(int argc, const char *const *argv);
 
+// The plugins: sections of config file `file` (the rest of it is checked as
+// bladed would check it, not used), for check-plugin's --config. Throws
+// std::invalid_argument naming the file and the key for anything invalid.
+std::map<std::string, std::string> read_plugin_configs(const std::string &file);
+
 bool is_loopback(const std::string &address);
 
 }  // namespace blade::server

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +36,9 @@ struct ExerciseOptions {
   // Each plugin call (init, dry_run, create, destroy, shutdown) must answer
   // within this; the plugin sees it as the call's deadline.
   std::chrono::milliseconds call_timeout{60'000};
+  // Plugin name -> its config section as JSON text (a config file's
+  // plugins: map), validated against the plugin's schema as bladed would.
+  std::map<std::string, std::string> plugin_configs;
   std::string host_version;
 };
 
