@@ -6,7 +6,9 @@
 // The guest never writes to the host: its init (a shell script in the job
 // dir) remounts the hostfs root read-only and pivots into an overlay whose
 // upper layer is a tmpfs, so /etc, /var, /tmp and everything else are
-// writable in the guest and thrown away at power-off. Only the job dir is
+// writable in the guest and thrown away at power-off. /tmp is the overlay's
+// too, not a fresh tmpfs: a checkout under /tmp (a CI clone there) must stay
+// visible, as its binaries run in the guest. Only the job dir is
 // shared writable, mounted at /blade-uml: the command's output and exit code
 // come back there. The built binaries are under the host's root, so the
 // guest runs them as they are (a test binary re-running itself in the
@@ -140,7 +142,7 @@ echo booted > /run/newroot/blade-uml/booted
 cd /run/newroot
 pivot_root . oldroot || { say "pivot_root failed"; poweroff -f; }
 exec chroot . /bin/sh -c '
-  mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t tmpfs tmpfs /tmp
+  mount -t proc proc /proc; mount -t sysfs sys /sys
   mount -t tmpfs tmpfs /run; mkdir -p /dev/shm; mount -t tmpfs tmpfs /dev/shm
   ip link set lo up 2>/dev/null || ifconfig lo up
   /bin/sh /blade-uml/job.sh; sync; poweroff -f'
