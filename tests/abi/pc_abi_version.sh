@@ -8,13 +8,10 @@ build_dir=$1
 work=$(mktemp -d /tmp/blade-pc-test-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-meson install -C "$build_dir" --no-rebuild --tags devel --destdir "$work/root" >"$work/install.log" 2>&1 \
-  || { cat "$work/install.log"; exit 1; }
-pcfile=$(find "$work/root" -name blade-plugin.pc | head -n 1)
+. "$(dirname "$0")/../support/install_sdk.sh"
+install_sdk "$build_dir"
 header=$(find "$work/root" -path '*/blade/plugin.h' | head -n 1)
-[ -n "$pcfile" ] || { echo "FAIL: blade-plugin.pc was not installed"; exit 1; }
 [ -n "$header" ] || { echo "FAIL: blade/plugin.h was not installed"; exit 1; }
-export PKG_CONFIG_PATH="$(dirname "$pcfile")"
 
 status=0
 for part in major minor; do

@@ -17,14 +17,8 @@ item=$5
 work=$(mktemp -d /tmp/blade-sdk-test-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-# --destdir keeps the prefix recorded in blade-plugin.pc; pkg-config's
-# sysroot maps it back into the temporary tree.
-meson install -C "$build_dir" --no-rebuild --tags devel --destdir "$work/root" >"$work/install.log" 2>&1 \
-  || { cat "$work/install.log"; exit 1; }
-pcfile=$(find "$work/root" -name blade-plugin.pc | head -n 1)
-[ -n "$pcfile" ] || { echo "blade-plugin.pc was not installed"; exit 1; }
-export PKG_CONFIG_PATH="$(dirname "$pcfile")"
-export PKG_CONFIG_SYSROOT_DIR="$work/root"
+. "$(dirname "$0")/../support/install_sdk.sh"
+install_sdk "$build_dir"
 # Nothing but the SDK may be installed with the tag.
 if find "$work/root" -name '*.so' | grep -q .; then echo "SDK install contains a .so"; exit 1; fi
 find "$work/root" -name plugin_test.hpp | grep -q . || { echo "blade/plugin_test.hpp was not installed"; exit 1; }

@@ -317,8 +317,7 @@ Config to_config(const po::variables_map &vm, std::vector<ApiToken> tokens,
 // check-plugin's `--config FILE.yaml` (or --config=FILE.yaml): removed from
 // `args`; the file's plugins: sections go into inv.config.plugin_configs so
 // the plugin's own section is validated as bladed would.
-void take_check_config(std::vector<std::string> &args, const po::options_description &desc,
-                       Invocation &inv) {
+void take_check_config(std::vector<std::string> &args, Invocation &inv) {
   auto is_config = [](const std::string &a) { return a == "--config" || a.rfind("--config=", 0) == 0; };
   auto it = std::find_if(args.begin() + 1, args.end(), is_config);
   if (it == args.end()) return;
@@ -331,8 +330,7 @@ void take_check_config(std::vector<std::string> &args, const po::options_descrip
   args.erase(it, last);
   if (std::find_if(args.begin() + 1, args.end(), is_config) != args.end())
     throw std::invalid_argument("check-plugin: --config given twice");
-  std::vector<ApiToken> tokens;
-  (void)parse_config_file(file, desc, tokens, inv.config.plugin_configs);
+  inv.config.plugin_configs = read_plugin_configs(file);
   inv.check_config_file = file;
 }
 
@@ -388,7 +386,7 @@ Invocation parse_invocation(int argc, const char *const *argv) {
 
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0] == "check-plugin") {
-    take_check_config(args, desc, inv);
+    take_check_config(args, inv);
     if (args.size() != 2) throw std::invalid_argument("check-plugin: expected exactly one FILE.so");
     inv.command = Command::CheckPlugin;
     inv.plugin_file = args[1];
