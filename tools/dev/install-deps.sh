@@ -6,13 +6,19 @@ set -eu
 packages="g++ meson ninja-build pkg-config binutils curl \
   libboost-dev libboost-program-options-dev libcpp-httplib-dev libsqlite3-dev \
   libfmt-dev libyaml-cpp-dev doctest-dev nlohmann-json3-dev libssl-dev openssl \
-  libsystemd-dev user-mode-linux kmod systemd dbus"
+  libsystemd-dev user-mode-linux kmod systemd dbus \
+  libnl-route-3-dev libnftables-dev iproute2 nftables iputils-ping"
 # libsystemd-dev: sd-bus, how the os plugin's `systemd stop` talks to systemd.
 # user-mode-linux (/usr/bin/linux, a Linux kernel run as an ordinary
 # process) and kmod: the tests that need a kernel of their own (the wall
 # clock for `time travel`, systemd as PID 1 for `systemd stop`, modules such
 # as sch_netem) boot one on the host's root fs (tests/support/uml_vm.hpp).
 # systemd and dbus: what that kernel boots as init.
+# libnl-route-3-dev and libnftables-dev: how the network plugin talks to
+# the kernel (rtnetlink qdiscs and filters, nftables), never through tc or
+# nft. iproute2, nftables, iputils-ping: what its tests set up netns and
+# veth with and read the kernel's state back by (and the baseline `tc` of
+# the netem benchmark).
 
 # --bench: what only the benchmarks use (stress-ng, the cpu precision baseline).
 if [ "${1:-}" = "--bench" ]; then
