@@ -30,9 +30,9 @@
 #include <nlohmann/json.hpp>
 
 #include "../../common/int_list.hpp"
+#include "../../common/pid_guard.hpp"
 #include "experiment_state.hpp"
 #include "fault.hpp"
-#include "pid_guard.hpp"
 #include "proc_table.hpp"
 #include "process_load.hpp"
 #include "signal_name.hpp"
@@ -103,7 +103,7 @@ Selector parse_selector(const Request &req) {
       auto ports = int_list(flag, *value, {1, 65535, true, "port", "ports like 80,8000-8080"});
       if (s.matcher.empty()) s.ports = std::move(ports);
     } else if (flag == "pid") {
-      auto pids = parse_pid_list(flag, *value);
+      auto pids = plugins::parse_pid_list(flag, *value);
       if (s.matcher.empty()) s.pids = std::move(pids);
     }
     if (s.matcher.empty()) {
@@ -207,10 +207,10 @@ class ProcessSelection {
   static std::optional<proc::Process> check_explicit_pid(pid_t pid, pid_t group, pid_t daemon,
                                                          pid_t parent,
                                                          const std::set<pid_t> &protected_pids) {
-    return refuse_protected_pid("pid", pid, group, daemon, parent, protected_pids);
+    return plugins::refuse_protected_pid("pid", pid, group, daemon, parent, protected_pids);
   }
 
-  static bool is_blade(const proc::Process &p) { return is_blade_process(p); }
+  static bool is_blade(const proc::Process &p) { return plugins::is_blade_process(p); }
 
   static bool matches(const proc::Process &p, const Selector &s) {
     const std::string &text = searched_text(p);

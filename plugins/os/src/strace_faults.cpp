@@ -37,7 +37,7 @@
 #include "../../common/handles.hpp"
 #include "fault.hpp"
 #include "../../common/int_list.hpp"
-#include "pid_guard.hpp"
+#include "../../common/pid_guard.hpp"
 #include "proc_table.hpp"
 #include "strace_syscalls.hpp"
 #include "strace_tracer.hpp"
@@ -169,8 +169,8 @@ void parse_syscalls(const Request &req, Settings &s) {
 // be hit. Tracing is exclusive: a process traced by anyone (a debugger,
 // strace, another experiment's tracer) is a 409 naming the tracer.
 void resolve_targets(const Request &req, pid_t daemon, Settings &s) {
-  for (pid_t pid : parse_pid_list("pid", req.flag_or("pid", ""))) {
-    proc::Process p = refuse_protected_target("pid", pid, daemon);
+  for (pid_t pid : plugins::parse_pid_list("pid", req.flag_or("pid", ""))) {
+    proc::Process p = plugins::refuse_protected_target("pid", pid, daemon);
     if (std::any_of(s.targets.begin(), s.targets.end(),
                     [&](const Target &t) { return t.pid == p.pid; }))
       continue;
