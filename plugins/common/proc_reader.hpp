@@ -147,8 +147,7 @@ inline std::optional<std::uint64_t> start_time_of(pid_t pid) {
 
 // True when `pid` is still the process that had `start_time`. A pid whose
 // start time differs is another process that reused the number.
-inline bool same_process(std::optional<std::uint64_t> current_start_time,
-                         std::uint64_t recorded) {
+inline bool same_process(std::optional<std::uint64_t> current_start_time, std::uint64_t recorded) {
   return current_start_time && *current_start_time == recorded;
 }
 
