@@ -394,6 +394,9 @@ TEST_CASE("occupy: SIGKILL of bladed frees the port; the restart's recovery dest
   check_free(8080);
 }
 
+// The failpoints exist in test builds only (meson option failpoints).
+#ifdef BLADE_FAILPOINTS
+
 TEST_CASE("occupy: a crash inside create or destroy is undone from the restore record alone") {
   Daemon t;
   SUBCASE("after the claim, before the answer") {
@@ -420,3 +423,5 @@ TEST_CASE("occupy: a crash inside create or destroy is undone from the restore r
   REQUIRE_MESSAGE(again.status == 201, again.body.dump());
   check_destroyed(c, again.uid());
 }
+
+#endif  // BLADE_FAILPOINTS
