@@ -110,6 +110,24 @@ std::vector<RawQdisc> raw_qdiscs(const std::string &dev) {
   return out;
 }
 
+// TCA_NETEM_LATENCY64 (ns) in netem's options: after struct tc_netem_qopt,
+// attributes; -1 when absent.
+long long netem_latency64(const std::vector<std::uint8_t> &options) {
+  std::size_t at = NLA_ALIGN(sizeof(tc_netem_qopt));
+  while (at + NLA_HDRLEN <= options.size()) {
+    nlattr a{};
+    std::memcpy(&a, options.data() + at, sizeof a);
+    if (a.nla_len < NLA_HDRLEN) break;
+    if (a.nla_type == TCA_NETEM_LATENCY64 && a.nla_len >= NLA_HDRLEN + 8) {
+      long long v = 0;
+      std::memcpy(&v, options.data() + at + NLA_HDRLEN, 8);
+      return v;
+    }
+    at += NLA_ALIGN(a.nla_len);
+  }
+  return -1;
+}
+
 // argv's standard output (no shell), run in the calling thread's namespace.
 std::string capture(const std::vector<std::string> &argv) {
   int pipefd[2];
@@ -372,7 +390,7 @@ TEST_CASE("network rate on the host: tbf root b1ad:, a prior tbf refused then fo
 
 TEST_CASE("netem qdiscs inside a user-mode Linux guest with sch_netem, sch_prio, sch_tbf, cls_u32") {
   UmlOptions o;
-  o.modules = {"sch_netem", "sch_prio", "sch_tbf", "cls_u32"};
+  o.modules = {"veth", "sch_netem", "sch_prio", "sch_tbf", "cls_u32"};
   UmlResult g = run_guest_cases("guest: netem*", o);
   MESSAGE("user-mode Linux run took " << g.seconds << " s; guest " << g.summary());
   INFO(g.report());
@@ -416,7 +434,10 @@ TEST_CASE("guest: netem unfiltered: netem is the root, every action's parameters
   // A delay beyond the 32-bit tick field (~274 s) is exact through the 64-bit one.
   const Answer big = make(c, "delay", with({{"time", "600000"}, {"include-control-ports", "true"}}, r.dev));
   REQUIRE_MESSAGE(big.status == 201, big.body.dump());
-  CHECK(capture({"tc", "qdisc", "show", "dev", r.dev}).find("delay 600s") != std::string::npos);
+  const auto dumped = raw_qdiscs(r.dev);
+  REQUIRE(!dumped.empty());
+  CHECK_MESSAGE(netem_latency64(dumped[0].options) == 600'000'000'000LL,
+                capture({"tc", "qdisc", "show", "dev", r.dev}));
   check_destroyed(c, big.uid());
   CHECK(tc_state(r.dev) == pristine);
   CHECK(r.no_state_left());
