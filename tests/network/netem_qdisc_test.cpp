@@ -13,6 +13,7 @@
 // Every fault is aimed at a veth in a namespace the test made, with bladed
 // born in it. The kernel is read with a raw rtnetlink dump written here (not
 // the plugin's code) and with `tc` (test scaffolding only).
+#include <arpa/inet.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
@@ -187,6 +188,30 @@ std::ostream &operator<<(std::ostream &os, const TcState &s) {
 
 TcState tc_state(const std::string &dev) {
   return {raw_qdiscs(dev), filters_text(dev, "b1ad:")};
+}
+
+// Packets through the netem qdisc of `dev` so far (its counter; 0 if none).
+std::uint64_t netem_packets(const std::string &dev) {
+  const json all =
+      json::parse(capture({"tc", "-s", "-j", "qdisc", "show", "dev", dev}), nullptr, false);
+  for (const auto &q : all)
+    if (q.value("kind", "") == "netem") return q.value("packets", std::uint64_t{0});
+  return 0;
+}
+
+// `n` UDP datagrams to ip:port from the calling thread's namespace.
+void send_udp(const std::string &ip, int port, int n) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<std::uint16_t>(port));
+  REQUIRE(::inet_pton(AF_INET, ip.c_str(), &to.sin_addr) == 1);
+  for (int i = 0; i < n; ++i) {
+    ::sendto(fd, "x", 1, 0, reinterpret_cast<sockaddr *>(&to), sizeof to);
+    std::this_thread::sleep_for(2ms);
+  }
+  ::close(fd);
 }
 
 // ---- the rig: two namespaces, a veth, bladed born in the first ------------
@@ -517,6 +542,27 @@ TEST_CASE("guest: netem filtered: prio b1ad: with netem in band 4, u32 filters f
   // The API still answers under 100% loss: its port is spared.
   CHECK(experiment(c, all.uid()).is_object());
   check_destroyed(c, all.uid());
+  CHECK(tc_state(r.dev) == pristine);
+
+  // The steering measured: netem's counter sees only the selected packets.
+  send_udp(r.veth.b_ip, 5002, 3);  // the neighbour resolved before counting
+  const Answer one = make(c, "delay", with({{"time", "1"}, {"remote-port", "5001"}, {"protocol", "udp"}}, r.dev));
+  REQUIRE_MESSAGE(one.status == 201, one.body.dump());
+  send_udp(r.veth.b_ip, 5001, 20);
+  send_udp(r.veth.b_ip, 5002, 20);
+  std::this_thread::sleep_for(100ms);
+  CHECK(netem_packets(r.dev) == 20);
+  check_destroyed(c, one.uid());
+  // An exclusion: everything but port 5001 (and the control path) delayed.
+  const Answer but = make(c, "delay", with({{"time", "1"}, {"exclude-port", "5001"}}, r.dev));
+  REQUIRE_MESSAGE(but.status == 201, but.body.dump());
+  send_udp(r.veth.b_ip, 5001, 20);
+  send_udp(r.veth.b_ip, 5002, 20);
+  std::this_thread::sleep_for(100ms);
+  const auto seen = netem_packets(r.dev);
+  CHECK(seen >= 20);
+  CHECK(seen < 30);  // 20, and at most a few IPv6 link-local packets of the veth's own
+  check_destroyed(c, but.uid());
   CHECK(tc_state(r.dev) == pristine);
 }
 
