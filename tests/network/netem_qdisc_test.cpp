@@ -18,7 +18,6 @@
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -33,6 +32,9 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include "../support/child_process.hpp"
+#include "../support/file_text.hpp"
+#include "../support/temp_dir.hpp"
 #include "../support/uml_vm.hpp"
 #include "bladed_process.hpp"
 #include "experiment_calls.hpp"
@@ -129,32 +131,20 @@ long long netem_latency64(const std::vector<std::uint8_t> &options) {
   return -1;
 }
 
-// argv's standard output (no shell), run in the calling thread's namespace.
-std::string capture(const std::vector<std::string> &argv) {
-  int pipefd[2];
-  REQUIRE(::pipe2(pipefd, O_CLOEXEC) == 0);
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::dup2(pipefd[1], 1);
-    const int null = ::open("/dev/null", O_WRONLY);
-    ::dup2(null, 2);
-    std::vector<char *> args;
-    for (const auto &a : argv)
-      args.push_back(const_cast<char *>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(pipefd[1]);
-  std::string out;
-  char chunk[4096];
-  for (ssize_t n; (n = ::read(pipefd[0], chunk, sizeof chunk)) > 0;)
-    out.append(chunk, static_cast<std::size_t>(n));
-  ::close(pipefd[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return out;
+// argv's output (no shell; argv[0] looked up in the usual bin dirs), run in
+// the calling thread's namespace.
+std::string capture(std::vector<std::string> argv) {
+  static TempDir dir("netem-tc");
+  const std::filesystem::path out = dir / "out";
+  std::filesystem::remove(out);
+  for (const char *bin : {"/usr/sbin/", "/sbin/", "/usr/bin/", "/bin/"})
+    if (::access((bin + argv[0]).c_str(), X_OK) == 0) {
+      argv[0] = bin + argv[0];
+      break;
+    }
+  ChildProcess child(argv, {}, out.string());
+  REQUIRE(child.exit_code(std::chrono::seconds(20)).has_value());
+  return read_text(out);
 }
 
 // `tc -j qdisc show dev` as JSON, the root first.
@@ -228,7 +218,9 @@ struct Rig {
   BladedProcess d{network_options()};
   std::string dev = veth.a_if;
 
-  std::filesystem::path netem_state() const { return d.dir / "state" / "plugins" / "network" / "netem"; }
+  std::filesystem::path netem_state() const {
+    return d.dir / "state" / "plugins" / "network" / "netem";
+  }
   // No record or claim of any experiment left under the plugin's state.
   bool no_state_left() const {
     namespace fs = std::filesystem;
@@ -251,11 +243,24 @@ Answer make(httplib::Client &c, const std::string &action, const json &flags,
   return create(c, "network", action, flags, dry_run);
 }
 
+// Creates, expects `status` with `text` in the message (or the field), and
+// the interface's qdiscs and filters still `before`, no state left.
+void refused(Rig &r, httplib::Client &c, const std::string &action, const json &flags, int status,
+             const std::string &text, const TcState &before) {
+  const Answer a = make(c, action, flags);
+  INFO(action << " " << flags.dump() << " -> " << a.status << " " << a.body.dump());
+  CHECK(a.status == status);
+  CHECK((a.field() == text || a.message().find(text) != std::string::npos));
+  CHECK(tc_state(r.dev) == before);
+  CHECK(r.no_state_left());
+}
+
 }  // namespace
 
 // ---- host: the kernel has no netem, no prio --------------------------------
 
-TEST_CASE("netem on a kernel without sch_netem or sch_prio: 422 naming the module, nothing changed") {
+TEST_CASE(
+    "netem on a kernel without sch_netem or sch_prio: 422 naming the module, nothing changed") {
   Rig r;
   auto c = r.d.client();
   const TcState before = tc_state(r.dev);
@@ -274,29 +279,19 @@ TEST_CASE("netem on a kernel without sch_netem or sch_prio: 422 naming the modul
       {"delay", {{"time", "100"}, {"remote-port", "80,8000-8080"}}, "sch_prio"},
       {"rate", {{"rate", "1mbit"}, {"local-port", "22"}}, "sch_prio"},
   };
-  for (const auto &k : cases) {
-    const Answer a = make(c, k.action, with(k.flags, r.dev));
-    INFO(k.action << " " << k.flags.dump() << " -> " << a.status << " " << a.body.dump());
-    CHECK(a.status == 422);
-    CHECK(a.message().find(k.module + " is not available: modprobe " + k.module) !=
-          std::string::npos);
-    CHECK(tc_state(r.dev) == before);
-    CHECK(r.no_state_left());
-  }
+  for (const auto &k : cases)
+    refused(r, c, k.action, with(k.flags, r.dev), 422,
+            k.module + " is not available: modprobe " + k.module, before);
 
   // A prior root of the user's, forced: the replace fails whole, theirs stays.
-  must({"tc", "qdisc", "add", "dev", r.dev, "root", "handle", "5:", "tbf", "rate", "1mbit",
-        "burst", "32kbit", "latency", "400ms"});
+  must({"tc", "qdisc", "add", "dev", r.dev, "root", "handle", "5:", "tbf", "rate", "1mbit", "burst",
+        "32kbit", "latency", "400ms"});
   const TcState theirs = tc_state(r.dev);
   REQUIRE(theirs.qdiscs[0].kind == "tbf");
-  for (const json &flags : {json{{"time", "50"}, {"force", "true"}, {"include-control-ports", "true"}},
-                            json{{"time", "50"}, {"force", "true"}}}) {
-    const Answer a = make(c, "delay", with(flags, r.dev));
-    INFO(a.body.dump());
-    CHECK(a.status == 422);
-    CHECK(tc_state(r.dev) == theirs);
-    CHECK(r.no_state_left());
-  }
+  for (const json &flags :
+       {json{{"time", "50"}, {"force", "true"}, {"include-control-ports", "true"}},
+        json{{"time", "50"}, {"force", "true"}}})
+    refused(r, c, "delay", with(flags, r.dev), 422, "is not available: modprobe", theirs);
 }
 
 TEST_CASE("netem bad input: 400 naming the flag, nothing changed") {
@@ -335,30 +330,28 @@ TEST_CASE("netem bad input: 400 naming the flag, nothing changed") {
   for (const auto &k : cases) {
     json flags = k.flags;
     if (!flags.contains("interface")) flags["interface"] = r.dev;
-    const Answer a = make(c, k.action, flags);
-    INFO(k.action << " " << flags.dump() << " -> " << a.status << " " << a.body.dump());
-    CHECK(a.status == 400);
-    const bool named = a.field() == k.field || a.message().find(k.field) != std::string::npos;
-    CHECK(named);
-    CHECK(tc_state(r.dev) == before);
+    refused(r, c, k.action, flags, 400, k.field + ":", before);
   }
-  CHECK(r.no_state_left());
 }
 
 // ---- host: rate (tbf) is in this kernel -------------------------------------
 
-TEST_CASE("network rate on the host: tbf root b1ad:, a prior tbf refused then forced and put back byte for byte, 409s, recovery") {
+TEST_CASE(
+    "network rate on the host: tbf root b1ad:, a prior tbf refused then forced and put back byte "
+    "for byte, 409s, recovery") {
   Rig r;
   auto c = r.d.client();
   const TcState pristine = tc_state(r.dev);
 
   // Dry run: the plan, nothing changed.
-  const Answer dry = make(c, "rate", with({{"rate", "2mbit"}, {"include-control-ports", "true"}}, r.dev), true);
+  const Answer dry =
+      make(c, "rate", with({{"rate", "2mbit"}, {"include-control-ports", "true"}}, r.dev), true);
   CHECK_MESSAGE(dry.status == 200, dry.body.dump());
   CHECK(dry.body.dump().find("tbf") != std::string::npos);
   CHECK(tc_state(r.dev) == pristine);
 
-  const Answer a = make(c, "rate", with({{"rate", "2mbit"}, {"include-control-ports", "true"}}, r.dev));
+  const Answer a =
+      make(c, "rate", with({{"rate", "2mbit"}, {"include-control-ports", "true"}}, r.dev));
   REQUIRE_MESSAGE(a.status == 201, a.body.dump());
   const json res = a.body["data"]["result"];
   CHECK(res["structure"]["root"]["kind"] == "tbf");
@@ -381,17 +374,20 @@ TEST_CASE("network rate on the host: tbf root b1ad:, a prior tbf refused then fo
   check_destroyed(c, a.uid());  // twice is fine
 
   // A root qdisc of the user's: refused without force, naming it.
-  must({"tc", "qdisc", "add", "dev", r.dev, "root", "handle", "5:", "tbf", "rate", "1mbit",
-        "burst", "32kbit", "latency", "400ms"});
+  must({"tc", "qdisc", "add", "dev", r.dev, "root", "handle", "5:", "tbf", "rate", "1mbit", "burst",
+        "32kbit", "latency", "400ms"});
   const TcState theirs = tc_state(r.dev);
-  const Answer refused = make(c, "rate", with({{"rate", "3mbit"}, {"include-control-ports", "true"}}, r.dev));
+  const Answer refused =
+      make(c, "rate", with({{"rate", "3mbit"}, {"include-control-ports", "true"}}, r.dev));
   CHECK(refused.status == 409);
   CHECK_MESSAGE(refused.message().find("tbf 5:") != std::string::npos, refused.body.dump());
   CHECK(refused.message().find("force") != std::string::npos);
   CHECK(tc_state(r.dev) == theirs);
 
   // Forced: replaced, kept raw in the record, and put back byte for byte.
-  const Answer forced = make(c, "rate", with({{"rate", "3mbit"}, {"force", "true"}, {"include-control-ports", "true"}}, r.dev));
+  const Answer forced =
+      make(c, "rate",
+           with({{"rate", "3mbit"}, {"force", "true"}, {"include-control-ports", "true"}}, r.dev));
   REQUIRE_MESSAGE(forced.status == 201, forced.body.dump());
   CHECK(forced.body["data"]["result"]["prior_root"]["kind"] == "tbf");
   CHECK(forced.body["data"]["result"]["prior_root"]["handle_text"] == "5:");
@@ -400,7 +396,9 @@ TEST_CASE("network rate on the host: tbf root b1ad:, a prior tbf refused then fo
   CHECK(tc_state(r.dev) == theirs);
 
   // Recovery: bladed killed under a forced rate, restarted: theirs is back.
-  const Answer k = make(c, "rate", with({{"rate", "3mbit"}, {"force", "true"}, {"include-control-ports", "true"}}, r.dev));
+  const Answer k =
+      make(c, "rate",
+           with({{"rate", "3mbit"}, {"force", "true"}, {"include-control-ports", "true"}}, r.dev));
   REQUIRE_MESSAGE(k.status == 201, k.body.dump());
   r.d.crash();
   CHECK(root_of(r.dev).value("handle", "") == "b1ad:");  // the crash undid nothing
@@ -413,7 +411,8 @@ TEST_CASE("network rate on the host: tbf root b1ad:, a prior tbf refused then fo
 
 // ---- inside user-mode Linux: netem, prio, u32 -------------------------------
 
-TEST_CASE("netem qdiscs inside a user-mode Linux guest with sch_netem, sch_prio, sch_tbf, cls_u32") {
+TEST_CASE(
+    "netem qdiscs inside a user-mode Linux guest with sch_netem, sch_prio, sch_tbf, cls_u32") {
   UmlOptions o;
   o.modules = {"veth", "sch_netem", "sch_prio", "sch_tbf", "cls_u32"};
   UmlResult g = run_guest_cases("guest: netem*", o);
@@ -422,8 +421,10 @@ TEST_CASE("netem qdiscs inside a user-mode Linux guest with sch_netem, sch_prio,
   CHECK(g.ok());
 }
 
-TEST_CASE("guest: netem unfiltered: netem is the root, every action's parameters, nothing left after destroy" *
-          doctest::skip()) {
+TEST_CASE(
+    "guest: netem unfiltered: netem is the root, every action's parameters, nothing left after "
+    "destroy" *
+    doctest::skip()) {
   Rig r;
   auto c = r.d.client();
   const TcState pristine = tc_state(r.dev);
@@ -433,7 +434,9 @@ TEST_CASE("guest: netem unfiltered: netem is the root, every action's parameters
     std::string expect;  // in tc's text of the root
   };
   const std::vector<Case> cases = {
-      {"delay", {{"time", "100"}, {"offset", "10"}, {"correlation", "25"}}, "delay 100ms  10ms 25%"},
+      {"delay",
+       {{"time", "100"}, {"offset", "10"}, {"correlation", "25"}},
+       "delay 100ms  10ms 25%"},
       {"loss", {{"percent", "30"}}, "loss 30%"},
       {"duplicate", {{"percent", "10"}}, "duplicate 10%"},
       {"corrupt", {{"percent", "5"}}, "corrupt 5%"},
@@ -457,7 +460,8 @@ TEST_CASE("guest: netem unfiltered: netem is the root, every action's parameters
     CHECK(tc_state(r.dev) == pristine);
   }
   // A delay beyond the 32-bit tick field (~274 s) is exact through the 64-bit one.
-  const Answer big = make(c, "delay", with({{"time", "600000"}, {"include-control-ports", "true"}}, r.dev));
+  const Answer big =
+      make(c, "delay", with({{"time", "600000"}, {"include-control-ports", "true"}}, r.dev));
   REQUIRE_MESSAGE(big.status == 201, big.body.dump());
   const auto dumped = raw_qdiscs(r.dev);
   REQUIRE(!dumped.empty());
@@ -468,8 +472,10 @@ TEST_CASE("guest: netem unfiltered: netem is the root, every action's parameters
   CHECK(r.no_state_left());
 }
 
-TEST_CASE("guest: netem filtered: prio b1ad: with netem in band 4, u32 filters for the selection, the exclusions and the control path" *
-          doctest::skip()) {
+TEST_CASE(
+    "guest: netem filtered: prio b1ad: with netem in band 4, u32 filters for the selection, the "
+    "exclusions and the control path" *
+    doctest::skip()) {
   Rig r;
   auto c = r.d.client();
   const TcState pristine = tc_state(r.dev);
@@ -519,8 +525,10 @@ TEST_CASE("guest: netem filtered: prio b1ad: with netem in band 4, u32 filters f
     return n;
   };
   CHECK(count("flowid b1ad:4") == 4);
-  CHECK(count("flowid b1ad:1") >= 2 * 2 + 2 + 1 + 2);  // exclude-port both ways x2 families, ssh, the ip, API
-  CHECK(filters.find("match 00500000/0000ffff at 20") == std::string::npos);  // dport is the low half
+  CHECK(count("flowid b1ad:1") >=
+        2 * 2 + 2 + 1 + 2);  // exclude-port both ways x2 families, ssh, the ip, API
+  CHECK(filters.find("match 00500000/0000ffff at 20") ==
+        std::string::npos);  // dport is the low half
   CHECK(filters.find("match 00000050/0000ffff at 20") != std::string::npos);
   CHECK(filters.find("match 00001f40/0000fffc at 20") != std::string::npos);  // 8000-8003
   CHECK(filters.find("match 0a4d0000/ffffff00 at 16") != std::string::npos);  // 10.77.0.0/24
@@ -546,7 +554,8 @@ TEST_CASE("guest: netem filtered: prio b1ad: with netem in band 4, u32 filters f
 
   // The steering measured: netem's counter sees only the selected packets.
   send_udp(r.veth.b_ip, 5002, 3);  // the neighbour resolved before counting
-  const Answer one = make(c, "delay", with({{"time", "1"}, {"remote-port", "5001"}, {"protocol", "udp"}}, r.dev));
+  const Answer one =
+      make(c, "delay", with({{"time", "1"}, {"remote-port", "5001"}, {"protocol", "udp"}}, r.dev));
   REQUIRE_MESSAGE(one.status == 201, one.body.dump());
   send_udp(r.veth.b_ip, 5001, 20);
   send_udp(r.veth.b_ip, 5002, 20);
@@ -566,12 +575,14 @@ TEST_CASE("guest: netem filtered: prio b1ad: with netem in band 4, u32 filters f
   CHECK(tc_state(r.dev) == pristine);
 }
 
-TEST_CASE("guest: netem prior root: refused without force, forced, put back byte for byte; 409 for a second fault" *
-          doctest::skip()) {
+TEST_CASE(
+    "guest: netem prior root: refused without force, forced, put back byte for byte; 409 for a "
+    "second fault" *
+    doctest::skip()) {
   Rig r;
   auto c = r.d.client();
-  must({"tc", "qdisc", "add", "dev", r.dev, "root", "handle", "5:", "tbf", "rate", "1mbit",
-        "burst", "32kbit", "latency", "400ms"});
+  must({"tc", "qdisc", "add", "dev", r.dev, "root", "handle", "5:", "tbf", "rate", "1mbit", "burst",
+        "32kbit", "latency", "400ms"});
   const TcState theirs = tc_state(r.dev);
   REQUIRE(theirs.qdiscs[0].kind == "tbf");
   REQUIRE(!theirs.qdiscs[0].options.empty());
@@ -598,8 +609,10 @@ TEST_CASE("guest: netem prior root: refused without force, forced, put back byte
   CHECK(r.no_state_left());
 }
 
-TEST_CASE("guest: netem destroy leaves a root someone else put there, and is 200 after a removal by hand" *
-          doctest::skip()) {
+TEST_CASE(
+    "guest: netem destroy leaves a root someone else put there, and is 200 after a removal by "
+    "hand" *
+    doctest::skip()) {
   Rig r;
   auto c = r.d.client();
   const TcState pristine = tc_state(r.dev);
@@ -610,7 +623,8 @@ TEST_CASE("guest: netem destroy leaves a root someone else put there, and is 200
   CHECK(tc_state(r.dev) == pristine);
   CHECK(r.no_state_left());
 
-  const Answer b = make(c, "delay", with({{"time", "50"}, {"include-control-ports", "true"}}, r.dev));
+  const Answer b =
+      make(c, "delay", with({{"time", "50"}, {"include-control-ports", "true"}}, r.dev));
   REQUIRE_MESSAGE(b.status == 201, b.body.dump());
   must({"tc", "qdisc", "replace", "dev", r.dev, "root", "handle", "7:", "tbf", "rate", "2mbit",
         "burst", "32kbit", "latency", "100ms"});

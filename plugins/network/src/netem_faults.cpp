@@ -52,12 +52,9 @@ class NetemFault : public sdk::Fault {
     NetemState state(host_);
     Prepared p = prepare(req, state);
     const std::string uid(req.uid());
-    json record = {{"version", kRecordVersion},
-                   {"interface", p.plan.iface.name},
-                   {"ifindex", p.plan.iface.ifindex},
-                   {"netns", p.plan.iface.netns},
-                   {"resource", p.plan.iface.resource()},
-                   {"root_kind", p.plan.root_kind()},
+    json record = {{"version", kRecordVersion},           {"interface", p.plan.iface.name},
+                   {"ifindex", p.plan.iface.ifindex},     {"netns", p.plan.iface.netns},
+                   {"resource", p.plan.iface.resource()}, {"root_kind", p.plan.root_kind()},
                    {"prior", p.prior.to_json()}};
     state.checkpoint(call, uid, record);
     try {
@@ -91,9 +88,9 @@ class NetemFault : public sdk::Fault {
     }
     const std::uint64_t netns = rec.value("netns", std::uint64_t{0});
     if (netns != current_netns())
-      throw sdk::FailedPrecondition(
-          "the fault is on an interface of network namespace " + std::to_string(netns) +
-          " and the daemon is in " + std::to_string(current_netns()) + " now; nothing was undone");
+      throw sdk::FailedPrecondition("the fault is on an interface of network namespace " +
+                                    std::to_string(netns) + " and the daemon is in " +
+                                    std::to_string(current_netns()) + " now; nothing was undone");
     const std::string resource = rec.value("resource", "");
     if (auto other = state.other_owner(resource, uid)) {
       // The interface is another experiment's now: this one's tree is gone.
@@ -103,8 +100,8 @@ class NetemFault : public sdk::Fault {
       return;
     }
     NetlinkRoute nl;
-    const RestoreOutcome done = restore_prior(
-        nl, ifindex, rec.value("root_kind", ""), PriorRoot::from_json(rec.value("prior", json())));
+    const RestoreOutcome done = restore_prior(nl, ifindex, rec.value("root_kind", ""),
+                                              PriorRoot::from_json(rec.value("prior", json())));
     if (done.touched)
       host_.info("experiment " + uid + ": " + done.note);
     else
@@ -144,7 +141,8 @@ class NetemFault : public sdk::Fault {
     NetlinkRoute nl;
     const auto root = nl.root(p.plan.iface.ifindex);
     if (!root)
-      throw sdk::InvalidArgument("interface: " + p.plan.iface.name + " has no root qdisc to "
+      throw sdk::InvalidArgument("interface: " + p.plan.iface.name +
+                                 " has no root qdisc to "
                                  "replace (is it gone?)");
     const bool force = req.flag_bool("force");
     const std::string here = "interface: " + p.plan.iface.name + " has ";

@@ -50,9 +50,9 @@ std::string module_of(const std::string &kind) {
   // classifier kind it does not know, after trying to load its module.
   if (err == -NLE_OBJ_NOTFOUND) {
     const std::string mod = module_of(kind);
-    throw sdk::FailedPrecondition(mod + " is not available: modprobe " + mod + " (the kernel has no " +
-                                  kind + " " + (kind == "u32" ? "classifier" : "qdisc") +
-                                  "; nothing was changed)");
+    throw sdk::FailedPrecondition(
+        mod + " is not available: modprobe " + mod + " (the kernel has no " + kind + " " +
+        (kind == "u32" ? "classifier" : "qdisc") + "; nothing was changed)");
   }
   throw sdk::FailedPrecondition("the kernel refused " + step + ": " + netlink_error(err) +
                                 " (nothing was changed)");
@@ -102,8 +102,7 @@ int add_shaper(NetlinkRoute &nl, int ifindex, std::uint32_t handle, std::uint32_
 int put_back(NetlinkRoute &nl, int ifindex, const PriorRoot &prior) {
   if (prior.is_default()) return nl.delete_root(ifindex);
   return nl.add_qdisc(ifindex, prior.handle, TC_H_ROOT, prior.kind,
-                      prior.has_options ? &prior.options : nullptr,
-                      NLM_F_CREATE | NLM_F_REPLACE);
+                      prior.has_options ? &prior.options : nullptr, NLM_F_CREATE | NLM_F_REPLACE);
 }
 
 }  // namespace
@@ -217,10 +216,10 @@ RestoreOutcome restore_prior(NetlinkRoute &nl, int ifindex, const std::string &b
     throw sdk::FailedPrecondition("cannot put the prior root qdisc " + prior.kind + " " +
                                   handle_text(prior.handle) + " back: " + netlink_error(err));
   out.touched = true;
-  out.note = prior.is_default() ? "Blade's root removed: the kernel's default " + prior.kind +
-                                      " is back"
-                                : "the prior root " + prior.kind + " " +
-                                      handle_text(prior.handle) + " is back as it was";
+  out.note =
+      prior.is_default()
+          ? "Blade's root removed: the kernel's default " + prior.kind + " is back"
+          : "the prior root " + prior.kind + " " + handle_text(prior.handle) + " is back as it was";
   return out;
 }
 
