@@ -650,3 +650,35 @@ TEST_CASE("guest: netem recovery: bladed killed with a delay active, restarted: 
   CHECK(tc_state(r.dev) == pristine);
   CHECK(r.no_state_left());
 }
+
+// Last in this file (doctest runs the cases in file order): it unloads
+// modules, which the guest cannot load again (their directory is gone).
+TEST_CASE(
+    "guest: netem zz a step refused part-way (module unloaded) puts the prior root back: 422, "
+    "nothing changed" *
+    doctest::skip()) {
+  Rig r;
+  auto c = r.d.client();
+  must({"tc", "qdisc", "add", "dev", r.dev, "root", "handle", "5:", "tbf", "rate", "1mbit", "burst",
+        "32kbit", "latency", "400ms"});
+  const TcState theirs = tc_state(r.dev);
+  // cls_u32 gone: prio and netem go on, the first filter is refused.
+  REQUIRE(run({"rmmod", "cls_u32"}) == 0);
+  refused(r, c, "delay", with({{"time", "100"}, {"force", "true"}, {"remote-port", "80"}}, r.dev),
+          422, "cls_u32 is not available: modprobe cls_u32", theirs);
+  // sch_netem gone: prio goes on, netem is refused.
+  REQUIRE(run({"rmmod", "sch_netem"}) == 0);
+  refused(r, c, "delay", with({{"time", "100"}, {"force", "true"}}, r.dev), 422,
+          "sch_netem is not available: modprobe sch_netem", theirs);
+  // And over the kernel's default, which is deleted back.
+  must({"tc", "qdisc", "del", "dev", r.dev, "root"});
+  const TcState pristine = tc_state(r.dev);
+  refused(r, c, "loss", with({{"percent", "10"}, {"exclude-port", "8080"}}, r.dev), 422,
+          "sch_netem is not available", pristine);
+  // The refusals left no claim behind: a fault the kernel can still do goes on.
+  const Answer ok =
+      make(c, "rate", with({{"rate", "1mbit"}, {"include-control-ports", "true"}}, r.dev));
+  REQUIRE_MESSAGE(ok.status == 201, ok.body.dump());
+  check_destroyed(c, ok.uid());
+  CHECK(tc_state(r.dev) == pristine);
+}
