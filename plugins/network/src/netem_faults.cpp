@@ -14,6 +14,8 @@
 #include <memory>
 #include <string>
 
+#include <blade/failpoint.hpp>
+
 #include "control_path.hpp"
 #include "fault_families.hpp"
 #include "interface_ref.hpp"
@@ -57,10 +59,12 @@ class NetemFault : public sdk::Fault {
                    {"resource", p.plan.iface.resource()}, {"root_kind", p.plan.root_kind()},
                    {"prior", p.prior.to_json()}};
     state.checkpoint(call, uid, record);
+    BLADE_FAILPOINT("network.netem.create.after_record");
     try {
       state.claim(p.plan.iface, uid);
       NetlinkRoute nl;
       install_tree(nl, p.plan, p.prior);
+      BLADE_FAILPOINT("network.netem.create.after_install");
     } catch (...) {
       // Nothing of the fault is on the interface (install_tree undid its
       // steps): the claim and record go too.
@@ -99,6 +103,7 @@ class NetemFault : public sdk::Fault {
       state.finish(uid);
       return;
     }
+    BLADE_FAILPOINT("network.netem.destroy.before_restore");
     NetlinkRoute nl;
     const RestoreOutcome done = restore_prior(nl, ifindex, rec.value("root_kind", ""),
                                               PriorRoot::from_json(rec.value("prior", json())));
@@ -106,6 +111,7 @@ class NetemFault : public sdk::Fault {
       host_.info("experiment " + uid + ": " + done.note);
     else
       host_.warn("experiment " + uid + ": " + done.note);
+    BLADE_FAILPOINT("network.netem.destroy.after_restore");
     state.finish(uid);
   }
 

@@ -10,6 +10,7 @@
 
 #include <cstdio>
 
+#include <blade/failpoint.hpp>
 #include <blade/plugin.hpp>
 
 namespace blade::network {
@@ -176,10 +177,12 @@ void install_tree(NetlinkRoute &nl, const TreePlan &plan, const PriorRoot &prior
     const int err =
         add_shaper(nl, ifindex, kBladeRoot, TC_H_ROOT, plan.shaping, NLM_F_CREATE | NLM_F_REPLACE);
     if (err < 0) refused(err, plan.shaping.kind, "the " + plan.shaping.kind + " root qdisc");
+    BLADE_FAILPOINT("network.netem.create.after_root");
     return;
   }
   int err = add_prio(nl, ifindex);
   if (err < 0) refused(err, "prio", "the prio root qdisc");
+  BLADE_FAILPOINT("network.netem.create.after_root");
   // From here on a refusal puts the prior root back before it is reported.
   auto undo_and_refuse = [&](int why, const std::string &kind, const std::string &step) {
     const int back = put_back(nl, ifindex, prior);
@@ -191,6 +194,7 @@ void install_tree(NetlinkRoute &nl, const TreePlan &plan, const PriorRoot &prior
   };
   err = add_shaper(nl, ifindex, kBladeLeaf, kFaultBand, plan.shaping, NLM_F_CREATE | NLM_F_EXCL);
   if (err < 0) undo_and_refuse(err, plan.shaping.kind, "the " + plan.shaping.kind + " qdisc");
+  BLADE_FAILPOINT("network.netem.create.after_leaf");
   for (const U32Filter &f : plan.filters) {
     err = add_u32_filter(nl, ifindex, kBladeRoot, f);
     if (err < 0) undo_and_refuse(err, "u32", "the u32 filter " + f.text);
