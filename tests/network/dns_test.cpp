@@ -1,0 +1,369 @@
+// network dns and network dns_down against a real bladed, measured through
+// getaddrinfo: bladed, the test's own DNS server and the test all run in a
+// network namespace and a mount namespace the test made, with private
+// /etc/hosts and /etc/resolv.conf (dns_test_support.hpp), so nothing of
+// the host's resolver is touched.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include "../support/eventually.hpp"
+#include "bladed_process.hpp"
+#include "dns_test_support.hpp"
+#include "experiment_calls.hpp"
+
+namespace fs = std::filesystem;
+using namespace blade::test;
+using namespace blade::test::dns;
+using nlohmann::json;
+
+namespace {
+
+const std::string kHosts = "127.0.0.1\tlocalhost\n# the test's own hosts file\n::1 localhost\n";
+// "the" nameserver: the test's TinyDnsServer. One try, one second: a
+// failure shows at once instead of after the C library's retries.
+const std::string kResolvConf =
+    "# the test's own resolv.conf\nnameserver 127.0.0.1\noptions timeout:1 attempts:1\n";
+const std::map<std::string, std::string> kRecords = {{"www.blade-dns.test", "10.20.30.40"},
+                                                     {"allowed.test", "10.1.2.3"},
+                                                     {"api.allowed.test", "10.1.2.4"},
+                                                     {"blocked.test", "10.9.9.9"}};
+
+BladedOptions network_options() {
+  return only_plugin(fs::path(BLADE_BUILT_PLUGIN_DIR) / "network.so");
+}
+
+// A netns with the test's DNS server and private resolver files, the
+// calling thread inside it while the object lives.
+struct DnsWorld {
+  net::NetNs ns{"bdns"};
+  net::EnterNetNs inside{ns};
+  PrivateEtc etc;
+  TinyDnsServer server{kRecords};
+  explicit DnsWorld(PrivateEtc::Kind kind, const std::string &hosts = kHosts,
+                    const std::string &resolv = kResolvConf)
+      : etc(kind, hosts, resolv) {}
+};
+
+// Leftover temp files of the plugin beside the resolver files.
+int temp_files_in_etc() {
+  int n = 0;
+  for (const auto &e : fs::directory_iterator("/etc"))
+    if (e.path().filename().string().find(".blade-") != std::string::npos) ++n;
+  return n;
+}
+
+std::string hosts_line(const std::string &ip, const std::string &domain, const std::string &uid) {
+  return ip + " " + domain + " # blade:" + uid;
+}
+
+// The plugin's local copy of the experiment's restore record.
+fs::path local_record_dir(const BladedProcess &d, const std::string &uid) {
+  return d.dir / "state" / "plugins" / "network" / "dns" / uid;
+}
+
+}  // namespace
+
+TEST_CASE("dns: getaddrinfo answers the injected ip, then the real one; the rest as it is now") {
+  DnsWorld w(PrivateEtc::Kind::Overlay);
+  REQUIRE(::chown("/etc/hosts", 1234, 1234) == 0);
+  REQUIRE(::chmod("/etc/hosts", 0640) == 0);
+  REQUIRE(resolve("www.blade-dns.test") == "10.20.30.40");  // through DNS: the real one
+  const ino_t before_inode = inode_of("/etc/hosts");
+
+  BladedProcess d(network_options());
+  auto c = d.client();
+  auto a = create(c, "network", "dns", {{"domain", "WWW.Blade-DNS.test"}, {"ip", "10.0.0.1"}});
+  REQUIRE_MESSAGE(a.status == 201, a.body.dump());
+  const std::string uid = a.uid();
+  const std::string line = hosts_line("10.0.0.1", "www.blade-dns.test", uid);
+  CHECK(a.body["data"]["result"]["written"] == "rename");
+  CHECK(a.body["data"]["result"]["line"] == line);
+  CHECK(read_text("/etc/hosts") == kHosts + line + "\n");
+  CHECK(resolve("www.blade-dns.test") == "10.0.0.1");
+  CHECK(resolve("WWW.BLADE-DNS.TEST") == "10.0.0.1");
+  // Renamed into place, owner and mode kept.
+  struct stat st {};
+  REQUIRE(::stat("/etc/hosts", &st) == 0);
+  CHECK(st.st_ino != before_inode);
+  CHECK(st.st_uid == 1234);
+  CHECK(st.st_gid == 1234);
+  CHECK((st.st_mode & 07777) == 0640);
+
+  // Someone edits the file while the fault is on: the edit stays.
+  const std::string added = "192.0.2.7 other.test\n";
+  write_file("/etc/hosts", read_text("/etc/hosts") + added);
+  CHECK(resolve("other.test") == "192.0.2.7");
+
+  check_destroyed(c, uid);
+  CHECK(read_text("/etc/hosts") == kHosts + added);
+  CHECK(resolve("www.blade-dns.test") == "10.20.30.40");
+  CHECK(resolve("other.test") == "192.0.2.7");
+  REQUIRE(::stat("/etc/hosts", &st) == 0);
+  CHECK(st.st_uid == 1234);
+  CHECK((st.st_mode & 07777) == 0640);
+  CHECK(temp_files_in_etc() == 0);
+  CHECK_FALSE(fs::exists(local_record_dir(d, uid)));
+  check_destroyed(c, uid);  // again: nothing left to undo, still 200
+  CHECK(read_text("/etc/hosts") == kHosts + added);
+}
+
+TEST_CASE("dns: only the marked line goes; a file without a final newline keeps that") {
+  DnsWorld w(PrivateEtc::Kind::Overlay, "127.0.0.1 localhost");
+  BladedProcess d(network_options());
+  auto c = d.client();
+  auto one = create(c, "network", "dns", {{"domain", "one.test"}, {"ip", "10.0.0.1"}});
+  REQUIRE_MESSAGE(one.status == 201, one.body.dump());
+  auto two = create(c, "network", "dns", {{"domain", "two.test"}, {"ip", "fd00::2"}});
+  REQUIRE_MESSAGE(two.status == 201, two.body.dump());
+  const std::string l1 = hosts_line("10.0.0.1", "one.test", one.uid());
+  const std::string l2 = hosts_line("fd00::2", "two.test", two.uid());
+  CHECK(read_text("/etc/hosts") == "127.0.0.1 localhost\n" + l1 + "\n" + l2);
+  CHECK(resolve("one.test") == "10.0.0.1");
+  check_destroyed(c, one.uid());  // the first of two: the second stays whole
+  CHECK(read_text("/etc/hosts") == "127.0.0.1 localhost\n" + l2);
+  CHECK(resolve("one.test") == "EAI_NONAME");
+  check_destroyed(c, two.uid());
+  CHECK(read_text("/etc/hosts") == "127.0.0.1 localhost");
+}
+
+TEST_CASE("dns: a hosts file that is a mount point (a container's) is rewritten in place") {
+  DnsWorld w(PrivateEtc::Kind::BindFiles);
+  const ino_t inode = inode_of("/etc/hosts");
+  BladedProcess d(network_options());
+  auto c = d.client();
+  auto a = create(c, "network", "dns", {{"domain", "www.blade-dns.test"}, {"ip", "10.0.0.9"}});
+  REQUIRE_MESSAGE(a.status == 201, a.body.dump());
+  CHECK(a.body["data"]["result"]["written"] == "in-place");
+  CHECK(inode_of("/etc/hosts") == inode);
+  CHECK(read_text("/etc/hosts") ==
+        kHosts + hosts_line("10.0.0.9", "www.blade-dns.test", a.uid()) + "\n");
+  CHECK(resolve("www.blade-dns.test") == "10.0.0.9");
+  check_destroyed(c, a.uid());
+  CHECK(read_text("/etc/hosts") == kHosts);
+  CHECK(inode_of("/etc/hosts") == inode);
+  CHECK(resolve("www.blade-dns.test") == "10.20.30.40");
+}
+
+TEST_CASE("dns and dns_down: bad input is a 400 naming the field, the files untouched") {
+  DnsWorld w(PrivateEtc::Kind::Overlay);
+  BladedProcess d(network_options());
+  auto c = d.client();
+  for (const std::string &domain : std::vector<std::string>{"bad domain", "a#b", "evil.test\n10.6.6.6 bank.test", "-lead.test", "a..b", ".", "x_y.test",
+        std::string(64, 'a') + ".test", std::string(250, 'a') + ".test"}) {
+    CAPTURE(domain);
+    auto a = create(c, "network", "dns", {{"domain", domain}, {"ip", "10.0.0.1"}});
+    CHECK(a.status == 400);
+    CHECK(a.field() == "flags.domain");
+  }
+  for (const std::string ip : {"10.0.0.300", "not-an-ip", "10.0.0.1 evil.test"}) {
+    CAPTURE(ip);
+    auto a = create(c, "network", "dns", {{"domain", "ok.test"}, {"ip", ip}});
+    CHECK(a.status == 400);
+    CHECK(a.field() == "flags.ip");
+  }
+  for (const std::string allow : {"ok.test,bad domain", "a#b"}) {
+    CAPTURE(allow);
+    auto a = create(c, "network", "dns_down", {{"allow_domain", allow}});
+    INFO(a.body.dump());
+    CHECK(a.status == 400);
+    CHECK(a.field() == "flags.allow_domain");
+  }
+  CHECK(read_text("/etc/hosts") == kHosts);
+  CHECK(read_text("/etc/resolv.conf") == kResolvConf);
+  CHECK(temp_files_in_etc() == 0);
+}
+
+TEST_CASE("dns: a second experiment on the same domain is refused with 409 naming the first") {
+  DnsWorld w(PrivateEtc::Kind::Overlay);
+  BladedProcess d(network_options());
+  auto c = d.client();
+  auto first = create(c, "network", "dns", {{"domain", "www.blade-dns.test"}, {"ip", "10.0.0.1"}});
+  REQUIRE_MESSAGE(first.status == 201, first.body.dump());
+  const std::string during = read_text("/etc/hosts");
+  auto second = create(c, "network", "dns", {{"domain", "WWW.blade-dns.TEST"}, {"ip", "10.0.0.2"}});
+  CHECK(second.status == 409);
+  CHECK_MESSAGE(second.message().find(first.uid()) != std::string::npos, second.message());
+  CHECK(read_text("/etc/hosts") == during);
+  check_destroyed(c, first.uid());
+  // Once the first is gone the domain is free again.
+  auto third = create(c, "network", "dns", {{"domain", "www.blade-dns.test"}, {"ip", "10.0.0.3"}});
+  REQUIRE_MESSAGE(third.status == 201, third.body.dump());
+  CHECK(resolve("www.blade-dns.test") == "10.0.0.3");
+  check_destroyed(c, third.uid());
+  CHECK(read_text("/etc/hosts") == kHosts);
+}
+
+// dns_down, over UDP and then with `options use-vc` (the C library asks
+// over TCP only), which the stub resolver serves and forwards alike.
+TEST_CASE("dns_down: allowed names resolve, every other fails; destroy restores resolv.conf") {
+  for (const bool tcp : {false, true}) {
+    CAPTURE(tcp);
+    const std::string resolv = tcp ? kResolvConf + "options use-vc\n" : kResolvConf;
+    DnsWorld w(PrivateEtc::Kind::Overlay, kHosts, resolv);
+    REQUIRE(resolve("allowed.test") == "10.1.2.3");
+    REQUIRE(resolve("blocked.test") == "10.9.9.9");
+    const int tcp_before = w.server.tcp_queries();
+
+    BladedProcess d(network_options());
+    auto c = d.client();
+    auto a = create(c, "network", "dns_down", {{"allow_domain", "Allowed.test,other.test"}});
+    REQUIRE_MESSAGE(a.status == 201, a.body.dump());
+    const auto result = a.body["data"]["result"];
+    const std::string stub = result.value("nameserver", "");
+    CHECK(result["upstreams"] == json::array({"127.0.0.1"}));
+    CHECK(result["allowed"] == json::array({"allowed.test", "other.test"}));
+    CHECK(result["written"] == "rename");
+    const std::string during = read_text("/etc/resolv.conf");
+    CHECK(during.find("#blade:" + a.uid() + " nameserver 127.0.0.1\n") != std::string::npos);
+    CHECK(during.find("nameserver " + stub + " # blade:" + a.uid()) != std::string::npos);
+
+    const int blocked_before = w.server.queries("blocked.test");
+    CHECK(resolve("allowed.test") == "10.1.2.3");
+    CHECK(resolve("api.allowed.test") == "10.1.2.4");  // under an allowed domain
+    // SERVFAIL: over UDP glibc reports it as a temporary failure, over
+    // TCP as no such name; either way no address.
+    const std::string failure = tcp ? "EAI_NONAME" : "EAI_AGAIN";
+    CHECK(resolve("blocked.test") == failure);
+    CHECK(resolve("notallowed.test") == failure);
+    CHECK(resolve("www.blade-dns.test") == failure);
+    CHECK(resolve("localhost") == "127.0.0.1");  // the hosts file still answers
+    // The refused names never reached the nameserver.
+    CHECK(w.server.queries("blocked.test") == blocked_before);
+    if (tcp) CHECK(w.server.tcp_queries() > tcp_before);
+
+    check_destroyed(c, a.uid());
+    CHECK(read_text("/etc/resolv.conf") == resolv);
+    CHECK(resolve("blocked.test") == "10.9.9.9");
+    CHECK(resolve("allowed.test") == "10.1.2.3");
+    CHECK(temp_files_in_etc() == 0);
+    check_destroyed(c, a.uid());
+    CHECK(read_text("/etc/resolv.conf") == resolv);
+  }
+}
+
+TEST_CASE("dns_down: nothing allowed, a second one refused with 409, a bind-mounted resolv.conf") {
+  DnsWorld w(PrivateEtc::Kind::BindFiles);
+  const ino_t inode = inode_of("/etc/resolv.conf");
+  BladedProcess d(network_options());
+  auto c = d.client();
+  auto a = create(c, "network", "dns_down", json::object());
+  REQUIRE_MESSAGE(a.status == 201, a.body.dump());
+  CHECK(a.body["data"]["result"]["written"] == "in-place");
+  CHECK(inode_of("/etc/resolv.conf") == inode);
+  CHECK(resolve("allowed.test") == "EAI_AGAIN");
+  const std::string during = read_text("/etc/resolv.conf");
+  auto second = create(c, "network", "dns_down", {{"allow_domain", "allowed.test"}});
+  CHECK(second.status == 409);
+  CHECK_MESSAGE(second.message().find(a.uid()) != std::string::npos, second.message());
+  CHECK(read_text("/etc/resolv.conf") == during);
+  check_destroyed(c, a.uid());
+  CHECK(read_text("/etc/resolv.conf") == kResolvConf);
+  CHECK(inode_of("/etc/resolv.conf") == inode);
+  CHECK(resolve("allowed.test") == "10.1.2.3");
+}
+
+TEST_CASE("dns and dns_down survive a SIGKILLed bladed only until it starts again") {
+  DnsWorld w(PrivateEtc::Kind::Overlay);
+  BladedProcess d(network_options());
+  auto c = d.client();
+  auto entry = create(c, "network", "dns", {{"domain", "www.blade-dns.test"}, {"ip", "10.0.0.1"}});
+  REQUIRE_MESSAGE(entry.status == 201, entry.body.dump());
+  auto down = create(c, "network", "dns_down", {{"allow_domain", "allowed.test"}});
+  REQUIRE_MESSAGE(down.status == 201, down.body.dump());
+  CHECK(resolve("www.blade-dns.test") == "10.0.0.1");
+  CHECK(resolve("blocked.test") == "EAI_AGAIN");
+
+  d.crash();
+  // Both edits outlived the daemon (its stub resolver did not: now every
+  // name fails, the allowed ones too, until the restart undoes the edit).
+  CHECK(read_text("/etc/hosts").find("# blade:" + entry.uid()) != std::string::npos);
+  CHECK(read_text("/etc/resolv.conf").find("# blade:" + down.uid()) != std::string::npos);
+  CHECK(resolve("allowed.test") != "10.1.2.3");
+
+  d.restart();  // returns once recovery has run
+  auto c2 = d.client();
+  CHECK(wait_destroyed(c2, entry.uid()) == "destroyed");
+  CHECK(wait_destroyed(c2, down.uid()) == "destroyed");
+  CHECK(read_text("/etc/hosts") == kHosts);
+  CHECK(read_text("/etc/resolv.conf") == kResolvConf);
+  CHECK(resolve("www.blade-dns.test") == "10.20.30.40");
+  CHECK(resolve("blocked.test") == "10.9.9.9");
+  CHECK(temp_files_in_etc() == 0);
+}
+
+TEST_CASE("destroy works from the host's restore record alone (the plugin's local copy lost)") {
+  DnsWorld w(PrivateEtc::Kind::Overlay);
+  BladedProcess d(network_options());
+  auto c = d.client();
+  auto entry = create(c, "network", "dns", {{"domain", "www.blade-dns.test"}, {"ip", "10.0.0.1"}});
+  REQUIRE_MESSAGE(entry.status == 201, entry.body.dump());
+  auto down = create(c, "network", "dns_down", {{"allow_domain", "allowed.test"}});
+  REQUIRE_MESSAGE(down.status == 201, down.body.dump());
+  d.crash();
+  for (const auto &uid : {entry.uid(), down.uid()}) {
+    REQUIRE(fs::exists(local_record_dir(d, uid) / "record.json"));
+    fs::remove_all(local_record_dir(d, uid));
+  }
+  d.restart();
+  auto c2 = d.client();
+  CHECK(wait_destroyed(c2, entry.uid()) == "destroyed");
+  CHECK(wait_destroyed(c2, down.uid()) == "destroyed");
+  CHECK(read_text("/etc/hosts") == kHosts);
+  CHECK(read_text("/etc/resolv.conf") == kResolvConf);
+  CHECK(resolve("www.blade-dns.test") == "10.20.30.40");
+  CHECK(resolve("blocked.test") == "10.9.9.9");
+}
+
+#ifdef BLADE_FAILPOINTS
+
+// A crash between the record and the write, and right after the write:
+// the restart's recovery leaves the files as they were.
+TEST_CASE("a crash inside create, before or after the file is written, leaves nothing") {
+  struct Case {
+    std::string action, point;
+    json flags;
+  };
+  const json dns_flags = {{"domain", "www.blade-dns.test"}, {"ip", "10.0.0.1"}};
+  const json down_flags = {{"allow_domain", "allowed.test"}};
+  for (const Case &k : {Case{"dns", "network.dns.before_write", dns_flags},
+                        Case{"dns", "network.dns.after_write", dns_flags},
+                        Case{"dns_down", "network.dns_down.before_write", down_flags},
+                        Case{"dns_down", "network.dns_down.after_write", down_flags}}) {
+    CAPTURE(k.point);
+    DnsWorld w(PrivateEtc::Kind::Overlay);
+    BladedOptions o = network_options();
+    o.env = {"BLADE_FAILPOINTS=" + k.point + "=kill"};
+    BladedProcess d(o);
+    {
+      auto c = d.client();
+      post_json(c, "/v1/experiments", {{"target", "network"}, {"action", k.action}, {"flags", k.flags}});
+    }
+    REQUIRE(d.process->exit_code(std::chrono::seconds(10)) == -SIGKILL);
+    if (k.point.ends_with("after_write")) {
+      const std::string file = k.action == "dns" ? "/etc/hosts" : "/etc/resolv.conf";
+      CHECK(read_text(file).find("# blade:") != std::string::npos);  // the crash left the edit
+    }
+    d.set_env({});
+    d.restart();
+    auto c = d.client();
+    auto r = c.Get("/v1/experiments", auth());
+    REQUIRE(r);
+    const auto items = json::parse(r->body)["data"]["items"];
+    REQUIRE(items.size() == 1);
+    const std::string status = wait_status(c, items[0]["uid"], "destroyed").value("status", "");
+    CHECK((status == "destroyed" || status == "failed"));
+    CHECK(read_text("/etc/hosts") == kHosts);
+    CHECK(read_text("/etc/resolv.conf") == kResolvConf);
+    CHECK(temp_files_in_etc() == 0);
+    CHECK(resolve("www.blade-dns.test") == "10.20.30.40");
+  }
+}
+
+#endif  // BLADE_FAILPOINTS
