@@ -180,6 +180,47 @@ TEST_CASE("dns and dns_down: bad input is a 400 naming the field, the files unto
   CHECK(temp_files_in_etc() == 0);
 }
 
+TEST_CASE("dns: a domain the hosts file names already is refused (422), the file untouched") {
+  const std::string hosts = kHosts + "10.7.7.7 Www.Blade-Dns.Test www\n";
+  DnsWorld w(PrivateEtc::Kind::Overlay, hosts);
+  BladedProcess d(network_options());
+  auto c = d.client();
+  for (const bool dry : {false, true}) {
+    CAPTURE(dry);
+    auto a = create(c, "network", "dns", {{"domain", "www.blade-dns.test"}, {"ip", "10.0.0.1"}}, dry);
+    INFO(a.body.dump());
+    // A dry run answers 200 with the refusal as its note.
+    CHECK(a.status == (dry ? 200 : 422));
+    const std::string why = dry ? a.body["data"].value("note", "") : a.message();
+    CHECK(why.find("10.7.7.7 Www.Blade-Dns.Test www") != std::string::npos);
+  }
+  CHECK(read_text("/etc/hosts") == hosts);
+  // The refusal took no claim: another name is free, and so is this one
+  // once the file no longer names it.
+  write_file("/etc/hosts", kHosts);
+  auto ok = create(c, "network", "dns", {{"domain", "www.blade-dns.test"}, {"ip", "10.0.0.1"}});
+  REQUIRE_MESSAGE(ok.status == 201, ok.body.dump());
+  check_destroyed(c, ok.uid());
+  CHECK(read_text("/etc/hosts") == kHosts);
+}
+
+TEST_CASE("dns and dns_down: a dry run says what would be written and writes nothing") {
+  DnsWorld w(PrivateEtc::Kind::Overlay);
+  BladedProcess d(network_options());
+  auto c = d.client();
+  auto a = create(c, "network", "dns", {{"domain", "www.blade-dns.test"}, {"ip", "10.0.0.1"}}, true);
+  INFO(a.body.dump());
+  CHECK(a.status == 200);
+  CHECK(a.body.dump().find("10.0.0.1 www.blade-dns.test # blade:") != std::string::npos);
+  auto b = create(c, "network", "dns_down", {{"allow_domain", "allowed.test"}}, true);
+  INFO(b.body.dump());
+  CHECK(b.status == 200);
+  CHECK(b.body.dump().find("\"upstreams\":[\"127.0.0.1\"]") != std::string::npos);
+  CHECK(read_text("/etc/hosts") == kHosts);
+  CHECK(read_text("/etc/resolv.conf") == kResolvConf);
+  CHECK(resolve("blocked.test") == "10.9.9.9");
+}
+
 TEST_CASE("dns: a second experiment on the same domain is refused with 409 naming the first") {
   DnsWorld w(PrivateEtc::Kind::Overlay);
   BladedProcess d(network_options());

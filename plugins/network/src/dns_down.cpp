@@ -53,8 +53,15 @@ class DnsDown : public sdk::Fault {
     // forward to the first, and undoing them out of order would leave
     // the host's resolver pointed at a stub that is gone.
     state_.claim("allow_domain", "resolver:" + file, uid);
-    const ConfigText old = read_config(file);
-    auto stub = std::make_unique<StubResolver>(upstreams_of(old.bytes), allowed);
+    std::unique_ptr<StubResolver> stub;
+    ConfigText old;
+    try {
+      old = read_config(file);
+      stub = std::make_unique<StubResolver>(upstreams_of(old.bytes), allowed);
+    } catch (const sdk::Error &) {
+      state_.finish(uid);  // the claim goes again: nothing was done
+      throw;
+    }
     const std::string line = "nameserver " + stub->address() + added_marker(uid);
     const nlohmann::json record = {{"file", file}, {"line", line}};
     state_.checkpoint(call, uid, record);

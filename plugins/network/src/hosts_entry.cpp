@@ -2,6 +2,9 @@
 
 #include <arpa/inet.h>
 
+#include <optional>
+#include <sstream>
+
 #include <blade/failpoint.hpp>
 
 #include "dns_experiment_state.hpp"
@@ -34,8 +37,39 @@ HostsLine parse(const sdk::Request &req) {
   return out;
 }
 
+// The first line of a hosts file that names `domain` (lower case), if
+// any: "<address> <name> [<alias> ...]  # comment".
+std::optional<std::string> line_naming(std::string_view text, const std::string &domain) {
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) nl = text.size();
+    const std::string_view line = text.substr(pos, nl - pos);
+    pos = nl + 1;
+    std::istringstream words(std::string(line.substr(0, line.find('#'))));
+    std::string word;
+    words >> word;  // the address
+    while (words >> word)
+      if (lower_name(word) == domain) return std::string(line);
+  }
+  return std::nullopt;
+}
+
 std::string line_for(const HostsLine &h, std::string_view uid) {
   return h.ip + " " + h.domain + added_marker(uid);
+}
+
+// A name the file lists already would keep its own line: the C library
+// answers from the first line naming it (getaddrinfo lists that address
+// first), so the appended line would not take effect. Refused, unless the
+// line is this experiment's own (a create retried after a crash).
+void refuse_if_named(const std::string &file, const std::string &domain, std::string_view uid) {
+  const std::string text = read_config(file).bytes;
+  if (has_marks(text, uid)) return;
+  if (auto line = line_naming(text, domain))
+    throw sdk::FailedPrecondition("domain: " + domain + " is already named in " + file +
+                                  " by the line '" + *line +
+                                  "', which would take precedence over an appended one");
 }
 
 class HostsEntry : public sdk::Fault {
@@ -52,6 +86,12 @@ class HostsEntry : public sdk::Fault {
     // first, hand the name back to the older one's ip; neither is what
     // its caller asked for.
     state_.claim("domain", "domain:" + h.domain, uid);
+    try {
+      refuse_if_named(file, h.domain, uid);
+    } catch (const sdk::Error &) {
+      state_.finish(uid);  // the claim goes again: nothing was done
+      throw;
+    }
     state_.checkpoint(call, uid, {{"file", file}, {"line", line}});
     BLADE_FAILPOINT("network.dns.before_write");
     const ConfigText old = read_config(file);
@@ -76,6 +116,7 @@ class HostsEntry : public sdk::Fault {
   std::string dry_run(const sdk::Request &req, sdk::Call &) override {
     const HostsLine h = parse(req);
     const std::string file = real_config_file(kHostsFile);
+    refuse_if_named(file, h.domain, req.uid());
     return nlohmann::json{{"file", file}, {"line", line_for(h, req.uid())}}.dump();
   }
 
