@@ -52,6 +52,18 @@ struct DnsWorld {
       : etc(kind, hosts, resolv) {}
 };
 
+// An experiment created: 201, or the test stops with the answer.
+Answer must_create(httplib::Client &c, const std::string &target, const std::string &action,
+                   const json &flags) {
+  Answer a = create(c, target, action, flags);
+  REQUIRE_MESSAGE(a.status == 201, a.body.dump());
+  return a;
+}
+
+json dns_flags(const std::string &domain, const std::string &ip) {
+  return {{"domain", domain}, {"ip", ip}};
+}
+
 // Leftover temp files of the plugin beside the resolver files.
 int temp_files_in_etc() {
   int n = 0;
@@ -80,8 +92,7 @@ TEST_CASE("dns: getaddrinfo answers the injected ip, then the real one; the rest
 
   BladedProcess d(network_options());
   auto c = d.client();
-  auto a = create(c, "network", "dns", {{"domain", "WWW.Blade-DNS.test"}, {"ip", "10.0.0.1"}});
-  REQUIRE_MESSAGE(a.status == 201, a.body.dump());
+  auto a = must_create(c, "network", "dns", dns_flags("WWW.Blade-DNS.test", "10.0.0.1"));
   const std::string uid = a.uid();
   const std::string line = hosts_line("10.0.0.1", "www.blade-dns.test", uid);
   CHECK(a.body["data"]["result"]["written"] == "rename");
@@ -119,10 +130,8 @@ TEST_CASE("dns: only the marked line goes; a file without a final newline keeps 
   DnsWorld w(PrivateEtc::Kind::Overlay, "127.0.0.1 localhost");
   BladedProcess d(network_options());
   auto c = d.client();
-  auto one = create(c, "network", "dns", {{"domain", "one.test"}, {"ip", "10.0.0.1"}});
-  REQUIRE_MESSAGE(one.status == 201, one.body.dump());
-  auto two = create(c, "network", "dns", {{"domain", "two.test"}, {"ip", "fd00::2"}});
-  REQUIRE_MESSAGE(two.status == 201, two.body.dump());
+  auto one = must_create(c, "network", "dns", dns_flags("one.test", "10.0.0.1"));
+  auto two = must_create(c, "network", "dns", dns_flags("two.test", "fd00::2"));
   const std::string l1 = hosts_line("10.0.0.1", "one.test", one.uid());
   const std::string l2 = hosts_line("fd00::2", "two.test", two.uid());
   CHECK(read_text("/etc/hosts") == "127.0.0.1 localhost\n" + l1 + "\n" + l2);
@@ -139,8 +148,7 @@ TEST_CASE("dns: a hosts file that is a mount point (a container's) is rewritten 
   const ino_t inode = inode_of("/etc/hosts");
   BladedProcess d(network_options());
   auto c = d.client();
-  auto a = create(c, "network", "dns", {{"domain", "www.blade-dns.test"}, {"ip", "10.0.0.9"}});
-  REQUIRE_MESSAGE(a.status == 201, a.body.dump());
+  auto a = must_create(c, "network", "dns", dns_flags("www.blade-dns.test", "10.0.0.9"));
   CHECK(a.body["data"]["result"]["written"] == "in-place");
   CHECK(inode_of("/etc/hosts") == inode);
   CHECK(read_text("/etc/hosts") ==
@@ -188,7 +196,7 @@ TEST_CASE("dns: a domain the hosts file names already is refused (422), the file
   auto c = d.client();
   for (const bool dry : {false, true}) {
     CAPTURE(dry);
-    auto a = create(c, "network", "dns", {{"domain", "www.blade-dns.test"}, {"ip", "10.0.0.1"}}, dry);
+    auto a = create(c, "network", "dns", dns_flags("www.blade-dns.test", "10.0.0.1"), dry);
     INFO(a.body.dump());
     // A dry run answers 200 with the refusal as its note.
     CHECK(a.status == (dry ? 200 : 422));
@@ -199,8 +207,7 @@ TEST_CASE("dns: a domain the hosts file names already is refused (422), the file
   // The refusal took no claim: another name is free, and so is this one
   // once the file no longer names it.
   write_file("/etc/hosts", kHosts);
-  auto ok = create(c, "network", "dns", {{"domain", "www.blade-dns.test"}, {"ip", "10.0.0.1"}});
-  REQUIRE_MESSAGE(ok.status == 201, ok.body.dump());
+  auto ok = must_create(c, "network", "dns", dns_flags("www.blade-dns.test", "10.0.0.1"));
   check_destroyed(c, ok.uid());
   CHECK(read_text("/etc/hosts") == kHosts);
 }
@@ -209,7 +216,7 @@ TEST_CASE("dns and dns_down: a dry run says what would be written and writes not
   DnsWorld w(PrivateEtc::Kind::Overlay);
   BladedProcess d(network_options());
   auto c = d.client();
-  auto a = create(c, "network", "dns", {{"domain", "www.blade-dns.test"}, {"ip", "10.0.0.1"}}, true);
+  auto a = create(c, "network", "dns", dns_flags("www.blade-dns.test", "10.0.0.1"), true);
   INFO(a.body.dump());
   CHECK(a.status == 200);
   CHECK(a.body.dump().find("10.0.0.1 www.blade-dns.test # blade:") != std::string::npos);
@@ -226,17 +233,15 @@ TEST_CASE("dns: a second experiment on the same domain is refused with 409 namin
   DnsWorld w(PrivateEtc::Kind::Overlay);
   BladedProcess d(network_options());
   auto c = d.client();
-  auto first = create(c, "network", "dns", {{"domain", "www.blade-dns.test"}, {"ip", "10.0.0.1"}});
-  REQUIRE_MESSAGE(first.status == 201, first.body.dump());
+  auto first = must_create(c, "network", "dns", dns_flags("www.blade-dns.test", "10.0.0.1"));
   const std::string during = read_text("/etc/hosts");
-  auto second = create(c, "network", "dns", {{"domain", "WWW.blade-dns.TEST"}, {"ip", "10.0.0.2"}});
+  auto second = create(c, "network", "dns", dns_flags("WWW.blade-dns.TEST", "10.0.0.2"));
   CHECK(second.status == 409);
   CHECK_MESSAGE(second.message().find(first.uid()) != std::string::npos, second.message());
   CHECK(read_text("/etc/hosts") == during);
   check_destroyed(c, first.uid());
   // Once the first is gone the domain is free again.
-  auto third = create(c, "network", "dns", {{"domain", "www.blade-dns.test"}, {"ip", "10.0.0.3"}});
-  REQUIRE_MESSAGE(third.status == 201, third.body.dump());
+  auto third = must_create(c, "network", "dns", dns_flags("www.blade-dns.test", "10.0.0.3"));
   CHECK(resolve("www.blade-dns.test") == "10.0.0.3");
   check_destroyed(c, third.uid());
   CHECK(read_text("/etc/hosts") == kHosts);
@@ -255,8 +260,7 @@ TEST_CASE("dns_down: allowed names resolve, every other fails; destroy restores 
 
     BladedProcess d(network_options());
     auto c = d.client();
-    auto a = create(c, "network", "dns_down", {{"allow_domain", "Allowed.test,other.test"}});
-    REQUIRE_MESSAGE(a.status == 201, a.body.dump());
+    auto a = must_create(c, "network", "dns_down", {{"allow_domain", "Allowed.test,other.test"}});
     const auto result = a.body["data"]["result"];
     const std::string stub = result.value("nameserver", "");
     CHECK(result["upstreams"] == json::array({"127.0.0.1"}));
@@ -295,8 +299,7 @@ TEST_CASE("dns_down: nothing allowed, a second one refused with 409, a bind-moun
   const ino_t inode = inode_of("/etc/resolv.conf");
   BladedProcess d(network_options());
   auto c = d.client();
-  auto a = create(c, "network", "dns_down", json::object());
-  REQUIRE_MESSAGE(a.status == 201, a.body.dump());
+  auto a = must_create(c, "network", "dns_down", json::object());
   CHECK(a.body["data"]["result"]["written"] == "in-place");
   CHECK(inode_of("/etc/resolv.conf") == inode);
   CHECK(resolve("allowed.test") == "EAI_AGAIN");
@@ -315,8 +318,7 @@ TEST_CASE("dns_down: garbage sent to the stub resolver harms neither it nor the 
   DnsWorld w(PrivateEtc::Kind::Overlay);
   BladedProcess d(network_options());
   auto c = d.client();
-  auto a = create(c, "network", "dns_down", {{"allow_domain", "allowed.test"}});
-  REQUIRE_MESSAGE(a.status == 201, a.body.dump());
+  auto a = must_create(c, "network", "dns_down", {{"allow_domain", "allowed.test"}});
   sockaddr_in stub{};
   stub.sin_family = AF_INET;
   stub.sin_port = htons(53);
@@ -356,28 +358,23 @@ TEST_CASE("dns_down: garbage sent to the stub resolver harms neither it nor the 
   CHECK(read_text("/etc/resolv.conf") == kResolvConf);
 }
 
-TEST_CASE("dns and dns_down survive a SIGKILLed bladed only until it starts again") {
-  DnsWorld w(PrivateEtc::Kind::Overlay);
-  BladedProcess d(network_options());
-  auto c = d.client();
-  auto entry = create(c, "network", "dns", {{"domain", "www.blade-dns.test"}, {"ip", "10.0.0.1"}});
-  REQUIRE_MESSAGE(entry.status == 201, entry.body.dump());
-  auto down = create(c, "network", "dns_down", {{"allow_domain", "allowed.test"}});
-  REQUIRE_MESSAGE(down.status == 201, down.body.dump());
-  CHECK(resolve("www.blade-dns.test") == "10.0.0.1");
-  CHECK(resolve("blocked.test") == "EAI_AGAIN");
+namespace {
 
-  d.crash();
-  // Both edits outlived the daemon (its stub resolver did not: now every
-  // name fails, the allowed ones too, until the restart undoes the edit).
-  CHECK(read_text("/etc/hosts").find("# blade:" + entry.uid()) != std::string::npos);
-  CHECK(read_text("/etc/resolv.conf").find("# blade:" + down.uid()) != std::string::npos);
-  CHECK(resolve("allowed.test") != "10.1.2.3");
+// A dns and a dns_down, both running.
+struct BothFaults {
+  Answer entry, down;
+  explicit BothFaults(httplib::Client &c)
+      : entry(must_create(c, "network", "dns", dns_flags("www.blade-dns.test", "10.0.0.1"))),
+        down(must_create(c, "network", "dns_down", {{"allow_domain", "allowed.test"}})) {}
+};
 
+// Starts the crashed daemon again and checks that its recovery destroyed
+// both faults and left both files (and the lookups) as before them.
+void check_recovered(BladedProcess &d, const BothFaults &f) {
   d.restart();  // returns once recovery has run
-  auto c2 = d.client();
-  CHECK(wait_destroyed(c2, entry.uid()) == "destroyed");
-  CHECK(wait_destroyed(c2, down.uid()) == "destroyed");
+  auto c = d.client();
+  CHECK(wait_destroyed(c, f.entry.uid()) == "destroyed");
+  CHECK(wait_destroyed(c, f.down.uid()) == "destroyed");
   CHECK(read_text("/etc/hosts") == kHosts);
   CHECK(read_text("/etc/resolv.conf") == kResolvConf);
   CHECK(resolve("www.blade-dns.test") == "10.20.30.40");
@@ -385,27 +382,36 @@ TEST_CASE("dns and dns_down survive a SIGKILLed bladed only until it starts agai
   CHECK(temp_files_in_etc() == 0);
 }
 
+}  // namespace
+
+TEST_CASE("dns and dns_down survive a SIGKILLed bladed only until it starts again") {
+  DnsWorld w(PrivateEtc::Kind::Overlay);
+  BladedProcess d(network_options());
+  auto c = d.client();
+  const BothFaults f(c);
+  CHECK(resolve("www.blade-dns.test") == "10.0.0.1");
+  CHECK(resolve("blocked.test") == "EAI_AGAIN");
+
+  d.crash();
+  // Both edits outlived the daemon (its stub resolver did not: now every
+  // name fails, the allowed ones too, until the restart undoes the edit).
+  CHECK(read_text("/etc/hosts").find("# blade:" + f.entry.uid()) != std::string::npos);
+  CHECK(read_text("/etc/resolv.conf").find("# blade:" + f.down.uid()) != std::string::npos);
+  CHECK(resolve("allowed.test") != "10.1.2.3");
+  check_recovered(d, f);
+}
+
 TEST_CASE("destroy works from the host's restore record alone (the plugin's local copy lost)") {
   DnsWorld w(PrivateEtc::Kind::Overlay);
   BladedProcess d(network_options());
   auto c = d.client();
-  auto entry = create(c, "network", "dns", {{"domain", "www.blade-dns.test"}, {"ip", "10.0.0.1"}});
-  REQUIRE_MESSAGE(entry.status == 201, entry.body.dump());
-  auto down = create(c, "network", "dns_down", {{"allow_domain", "allowed.test"}});
-  REQUIRE_MESSAGE(down.status == 201, down.body.dump());
+  const BothFaults f(c);
   d.crash();
-  for (const auto &uid : {entry.uid(), down.uid()}) {
+  for (const auto &uid : {f.entry.uid(), f.down.uid()}) {
     REQUIRE(fs::exists(local_record_dir(d, uid) / "record.json"));
     fs::remove_all(local_record_dir(d, uid));
   }
-  d.restart();
-  auto c2 = d.client();
-  CHECK(wait_destroyed(c2, entry.uid()) == "destroyed");
-  CHECK(wait_destroyed(c2, down.uid()) == "destroyed");
-  CHECK(read_text("/etc/hosts") == kHosts);
-  CHECK(read_text("/etc/resolv.conf") == kResolvConf);
-  CHECK(resolve("www.blade-dns.test") == "10.20.30.40");
-  CHECK(resolve("blocked.test") == "10.9.9.9");
+  check_recovered(d, f);
 }
 
 #ifdef BLADE_FAILPOINTS
@@ -417,10 +423,10 @@ TEST_CASE("a crash inside create, before or after the file is written, leaves no
     std::string action, point;
     json flags;
   };
-  const json dns_flags = {{"domain", "www.blade-dns.test"}, {"ip", "10.0.0.1"}};
+  const json entry_flags = dns_flags("www.blade-dns.test", "10.0.0.1");
   const json down_flags = {{"allow_domain", "allowed.test"}};
-  for (const Case &k : {Case{"dns", "network.dns.before_write", dns_flags},
-                        Case{"dns", "network.dns.after_write", dns_flags},
+  for (const Case &k : {Case{"dns", "network.dns.before_write", entry_flags},
+                        Case{"dns", "network.dns.after_write", entry_flags},
                         Case{"dns_down", "network.dns_down.before_write", down_flags},
                         Case{"dns_down", "network.dns_down.after_write", down_flags}}) {
     CAPTURE(k.point);
