@@ -7,9 +7,10 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <random>
 #include <filesystem>
+#include <random>
 #include <string>
+#include <thread>
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
@@ -456,6 +457,58 @@ TEST_CASE("a crash inside create, before or after the file is written, leaves no
     CHECK(read_text("/etc/resolv.conf") == kResolvConf);
     CHECK(temp_files_in_etc() == 0);
     CHECK(resolve("www.blade-dns.test") == "10.20.30.40");
+  }
+}
+
+// No record at all: the create stalls before the plugin is called (the row
+// stored, no record yet), the edits a host that stores records only at the
+// end (ABI 1.1) could leave are planted, and the daemon dies. Destroy finds
+// them by the uid in their markers alone.
+TEST_CASE("with no record (a crash before the first), destroy finds the edits by their uid") {
+  for (const std::string action : {"dns", "dns_down"}) {
+    CAPTURE(action);
+    DnsWorld w(PrivateEtc::Kind::Overlay);
+    BladedOptions o = network_options();
+    o.env = {"BLADE_FAILPOINTS=core.create.before_plugin=sleep:5000"};
+    BladedProcess d(o);
+    std::thread creating([&] {
+      auto c = d.client();
+      post_json(c, "/v1/experiments",
+                {{"target", "network"},
+                 {"action", action},
+                 {"flags", action == "dns" ? dns_flags("www.blade-dns.test", "10.0.0.1")
+                                           : json{{"allow_domain", "allowed.test"}}}});
+    });
+    auto c = d.client();
+    std::string uid;
+    REQUIRE(eventually([&] {
+      auto r = c.Get("/v1/experiments", auth());
+      if (!r || r->status != 200) return false;
+      const auto items = json::parse(r->body)["data"]["items"];
+      if (items.size() != 1) return false;
+      uid = items[0]["uid"];
+      return true;
+    }));
+    if (action == "dns") {
+      write_file("/etc/hosts", kHosts + hosts_line("10.0.0.1", "www.blade-dns.test", uid) + "\n");
+      REQUIRE(resolve("www.blade-dns.test") == "10.0.0.1");
+    } else {
+      write_file("/etc/resolv.conf", "# the test's own resolv.conf\n#blade:" + uid +
+                                         " nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
+                                         "nameserver 127.66.76.1 # blade:" + uid + "\n");
+      REQUIRE(resolve("blocked.test") != "10.9.9.9");
+    }
+    d.crash();
+    creating.join();
+    d.set_env({});
+    d.restart();
+    auto c2 = d.client();
+    const std::string status = wait_status(c2, uid, "destroyed").value("status", "");
+    CHECK((status == "destroyed" || status == "failed"));
+    CHECK(read_text("/etc/hosts") == kHosts);
+    CHECK(read_text("/etc/resolv.conf") == kResolvConf);
+    CHECK(resolve("www.blade-dns.test") == "10.20.30.40");
+    CHECK(resolve("blocked.test") == "10.9.9.9");
   }
 }
 

@@ -84,7 +84,7 @@ class DnsDown : public sdk::Fault {
   void destroy(const sdk::Request &req, sdk::Call &) override {
     const std::string uid(req.uid());
     const auto record = state_.record(req);
-    const std::string file = record.value("file", std::string(kResolvConf));
+    const std::string file = file_to_undo(record, kResolvConf);
     BLADE_FAILPOINT("network.dns_down.destroy.before_write");
     // The file first: allowed names keep resolving until it points back.
     undo_marks(file, uid);

@@ -1,5 +1,7 @@
 #include "dns_experiment_state.hpp"
 
+#include <limits.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -43,6 +45,12 @@ void DnsExperimentState::finish(std::string_view uid) {
   std::filesystem::remove_all(d, ec);
   if (ec) throw sdk::FailedPrecondition("cannot remove " + d + ": " + ec.message());
   plugins::sync_dir(plugins::directory_of(d));
+}
+
+std::string file_to_undo(const nlohmann::json &record, const std::string &path) {
+  if (record.contains("file") && record["file"].is_string()) return record["file"];
+  char buf[PATH_MAX];
+  return ::realpath(path.c_str(), buf) ? std::string(buf) : path;
 }
 
 }  // namespace blade::network

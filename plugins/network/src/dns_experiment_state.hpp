@@ -38,4 +38,9 @@ class DnsExperimentState {
   plugins::ResourceClaims claims_;
 };
 
+// The file a destroy undoes its edits in: the one its record names (the
+// real file, resolved at create), else the file `path` leads to now (a
+// destroy with no record: a crash before the first), else `path` itself.
+std::string file_to_undo(const nlohmann::json &record, const std::string &path);
+
 }  // namespace blade::network

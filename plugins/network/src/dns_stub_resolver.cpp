@@ -185,10 +185,19 @@ StubResolver::StubResolver(std::vector<Nameserver> upstreams, std::vector<std::s
   stop_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!stop_) throw sdk::FailedPrecondition(std::string("eventfd: ") + std::strerror(errno));
   udp_thread_ = std::thread([this] { serve_udp(); });
-  tcp_thread_ = std::thread([this] { serve_tcp(); });
+  try {
+    tcp_thread_ = std::thread([this] { serve_tcp(); });
+  } catch (...) {
+    stop();  // no destructor runs for a half-made object: the UDP thread must not outlive it
+    throw;
+  }
 }
 
 StubResolver::~StubResolver() {
+  stop();
+}
+
+void StubResolver::stop() {
   const std::uint64_t one = 1;
   // The eventfd stays readable once written: both loops see it.
   [[maybe_unused]] ssize_t n = ::write(stop_.get(), &one, sizeof one);

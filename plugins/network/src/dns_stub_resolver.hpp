@@ -50,6 +50,8 @@ class StubResolver {
   std::uint64_t denied() const { return denied_; }
 
  private:
+  // Tells both threads to end and waits for them.
+  void stop();
   void serve_udp();
   void serve_tcp();
   // The answer to one query over TCP: forwarded or denied.

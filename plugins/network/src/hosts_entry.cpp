@@ -105,9 +105,7 @@ class HostsEntry : public sdk::Fault {
   void destroy(const sdk::Request &req, sdk::Call &) override {
     const std::string uid(req.uid());
     const auto record = state_.record(req);
-    // The record names the file when the create got that far; without
-    // one, the line (if any) can only be in the hosts file.
-    const std::string file = record.value("file", std::string(kHostsFile));
+    const std::string file = file_to_undo(record, kHostsFile);
     BLADE_FAILPOINT("network.dns.destroy.before_write");
     undo_marks(file, uid);
     state_.finish(uid);
