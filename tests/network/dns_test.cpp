@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <iterator>
 #include <random>
 #include <string>
 #include <thread>
@@ -313,6 +314,27 @@ TEST_CASE("dns_down: nothing allowed, a second one refused with 409, a bind-moun
   CHECK(read_text("/etc/resolv.conf") == kResolvConf);
   CHECK(inode_of("/etc/resolv.conf") == inode);
   CHECK(resolve("allowed.test") == "10.1.2.3");
+}
+
+TEST_CASE("dns_down: a resolv.conf that is a symlink (systemd-resolved's way): the file behind it") {
+  DnsWorld w(PrivateEtc::Kind::Overlay);
+  fs::create_directories("/etc/blade-dns-run");
+  fs::rename("/etc/resolv.conf", "/etc/blade-dns-run/stub-resolv.conf");
+  fs::create_symlink("blade-dns-run/stub-resolv.conf", "/etc/resolv.conf");
+  BladedProcess d(network_options());
+  auto c = d.client();
+  auto a = must_create(c, "network", "dns_down", {{"allow_domain", "allowed.test"}});
+  CHECK(a.body["data"]["result"]["file"] == "/etc/blade-dns-run/stub-resolv.conf");
+  CHECK(fs::is_symlink("/etc/resolv.conf"));
+  CHECK(resolve("blocked.test") == "EAI_AGAIN");
+  CHECK(resolve("allowed.test") == "10.1.2.3");
+  check_destroyed(c, a.uid());
+  CHECK(fs::is_symlink("/etc/resolv.conf"));
+  CHECK(fs::read_symlink("/etc/resolv.conf") == "blade-dns-run/stub-resolv.conf");
+  CHECK(read_text("/etc/blade-dns-run/stub-resolv.conf") == kResolvConf);
+  CHECK(resolve("blocked.test") == "10.9.9.9");
+  // Nothing beside it: no temp file left in the directory of the real file.
+  CHECK(std::distance(fs::directory_iterator("/etc/blade-dns-run"), fs::directory_iterator()) == 1);
 }
 
 TEST_CASE("dns_down: garbage sent to the stub resolver harms neither it nor the daemon") {
