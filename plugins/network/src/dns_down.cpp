@@ -55,9 +55,11 @@ class DnsDown : public sdk::Fault {
     state_.claim("allow_domain", "resolver:" + file, uid);
     std::unique_ptr<StubResolver> stub;
     ConfigText old;
+    std::vector<Nameserver> upstreams;
     try {
       old = read_config(file);
-      stub = std::make_unique<StubResolver>(upstreams_of(old.bytes), allowed);
+      upstreams = upstreams_of(old.bytes);
+      stub = std::make_unique<StubResolver>(upstreams, allowed);
     } catch (const sdk::Error &) {
       state_.finish(uid);  // the claim goes again: nothing was done
       throw;
@@ -73,7 +75,7 @@ class DnsDown : public sdk::Fault {
     BLADE_FAILPOINT("network.dns_down.after_write");
     const nlohmann::json result = {{"file", file},
                                    {"nameserver", stub->address()},
-                                   {"upstreams", texts(upstreams_of(old.bytes))},
+                                   {"upstreams", texts(upstreams)},
                                    {"allowed", allowed},
                                    {"denied_with", "SERVFAIL"},
                                    {"written", how}};
