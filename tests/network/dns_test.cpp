@@ -166,8 +166,9 @@ TEST_CASE("dns and dns_down: bad input is a 400 naming the field, the files unto
   DnsWorld w(PrivateEtc::Kind::Overlay);
   BladedProcess d(network_options());
   auto c = d.client();
-  for (const std::string &domain : std::vector<std::string>{"bad domain", "a#b", "evil.test\n10.6.6.6 bank.test", "-lead.test", "a..b", ".", "x_y.test",
-        std::string(64, 'a') + ".test", std::string(250, 'a') + ".test"}) {
+  for (const std::string &domain : std::vector<std::string>{
+           "bad domain", "a#b", "evil.test\n10.6.6.6 bank.test", "-lead.test", "a..b", ".",
+           "x_y.test", std::string(64, 'a') + ".test", std::string(250, 'a') + ".test"}) {
     CAPTURE(domain);
     auto a = create(c, "network", "dns", {{"domain", domain}, {"ip", "10.0.0.1"}});
     CHECK(a.status == 400);
@@ -316,7 +317,8 @@ TEST_CASE("dns_down: nothing allowed, a second one refused with 409, a bind-moun
   CHECK(resolve("allowed.test") == "10.1.2.3");
 }
 
-TEST_CASE("dns_down: a resolv.conf that is a symlink (systemd-resolved's way): the file behind it") {
+TEST_CASE(
+    "dns_down: a resolv.conf that is a symlink (systemd-resolved's way): the file behind it") {
   DnsWorld w(PrivateEtc::Kind::Overlay);
   fs::create_directories("/etc/blade-dns-run");
   fs::rename("/etc/resolv.conf", "/etc/blade-dns-run/stub-resolv.conf");
@@ -459,7 +461,8 @@ TEST_CASE("a crash inside create, before or after the file is written, leaves no
     BladedProcess d(o);
     {
       auto c = d.client();
-      post_json(c, "/v1/experiments", {{"target", "network"}, {"action", k.action}, {"flags", k.flags}});
+      post_json(c, "/v1/experiments",
+                {{"target", "network"}, {"action", k.action}, {"flags", k.flags}});
     }
     REQUIRE(d.process->exit_code(std::chrono::seconds(10)) == -SIGKILL);
     if (k.point.ends_with("after_write")) {
@@ -517,7 +520,8 @@ TEST_CASE("with no record (a crash before the first), destroy finds the edits by
     } else {
       write_file("/etc/resolv.conf", "# the test's own resolv.conf\n#blade:" + uid +
                                          " nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
-                                         "nameserver 127.66.76.1 # blade:" + uid + "\n");
+                                         "nameserver 127.66.76.1 # blade:" +
+                                         uid + "\n");
       REQUIRE(resolve("blocked.test") != "10.9.9.9");
     }
     d.crash();

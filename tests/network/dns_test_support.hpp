@@ -172,7 +172,8 @@ class TinyDnsServer {
     }
     at += 1;
     if (at + 4 > q.size()) return {};
-    const int qtype = (static_cast<unsigned char>(q[at]) << 8) | static_cast<unsigned char>(q[at + 1]);
+    const int qtype =
+        (static_cast<unsigned char>(q[at]) << 8) | static_cast<unsigned char>(q[at + 1]);
     at += 4;
     for (auto &c : name)
       c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -261,8 +262,7 @@ inline std::string resolve(const std::string &name) {
   if (rc == EAI_NONAME) return "EAI_NONAME";
   if (rc != 0) return "error " + std::to_string(rc) + ": " + ::gai_strerror(rc);
   char text[INET_ADDRSTRLEN] = {};
-  ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in *>(res->ai_addr)->sin_addr, text,
-              sizeof text);
+  ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in *>(res->ai_addr)->sin_addr, text, sizeof text);
   ::freeaddrinfo(res);
   return text;
 }

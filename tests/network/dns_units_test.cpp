@@ -110,7 +110,7 @@ TEST_CASE("dns queries: the name read, the answer refusing it, malformed input r
   CHECK((static_cast<unsigned char>(a[2]) & 0x80) != 0);  // QR
   CHECK((static_cast<unsigned char>(a[2]) & 0x01) != 0);  // RD kept
   CHECK((static_cast<unsigned char>(a[3]) & 0x0f) == kServFail);
-  CHECK(a[5] == 1);                  // the question, echoed
+  CHECK(a[5] == 1);  // the question, echoed
   CHECK(a.substr(12) == q.substr(12));
 
   CHECK_FALSE(parse_query(""));

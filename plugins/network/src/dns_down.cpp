@@ -70,15 +70,12 @@ class DnsDown : public sdk::Fault {
     BLADE_FAILPOINT("network.dns_down.before_write");
     std::string how = "unchanged";  // a retried create whose edits are there
     if (!has_marks(old.bytes, uid))
-      how = write_config(file, old, append_line(hide_lines(old.bytes, "nameserver", uid), line),
-                         uid);
+      how =
+          write_config(file, old, append_line(hide_lines(old.bytes, "nameserver", uid), line), uid);
     BLADE_FAILPOINT("network.dns_down.after_write");
-    const nlohmann::json result = {{"file", file},
-                                   {"nameserver", stub->address()},
-                                   {"upstreams", texts(upstreams)},
-                                   {"allowed", allowed},
-                                   {"denied_with", "SERVFAIL"},
-                                   {"written", how}};
+    const nlohmann::json result = {
+        {"file", file},       {"nameserver", stub->address()}, {"upstreams", texts(upstreams)},
+        {"allowed", allowed}, {"denied_with", "SERVFAIL"},     {"written", how}};
     stubs_[uid] = std::move(stub);
     return {result.dump(), record.dump()};
   }

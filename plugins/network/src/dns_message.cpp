@@ -19,7 +19,7 @@ std::uint16_t u16(std::string_view msg, std::size_t at) {
 std::optional<DnsQuestion> parse_query(std::string_view msg) {
   if (msg.size() < kHeader) return std::nullopt;
   if (static_cast<unsigned char>(msg[2]) & 0x80) return std::nullopt;  // QR: a response
-  if (u16(msg, 4) < 1) return std::nullopt;                           // QDCOUNT
+  if (u16(msg, 4) < 1) return std::nullopt;                            // QDCOUNT
   std::string name;
   std::size_t at = kHeader;
   for (;;) {
@@ -42,7 +42,7 @@ std::string answer_with_rcode(std::string_view query, std::size_t question_end,
   std::string out(query.substr(0, question_end == 0 ? kHeader : question_end));
   out.resize(std::max(out.size(), kHeader), '\0');
   out[2] = static_cast<char>((static_cast<unsigned char>(out[2]) & 0x79) | 0x80);  // QR, opcode, RD
-  out[3] = static_cast<char>(0x80 | (rcode & 0x0f));                                 // RA, RCODE
+  out[3] = static_cast<char>(0x80 | (rcode & 0x0f));                               // RA, RCODE
   out[4] = 0;
   out[5] = question_end == 0 ? 0 : 1;  // QDCOUNT
   for (std::size_t i = 6; i < kHeader; ++i)

@@ -13,8 +13,8 @@
 namespace blade::network {
 
 struct DnsQuestion {
-  std::string name;               // lower case, no trailing dot ("" for the root)
-  std::size_t question_end = 0;   // bytes of header and first question
+  std::string name;              // lower case, no trailing dot ("" for the root)
+  std::size_t question_end = 0;  // bytes of header and first question
 };
 
 // The first question of a query, or nullopt when `msg` is no well-formed
@@ -28,8 +28,7 @@ inline constexpr std::uint8_t kServFail = 2;
 // The answer to `query` with `rcode` and no records: its header (id,
 // opcode, RD kept; QR and RA set) and, when `question_end` is not 0, its
 // first question, as resolvers check that the answer is to their question.
-std::string answer_with_rcode(std::string_view query, std::size_t question_end,
-                              std::uint8_t rcode);
+std::string answer_with_rcode(std::string_view query, std::size_t question_end, std::uint8_t rcode);
 
 // The id of a message (its first two bytes), or -1 when it is shorter.
 int message_id(std::string_view msg);

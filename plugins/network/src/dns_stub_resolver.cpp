@@ -64,8 +64,8 @@ bool write_exact(int fd, std::string_view bytes, int stop, Clock::time_point dea
   std::size_t done = 0;
   while (done < bytes.size()) {
     if (!wait_for(fd, POLLOUT, stop, deadline)) return false;
-    const ssize_t n = ::send(fd, bytes.data() + done, bytes.size() - done,
-                             MSG_DONTWAIT | MSG_NOSIGNAL);
+    const ssize_t n =
+        ::send(fd, bytes.data() + done, bytes.size() - done, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) return false;
     done += static_cast<std::size_t>(n);
@@ -180,8 +180,10 @@ StubResolver::StubResolver(std::vector<Nameserver> upstreams, std::vector<std::s
     address_ = addr;
   }
   if (!udp_)
-    throw sdk::FailedPrecondition("cannot listen on port 53 of a loopback address for the stub "
-                                  "resolver (is lo up?): " + why);
+    throw sdk::FailedPrecondition(
+        "cannot listen on port 53 of a loopback address for the stub "
+        "resolver (is lo up?): " +
+        why);
   stop_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!stop_) throw sdk::FailedPrecondition(std::string("eventfd: ") + std::strerror(errno));
   udp_thread_ = std::thread([this] { serve_udp(); });

@@ -96,7 +96,8 @@ class HostsEntry : public sdk::Fault {
     BLADE_FAILPOINT("network.dns.before_write");
     const ConfigText old = read_config(file);
     std::string how = "unchanged";  // a retried create whose line is there
-    if (!has_marks(old.bytes, uid)) how = write_config(file, old, append_line(old.bytes, line), uid);
+    if (!has_marks(old.bytes, uid))
+      how = write_config(file, old, append_line(old.bytes, line), uid);
     BLADE_FAILPOINT("network.dns.after_write");
     nlohmann::json result = {{"file", file}, {"line", line}, {"written", how}};
     return {result.dump(), nlohmann::json{{"file", file}, {"line", line}}.dump()};
