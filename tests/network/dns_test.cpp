@@ -66,6 +66,20 @@ json dns_flags(const std::string &domain, const std::string &ip) {
   return {{"domain", domain}, {"ip", ip}};
 }
 
+// The uid of the daemon's one experiment, once it is listed (a create in
+// flight, or one a crash interrupted).
+std::string listed_uid(httplib::Client &c) {
+  std::string uid;
+  REQUIRE(eventually([&] {
+    const auto got = c.Get("/v1/experiments", auth());
+    const json body = got && got->status == 200 ? json::parse(got->body, nullptr, false) : json();
+    if (!body.is_object() || body["data"]["items"].size() != 1) return false;
+    uid = body["data"]["items"][0].value("uid", "");
+    return !uid.empty();
+  }));
+  return uid;
+}
+
 // Leftover temp files of the plugin beside the resolver files.
 int temp_files_in_etc() {
   int n = 0;
@@ -472,11 +486,7 @@ TEST_CASE("a crash inside create, before or after the file is written, leaves no
     d.set_env({});
     d.restart();
     auto c = d.client();
-    auto r = c.Get("/v1/experiments", auth());
-    REQUIRE(r);
-    const auto items = json::parse(r->body)["data"]["items"];
-    REQUIRE(items.size() == 1);
-    const std::string status = wait_status(c, items[0]["uid"], "destroyed").value("status", "");
+    const std::string status = wait_status(c, listed_uid(c), "destroyed").value("status", "");
     CHECK((status == "destroyed" || status == "failed"));
     CHECK(read_text("/etc/hosts") == kHosts);
     CHECK(read_text("/etc/resolv.conf") == kResolvConf);
@@ -505,15 +515,7 @@ TEST_CASE("with no record (a crash before the first), destroy finds the edits by
                                            : json{{"allow_domain", "allowed.test"}}}});
     });
     auto c = d.client();
-    std::string uid;
-    REQUIRE(eventually([&] {
-      auto r = c.Get("/v1/experiments", auth());
-      if (!r || r->status != 200) return false;
-      const auto items = json::parse(r->body)["data"]["items"];
-      if (items.size() != 1) return false;
-      uid = items[0]["uid"];
-      return true;
-    }));
+    const std::string uid = listed_uid(c);
     if (action == "dns") {
       write_file("/etc/hosts", kHosts + hosts_line("10.0.0.1", "www.blade-dns.test", uid) + "\n");
       REQUIRE(resolve("www.blade-dns.test") == "10.0.0.1");
