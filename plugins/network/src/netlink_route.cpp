@@ -1,0 +1,189 @@
+#include "netlink_route.hpp"
+
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
+#include <netlink/attr.h>
+#include <netlink/errno.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
+#include <netlink/route/classifier.h>
+#include <netlink/route/qdisc.h>
+#include <netlink/socket.h>
+
+#include <cstdio>
+
+#include <blade/plugin.hpp>
+
+namespace blade::network {
+
+void NlSockFree::operator()(nl_sock *s) const {
+  nl_socket_free(s);
+}
+void NlMsgFree::operator()(nl_msg *m) const {
+  nlmsg_free(m);
+}
+void NlCbPut::operator()(nl_cb *c) const {
+  nl_cb_put(c);
+}
+void RtnlQdiscPut::operator()(rtnl_qdisc *q) const {
+  rtnl_qdisc_put(q);
+}
+void RtnlClsPut::operator()(rtnl_cls *c) const {
+  rtnl_cls_put(c);
+}
+
+std::string netlink_error(int err) {
+  return nl_geterror(err);
+}
+
+std::string handle_text(std::uint32_t handle) {
+  if (handle == TC_H_ROOT) return "root";
+  char buf[32];
+  if (TC_H_MIN(handle) == 0)
+    std::snprintf(buf, sizeof buf, "%x:", TC_H_MAJ(handle) >> 16);
+  else
+    std::snprintf(buf, sizeof buf, "%x:%x", TC_H_MAJ(handle) >> 16, TC_H_MIN(handle));
+  return buf;
+}
+
+namespace {
+
+using NlCbPtr = std::unique_ptr<nl_cb, NlCbPut>;
+
+std::vector<std::uint8_t> payload(const nlattr *a) {
+  const auto *p = static_cast<const std::uint8_t *>(nla_data(a));
+  return {p, p + nla_len(a)};
+}
+
+struct DumpState {
+  int ifindex = 0;
+  std::vector<QdiscDump> *qdiscs = nullptr;
+  std::size_t count = 0;
+};
+
+int on_qdisc(nl_msg *msg, void *arg) {
+  auto *st = static_cast<DumpState *>(arg);
+  nlmsghdr *h = nlmsg_hdr(msg);
+  if (h->nlmsg_type != RTM_NEWQDISC) return NL_OK;
+  const auto *tcm = static_cast<const tcmsg *>(nlmsg_data(h));
+  // The kernel dumps every interface's qdiscs; keep the one asked for.
+  if (tcm->tcm_ifindex != st->ifindex) return NL_OK;
+  nlattr *tb[TCA_MAX + 1] = {};
+  if (nlmsg_parse(h, sizeof(tcmsg), tb, TCA_MAX, nullptr) < 0) return NL_OK;
+  QdiscDump q;
+  q.handle = tcm->tcm_handle;
+  q.parent = tcm->tcm_parent;
+  if (tb[TCA_KIND]) q.kind = nla_get_string(tb[TCA_KIND]);
+  if (tb[TCA_OPTIONS]) {
+    q.has_options = true;
+    q.options = payload(tb[TCA_OPTIONS]);
+  }
+  q.has_stab = tb[TCA_STAB] != nullptr;
+  st->qdiscs->push_back(std::move(q));
+  return NL_OK;
+}
+
+int on_counted(nl_msg *msg, void *arg) {
+  auto *st = static_cast<DumpState *>(arg);
+  const auto *tcm = static_cast<const tcmsg *>(nlmsg_data(nlmsg_hdr(msg)));
+  if (tcm->tcm_ifindex == st->ifindex) ++st->count;
+  return NL_OK;
+}
+
+void check_dump(int err, const char *what) {
+  if (err < 0)
+    throw sdk::FailedPrecondition(std::string("cannot dump the ") + what +
+                                  " over rtnetlink: " + netlink_error(err));
+}
+
+}  // namespace
+
+NetlinkRoute::NetlinkRoute() : sock_(nl_socket_alloc()) {
+  if (!sock_) throw sdk::FailedPrecondition("cannot allocate a netlink socket");
+  const int err = nl_connect(sock_.get(), NETLINK_ROUTE);
+  if (err < 0)
+    throw sdk::FailedPrecondition("cannot open an rtnetlink socket: " + netlink_error(err));
+}
+
+int NetlinkRoute::request(nl_msg *msg) {
+  int err = nl_send_auto(sock_.get(), msg);
+  if (err < 0) return err;
+  return nl_wait_for_ack(sock_.get());
+}
+
+std::vector<QdiscDump> NetlinkRoute::qdiscs(int ifindex) {
+  std::vector<QdiscDump> out;
+  DumpState st{ifindex, &out, 0};
+  tcmsg tcm{};
+  tcm.tcm_family = AF_UNSPEC;
+  tcm.tcm_ifindex = ifindex;
+  check_dump(nl_send_simple(sock_.get(), RTM_GETQDISC, NLM_F_DUMP, &tcm, sizeof tcm), "qdiscs");
+  NlCbPtr cb(nl_cb_alloc(NL_CB_DEFAULT));
+  if (!cb) throw sdk::FailedPrecondition("cannot allocate a netlink callback");
+  nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, on_qdisc, &st);
+  check_dump(nl_recvmsgs(sock_.get(), cb.get()), "qdiscs");
+  return out;
+}
+
+std::optional<QdiscDump> NetlinkRoute::root(int ifindex) {
+  for (auto &q : qdiscs(ifindex))
+    if (q.parent == TC_H_ROOT) return std::move(q);
+  return std::nullopt;
+}
+
+std::size_t NetlinkRoute::count(int type, int ifindex, std::uint32_t parent) {
+  DumpState st{ifindex, nullptr, 0};
+  tcmsg tcm{};
+  tcm.tcm_family = AF_UNSPEC;
+  tcm.tcm_ifindex = ifindex;
+  tcm.tcm_parent = parent;
+  const char *what = type == RTM_GETTFILTER ? "filters" : "classes";
+  check_dump(nl_send_simple(sock_.get(), type, NLM_F_DUMP, &tcm, sizeof tcm), what);
+  NlCbPtr cb(nl_cb_alloc(NL_CB_DEFAULT));
+  if (!cb) throw sdk::FailedPrecondition("cannot allocate a netlink callback");
+  nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, on_counted, &st);
+  check_dump(nl_recvmsgs(sock_.get(), cb.get()), what);
+  return st.count;
+}
+
+std::size_t NetlinkRoute::filter_count(int ifindex, std::uint32_t parent) {
+  return count(RTM_GETTFILTER, ifindex, parent);
+}
+
+std::size_t NetlinkRoute::class_count(int ifindex) {
+  return count(RTM_GETTCLASS, ifindex, 0);
+}
+
+int NetlinkRoute::add_qdisc(int ifindex, std::uint32_t handle, std::uint32_t parent,
+                            const std::string &kind, const std::vector<std::uint8_t> *options,
+                            int flags) {
+  NlMsgPtr msg(nlmsg_alloc_simple(RTM_NEWQDISC, flags));
+  if (!msg) return -NLE_NOMEM;
+  tcmsg tcm{};
+  tcm.tcm_family = AF_UNSPEC;
+  tcm.tcm_ifindex = ifindex;
+  tcm.tcm_handle = handle;
+  tcm.tcm_parent = parent;
+  int err = nlmsg_append(msg.get(), &tcm, sizeof tcm, NLMSG_ALIGNTO);
+  if (err >= 0) err = nla_put_string(msg.get(), TCA_KIND, kind.c_str());
+  // The options go in as one opaque attribute: the bytes a dump gave (or
+  // that netem_options built) are exactly what the kernel parses.
+  if (err >= 0 && options)
+    err = nla_put(msg.get(), TCA_OPTIONS, static_cast<int>(options->size()), options->data());
+  if (err < 0) return err;
+  return request(msg.get());
+}
+
+int NetlinkRoute::delete_root(int ifindex) {
+  NlMsgPtr msg(nlmsg_alloc_simple(RTM_DELQDISC, 0));
+  if (!msg) return -NLE_NOMEM;
+  tcmsg tcm{};
+  tcm.tcm_family = AF_UNSPEC;
+  tcm.tcm_ifindex = ifindex;
+  tcm.tcm_parent = TC_H_ROOT;
+  const int err = nlmsg_append(msg.get(), &tcm, sizeof tcm, NLMSG_ALIGNTO);
+  if (err < 0) return err;
+  return request(msg.get());
+}
+
+}  // namespace blade::network
