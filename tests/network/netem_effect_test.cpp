@@ -19,6 +19,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <sstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -141,17 +143,40 @@ Medians rtt(const Link &l, const std::string &ip, std::uint16_t port, int n = 15
   return {median_connect(v), median_echo(v)};
 }
 
+// A figure for the report: the guest prints it, the host's case repeats
+// every such line of the guest's output.
+template <class... T>
+void measured(const T &...parts) {
+  std::ostringstream line;
+  (line << ... << parts);
+  std::printf("measured: %s\n", line.str().c_str());
+  std::fflush(stdout);
+}
+
+std::string measured_lines(const std::string &output) {
+  std::istringstream in(output);
+  std::string line, out;
+  while (std::getline(in, line))
+    if (line.rfind("measured: ", 0) == 0) out += line.substr(10) + "\n";
+  return out;
+}
+
 // The asked delay's contribution: one direction of each round trip passes
 // veth-a's egress, so both the connect (SYN) and the echo (data) carry it
 // once, within 5 ms.
-void check_delayed(const Medians &m, const Medians &base, double delay_ms) {
+void check_delayed(const std::string &what, const Medians &m, const Medians &base,
+                   double delay_ms) {
+  measured(what, ": connect ", m.connect, " ms, echo ", m.echo, " ms (baseline ", base.connect,
+           " / ", base.echo, "), asked +", delay_ms, " ms");
   INFO("connect " << m.connect << " ms, echo " << m.echo << " ms; baseline connect "
                   << base.connect << " ms, echo " << base.echo << " ms; asked " << delay_ms);
   CHECK(std::abs(m.connect - base.connect - delay_ms) <= 5);
   CHECK(std::abs(m.echo - base.echo - delay_ms) <= 5);
 }
 
-void check_not_delayed(const Medians &m, const Medians &base) {
+void check_not_delayed(const std::string &what, const Medians &m, const Medians &base) {
+  measured(what, ": connect ", m.connect, " ms, echo ", m.echo, " ms (baseline ", base.connect,
+           " / ", base.echo, "), not delayed");
   INFO("connect " << m.connect << " ms, echo " << m.echo << " ms; baseline connect "
                   << base.connect << " ms, echo " << base.echo << " ms");
   CHECK(m.connect - base.connect < 5);
@@ -181,8 +206,18 @@ long long csum_errors(const Link &l) {
   return udp_snmp()["InCsumErrors"];
 }
 
-void check_count(const char *what, int count, int n, double p, double confidence = 0.99) {
+// Bounds of a count: 99% where the issue names it (loss through Blade),
+// 99.9% for the others, so the eight counts of a run do not add up to a
+// test that fails one run in twelve by chance alone (each bound is still
+// well inside the next percent step: 20% vs 25% is 5 sigma apart).
+constexpr double kIssueConfidence = 0.99;
+constexpr double kConfidence = 0.999;
+
+void check_count(const std::string &what, int count, int n, double p,
+                 double confidence = kConfidence) {
   const auto [lo, hi] = binomial_bounds(n, p, confidence);
+  measured(what, ": ", count, " of ", n, ", expected ", n * p, ", ", confidence * 100,
+           "% bounds [", lo, ", ", hi, "]");
   INFO(what << ": " << count << " of " << n << ", asked " << p * 100 << "%, "
             << confidence * 100 << "% binomial bounds [" << lo << ", " << hi << "]");
   CHECK(count >= lo);
@@ -252,7 +287,8 @@ int arrived_within(const UdpTally &t, double ms) {
 
 TEST_CASE("netem set by hand with tc inside user-mode Linux: the instruments measure it") {
   UmlResult r = run_guest_cases("guest: by hand*", netem_guest());
-  MESSAGE("user-mode Linux run took " << r.seconds << " s; guest " << r.summary());
+  MESSAGE("user-mode Linux run took " << r.seconds << " s; guest " << r.summary() << "\n"
+                                      << measured_lines(r.output));
   INFO(r.report());
   CHECK(r.ok());
 }
@@ -263,9 +299,9 @@ TEST_CASE("guest: by hand: delay 100 ms in TCP connects and echoes, gone after d
   auto echo = server_in(l.rcv);
   const Medians base = rtt(l, l.ip, echo->port());
   l.tc({"add", "dev", l.dev, "root", "netem", "delay", "100ms"});
-  check_delayed(rtt(l, l.ip, echo->port()), base, 100);
+  check_delayed("tc delay 100ms", rtt(l, l.ip, echo->port()), base, 100);
   l.tc({"del", "dev", l.dev, "root"});
-  check_not_delayed(rtt(l, l.ip, echo->port()), base);
+  check_not_delayed("after tc del", rtt(l, l.ip, echo->port()), base);
 }
 
 TEST_CASE("guest: by hand: loss, duplicate, corrupt, reorder counted at the receiver" *
@@ -280,7 +316,7 @@ TEST_CASE("guest: by hand: loss, duplicate, corrupt, reorder counted at the rece
 
   l.tc({"add", "dev", l.dev, "root", "netem", "loss", "30%"});
   const UdpTally lost = udp_burst(l, kBurst);
-  check_count("lost", lost.lost(), kBurst, 0.30);
+  check_count("tc loss 30%: lost", lost.lost(), kBurst, 0.30);
   CHECK(lost.duplicates == 0);
 
   // A new qdisc for each: `tc qdisc change` would keep the options it does not
@@ -289,14 +325,15 @@ TEST_CASE("guest: by hand: loss, duplicate, corrupt, reorder counted at the rece
   l.tc({"add", "dev", l.dev, "root", "netem", "duplicate", "20%"});
   const UdpTally dup = udp_burst(l, kBurst);
   CHECK(dup.lost() == 0);
-  check_count("duplicated", dup.duplicates, kBurst, 0.20);
+  check_count("tc duplicate 20%: duplicated", dup.duplicates, kBurst, 0.20);
 
   l.tc({"del", "dev", l.dev, "root"});
   l.tc({"add", "dev", l.dev, "root", "netem", "corrupt", "20%"});
   const long long before = csum_errors(l);
   const UdpTally bad = udp_burst(l, kBurst, 250us, kCorruptPayload);
   const long long caught = csum_errors(l) - before;
-  check_count("checksum errors", static_cast<int>(caught), kBurst, 0.20 * csum_share(kCorruptPayload));
+  check_count("tc corrupt 20%: checksum errors", static_cast<int>(caught), kBurst,
+              0.20 * csum_share(kCorruptPayload));
   CHECK(bad.damaged == 0);        // no flipped bit got past the checksums
   CHECK(bad.lost() >= caught);    // every one caught was one not delivered
   CHECK(bad.duplicates == 0);
@@ -306,7 +343,7 @@ TEST_CASE("guest: by hand: loss, duplicate, corrupt, reorder counted at the rece
   l.tc({"add", "dev", l.dev, "root", "netem", "delay", "40ms", "reorder", "50%"});
   const UdpTally re = udp_burst(l, kBurst, 500us);
   CHECK(re.lost() == 0);
-  check_count("sent at once", arrived_within(re, 20), kBurst, 0.50);
+  check_count("tc reorder 50% delay 40ms: sent at once", arrived_within(re, 20), kBurst, 0.50);
   CHECK(re.late > 0);
   l.tc({"del", "dev", l.dev, "root"});
 }
@@ -317,6 +354,7 @@ TEST_CASE("guest: by hand: tbf rate 2mbit measured as goodput" * doctest::skip()
   l.tc({"add", "dev", l.dev, "root", "tbf", "rate", "2mbit", "burst", "16kb", "latency", "100ms"});
   const double limited = tcp_goodput(l, 1000ms, 2500ms);
   const double want = 2e6 / 8 * kTcpPayloadShare;
+  measured("tc tbf 2mbit: goodput ", limited, " B/s, want ", want, " B/s; free ", free_bps, " B/s");
   INFO("free " << free_bps << " B/s, limited " << limited << " B/s, want " << want << " B/s");
   CHECK(free_bps > 4 * want);
   CHECK(std::abs(limited / want - 1) < 0.10);
@@ -400,7 +438,8 @@ bool has(const std::vector<int> &v, int x) {
 TEST_CASE("netem faults through Blade inside user-mode Linux: each effect measured, gone after "
           "destroy") {
   UmlResult r = run_guest_cases("guest: blade*", netem_guest());
-  MESSAGE("user-mode Linux run took " << r.seconds << " s; guest " << r.summary());
+  MESSAGE("user-mode Linux run took " << r.seconds << " s; guest " << r.summary() << "\n"
+                                      << measured_lines(r.output));
   INFO(r.report());
   CHECK(r.ok());
 }
@@ -412,9 +451,9 @@ TEST_CASE("guest: blade: delay 100 ms in TCP connects and echoes, gone after des
   const Medians base = rtt(l, l.ip, echo->port());
   const Answer a = l.create("delay", {{"time", 100}});
   REQUIRE_MESSAGE(a.status == 201, a.body.dump());
-  check_delayed(rtt(l, l.ip, echo->port()), base, 100);
+  check_delayed("blade delay 100", rtt(l, l.ip, echo->port()), base, 100);
   l.destroy(a.uid());
-  check_not_delayed(rtt(l, l.ip, echo->port()), base);
+  check_not_delayed("after destroy", rtt(l, l.ip, echo->port()), base);
   CHECK_MESSAGE(l.clean(), l.qdiscs());
 }
 
@@ -426,12 +465,12 @@ TEST_CASE("guest: blade: a delay outlives a SIGKILL of bladed and is gone once i
   const Answer a = l.create("delay", {{"time", 100}});
   REQUIRE_MESSAGE(a.status == 201, a.body.dump());
   l.d->crash();
-  check_delayed(rtt(l, l.ip, echo->port(), 9), base, 100);  // the crash undid nothing
+  check_delayed("after SIGKILL", rtt(l, l.ip, echo->port(), 9), base, 100);  // undid nothing
   {
     EnterNetNs in(l.snd);  // the new daemon is born in snd too
     l.d->restart();        // returns once its recovery has run
   }
-  check_not_delayed(rtt(l, l.ip, echo->port(), 9), base);
+  check_not_delayed("after restart", rtt(l, l.ip, echo->port(), 9), base);
   CHECK_MESSAGE(l.clean(), l.qdiscs());
 }
 
@@ -451,7 +490,7 @@ TEST_CASE("guest: blade: loss, duplicate, corrupt, reorder counted at the receiv
   const Answer loss = l.create("loss", {{"percent", 30}});
   REQUIRE_MESSAGE(loss.status == 201, loss.body.dump());
   const UdpTally lost = udp_burst(l, kBurst);
-  check_count("lost", lost.lost(), kBurst, 0.30);
+  check_count("blade loss 30%: lost", lost.lost(), kBurst, 0.30, kIssueConfidence);
   CHECK(lost.duplicates == 0);
   none_after(loss);
 
@@ -459,7 +498,7 @@ TEST_CASE("guest: blade: loss, duplicate, corrupt, reorder counted at the receiv
   REQUIRE_MESSAGE(dup.status == 201, dup.body.dump());
   const UdpTally twice = udp_burst(l, kBurst);
   CHECK(twice.lost() == 0);
-  check_count("duplicated", twice.duplicates, kBurst, 0.20);
+  check_count("blade duplicate 20%: duplicated", twice.duplicates, kBurst, 0.20);
   none_after(dup);
 
   const Answer corrupt = l.create("corrupt", {{"percent", 20}});
@@ -467,7 +506,7 @@ TEST_CASE("guest: blade: loss, duplicate, corrupt, reorder counted at the receiv
   const long long before = csum_errors(l);
   const UdpTally bad = udp_burst(l, kBurst, 250us, kCorruptPayload);
   const long long caught = csum_errors(l) - before;
-  check_count("checksum errors", static_cast<int>(caught), kBurst,
+  check_count("blade corrupt 20%: checksum errors", static_cast<int>(caught), kBurst,
               0.20 * csum_share(kCorruptPayload));
   CHECK(bad.damaged == 0);
   CHECK(bad.lost() >= caught);
@@ -477,7 +516,7 @@ TEST_CASE("guest: blade: loss, duplicate, corrupt, reorder counted at the receiv
   REQUIRE_MESSAGE(reorder.status == 201, reorder.body.dump());
   const UdpTally re = udp_burst(l, kBurst, 500us);
   CHECK(re.lost() == 0);
-  check_count("sent at once", arrived_within(re, 20), kBurst, 0.50);
+  check_count("blade reorder 50% time 40: sent at once", arrived_within(re, 20), kBurst, 0.50);
   CHECK(re.late > 0);
   none_after(reorder);
 }
@@ -488,11 +527,12 @@ TEST_CASE("guest: blade: rate 2mbit measured as goodput, gone after destroy" * d
   REQUIRE_MESSAGE(a.status == 201, a.body.dump());
   const double limited = tcp_goodput(l, 1000ms, 2500ms);
   const double want = 2e6 / 8 * kTcpPayloadShare;
+  measured("blade rate 2mbit: goodput ", limited, " B/s, want ", want, " B/s");
   INFO("limited " << limited << " B/s, want " << want << " B/s");
   CHECK(std::abs(limited / want - 1) < 0.10);
   l.destroy(a.uid());
   const double free_bps = tcp_goodput(l, 300ms, 1000ms);
-  INFO("after destroy " << free_bps << " B/s");
+  measured("after destroy: goodput ", free_bps, " B/s");
   CHECK(free_bps > 4 * want);
   CHECK_MESSAGE(l.clean(), l.qdiscs());
 }
@@ -505,17 +545,17 @@ TEST_CASE("guest: blade: a delay filtered by remote-port or local-port hits that
 
   const Answer remote = l.create("delay", {{"time", 100}, {"remote-port", hit->port()}});
   REQUIRE_MESSAGE(remote.status == 201, remote.body.dump());
-  check_delayed(rtt(l, l.ip, hit->port(), 9), base, 100);
-  check_not_delayed(rtt(l, l.ip, other->port(), 9), base);
+  check_delayed("remote-port: that port", rtt(l, l.ip, hit->port(), 9), base, 100);
+  check_not_delayed("remote-port: another", rtt(l, l.ip, other->port(), 9), base);
   l.destroy(remote.uid());
 
   const std::uint16_t mine = 41001, not_mine = 41002;
   const Answer local = l.create("delay", {{"time", 100}, {"local-port", mine}});
   REQUIRE_MESSAGE(local.status == 201, local.body.dump());
-  check_delayed(rtt(l, l.ip, other->port(), 9, mine), base, 100);
-  check_not_delayed(rtt(l, l.ip, other->port(), 9, not_mine), base);
+  check_delayed("local-port: that port", rtt(l, l.ip, other->port(), 9, mine), base, 100);
+  check_not_delayed("local-port: another", rtt(l, l.ip, other->port(), 9, not_mine), base);
   l.destroy(local.uid());
-  check_not_delayed(rtt(l, l.ip, hit->port(), 9), base);
+  check_not_delayed("after destroy", rtt(l, l.ip, hit->port(), 9), base);
   CHECK_MESSAGE(l.clean(), l.qdiscs());
 }
 
@@ -527,21 +567,20 @@ TEST_CASE("guest: blade: exclude-port, exclude-ip and destination-ip are honoure
 
   const Answer port = l.create("delay", {{"time", 100}, {"exclude-port", spared->port()}});
   REQUIRE_MESSAGE(port.status == 201, port.body.dump());
-  check_delayed(rtt(l, l.ip, hit->port(), 9), base, 100);
-  check_not_delayed(rtt(l, l.ip, spared->port(), 9), base);
-  CHECK(has(excluded_ports(port), spared->port()));
+  check_delayed("exclude-port: another port", rtt(l, l.ip, hit->port(), 9), base, 100);
+  check_not_delayed("exclude-port: that port", rtt(l, l.ip, spared->port(), 9), base);
   l.destroy(port.uid());
 
   const Answer ip = l.create("delay", {{"time", 100}, {"exclude-ip", l.ip2}});
   REQUIRE_MESSAGE(ip.status == 201, ip.body.dump());
-  check_delayed(rtt(l, l.ip, hit->port(), 9), base, 100);
-  check_not_delayed(rtt(l, l.ip2, hit->port(), 9), base);
+  check_delayed("exclude-ip: another ip", rtt(l, l.ip, hit->port(), 9), base, 100);
+  check_not_delayed("exclude-ip: that ip", rtt(l, l.ip2, hit->port(), 9), base);
   l.destroy(ip.uid());
 
   const Answer only = l.create("delay", {{"time", 100}, {"destination-ip", l.ip2 + "/32"}});
   REQUIRE_MESSAGE(only.status == 201, only.body.dump());
-  check_delayed(rtt(l, l.ip2, hit->port(), 9), base, 100);
-  check_not_delayed(rtt(l, l.ip, hit->port(), 9), base);
+  check_delayed("destination-ip: that ip", rtt(l, l.ip2, hit->port(), 9), base, 100);
+  check_not_delayed("destination-ip: another", rtt(l, l.ip, hit->port(), 9), base);
   l.destroy(only.uid());
   CHECK_MESSAGE(l.clean(), l.qdiscs());
 }
@@ -570,7 +609,10 @@ TEST_CASE("guest: blade: the API stays reachable through a 100% loss on its own 
   CHECK(has(spared, 22));
   const UdpTally cut = udp_burst(l, 200);
   CHECK(cut.lost() == 200);  // everything else is lost
+  const std::int64_t t0 = mono_ns();
   CHECK(l.remote_get(experiments + "/" + a.uid()) == 200);  // a new connection, across it
+  measured("loss 100%: ", cut.lost(), " of 200 datagrams lost; the API across it answered in ",
+           ms_since(t0), " ms; spared ", result_of(a)["excluded"].dump());
   {
     EnterNetNs in(l.rcv);
     auto c = l.remote();
@@ -584,6 +626,8 @@ TEST_CASE("guest: blade: the API stays reachable through a 100% loss on its own 
   const Answer all = l.create("loss", {{"percent", 100}, {"include-control-ports", true}});
   REQUIRE_MESSAGE(all.status == 201, all.body.dump());
   CHECK(excluded_ports(all).empty());
+  const UdpTally cut_all = udp_burst(l, 200);
+  CHECK(cut_all.lost() == 200);
   CHECK(l.remote_get(experiments) == -1);
   l.destroy(all.uid());
   CHECK(l.remote_get(experiments) == 200);
@@ -597,6 +641,14 @@ TEST_CASE("guest: blade: the API stays reachable through a 100% loss on its own 
       {"timeout", 3}});
   REQUIRE_MESSAGE(timed.status == 201, timed.body.dump());
   CHECK(l.remote_get(experiments) == -1);
+  const std::int64_t cut_at = mono_ns();
   CHECK(eventually([&] { return l.remote_get(experiments) == 200; }, 15s));
+  measured("include-control-ports with timeout 3 s: the API across veth-a answered again ",
+           ms_since(cut_at) / 1000, " s after the first refused call");
+  {
+    EnterNetNs in(l.snd);
+    auto c = l.d->client();
+    CHECK(wait_status(c, timed.uid(), "destroyed").value("status", "") == "destroyed");
+  }
   CHECK_MESSAGE(l.clean(), l.qdiscs());
 }
