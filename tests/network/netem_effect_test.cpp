@@ -33,6 +33,7 @@
 #include "experiment_calls.hpp"
 #include "netns.hpp"
 #include "traffic.hpp"
+#include "veth_link.hpp"
 
 using namespace blade::test;
 using namespace blade::test::net;
@@ -48,95 +49,12 @@ UmlOptions netem_guest() {
   return o;
 }
 
-// argv's stdout (no shell), for reading state back with `tc`.
-std::string output_of(const std::vector<std::string> &argv) {
-  int p[2];
-  if (::pipe(p) != 0) return "";
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(p[1], 1);
-    ::close(p[0]);
-    ::close(p[1]);
-    std::vector<char *> args;
-    for (const auto &a : argv)
-      args.push_back(const_cast<char *>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(p[1]);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(p[0], buf, sizeof buf)) > 0)
-    out.append(buf, static_cast<std::size_t>(n));
-  ::close(p[0]);
-  int st = 0;
-  ::waitpid(pid, &st, 0);
-  return out;
-}
-
-constexpr const char *kSndMac = "02:b1:ad:e0:00:01";
-constexpr const char *kRcvMac = "02:b1:ad:e0:00:02";
-
-// Two namespaces and a veth between them: snd (10.77.0.1, veth-a, where
-// faults go) and rcv (10.77.0.2 and 10.77.0.3 on veth-b). Fixed MACs and
-// permanent neighbour entries: no ARP exchange can be lost or delayed by a
-// fault and skew a count; IPv6 off where the kernel has it, so no neighbour
-// discovery chatter.
-struct Link {
-  NetNs snd{"nfx-s"}, rcv{"nfx-r"};
-  VethPair veth{snd, rcv, "10.77.0.1", "10.77.0.2"};
-  std::string dev = "veth-a";
-  std::string ip = "10.77.0.2", ip2 = "10.77.0.3";
-
-  Link() {
-    // (UML's kernel has no IPv6 at all; a kernel with it is told to be quiet.)
-    if (::access("/proc/sys/net/ipv6", F_OK) == 0)
-      for (const NetNs *ns : {&snd, &rcv})
-        must({"ip", "netns", "exec", ns->name(), "sysctl", "-qw",
-              "net.ipv6.conf.all.disable_ipv6=1"});
-    must({"ip", "-n", snd.name(), "link", "set", "veth-a", "address", kSndMac});
-    must({"ip", "-n", rcv.name(), "link", "set", "veth-b", "address", kRcvMac});
-    must({"ip", "-n", rcv.name(), "addr", "add", ip2 + "/24", "dev", "veth-b"});
-    for (const auto &to : {ip, ip2})
-      must({"ip", "-n", snd.name(), "neigh", "replace", to, "lladdr", kRcvMac, "dev", "veth-a",
-            "nud", "permanent"});
-    must({"ip", "-n", rcv.name(), "neigh", "replace", "10.77.0.1", "lladdr", kSndMac, "dev",
-          "veth-b", "nud", "permanent"});
-  }
-
-  // `tc qdisc ...` on veth-a, set by hand.
-  void tc(std::vector<std::string> args) const {
-    args.insert(args.begin(), {"tc", "-n", snd.name(), "qdisc"});
-    must(args);
-  }
-  // What `tc` dumps of veth-a's qdiscs.
-  std::string qdiscs() const {
-    return output_of({"tc", "-n", snd.name(), "qdisc", "show", "dev", dev});
-  }
-  // True when no qdisc a fault adds is left on veth-a.
-  bool clean() const {
-    const std::string q = qdiscs();
-    for (const char *kind : {"netem", "prio", "tbf"})
-      if (q.find(kind) != std::string::npos) return false;
-    return true;
-  }
-};
-
-// A server of `mode` on every address of rcv.
-std::unique_ptr<TcpServer> server_in(const NetNs &ns, TcpServer::Mode mode = TcpServer::Mode::Echo,
-                                     std::uint16_t port = 0) {
-  EnterNetNs in(ns);
-  return std::make_unique<TcpServer>("0.0.0.0", port, mode);
-}
-
 struct Medians {
   double connect = 0, echo = 0;
 };
 
 // Medians of `n` TCP round trips from snd to ip:port (from local_port).
-Medians rtt(const Link &l, const std::string &ip, std::uint16_t port, int n = 15,
+Medians rtt(const VethLink &l, const std::string &ip, std::uint16_t port, int n = 15,
             std::uint16_t local_port = 0) {
   EnterNetNs in(l.snd);
   const auto v = round_trips(ip, port, n, local_port);
@@ -185,7 +103,7 @@ void check_not_delayed(const std::string &what, const Medians &m, const Medians 
 
 // `n` numbered datagrams of `size` bytes from snd to rcv's ip, one every
 // `gap`, counted at the receiver.
-UdpTally udp_burst(const Link &l, int n, std::chrono::microseconds gap = 250us,
+UdpTally udp_burst(const VethLink &l, int n, std::chrono::microseconds gap = 250us,
                    std::size_t size = 512) {
   std::unique_ptr<UdpReceiver> rx;
   {
@@ -201,7 +119,7 @@ UdpTally udp_burst(const Link &l, int n, std::chrono::microseconds gap = 250us,
   return rx->collect(sent);
 }
 
-long long csum_errors(const Link &l) {
+long long csum_errors(const VethLink &l) {
   EnterNetNs in(l.rcv);
   return udp_snmp()["InCsumErrors"];
 }
@@ -240,7 +158,7 @@ constexpr std::size_t kCorruptPayload = 1000;
 
 // One direction of data (snd -> rcv) measured as the receiver's goodput in
 // bytes/s over `span` after `warm` (tbf's bucket drained).
-double tcp_goodput(const Link &l, std::chrono::milliseconds warm, std::chrono::milliseconds span) {
+double tcp_goodput(const VethLink &l, std::chrono::milliseconds warm, std::chrono::milliseconds span) {
   auto sink = server_in(l.rcv, TcpServer::Mode::Discard);
   Fd s;
   {
@@ -295,7 +213,7 @@ TEST_CASE("netem set by hand with tc inside user-mode Linux: the instruments mea
 
 TEST_CASE("guest: by hand: delay 100 ms in TCP connects and echoes, gone after del" *
           doctest::skip()) {
-  Link l;
+  VethLink l;
   auto echo = server_in(l.rcv);
   const Medians base = rtt(l, l.ip, echo->port());
   l.tc({"add", "dev", l.dev, "root", "netem", "delay", "100ms"});
@@ -306,7 +224,7 @@ TEST_CASE("guest: by hand: delay 100 ms in TCP connects and echoes, gone after d
 
 TEST_CASE("guest: by hand: loss, duplicate, corrupt, reorder counted at the receiver" *
           doctest::skip()) {
-  Link l;
+  VethLink l;
   // Nothing is lost, duplicated or damaged without a fault.
   const UdpTally clean = udp_burst(l, kBurst);
   CHECK(clean.lost() == 0);
@@ -349,7 +267,7 @@ TEST_CASE("guest: by hand: loss, duplicate, corrupt, reorder counted at the rece
 }
 
 TEST_CASE("guest: by hand: tbf rate 2mbit measured as goodput" * doctest::skip()) {
-  Link l;
+  VethLink l;
   const double free_bps = tcp_goodput(l, 300ms, 1000ms);
   l.tc({"add", "dev", l.dev, "root", "tbf", "rate", "2mbit", "burst", "16kb", "latency", "100ms"});
   const double limited = tcp_goodput(l, 1000ms, 2500ms);
@@ -366,10 +284,10 @@ TEST_CASE("guest: by hand: tbf rate 2mbit measured as goodput" * doctest::skip()
 
 namespace {
 
-// A Link whose sender namespace runs a bladed with only network.so,
+// A VethLink whose sender namespace runs a bladed with only network.so,
 // listening on every address: over snd's loopback (never under a fault on
 // veth-a) and, from rcv, across veth-a itself.
-struct BladeLink : Link {
+struct BladeLink : VethLink {
   std::unique_ptr<BladedProcess> d;
 
   BladeLink() {

@@ -264,6 +264,37 @@ inline std::vector<RoundTrip> round_trips(const std::string &ip, std::uint16_t p
   return out;
 }
 
+// `n` echo round trips over one connection to ip:port (ms each): the
+// latency of a packet through the path and back, without a handshake.
+inline std::vector<double> echo_round_trips(const std::string &ip, std::uint16_t port, int n,
+                                            std::chrono::milliseconds timeout =
+                                                std::chrono::seconds(5)) {
+  Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!s) throw sys_error("socket");
+  set_int(s.get(), IPPROTO_TCP, TCP_NODELAY, 1);
+  const sockaddr_in to = ipv4(ip, port);
+  if (::connect(s.get(), reinterpret_cast<const sockaddr *>(&to), sizeof to) != 0)
+    throw sys_error("connect " + ip);
+  std::vector<double> out;
+  char out_buf[32], in_buf[32];
+  std::memset(out_buf, 'e', sizeof out_buf);
+  for (int i = 0; i < n; ++i) {
+    const std::int64_t t0 = mono_ns();
+    const std::int64_t deadline = t0 + timeout.count() * 1'000'000LL;
+    if (::send(s.get(), out_buf, sizeof out_buf, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof out_buf))
+      throw sys_error("send");
+    std::size_t got = 0;
+    while (got < sizeof in_buf) {
+      if (!wait_fd(s.get(), POLLIN, deadline)) throw std::runtime_error("no echo within timeout");
+      const ssize_t r = ::recv(s.get(), in_buf + got, sizeof in_buf - got, 0);
+      if (r <= 0) throw std::runtime_error("echo connection closed");
+      got += static_cast<std::size_t>(r);
+    }
+    out.push_back(ms_since(t0));
+  }
+  return out;
+}
+
 inline double median_of(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -431,10 +462,12 @@ class UdpReceiver {
 // Sends `count` numbered datagrams of `size` bytes to ip:port from the
 // calling thread's namespace (from `local_port` when given), one every
 // `gap` (absolute deadlines, so a slow send does not stretch the burst),
-// numbered from `first`. Returns how many the kernel took.
+// numbered from `first`, or until `*stop` is set. Returns how many the
+// kernel took.
 inline int send_udp(const std::string &ip, std::uint16_t port, int count,
                     std::chrono::microseconds gap, std::size_t size = 512,
-                    std::uint32_t first = 0, std::uint16_t local_port = 0) {
+                    std::uint32_t first = 0, std::uint16_t local_port = 0,
+                    const std::atomic<bool> *stop = nullptr) {
   Fd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!s) throw sys_error("socket");
   if (local_port) {
@@ -450,7 +483,7 @@ inline int send_udp(const std::string &ip, std::uint16_t port, int count,
   timespec next{};
   ::clock_gettime(CLOCK_MONOTONIC, &next);
   int sent = 0;
-  for (int i = 0; i < count; ++i) {
+  for (int i = 0; i < count && !(stop && *stop); ++i) {
     const std::uint32_t seq = first + static_cast<std::uint32_t>(i);
     for (std::size_t b = sizeof(UdpHeader); b < size; ++b)
       buf[b] = pattern_byte(seq, b);
