@@ -102,11 +102,13 @@ int guest(int samples, int reps) {
   blade::bench::BenchBladed bladed({fs::path(BLADE_BUILT_PLUGIN_DIR) / "network.so"},
                                    {"--rate-limit", "0"});
   blade::bench::BenchClient client(bladed.port());
-  auto blade_delay = [&](int ms) {
-    return client
-        .create({{"target", "network"},
-                 {"action", "delay"},
-                 {"flags", {{"interface", l.dev}, {"time", ms}}}})
+  // include-control-ports: netem as the root qdisc; without it (the
+  // default), a prio root whose netem band u32 filters feed, sparing the
+  // control path.
+  auto blade_delay = [&](int ms, bool whole = false) {
+    json flags = {{"interface", l.dev}, {"time", ms}};
+    if (whole) flags["include-control-ports"] = true;
+    return client.create({{"target", "network"}, {"action", "delay"}, {"flags", flags}})
         .at("uid")
         .get<std::string>();
   };
@@ -135,13 +137,33 @@ int guest(int samples, int reps) {
                 ratio(blade.p99, hand.p99));
   }
 
-  std::vector<double> blade_ms, blade_answer_ms, tc_ms, tc_answer_ms;
+  std::vector<double> blade_ms, blade_answer_ms, whole_ms, tc_ms, tc_answer_ms, get_ms, dry_ms;
+  httplib::Client plain("127.0.0.1", bladed.port());
   for (int i = 0; i < reps; ++i) {
     std::string uid;
     const Effect b = time_to_effect(
         l, *rx, [&] { uid = blade_delay(kProbeDelayMs); }, [&] { client.destroy(uid); });
     blade_ms.push_back(b.first_delayed_ms);
     blade_answer_ms.push_back(b.answer_ms);
+    const Effect w = time_to_effect(
+        l, *rx, [&] { uid = blade_delay(kProbeDelayMs, true); }, [&] { client.destroy(uid); });
+    whole_ms.push_back(w.first_delayed_ms);
+    // The floor under any call: a GET answered from the daemon's memory.
+    const std::int64_t g0 = mono_ns();
+    if (!plain.Get("/v1/experiments?limit=1", {{"X-Api-Token", blade::bench::kBenchToken}}))
+      throw std::runtime_error("GET /v1/experiments failed");
+    get_ms.push_back(ms_since(g0));
+    // And a dry run of the same create: validation and the plugin's plan,
+    // nothing stored, nothing applied.
+    const std::int64_t d0 = mono_ns();
+    const json dry = {{"target", "network"},
+                      {"action", "delay"},
+                      {"flags", {{"interface", l.dev}, {"time", kProbeDelayMs}}},
+                      {"dry_run", true}};
+    auto answer = plain.Post("/v1/experiments", {{"X-Api-Token", blade::bench::kBenchToken}},
+                             dry.dump(), "application/json");
+    if (!answer || answer->status != 200) throw std::runtime_error("dry run failed");
+    dry_ms.push_back(ms_since(d0));
     const Effect t = time_to_effect(l, *rx, [&] { tc_delay(kProbeDelayMs); }, tc_del);
     tc_ms.push_back(t.first_delayed_ms);
     tc_answer_ms.push_back(t.answer_ms);
@@ -153,6 +175,11 @@ int guest(int samples, int reps) {
   std::printf("  blade POST /v1/experiments: p50 %.2f ms, p90 %.2f ms (answer p50 %.2f ms)\n",
               percentile(blade_ms, 0.5), percentile(blade_ms, 0.9),
               percentile(blade_answer_ms, 0.5));
+  std::printf("  blade, include-control-ports (netem as root): p50 %.2f ms, p90 %.2f ms\n",
+              percentile(whole_ms, 0.5), percentile(whole_ms, 0.9));
+  std::printf("  for comparison: GET /v1/experiments p50 %.2f ms; the same POST as a dry run p50 "
+              "%.2f ms\n",
+              percentile(get_ms, 0.5), percentile(dry_ms, 0.5));
   std::printf("  tc by hand (fork+exec):     p50 %.2f ms, p90 %.2f ms (exit p50 %.2f ms)\n",
               percentile(tc_ms, 0.5), percentile(tc_ms, 0.9), percentile(tc_answer_ms, 0.5));
   std::printf("  goal blade p50 < 10 ms: %s\n", percentile(blade_ms, 0.5) < 10 ? "met" : "MISSED");
