@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <sstream>
 #include <memory>
 #include <string>
@@ -198,28 +199,94 @@ int arrived_within(const UdpTally &t, double ms) {
   return n;
 }
 
-}  // namespace
+// Each effect measured while its fault is on (set by hand or through
+// Blade; `who` says which, for the figures).
+// Delay 100 ms put on by `on` and taken off by `off`: TCP round trips
+// before (the baseline), during and after.
+void measure_delay(const VethLink &l, const std::string &who, const std::function<void()> &on,
+                   const std::function<void()> &off) {
+  auto echo = server_in(l.rcv);
+  const Medians base = rtt(l, l.ip, echo->port());
+  on();
+  check_delayed(who + " delay 100 ms", rtt(l, l.ip, echo->port()), base, 100);
+  off();
+  check_not_delayed(who + ": after it is removed", rtt(l, l.ip, echo->port()), base);
+}
 
-// ---------------------------------------------------------------------------
-// The instruments against netem set by hand.
+constexpr double kLoss = 0.30, kDuplicate = 0.20, kCorrupt = 0.20, kReorder = 0.50;
+constexpr int kReorderDelayMs = 40;  // half of it tells the sent-at-once from the delayed
 
-TEST_CASE("netem set by hand with tc inside user-mode Linux: the instruments measure it") {
-  UmlResult r = run_guest_cases("guest: by hand*", netem_guest());
+void measure_loss(const VethLink &l, const std::string &who, double confidence = kConfidence) {
+  const UdpTally t = udp_burst(l, kBurst);
+  check_count(who + " loss 30%: lost", t.lost(), kBurst, kLoss, confidence);
+  CHECK(t.duplicates == 0);
+}
+
+void measure_duplicate(const VethLink &l, const std::string &who) {
+  const UdpTally t = udp_burst(l, kBurst);
+  CHECK(t.lost() == 0);
+  check_count(who + " duplicate 20%: duplicated", t.duplicates, kBurst, kDuplicate);
+}
+
+void measure_corrupt(const VethLink &l, const std::string &who) {
+  const long long before = csum_errors(l);
+  const UdpTally t = udp_burst(l, kBurst, 250us, kCorruptPayload);
+  const long long caught = csum_errors(l) - before;
+  check_count(who + " corrupt 20%: checksum errors", static_cast<int>(caught), kBurst,
+              kCorrupt * csum_share(kCorruptPayload));
+  CHECK(t.damaged == 0);       // no flipped bit got past the checksums
+  CHECK(t.lost() >= caught);   // every one caught was one not delivered
+  CHECK(t.duplicates == 0);
+}
+
+void measure_reorder(const VethLink &l, const std::string &who) {
+  const UdpTally t = udp_burst(l, kBurst, 500us);
+  CHECK(t.lost() == 0);
+  check_count(who + " reorder 50% time 40: sent at once",
+              arrived_within(t, kReorderDelayMs / 2.0), kBurst, kReorder);
+  CHECK(t.late > 0);
+}
+
+constexpr double kRateBytes = 2e6 / 8;  // 2mbit
+
+void measure_rate(const VethLink &l, const std::string &who) {
+  const double limited = tcp_goodput(l, 1000ms, 2500ms);
+  const double want = kRateBytes * kTcpPayloadShare;
+  measured(who, " rate 2mbit: goodput ", limited, " B/s, want ", want, " B/s");
+  CHECK(std::abs(limited / want - 1) < 0.10);
+}
+
+void measure_unlimited(const VethLink &l, const std::string &when) {
+  const double free_bps = tcp_goodput(l, 300ms, 1000ms);
+  measured(when, ": goodput ", free_bps, " B/s");
+  CHECK(free_bps > 4 * kRateBytes);
+}
+
+// Boots a guest that runs this binary's cases matching `filter`; their
+// figures are repeated here.
+void run_in_guest(const std::string &filter) {
+  UmlResult r = run_guest_cases(filter, netem_guest());
   MESSAGE("user-mode Linux run took " << r.seconds << " s; guest " << r.summary() << "\n"
                                       << measured_lines(r.output));
   INFO(r.report());
   CHECK(r.ok());
 }
 
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// The instruments against netem set by hand.
+
+TEST_CASE("netem set by hand with tc inside user-mode Linux: the instruments measure it") {
+  run_in_guest("guest: by hand*");
+}
+
 TEST_CASE("guest: by hand: delay 100 ms in TCP connects and echoes, gone after del" *
           doctest::skip()) {
   VethLink l;
-  auto echo = server_in(l.rcv);
-  const Medians base = rtt(l, l.ip, echo->port());
-  l.tc({"add", "dev", l.dev, "root", "netem", "delay", "100ms"});
-  check_delayed("tc delay 100ms", rtt(l, l.ip, echo->port()), base, 100);
-  l.tc({"del", "dev", l.dev, "root"});
-  check_not_delayed("after tc del", rtt(l, l.ip, echo->port()), base);
+  measure_delay(
+      l, "tc", [&] { l.tc({"add", "dev", l.dev, "root", "netem", "delay", "100ms"}); },
+      [&] { l.tc({"del", "dev", l.dev, "root"}); });
 }
 
 TEST_CASE("guest: by hand: loss, duplicate, corrupt, reorder counted at the receiver" *
@@ -231,51 +298,32 @@ TEST_CASE("guest: by hand: loss, duplicate, corrupt, reorder counted at the rece
   CHECK(clean.duplicates == 0);
   CHECK(clean.damaged == 0);
   CHECK(clean.late == 0);
-
-  l.tc({"add", "dev", l.dev, "root", "netem", "loss", "30%"});
-  const UdpTally lost = udp_burst(l, kBurst);
-  check_count("tc loss 30%: lost", lost.lost(), kBurst, 0.30);
-  CHECK(lost.duplicates == 0);
-
-  // A new qdisc for each: `tc qdisc change` would keep the options it does not
-  // name that travel as attributes of their own (corrupt would stay on).
-  l.tc({"del", "dev", l.dev, "root"});
-  l.tc({"add", "dev", l.dev, "root", "netem", "duplicate", "20%"});
-  const UdpTally dup = udp_burst(l, kBurst);
-  CHECK(dup.lost() == 0);
-  check_count("tc duplicate 20%: duplicated", dup.duplicates, kBurst, 0.20);
-
-  l.tc({"del", "dev", l.dev, "root"});
-  l.tc({"add", "dev", l.dev, "root", "netem", "corrupt", "20%"});
-  const long long before = csum_errors(l);
-  const UdpTally bad = udp_burst(l, kBurst, 250us, kCorruptPayload);
-  const long long caught = csum_errors(l) - before;
-  check_count("tc corrupt 20%: checksum errors", static_cast<int>(caught), kBurst,
-              0.20 * csum_share(kCorruptPayload));
-  CHECK(bad.damaged == 0);        // no flipped bit got past the checksums
-  CHECK(bad.lost() >= caught);    // every one caught was one not delivered
-  CHECK(bad.duplicates == 0);
-
-  // reorder: half the datagrams go at once, the rest 40 ms late.
-  l.tc({"del", "dev", l.dev, "root"});
-  l.tc({"add", "dev", l.dev, "root", "netem", "delay", "40ms", "reorder", "50%"});
-  const UdpTally re = udp_burst(l, kBurst, 500us);
-  CHECK(re.lost() == 0);
-  check_count("tc reorder 50% delay 40ms: sent at once", arrived_within(re, 20), kBurst, 0.50);
-  CHECK(re.late > 0);
-  l.tc({"del", "dev", l.dev, "root"});
+  // A new qdisc for each: `tc qdisc change` would keep the options it does
+  // not name that travel as attributes of their own (corrupt would stay on).
+  auto netem = [&](std::vector<std::string> options) {
+    options.insert(options.begin(), {"add", "dev", l.dev, "root", "netem"});
+    l.tc(options);
+  };
+  auto del = [&] { l.tc({"del", "dev", l.dev, "root"}); };
+  netem({"loss", "30%"});
+  measure_loss(l, "tc");
+  del();
+  netem({"duplicate", "20%"});
+  measure_duplicate(l, "tc");
+  del();
+  netem({"corrupt", "20%"});
+  measure_corrupt(l, "tc");
+  del();
+  netem({"delay", std::to_string(kReorderDelayMs) + "ms", "reorder", "50%"});
+  measure_reorder(l, "tc");
+  del();
 }
 
 TEST_CASE("guest: by hand: tbf rate 2mbit measured as goodput" * doctest::skip()) {
   VethLink l;
-  const double free_bps = tcp_goodput(l, 300ms, 1000ms);
+  measure_unlimited(l, "tc, before tbf");
   l.tc({"add", "dev", l.dev, "root", "tbf", "rate", "2mbit", "burst", "16kb", "latency", "100ms"});
-  const double limited = tcp_goodput(l, 1000ms, 2500ms);
-  const double want = 2e6 / 8 * kTcpPayloadShare;
-  measured("tc tbf 2mbit: goodput ", limited, " B/s, want ", want, " B/s; free ", free_bps, " B/s");
-  INFO("free " << free_bps << " B/s, limited " << limited << " B/s, want " << want << " B/s");
-  CHECK(free_bps > 4 * want);
-  CHECK(std::abs(limited / want - 1) < 0.10);
+  measure_rate(l, "tc");
   l.tc({"del", "dev", l.dev, "root"});
 }
 
@@ -316,7 +364,7 @@ struct BladeLink : VethLink {
   // at each request, so every call on it runs inside rcv (from_rcv).
   httplib::Client remote() const {
     httplib::Client c("10.77.0.1", d->port);
-    c.set_connection_timeout(2);
+    c.set_connection_timeout(1);  // a cut API costs this much per check
     c.set_read_timeout(3);
     return c;
   }
@@ -355,23 +403,21 @@ bool has(const std::vector<int> &v, int x) {
 
 TEST_CASE("netem faults through Blade inside user-mode Linux: each effect measured, gone after "
           "destroy") {
-  UmlResult r = run_guest_cases("guest: blade*", netem_guest());
-  MESSAGE("user-mode Linux run took " << r.seconds << " s; guest " << r.summary() << "\n"
-                                      << measured_lines(r.output));
-  INFO(r.report());
-  CHECK(r.ok());
+  run_in_guest("guest: blade*");
 }
 
 TEST_CASE("guest: blade: delay 100 ms in TCP connects and echoes, gone after destroy" *
           doctest::skip()) {
   BladeLink l;
-  auto echo = server_in(l.rcv);
-  const Medians base = rtt(l, l.ip, echo->port());
-  const Answer a = l.create("delay", {{"time", 100}});
-  REQUIRE_MESSAGE(a.status == 201, a.body.dump());
-  check_delayed("blade delay 100", rtt(l, l.ip, echo->port()), base, 100);
-  l.destroy(a.uid());
-  check_not_delayed("after destroy", rtt(l, l.ip, echo->port()), base);
+  std::string uid;
+  measure_delay(
+      l, "blade",
+      [&] {
+        const Answer a = l.create("delay", {{"time", 100}});
+        REQUIRE_MESSAGE(a.status == 201, a.body.dump());
+        uid = a.uid();
+      },
+      [&] { l.destroy(uid); });
   CHECK_MESSAGE(l.clean(), l.qdiscs());
 }
 
@@ -396,111 +442,87 @@ TEST_CASE("guest: blade: loss, duplicate, corrupt, reorder counted at the receiv
           "destroy" *
           doctest::skip()) {
   BladeLink l;
-  auto none_after = [&](const Answer &a) {
-    l.destroy(a.uid());
+  auto on = [&](const std::string &action, json flags) {
+    const Answer a = l.create(action, std::move(flags));
+    REQUIRE_MESSAGE(a.status == 201, a.body.dump());
+    return a.uid();
+  };
+  auto none_after = [&](const std::string &uid) {
+    l.destroy(uid);
     const UdpTally t = udp_burst(l, 500);
     CHECK(t.lost() == 0);
     CHECK(t.duplicates == 0);
     CHECK(t.late == 0);
     CHECK_MESSAGE(l.clean(), l.qdiscs());
   };
-
-  const Answer loss = l.create("loss", {{"percent", 30}});
-  REQUIRE_MESSAGE(loss.status == 201, loss.body.dump());
-  const UdpTally lost = udp_burst(l, kBurst);
-  check_count("blade loss 30%: lost", lost.lost(), kBurst, 0.30, kIssueConfidence);
-  CHECK(lost.duplicates == 0);
-  none_after(loss);
-
-  const Answer dup = l.create("duplicate", {{"percent", 20}});
-  REQUIRE_MESSAGE(dup.status == 201, dup.body.dump());
-  const UdpTally twice = udp_burst(l, kBurst);
-  CHECK(twice.lost() == 0);
-  check_count("blade duplicate 20%: duplicated", twice.duplicates, kBurst, 0.20);
-  none_after(dup);
-
-  const Answer corrupt = l.create("corrupt", {{"percent", 20}});
-  REQUIRE_MESSAGE(corrupt.status == 201, corrupt.body.dump());
-  const long long before = csum_errors(l);
-  const UdpTally bad = udp_burst(l, kBurst, 250us, kCorruptPayload);
-  const long long caught = csum_errors(l) - before;
-  check_count("blade corrupt 20%: checksum errors", static_cast<int>(caught), kBurst,
-              0.20 * csum_share(kCorruptPayload));
-  CHECK(bad.damaged == 0);
-  CHECK(bad.lost() >= caught);
-  none_after(corrupt);
-
-  const Answer reorder = l.create("reorder", {{"percent", 50}, {"time", 40}});
-  REQUIRE_MESSAGE(reorder.status == 201, reorder.body.dump());
-  const UdpTally re = udp_burst(l, kBurst, 500us);
-  CHECK(re.lost() == 0);
-  check_count("blade reorder 50% time 40: sent at once", arrived_within(re, 20), kBurst, 0.50);
-  CHECK(re.late > 0);
-  none_after(reorder);
+  std::string uid = on("loss", {{"percent", 30}});
+  measure_loss(l, "blade", kIssueConfidence);
+  none_after(uid);
+  uid = on("duplicate", {{"percent", 20}});
+  measure_duplicate(l, "blade");
+  none_after(uid);
+  uid = on("corrupt", {{"percent", 20}});
+  measure_corrupt(l, "blade");
+  none_after(uid);
+  uid = on("reorder", {{"percent", 50}, {"time", kReorderDelayMs}});
+  measure_reorder(l, "blade");
+  none_after(uid);
 }
 
 TEST_CASE("guest: blade: rate 2mbit measured as goodput, gone after destroy" * doctest::skip()) {
   BladeLink l;
   const Answer a = l.create("rate", {{"rate", "2mbit"}});
   REQUIRE_MESSAGE(a.status == 201, a.body.dump());
-  const double limited = tcp_goodput(l, 1000ms, 2500ms);
-  const double want = 2e6 / 8 * kTcpPayloadShare;
-  measured("blade rate 2mbit: goodput ", limited, " B/s, want ", want, " B/s");
-  INFO("limited " << limited << " B/s, want " << want << " B/s");
-  CHECK(std::abs(limited / want - 1) < 0.10);
+  measure_rate(l, "blade");
   l.destroy(a.uid());
-  const double free_bps = tcp_goodput(l, 300ms, 1000ms);
-  measured("after destroy: goodput ", free_bps, " B/s");
-  CHECK(free_bps > 4 * want);
+  measure_unlimited(l, "after destroy");
   CHECK_MESSAGE(l.clean(), l.qdiscs());
 }
 
-TEST_CASE("guest: blade: a delay filtered by remote-port or local-port hits that port only" *
+TEST_CASE("guest: blade: a delay filtered by port or ip hits what it selects only (remote-port, "
+          "local-port, exclude-port, exclude-ip, destination-ip)" *
           doctest::skip()) {
   BladeLink l;
-  auto hit = server_in(l.rcv), other = server_in(l.rcv);
-  const Medians base = rtt(l, l.ip, other->port(), 9);
-
-  const Answer remote = l.create("delay", {{"time", 100}, {"remote-port", hit->port()}});
-  REQUIRE_MESSAGE(remote.status == 201, remote.body.dump());
-  check_delayed("remote-port: that port", rtt(l, l.ip, hit->port(), 9), base, 100);
-  check_not_delayed("remote-port: another", rtt(l, l.ip, other->port(), 9), base);
-  l.destroy(remote.uid());
-
+  auto one = server_in(l.rcv), two = server_in(l.rcv);
+  const Medians base = rtt(l, l.ip, two->port(), 9);
+  // Where round trips go: rcv's address and port, from which local port.
+  struct Path {
+    std::string ip;
+    std::uint16_t port;
+    std::uint16_t local_port = 0;
+  };
+  struct Filtered {
+    std::string name;
+    json filter;
+    Path hit, missed;
+  };
   const std::uint16_t mine = 41001, not_mine = 41002;
-  const Answer local = l.create("delay", {{"time", 100}, {"local-port", mine}});
-  REQUIRE_MESSAGE(local.status == 201, local.body.dump());
-  check_delayed("local-port: that port", rtt(l, l.ip, other->port(), 9, mine), base, 100);
-  check_not_delayed("local-port: another", rtt(l, l.ip, other->port(), 9, not_mine), base);
-  l.destroy(local.uid());
-  check_not_delayed("after destroy", rtt(l, l.ip, hit->port(), 9), base);
-  CHECK_MESSAGE(l.clean(), l.qdiscs());
-}
-
-TEST_CASE("guest: blade: exclude-port, exclude-ip and destination-ip are honoured" *
-          doctest::skip()) {
-  BladeLink l;
-  auto hit = server_in(l.rcv), spared = server_in(l.rcv);
-  const Medians base = rtt(l, l.ip, hit->port(), 9);
-
-  const Answer port = l.create("delay", {{"time", 100}, {"exclude-port", spared->port()}});
-  REQUIRE_MESSAGE(port.status == 201, port.body.dump());
-  check_delayed("exclude-port: another port", rtt(l, l.ip, hit->port(), 9), base, 100);
-  check_not_delayed("exclude-port: that port", rtt(l, l.ip, spared->port(), 9), base);
-  l.destroy(port.uid());
-
-  const Answer ip = l.create("delay", {{"time", 100}, {"exclude-ip", l.ip2}});
-  REQUIRE_MESSAGE(ip.status == 201, ip.body.dump());
-  check_delayed("exclude-ip: another ip", rtt(l, l.ip, hit->port(), 9), base, 100);
-  check_not_delayed("exclude-ip: that ip", rtt(l, l.ip2, hit->port(), 9), base);
-  l.destroy(ip.uid());
-
-  const Answer only = l.create("delay", {{"time", 100}, {"destination-ip", l.ip2 + "/32"}});
-  REQUIRE_MESSAGE(only.status == 201, only.body.dump());
-  check_delayed("destination-ip: that ip", rtt(l, l.ip2, hit->port(), 9), base, 100);
-  check_not_delayed("destination-ip: another", rtt(l, l.ip, hit->port(), 9), base);
-  l.destroy(only.uid());
-  CHECK_MESSAGE(l.clean(), l.qdiscs());
+  const std::vector<Filtered> cases = {
+      {"remote-port", {{"remote-port", one->port()}}, {l.ip, one->port()}, {l.ip, two->port()}},
+      {"local-port",
+       {{"local-port", mine}},
+       {l.ip, two->port(), mine},
+       {l.ip, two->port(), not_mine}},
+      {"exclude-port", {{"exclude-port", two->port()}}, {l.ip, one->port()}, {l.ip, two->port()}},
+      {"exclude-ip", {{"exclude-ip", l.ip2}}, {l.ip, one->port()}, {l.ip2, one->port()}},
+      {"destination-ip", {{"destination-ip", l.ip2 + "/32"}}, {l.ip2, one->port()},
+       {l.ip, one->port()}},
+  };
+  for (const Filtered &c : cases) {
+    CAPTURE(c.name);
+    json flags = c.filter;
+    flags["time"] = 100;
+    const Answer a = l.create("delay", flags);
+    REQUIRE_MESSAGE(a.status == 201, a.body.dump());
+    check_delayed(c.name + ": selected", rtt(l, c.hit.ip, c.hit.port, 9, c.hit.local_port), base,
+                  100);
+    check_not_delayed(c.name + ": not selected",
+                      rtt(l, c.missed.ip, c.missed.port, 9, c.missed.local_port), base);
+    l.destroy(a.uid());
+    check_not_delayed(c.name + ": after destroy",
+                      rtt(l, c.hit.ip, c.hit.port, 9, c.hit.local_port), base);
+    CHECK_MESSAGE(l.clean(), l.qdiscs());
+  }
 }
 
 TEST_CASE("guest: blade: the API stays reachable through a 100% loss on its own interface; "

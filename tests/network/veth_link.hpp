@@ -4,6 +4,8 @@
 // scaffolding, never the code under test).
 #pragma once
 
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,31 +18,31 @@
 
 namespace blade::test::net {
 
-// argv's stdout (no shell), for reading state back with `tc`.
+// argv's stdout (spawned, no shell), for reading state back with `tc`;
+// empty when it could not run.
 inline std::string output_of(const std::vector<std::string> &argv) {
   int p[2];
-  if (::pipe(p) != 0) return "";
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(p[1], 1);
-    ::close(p[0]);
-    ::close(p[1]);
-    std::vector<char *> args;
-    for (const auto &a : argv)
-      args.push_back(const_cast<char *>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(p[1]);
+  if (::pipe2(p, O_CLOEXEC) != 0) return "";
+  Fd read_end(p[0]), write_end(p[1]);
+  posix_spawn_file_actions_t actions;
+  ::posix_spawn_file_actions_init(&actions);
+  ::posix_spawn_file_actions_adddup2(&actions, write_end.get(), 1);
+  std::vector<char *> args;
+  for (const auto &a : argv)
+    args.push_back(const_cast<char *>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  const int spawned = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  ::posix_spawn_file_actions_destroy(&actions);
+  write_end.reset();
+  if (spawned != 0) return "";
   std::string out;
   char buf[4096];
   ssize_t n;
-  while ((n = ::read(p[0], buf, sizeof buf)) > 0)
+  while ((n = ::read(read_end.get(), buf, sizeof buf)) > 0)
     out.append(buf, static_cast<std::size_t>(n));
-  ::close(p[0]);
-  int st = 0;
-  ::waitpid(pid, &st, 0);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
   return out;
 }
 
