@@ -5,8 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <sys/stat.h>
+#include <cstring>
 
 #include <blade/plugin.hpp>
 
@@ -38,8 +38,7 @@ InterfaceRef resolve_interface(std::string_view name) {
                                std::to_string(IFNAMSIZ - 1) + " characters");
   for (char c : name)
     if (c == '/' || c == ':' || static_cast<unsigned char>(c) <= ' ' || c == 0x7f)
-      throw sdk::InvalidArgument("interface: '" + std::string(name) +
-                                 "' is not an interface name");
+      throw sdk::InvalidArgument("interface: '" + std::string(name) + "' is not an interface name");
   InterfaceRef ref;
   ref.name = std::string(name);
   ref.ifindex = static_cast<int>(::if_nametoindex(ref.name.c_str()));

@@ -14,6 +14,8 @@
 #include <memory>
 #include <string>
 
+#include <blade/failpoint.hpp>
+
 #include "control_path.hpp"
 #include "fault_families.hpp"
 #include "interface_ref.hpp"
@@ -52,18 +54,17 @@ class NetemFault : public sdk::Fault {
     NetemState state(host_);
     Prepared p = prepare(req, state);
     const std::string uid(req.uid());
-    json record = {{"version", kRecordVersion},
-                   {"interface", p.plan.iface.name},
-                   {"ifindex", p.plan.iface.ifindex},
-                   {"netns", p.plan.iface.netns},
-                   {"resource", p.plan.iface.resource()},
-                   {"root_kind", p.plan.root_kind()},
+    json record = {{"version", kRecordVersion},           {"interface", p.plan.iface.name},
+                   {"ifindex", p.plan.iface.ifindex},     {"netns", p.plan.iface.netns},
+                   {"resource", p.plan.iface.resource()}, {"root_kind", p.plan.root_kind()},
                    {"prior", p.prior.to_json()}};
     state.checkpoint(call, uid, record);
+    BLADE_FAILPOINT("network.netem.create.after_record");
     try {
       state.claim(p.plan.iface, uid);
       NetlinkRoute nl;
       install_tree(nl, p.plan, p.prior);
+      BLADE_FAILPOINT("network.netem.create.after_install");
     } catch (...) {
       // Nothing of the fault is on the interface (install_tree undid its
       // steps): the claim and record go too.
@@ -91,9 +92,9 @@ class NetemFault : public sdk::Fault {
     }
     const std::uint64_t netns = rec.value("netns", std::uint64_t{0});
     if (netns != current_netns())
-      throw sdk::FailedPrecondition(
-          "the fault is on an interface of network namespace " + std::to_string(netns) +
-          " and the daemon is in " + std::to_string(current_netns()) + " now; nothing was undone");
+      throw sdk::FailedPrecondition("the fault is on an interface of network namespace " +
+                                    std::to_string(netns) + " and the daemon is in " +
+                                    std::to_string(current_netns()) + " now; nothing was undone");
     const std::string resource = rec.value("resource", "");
     if (auto other = state.other_owner(resource, uid)) {
       // The interface is another experiment's now: this one's tree is gone.
@@ -102,13 +103,15 @@ class NetemFault : public sdk::Fault {
       state.finish(uid);
       return;
     }
+    BLADE_FAILPOINT("network.netem.destroy.before_restore");
     NetlinkRoute nl;
-    const RestoreOutcome done = restore_prior(
-        nl, ifindex, rec.value("root_kind", ""), PriorRoot::from_json(rec.value("prior", json())));
+    const RestoreOutcome done = restore_prior(nl, ifindex, rec.value("root_kind", ""),
+                                              PriorRoot::from_json(rec.value("prior", json())));
     if (done.touched)
       host_.info("experiment " + uid + ": " + done.note);
     else
       host_.warn("experiment " + uid + ": " + done.note);
+    BLADE_FAILPOINT("network.netem.destroy.after_restore");
     state.finish(uid);
   }
 
@@ -144,7 +147,8 @@ class NetemFault : public sdk::Fault {
     NetlinkRoute nl;
     const auto root = nl.root(p.plan.iface.ifindex);
     if (!root)
-      throw sdk::InvalidArgument("interface: " + p.plan.iface.name + " has no root qdisc to "
+      throw sdk::InvalidArgument("interface: " + p.plan.iface.name +
+                                 " has no root qdisc to "
                                  "replace (is it gone?)");
     const bool force = req.flag_bool("force");
     const std::string here = "interface: " + p.plan.iface.name + " has ";

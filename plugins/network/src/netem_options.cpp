@@ -48,8 +48,7 @@ std::int64_t millis(const sdk::Request &req, std::string_view flag, std::int64_t
   if (ec != std::errc() || end != v->data() + v->size())
     bad(flag, "'" + std::string(*v) + "' is not a whole number of milliseconds");
   if (ms < min || ms > 600000)
-    bad(flag, "must be " + std::to_string(min) + " to 600000 milliseconds, got " +
-                  std::string(*v));
+    bad(flag, "must be " + std::to_string(min) + " to 600000 milliseconds, got " + std::string(*v));
   return ms;
 }
 
@@ -90,9 +89,8 @@ std::uint64_t parse_rate(std::string_view flag, std::string_view text) {
     const char *name;
     double bits;
   };
-  static constexpr Unit kUnits[] = {{"bit", 1},      {"kbit", 1e3},  {"mbit", 1e6},
-                                    {"gbit", 1e9},   {"bps", 8},     {"kbps", 8e3},
-                                    {"mbps", 8e6},   {"gbps", 8e9}};
+  static constexpr Unit kUnits[] = {{"bit", 1}, {"kbit", 1e3}, {"mbit", 1e6}, {"gbit", 1e9},
+                                    {"bps", 8}, {"kbps", 8e3}, {"mbps", 8e6}, {"gbps", 8e9}};
   const std::string how =
       "a rate is a number with a unit: bit, kbit, mbit, gbit (bits per second) or bps, kbps, "
       "mbps, gbps (bytes per second), e.g. 1mbit; got '" +
@@ -106,7 +104,8 @@ std::uint64_t parse_rate(std::string_view flag, std::string_view text) {
       !std::isfinite(value) || value <= 0)
     bad(flag, how);
   const double bytes = std::floor(value * found->bits / 8);
-  if (bytes < 1) bad(flag, "must be at least 8bit (1 byte per second), got '" + std::string(text) + "'");
+  if (bytes < 1)
+    bad(flag, "must be at least 8bit (1 byte per second), got '" + std::string(text) + "'");
   if (bytes > std::numeric_limits<std::int32_t>::max())
     bad(flag, "must be at most 17gbit (2^31-1 bytes per second), got '" + std::string(text) + "'");
   return static_cast<std::uint64_t>(bytes);

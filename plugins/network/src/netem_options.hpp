@@ -32,9 +32,9 @@ struct NetemParams {
 };
 
 struct TbfParams {
-  std::string rate_text;         // as given, e.g. "1mbit"
-  std::uint64_t rate_bytes = 0;  // per second
-  std::uint32_t burst = 0;       // bytes, set by the tree from the MTU
+  std::string rate_text;              // as given, e.g. "1mbit"
+  std::uint64_t rate_bytes = 0;       // per second
+  std::uint32_t burst = 0;            // bytes, set by the tree from the MTU
   std::uint32_t latency_us = 100000;  // how long a packet may wait: the queue's length
 };
 

@@ -10,6 +10,7 @@
 
 #include <cstdio>
 
+#include <blade/failpoint.hpp>
 #include <blade/plugin.hpp>
 
 namespace blade::network {
@@ -50,9 +51,9 @@ std::string module_of(const std::string &kind) {
   // classifier kind it does not know, after trying to load its module.
   if (err == -NLE_OBJ_NOTFOUND) {
     const std::string mod = module_of(kind);
-    throw sdk::FailedPrecondition(mod + " is not available: modprobe " + mod + " (the kernel has no " +
-                                  kind + " " + (kind == "u32" ? "classifier" : "qdisc") +
-                                  "; nothing was changed)");
+    throw sdk::FailedPrecondition(
+        mod + " is not available: modprobe " + mod + " (the kernel has no " + kind + " " +
+        (kind == "u32" ? "classifier" : "qdisc") + "; nothing was changed)");
   }
   throw sdk::FailedPrecondition("the kernel refused " + step + ": " + netlink_error(err) +
                                 " (nothing was changed)");
@@ -102,8 +103,7 @@ int add_shaper(NetlinkRoute &nl, int ifindex, std::uint32_t handle, std::uint32_
 int put_back(NetlinkRoute &nl, int ifindex, const PriorRoot &prior) {
   if (prior.is_default()) return nl.delete_root(ifindex);
   return nl.add_qdisc(ifindex, prior.handle, TC_H_ROOT, prior.kind,
-                      prior.has_options ? &prior.options : nullptr,
-                      NLM_F_CREATE | NLM_F_REPLACE);
+                      prior.has_options ? &prior.options : nullptr, NLM_F_CREATE | NLM_F_REPLACE);
 }
 
 }  // namespace
@@ -177,10 +177,12 @@ void install_tree(NetlinkRoute &nl, const TreePlan &plan, const PriorRoot &prior
     const int err =
         add_shaper(nl, ifindex, kBladeRoot, TC_H_ROOT, plan.shaping, NLM_F_CREATE | NLM_F_REPLACE);
     if (err < 0) refused(err, plan.shaping.kind, "the " + plan.shaping.kind + " root qdisc");
+    BLADE_FAILPOINT("network.netem.create.after_root");
     return;
   }
   int err = add_prio(nl, ifindex);
   if (err < 0) refused(err, "prio", "the prio root qdisc");
+  BLADE_FAILPOINT("network.netem.create.after_root");
   // From here on a refusal puts the prior root back before it is reported.
   auto undo_and_refuse = [&](int why, const std::string &kind, const std::string &step) {
     const int back = put_back(nl, ifindex, prior);
@@ -192,6 +194,7 @@ void install_tree(NetlinkRoute &nl, const TreePlan &plan, const PriorRoot &prior
   };
   err = add_shaper(nl, ifindex, kBladeLeaf, kFaultBand, plan.shaping, NLM_F_CREATE | NLM_F_EXCL);
   if (err < 0) undo_and_refuse(err, plan.shaping.kind, "the " + plan.shaping.kind + " qdisc");
+  BLADE_FAILPOINT("network.netem.create.after_leaf");
   for (const U32Filter &f : plan.filters) {
     err = add_u32_filter(nl, ifindex, kBladeRoot, f);
     if (err < 0) undo_and_refuse(err, "u32", "the u32 filter " + f.text);
@@ -217,10 +220,10 @@ RestoreOutcome restore_prior(NetlinkRoute &nl, int ifindex, const std::string &b
     throw sdk::FailedPrecondition("cannot put the prior root qdisc " + prior.kind + " " +
                                   handle_text(prior.handle) + " back: " + netlink_error(err));
   out.touched = true;
-  out.note = prior.is_default() ? "Blade's root removed: the kernel's default " + prior.kind +
-                                      " is back"
-                                : "the prior root " + prior.kind + " " +
-                                      handle_text(prior.handle) + " is back as it was";
+  out.note =
+      prior.is_default()
+          ? "Blade's root removed: the kernel's default " + prior.kind + " is back"
+          : "the prior root " + prior.kind + " " + handle_text(prior.handle) + " is back as it was";
   return out;
 }
 

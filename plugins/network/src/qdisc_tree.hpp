@@ -27,10 +27,10 @@
 
 namespace blade::network {
 
-constexpr std::uint32_t kBladeRoot = 0xb1ad0000;          // b1ad:
-constexpr std::uint32_t kBladeLeaf = 0xb1ae0000;          // b1ae:, under band 4
-constexpr std::uint32_t kSpareBand = kBladeRoot | 1;      // b1ad:1
-constexpr std::uint32_t kFaultBand = kBladeRoot | 4;      // b1ad:4
+constexpr std::uint32_t kBladeRoot = 0xb1ad0000;      // b1ad:
+constexpr std::uint32_t kBladeLeaf = 0xb1ae0000;      // b1ae:, under band 4
+constexpr std::uint32_t kSpareBand = kBladeRoot | 1;  // b1ad:1
+constexpr std::uint32_t kFaultBand = kBladeRoot | 4;  // b1ad:4
 constexpr int kPrioBands = 4;
 
 // The root qdisc found before the fault, as the restore record keeps it.
