@@ -480,6 +480,13 @@ TEST_CASE(
   Rig r;
   auto c = r.d.client();
   const TcState pristine = tc_state(r.dev);
+  // A dry run: the plan and the modules it needs, nothing changed.
+  const Answer dry = make(c, "delay", with({{"time", "100"}, {"remote-port", "80"}}, r.dev), true);
+  REQUIRE_MESSAGE(dry.status == 200, dry.body.dump());
+  CHECK(dry.body.dump().find("cls_u32") != std::string::npos);
+  CHECK(dry.body.dump().find("dport 80") != std::string::npos);
+  CHECK(tc_state(r.dev) == pristine);
+  CHECK(r.no_state_left());
   const Answer a = make(c, "delay",
                         with({{"time", "100"},
                               {"remote-port", "80,8000-8003"},
@@ -633,6 +640,19 @@ TEST_CASE(
   check_destroyed(c, b.uid());
   CHECK(tc_state(r.dev) == someone);  // theirs, left alone
   CHECK(r.no_state_left());
+
+  // Blade's mark with no experiment owning it (a leftover): 409 unless
+  // force; forced, destroy deletes it and the default is back.
+  must({"tc", "qdisc", "del", "dev", r.dev, "root"});
+  must({"tc", "qdisc", "add", "dev", r.dev, "root", "handle", "b1ad:", "netem", "delay", "1ms"});
+  const Answer left = make(c, "loss", with({{"percent", "5"}}, r.dev));
+  CHECK(left.status == 409);
+  CHECK_MESSAGE(left.message().find("no active experiment owns") != std::string::npos,
+                left.body.dump());
+  const Answer over = make(c, "loss", with({{"percent", "5"}, {"force", "true"}}, r.dev));
+  REQUIRE_MESSAGE(over.status == 201, over.body.dump());
+  check_destroyed(c, over.uid());
+  CHECK(tc_state(r.dev) == pristine);
 }
 
 TEST_CASE("guest: netem recovery: bladed killed with a delay active, restarted: the qdisc is gone" *

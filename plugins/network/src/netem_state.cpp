@@ -53,9 +53,11 @@ void NetemState::claim(const InterfaceRef &iface, std::string_view uid) {
 
 std::optional<std::string> NetemState::other_owner(const std::string &resource,
                                                    std::string_view uid) const {
-  // By identity, so a renamed interface is still found.
+  // By identity, so a renamed interface is still found; a record without
+  // one names no interface, and so no owner.
   const auto paren = resource.find(" (netns ");
-  const std::string id = paren == std::string::npos ? resource : resource.substr(paren + 1);
+  if (paren == std::string::npos) return std::nullopt;
+  const std::string id = resource.substr(paren + 1);
   auto c = claims_.conflict(
       uid, [&](const std::string &other) { return other.ends_with(id); },
       [this](const plugins::Claim &c) { return stale(c); });

@@ -172,6 +172,15 @@ nlohmann::json TreePlan::describe() const {
 
 void install_tree(NetlinkRoute &nl, const TreePlan &plan, const PriorRoot &prior) {
   const int ifindex = plan.iface.ifindex;
+  // A Blade root nobody owns (forced over): the kernel replaces a root
+  // only by another handle or the same kind, so it goes first; the prior
+  // recorded for it is the default, which this brings back meanwhile.
+  if (const auto root = nl.root(ifindex); root && root->handle == kBladeRoot) {
+    const int err = nl.delete_root(ifindex);
+    if (err < 0)
+      throw sdk::FailedPrecondition("cannot delete the Blade root qdisc " + root->kind +
+                                    " b1ad: no experiment owns: " + netlink_error(err));
+  }
   if (!plan.filtered) {
     // One replace: the kernel swaps the root or leaves the old one.
     const int err =
