@@ -137,10 +137,9 @@ int guest(int samples, int reps) {
   const double base_p50 = percentile(base, 0.5);
   std::printf("baseline echo round trip over veth: p50 %.3f ms, p99 %.3f ms (%d samples)\n\n",
               base_p50, percentile(base, 0.99), samples);
-  std::printf("delay fidelity: added latency of TCP echo round trips (%d samples each)\n",
-              samples);
-  std::printf("  %-8s | %-19s | %-19s | %-15s\n", "asked", "tc by hand p50/p99",
-              "blade p50/p99", "blade/tc p50/p99");
+  std::printf("delay fidelity: added latency of TCP echo round trips (%d samples each)\n", samples);
+  std::printf("  %-8s | %-19s | %-19s | %-15s\n", "asked", "tc by hand p50/p99", "blade p50/p99",
+              "blade/tc p50/p99");
   for (int ms : {10, 50, 100}) {
     tc_delay(ms);
     const Added hand = added(echo_round_trips(l.ip, echo->port(), samples), base_p50);
@@ -180,7 +179,8 @@ int guest(int samples, int reps) {
                              dry.dump(), "application/json");
     if (!answer || answer->status != 200) throw std::runtime_error("dry run failed");
     dry_ms.push_back(ms_since(d0));
-    const Effect t = time_to_effect(l, *rx, [&] { tc_delay(kProbeDelayMs); }, tc_del);
+    const Effect t = time_to_effect(
+        l, *rx, [&] { tc_delay(kProbeDelayMs); }, tc_del);
     tc_ms.push_back(t.first_delayed_ms);
     tc_answer_ms.push_back(t.answer_ms);
   }
@@ -193,9 +193,10 @@ int guest(int samples, int reps) {
               percentile(blade_answer_ms, 0.5));
   std::printf("  blade, include-control-ports (netem as root): p50 %.2f ms, p90 %.2f ms\n",
               percentile(whole_ms, 0.5), percentile(whole_ms, 0.9));
-  std::printf("  for comparison: GET /v1/experiments p50 %.2f ms; the same POST as a dry run p50 "
-              "%.2f ms\n",
-              percentile(get_ms, 0.5), percentile(dry_ms, 0.5));
+  std::printf(
+      "  for comparison: GET /v1/experiments p50 %.2f ms; the same POST as a dry run p50 "
+      "%.2f ms\n",
+      percentile(get_ms, 0.5), percentile(dry_ms, 0.5));
   std::printf("  tc by hand (fork+exec):     p50 %.2f ms, p90 %.2f ms (exit p50 %.2f ms)\n",
               percentile(tc_ms, 0.5), percentile(tc_ms, 0.9), percentile(tc_answer_ms, 0.5));
   std::printf("  goal blade p50 < 10 ms: %s\n", percentile(blade_ms, 0.5) < 10 ? "met" : "MISSED");

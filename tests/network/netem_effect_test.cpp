@@ -21,8 +21,8 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
-#include <sstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -87,8 +87,8 @@ void check_delayed(const std::string &what, const Medians &m, const Medians &bas
                    double delay_ms) {
   measured(what, ": connect ", m.connect, " ms, echo ", m.echo, " ms (baseline ", base.connect,
            " / ", base.echo, "), asked +", delay_ms, " ms");
-  INFO("connect " << m.connect << " ms, echo " << m.echo << " ms; baseline connect "
-                  << base.connect << " ms, echo " << base.echo << " ms; asked " << delay_ms);
+  INFO("connect " << m.connect << " ms, echo " << m.echo << " ms; baseline connect " << base.connect
+                  << " ms, echo " << base.echo << " ms; asked " << delay_ms);
   CHECK(std::abs(m.connect - base.connect - delay_ms) <= 5);
   CHECK(std::abs(m.echo - base.echo - delay_ms) <= 5);
 }
@@ -96,8 +96,8 @@ void check_delayed(const std::string &what, const Medians &m, const Medians &bas
 void check_not_delayed(const std::string &what, const Medians &m, const Medians &base) {
   measured(what, ": connect ", m.connect, " ms, echo ", m.echo, " ms (baseline ", base.connect,
            " / ", base.echo, "), not delayed");
-  INFO("connect " << m.connect << " ms, echo " << m.echo << " ms; baseline connect "
-                  << base.connect << " ms, echo " << base.echo << " ms");
+  INFO("connect " << m.connect << " ms, echo " << m.echo << " ms; baseline connect " << base.connect
+                  << " ms, echo " << base.echo << " ms");
   CHECK(m.connect - base.connect < 5);
   CHECK(m.echo - base.echo < 5);
 }
@@ -135,10 +135,10 @@ constexpr double kConfidence = 0.999;
 void check_count(const std::string &what, int count, int n, double p,
                  double confidence = kConfidence) {
   const auto [lo, hi] = binomial_bounds(n, p, confidence);
-  measured(what, ": ", count, " of ", n, ", expected ", n * p, ", ", confidence * 100,
-           "% bounds [", lo, ", ", hi, "]");
-  INFO(what << ": " << count << " of " << n << ", asked " << p * 100 << "%, "
-            << confidence * 100 << "% binomial bounds [" << lo << ", " << hi << "]");
+  measured(what, ": ", count, " of ", n, ", expected ", n * p, ", ", confidence * 100, "% bounds [",
+           lo, ", ", hi, "]");
+  INFO(what << ": " << count << " of " << n << ", asked " << p * 100 << "%, " << confidence * 100
+            << "% binomial bounds [" << lo << ", " << hi << "]");
   CHECK(count >= lo);
   CHECK(count <= hi);
 }
@@ -159,7 +159,8 @@ constexpr std::size_t kCorruptPayload = 1000;
 
 // One direction of data (snd -> rcv) measured as the receiver's goodput in
 // bytes/s over `span` after `warm` (tbf's bucket drained).
-double tcp_goodput(const VethLink &l, std::chrono::milliseconds warm, std::chrono::milliseconds span) {
+double tcp_goodput(const VethLink &l, std::chrono::milliseconds warm,
+                   std::chrono::milliseconds span) {
   auto sink = server_in(l.rcv, TcpServer::Mode::Discard);
   Fd s;
   {
@@ -234,16 +235,16 @@ void measure_corrupt(const VethLink &l, const std::string &who) {
   const long long caught = csum_errors(l) - before;
   check_count(who + " corrupt 20%: checksum errors", static_cast<int>(caught), kBurst,
               kCorrupt * csum_share(kCorruptPayload));
-  CHECK(t.damaged == 0);       // no flipped bit got past the checksums
-  CHECK(t.lost() >= caught);   // every one caught was one not delivered
+  CHECK(t.damaged == 0);      // no flipped bit got past the checksums
+  CHECK(t.lost() >= caught);  // every one caught was one not delivered
   CHECK(t.duplicates == 0);
 }
 
 void measure_reorder(const VethLink &l, const std::string &who) {
   const UdpTally t = udp_burst(l, kBurst, 500us);
   CHECK(t.lost() == 0);
-  check_count(who + " reorder 50% time 40: sent at once",
-              arrived_within(t, kReorderDelayMs / 2.0), kBurst, kReorder);
+  check_count(who + " reorder 50% time 40: sent at once", arrived_within(t, kReorderDelayMs / 2.0),
+              kBurst, kReorder);
   CHECK(t.late > 0);
 }
 
@@ -285,8 +286,13 @@ TEST_CASE("guest: by hand: delay 100 ms in TCP connects and echoes, gone after d
           doctest::skip()) {
   VethLink l;
   measure_delay(
-      l, "tc", [&] { l.tc({"add", "dev", l.dev, "root", "netem", "delay", "100ms"}); },
-      [&] { l.tc({"del", "dev", l.dev, "root"}); });
+      l, "tc",
+      [&] {
+        l.tc({"add", "dev", l.dev, "root", "netem", "delay", "100ms"});
+      },
+      [&] {
+        l.tc({"del", "dev", l.dev, "root"});
+      });
 }
 
 TEST_CASE("guest: by hand: loss, duplicate, corrupt, reorder counted at the receiver" *
@@ -401,8 +407,9 @@ bool has(const std::vector<int> &v, int x) {
 
 }  // namespace
 
-TEST_CASE("netem faults through Blade inside user-mode Linux: each effect measured, gone after "
-          "destroy") {
+TEST_CASE(
+    "netem faults through Blade inside user-mode Linux: each effect measured, gone after "
+    "destroy") {
   run_in_guest("guest: blade*");
 }
 
@@ -438,9 +445,10 @@ TEST_CASE("guest: blade: a delay outlives a SIGKILL of bladed and is gone once i
   CHECK_MESSAGE(l.clean(), l.qdiscs());
 }
 
-TEST_CASE("guest: blade: loss, duplicate, corrupt, reorder counted at the receiver, none after "
-          "destroy" *
-          doctest::skip()) {
+TEST_CASE(
+    "guest: blade: loss, duplicate, corrupt, reorder counted at the receiver, none after "
+    "destroy" *
+    doctest::skip()) {
   BladeLink l;
   auto on = [&](const std::string &action, json flags) {
     const Answer a = l.create(action, std::move(flags));
@@ -479,9 +487,10 @@ TEST_CASE("guest: blade: rate 2mbit measured as goodput, gone after destroy" * d
   CHECK_MESSAGE(l.clean(), l.qdiscs());
 }
 
-TEST_CASE("guest: blade: a delay filtered by port or ip hits what it selects only (remote-port, "
-          "local-port, exclude-port, exclude-ip, destination-ip)" *
-          doctest::skip()) {
+TEST_CASE(
+    "guest: blade: a delay filtered by port or ip hits what it selects only (remote-port, "
+    "local-port, exclude-port, exclude-ip, destination-ip)" *
+    doctest::skip()) {
   BladeLink l;
   auto one = server_in(l.rcv), two = server_in(l.rcv);
   const Medians base = rtt(l, l.ip, two->port(), 9);
@@ -505,7 +514,9 @@ TEST_CASE("guest: blade: a delay filtered by port or ip hits what it selects onl
        {l.ip, two->port(), not_mine}},
       {"exclude-port", {{"exclude-port", two->port()}}, {l.ip, one->port()}, {l.ip, two->port()}},
       {"exclude-ip", {{"exclude-ip", l.ip2}}, {l.ip, one->port()}, {l.ip2, one->port()}},
-      {"destination-ip", {{"destination-ip", l.ip2 + "/32"}}, {l.ip2, one->port()},
+      {"destination-ip",
+       {{"destination-ip", l.ip2 + "/32"}},
+       {l.ip2, one->port()},
        {l.ip, one->port()}},
   };
   for (const Filtered &c : cases) {
@@ -519,15 +530,16 @@ TEST_CASE("guest: blade: a delay filtered by port or ip hits what it selects onl
     check_not_delayed(c.name + ": not selected",
                       rtt(l, c.missed.ip, c.missed.port, 9, c.missed.local_port), base);
     l.destroy(a.uid());
-    check_not_delayed(c.name + ": after destroy",
-                      rtt(l, c.hit.ip, c.hit.port, 9, c.hit.local_port), base);
+    check_not_delayed(c.name + ": after destroy", rtt(l, c.hit.ip, c.hit.port, 9, c.hit.local_port),
+                      base);
     CHECK_MESSAGE(l.clean(), l.qdiscs());
   }
 }
 
-TEST_CASE("guest: blade: the API stays reachable through a 100% loss on its own interface; "
-          "include-control-ports cuts it until a destroy over loopback or the timeout" *
-          doctest::skip()) {
+TEST_CASE(
+    "guest: blade: the API stays reachable through a 100% loss on its own interface; "
+    "include-control-ports cuts it until a destroy over loopback or the timeout" *
+    doctest::skip()) {
   BladeLink l;
   const std::string experiments = "/v1/experiments";
   REQUIRE(l.remote_get(experiments) == 200);
@@ -574,11 +586,11 @@ TEST_CASE("guest: blade: the API stays reachable through a 100% loss on its own 
   CHECK_MESSAGE(l.clean(), l.qdiscs());
 
   // Or the experiment's own timeout, when nobody can reach the daemon.
-  const Answer timed = l.create(json{
-      {"target", "network"},
-      {"action", "loss"},
-      {"flags", {{"interface", l.dev}, {"percent", 100}, {"include-control-ports", true}}},
-      {"timeout", 3}});
+  const Answer timed = l.create(
+      json{{"target", "network"},
+           {"action", "loss"},
+           {"flags", {{"interface", l.dev}, {"percent", 100}, {"include-control-ports", true}}},
+           {"timeout", 3}});
   REQUIRE_MESSAGE(timed.status == 201, timed.body.dump());
   CHECK(l.remote_get(experiments) == -1);
   const std::int64_t cut_at = mono_ns();

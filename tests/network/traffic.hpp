@@ -16,8 +16,8 @@
 #pragma once
 
 #include <arpa/inet.h>
-#include <netinet/in.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -162,7 +162,8 @@ class TcpServer {
           continue;
         }
         bytes_ += static_cast<std::uint64_t>(n);
-        if (mode_ == Mode::Echo) (void)!::send(fds[i].fd, buf.data(), static_cast<std::size_t>(n), MSG_NOSIGNAL);
+        if (mode_ == Mode::Echo)
+          (void)!::send(fds[i].fd, buf.data(), static_cast<std::size_t>(n), MSG_NOSIGNAL);
       }
       conns.erase(std::remove_if(conns.begin(), conns.end(), [](const Fd &c) { return !c; }),
                   conns.end());
@@ -207,10 +208,9 @@ struct RoundTrip {
 // `local_port` when given) timed, then one echo timed; nullopt when either
 // did not finish within `timeout`. Closed with a reset, so no TIME_WAIT
 // keeps the local port from the next sample.
-inline std::optional<RoundTrip> round_trip(const std::string &ip, std::uint16_t port,
-                                           std::uint16_t local_port = 0,
-                                           std::chrono::milliseconds timeout =
-                                               std::chrono::seconds(3)) {
+inline std::optional<RoundTrip> round_trip(
+    const std::string &ip, std::uint16_t port, std::uint16_t local_port = 0,
+    std::chrono::milliseconds timeout = std::chrono::seconds(3)) {
   Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!s) throw sys_error("socket");
   set_int(s.get(), IPPROTO_TCP, TCP_NODELAY, 1);
@@ -257,8 +257,7 @@ inline std::vector<RoundTrip> round_trips(const std::string &ip, std::uint16_t p
   std::vector<RoundTrip> out;
   for (int i = 0; i < n; ++i) {
     auto rt = round_trip(ip, port, local_port);
-    if (!rt)
-      throw std::runtime_error("no TCP round trip to " + ip + ":" + std::to_string(port));
+    if (!rt) throw std::runtime_error("no TCP round trip to " + ip + ":" + std::to_string(port));
     out.push_back(*rt);
   }
   return out;
@@ -266,9 +265,9 @@ inline std::vector<RoundTrip> round_trips(const std::string &ip, std::uint16_t p
 
 // `n` echo round trips over one connection to ip:port (ms each): the
 // latency of a packet through the path and back, without a handshake.
-inline std::vector<double> echo_round_trips(const std::string &ip, std::uint16_t port, int n,
-                                            std::chrono::milliseconds timeout =
-                                                std::chrono::seconds(5)) {
+inline std::vector<double> echo_round_trips(
+    const std::string &ip, std::uint16_t port, int n,
+    std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
   Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!s) throw sys_error("socket");
   set_int(s.get(), IPPROTO_TCP, TCP_NODELAY, 1);
@@ -281,7 +280,8 @@ inline std::vector<double> echo_round_trips(const std::string &ip, std::uint16_t
   for (int i = 0; i < n; ++i) {
     const std::int64_t t0 = mono_ns();
     const std::int64_t deadline = t0 + timeout.count() * 1'000'000LL;
-    if (::send(s.get(), out_buf, sizeof out_buf, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof out_buf))
+    if (::send(s.get(), out_buf, sizeof out_buf, MSG_NOSIGNAL) !=
+        static_cast<ssize_t>(sizeof out_buf))
       throw sys_error("send");
     std::size_t got = 0;
     while (got < sizeof in_buf) {
@@ -334,11 +334,11 @@ inline unsigned char pattern_byte(std::uint32_t seq, std::size_t i) {
 
 // What the receiver saw of a burst.
 struct UdpTally {
-  int sent = 0;         // datagrams the sender sent
-  int distinct = 0;     // numbers received at least once, intact
-  int duplicates = 0;   // extra copies of a number already received
-  int late = 0;         // arrived after a higher number had: overtaken
-  int damaged = 0;      // arrived with a wrong pattern (checksum passed)
+  int sent = 0;        // datagrams the sender sent
+  int distinct = 0;    // numbers received at least once, intact
+  int duplicates = 0;  // extra copies of a number already received
+  int late = 0;        // arrived after a higher number had: overtaken
+  int damaged = 0;     // arrived with a wrong pattern (checksum passed)
   // Of each first copy: sent until the kernel stamped its arrival (not
   // until this process read it, which a busy host can hold up).
   std::vector<double> one_way_ms;
@@ -465,9 +465,8 @@ class UdpReceiver {
 // numbered from `first`, or until `*stop` is set. Returns how many the
 // kernel took.
 inline int send_udp(const std::string &ip, std::uint16_t port, int count,
-                    std::chrono::microseconds gap, std::size_t size = 512,
-                    std::uint32_t first = 0, std::uint16_t local_port = 0,
-                    const std::atomic<bool> *stop = nullptr) {
+                    std::chrono::microseconds gap, std::size_t size = 512, std::uint32_t first = 0,
+                    std::uint16_t local_port = 0, const std::atomic<bool> *stop = nullptr) {
   Fd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (!s) throw sys_error("socket");
   if (local_port) {
