@@ -1,0 +1,55 @@
+#include "nft_session.hpp"
+
+#include <nftables/libnftables.h>
+
+#include <sstream>
+
+#include <blade/plugin.hpp>
+
+namespace blade::network {
+
+void NftSession::Free::operator()(nft_ctx *ctx) const { nft_ctx_free(ctx); }
+
+NftSession::NftSession(bool check_only) : ctx_(nft_ctx_new(NFT_CTX_DEFAULT)) {
+  if (!ctx_) throw sdk::FailedPrecondition("cannot create a libnftables context");
+  // Buffered, so messages come back to the caller instead of the daemon's
+  // stdout/stderr.
+  if (nft_ctx_buffer_output(ctx_.get()) != 0 || nft_ctx_buffer_error(ctx_.get()) != 0)
+    throw sdk::FailedPrecondition("cannot capture libnftables' output");
+  nft_ctx_set_dry_run(ctx_.get(), check_only);
+}
+
+NftAnswer NftSession::run(const std::string &commands) {
+  NftAnswer a;
+  a.ok = nft_run_cmd_from_buffer(ctx_.get(), commands.c_str()) == 0;
+  if (const char *out = nft_ctx_get_output_buffer(ctx_.get())) a.output = out;
+  if (const char *err = nft_ctx_get_error_buffer(ctx_.get())) a.error = err;
+  while (!a.error.empty() && (a.error.back() == '\n' || a.error.back() == ' '))
+    a.error.pop_back();
+  if (!a.ok && a.error.empty()) a.error = "libnftables failed without a message";
+  return a;
+}
+
+bool NftSession::table_exists(const std::string &family, const std::string &table,
+                               NftAnswer *answer) {
+  NftAnswer a = run("list tables " + family + "\n");
+  bool found = false;
+  if (a.ok) {
+    // One "table <family> <name>" a line.
+    std::istringstream lines(a.output);
+    std::string word, fam, name;
+    while (lines >> word >> fam >> name)
+      if (word == "table" && fam == family && name == table) found = true;
+  }
+  if (answer) *answer = std::move(a);
+  return found;
+}
+
+bool nft_kernel_lacks_support(const std::string &error) {
+  // EOPNOTSUPP / EPROTONOSUPPORT / EAFNOSUPPORT from nfnetlink: no
+  // nf_tables subsystem, no such family, or an expression whose module is
+  // missing.
+  return error.find("not supported") != std::string::npos;
+}
+
+}  // namespace blade::network
