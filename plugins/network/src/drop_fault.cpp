@@ -24,7 +24,8 @@ namespace {
 
 // Deletes `table` of kDropFamily; one that is not there is success.
 void delete_table(NftSession &nft, const std::string &table) {
-  const NftAnswer deleted = nft.run(std::string("delete table ") + kDropFamily + " " + table + "\n");
+  const NftAnswer deleted =
+      nft.run(std::string("delete table ") + kDropFamily + " " + table + "\n");
   if (deleted.ok) return;
   NftAnswer listed;
   const bool exists = nft.table_exists(kDropFamily, table, &listed);

@@ -115,17 +115,19 @@ std::string parse_interface(const sdk::Request &req) {
 std::string drop_matches(const DropSpec &s, int family) {
   std::string m;
   auto add = [&](const std::string &part) { m += (m.empty() ? "" : " ") + part; };
-  if (!s.interface.empty()) add(std::string(s.outgoing ? "oifname" : "iifname") + " \"" + s.interface + "\"");
+  if (!s.interface.empty())
+    add(std::string(s.outgoing ? "oifname" : "iifname") + " \"" + s.interface + "\"");
   const int af = family == 4 ? AF_INET : AF_INET6;
   const std::string ip = family == 4 ? "ip" : "ip6";
-  if (family != 0 && !s.source_ips.empty()) add(ip + " saddr " + set_of(of_family(s.source_ips, af)));
+  if (family != 0 && !s.source_ips.empty())
+    add(ip + " saddr " + set_of(of_family(s.source_ips, af)));
   if (family != 0 && !s.destination_ips.empty())
     add(ip + " daddr " + set_of(of_family(s.destination_ips, af)));
   const bool ports = !s.source_ports.empty() || !s.destination_ports.empty();
   if (s.protocol == "tcp" || s.protocol == "udp") {
     add("meta l4proto " + s.protocol);
   } else if (s.protocol == "icmp") {
-    add(family == 4 ? "meta l4proto icmp"
+    add(family == 4   ? "meta l4proto icmp"
         : family == 6 ? "meta l4proto ipv6-icmp"
                       : "meta l4proto { icmp, ipv6-icmp }");
   } else if (ports) {
@@ -135,7 +137,8 @@ std::string drop_matches(const DropSpec &s, int family) {
   if (!s.source_ports.empty()) add("th sport " + set_of(s.source_ports));
   if (!s.destination_ports.empty()) add("th dport " + set_of(s.destination_ports));
   // Fractions of a percent count: the modulus is 10000, not 100.
-  if (s.per_10000 < kWhole) add("numgen random mod " + std::to_string(kWhole) + " < " + std::to_string(s.per_10000));
+  if (s.per_10000 < kWhole)
+    add("numgen random mod " + std::to_string(kWhole) + " < " + std::to_string(s.per_10000));
   return m;
 }
 
@@ -187,7 +190,8 @@ DropSpec parse_drop(const sdk::Request &req) {
   if (!s.source_ips.empty() && !s.destination_ips.empty()) {
     bool any = false;
     for (int af : {AF_INET, AF_INET6})
-      any = any || (!of_family(s.source_ips, af).empty() && !of_family(s.destination_ips, af).empty());
+      any = any ||
+            (!of_family(s.source_ips, af).empty() && !of_family(s.destination_ips, af).empty());
     if (!any)
       throw sdk::InvalidArgument(
           "destination-ip: no address of the same family (IPv4 or IPv6) as a source-ip, so "
@@ -197,11 +201,11 @@ DropSpec parse_drop(const sdk::Request &req) {
 }
 
 std::string drop_table_name(std::string_view uid) {
-  const bool word = !uid.empty() && uid.size() <= 64 &&
-                    std::all_of(uid.begin(), uid.end(), [](char c) {
-                      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                             (c >= '0' && c <= '9') || c == '_';
-                    });
+  const bool word =
+      !uid.empty() && uid.size() <= 64 && std::all_of(uid.begin(), uid.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '_';
+      });
   if (!word)
     throw sdk::FailedPrecondition("experiment uid '" + std::string(uid) +
                                   "' cannot name an nftables table");
@@ -238,7 +242,8 @@ std::string drop_ruleset(const DropSpec &s, const std::string &table, const Cont
     t += std::string("    ") + (s.outgoing ? "oifname" : "iifname") + " \"lo\" tcp " + remote_dir +
          " " + port_set(local) + " accept\n";
   }
-  if (!remote.empty()) t += std::string("    tcp ") + remote_dir + " " + port_set(remote) + " accept\n";
+  if (!remote.empty())
+    t += std::string("    tcp ") + remote_dir + " " + port_set(remote) + " accept\n";
   const bool by_ip = !s.source_ips.empty() || !s.destination_ips.empty();
   for (int family : {4, 6}) {
     if (!by_ip) break;

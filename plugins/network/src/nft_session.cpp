@@ -8,7 +8,9 @@
 
 namespace blade::network {
 
-void NftSession::Free::operator()(nft_ctx *ctx) const { nft_ctx_free(ctx); }
+void NftSession::Free::operator()(nft_ctx *ctx) const {
+  nft_ctx_free(ctx);
+}
 
 NftSession::NftSession(bool check_only) : ctx_(nft_ctx_new(NFT_CTX_DEFAULT)) {
   if (!ctx_) throw sdk::FailedPrecondition("cannot create a libnftables context");
@@ -31,7 +33,7 @@ NftAnswer NftSession::run(const std::string &commands) {
 }
 
 bool NftSession::table_exists(const std::string &family, const std::string &table,
-                               NftAnswer *answer) {
+                              NftAnswer *answer) {
   NftAnswer a = run("list tables " + family + "\n");
   bool found = false;
   if (a.ok) {

@@ -29,7 +29,8 @@ class NftSession {
 
   // Whether `table` exists in `family`; false too when the listing itself
   // fails, which `answer` (when given) tells apart.
-  bool table_exists(const std::string &family, const std::string &table, NftAnswer *answer = nullptr);
+  bool table_exists(const std::string &family, const std::string &table,
+                    NftAnswer *answer = nullptr);
 
  private:
   struct Free {
