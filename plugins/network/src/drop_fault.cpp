@@ -1,5 +1,6 @@
 // network drop: one nftables table per experiment (drop_rules.hpp), loaded
-// and deleted through libnftables (nft_session.hpp). The table's name comes
+// and deleted through libnftables (nft_session.hpp), with a string-pattern
+// rule added to it over nfnetlink (nft_string_match.hpp). The table's name comes
 // from the uid, so destroy needs neither the flags nor, strictly, the
 // record, and cannot touch a rule that is not the experiment's own.
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include "drop_rules.hpp"
 #include "fault_families.hpp"
 #include "nft_session.hpp"
+#include "nft_string_match.hpp"
 
 namespace blade::network {
 namespace {
@@ -59,6 +61,17 @@ class DropFault : public sdk::Fault {
       if (nft_kernel_lacks_support(loaded.error)) refuse_unsupported(loaded.error);
       throw sdk::FailedPrecondition("nftables refused the drop table: " + loaded.error);
     }
+    if (!p.spec.string_pattern.empty()) {
+      BLADE_FAILPOINT("network.drop.before_payload_rule");
+      try {
+        add_string_drop_rule(p.table, kPayloadChain, p.spec.string_pattern);
+      } catch (const sdk::Error &) {
+        // The table alone drops nothing (its rules jump to an empty chain):
+        // take it away, so a refusal leaves nothing.
+        delete_table(nft, p.table);
+        throw;
+      }
+    }
     BLADE_FAILPOINT("network.drop.after_table");
     return {describe(p).dump(), record_of(p).dump()};
   }
@@ -86,6 +99,10 @@ class DropFault : public sdk::Fault {
     const NftAnswer checked = check.run(p.ruleset);
     nlohmann::json plan = describe(p);
     plan["kernel_check"] = checked.ok ? nlohmann::json("accepted") : nlohmann::json(checked.error);
+    if (!p.spec.string_pattern.empty())
+      plan["payload_rule_note"] =
+          "the payload rule is added through nfnetlink once the table is in; the kernel "
+          "check covers the table only";
     return plan.dump();
   }
 
@@ -115,15 +132,19 @@ class DropFault : public sdk::Fault {
   }
 
   static nlohmann::json describe(const Plan &p) {
-    return {{"table", p.table},
-            {"family", kDropFamily},
-            {"chain", p.spec.outgoing ? "drop_out" : "drop_in"},
-            {"hook", p.spec.outgoing ? "output" : "input"},
-            {"priority", kDropPriority},
-            {"drop", drop_spec_json(p.spec)},
-            {"excluded", p.path.excluded},
-            {"control_ports_included", p.control_included},
-            {"ruleset", p.ruleset}};
+    nlohmann::json d = {{"table", p.table},
+                        {"family", kDropFamily},
+                        {"chain", p.spec.outgoing ? "drop_out" : "drop_in"},
+                        {"hook", p.spec.outgoing ? "output" : "input"},
+                        {"priority", kDropPriority},
+                        {"drop", drop_spec_json(p.spec)},
+                        {"excluded", p.path.excluded},
+                        {"control_ports_included", p.control_included},
+                        {"ruleset", p.ruleset}};
+    if (!p.spec.string_pattern.empty())
+      d["payload_rule"] = {{"chain", kPayloadChain},
+                           {"rule", string_drop_rule_text(p.spec.string_pattern)}};
+    return d;
   }
 
   // The uid was checked by drop_table_name first, so it is a safe name.

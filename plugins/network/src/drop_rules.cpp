@@ -7,6 +7,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "nft_string_match.hpp"
+
 namespace blade::network {
 namespace {
 
@@ -145,17 +147,6 @@ std::string drop_matches(const DropSpec &s, int family) {
 }  // namespace
 
 DropSpec parse_drop(const sdk::Request &req) {
-  if (!flag_text(req, "string-pattern").empty()) {
-    // Checked on the kernel this was written on: xt_string is built in
-    // (it is listed in /proc/net/ip_tables_matches), but only iptables' rule
-    // format can use it; nftables has no payload substring match, only
-    // fixed-offset raw payload matches.
-    throw sdk::FailedPrecondition(
-        "string-pattern: matching a string anywhere in the payload needs the kernel's xt_string "
-        "match (iptables -m string), which nftables cannot express (it only matches payload "
-        "bytes at a fixed offset) and this plugin never runs iptables; drop by address, port "
-        "or protocol instead. Nothing was changed");
-  }
   DropSpec s;
   const std::string traffic = flag_text(req, "network-traffic");
   if (traffic == "out") {
@@ -176,13 +167,20 @@ DropSpec parse_drop(const sdk::Request &req) {
         "or no protocol (both)");
   s.interface = parse_interface(req);
   s.per_10000 = parse_percent(req);
+  // As given, spaces too: they are bytes of the pattern.
+  s.string_pattern = std::string(req.flag("string-pattern").value_or(""));
+  if (s.string_pattern.size() > kMaxStringPattern)
+    throw sdk::InvalidArgument("string-pattern: at most " + std::to_string(kMaxStringPattern) +
+                               " bytes (the kernel's string match), got " +
+                               std::to_string(s.string_pattern.size()));
   if (s.source_ips.empty() && s.destination_ips.empty() && s.source_ports.empty() &&
-      s.destination_ports.empty()) {
+      s.destination_ports.empty() && s.string_pattern.empty()) {
     // As in ChaosBlade: a drop of everything is never what a missing flag
     // should mean.
     throw sdk::InvalidArgument(
-        "source-ip: give at least one of source-ip, destination-ip, source-port or "
-        "destination-port (e.g. --source-ip 0.0.0.0/0,::/0 for every address)");
+        "source-ip: give at least one of source-ip, destination-ip, source-port, "
+        "destination-port or string-pattern (e.g. --source-ip 0.0.0.0/0,::/0 for every "
+        "address)");
   }
   // An address family with source but no destination address (or the
   // reverse) can match nothing: say so rather than add a rule that never
@@ -244,16 +242,24 @@ std::string drop_ruleset(const DropSpec &s, const std::string &table, const Cont
   }
   if (!remote.empty())
     t += std::string("    tcp ") + remote_dir + " " + port_set(remote) + " accept\n";
+  const std::string verdict =
+      s.string_pattern.empty() ? std::string("drop") : std::string("jump ") + kPayloadChain;
+  auto rule = [&](int family) {
+    const std::string m = drop_matches(s, family);
+    t += "    " + m + (m.empty() ? "" : " ") + verdict + "\n";
+  };
   const bool by_ip = !s.source_ips.empty() || !s.destination_ips.empty();
   for (int family : {4, 6}) {
     if (!by_ip) break;
     const int af = family == 4 ? AF_INET : AF_INET6;
     if (!s.source_ips.empty() && of_family(s.source_ips, af).empty()) continue;
     if (!s.destination_ips.empty() && of_family(s.destination_ips, af).empty()) continue;
-    t += "    " + drop_matches(s, family) + " drop\n";
+    rule(family);
   }
-  if (!by_ip) t += "    " + drop_matches(s, 0) + " drop\n";
-  t += "  }\n}\n";
+  if (!by_ip) rule(0);
+  t += "  }\n";
+  if (!s.string_pattern.empty()) t += std::string("  chain ") + kPayloadChain + " {\n  }\n";
+  t += "}\n";
   return t;
 }
 
@@ -272,6 +278,7 @@ nlohmann::json drop_spec_json(const DropSpec &s) {
   if (!s.destination_ports.empty()) j["destination_port"] = texts(s.destination_ports);
   j["protocol"] = s.protocol.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.protocol);
   if (!s.interface.empty()) j["interface"] = s.interface;
+  if (!s.string_pattern.empty()) j["string_pattern"] = s.string_pattern;
   return j;
 }
 

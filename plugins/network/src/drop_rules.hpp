@@ -31,10 +31,14 @@ struct DropSpec {
   std::string protocol;   // "", "tcp", "udp" or "icmp" (icmp and icmpv6)
   std::string interface;  // "" or the name of an interface that exists
   int per_10000 = 10000;  // the share dropped, in hundredths of a percent
+  // Bytes the packet must hold (nft_string_match.hpp); "" for none. Then the
+  // drop rules jump to kPayloadChain, whose one rule matches it and drops.
+  std::string string_pattern;
 };
 
-// Throws sdk::InvalidArgument "<flag>: ..." on bad input or no selector,
-// sdk::FailedPrecondition for string-pattern, which cannot be done here.
+inline constexpr const char *kPayloadChain = "drop_payload";
+
+// Throws sdk::InvalidArgument "<flag>: ..." on bad input or no selector.
 DropSpec parse_drop(const sdk::Request &req);
 
 // "blade_<uid>": the experiment's table, so destroy and recovery find it
@@ -47,7 +51,8 @@ std::string drop_table_name(std::string_view uid);
 bool is_drop_table_name(std::string_view name);
 
 // One transaction: the table made empty if a retried create left one, then
-// filled.
+// filled. With a string pattern, kPayloadChain is left empty here (no
+// effect yet): its rule is added by add_string_drop_rule.
 std::string drop_ruleset(const DropSpec &spec, const std::string &table, const ControlPath &path);
 
 // The spec as the result reports it (sets normalised, percent as applied).
