@@ -163,6 +163,39 @@ struct Lab {
   fs::path drop_state() const { return d->dir / "state" / "plugins" / "network" / "drop"; }
 };
 
+// A UDP receiver in host (10.77.0.1, a buffer big enough for every test
+// here) and a sender in peer (10.77.0.2). Made with the thread in host.
+struct UdpPath {
+  UniqueFd rx, tx;
+  std::uint16_t port = 0;
+  sockaddr_storage to{};
+  socklen_t len = 0;
+
+  explicit UdpPath(const Lab &lab) : rx(bound(SOCK_DGRAM, "10.77.0.1")) {
+    const int big = 8 << 20;
+    ::setsockopt(rx.get(), SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+    port = local_port(rx.get());
+    to = address("10.77.0.1", port, len);
+    EnterNetNs there(lab.peer);
+    tx = bound(SOCK_DGRAM, "10.77.0.2");
+  }
+  void send(const std::string &payload) {
+    REQUIRE(::sendto(tx.get(), payload.data(), payload.size(), 0,
+                     reinterpret_cast<const sockaddr *>(&to), len) > 0);
+  }
+  // What arrives until nothing has for `wait_ms`.
+  std::vector<std::string> drain(int wait_ms) {
+    std::vector<std::string> got;
+    char buf[128];
+    pollfd p{rx.get(), POLLIN, 0};
+    while (::poll(&p, 1, wait_ms) == 1) {
+      const ssize_t n = ::recv(rx.get(), buf, sizeof buf, 0);
+      if (n > 0) got.emplace_back(buf, static_cast<std::size_t>(n));
+    }
+    return got;
+  }
+};
+
 json drop(json flags) {
   return {{"target", "network"}, {"action", "drop"}, {"flags", flags}};
 }
@@ -238,36 +271,18 @@ TEST_CASE("drop of one port stops a TCP connect to it while another port works, 
 TEST_CASE("random drop of 30% of 2,000 UDP datagrams lands within binomial 99% bounds") {
   Lab lab;
   EnterNetNs in(lab.host);
-  UniqueFd rx = bound(SOCK_DGRAM, "10.77.0.1");
-  const int big = 8 << 20;
-  ::setsockopt(rx.get(), SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
-  const std::uint16_t port = local_port(rx.get());
-  UniqueFd tx;
-  {
-    EnterNetNs there(lab.peer);
-    tx = bound(SOCK_DGRAM, "10.77.0.2");
-  }
-  socklen_t len = 0;
-  const sockaddr_storage to = address("10.77.0.1", port, len);
+  UdpPath udp(lab);
+  const std::uint16_t port = udp.port;
   constexpr int kSent = 2000;
   // Sent in bursts drained at once, so neither the veth backlog nor the
   // socket buffer loses any: the only loss is the fault's.
   auto received = [&] {
-    int got = 0;
-    char buf[64];
-    auto drain = [&](int wait_ms) {
-      pollfd p{rx.get(), POLLIN, 0};
-      while (::poll(&p, 1, wait_ms) == 1)
-        if (::recv(rx.get(), buf, sizeof buf, 0) > 0) ++got;
-    };
+    std::size_t got = 0;
     for (int i = 0; i < kSent; ++i) {
-      const std::string payload = std::to_string(i);
-      REQUIRE(::sendto(tx.get(), payload.data(), payload.size(), 0,
-                       reinterpret_cast<const sockaddr *>(&to), len) > 0);
-      if (i % 50 == 49) drain(5);
+      udp.send(std::to_string(i));
+      if (i % 50 == 49) got += udp.drain(5).size();
     }
-    drain(300);
-    return got;
+    return static_cast<int>(got + udp.drain(300).size());
   };
   REQUIRE(received() == kSent);  // no loss of its own
 
@@ -291,31 +306,14 @@ TEST_CASE("random drop of 30% of 2,000 UDP datagrams lands within binomial 99% b
 TEST_CASE("string-pattern drops the datagrams holding the string and no others") {
   Lab lab;
   EnterNetNs in(lab.host);
-  UniqueFd rx = bound(SOCK_DGRAM, "10.77.0.1");
-  const std::uint16_t port = local_port(rx.get());
-  UniqueFd tx;
-  {
-    EnterNetNs there(lab.peer);
-    tx = bound(SOCK_DGRAM, "10.77.0.2");
-  }
-  socklen_t len = 0;
-  const sockaddr_storage to = address("10.77.0.1", port, len);
+  UdpPath udp(lab);
+  const std::uint16_t port = udp.port;
   // 20 datagrams, every other one holding the pattern; what arrives.
   auto arrived = [&] {
-    std::vector<std::string> got;
-    for (int i = 0; i < 20; ++i) {
-      const std::string payload =
-          std::to_string(i) + (i % 2 ? " GET /blade-secret HTTP/1.1" : " GET /public HTTP/1.1");
-      REQUIRE(::sendto(tx.get(), payload.data(), payload.size(), 0,
-                       reinterpret_cast<const sockaddr *>(&to), len) > 0);
-    }
-    char buf[128];
-    pollfd p{rx.get(), POLLIN, 0};
-    while (::poll(&p, 1, 300) == 1) {
-      const ssize_t n = ::recv(rx.get(), buf, sizeof buf, 0);
-      if (n > 0) got.emplace_back(buf, static_cast<std::size_t>(n));
-    }
-    return got;
+    for (int i = 0; i < 20; ++i)
+      udp.send(std::to_string(i) +
+               (i % 2 ? " GET /blade-secret HTTP/1.1" : " GET /public HTTP/1.1"));
+    return udp.drain(300);
   };
   REQUIRE(arrived().size() == 20);
 
