@@ -1,7 +1,7 @@
 // network drop: one nftables table per experiment (drop_rules.hpp), loaded
 // and deleted through libnftables (nft_session.hpp), with a string-pattern
-// rule added to it over nfnetlink (nft_string_match.hpp). The table's name comes
-// from the uid, so destroy needs neither the flags nor, strictly, the
+// rule added to it over nfnetlink (nft_string_match.hpp). The table's name
+// comes from the uid, so destroy needs neither the flags nor, strictly, the
 // record, and cannot touch a rule that is not the experiment's own.
 #include <filesystem>
 #include <memory>
@@ -73,7 +73,7 @@ class DropFault : public sdk::Fault {
       }
     }
     BLADE_FAILPOINT("network.drop.after_table");
-    return {describe(p).dump(), record_of(p).dump()};
+    return {text_of(describe(p)), record_of(p).dump()};
   }
 
   void destroy(const sdk::Request &req, sdk::Call &) override {
@@ -103,7 +103,7 @@ class DropFault : public sdk::Fault {
       plan["payload_rule_note"] =
           "the payload rule is added through nfnetlink once the table is in; the kernel "
           "check covers the table only";
-    return plan.dump();
+    return text_of(plan);
   }
 
  private:
@@ -125,6 +125,12 @@ class DropFault : public sdk::Fault {
     p.path = control_path_for(req, host_.daemon_pid());
     p.ruleset = drop_ruleset(p.spec, p.table, p.path);
     return p;
+  }
+
+  // Invalid UTF-8 (a pattern's bytes, should any host pass such) is
+  // replaced in the text: the answer must not throw once the table is in.
+  static std::string text_of(const nlohmann::json &j) {
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
 
   static nlohmann::json record_of(const Plan &p) {
