@@ -6,6 +6,7 @@
 // interfaces or firewall.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/netlink.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -28,6 +29,7 @@
 
 #include "../../plugins/common/handles.hpp"
 #include "../support/eventually.hpp"
+#include "../support/uml_vm.hpp"
 #include "bladed_process.hpp"
 #include "experiment_calls.hpp"
 #include "netns.hpp"
@@ -590,4 +592,39 @@ TEST_CASE("a dry run shows the ruleset the kernel would load, and loads nothing"
   CHECK(all.body["data"]["plan"]["control_ports_included"] == true);
   CHECK(std::string(all.body["data"]["plan"]["ruleset"]).find("accept\n") == std::string::npos);
   CHECK(lab.tables().empty());
+}
+
+// A kernel with no nfnetlink at all (libnftables would exit() the daemon
+// when it cannot open its socket): a user-mode Linux guest that loads no
+// module, whose netfilter netlink is a module (tests/support/uml_vm.hpp).
+TEST_CASE("on a kernel without nfnetlink a drop is a 422 naming it, and the daemon lives on") {
+  const UmlResult r = run_guest_cases("guest: drop without nfnetlink*");
+  MESSAGE("user-mode Linux run took " << r.seconds << " s; guest " << r.summary());
+  INFO(r.report());
+  CHECK(r.ok());
+}
+
+TEST_CASE("guest: drop without nfnetlink is a 422 naming it, its dry run a note" *
+          doctest::skip()) {
+  {
+    UniqueFd nl(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER));
+    REQUIRE_MESSAGE(!nl, "this kernel has nfnetlink: the case needs one without");
+  }
+  BladedProcess d(only_plugin(fs::path(BLADE_BUILT_PLUGIN_DIR) / "network.so"));
+  auto c = d.client();
+  for (const json &flags :
+       {json{{"destination-port", "80"}}, json{{"source-ip", "10.0.0.0/8"}, {"percent", "30"}},
+        json{{"string-pattern", "x"}}}) {
+    CAPTURE(flags.dump());
+    const Answer a = create(c, drop(flags));
+    INFO(a.body.dump());
+    CHECK(a.status == 422);
+    CHECK(a.message().find("no nfnetlink") != std::string::npos);
+    CHECK(a.message().find("modprobe nfnetlink nf_tables") != std::string::npos);
+  }
+  const Answer plan = dry_drop(c, {{"destination-port", "80"}});
+  CHECK(plan.status == 200);
+  CHECK(plan.body["data"].value("note", "").find("no nfnetlink") != std::string::npos);
+  CHECK_FALSE(d.process->exit_code(0ms));  // still running
+  CHECK_FALSE(fs::exists(d.dir / "state" / "plugins" / "network" / "drop"));
 }

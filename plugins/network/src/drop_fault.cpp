@@ -79,13 +79,17 @@ class DropFault : public sdk::Fault {
   void destroy(const sdk::Request &req, sdk::Call &) override {
     const std::string table = drop_table_name(req.uid());
     const auto record = plugins::record_for_destroy(req, state_dir(req));
-    NftSession nft;
-    delete_table(nft, table);
-    // A record naming another of our tables (written by a build that named
-    // them differently) is honoured too; anything else in it is ignored.
-    if (auto t = record.find("table"); t != record.end() && t->is_string()) {
-      const std::string named = t->get<std::string>();
-      if (named != table && is_drop_table_name(named)) delete_table(nft, named);
+    // A kernel without nfnetlink has no nftables table of ours either.
+    if (nfnetlink_errno() == 0) {
+      NftSession nft;
+      delete_table(nft, table);
+      // A record naming another of our tables (written by a build that
+      // named them differently) is honoured too; anything else in it is
+      // ignored.
+      if (auto t = record.find("table"); t != record.end() && t->is_string()) {
+        const std::string named = t->get<std::string>();
+        if (named != table && is_drop_table_name(named)) delete_table(nft, named);
+      }
     }
     std::error_code ec;
     std::filesystem::remove_all(state_dir(req), ec);

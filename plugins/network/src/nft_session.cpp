@@ -1,18 +1,43 @@
 #include "nft_session.hpp"
 
+#include <linux/netlink.h>
 #include <nftables/libnftables.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <sstream>
 
 #include <blade/plugin.hpp>
 
 namespace blade::network {
 
+int nfnetlink_errno() {
+  const int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+  if (fd < 0) return errno;
+  ::close(fd);
+  return 0;
+}
+
 void NftSession::Free::operator()(nft_ctx *ctx) const {
   nft_ctx_free(ctx);
 }
 
-NftSession::NftSession(bool check_only) : ctx_(nft_ctx_new(NFT_CTX_DEFAULT)) {
+namespace {
+
+// The context, once nfnetlink is known to be there (see nfnetlink_errno).
+nft_ctx *new_context() {
+  if (const int err = nfnetlink_errno(); err != 0)
+    throw sdk::FailedPrecondition(
+        "the kernel has no nfnetlink, which nftables needs (a netfilter netlink socket: " +
+        std::string(std::strerror(err)) + "): modprobe nfnetlink nf_tables");
+  return nft_ctx_new(NFT_CTX_DEFAULT);
+}
+
+}  // namespace
+
+NftSession::NftSession(bool check_only) : ctx_(new_context()) {
   if (!ctx_) throw sdk::FailedPrecondition("cannot create a libnftables context");
   // Buffered, so messages come back to the caller instead of the daemon's
   // stdout/stderr.
