@@ -628,3 +628,26 @@ TEST_CASE("guest: drop without nfnetlink is a 422 naming it, its dry run a note"
   CHECK_FALSE(d.process->exit_code(0ms));  // still running
   CHECK_FALSE(fs::exists(d.dir / "state" / "plugins" / "network" / "drop"));
 }
+
+// nfnetlink there, nf_tables not (its module never loaded).
+TEST_CASE("on a kernel with nfnetlink but no nf_tables a drop is a 422 naming it") {
+  UmlOptions o;
+  o.modules = {"nfnetlink"};
+  const UmlResult r = run_guest_cases("guest: drop without nf_tables*", o);
+  MESSAGE("user-mode Linux run took " << r.seconds << " s; guest " << r.summary());
+  INFO(r.report());
+  CHECK(r.ok());
+}
+
+TEST_CASE("guest: drop without nf_tables is a 422 naming it" * doctest::skip()) {
+  REQUIRE_MESSAGE(!fs::exists("/sys/module/nf_tables"), "this kernel has nf_tables");
+  BladedProcess d(only_plugin(fs::path(BLADE_BUILT_PLUGIN_DIR) / "network.so"));
+  auto c = d.client();
+  const Answer a = create(c, drop({{"destination-port", "80"}}));
+  INFO(a.body.dump());
+  CHECK(a.status == 422);
+  CHECK(a.message().find("no nf_tables") != std::string::npos);
+  CHECK(a.message().find("modprobe nf_tables") != std::string::npos);
+  CHECK_FALSE(d.process->exit_code(0ms));
+  CHECK_FALSE(fs::exists(d.dir / "state" / "plugins" / "network" / "drop"));
+}

@@ -11,6 +11,7 @@
 #include "../../common/write_ahead.hpp"
 #include "drop_rules.hpp"
 #include "fault_families.hpp"
+#include "nft_netlink.hpp"
 #include "nft_session.hpp"
 #include "nft_string_match.hpp"
 
@@ -79,8 +80,8 @@ class DropFault : public sdk::Fault {
   void destroy(const sdk::Request &req, sdk::Call &) override {
     const std::string table = drop_table_name(req.uid());
     const auto record = plugins::record_for_destroy(req, state_dir(req));
-    // A kernel without nfnetlink has no nftables table of ours either.
-    if (nfnetlink_errno() == 0) {
+    // A kernel without nf_tables has no table of ours either.
+    if (nftables_missing().empty()) {
       NftSession nft;
       delete_table(nft, table);
       // A record naming another of our tables (written by a build that

@@ -1,24 +1,14 @@
 #include "nft_session.hpp"
 
-#include <linux/netlink.h>
 #include <nftables/libnftables.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <sstream>
 
 #include <blade/plugin.hpp>
 
-namespace blade::network {
+#include "nft_netlink.hpp"
 
-int nfnetlink_errno() {
-  const int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
-  if (fd < 0) return errno;
-  ::close(fd);
-  return 0;
-}
+namespace blade::network {
 
 void NftSession::Free::operator()(nft_ctx *ctx) const {
   nft_ctx_free(ctx);
@@ -26,12 +16,11 @@ void NftSession::Free::operator()(nft_ctx *ctx) const {
 
 namespace {
 
-// The context, once nfnetlink is known to be there (see nfnetlink_errno).
+// The context, once the kernel is known to answer nftables (see
+// nftables_missing).
 nft_ctx *new_context() {
-  if (const int err = nfnetlink_errno(); err != 0)
-    throw sdk::FailedPrecondition(
-        "the kernel has no nfnetlink, which nftables needs (a netfilter netlink socket: " +
-        std::string(std::strerror(err)) + "): modprobe nfnetlink nf_tables");
+  if (const std::string missing = nftables_missing(); !missing.empty())
+    throw sdk::FailedPrecondition(missing);
   return nft_ctx_new(NFT_CTX_DEFAULT);
 }
 

@@ -17,18 +17,12 @@ struct NftAnswer {
   std::string error;   // nft's own message when !ok (file:line: Error: ...)
 };
 
-// 0 when this process can open a netfilter netlink socket, else the errno
-// (EPROTONOSUPPORT: a kernel without nfnetlink). Asked before any
-// libnftables context is made, because libnftables exit()s the whole
-// process when it cannot open that socket.
-int nfnetlink_errno();
-
 class NftSession {
  public:
   // `check_only`: commands are sent to the kernel as a transaction that is
   // checked and then aborted (libnftables' dry run), so nothing changes.
-  // Throws sdk::FailedPrecondition when no context can be made, naming the
-  // missing nfnetlink when that is why.
+  // Throws sdk::FailedPrecondition when no context can be made, naming what
+  // the kernel lacks (nft_netlink.hpp's nftables_missing) when that is why.
   explicit NftSession(bool check_only = false);
 
   // Runs `commands` (one transaction: all of it or nothing).
