@@ -20,8 +20,9 @@ namespace {
 
 [[noreturn]] void refuse_unsupported(const std::string &nft_error) {
   throw sdk::FailedPrecondition(
-      "the kernel lacks the nf_tables support a drop needs (nf_tables with the inet family; "
-      "nft_numgen for a percent below 100): modprobe nf_tables; libnftables said: " +
+      "the kernel's nf_tables lacks what a drop needs: its inet family (CONFIG_NF_TABLES_INET, "
+      "part of nf_tables), and nft_numgen for a percent below 100 (modprobe nft_numgen); "
+      "libnftables said: " +
       nft_error + ". Nothing was changed");
 }
 
@@ -56,9 +57,15 @@ class DropFault : public sdk::Fault {
     // Ahead of the table: a crash from here on leaves the name to delete.
     plugins::save_ahead(call, state_dir(req), record_of(p));
     BLADE_FAILPOINT("network.drop.before_table");
+    // A refusal leaves nothing: not the table, nor the local record.
+    auto forget = [&] {
+      std::error_code ec;
+      std::filesystem::remove_all(state_dir(req), ec);
+    };
     const NftAnswer loaded = nft.run(p.ruleset);
     if (!loaded.ok) {
       // One transaction: nothing of it is in place.
+      forget();
       if (nft_kernel_lacks_support(loaded.error)) refuse_unsupported(loaded.error);
       throw sdk::FailedPrecondition("nftables refused the drop table: " + loaded.error);
     }
@@ -67,9 +74,9 @@ class DropFault : public sdk::Fault {
       try {
         add_string_drop_rule(p.table, kPayloadChain, p.spec.string_pattern);
       } catch (const sdk::Error &) {
-        // The table alone drops nothing (its rules jump to an empty chain):
-        // take it away, so a refusal leaves nothing.
+        // The table alone drops nothing (its rules jump to an empty chain).
         delete_table(nft, p.table);
+        forget();
         throw;
       }
     }
@@ -102,6 +109,8 @@ class DropFault : public sdk::Fault {
     // aborted, so the plan says whether the create would load.
     NftSession check(true);
     const NftAnswer checked = check.run(p.ruleset);
+    // What the create would refuse as a 422, the dry run refuses alike.
+    if (!checked.ok && nft_kernel_lacks_support(checked.error)) refuse_unsupported(checked.error);
     nlohmann::json plan = describe(p);
     plan["kernel_check"] = checked.ok ? nlohmann::json("accepted") : nlohmann::json(checked.error);
     if (!p.spec.string_pattern.empty())

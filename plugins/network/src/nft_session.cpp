@@ -16,6 +16,30 @@ void NftSession::Free::operator()(nft_ctx *ctx) const {
 
 namespace {
 
+// "Error: X\n<command>\n<carets>\nError: Y ..." as "Error: X (in: <command>)"
+// and a count of the rest.
+std::string condensed(const std::string &text) {
+  std::istringstream lines(text);
+  std::string line, first, command;
+  int more = 0;
+  while (std::getline(lines, line)) {
+    if (line.find("Error:") != std::string::npos) {
+      if (first.empty()) {
+        first = line;
+      } else {
+        ++more;
+      }
+    } else if (!first.empty() && command.empty() &&
+               line.find_first_not_of(" ^~") != std::string::npos) {
+      command = line;
+    }
+  }
+  if (first.empty()) return text;
+  if (!command.empty()) first += " (in: " + command + ")";
+  if (more > 0) first += "; and " + std::to_string(more) + " more error(s) after it";
+  return first;
+}
+
 // The context, once the kernel is known to answer nftables (see
 // nftables_missing).
 nft_ctx *new_context() {
@@ -39,9 +63,7 @@ NftAnswer NftSession::run(const std::string &commands) {
   NftAnswer a;
   a.ok = nft_run_cmd_from_buffer(ctx_.get(), commands.c_str()) == 0;
   if (const char *out = nft_ctx_get_output_buffer(ctx_.get())) a.output = out;
-  if (const char *err = nft_ctx_get_error_buffer(ctx_.get())) a.error = err;
-  while (!a.error.empty() && (a.error.back() == '\n' || a.error.back() == ' '))
-    a.error.pop_back();
+  if (const char *err = nft_ctx_get_error_buffer(ctx_.get())) a.error = condensed(err);
   if (!a.ok && a.error.empty()) a.error = "libnftables failed without a message";
   return a;
 }

@@ -14,7 +14,10 @@ namespace blade::network {
 struct NftAnswer {
   bool ok = false;
   std::string output;  // what a list command printed
-  std::string error;   // nft's own message when !ok (file:line: Error: ...)
+  // nft's message when !ok, condensed: its first error, the command it
+  // points at, and how many more it gave (one failed command in a
+  // transaction makes libnftables report every later one too).
+  std::string error;
 };
 
 class NftSession {
