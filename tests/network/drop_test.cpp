@@ -156,9 +156,6 @@ struct Lab {
   std::string tables() const {
     return capture({"ip", "netns", "exec", host.name(), "nft", "list", "tables"});
   }
-  std::string ruleset() const {
-    return capture({"ip", "netns", "exec", host.name(), "nft", "list", "ruleset"});
-  }
   bool has_table(const std::string &uid) const {
     return tables().find("table inet blade_" + uid + "\n") != std::string::npos;
   }
