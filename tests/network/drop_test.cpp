@@ -142,14 +142,15 @@ struct Lab {
   VethPair veth{host, peer, "10.77.0.1", "10.77.0.2"};
   std::unique_ptr<BladedProcess> d;
 
-  Lab() {
+  // `args` for bladed (e.g. --bind 0.0.0.0).
+  explicit Lab(std::vector<std::string> args = {}) {
     must({"ip", "-n", peer.name(), "addr", "add", "10.77.0.3/24", "dev", veth.b_if});
     must({"ip", "-n", host.name(), "addr", "add", "fd77::1/64", "dev", veth.a_if, "nodad"});
     must({"ip", "-n", peer.name(), "addr", "add", "fd77::2/64", "dev", veth.b_if, "nodad"});
     must({"ip", "-n", peer.name(), "addr", "add", "fd77::3/64", "dev", veth.b_if, "nodad"});
     EnterNetNs in(host);
     d = std::make_unique<BladedProcess>(
-        only_plugin(fs::path(BLADE_BUILT_PLUGIN_DIR) / "network.so"));
+        only_plugin(fs::path(BLADE_BUILT_PLUGIN_DIR) / "network.so", std::move(args)));
   }
 
   // `nft list tables` inside host: one "table <family> <name>" a line.
@@ -395,7 +396,6 @@ TEST_CASE(
   TcpListener other("127.0.0.1");
   REQUIRE(tcp_connects("127.0.0.1", other.port));
   auto c = lab.d->client();
-  const std::string api = std::to_string(lab.d->port);
   for (const json &flags : {json{{"destination-port", "1-65535"}, {"interface", "lo"}},
                             json{{"source-ip", "0.0.0.0/0,::/0"}, {"network-traffic", "out"}}}) {
     CAPTURE(flags.dump());
@@ -420,6 +420,43 @@ TEST_CASE(
     CHECK_FALSE(tcp_connects("127.0.0.1", other.port));
     check_destroyed(c, a.uid());
     CHECK(tcp_connects("127.0.0.1", other.port));
+  }
+  CHECK(lab.tables().empty());
+}
+
+TEST_CASE(
+    "a client on another host reaches the API during a 100% drop on the interface it "
+    "comes through, both ways") {
+  Lab lab({"--bind", "0.0.0.0"});
+  EnterNetNs in(lab.host);
+  TcpListener other("10.77.0.1");
+  const std::string remote_api = "http://10.77.0.1:" + std::to_string(lab.d->port);
+  // A request from peer, over the veth: its status, 0 when none came back.
+  auto from_peer = [&](const std::string &uid) {
+    EnterNetNs there(lab.peer);
+    httplib::Client remote(remote_api);
+    remote.set_connection_timeout(2);
+    remote.set_read_timeout(3);
+    auto got = remote.Get(("/v1/experiments/" + uid).c_str(), auth());
+    return got ? got->status : 0;
+  };
+  auto peer_connects = [&] {
+    EnterNetNs there(lab.peer);
+    return tcp_connects("10.77.0.1", other.port);
+  };
+  REQUIRE(peer_connects());
+  auto c = lab.d->client();
+  for (const json &flags : {json{{"destination-port", "1-65535"}, {"interface", lab.veth.a_if}},
+                            json{{"destination-ip", "10.77.0.0/24"},
+                                 {"network-traffic", "out"},
+                                 {"interface", lab.veth.a_if}}}) {
+    CAPTURE(flags.dump());
+    const Answer a = create_drop(c, flags);
+    for (int i = 0; i < 3; ++i)
+      CHECK(from_peer(a.uid()) == 200);
+    CHECK_FALSE(peer_connects());
+    check_destroyed(c, a.uid());
+    CHECK(peer_connects());
   }
   CHECK(lab.tables().empty());
 }
