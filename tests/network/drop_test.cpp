@@ -530,7 +530,8 @@ TEST_CASE("with no record at all, destroy finds the experiment's table by its na
   // no record, the moment a table could exist that no record names.
   lab.d->set_env({"BLADE_FAILPOINTS=core.create.before_plugin=sleep:5000"});
   lab.d->restart();
-  std::thread creating([&] {
+  // Joined at scope exit too, should a check end the case early.
+  std::jthread creating([&] {
     EnterNetNs also(lab.host);
     auto c = lab.d->client();
     post_json(c, "/v1/experiments", drop({{"destination-port", "4000"}}));
