@@ -283,6 +283,11 @@ inline const std::vector<FaultRow> &fault_rows() {
                         nullptr, rows::add_etc_files),
       rows::network_row("dns_down", {{"allow_domain", "allowed.test"}}, true, nullptr,
                         rows::add_etc_files),
+      // One nftables table named for the experiment, in the row's namespace.
+      rows::network_row("drop", {{"destination-port", "9"}, {"protocol", "tcp"}}, false, nullptr,
+                        [](HostState &s, const network::NetWorld &w) {
+                          network::add_nft_ruleset(s, w);
+                        }),
       // The netem family on the host: rate only, a tbf root (the host
       // kernel has sch_tbf; sch_netem and sch_prio exist only in the UML
       // guest, so delay, loss, duplicate, corrupt and reorder, and every
