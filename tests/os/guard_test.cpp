@@ -131,7 +131,13 @@ TEST_CASE("an explicit pid of a blade process or of bladed's child is a 400 on f
   fs::copy_file("/bin/sleep", exe);
   fs::permissions(exe, fs::perms(0755));
   ChildProcess lookalike({exe.string(), "300"});
-  REQUIRE(eventually([&] { return running(process_state(lookalike.pid())); }));
+  // Running is not enough: until its exec the child still has this test's
+  // command line, which holds no "blade" (a race a loaded machine loses).
+  const fs::path cmdline = "/proc/" + std::to_string(lookalike.pid()) + "/cmdline";
+  REQUIRE(eventually([&] {
+    return running(process_state(lookalike.pid())) &&
+           read_text(cmdline).find("blade-lookalike") != std::string::npos;
+  }));
   auto r = create(c, "process", "stop", {{"pid", lookalike.pid()}});
   INFO(r.body.dump());
   CHECK(r.status == 400);
