@@ -1,0 +1,421 @@
+// network rows. Every one runs in a NetworkWorld (network_world.hpp): a
+// network namespace of the run's own whose `eth0` is a veth to a second
+// namespace, with a bladed of the network plugin born inside, so `--interface
+// eth0` and ports like 8080 and 80 are the namespace's, never the test
+// machine's. The examples' outside addresses become addresses of the veth's
+// far end (10.78.0.x, keeping their last number), and each effect is measured
+// on real traffic across the veth:
+// - occupy: a process holding 8080 is stopped and bind() fails with
+//   EADDRINUSE, then binds again after destroy;
+// - delay, loss, duplicate, corrupt, reorder need sch_netem, which the test
+//   machine's kernel lacks: they run in a user-mode Linux guest with it
+//   (Where::netem_guest), timed TCP connects and counted UDP datagrams across
+//   the veth, and after destroy `tc` shows no qdisc of theirs on eth0.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "../support/eventually.hpp"
+#include "command_words.hpp"
+#include "example_row.hpp"
+#include "network_probes.hpp"
+#include "network_world.hpp"
+
+namespace blade::test::compat {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace probe;
+
+// The calling thread inside the world's peer namespace while this lives:
+// what it opens is the far end's.
+struct AtPeer {
+  net::EnterNetNs in{NetworkWorld::current().peer};
+};
+
+std::string ms_text(std::optional<double> ms) {
+  if (!ms) return "no answer";
+  std::ostringstream s;
+  s.precision(0);
+  s << std::fixed << *ms << " ms";
+  return s.str();
+}
+
+Row row(std::string target, std::string example,
+        std::function<Fixture(std::vector<std::string>)> make, Where where) {
+  return {std::move(target), example,
+          [example, make](Env &) { return make(command_words(example)); }, where};
+}
+
+// ---- occupy ----
+
+// A /bin/sleep holding a listening TCP socket on 0.0.0.0:port that it
+// inherited: a process of its own that `--force` has to stop.
+class PortHolder {
+ public:
+  explicit PortHolder(std::uint16_t port) {
+    Socket s = listener("0.0.0.0", port);
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      ::fcntl(s.get(), F_SETFD, 0);  // kept across exec
+      ::execl("/bin/sleep", "sleep", "300", static_cast<char *>(nullptr));
+      ::_exit(127);
+    }
+    if (!eventually([&] { return read_text("/proc/" + std::to_string(pid_) + "/comm") == "sleep\n"; },
+                    5s))
+      throw std::runtime_error("the port holder did not start");
+  }
+  ~PortHolder() {
+    if (!status_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  PortHolder(const PortHolder &) = delete;
+  PortHolder &operator=(const PortHolder &) = delete;
+
+  pid_t pid() const { return pid_; }
+  // The signal that ended it (waiting up to `timeout`), 0 while it runs.
+  int ended_by(std::chrono::milliseconds timeout) {
+    eventually(
+        [&] {
+          int st = 0;
+          if (!status_ && ::waitpid(pid_, &st, WNOHANG) == pid_) status_ = st;
+          return status_.has_value();
+        },
+        timeout);
+    return status_ && WIFSIGNALED(*status_) ? WTERMSIG(*status_) : 0;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+};
+
+Fixture occupy_force(std::vector<std::string> words) {
+  auto holder = std::make_shared<PortHolder>(8080);
+  Fixture fx;
+  fx.words = std::move(words);
+  fx.substituted = "as written; 8080 is a port of the run's own network namespace, held by a "
+                   "/bin/sleep (pid " + std::to_string(holder->pid()) +
+                   ") the run started with a listening socket";
+  fx.effect = [holder](const std::string &) {
+    const int signal = holder->ended_by(5s);
+    const int err = bind_errno(8080);
+    return Outcome{(signal == SIGTERM || signal == SIGKILL) && err == EADDRINUSE,
+                   "the holder " + (signal ? "ended by " + std::string(::strsignal(signal))
+                                           : std::string("still runs")) +
+                       ", bind(8080): " + (err ? std::strerror(err) : "succeeded")};
+  };
+  fx.clean = [](const std::string &) {
+    int err = -1;
+    const bool ok = eventually([&] { return (err = bind_errno(8080)) == 0; }, 5s);
+    return Outcome{ok, std::string("bind(8080): ") + (err ? std::strerror(err) : "succeeded")};
+  };
+  return fx;
+}
+
+// ---- what the rows set up ----
+
+// Listeners on the host's and the peer's side that the paths connect to,
+// held (by shared_ptr) by the row's checks until the row is done.
+struct Listeners {
+  std::vector<Socket> sockets;
+  void at_host(const std::string &ip, std::uint16_t port) { sockets.push_back(listener(ip, port)); }
+  void at_peer(const std::string &ip, std::uint16_t port) {
+    AtPeer at;
+    sockets.push_back(listener(ip, port));
+  }
+};
+
+std::vector<std::string> replaced(std::vector<std::string> words, const std::string &from,
+                                  const std::string &to) {
+  for (auto &w : words)
+    if (w == from) w = to;
+  return words;
+}
+
+// ---- delay, loss, duplicate, corrupt, reorder (in a guest with sch_netem) ----
+
+// What `tc` shows of eth0's qdiscs, on one line.
+std::string eth0_qdiscs() {
+  std::string out = output_of({"/usr/sbin/tc", "qdisc", "show", "dev", "eth0"});
+  for (auto &c : out)
+    if (c == '\n') c = ';';
+  return out;
+}
+
+bool no_fault_qdisc(const std::string &qdiscs) {
+  for (const char *kind : {"netem", "prio", "tbf"})
+    if (qdiscs.find(kind) != std::string::npos) return false;
+  return true;
+}
+
+// A netem row: `effect` measures the fault; `normal` measures the same
+// traffic as it is without one, which must hold again after destroy, with no
+// qdisc of the fault left on eth0.
+Fixture netem_fixture(std::vector<std::string> words, std::string substituted,
+                      std::shared_ptr<Listeners> listeners, std::function<Outcome()> effect,
+                      std::function<Outcome()> normal) {
+  Fixture fx;
+  fx.words = std::move(words);
+  fx.substituted = std::move(substituted);
+  fx.effect = [effect, listeners](const std::string &) {
+    Outcome o = effect();
+    const std::string q = eth0_qdiscs();
+    o.ok = o.ok && q.find("netem") != std::string::npos;
+    o.what += "; tc: " + q;
+    return o;
+  };
+  fx.clean = [normal, listeners](const std::string &) {
+    Outcome o = normal();
+    const std::string q = eth0_qdiscs();
+    o.ok = o.ok && no_fault_qdisc(q);
+    o.what += "; tc: " + q;
+    return o;
+  };
+  return fx;
+}
+
+// A TCP connect from the peer to the host's port `port` (whose answer leaves
+// from that local port), timed.
+std::optional<double> connect_from_peer(std::uint16_t port, std::chrono::milliseconds timeout) {
+  AtPeer at;
+  return connect_ms(NetworkWorld::kHostIp, port, timeout);
+}
+
+// Within [low, high] ms.
+bool within(std::optional<double> ms, double low, double high) {
+  return ms && *ms >= low && *ms <= high;
+}
+
+const std::string kFarSubstitute = "10.78.0.39 (an address of the veth's far end) for 14.215.177.39";
+const std::string kFar12Substitute =
+    "10.78.0.12 (an address of the veth's far end) for 180.101.49.12";
+
+Fixture delay_local_ports(std::vector<std::string> words) {
+  auto l = std::make_shared<Listeners>();
+  l->at_host(NetworkWorld::kHostIp, 8080);
+  l->at_host(NetworkWorld::kHostIp, 9000);
+  return netem_fixture(
+      std::move(words), "", l,
+      [] {
+        const auto hit = connect_from_peer(8080, 6000ms), other = connect_from_peer(9000, 6000ms);
+        return Outcome{within(hit, 1900, 4600) && within(other, 0, 500),
+                       "connect to local port 8080 took " + ms_text(hit) + ", to 9000 " +
+                           ms_text(other)};
+      },
+      [] {
+        const auto t = connect_from_peer(8080, 6000ms);
+        return Outcome{within(t, 0, 500), "connect to local port 8080 took " + ms_text(t)};
+      });
+}
+
+Fixture delay_remote_port_ip(std::vector<std::string> words) {
+  auto l = std::make_shared<Listeners>();
+  l->at_peer("0.0.0.0", 80);
+  l->at_peer("0.0.0.0", 9000);
+  return netem_fixture(
+      replaced(words, "14.215.177.39", "10.78.0.39"), kFarSubstitute, l,
+      [] {
+        const auto hit = connect_ms("10.78.0.39", 80, 6000ms),
+                   port = connect_ms("10.78.0.39", 9000, 6000ms),
+                   ip = connect_ms(NetworkWorld::kPeerIp, 80, 6000ms);
+        return Outcome{within(hit, 2900, 3600) && within(port, 0, 500) && within(ip, 0, 500),
+                       "connect to 10.78.0.39:80 took " + ms_text(hit) + ", to 10.78.0.39:9000 " +
+                           ms_text(port) + ", to 10.78.0.2:80 " + ms_text(ip)};
+      },
+      [] {
+        const auto t = connect_ms("10.78.0.39", 80, 6000ms);
+        return Outcome{within(t, 0, 500), "connect to 10.78.0.39:80 took " + ms_text(t)};
+      });
+}
+
+Fixture delay_exclude_ports(std::vector<std::string> words) {
+  auto l = std::make_shared<Listeners>();
+  l->at_peer(NetworkWorld::kPeerIp, 8080);
+  l->at_peer(NetworkWorld::kPeerIp, 9000);
+  return netem_fixture(
+      std::move(words), "", l,
+      [] {
+        const auto hit = connect_ms(NetworkWorld::kPeerIp, 9000, 8000ms),
+                   spared = connect_ms(NetworkWorld::kPeerIp, 8080, 8000ms);
+        return Outcome{within(hit, 4900, 5600) && within(spared, 0, 500),
+                       "connect to port 9000 took " + ms_text(hit) + ", to excluded 8080 " +
+                           ms_text(spared)};
+      },
+      [] {
+        const auto t = connect_ms(NetworkWorld::kPeerIp, 9000, 8000ms);
+        return Outcome{within(t, 0, 500), "connect to port 9000 took " + ms_text(t)};
+      });
+}
+
+// `count` numbered datagrams from the host (from local port `from_port`) to
+// the peer's ip:port, and what arrived.
+UdpTally burst(const std::string &ip, std::uint16_t port, int count, std::uint16_t from_port = 0,
+               std::chrono::microseconds gap = 200us, std::chrono::milliseconds quiet = 400ms,
+               std::size_t size = 64) {
+  std::unique_ptr<UdpReceiver> r;
+  {
+    AtPeer at;
+    r = std::make_unique<UdpReceiver>(ip, port);
+  }
+  send_udp(ip, port, count, from_port, gap, "", size);
+  return r->collect(count, quiet);
+}
+
+// `t` arrived whole, once each and in order.
+bool untouched(const UdpTally &t) {
+  return t.distinct == t.sent && t.duplicates == 0 && t.overtaken == 0 && t.damaged == 0;
+}
+
+// Arrived: its share `p` of `t.sent` within the 99.9% bounds.
+std::pair<bool, std::string> arrived_share(const UdpTally &t, double p) {
+  const auto [low, high] = bounds(t.sent, p);
+  return {t.distinct >= low && t.distinct <= high,
+          t.shown() + " (expected " + std::to_string(low) + "-" + std::to_string(high) + ")"};
+}
+
+Fixture udp_fixture(std::vector<std::string> words, std::string substituted,
+                    std::function<Outcome()> effect, std::string ip, std::uint16_t port) {
+  return netem_fixture(std::move(words), std::move(substituted), nullptr, std::move(effect),
+                       [ip, port] {
+                         const UdpTally t = burst(ip, port, 200);
+                         return Outcome{untouched(t), "to " + ip + ":" + std::to_string(port) +
+                                                          ": " + t.shown()};
+                       });
+}
+
+Fixture loss_local_ports(std::vector<std::string> words) {
+  return udp_fixture(
+      std::move(words), "", [] {
+        const auto [ok, seen] = arrived_share(burst(NetworkWorld::kPeerIp, 9000, 500, 8080), 0.3);
+        const UdpTally other = burst(NetworkWorld::kPeerIp, 9000, 200, 9001);
+        return Outcome{ok && untouched(other),
+                       "from local port 8080: " + seen + "; from 9001: " + other.shown()};
+      },
+      NetworkWorld::kPeerIp, 9000);
+}
+
+Fixture loss_remote_port_ip(std::vector<std::string> words) {
+  return udp_fixture(
+      replaced(words, "14.215.177.39", "10.78.0.39"), kFarSubstitute,
+      [] {
+        const UdpTally hit = burst("10.78.0.39", 80, 200), port = burst("10.78.0.39", 9000, 200),
+                       ip = burst(NetworkWorld::kPeerIp, 80, 200);
+        return Outcome{hit.distinct == 0 && untouched(port) && untouched(ip),
+                       "to 10.78.0.39:80: " + hit.shown() + "; to 10.78.0.39:9000: " +
+                           port.shown() + "; to 10.78.0.2:80: " + ip.shown()};
+      },
+      "10.78.0.39", 80);
+}
+
+Fixture loss_exclude_ports(std::vector<std::string> words) {
+  return udp_fixture(
+      std::move(words), "", [] {
+        const auto [ok, seen] = arrived_share(burst(NetworkWorld::kPeerIp, 9000, 500), 0.4);
+        const UdpTally spared = burst(NetworkWorld::kPeerIp, 8080, 200);
+        return Outcome{ok && untouched(spared),
+                       "to port 9000: " + seen + "; to excluded 8080: " + spared.shown()};
+      },
+      NetworkWorld::kPeerIp, 9000);
+}
+
+Fixture loss_all(std::vector<std::string> words) {
+  return udp_fixture(
+      std::move(words), "as written; destroyed by the row before the 20 s timeout", [] {
+        const UdpTally t = burst(NetworkWorld::kPeerIp, 9000, 200);
+        return Outcome{t.distinct == 0, "to 10.78.0.2:9000: " + t.shown()};
+      },
+      NetworkWorld::kPeerIp, 9000);
+}
+
+Fixture duplicate_all(std::vector<std::string> words) {
+  return udp_fixture(
+      std::move(words), "", [] {
+        const UdpTally t = burst(NetworkWorld::kPeerIp, 9000, 1000);
+        const auto [low, high] = bounds(t.sent, 0.1);
+        return Outcome{t.distinct == t.sent && t.duplicates >= low && t.duplicates <= high,
+                       t.shown() + " (duplicates expected " + std::to_string(low) + "-" +
+                           std::to_string(high) + ")"};
+      },
+      NetworkWorld::kPeerIp, 9000);
+}
+
+Fixture corrupt_destination(std::vector<std::string> words) {
+  return udp_fixture(
+      replaced(words, "180.101.49.12", "10.78.0.12"), kFar12Substitute,
+      [] {
+        // 1000-byte datagrams: the few header bits a flip leaves unnoticed
+        // (the source MAC) are under 1% of the packet, so ~20% arrive intact.
+        const auto [ok, seen] =
+            arrived_share(burst("10.78.0.12", 9000, 500, 0, 200us, 400ms, 1000), 0.2);
+        const UdpTally other = burst(NetworkWorld::kPeerIp, 9000, 200, 0, 200us, 400ms, 1000);
+        return Outcome{ok && untouched(other),
+                       "to 10.78.0.12: " + seen + "; to 10.78.0.2: " + other.shown()};
+      },
+      "10.78.0.12", 9000);
+}
+
+Fixture reorder_destination(std::vector<std::string> words) {
+  return udp_fixture(
+      replaced(words, "180.101.49.12", "10.78.0.12"), kFar12Substitute,
+      [] {
+        // 20 ms apart: a packet held 500 ms is overtaken by those sent at once.
+        const UdpTally hit = burst("10.78.0.12", 9000, 40, 0, 20ms, 1000ms);
+        const UdpTally other = burst(NetworkWorld::kPeerIp, 9000, 40, 0, 20ms, 1000ms);
+        return Outcome{hit.distinct == hit.sent && hit.overtaken > 0 && untouched(other),
+                       "to 10.78.0.12: " + hit.shown() + "; to 10.78.0.2: " + other.shown()};
+      },
+      "10.78.0.12", 9000);
+}
+
+}  // namespace
+
+std::vector<Row> network_rows() {
+  const Where here = Where::network, guest = Where::netem_guest;
+  return {
+      row("network",
+          "blade create network delay --time 3000 --offset 1000 --interface eth0 --local-port "
+          "8080,8081",
+          delay_local_ports, guest),
+      row("network",
+          "blade create network delay --time 3000 --interface eth0 --remote-port 80 "
+          "--destination-ip 14.215.177.39",
+          delay_remote_port_ip, guest),
+      row("network", "blade create network delay --time 5000 --interface eth0 --exclude-port 22,8000-8080",
+          delay_exclude_ports, guest),
+      row("network", "blade create network loss --percent 70 --interface eth0 --local-port 8080,8081",
+          loss_local_ports, guest),
+      row("network", "blade create network loss --percent 100 --interface eth0 --remote-port 80 "
+          "--destination-ip 14.215.177.39", loss_remote_port_ip, guest),
+      row("network", "blade create network loss --percent 60 --interface eth0 --exclude-port 22,8000-8080",
+          loss_exclude_ports, guest),
+      row("network", "blade create network loss --percent 100 --interface eth0 --timeout 20", loss_all,
+          guest),
+      row("network", "blade create network duplicate --percent=10 --interface=eth0", duplicate_all,
+          guest),
+      row("network",
+          "blade create network corrupt --percent 80 --destination-ip 180.101.49.12 --interface eth0",
+          corrupt_destination, guest),
+      row("network",
+          "blade c network reorder --correlation 80 --percent 50 --gap 2 --time 500 --interface eth0 "
+          "--destination-ip 180.101.49.12",
+          reorder_destination, guest),
+      row("network", "blade create network occupy --port 8080 --force", occupy_force, here),
+      row("network", "blade create network loss --percent 100 --interface eth0 --remote-port 80 "
+          "--destination-ip 14.215.177.39", loss_remote_port_ip, guest),
+  };
+}
+
+}  // namespace blade::test::compat
