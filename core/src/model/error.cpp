@@ -31,8 +31,9 @@ Error executor_error(ErrorCode code, const std::string &message) {
   const auto colon = message.find(": ");
   if (colon == std::string::npos || colon == 0 || colon > 64) return Error(code, message);
   const std::string name = message.substr(0, colon);
+  // Flag names are lower case with '-' or '_' (ChaosBlade's allow_domain).
   for (char ch : name)
-    if (!(ch >= 'a' && ch <= 'z') && !(ch >= '0' && ch <= '9') && ch != '-')
+    if (!(ch >= 'a' && ch <= 'z') && !(ch >= '0' && ch <= '9') && ch != '-' && ch != '_')
       return Error(code, message);
   return Error(code, message, {{"flags." + name, message.substr(colon + 2)}});
 }
