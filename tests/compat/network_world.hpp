@@ -19,6 +19,7 @@
 #include <string>
 
 #include "../cli/blade_run.hpp"
+#include "../network/dns_test_support.hpp"
 #include "../network/netns.hpp"
 #include "bladed_process.hpp"
 #include "example_row.hpp"
@@ -36,6 +37,9 @@ struct NetworkWorld {
   net::VethPair veth{host, peer, kHostIp, kPeerIp, "eth0", "peer0"};
 
   NetworkWorld() {
+    // Before the daemon starts, so it shares the mount namespace in which
+    // the dns row puts /etc files of the run's own.
+    dns::private_mounts();
     const std::string host_mac = "02:b1:ad:c0:00:01", peer_mac = "02:b1:ad:c0:00:02";
     net::must({"ip", "-n", host.name(), "link", "set", "eth0", "address", host_mac});
     net::must({"ip", "-n", peer.name(), "link", "set", "peer0", "address", peer_mac});

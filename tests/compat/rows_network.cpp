@@ -7,6 +7,12 @@
 // on real traffic across the veth:
 // - occupy: a process holding 8080 is stopped and bind() fails with
 //   EADDRINUSE, then binds again after destroy;
+// - drop: TCP connects (or UDP datagrams, for a payload pattern) matching
+//   the rule do not get through while others do; after destroy all do and
+//   the namespace has no nftables table left;
+// - dns: getaddrinfo of www.baidu.com answers the example's ip, through a
+//   private /etc/hosts in a private mount namespace and a DNS server of the
+//   run's own on the namespace's loopback, then the server's answer again;
 // - delay, loss, duplicate, corrupt, reorder need sch_netem, which the test
 //   machine's kernel lacks: they run in a user-mode Linux guest with it
 //   (Where::netem_guest), timed TCP connects and counted UDP datagrams across
@@ -23,6 +29,7 @@
 #include <sstream>
 #include <thread>
 
+#include "../network/dns_test_support.hpp"
 #include "../support/eventually.hpp"
 #include "command_words.hpp"
 #include "example_row.hpp"
@@ -62,7 +69,7 @@ Row row(std::string target, std::string example,
 class PortHolder {
  public:
   explicit PortHolder(std::uint16_t port) {
-    Socket s = listener("0.0.0.0", port);
+    Fd s = listener("0.0.0.0", port);
     pid_ = ::fork();
     if (pid_ < 0) throw std::runtime_error("fork failed");
     if (pid_ == 0) {
@@ -130,7 +137,7 @@ Fixture occupy_force(std::vector<std::string> words) {
 // Listeners on the host's and the peer's side that the paths connect to,
 // held (by shared_ptr) by the row's checks until the row is done.
 struct Listeners {
-  std::vector<Socket> sockets;
+  std::vector<Fd> sockets;
   void at_host(const std::string &ip, std::uint16_t port) { sockets.push_back(listener(ip, port)); }
   void at_peer(const std::string &ip, std::uint16_t port) {
     AtPeer at;
@@ -145,6 +152,196 @@ std::vector<std::string> replaced(std::vector<std::string> words, const std::str
   return words;
 }
 
+// ---- drop ----
+
+// One way across the veth, and whether it got through.
+struct Path {
+  std::string what;
+  std::function<bool()> gets_through;
+};
+
+// A TCP connect from the peer (from_ip, from_port when given) to ip:port of
+// the world's host, where a listener waits.
+Path connect_in(std::string ip, std::uint16_t port, std::string from_ip = "",
+                std::uint16_t from_port = 0) {
+  std::string what = "connect " + (from_ip.empty() ? std::string(NetworkWorld::kPeerIp) : from_ip) +
+                     (from_port ? ":" + std::to_string(from_port) : "") + " -> " + ip + ":" +
+                     std::to_string(port);
+  return {what, [=] {
+            AtPeer at;
+            return connects(ip, port, from_ip, from_port);
+          }};
+}
+
+// A TCP connect from the world's host to ip:port of the peer.
+Path connect_out(std::string ip, std::uint16_t port) {
+  return {"connect -> " + ip + ":" + std::to_string(port),
+          [=] { return connects(ip, port); }};
+}
+
+// 20 UDP datagrams from the host to the peer's ip:port carrying `text`: all
+// arrive, or (a drop) none.
+Path udp_out(std::string ip, std::uint16_t port, std::string text) {
+  return {"20 UDP datagrams with \"" + text + "\" -> " + ip + ":" + std::to_string(port), [=] {
+            Fd receiver;
+            {
+              AtPeer at;
+              receiver = bound(SOCK_DGRAM, ip, port);
+            }
+            const int got = datagrams_through(receiver, ip, port, text, 20);
+            if (got != 0 && got != 20)
+              throw std::runtime_error("udp_out: " + std::to_string(got) +
+                                       " of 20 arrived, neither all nor none");
+            return got == 20;
+          }};
+}
+
+// The nftables tables of the world's host namespace, one per line.
+std::string nft_tables() {
+  std::string out = output_of({"/usr/sbin/nft", "list", "tables"});
+  while (!out.empty() && out.back() == '\n')
+    out.pop_back();
+  return out;
+}
+
+std::string through(const std::vector<Path> &paths, bool want, bool &ok) {
+  std::string seen;
+  for (const auto &p : paths) {
+    const bool got = p.gets_through();
+    ok = ok && got == want;
+    seen += (seen.empty() ? "" : ", ") + p.what + (got ? " gets through" : " is dropped");
+  }
+  return seen;
+}
+
+// A drop row: `cut` must not get through while the fault is on and `kept`
+// must; after destroy all of them get through and no table is left.
+Fixture drop_fixture(std::vector<std::string> words, std::string substituted,
+                     std::shared_ptr<Listeners> listeners, std::vector<Path> cut,
+                     std::vector<Path> kept) {
+  Fixture fx;
+  fx.words = std::move(words);
+  fx.substituted = std::move(substituted);
+  for (const auto &p : cut)
+    if (!p.gets_through())
+      throw std::runtime_error(p.what + " does not get through before the fault");
+  fx.effect = [cut, kept, listeners](const std::string &uid) {
+    bool ok = true;
+    std::string seen = through(cut, false, ok) + "; " + through(kept, true, ok);
+    const std::string tables = nft_tables();
+    ok = ok && tables.find(uid) != std::string::npos;
+    return Outcome{ok, seen + "; nft: " + tables};
+  };
+  fx.clean = [cut, listeners](const std::string &) {
+    bool ok = true;
+    std::string seen = through(cut, true, ok);
+    const std::string tables = nft_tables();
+    ok = ok && tables.empty();
+    return Outcome{ok, seen + "; nft tables: " + (tables.empty() ? "none" : tables)};
+  };
+  return fx;
+}
+
+Fixture drop_by_source_ip(std::vector<std::string> words) {
+  auto l = std::make_shared<Listeners>();
+  l->at_host(NetworkWorld::kHostIp, 9000);
+  return drop_fixture(replaced(words, "10.10.10.10", "10.78.0.10"),
+                      "10.78.0.10 (an address of the veth's far end) for 10.10.10.10", l,
+                      {connect_in(NetworkWorld::kHostIp, 9000, "10.78.0.10")},
+                      {connect_in(NetworkWorld::kHostIp, 9000)});
+}
+
+Fixture drop_by_destination_ip(std::vector<std::string> words) {
+  auto l = std::make_shared<Listeners>();
+  l->at_host("0.0.0.0", 9000);
+  return drop_fixture(replaced(words, "10.10.10.10", NetworkWorld::kHostIp2),
+                      std::string(NetworkWorld::kHostIp2) +
+                          " (a second address of eth0, as traffic in is to a local address) "
+                          "for 10.10.10.10",
+                      l, {connect_in(NetworkWorld::kHostIp2, 9000)},
+                      {connect_in(NetworkWorld::kHostIp, 9000)});
+}
+
+Fixture drop_by_source_port(std::vector<std::string> words) {
+  auto l = std::make_shared<Listeners>();
+  l->at_host(NetworkWorld::kHostIp, 9000);
+  return drop_fixture(std::move(words), "", l,
+                      {connect_in(NetworkWorld::kHostIp, 9000, NetworkWorld::kPeerIp, 80)},
+                      {connect_in(NetworkWorld::kHostIp, 9000, NetworkWorld::kPeerIp, 9080)});
+}
+
+Fixture drop_by_destination_ports(std::vector<std::string> words) {
+  auto l = std::make_shared<Listeners>();
+  for (std::uint16_t port : {80, 81, 9000})
+    l->at_host(NetworkWorld::kHostIp, port);
+  return drop_fixture(std::move(words), "", l,
+                      {connect_in(NetworkWorld::kHostIp, 80), connect_in(NetworkWorld::kHostIp, 81)},
+                      {connect_in(NetworkWorld::kHostIp, 9000)});
+}
+
+Fixture drop_out_by_destination_port(std::vector<std::string> words) {
+  auto l = std::make_shared<Listeners>();
+  for (std::uint16_t port : {80, 9000})
+    l->at_peer(NetworkWorld::kPeerIp, port);
+  return drop_fixture(std::move(words), "", l, {connect_out(NetworkWorld::kPeerIp, 80)},
+                      {connect_out(NetworkWorld::kPeerIp, 9000)});
+}
+
+Fixture drop_out_by_pattern(std::vector<std::string> words) {
+  return drop_fixture(std::move(words), "", std::make_shared<Listeners>(),
+                      {udp_out(NetworkWorld::kPeerIp, 80, "Host: www.baidu.com")},
+                      {udp_out(NetworkWorld::kPeerIp, 80, "Host: www.example.org")});
+}
+
+Fixture drop_out_by_port_and_pattern(std::vector<std::string> words) {
+  return drop_fixture(std::move(words), "", std::make_shared<Listeners>(),
+                      {udp_out(NetworkWorld::kPeerIp, 80, "Host: www.baidu.com")},
+                      {udp_out(NetworkWorld::kPeerIp, 80, "Host: www.example.org"),
+                       udp_out(NetworkWorld::kPeerIp, 9000, "Host: www.baidu.com")});
+}
+
+
+// ---- dns ----
+
+// What the name www.baidu.com is "really": the answer of the run's own DNS
+// server, which the private resolv.conf names.
+constexpr const char *kRealAnswer = "192.0.2.80";
+
+Fixture dns_override(std::vector<std::string> words) {
+  // /etc of the run's own (an overlay in the private mount namespace the
+  // world made before its bladed started), and a DNS server on the host
+  // namespace's loopback.
+  struct Resolver {
+    dns::PrivateEtc etc{dns::PrivateEtc::Kind::Overlay,
+                        "127.0.0.1 localhost\n# the compat run's own hosts file\n",
+                        "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"};
+    dns::TinyDnsServer server{{{"www.baidu.com", kRealAnswer}}};
+    std::string hosts = read_text("/etc/hosts");
+  };
+  auto r = std::make_shared<Resolver>();
+  if (const std::string before = dns::resolve("www.baidu.com"); before != kRealAnswer)
+    throw std::runtime_error("www.baidu.com resolves to " + before + " before the fault");
+  Fixture fx;
+  fx.words = std::move(words);
+  fx.substituted = "as written; /etc/hosts and /etc/resolv.conf are the run's own (a private "
+                   "mount namespace), www.baidu.com is answered " + std::string(kRealAnswer) +
+                   " by the run's own DNS server";
+  fx.effect = [r](const std::string &uid) {
+    const std::string got = dns::resolve("www.baidu.com");
+    const bool marked = read_text("/etc/hosts").find(uid) != std::string::npos;
+    return Outcome{got == "10.0.0.0" && marked,
+                   "getaddrinfo(www.baidu.com): " + got +
+                       (marked ? ", /etc/hosts has the uid's line" : ", no line of the uid")};
+  };
+  fx.clean = [r](const std::string &) {
+    const std::string got = dns::resolve("www.baidu.com");
+    const bool same = read_text("/etc/hosts") == r->hosts;
+    return Outcome{got == kRealAnswer && same,
+                   "getaddrinfo(www.baidu.com): " + got + ", /etc/hosts " +
+                       (same ? "byte-identical to before" : "differs from before")};
+  };
+  return fx;
+}
 // ---- delay, loss, duplicate, corrupt, reorder (in a guest with sch_netem) ----
 
 // What `tc` shows of eth0's qdiscs, on one line.
@@ -260,39 +457,52 @@ Fixture delay_exclude_ports(std::vector<std::string> words) {
       });
 }
 
-// `count` numbered datagrams from the host (from local port `from_port`) to
-// the peer's ip:port, and what arrived.
-UdpTally burst(const std::string &ip, std::uint16_t port, int count, std::uint16_t from_port = 0,
-               std::chrono::microseconds gap = 200us, std::chrono::milliseconds quiet = 400ms,
-               std::size_t size = 64) {
-  std::unique_ptr<UdpReceiver> r;
+// What arrived of a burst, in words.
+std::string shown(const net::UdpTally &t) {
+  return std::to_string(t.distinct) + "/" + std::to_string(t.sent) + " arrived, " +
+         std::to_string(t.duplicates) + " duplicated, " + std::to_string(t.late) + " overtaken, " +
+         std::to_string(t.damaged) + " damaged";
+}
+
+// `count` numbered datagrams of `size` bytes from the host (from local port
+// `from_port`) to the peer's ip:port, one every `gap`, and what arrived
+// once nothing did for `quiet`.
+net::UdpTally burst(const std::string &ip, std::uint16_t port, int count,
+                    std::uint16_t from_port = 0, std::chrono::microseconds gap = 200us,
+                    std::chrono::milliseconds quiet = 400ms, std::size_t size = 64) {
+  std::unique_ptr<net::UdpReceiver> r;
   {
     AtPeer at;
-    r = std::make_unique<UdpReceiver>(ip, port);
+    r = std::make_unique<net::UdpReceiver>(ip, port);
   }
-  send_udp(ip, port, count, from_port, gap, "", size);
-  return r->collect(count, quiet);
+  const int sent = net::send_udp(ip, port, count, gap, size, 0, from_port);
+  return r->collect(sent, quiet);
 }
 
 // `t` arrived whole, once each and in order.
-bool untouched(const UdpTally &t) {
-  return t.distinct == t.sent && t.duplicates == 0 && t.overtaken == 0 && t.damaged == 0;
+bool untouched(const net::UdpTally &t) {
+  return t.distinct == t.sent && t.duplicates == 0 && t.late == 0 && t.damaged == 0;
 }
 
-// Arrived: its share `p` of `t.sent` within the 99.9% bounds.
-std::pair<bool, std::string> arrived_share(const UdpTally &t, double p) {
+// Where a count of `n` draws of chance `p` falls but once in 10,000 runs:
+// wide enough that a row is not flaky, narrow enough that a wrong percent
+// (60 for 70 over 500 draws) falls outside.
+std::pair<int, int> bounds(int n, double p) { return net::binomial_bounds(n, p, 0.9999); }
+
+// Arrived: its share `p` of `t.sent` within the bounds.
+std::pair<bool, std::string> arrived_share(const net::UdpTally &t, double p) {
   const auto [low, high] = bounds(t.sent, p);
   return {t.distinct >= low && t.distinct <= high,
-          t.shown() + " (expected " + std::to_string(low) + "-" + std::to_string(high) + ")"};
+          shown(t) + " (expected " + std::to_string(low) + "-" + std::to_string(high) + ")"};
 }
 
 Fixture udp_fixture(std::vector<std::string> words, std::string substituted,
                     std::function<Outcome()> effect, std::string ip, std::uint16_t port) {
   return netem_fixture(std::move(words), std::move(substituted), nullptr, std::move(effect),
                        [ip, port] {
-                         const UdpTally t = burst(ip, port, 200);
+                         const net::UdpTally t = burst(ip, port, 200);
                          return Outcome{untouched(t), "to " + ip + ":" + std::to_string(port) +
-                                                          ": " + t.shown()};
+                                                          ": " + shown(t)};
                        });
 }
 
@@ -300,9 +510,9 @@ Fixture loss_local_ports(std::vector<std::string> words) {
   return udp_fixture(
       std::move(words), "", [] {
         const auto [ok, seen] = arrived_share(burst(NetworkWorld::kPeerIp, 9000, 500, 8080), 0.3);
-        const UdpTally other = burst(NetworkWorld::kPeerIp, 9000, 200, 9001);
+        const net::UdpTally other = burst(NetworkWorld::kPeerIp, 9000, 200, 9001);
         return Outcome{ok && untouched(other),
-                       "from local port 8080: " + seen + "; from 9001: " + other.shown()};
+                       "from local port 8080: " + seen + "; from 9001: " + shown(other)};
       },
       NetworkWorld::kPeerIp, 9000);
 }
@@ -311,11 +521,11 @@ Fixture loss_remote_port_ip(std::vector<std::string> words) {
   return udp_fixture(
       replaced(words, "14.215.177.39", "10.78.0.39"), kFarSubstitute,
       [] {
-        const UdpTally hit = burst("10.78.0.39", 80, 200), port = burst("10.78.0.39", 9000, 200),
+        const net::UdpTally hit = burst("10.78.0.39", 80, 200), port = burst("10.78.0.39", 9000, 200),
                        ip = burst(NetworkWorld::kPeerIp, 80, 200);
         return Outcome{hit.distinct == 0 && untouched(port) && untouched(ip),
-                       "to 10.78.0.39:80: " + hit.shown() + "; to 10.78.0.39:9000: " +
-                           port.shown() + "; to 10.78.0.2:80: " + ip.shown()};
+                       "to 10.78.0.39:80: " + shown(hit) + "; to 10.78.0.39:9000: " +
+                           shown(port) + "; to 10.78.0.2:80: " + shown(ip)};
       },
       "10.78.0.39", 80);
 }
@@ -324,9 +534,9 @@ Fixture loss_exclude_ports(std::vector<std::string> words) {
   return udp_fixture(
       std::move(words), "", [] {
         const auto [ok, seen] = arrived_share(burst(NetworkWorld::kPeerIp, 9000, 500), 0.4);
-        const UdpTally spared = burst(NetworkWorld::kPeerIp, 8080, 200);
+        const net::UdpTally spared = burst(NetworkWorld::kPeerIp, 8080, 200);
         return Outcome{ok && untouched(spared),
-                       "to port 9000: " + seen + "; to excluded 8080: " + spared.shown()};
+                       "to port 9000: " + seen + "; to excluded 8080: " + shown(spared)};
       },
       NetworkWorld::kPeerIp, 9000);
 }
@@ -334,8 +544,8 @@ Fixture loss_exclude_ports(std::vector<std::string> words) {
 Fixture loss_all(std::vector<std::string> words) {
   return udp_fixture(
       std::move(words), "as written; destroyed by the row before the 20 s timeout", [] {
-        const UdpTally t = burst(NetworkWorld::kPeerIp, 9000, 200);
-        return Outcome{t.distinct == 0, "to 10.78.0.2:9000: " + t.shown()};
+        const net::UdpTally t = burst(NetworkWorld::kPeerIp, 9000, 200);
+        return Outcome{t.distinct == 0, "to 10.78.0.2:9000: " + shown(t)};
       },
       NetworkWorld::kPeerIp, 9000);
 }
@@ -343,10 +553,10 @@ Fixture loss_all(std::vector<std::string> words) {
 Fixture duplicate_all(std::vector<std::string> words) {
   return udp_fixture(
       std::move(words), "", [] {
-        const UdpTally t = burst(NetworkWorld::kPeerIp, 9000, 1000);
+        const net::UdpTally t = burst(NetworkWorld::kPeerIp, 9000, 1000);
         const auto [low, high] = bounds(t.sent, 0.1);
         return Outcome{t.distinct == t.sent && t.duplicates >= low && t.duplicates <= high,
-                       t.shown() + " (duplicates expected " + std::to_string(low) + "-" +
+                       shown(t) + " (duplicates expected " + std::to_string(low) + "-" +
                            std::to_string(high) + ")"};
       },
       NetworkWorld::kPeerIp, 9000);
@@ -360,9 +570,9 @@ Fixture corrupt_destination(std::vector<std::string> words) {
         // (the source MAC) are under 1% of the packet, so ~20% arrive intact.
         const auto [ok, seen] =
             arrived_share(burst("10.78.0.12", 9000, 500, 0, 200us, 400ms, 1000), 0.2);
-        const UdpTally other = burst(NetworkWorld::kPeerIp, 9000, 200, 0, 200us, 400ms, 1000);
+        const net::UdpTally other = burst(NetworkWorld::kPeerIp, 9000, 200, 0, 200us, 400ms, 1000);
         return Outcome{ok && untouched(other),
-                       "to 10.78.0.12: " + seen + "; to 10.78.0.2: " + other.shown()};
+                       "to 10.78.0.12: " + seen + "; to 10.78.0.2: " + shown(other)};
       },
       "10.78.0.12", 9000);
 }
@@ -372,10 +582,10 @@ Fixture reorder_destination(std::vector<std::string> words) {
       replaced(words, "180.101.49.12", "10.78.0.12"), kFar12Substitute,
       [] {
         // 20 ms apart: a packet held 500 ms is overtaken by those sent at once.
-        const UdpTally hit = burst("10.78.0.12", 9000, 40, 0, 20ms, 1000ms);
-        const UdpTally other = burst(NetworkWorld::kPeerIp, 9000, 40, 0, 20ms, 1000ms);
-        return Outcome{hit.distinct == hit.sent && hit.overtaken > 0 && untouched(other),
-                       "to 10.78.0.12: " + hit.shown() + "; to 10.78.0.2: " + other.shown()};
+        const net::UdpTally hit = burst("10.78.0.12", 9000, 40, 0, 20ms, 1000ms);
+        const net::UdpTally other = burst(NetworkWorld::kPeerIp, 9000, 40, 0, 20ms, 1000ms);
+        return Outcome{hit.distinct == hit.sent && hit.late > 0 && untouched(other),
+                       "to 10.78.0.12: " + shown(hit) + "; to 10.78.0.2: " + shown(other)};
       },
       "10.78.0.12", 9000);
 }
@@ -412,6 +622,24 @@ std::vector<Row> network_rows() {
           "blade c network reorder --correlation 80 --percent 50 --gap 2 --time 500 --interface eth0 "
           "--destination-ip 180.101.49.12",
           reorder_destination, guest),
+      row("network", "blade create network dns --domain www.baidu.com --ip 10.0.0.0", dns_override,
+          here),
+      row("network", "blade create network drop --source-ip 10.10.10.10 --network-traffic in",
+          drop_by_source_ip, here),
+      row("network", "blade create network drop --destination-ip 10.10.10.10 --network-traffic in",
+          drop_by_destination_ip, here),
+      row("network", "blade create network drop --source-port 80 --network-traffic in",
+          drop_by_source_port, here),
+      row("network", "blade create network drop --destination-port 80,81 --network-traffic in",
+          drop_by_destination_ports, here),
+      row("network", "blade create network drop --destination-port 80 --network-traffic out",
+          drop_out_by_destination_port, here),
+      row("network", "blade create network drop --string-pattern baidu.com --network-traffic out",
+          drop_out_by_pattern, here),
+      row("network",
+          "blade create network drop --destination-port 80 --string-pattern baidu.com "
+          "--network-traffic out",
+          drop_out_by_port_and_pattern, here),
       row("network", "blade create network occupy --port 8080 --force", occupy_force, here),
       row("network", "blade create network loss --percent 100 --interface eth0 --remote-port 80 "
           "--destination-ip 14.215.177.39", loss_remote_port_ip, guest),
