@@ -107,7 +107,8 @@ inline int datagrams_through(const Fd &receiver, const std::string &ip, std::uin
     pollfd p{receiver.get(), POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(quiet.count())) != 1) break;
     const ssize_t n = ::recv(receiver.get(), buf, sizeof buf, 0);
-    got += n == static_cast<ssize_t>(text.size()) && std::memcmp(buf, text.data(), text.size()) == 0;
+    got +=
+        n == static_cast<ssize_t>(text.size()) && std::memcmp(buf, text.data(), text.size()) == 0;
   }
   return got;
 }

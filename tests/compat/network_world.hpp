@@ -43,13 +43,14 @@ struct NetworkWorld {
     const std::string host_mac = "02:b1:ad:c0:00:01", peer_mac = "02:b1:ad:c0:00:02";
     net::must({"ip", "-n", host.name(), "link", "set", "eth0", "address", host_mac});
     net::must({"ip", "-n", peer.name(), "link", "set", "peer0", "address", peer_mac});
-    net::must({"ip", "-n", host.name(), "addr", "add", std::string(kHostIp2) + "/24", "dev",
-               "eth0"});
+    net::must(
+        {"ip", "-n", host.name(), "addr", "add", std::string(kHostIp2) + "/24", "dev", "eth0"});
     // Permanent neighbours both ways: no ARP exchange a delay or loss row
     // hits can skew what it measures.
     for (const char *ip : {kPeerIp, "10.78.0.10", "10.78.0.12", "10.78.0.39"}) {
       if (std::string(ip) != kPeerIp)
-        net::must({"ip", "-n", peer.name(), "addr", "add", std::string(ip) + "/24", "dev", "peer0"});
+        net::must(
+            {"ip", "-n", peer.name(), "addr", "add", std::string(ip) + "/24", "dev", "peer0"});
       net::must({"ip", "-n", host.name(), "neigh", "replace", ip, "lladdr", peer_mac, "dev", "eth0",
                  "nud", "permanent"});
     }

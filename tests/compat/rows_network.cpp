@@ -14,9 +14,7 @@
 //   private /etc/hosts in a private mount namespace and a DNS server of the
 //   run's own on the namespace's loopback, then the server's answer again;
 // - delay, loss, duplicate, corrupt, reorder need sch_netem, which the test
-//   machine's kernel lacks: they run in a user-mode Linux guest with it
-//   (Where::netem_guest), timed TCP connects and counted UDP datagrams across
-//   the veth, and after destroy `tc` shows no qdisc of theirs on eth0.
+//   machine's kernel lacks: rows_netem.cpp, run in a user-mode Linux guest.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -26,41 +24,19 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
-#include <sstream>
-#include <thread>
+#include <optional>
 
 #include "../network/dns_test_support.hpp"
 #include "../support/eventually.hpp"
 #include "command_words.hpp"
 #include "example_row.hpp"
-#include "network_probes.hpp"
-#include "network_world.hpp"
+#include "network_rows.hpp"
 
 namespace blade::test::compat {
 namespace {
 
 using namespace std::chrono_literals;
 using namespace probe;
-
-// The calling thread inside the world's peer namespace while this lives:
-// what it opens is the far end's.
-struct AtPeer {
-  net::EnterNetNs in{NetworkWorld::current().peer};
-};
-
-std::string ms_text(std::optional<double> ms) {
-  if (!ms) return "no answer";
-  std::ostringstream s;
-  s.precision(0);
-  s << std::fixed << *ms << " ms";
-  return s.str();
-}
-
-Row row(std::string target, std::string example,
-        std::function<Fixture(std::vector<std::string>)> make, Where where) {
-  return {std::move(target), example,
-          [example, make](Env &) { return make(command_words(example)); }, where};
-}
 
 // ---- occupy ----
 
@@ -78,8 +54,8 @@ class PortHolder {
       ::execl("/bin/sleep", "sleep", "300", static_cast<char *>(nullptr));
       ::_exit(127);
     }
-    if (!eventually([&] { return read_text("/proc/" + std::to_string(pid_) + "/comm") == "sleep\n"; },
-                    5s))
+    if (!eventually(
+            [&] { return read_text("/proc/" + std::to_string(pid_) + "/comm") == "sleep\n"; }, 5s))
       throw std::runtime_error("the port holder did not start");
   }
   ~PortHolder() {
@@ -113,16 +89,18 @@ Fixture occupy_force(std::vector<std::string> words) {
   auto holder = std::make_shared<PortHolder>(8080);
   Fixture fx;
   fx.words = std::move(words);
-  fx.substituted = "as written; 8080 is a port of the run's own network namespace, held by a "
-                   "/bin/sleep (pid " + std::to_string(holder->pid()) +
-                   ") the run started with a listening socket";
+  fx.substituted =
+      "as written; 8080 is a port of the run's own network namespace, held by a "
+      "/bin/sleep (pid " +
+      std::to_string(holder->pid()) + ") the run started with a listening socket";
   fx.effect = [holder](const std::string &) {
     const int signal = holder->ended_by(5s);
     const int err = bind_errno(8080);
-    return Outcome{(signal == SIGTERM || signal == SIGKILL) && err == EADDRINUSE,
-                   "the holder " + (signal ? "ended by " + std::string(::strsignal(signal))
-                                           : std::string("still runs")) +
-                       ", bind(8080): " + (err ? std::strerror(err) : "succeeded")};
+    return Outcome{
+        (signal == SIGTERM || signal == SIGKILL) && err == EADDRINUSE,
+        "the holder " +
+            (signal ? "ended by " + std::string(::strsignal(signal)) : std::string("still runs")) +
+            ", bind(8080): " + (err ? std::strerror(err) : "succeeded")};
   };
   fx.clean = [](const std::string &) {
     int err = -1;
@@ -130,26 +108,6 @@ Fixture occupy_force(std::vector<std::string> words) {
     return Outcome{ok, std::string("bind(8080): ") + (err ? std::strerror(err) : "succeeded")};
   };
   return fx;
-}
-
-// ---- what the rows set up ----
-
-// Listeners on the host's and the peer's side that the paths connect to,
-// held (by shared_ptr) by the row's checks until the row is done.
-struct Listeners {
-  std::vector<Fd> sockets;
-  void at_host(const std::string &ip, std::uint16_t port) { sockets.push_back(listener(ip, port)); }
-  void at_peer(const std::string &ip, std::uint16_t port) {
-    AtPeer at;
-    sockets.push_back(listener(ip, port));
-  }
-};
-
-std::vector<std::string> replaced(std::vector<std::string> words, const std::string &from,
-                                  const std::string &to) {
-  for (auto &w : words)
-    if (w == from) w = to;
-  return words;
 }
 
 // ---- drop ----
@@ -175,8 +133,7 @@ Path connect_in(std::string ip, std::uint16_t port, std::string from_ip = "",
 
 // A TCP connect from the world's host to ip:port of the peer.
 Path connect_out(std::string ip, std::uint16_t port) {
-  return {"connect -> " + ip + ":" + std::to_string(port),
-          [=] { return connects(ip, port); }};
+  return {"connect -> " + ip + ":" + std::to_string(port), [=] { return connects(ip, port); }};
 }
 
 // 20 UDP datagrams from the host to the peer's ip:port carrying `text`: all
@@ -274,9 +231,10 @@ Fixture drop_by_destination_ports(std::vector<std::string> words) {
   auto l = std::make_shared<Listeners>();
   for (std::uint16_t port : {80, 81, 9000})
     l->at_host(NetworkWorld::kHostIp, port);
-  return drop_fixture(std::move(words), "", l,
-                      {connect_in(NetworkWorld::kHostIp, 80), connect_in(NetworkWorld::kHostIp, 81)},
-                      {connect_in(NetworkWorld::kHostIp, 9000)});
+  return drop_fixture(
+      std::move(words), "", l,
+      {connect_in(NetworkWorld::kHostIp, 80), connect_in(NetworkWorld::kHostIp, 81)},
+      {connect_in(NetworkWorld::kHostIp, 9000)});
 }
 
 Fixture drop_out_by_destination_port(std::vector<std::string> words) {
@@ -300,7 +258,6 @@ Fixture drop_out_by_port_and_pattern(std::vector<std::string> words) {
                        udp_out(NetworkWorld::kPeerIp, 9000, "Host: www.baidu.com")});
 }
 
-
 // ---- dns ----
 
 // What the name www.baidu.com is "really": the answer of the run's own DNS
@@ -323,9 +280,10 @@ Fixture dns_override(std::vector<std::string> words) {
     throw std::runtime_error("www.baidu.com resolves to " + before + " before the fault");
   Fixture fx;
   fx.words = std::move(words);
-  fx.substituted = "as written; /etc/hosts and /etc/resolv.conf are the run's own (a private "
-                   "mount namespace), www.baidu.com is answered " + std::string(kRealAnswer) +
-                   " by the run's own DNS server";
+  fx.substituted =
+      "as written; /etc/hosts and /etc/resolv.conf are the run's own (a private "
+      "mount namespace), www.baidu.com is answered " +
+      std::string(kRealAnswer) + " by the run's own DNS server";
   fx.effect = [r](const std::string &uid) {
     const std::string got = dns::resolve("www.baidu.com");
     const bool marked = read_text("/etc/hosts").find(uid) != std::string::npos;
@@ -342,308 +300,39 @@ Fixture dns_override(std::vector<std::string> words) {
   };
   return fx;
 }
-// ---- delay, loss, duplicate, corrupt, reorder (in a guest with sch_netem) ----
-
-// What `tc` shows of eth0's qdiscs, on one line.
-std::string eth0_qdiscs() {
-  std::string out = output_of({"/usr/sbin/tc", "qdisc", "show", "dev", "eth0"});
-  for (auto &c : out)
-    if (c == '\n') c = ';';
-  return out;
-}
-
-bool no_fault_qdisc(const std::string &qdiscs) {
-  for (const char *kind : {"netem", "prio", "tbf"})
-    if (qdiscs.find(kind) != std::string::npos) return false;
-  return true;
-}
-
-// A netem row: `effect` measures the fault; `normal` measures the same
-// traffic as it is without one, which must hold again after destroy, with no
-// qdisc of the fault left on eth0.
-Fixture netem_fixture(std::vector<std::string> words, std::string substituted,
-                      std::shared_ptr<Listeners> listeners, std::function<Outcome()> effect,
-                      std::function<Outcome()> normal) {
-  Fixture fx;
-  fx.words = std::move(words);
-  fx.substituted = std::move(substituted);
-  fx.effect = [effect, listeners](const std::string &) {
-    Outcome o = effect();
-    const std::string q = eth0_qdiscs();
-    o.ok = o.ok && q.find("netem") != std::string::npos;
-    o.what += "; tc: " + q;
-    return o;
-  };
-  fx.clean = [normal, listeners](const std::string &) {
-    Outcome o = normal();
-    const std::string q = eth0_qdiscs();
-    o.ok = o.ok && no_fault_qdisc(q);
-    o.what += "; tc: " + q;
-    return o;
-  };
-  return fx;
-}
-
-// A TCP connect from the peer to the host's port `port` (whose answer leaves
-// from that local port), timed.
-std::optional<double> connect_from_peer(std::uint16_t port, std::chrono::milliseconds timeout) {
-  AtPeer at;
-  return connect_ms(NetworkWorld::kHostIp, port, timeout);
-}
-
-// Within [low, high] ms.
-bool within(std::optional<double> ms, double low, double high) {
-  return ms && *ms >= low && *ms <= high;
-}
-
-const std::string kFarSubstitute = "10.78.0.39 (an address of the veth's far end) for 14.215.177.39";
-const std::string kFar12Substitute =
-    "10.78.0.12 (an address of the veth's far end) for 180.101.49.12";
-
-Fixture delay_local_ports(std::vector<std::string> words) {
-  auto l = std::make_shared<Listeners>();
-  l->at_host(NetworkWorld::kHostIp, 8080);
-  l->at_host(NetworkWorld::kHostIp, 9000);
-  return netem_fixture(
-      std::move(words), "", l,
-      [] {
-        const auto hit = connect_from_peer(8080, 6000ms), other = connect_from_peer(9000, 6000ms);
-        return Outcome{within(hit, 1900, 4600) && within(other, 0, 500),
-                       "connect to local port 8080 took " + ms_text(hit) + ", to 9000 " +
-                           ms_text(other)};
-      },
-      [] {
-        const auto t = connect_from_peer(8080, 6000ms);
-        return Outcome{within(t, 0, 500), "connect to local port 8080 took " + ms_text(t)};
-      });
-}
-
-Fixture delay_remote_port_ip(std::vector<std::string> words) {
-  auto l = std::make_shared<Listeners>();
-  l->at_peer("0.0.0.0", 80);
-  l->at_peer("0.0.0.0", 9000);
-  return netem_fixture(
-      replaced(words, "14.215.177.39", "10.78.0.39"), kFarSubstitute, l,
-      [] {
-        const auto hit = connect_ms("10.78.0.39", 80, 6000ms),
-                   port = connect_ms("10.78.0.39", 9000, 6000ms),
-                   ip = connect_ms(NetworkWorld::kPeerIp, 80, 6000ms);
-        return Outcome{within(hit, 2900, 3600) && within(port, 0, 500) && within(ip, 0, 500),
-                       "connect to 10.78.0.39:80 took " + ms_text(hit) + ", to 10.78.0.39:9000 " +
-                           ms_text(port) + ", to 10.78.0.2:80 " + ms_text(ip)};
-      },
-      [] {
-        const auto t = connect_ms("10.78.0.39", 80, 6000ms);
-        return Outcome{within(t, 0, 500), "connect to 10.78.0.39:80 took " + ms_text(t)};
-      });
-}
-
-Fixture delay_exclude_ports(std::vector<std::string> words) {
-  auto l = std::make_shared<Listeners>();
-  l->at_peer(NetworkWorld::kPeerIp, 8080);
-  l->at_peer(NetworkWorld::kPeerIp, 9000);
-  return netem_fixture(
-      std::move(words), "", l,
-      [] {
-        const auto hit = connect_ms(NetworkWorld::kPeerIp, 9000, 8000ms),
-                   spared = connect_ms(NetworkWorld::kPeerIp, 8080, 8000ms);
-        return Outcome{within(hit, 4900, 5600) && within(spared, 0, 500),
-                       "connect to port 9000 took " + ms_text(hit) + ", to excluded 8080 " +
-                           ms_text(spared)};
-      },
-      [] {
-        const auto t = connect_ms(NetworkWorld::kPeerIp, 9000, 8000ms);
-        return Outcome{within(t, 0, 500), "connect to port 9000 took " + ms_text(t)};
-      });
-}
-
-// What arrived of a burst, in words.
-std::string shown(const net::UdpTally &t) {
-  return std::to_string(t.distinct) + "/" + std::to_string(t.sent) + " arrived, " +
-         std::to_string(t.duplicates) + " duplicated, " + std::to_string(t.late) + " overtaken, " +
-         std::to_string(t.damaged) + " damaged";
-}
-
-// `count` numbered datagrams of `size` bytes from the host (from local port
-// `from_port`) to the peer's ip:port, one every `gap`, and what arrived
-// once nothing did for `quiet`.
-net::UdpTally burst(const std::string &ip, std::uint16_t port, int count,
-                    std::uint16_t from_port = 0, std::chrono::microseconds gap = 200us,
-                    std::chrono::milliseconds quiet = 400ms, std::size_t size = 64) {
-  std::unique_ptr<net::UdpReceiver> r;
-  {
-    AtPeer at;
-    r = std::make_unique<net::UdpReceiver>(ip, port);
-  }
-  const int sent = net::send_udp(ip, port, count, gap, size, 0, from_port);
-  return r->collect(sent, quiet);
-}
-
-// `t` arrived whole, once each and in order.
-bool untouched(const net::UdpTally &t) {
-  return t.distinct == t.sent && t.duplicates == 0 && t.late == 0 && t.damaged == 0;
-}
-
-// Where a count of `n` draws of chance `p` falls but once in 10,000 runs:
-// wide enough that a row is not flaky, narrow enough that a wrong percent
-// (60 for 70 over 500 draws) falls outside.
-std::pair<int, int> bounds(int n, double p) { return net::binomial_bounds(n, p, 0.9999); }
-
-// Arrived: its share `p` of `t.sent` within the bounds.
-std::pair<bool, std::string> arrived_share(const net::UdpTally &t, double p) {
-  const auto [low, high] = bounds(t.sent, p);
-  return {t.distinct >= low && t.distinct <= high,
-          shown(t) + " (expected " + std::to_string(low) + "-" + std::to_string(high) + ")"};
-}
-
-Fixture udp_fixture(std::vector<std::string> words, std::string substituted,
-                    std::function<Outcome()> effect, std::string ip, std::uint16_t port) {
-  return netem_fixture(std::move(words), std::move(substituted), nullptr, std::move(effect),
-                       [ip, port] {
-                         const net::UdpTally t = burst(ip, port, 200);
-                         return Outcome{untouched(t), "to " + ip + ":" + std::to_string(port) +
-                                                          ": " + shown(t)};
-                       });
-}
-
-Fixture loss_local_ports(std::vector<std::string> words) {
-  return udp_fixture(
-      std::move(words), "", [] {
-        const auto [ok, seen] = arrived_share(burst(NetworkWorld::kPeerIp, 9000, 500, 8080), 0.3);
-        const net::UdpTally other = burst(NetworkWorld::kPeerIp, 9000, 200, 9001);
-        return Outcome{ok && untouched(other),
-                       "from local port 8080: " + seen + "; from 9001: " + shown(other)};
-      },
-      NetworkWorld::kPeerIp, 9000);
-}
-
-Fixture loss_remote_port_ip(std::vector<std::string> words) {
-  return udp_fixture(
-      replaced(words, "14.215.177.39", "10.78.0.39"), kFarSubstitute,
-      [] {
-        const net::UdpTally hit = burst("10.78.0.39", 80, 200), port = burst("10.78.0.39", 9000, 200),
-                       ip = burst(NetworkWorld::kPeerIp, 80, 200);
-        return Outcome{hit.distinct == 0 && untouched(port) && untouched(ip),
-                       "to 10.78.0.39:80: " + shown(hit) + "; to 10.78.0.39:9000: " +
-                           shown(port) + "; to 10.78.0.2:80: " + shown(ip)};
-      },
-      "10.78.0.39", 80);
-}
-
-Fixture loss_exclude_ports(std::vector<std::string> words) {
-  return udp_fixture(
-      std::move(words), "", [] {
-        const auto [ok, seen] = arrived_share(burst(NetworkWorld::kPeerIp, 9000, 500), 0.4);
-        const net::UdpTally spared = burst(NetworkWorld::kPeerIp, 8080, 200);
-        return Outcome{ok && untouched(spared),
-                       "to port 9000: " + seen + "; to excluded 8080: " + shown(spared)};
-      },
-      NetworkWorld::kPeerIp, 9000);
-}
-
-Fixture loss_all(std::vector<std::string> words) {
-  return udp_fixture(
-      std::move(words), "as written; destroyed by the row before the 20 s timeout", [] {
-        const net::UdpTally t = burst(NetworkWorld::kPeerIp, 9000, 200);
-        return Outcome{t.distinct == 0, "to 10.78.0.2:9000: " + shown(t)};
-      },
-      NetworkWorld::kPeerIp, 9000);
-}
-
-Fixture duplicate_all(std::vector<std::string> words) {
-  return udp_fixture(
-      std::move(words), "", [] {
-        const net::UdpTally t = burst(NetworkWorld::kPeerIp, 9000, 1000);
-        const auto [low, high] = bounds(t.sent, 0.1);
-        return Outcome{t.distinct == t.sent && t.duplicates >= low && t.duplicates <= high,
-                       shown(t) + " (duplicates expected " + std::to_string(low) + "-" +
-                           std::to_string(high) + ")"};
-      },
-      NetworkWorld::kPeerIp, 9000);
-}
-
-Fixture corrupt_destination(std::vector<std::string> words) {
-  return udp_fixture(
-      replaced(words, "180.101.49.12", "10.78.0.12"), kFar12Substitute,
-      [] {
-        // 1000-byte datagrams: the few header bits a flip leaves unnoticed
-        // (the source MAC) are under 1% of the packet, so ~20% arrive intact.
-        const auto [ok, seen] =
-            arrived_share(burst("10.78.0.12", 9000, 500, 0, 200us, 400ms, 1000), 0.2);
-        const net::UdpTally other = burst(NetworkWorld::kPeerIp, 9000, 200, 0, 200us, 400ms, 1000);
-        return Outcome{ok && untouched(other),
-                       "to 10.78.0.12: " + seen + "; to 10.78.0.2: " + shown(other)};
-      },
-      "10.78.0.12", 9000);
-}
-
-Fixture reorder_destination(std::vector<std::string> words) {
-  return udp_fixture(
-      replaced(words, "180.101.49.12", "10.78.0.12"), kFar12Substitute,
-      [] {
-        // 20 ms apart: a packet held 500 ms is overtaken by those sent at once.
-        const net::UdpTally hit = burst("10.78.0.12", 9000, 40, 0, 20ms, 1000ms);
-        const net::UdpTally other = burst(NetworkWorld::kPeerIp, 9000, 40, 0, 20ms, 1000ms);
-        return Outcome{hit.distinct == hit.sent && hit.late > 0 && untouched(other),
-                       "to 10.78.0.12: " + shown(hit) + "; to 10.78.0.2: " + shown(other)};
-      },
-      "10.78.0.12", 9000);
-}
 
 }  // namespace
 
 std::vector<Row> network_rows() {
-  const Where here = Where::network, guest = Where::netem_guest;
-  return {
-      row("network",
-          "blade create network delay --time 3000 --offset 1000 --interface eth0 --local-port "
-          "8080,8081",
-          delay_local_ports, guest),
-      row("network",
-          "blade create network delay --time 3000 --interface eth0 --remote-port 80 "
-          "--destination-ip 14.215.177.39",
-          delay_remote_port_ip, guest),
-      row("network", "blade create network delay --time 5000 --interface eth0 --exclude-port 22,8000-8080",
-          delay_exclude_ports, guest),
-      row("network", "blade create network loss --percent 70 --interface eth0 --local-port 8080,8081",
-          loss_local_ports, guest),
-      row("network", "blade create network loss --percent 100 --interface eth0 --remote-port 80 "
-          "--destination-ip 14.215.177.39", loss_remote_port_ip, guest),
-      row("network", "blade create network loss --percent 60 --interface eth0 --exclude-port 22,8000-8080",
-          loss_exclude_ports, guest),
-      row("network", "blade create network loss --percent 100 --interface eth0 --timeout 20", loss_all,
-          guest),
-      row("network", "blade create network duplicate --percent=10 --interface=eth0", duplicate_all,
-          guest),
-      row("network",
-          "blade create network corrupt --percent 80 --destination-ip 180.101.49.12 --interface eth0",
-          corrupt_destination, guest),
-      row("network",
-          "blade c network reorder --correlation 80 --percent 50 --gap 2 --time 500 --interface eth0 "
-          "--destination-ip 180.101.49.12",
-          reorder_destination, guest),
-      row("network", "blade create network dns --domain www.baidu.com --ip 10.0.0.0", dns_override,
-          here),
-      row("network", "blade create network drop --source-ip 10.10.10.10 --network-traffic in",
-          drop_by_source_ip, here),
-      row("network", "blade create network drop --destination-ip 10.10.10.10 --network-traffic in",
-          drop_by_destination_ip, here),
-      row("network", "blade create network drop --source-port 80 --network-traffic in",
-          drop_by_source_port, here),
-      row("network", "blade create network drop --destination-port 80,81 --network-traffic in",
-          drop_by_destination_ports, here),
-      row("network", "blade create network drop --destination-port 80 --network-traffic out",
-          drop_out_by_destination_port, here),
-      row("network", "blade create network drop --string-pattern baidu.com --network-traffic out",
-          drop_out_by_pattern, here),
-      row("network",
-          "blade create network drop --destination-port 80 --string-pattern baidu.com "
-          "--network-traffic out",
-          drop_out_by_port_and_pattern, here),
-      row("network", "blade create network occupy --port 8080 --force", occupy_force, here),
-      row("network", "blade create network loss --percent 100 --interface eth0 --remote-port 80 "
-          "--destination-ip 14.215.177.39", loss_remote_port_ip, guest),
+  const Where here = Where::network;
+  // In the table's order: the netem rows come first, and the occupy file's
+  // examples end with a loss line.
+  std::vector<Row> rows = netem_rows();
+  const std::vector<Row> more = {
+      network_row("blade create network dns --domain www.baidu.com --ip 10.0.0.0", dns_override,
+                  here),
+      network_row("blade create network drop --source-ip 10.10.10.10 --network-traffic in",
+                  drop_by_source_ip, here),
+      network_row("blade create network drop --destination-ip 10.10.10.10 --network-traffic in",
+                  drop_by_destination_ip, here),
+      network_row("blade create network drop --source-port 80 --network-traffic in",
+                  drop_by_source_port, here),
+      network_row("blade create network drop --destination-port 80,81 --network-traffic in",
+                  drop_by_destination_ports, here),
+      network_row("blade create network drop --destination-port 80 --network-traffic out",
+                  drop_out_by_destination_port, here),
+      network_row("blade create network drop --string-pattern baidu.com --network-traffic out",
+                  drop_out_by_pattern, here),
+      network_row("blade create network drop --destination-port 80 --string-pattern baidu.com "
+                  "--network-traffic out",
+                  drop_out_by_port_and_pattern, here),
+      network_row("blade create network occupy --port 8080 --force", occupy_force, here),
+      network_row("blade create network loss --percent 100 --interface eth0 --remote-port 80 "
+                  "--destination-ip 14.215.177.39",
+                  loss_remote_port_ip, Where::netem_guest),
   };
+  rows.insert(rows.end(), more.begin(), more.end());
+  return rows;
 }
 
 }  // namespace blade::test::compat
