@@ -1,4 +1,4 @@
-// One crash trial: a fresh target and a fresh bladed (os and disk plugins
+// One crash trial: a fresh target and a fresh bladed (os, disk and network plugins
 // loaded), a create (and maybe a destroy) during which the daemon is
 // SIGKILLed, a restart on the same state, and the host compared with its
 // snapshot from before the create. Used by the failpoint matrix and the
@@ -92,6 +92,7 @@ struct Discovery {
 // answer, in order: core.* and the plugin's, whatever names they have now.
 inline Discovery discover_windows(const FaultRow &row) {
   Fixture f = row.setup();
+  const auto inside = f.enter ? f.enter() : nullptr;
   const HostState before = f.snapshot();
   TempDir logs("crash-discovery");
   const fs::path log = logs / "failpoints.log";
@@ -101,6 +102,11 @@ inline Discovery discover_windows(const FaultRow &row) {
   const Answer a = create(c, f.request());
   REQUIRE_MESSAGE(a.status == 201, row.name << ": " << a.body.dump());
   const std::size_t after_create = log_lines(log).size();
+  if (f.snapshot_sees_fault) {
+    HostState during;
+    CHECK_MESSAGE(eventually([&] { return (during = f.snapshot()) != before; }, 2s),
+                  row.name << ": the snapshot does not see the fault while it is active");
+  }
   const Answer gone = destroy(c, a.uid());
   REQUIRE_MESSAGE(gone.status == 200, row.name << ": " << gone.body.dump());
   const auto lines = log_lines(log);
@@ -187,6 +193,7 @@ inline void judge_after_restart(BladedProcess &d, const Fixture &f, const HostSt
 // The matrix's trial: the daemon armed to SIGKILL itself at `w`.
 inline TrialResult kill_at(const FaultRow &row, const Window &w) {
   Fixture f = row.setup();
+  const auto inside = f.enter ? f.enter() : nullptr;
   const HostState before = f.snapshot();
   BladedProcess d(
       crash_options({"BLADE_FAILPOINTS=" + w.name + "=kill@" + std::to_string(w.hit)}));
@@ -231,6 +238,7 @@ struct SoakTrial {
 inline SoakTrial kill_after(const FaultRow &row, std::chrono::microseconds delay,
                             bool in_destroy) {
   Fixture f = row.setup();
+  const auto inside = f.enter ? f.enter() : nullptr;
   const HostState before = f.snapshot();
   BladedProcess d(crash_options({}));
   SoakTrial t;

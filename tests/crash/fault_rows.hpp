@@ -18,6 +18,7 @@
 #include "../os/os_test_support.hpp"
 #include "../support/meminfo.hpp"
 #include "host_state.hpp"
+#include "network_world.hpp"
 
 namespace blade::test::crash {
 
@@ -31,6 +32,15 @@ struct Fixture {
   std::function<json()> request;
   std::function<HostState()> snapshot;
   std::shared_ptr<void> resources;
+  // For a row whose target lives in namespaces of its own (the network
+  // rows): puts the calling thread inside them until the guard it returns
+  // is dropped. The trial holds it while it starts bladed, talks to it and
+  // restarts it, so the daemon is born there. Empty: the test's own.
+  std::function<std::shared_ptr<void>()> enter = {};
+  // The snapshot must differ from `before` while the plain run's fault is
+  // active: proof that it reads where the fault acts (a snapshot of the
+  // wrong namespace would pass every trial). Set by the network rows.
+  bool snapshot_sees_fault = false;
 };
 
 struct FaultRow {
@@ -41,7 +51,7 @@ struct FaultRow {
 // The built plugins every crash test's bladed loads.
 inline std::vector<fs::path> crash_plugins() {
   const fs::path dir = BLADE_BUILT_PLUGIN_DIR;
-  return {dir / "os.so", dir / "disk.so"};
+  return {dir / "os.so", dir / "disk.so", dir / "network.so"};
 }
 
 namespace rows {
@@ -101,6 +111,50 @@ inline FaultRow tmpfs_row(const std::string &target, const std::string &action,
 
 inline FaultRow disk_row(const std::string &action, json flags) {
   return tmpfs_row("disk", action, "path", std::move(flags));
+}
+
+// The dns rows' files, a host's usual lines; "the" nameserver is one
+// nobody answers at (dns_down reads it and forwards to it, no query is made).
+inline const std::string kHosts =
+    "127.0.0.1\tlocalhost\n# the row's own hosts file\n::1 localhost\n";
+inline const std::string kResolvConf =
+    "# the row's own resolv.conf\nnameserver 127.0.0.1\noptions timeout:1 attempts:1\n";
+
+// A network row: a namespace of its own (and a private /etc with
+// `private_etc`), `prepare` run on it before the snapshot, `facts` what the
+// snapshot reads back from inside it.
+inline FaultRow network_row(const std::string &action, json flags, bool private_etc,
+                            std::function<void(const network::NetWorld &)> prepare,
+                            std::function<void(HostState &, const network::NetWorld &)> facts) {
+  return {"network " + action, [=] {
+            auto w = std::make_shared<network::NetWorld>();
+            if (private_etc) w->etc = std::make_unique<network::PrivateEtcNs>(kHosts, kResolvConf);
+            if (prepare) prepare(*w);
+            return Fixture{
+                [=] {
+                  return json{{"target", "network"}, {"action", action}, {"flags", flags}};
+                },
+                [w, facts] {
+                  HostState s;
+                  facts(s, *w);
+                  return s;
+                },
+                w, [w] { return network::enter(*w); }, true};
+          }};
+}
+
+inline void add_etc_files(HostState &s, const network::NetWorld &w) {
+  network::add_etc_file(s, w, "/etc/hosts");
+  network::add_etc_file(s, w, "/etc/resolv.conf");
+}
+
+// A veth pair inside the row's namespace, both ends up: the interface of
+// the qdisc rows (no other namespace needed, nothing is sent).
+inline void add_veth(const network::NetWorld &w) {
+  net::must({"ip", "-n", w.ns.name(), "link", "add", "bcrash0", "type", "veth", "peer", "name",
+             "bcrash1"});
+  net::must({"ip", "-n", w.ns.name(), "link", "set", "bcrash0", "up"});
+  net::must({"ip", "-n", w.ns.name(), "link", "set", "bcrash1", "up"});
 }
 
 }  // namespace rows
@@ -221,6 +275,29 @@ inline const std::vector<FaultRow> &fault_rows() {
       rows::disk_row("fill", {{"size", "8"}}),
       rows::disk_row("burn", {{"read", true}, {"write", true}, {"size", "1"}}),
       rows::tmpfs_row("file", "fdleak", "directory", {{"percent", "25"}}),
+      // The network rows, each in a namespace of its own (network_world.hpp).
+      rows::network_row(
+          "occupy", {{"port", "18123"}}, false, nullptr,
+          [](HostState &s, const network::NetWorld &w) { network::add_port_bind(s, w, 18123); }),
+      rows::network_row("dns", {{"domain", "www.blade-crash.test"}, {"ip", "10.0.0.1"}}, true,
+                        nullptr, rows::add_etc_files),
+      rows::network_row("dns_down", {{"allow_domain", "allowed.test"}}, true, nullptr,
+                        rows::add_etc_files),
+      // One nftables table named for the experiment, in the row's namespace.
+      rows::network_row("drop", {{"destination-port", "9"}, {"protocol", "tcp"}}, false, nullptr,
+                        [](HostState &s, const network::NetWorld &w) {
+                          network::add_nft_ruleset(s, w);
+                        }),
+      // The netem family on the host: rate only, a tbf root (the host
+      // kernel has sch_tbf; sch_netem and sch_prio exist only in the UML
+      // guest, so delay, loss, duplicate, corrupt and reorder, and every
+      // filtered form, stay out of this matrix: the netem tests kill bladed
+      // at their failpoints inside the guest). Unfiltered, so the control
+      // path is included: the daemon listens on lo, not on this veth.
+      rows::network_row(
+          "rate", {{"interface", "bcrash0"}, {"rate", "1mbit"}, {"include-control-ports", "true"}},
+          false, rows::add_veth,
+          [](HostState &s, const network::NetWorld &w) { network::add_tc_state(s, w, "bcrash0"); }),
   };
   return table;
 }
