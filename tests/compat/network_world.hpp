@@ -4,7 +4,10 @@
 // the network plugin born inside the first. The calling thread stays inside
 // it while the world lives, so the blade CLI it starts, the servers and the
 // clients it opens are the namespace's: no row touches the test machine's
-// own interfaces, qdiscs, firewall or ports.
+// own interfaces, qdiscs, firewall or ports. Before the daemon starts, the
+// calling thread moves into a private mount namespace (for good: it is not
+// undone when the world goes), so the /etc files the dns row mounts over are
+// seen by it and its bladed only, never by the machine.
 //
 // Addresses: eth0 has 10.78.0.1 and 10.78.0.100 (a second local address, for
 // a drop by destination); the peer has 10.78.0.2 and the stand-ins for the
