@@ -2,17 +2,20 @@
 // through the real `blade` CLI against a real bladed with the os and disk
 // plugins: each row creates, shows its effect on the host, is destroyed
 // through the CLI, and leaves nothing. One line per row, `PASS|FAIL <example>
-// -- <why>`, then `compat: N/M`; the test fails below M.
+// -- <why>`, then `compat: N/M`; the test fails below M. The network rows run
+// against a bladed of the network plugin in a network namespace of the
+// test's own, this thread inside it meanwhile (network_world.hpp).
 //
 // Rows whose fault would disturb the test machine itself (time travel moves
 // the wall clock every process shares) or that need what it lacks (systemd
-// as PID 1) run inside user-mode Linux guests (tests/support/uml_vm.hpp):
-// the host's case first boots one plain guest and one systemd guest side by
-// side, each re-runs this binary with the "guest:" case for its rows, and the
-// rows' results come back in the guest's output and count into the host's
-// `compat: N/M`.
+// as PID 1, sch_netem) run inside user-mode Linux guests
+// (tests/support/uml_vm.hpp): the host's case first boots a plain guest, a
+// systemd guest and a guest with sch_netem side by side, each re-runs this
+// binary with the "guest:" case for its rows, and the rows' results come back
+// in the guest's output and count into the host's `compat: N/M`.
 #include <unistd.h>
 
+#include <algorithm>
 #include <future>
 #include <iostream>
 #include <map>
@@ -24,6 +27,7 @@
 #include "../support/uml_vm.hpp"
 #include "command_words.hpp"
 #include "example_row.hpp"
+#include "network_world.hpp"
 
 namespace blade::test::compat {
 namespace {
@@ -133,10 +137,15 @@ void destroy_leftovers(Env &env) {
 
 std::vector<Row> all_rows() {
   std::vector<Row> rows;
-  for (auto family : {cpu_mem_rows, process_rows, file_script_rows, disk_rows, system_rows})
+  for (auto family :
+       {cpu_mem_rows, process_rows, file_script_rows, disk_rows, system_rows, network_rows})
     for (auto &r : family())
       rows.push_back(std::move(r));
   return rows;
+}
+
+bool has_rows(const std::vector<Row> &rows, Where where) {
+  return std::any_of(rows.begin(), rows.end(), [&](const Row &r) { return r.where == where; });
 }
 
 // A bladed with the os and disk plugins, and the CLI talking to it.
@@ -156,20 +165,19 @@ struct Daemon {
 constexpr const char *kGuestMark = "compat-guest-row ";
 
 // The guest's half: runs the rows meant for `where` (the host's case booted
-// this guest for them) and prints each as `compat-guest-row <index> PASS|FAIL
-// <why>`, <index> in the whole table.
-void run_guest_rows(Where where) {
+// this guest for them) against `env`'s daemon and prints each as
+// `compat-guest-row <index> PASS|FAIL <why>`, <index> in the whole table.
+void run_guest_rows(Env &env, Where where) {
   const auto rows = all_rows();
-  Daemon d;
   std::size_t ran = 0, passed = 0;
   for (std::size_t i = 0; i < rows.size(); ++i) {
     if (rows[i].where != where) continue;
-    const Outcome o = run_row(d.env, rows[i]);
+    const Outcome o = run_row(env, rows[i]);
     ++ran;
     passed += o.ok;
     std::cout << kGuestMark << i << (o.ok ? " PASS " : " FAIL ") << one_line(o.what) << std::endl;
   }
-  destroy_leftovers(d.env);
+  destroy_leftovers(env);
   CHECK(ran > 0);
   CHECK(passed == ran);
 }
@@ -188,10 +196,15 @@ std::vector<Guest> guests() {
   clock.env = {"BLADE_TEST_OWN_CLOCK=1"};
   UmlOptions systemd;
   systemd.systemd = true;
+  UmlOptions netem;
+  // The host's kernel lacks sch_netem and sch_prio; veth is a module in UML.
+  netem.modules = {"veth", "sch_netem", "sch_prio", "sch_tbf", "cls_u32"};
   return {{Where::clock_guest, "a plain user-mode Linux guest",
            "guest: compat rows that move the wall clock", clock},
           {Where::systemd_guest, "a user-mode Linux guest with systemd as PID 1",
-           "guest: compat rows that need systemd as PID 1", systemd}};
+           "guest: compat rows that need systemd as PID 1", systemd},
+          {Where::netem_guest, "a user-mode Linux guest with sch_netem",
+           "guest: compat rows that need sch_netem", netem}};
 }
 
 // The row's outcome as the guest printed it; when the guest printed none (no
@@ -226,8 +239,9 @@ TEST_CASE("ChaosBlade's usage examples work through blade against a real bladed"
   // (a process row's fixture missed its 5 s start while they booted).
   std::map<Where, std::future<UmlResult>> running;
   for (const auto &g : guests())
-    running[g.where] =
-        std::async(std::launch::async, [g] { return run_guest_cases(g.case_filter, g.options); });
+    if (has_rows(rows, g.where))
+      running[g.where] =
+          std::async(std::launch::async, [g] { return run_guest_cases(g.case_filter, g.options); });
   std::map<Where, UmlResult> guest_results;
   for (auto &[where, result] : running)
     guest_results[where] = result.get();
@@ -242,7 +256,21 @@ TEST_CASE("ChaosBlade's usage examples work through blade against a real bladed"
   }
   destroy_leftovers(d.env);
 
+  // The network rows: a daemon of their own in a network namespace of the
+  // test's (network_world.hpp), this thread inside it meanwhile.
+  {
+    NetworkDaemon n;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      if (rows[i].where != Where::network) continue;
+      const Outcome o = outcomes[i] = run_row(n.env, rows[i]);
+      std::cout << (o.ok ? "PASS " : "FAIL ") << rows[i].example << " -- " << one_line(o.what)
+                << std::endl;
+    }
+    destroy_leftovers(n.env);
+  }
+
   for (const auto &g : guests()) {
+    if (!has_rows(rows, g.where)) continue;
     const UmlResult &r = guest_results.at(g.where);
     MESSAGE(g.name << ": " << r.seconds << " s; guest " << r.summary());
     for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -262,11 +290,18 @@ TEST_CASE("ChaosBlade's usage examples work through blade against a real bladed"
 }
 
 TEST_CASE("guest: compat rows that move the wall clock" * doctest::skip()) {
-  run_guest_rows(Where::clock_guest);
+  Daemon d;
+  run_guest_rows(d.env, Where::clock_guest);
 }
 
 TEST_CASE("guest: compat rows that need systemd as PID 1" * doctest::skip()) {
-  run_guest_rows(Where::systemd_guest);
+  Daemon d;
+  run_guest_rows(d.env, Where::systemd_guest);
+}
+
+TEST_CASE("guest: compat rows that need sch_netem" * doctest::skip()) {
+  NetworkDaemon n;
+  run_guest_rows(n.env, Where::netem_guest);
 }
 
 }  // namespace blade::test::compat

@@ -53,6 +53,8 @@ enum class Where {
   host,
   clock_guest,    // a plain guest whose wall clock is the test's own
   systemd_guest,  // a guest booted with systemd as PID 1
+  network,        // on the test machine, in a NetworkWorld (network_world.hpp)
+  netem_guest,    // a guest with sch_netem and friends, in a NetworkWorld there
 };
 
 struct Row {
@@ -68,5 +70,6 @@ std::vector<Row> process_rows();
 std::vector<Row> file_script_rows();
 std::vector<Row> disk_rows();
 std::vector<Row> system_rows();  // systemd, time, strace
+std::vector<Row> network_rows();
 
 }  // namespace blade::test::compat
