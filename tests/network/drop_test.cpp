@@ -246,7 +246,9 @@ TEST_CASE("drop of one port stops a TCP connect to it while another port works, 
   const Answer a = create_drop(c, {{"destination-port", std::to_string(hit.port)}});
   const json &result = a.body["data"]["result"];
   CHECK(result["table"] == "blade_" + a.uid());
-  CHECK(result["hook"] == "input");
+  // No network-traffic: both directions, as ChaosBlade's INPUT and OUTPUT.
+  CHECK(result["hooks"] == json::array({"input", "output"}));
+  CHECK(result["drop"]["protocol"] == "tcp and udp");
   CHECK(lab.has_table(a.uid()));
   CHECK_FALSE(from_peer(hit.port));
   CHECK(from_peer(spared.port));
@@ -361,7 +363,7 @@ TEST_CASE("network-traffic out and ip selectors, IPv4 and IPv6, hit only the add
     REQUIRE(tcp_connects("fd77::2", v6->port));
     const Answer a =
         create_drop(c, {{"network-traffic", "out"}, {"destination-ip", "10.77.0.2,fd77::2/128"}});
-    CHECK(a.body["data"]["result"]["hook"] == "output");
+    CHECK(a.body["data"]["result"]["hooks"] == json::array({"output"}));
     CHECK_FALSE(tcp_connects("10.77.0.2", v4->port));
     CHECK_FALSE(tcp_connects("fd77::2", v6->port));
     CHECK(tcp_connects("10.77.0.3", v4->port));

@@ -151,11 +151,19 @@ class DropFault : public sdk::Fault {
     return {{"table", p.table}, {"family", kDropFamily}};
   }
 
+  // The name of each direction's chain (or hook) the table has.
+  static nlohmann::json chains_of(const DropSpec &s, const char *(*name)(bool outgoing)) {
+    nlohmann::json out = nlohmann::json::array();
+    if (s.incoming) out.push_back(name(false));
+    if (s.outgoing) out.push_back(name(true));
+    return out;
+  }
+
   static nlohmann::json describe(const Plan &p) {
     nlohmann::json d = {{"table", p.table},
                         {"family", kDropFamily},
-                        {"chain", p.spec.outgoing ? "drop_out" : "drop_in"},
-                        {"hook", p.spec.outgoing ? "output" : "input"},
+                        {"chains", chains_of(p.spec, drop_chain_name)},
+                        {"hooks", chains_of(p.spec, drop_hook_name)},
                         {"priority", kDropPriority},
                         {"drop", drop_spec_json(p.spec)},
                         {"excluded", p.path.excluded},

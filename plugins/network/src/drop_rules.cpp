@@ -114,26 +114,26 @@ std::string parse_interface(const sdk::Request &req) {
 
 // One rule's matches for the selected traffic of one address family (4, 6,
 // or 0 when no address is selected), up to the verdict.
-std::string drop_matches(const DropSpec &s, int family) {
+std::string drop_matches(const DropSpec &s, int family, bool outgoing) {
   std::string m;
   auto add = [&](const std::string &part) { m += (m.empty() ? "" : " ") + part; };
   if (!s.interface.empty())
-    add(std::string(s.outgoing ? "oifname" : "iifname") + " \"" + s.interface + "\"");
+    add(std::string(outgoing ? "oifname" : "iifname") + " \"" + s.interface + "\"");
   const int af = family == 4 ? AF_INET : AF_INET6;
   const std::string ip = family == 4 ? "ip" : "ip6";
   if (family != 0 && !s.source_ips.empty())
     add(ip + " saddr " + set_of(of_family(s.source_ips, af)));
   if (family != 0 && !s.destination_ips.empty())
     add(ip + " daddr " + set_of(of_family(s.destination_ips, af)));
-  const bool ports = !s.source_ports.empty() || !s.destination_ports.empty();
   if (s.protocol == "tcp" || s.protocol == "udp") {
     add("meta l4proto " + s.protocol);
   } else if (s.protocol == "icmp") {
     add(family == 4   ? "meta l4proto icmp"
         : family == 6 ? "meta l4proto ipv6-icmp"
                       : "meta l4proto { icmp, ipv6-icmp }");
-  } else if (ports) {
-    // ChaosBlade's ports mean TCP and UDP alike.
+  } else {
+    // No protocol is ChaosBlade's meaning: TCP and UDP, with or without
+    // ports (its rules are `-p tcp` and `-p udp`, never ICMP).
     add("meta l4proto { tcp, udp }");
   }
   if (!s.source_ports.empty()) add("th sport " + set_of(s.source_ports));
@@ -146,12 +146,17 @@ std::string drop_matches(const DropSpec &s, int family) {
 
 }  // namespace
 
+const char *drop_chain_name(bool outgoing) { return outgoing ? "drop_out" : "drop_in"; }
+const char *drop_hook_name(bool outgoing) { return outgoing ? "output" : "input"; }
+
 DropSpec parse_drop(const sdk::Request &req) {
   DropSpec s;
   const std::string traffic = flag_text(req, "network-traffic");
   if (traffic == "out") {
-    s.outgoing = true;
-  } else if (!traffic.empty() && traffic != "in") {
+    s.incoming = false;
+  } else if (traffic == "in") {
+    s.outgoing = false;
+  } else if (!traffic.empty()) {
     throw sdk::InvalidArgument("network-traffic: must be in or out, got '" + traffic + "'");
   }
   s.source_ips = merged(request_ips(req, "source-ip"));
@@ -225,39 +230,43 @@ std::string drop_ruleset(const DropSpec &s, const std::string &table, const Cont
   // replaced whole, in the same transaction.
   std::string t = "add table " + where + "\ndelete table " + where + "\n";
   t += "table " + where + " {\n";
-  t += std::string("  chain drop_") + (s.outgoing ? "out" : "in") + " {\n";
-  t += std::string("    type filter hook ") + (s.outgoing ? "output" : "input") + " priority " +
-       std::to_string(kDropPriority) + "; policy accept;\n";
-  const auto &local = path.local_ports;
-  const auto &remote = path.remote_ports;
-  const char *local_dir = s.outgoing ? "sport" : "dport";
-  const char *remote_dir = s.outgoing ? "dport" : "sport";
-  if (!local.empty()) {
-    // To and from the daemon's ports and this host's sshd.
-    t += std::string("    tcp ") + local_dir + " " + port_set(local) + " accept\n";
-    // A client on this host talks to the daemon over lo, where both ends'
-    // packets pass both hooks: the daemon's side is the other port field.
-    t += std::string("    ") + (s.outgoing ? "oifname" : "iifname") + " \"lo\" tcp " + remote_dir +
-         " " + port_set(local) + " accept\n";
+  // One base chain per direction asked, the same rules in each.
+  for (const bool outgoing : {false, true}) {
+    if (!(outgoing ? s.outgoing : s.incoming)) continue;
+    t += std::string("  chain ") + drop_chain_name(outgoing) + " {\n";
+    t += std::string("    type filter hook ") + drop_hook_name(outgoing) + " priority " +
+         std::to_string(kDropPriority) + "; policy accept;\n";
+    const auto &local = path.local_ports;
+    const auto &remote = path.remote_ports;
+    const char *local_dir = outgoing ? "sport" : "dport";
+    const char *remote_dir = outgoing ? "dport" : "sport";
+    if (!local.empty()) {
+      // To and from the daemon's ports and this host's sshd.
+      t += std::string("    tcp ") + local_dir + " " + port_set(local) + " accept\n";
+      // A client on this host talks to the daemon over lo, where both ends'
+      // packets pass both hooks: the daemon's side is the other port field.
+      t += std::string("    ") + (outgoing ? "oifname" : "iifname") + " \"lo\" tcp " +
+           remote_dir + " " + port_set(local) + " accept\n";
+    }
+    if (!remote.empty())
+      t += std::string("    tcp ") + remote_dir + " " + port_set(remote) + " accept\n";
+    const std::string verdict =
+        s.string_pattern.empty() ? std::string("drop") : std::string("jump ") + kPayloadChain;
+    auto rule = [&](int family) {
+      const std::string m = drop_matches(s, family, outgoing);
+      t += "    " + m + (m.empty() ? "" : " ") + verdict + "\n";
+    };
+    const bool by_ip = !s.source_ips.empty() || !s.destination_ips.empty();
+    for (int family : {4, 6}) {
+      if (!by_ip) break;
+      const int af = family == 4 ? AF_INET : AF_INET6;
+      if (!s.source_ips.empty() && of_family(s.source_ips, af).empty()) continue;
+      if (!s.destination_ips.empty() && of_family(s.destination_ips, af).empty()) continue;
+      rule(family);
+    }
+    if (!by_ip) rule(0);
+    t += "  }\n";
   }
-  if (!remote.empty())
-    t += std::string("    tcp ") + remote_dir + " " + port_set(remote) + " accept\n";
-  const std::string verdict =
-      s.string_pattern.empty() ? std::string("drop") : std::string("jump ") + kPayloadChain;
-  auto rule = [&](int family) {
-    const std::string m = drop_matches(s, family);
-    t += "    " + m + (m.empty() ? "" : " ") + verdict + "\n";
-  };
-  const bool by_ip = !s.source_ips.empty() || !s.destination_ips.empty();
-  for (int family : {4, 6}) {
-    if (!by_ip) break;
-    const int af = family == 4 ? AF_INET : AF_INET6;
-    if (!s.source_ips.empty() && of_family(s.source_ips, af).empty()) continue;
-    if (!s.destination_ips.empty() && of_family(s.destination_ips, af).empty()) continue;
-    rule(family);
-  }
-  if (!by_ip) rule(0);
-  t += "  }\n";
   if (!s.string_pattern.empty()) t += std::string("  chain ") + kPayloadChain + " {\n  }\n";
   t += "}\n";
   return t;
@@ -270,13 +279,15 @@ nlohmann::json drop_spec_json(const DropSpec &s) {
       out.push_back(i.text());
     return out;
   };
-  nlohmann::json j = {{"network_traffic", s.outgoing ? "out" : "in"},
+  nlohmann::json j = {{"network_traffic", s.incoming && s.outgoing ? "in and out"
+                                          : s.outgoing              ? "out"
+                                                                    : "in"},
                       {"percent", static_cast<double>(s.per_10000) / 100.0}};
   if (!s.source_ips.empty()) j["source_ip"] = texts(s.source_ips);
   if (!s.destination_ips.empty()) j["destination_ip"] = texts(s.destination_ips);
   if (!s.source_ports.empty()) j["source_port"] = texts(s.source_ports);
   if (!s.destination_ports.empty()) j["destination_port"] = texts(s.destination_ports);
-  j["protocol"] = s.protocol.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.protocol);
+  j["protocol"] = s.protocol.empty() ? nlohmann::json("tcp and udp") : nlohmann::json(s.protocol);
   if (!s.interface.empty()) j["interface"] = s.interface;
   if (!s.string_pattern.empty()) j["string_pattern"] = s.string_pattern;
   return j;

@@ -25,10 +25,15 @@ inline constexpr const char *kDropFamily = "inet";
 inline constexpr int kDropPriority = -10;
 
 struct DropSpec {
-  bool outgoing = false;  // network-traffic out: the output hook, else input
+  // network-traffic in: the input hook; out: the output hook; not given:
+  // both, as ChaosBlade drops in its INPUT and OUTPUT chains alike.
+  bool incoming = true;
+  bool outgoing = true;
   std::vector<IpNet> source_ips, destination_ips;
   std::vector<PortRange> source_ports, destination_ports;
-  std::string protocol;   // "", "tcp", "udp" or "icmp" (icmp and icmpv6)
+  // "tcp", "udp" or "icmp" (icmp and icmpv6); "" is TCP and UDP, the two
+  // ChaosBlade drops whatever the other selectors.
+  std::string protocol;
   std::string interface;  // "" or the name of an interface that exists
   int per_10000 = 10000;  // the share dropped, in hundredths of a percent
   // Bytes the packet must hold (nft_string_match.hpp); "" for none. Then the
@@ -37,6 +42,11 @@ struct DropSpec {
 };
 
 inline constexpr const char *kPayloadChain = "drop_payload";
+
+// The base chain of one direction and its hook: drop_in on input,
+// drop_out on output.
+const char *drop_chain_name(bool outgoing);
+const char *drop_hook_name(bool outgoing);
 
 // Throws sdk::InvalidArgument "<flag>: ..." on bad input or no selector.
 DropSpec parse_drop(const sdk::Request &req);
