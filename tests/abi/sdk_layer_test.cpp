@@ -67,12 +67,23 @@ class Echo : public blade::sdk::Fault {
   Host host_;
 };
 
+// Reports from destroy (ABI 1.4) what the host said of an earlier report.
+class Reporter : public blade::sdk::Fault {
+ public:
+  Outcome create(const Request &, Call &) override { return {}; }
+  void destroy(const Request &, Call &call) override {
+    const bool taken = call.report("[\"not an object\"]");
+    call.report(std::string(R"({"first_taken":)") + (taken ? "true" : "false") + "}");
+  }
+};
+
 class Routed : public blade::sdk::FaultRouter {
  public:
   static constexpr std::uint16_t abi_minor = 3;
   static constexpr const char *config_schema = R"({"type": "object"})";
   explicit Routed(Host host) : FaultRouter("routed") {
     add("echo", "config", std::make_unique<Echo>(host));
+    add("echo", "report", std::make_unique<Reporter>());
   }
 };
 
@@ -135,6 +146,22 @@ TEST_CASE("the router names an unrouted pair and a missing dry run") {
   CHECK(kRouted.dry_run(inst, &known.r, h.call()) == BLADE_STATUS_NOT_SUPPORTED);
   CHECK(h.out[BLADE_OUTPUT_MESSAGE] == "no dry run for echo config");
   CHECK(kRouted.destroy(inst, &known.r, h.call()) == BLADE_STATUS_OK);
+  kRouted.shutdown(inst);
+}
+
+TEST_CASE("Call::report hands destroy's report to the host as RESULT") {
+  FakeHost h(sizeof(blade_host_info), "{}");
+  // This stand-in takes only objects, as a 1.4 host does.
+  h.api.set_output = [](blade_call *c, blade_output_field f, const char *d, std::size_t n) {
+    if (f == BLADE_OUTPUT_RESULT && (n == 0 || d[0] != '{')) return BLADE_STATUS_INVALID_ARGUMENT;
+    reinterpret_cast<FakeHost *>(c)->out[f] = std::string(d, n);
+    return BLADE_STATUS_OK;
+  };
+  blade_instance *inst = nullptr;
+  REQUIRE(kRouted.init(&h.api, h.host(), h.call(), &inst) == BLADE_STATUS_OK);
+  Req req("echo", "report");
+  CHECK(kRouted.destroy(inst, &req.r, h.call()) == BLADE_STATUS_OK);
+  CHECK(h.out[BLADE_OUTPUT_RESULT] == R"({"first_taken":false})");
   kRouted.shutdown(inst);
 }
 

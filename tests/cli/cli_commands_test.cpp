@@ -327,6 +327,22 @@ TEST_CASE("tables on a terminal: headers, the create summary, status details") {
   CHECK_FALSE(fs::exists(marker));
 }
 
+TEST_CASE("status <uid> shows what the destroy reported") {
+  BladedProcess d(with_test_plugins({"destroy_report.so"}));
+  auto blade = runner_for(d);
+  auto created = blade.run({"create", "reporter", "noop", "--dir", d.dir.path().string()});
+  INFO(created.err);
+  REQUIRE(created.code == 0);
+  const std::string uid = lines_of(created.out).at(0);
+  auto before = blade.run({"status", uid}, {}, true);
+  CHECK(before.out.find("destroy:") == std::string::npos);
+  REQUIRE(blade.run({"destroy", uid}).code == 0);
+  auto detail = blade.run({"status", uid}, {}, true);
+  INFO(detail.out);
+  CHECK(detail.out.find("destroy:   {\"blocked\":false,\"had_restore\":true,\"uid\":\"" + uid +
+                        "\"}") != std::string::npos);
+}
+
 TEST_CASE("an https endpoint: verified with --ca-cert, refused without it, --insecure skips") {
   TempDir certs("blade-cli-certs");
   const std::string cert = (certs / "cert.pem").string(), key = (certs / "key.pem").string();

@@ -281,6 +281,90 @@ TEST_CASE("a failed destroy stays visible as destroying with its error, and is r
   CHECK(forced.experiment.error.find("forced by the operator") == 0);
 }
 
+// Plugin ABI 1.4: RESULT set in destroy is the destroy's report.
+TEST_CASE("a destroy's report is stored with the experiment, apart from create's result") {
+  Engine e({"destroy_report.so", "destroy_report_array.so", "minor3.so", "c_marker.so"});
+  auto x = e.service->create(noop_request("reporter", e.dir.path())).experiment;
+  CHECK(x.destroy_result_json.empty());
+  CHECK_FALSE(to_json(x).contains("destroy_result"));
+  auto d = e.service->destroy(x.uid);
+  CHECK_FALSE(d.failure);
+  CHECK(d.experiment.status == ExperimentStatus::Destroyed);
+  const auto report = nlohmann::json::parse(d.experiment.destroy_result_json);
+  CHECK(report == nlohmann::json{{"uid", x.uid}, {"had_restore", true}, {"blocked", false}});
+  // Stored: read back from the store, and in the API's object; the
+  // create's result is left as it was.
+  auto stored = e.store->get_experiment(x.uid);
+  REQUIRE(stored);
+  CHECK(nlohmann::json::parse(stored->destroy_result_json) == report);
+  CHECK(stored->result_json == "{}");
+  const auto j = to_json(*stored);
+  CHECK(j["destroy_result"] == report);
+  CHECK(j["result"] == nlohmann::json::object());
+  CHECK(experiment_from_json(j).destroy_result_json == report.dump());
+
+  SUBCASE("a report that is not a JSON object is dropped; the destroy still succeeds") {
+    auto y = e.service->create(noop_request("badreport", e.dir.path())).experiment;
+    auto dy = e.service->destroy(y.uid);
+    CHECK_FALSE(dy.failure);
+    CHECK(dy.experiment.status == ExperimentStatus::Destroyed);
+    CHECK(dy.experiment.error.empty());
+    CHECK(dy.experiment.destroy_result_json.empty());
+    CHECK(e.store->get_experiment(y.uid)->destroy_result_json.empty());
+    CHECK_FALSE(to_json(dy.experiment).contains("destroy_result"));
+  }
+  SUBCASE("plugins that report nothing (ABI 1.3 and 1.0) load and destroy as before") {
+    const auto minor3 = e.registry.find_plugin("minor3");
+    REQUIRE(minor3);
+    CHECK(minor3->abi() == "1.3");
+    auto m = e.service->create(noop_request("minorthree", e.dir.path())).experiment;
+    CHECK(m.status == ExperimentStatus::Running);
+    auto dm = e.service->destroy(m.uid);
+    CHECK_FALSE(dm.failure);
+    CHECK(dm.experiment.status == ExperimentStatus::Destroyed);
+    CHECK(count_lines(e.dir / "destroy-calls", m.uid) == 1);
+    CHECK(dm.experiment.destroy_result_json.empty());
+    CHECK_FALSE(to_json(dm.experiment).contains("destroy_result"));
+    const fs::path marker = e.dir / "marker";
+    auto c = e.service->create(marker_request(marker)).experiment;
+    auto dc = e.service->destroy(c.uid);
+    CHECK(dc.experiment.status == ExperimentStatus::Destroyed);
+    CHECK_FALSE(fs::exists(marker));
+    CHECK(dc.experiment.destroy_result_json.empty());
+  }
+  SUBCASE("a failed destroy's report is stored too; the retry that succeeds replaces it") {
+    std::ofstream(e.dir / "block-destroy") << "x";
+    auto z = e.service->create(noop_request("reporter", e.dir.path())).experiment;
+    auto dz = e.service->destroy(z.uid);
+    CHECK(dz.failure == ErrorCode::FailedPrecondition);
+    CHECK(dz.experiment.status == ExperimentStatus::Destroying);
+    CHECK(nlohmann::json::parse(dz.experiment.destroy_result_json)["blocked"] == true);
+    CHECK(nlohmann::json::parse(e.store->get_experiment(z.uid)->destroy_result_json)["blocked"] ==
+          true);
+    fs::remove(e.dir / "block-destroy");
+    REQUIRE(eventually([&] { return status_of(e, z.uid) == ExperimentStatus::Destroyed; }));
+    CHECK(nlohmann::json::parse(e.service->get(z.uid).destroy_result_json)["blocked"] == false);
+  }
+}
+
+TEST_CASE("recovery's destroys store their reports too") {
+  test::TempDir shared("blade-recovery-report");
+  const fs::path db = shared / "blade.db";
+  std::string uid;
+  {
+    Engine first({"destroy_report.so"}, blade::test::fast_settings(), {}, {}, db);
+    uid = first.service->create(noop_request("reporter", first.dir.path())).experiment.uid;
+    // Gone without a destroy, as in a crash.
+  }
+  Engine second({"destroy_report.so"}, blade::test::fast_settings(), {}, {}, db);
+  CHECK(second.service->recover().destroyed == 1);
+  const Experiment x = second.service->get(uid);
+  CHECK(x.status == ExperimentStatus::Destroyed);
+  REQUIRE_FALSE(x.destroy_result_json.empty());
+  CHECK(nlohmann::json::parse(x.destroy_result_json) ==
+        nlohmann::json{{"uid", uid}, {"had_restore", true}, {"blocked", false}});
+}
+
 TEST_CASE("list filters, pages and orders; total ignores paging") {
   Engine e({"noop_a.so", "noop_b.so"});
   std::vector<std::string> uids;

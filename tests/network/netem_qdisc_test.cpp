@@ -372,6 +372,12 @@ TEST_CASE(
   check_destroyed(c, a.uid());
   CHECK(tc_state(r.dev) == pristine);
   CHECK(r.no_state_left());
+  // The destroy's report, as GET shows it.
+  const json report = experiment(c, a.uid())["destroy_result"];
+  INFO(report.dump());
+  CHECK(report["restored"] == true);
+  CHECK(report["interface"] == r.dev);
+  CHECK(report.value("note", "").find("default noqueue is back") != std::string::npos);
   check_destroyed(c, a.uid());  // twice is fine
 
   // A root qdisc of the user's: refused without force, naming it.
@@ -395,6 +401,9 @@ TEST_CASE(
   CHECK(root_of(r.dev).value("handle", "") == "b1ad:");
   check_destroyed(c, forced.uid());
   CHECK(tc_state(r.dev) == theirs);
+  CHECK(experiment(c, forced.uid())["destroy_result"]["restored"] == true);
+  CHECK(experiment(c, forced.uid())["destroy_result"].value("note", "").find("tbf 5: is back") !=
+        std::string::npos);
 
   // Recovery: bladed killed under a forced rate, restarted: theirs is back.
   const Answer k =
@@ -408,6 +417,38 @@ TEST_CASE(
   CHECK(wait_destroyed(c2, k.uid()) == "destroyed");
   CHECK(tc_state(r.dev) == theirs);
   CHECK(r.no_state_left());
+  CHECK(experiment(c2, k.uid())["destroy_result"]["restored"] == true);  // recovery's report
+
+  // Blade's root removed by hand: destroy is 200 and says nothing was left.
+  must({"tc", "qdisc", "del", "dev", r.dev, "root"});
+  REQUIRE(tc_state(r.dev) == pristine);
+  const json rate = with({{"rate", "2mbit"}, {"include-control-ports", "true"}}, r.dev);
+  const Answer removed = make(c2, "rate", rate);
+  REQUIRE_MESSAGE(removed.status == 201, removed.body.dump());
+  must({"tc", "qdisc", "del", "dev", r.dev, "root"});
+  check_destroyed(c2, removed.uid());
+  const json gone = experiment(c2, removed.uid())["destroy_result"];
+  INFO(gone.dump());
+  CHECK(gone["restored"] == false);
+  CHECK(gone.value("already_gone", "").find("removed already") != std::string::npos);
+  CHECK(gone.value("root_now", "").find("noqueue") == 0);
+  CHECK(tc_state(r.dev) == pristine);
+
+  // Replaced by someone else: theirs stays, and the report says why.
+  const Answer replaced = make(c2, "rate", rate);
+  REQUIRE_MESSAGE(replaced.status == 201, replaced.body.dump());
+  must({"tc", "qdisc", "replace", "dev", r.dev, "root", "handle", "7:", "tbf", "rate", "2mbit",
+        "burst", "32kbit", "latency", "100ms"});
+  const TcState someone = tc_state(r.dev);
+  check_destroyed(c2, replaced.uid());
+  CHECK(tc_state(r.dev) == someone);
+  const json kept = experiment(c2, replaced.uid())["destroy_result"];
+  INFO(kept.dump());
+  CHECK(kept["restored"] == false);
+  CHECK(kept.value("left_alone", "").find("tbf 7:") != std::string::npos);
+  CHECK(kept["root_now"] == "tbf 7:");
+  CHECK(r.no_state_left());
+  must({"tc", "qdisc", "del", "dev", r.dev, "root"});
 }
 
 // ---- inside user-mode Linux: netem, prio, u32 -------------------------------
@@ -630,6 +671,8 @@ TEST_CASE(
   check_destroyed(c, a.uid());
   CHECK(tc_state(r.dev) == pristine);
   CHECK(r.no_state_left());
+  CHECK(experiment(c, a.uid())["destroy_result"].value("already_gone", "").find(
+            "removed already") != std::string::npos);
 
   const Answer b =
       make(c, "delay", with({{"time", "50"}, {"include-control-ports", "true"}}, r.dev));
@@ -640,6 +683,11 @@ TEST_CASE(
   check_destroyed(c, b.uid());
   CHECK(tc_state(r.dev) == someone);  // theirs, left alone
   CHECK(r.no_state_left());
+  const json kept = experiment(c, b.uid())["destroy_result"];
+  INFO(kept.dump());
+  CHECK(kept["restored"] == false);
+  CHECK(kept["root_now"] == "tbf 7:");
+  CHECK(kept.value("left_alone", "").find("not Blade's netem b1ad:") != std::string::npos);
 
   // Blade's mark with no experiment owning it (a leftover): 409 unless
   // force; forced, destroy deletes it and the default is back.

@@ -216,6 +216,8 @@ TEST_CASE("occupy: a bind on the port fails with EADDRINUSE until destroy frees 
   check_free(8080);
   CHECK(t.claims() == 0);
   CHECK_FALSE(fs::exists(t.occupy_state() / "experiments" / a.uid()));
+  // The destroy's report, as GET shows it: this daemon closed the socket.
+  CHECK(experiment(c, a.uid())["destroy_result"] == json{{"port", 8080}, {"released", true}});
   // A second destroy changes nothing and is fine.
   check_destroyed(c, a.uid());
   check_free(8080);
@@ -294,6 +296,13 @@ TEST_CASE("occupy: a busy port is 409 naming its holder; with force the holder i
     check_destroyed(c, forced.uid());
     check_free(8080);
     CHECK(t.claims() == 0);
+    // The report names whom create stopped: they stay stopped.
+    const json report = experiment(c, forced.uid())["destroy_result"];
+    INFO(report.dump());
+    CHECK(report["released"] == true);
+    REQUIRE(report["stopped"].size() == 1);
+    CHECK(report["stopped"][0]["pid"] == h.pid());
+    CHECK(contains(report.value("note", ""), "not started again"));
   }
 
   SUBCASE("a holder that ignores SIGTERM is killed") {
@@ -383,6 +392,13 @@ TEST_CASE("occupy: SIGKILL of bladed frees the port; the restart's recovery dest
   CHECK_FALSE(fs::exists(t.occupy_state() / "experiments" / a.uid()));
   // Recovery worked from the record: it names the daemon that held the socket.
   CHECK(contains(read_text(t.d.log_file()),
+                 "died with the daemon that made it (pid " + std::to_string(old_pid) + ")"));
+  // And says so in the destroy's report, through the API.
+  const json report = experiment(c2, a.uid())["destroy_result"];
+  INFO(report.dump());
+  CHECK(report["port"] == 8080);
+  CHECK(report["released"] == false);
+  CHECK(contains(report.value("already_gone", ""),
                  "died with the daemon that made it (pid " + std::to_string(old_pid) + ")"));
   check_free(8080);
 

@@ -16,6 +16,9 @@
  *   VP_UNDEFINED_SYMBOL     needs a symbol nobody defines (dlopen fails)
  *   VP_CREATE_BAD_JSON      create "succeeds" with a restore record that is not JSON
  *   VP_CREATE_STATUS        create returns this raw status value (e.g. 42)
+ *   VP_DESTROY_REPORT       destroy reports what it got (ABI 1.4 RESULT in
+ *                           destroy): 1 a JSON object, 2 a JSON array (which
+ *                           a 1.4 host refuses, the destroy still OK)
  */
 #include <blade/plugin.h>
 
@@ -90,6 +93,26 @@ static blade_status vp_init(const blade_host_api *api, blade_host *host, blade_c
 
 static void vp_shutdown(blade_instance *self) { free(self); }
 
+#ifdef VP_DESTROY_REPORT
+/* The report names the call, so a test can tell which destroy's is kept
+ * (the uid is 16 hex digits: nothing to escape). */
+static void vp_report(blade_instance *self, const blade_request *req, blade_call *call,
+                      int blocked) {
+  char text[256];
+#if VP_DESTROY_REPORT == 2
+  (void)blocked;
+  snprintf(text, sizeof text, "[\"%s\"]", req->uid);
+#else
+  snprintf(text, sizeof text, "{\"uid\":\"%s\",\"had_restore\":%s,\"blocked\":%s}", req->uid,
+           req->restore_json ? "true" : "false", blocked ? "true" : "false");
+#endif
+  self->api->set_output(call, BLADE_OUTPUT_RESULT, text, strlen(text));
+}
+#define VP_REPORT(blocked) vp_report(self, req, call, blocked)
+#else
+#define VP_REPORT(blocked) ((void)0)
+#endif
+
 /* With flag dir=D, destroy appends a line to D/destroy-calls (tests count
  * rollbacks) and fails while D/block-destroy exists (tests of retries). */
 static blade_status vp_destroy(blade_instance *self, const blade_request *req, blade_call *call) {
@@ -99,7 +122,10 @@ static blade_status vp_destroy(blade_instance *self, const blade_request *req, b
   uint32_t i;
   for (i = 0; i < req->flag_count; ++i)
     if (strcmp(req->flag_names[i], "dir") == 0) dir = req->flag_values[i];
-  if (!dir) return BLADE_STATUS_OK;
+  if (!dir) {
+    VP_REPORT(0);
+    return BLADE_STATUS_OK;
+  }
   snprintf(path, sizeof path, "%s/destroy-calls", dir);
   f = fopen(path, "a");
   if (f) {
@@ -110,9 +136,11 @@ static blade_status vp_destroy(blade_instance *self, const blade_request *req, b
   f = fopen(path, "r");
   if (f) {
     fclose(f);
+    VP_REPORT(1);
     self->api->set_output(call, BLADE_OUTPUT_MESSAGE, "destroy blocked by test", 23);
     return BLADE_STATUS_FAILED_PRECONDITION;
   }
+  VP_REPORT(0);
   return BLADE_STATUS_OK;
 }
 

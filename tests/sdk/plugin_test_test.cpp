@@ -66,6 +66,7 @@ class Probe {
       }).detach();
     }
     if (mode == "ended-stranger") host_.fault_ended("0123456789abcdef", "not mine");
+    if (mode == "report-in-create") call.report("{}");  // destroy only: throws
     host_.info("create " + mode);
     return {R"({"mode":)" + blade::sdk::json_quote(mode) + "}", R"({"made":true})"};
   }
@@ -73,7 +74,19 @@ class Probe {
   void destroy(const blade::sdk::Request &req, blade::sdk::Call &call) {
     last_restore_ = std::string(req.restore_json().value_or("(null)"));
     host_.info("destroy restore=" + last_restore_);
-    if (req.flag_or("mode", "") == "save-in-destroy") call.save_restore("{}");
+    const std::string mode = req.flag_or("mode", "");
+    if (mode == "save-in-destroy") call.save_restore("{}");
+    // The destroy's report (ABI 1.4); what report() answered goes in the
+    // next one, so the test sees it.
+    if (mode == "report") call.report(R"({"found":"gone"})");
+    if (mode == "report-array") {
+      const bool taken = call.report("[1]");
+      call.report(std::string(R"({"array_taken":)") + (taken ? "true" : "false") + "}");
+    }
+    if (mode == "report-then-fail") {
+      call.report(R"({"partial":true})");
+      throw blade::sdk::FailedPrecondition("half undone");
+    }
   }
 
   std::string dry_run(const blade::sdk::Request &req, blade::sdk::Call &) {
@@ -157,6 +170,35 @@ TEST_CASE("outputs that are not JSON are refused and make the call not ok") {
   CHECK(r.restore == "{}");  // the other outputs still count
 }
 
+TEST_CASE("destroy's report (ABI 1.4): the destroy's result, an object, also when destroy fails") {
+  bt::Host host(BLADE_PLUGIN_ENTRY);
+  bt::Instance &inst = host.start();
+  bt::CallResult made = inst.create("probe", "run", {{"mode", "report"}});
+  REQUIRE(made.ok());
+  bt::CallResult gone = inst.destroy(made);
+  CHECK(gone.ok());
+  CHECK(gone.result == R"({"found":"gone"})");
+  CHECK(inst.destroy(made).result == R"({"found":"gone"})");  // each destroy reports anew
+  // A report that is not an object is refused (report() says so) and the
+  // call is not ok, so a test catches the plugin's bug.
+  bt::CallResult arr = inst.destroy(inst.create("probe", "run", {{"mode", "report-array"}}));
+  CHECK(arr.status == BLADE_STATUS_OK);
+  CHECK(!arr.ok());
+  CHECK(arr.invalid_outputs == std::vector<std::string>{"RESULT"});
+  CHECK(arr.result == R"({"array_taken":false})");
+  // A destroy that fails keeps what it reported before failing.
+  bt::CallResult half = inst.destroy(inst.create("probe", "run", {{"mode", "report-then-fail"}}));
+  CHECK(half.status == BLADE_STATUS_FAILED_PRECONDITION);
+  CHECK(half.message == "half undone");
+  CHECK(half.result == R"({"partial":true})");
+  // Outside destroy, report() is a misuse the C++ layer refuses.
+  bt::CallResult in_create = inst.create("probe", "run", {{"mode", "report-in-create"}});
+  CHECK(in_create.status == BLADE_STATUS_INTERNAL);
+  CHECK(in_create.message.find("Call::report is for destroy only") != std::string::npos);
+  // A destroy that reports nothing has an empty result.
+  CHECK(inst.destroy(inst.create("probe", "run", {{"mode", "x"}})).result.empty());
+}
+
 TEST_CASE("host_info: ABI, a private state dir removed with the host, pid, paths, config") {
   std::string state_dir;
   {
@@ -166,7 +208,7 @@ TEST_CASE("host_info: ABI, a private state dir removed with the host, pid, paths
     bt::Host host(BLADE_PLUGIN_ENTRY, opts);
     const blade_host_info &i = host.host_info();
     CHECK(i.abi_major == 1);
-    CHECK(i.abi_minor == 3);
+    CHECK(i.abi_minor == 4);
     CHECK(i.daemon_pid == ::getpid());
     state_dir = i.state_dir;
     CHECK(is_dir(state_dir));

@@ -282,6 +282,57 @@ TEST_CASE("experiments over HTTP: create, get, list, destroy, with the fault rea
   CHECK_FALSE(fs::exists(d.dir / "b"));
 }
 
+TEST_CASE("a destroy's report is the experiment's destroy_result, also after recovery") {
+  blade::test::BladedProcess d(blade::test::with_test_plugins({"destroy_report.so", "c_marker.so"}));
+  auto c = d.client();
+  auto get = [](httplib::Client &cl, const std::string &uid) {
+    auto got = cl.Get(("/v1/experiments/" + uid).c_str(), auth());
+    REQUIRE(got);
+    REQUIRE(got->status == 200);
+    return json::parse(got->body)["data"];
+  };
+  const json body = {{"target", "reporter"},
+                     {"action", "noop"},
+                     {"flags", {{"dir", d.dir.path().string()}}}};
+  auto created = post_json(c, "/v1/experiments", body);
+  REQUIRE(created);
+  REQUIRE(created->status == 201);
+  const std::string uid = json::parse(created->body)["data"]["uid"];
+  CHECK_FALSE(get(c, uid).contains("destroy_result"));  // none before a destroy
+
+  auto destroyed = c.Delete(("/v1/experiments/" + uid).c_str(), auth());
+  REQUIRE(destroyed);
+  CHECK(destroyed->status == 200);
+  const json want = {{"uid", uid}, {"had_restore", true}, {"blocked", false}};
+  CHECK(json::parse(destroyed->body)["data"]["destroy_result"] == want);
+  const json x = get(c, uid);
+  CHECK(x["destroy_result"] == want);
+  CHECK(x["result"] == json::object());  // create's result, untouched
+  // Listed with it too.
+  auto listed = c.Get("/v1/experiments?target=reporter", auth());
+  REQUIRE(listed);
+  CHECK(json::parse(listed->body)["data"]["items"][0]["destroy_result"] == want);
+
+  // A plugin that reports nothing: no such field.
+  auto marker = post_json(c, "/v1/experiments", blade::test::marker_experiment(d.dir / "m"));
+  REQUIRE(marker);
+  const std::string muid = json::parse(marker->body)["data"]["uid"];
+  REQUIRE(c.Delete(("/v1/experiments/" + muid).c_str(), auth())->status == 200);
+  CHECK_FALSE(get(c, muid).contains("destroy_result"));
+
+  // Killed with a fault active: the restart's recovery stores its report.
+  auto again = post_json(c, "/v1/experiments", body);
+  REQUIRE(again);
+  REQUIRE(again->status == 201);
+  const std::string kuid = json::parse(again->body)["data"]["uid"];
+  d.crash();
+  d.restart();
+  auto c2 = d.client();
+  const json k = get(c2, kuid);
+  CHECK(k["status"] == "destroyed");
+  CHECK(k["destroy_result"] == json{{"uid", kuid}, {"had_restore", true}, {"blocked", false}});
+}
+
 TEST_CASE("experiment routes answer bad requests with the error matrix") {
   Daemon d;
   auto c = d.client();

@@ -87,6 +87,7 @@ Experiment full_experiment(const std::string &uid) {
   e.executor = "inprocess:network";
   e.result_json = R"({"qdisc":"netem","handle":"1:"})";
   e.restore_json = R"({"dev":"eth0","parent":"root"})";
+  e.destroy_result_json = R"({"restored":false,"left_alone":"the root is tbf 7: now"})";
   e.timeout_s = 120;
   e.deadline = at_ms(kBaseMs + 120000) + 999us;
   e.callback = "http://127.0.0.1:8080/hook?a=1&b='2'";
@@ -119,6 +120,7 @@ void check_same(const Experiment &got, const Experiment &want) {
   CHECK(got.executor == want.executor);
   CHECK(got.result_json == want.result_json);
   CHECK(got.restore_json == want.restore_json);
+  CHECK(got.destroy_result_json == want.destroy_result_json);
   CHECK(got.timeout_s == want.timeout_s);
   CHECK(ms_of(got.deadline) == ms_of(want.deadline));
   CHECK(got.callback == want.callback);
@@ -734,6 +736,30 @@ TEST_CASE("store: migrations run once and a reopen keeps data, version and WAL")
   Store store(file);
   CHECK(store.schema_version() == blade::store_schema::latest_version());
   check_same(*store.get_experiment(e.uid), e);
+}
+
+TEST_CASE("store: a version 2 database gains the destroy report column; no report is NULL") {
+  TempDir dir("blade-store");
+  const auto file = dir / "blade.db";
+  const Experiment bare = bare_experiment(uid_of(41));
+  {
+    Store store(file);
+    store.insert_experiment(bare);
+  }
+  {
+    RawDb raw(file);
+    CHECK(raw.query_text("SELECT destroy_result_json IS NULL FROM experiments") == "1");
+    // As a bladed before the column left it.
+    REQUIRE(raw.exec("ALTER TABLE experiments DROP COLUMN destroy_result_json") == SQLITE_OK);
+    REQUIRE(raw.exec("PRAGMA user_version = 2") == SQLITE_OK);
+  }
+  Store store(file);
+  CHECK(store.schema_version() == 3);
+  check_same(*store.get_experiment(bare.uid), bare);
+  Experiment reported = *store.get_experiment(bare.uid);
+  reported.destroy_result_json = R"({"already_gone":"x"})";
+  store.update_experiment(reported);
+  CHECK(store.get_experiment(bare.uid)->destroy_result_json == R"({"already_gone":"x"})");
 }
 
 TEST_CASE("store: a database from a newer bladed is refused and left untouched") {

@@ -112,6 +112,8 @@ void print_experiment_detail(std::ostream &out, const Experiment &e) {
   row("started:", short_time(e.started_at));
   row("finished:", short_time(e.finished_at));
   if (e.result_json != "{}" && e.result_json != "null") row("result:", e.result_json);
+  // What the destroy found and did (e.g. the fault was already gone).
+  row("destroy:", e.destroy_result_json);
 }
 
 }  // namespace blade::cli

@@ -47,6 +47,16 @@ nlohmann::json parse_or_null(const std::string &text) {
   return j.problem == JsonProblem::None ? std::move(j.value) : nlohmann::json(text);
 }
 
+// A destroy's report as stored: the executor's RESULT when it is a JSON
+// object (a plugin's, ABI 1.4, which the host already checked; or an
+// external binary's Response result), else none. Other values (ChaosBlade
+// binaries answer a destroy with a bare string) say nothing worth keeping.
+std::string destroy_report(const std::string &result_json) {
+  if (result_json.empty()) return {};
+  auto j = parse_bounded_json(result_json);
+  return j.problem == JsonProblem::None && j.value.is_object() ? result_json : std::string();
+}
+
 std::string outcome_text(const std::optional<ErrorCode> &failure, const std::string &message) {
   if (!failure) return "ok";
   return fmt::format("{}: {}", to_string(*failure), message);
@@ -326,6 +336,7 @@ ExperimentService::RunResult ExperimentService::run_create(Experiment e, const C
     // its steps, and its destroy (idempotent) makes sure of it.
     e.restore_json = outcome.restore_json;
     auto undo = executor->destroy(request_of(e), call_options());
+    e.destroy_result_json = destroy_report(undo.result_json);
     if (!undo.ok()) {
       e.status = ExperimentStatus::Destroying;
       e.finished_at.reset();
@@ -468,6 +479,9 @@ ExperimentService::RunResult ExperimentService::run_destroy(const std::string &u
     BLADE_FAILPOINT("core.destroy.before_plugin");
     outcome = executor->destroy(request_of(e), call_options());
     BLADE_FAILPOINT("core.destroy.after_plugin");
+    // Each call's report replaces the last (a retry's, recovery's), stored
+    // with the status below whichever way the call went.
+    e.destroy_result_json = destroy_report(outcome.result_json);
   }
   RunResult result;
   if (outcome.ok() || force) {

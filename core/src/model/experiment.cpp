@@ -200,6 +200,7 @@ nlohmann::json to_json(const Experiment &e) {
           {"updated_at", format_time(e.updated_at)}};
   // Only when set, so an experiment that never needed it reads as before.
   if (e.quarantined) j["quarantined"] = true;
+  if (!e.destroy_result_json.empty()) j["destroy_result"] = parse_or_text(e.destroy_result_json);
   return j;
 }
 
@@ -261,6 +262,8 @@ Experiment experiment_from_json(const nlohmann::json &j) {
   e.updated_at = time_of(j, "updated_at").value_or(SystemTime{});
   if (j.contains("quarantined") && j["quarantined"].is_boolean())
     e.quarantined = j["quarantined"].get<bool>();
+  if (j.contains("destroy_result") && !j["destroy_result"].is_null())
+    e.destroy_result_json = j["destroy_result"].dump();
   return e;
 }
 

@@ -71,7 +71,16 @@ blade_status set_output(blade_call *call, blade_output_field field, const char *
     // The restore record is persisted and parsed again after a crash; take
     // only JSON so a bad record fails now, not at recovery. The depth cap is
     // the one every reader of these texts applies (bounded_json.hpp).
-    if (!json_depth_within(text) || !nlohmann::json::accept(text)) {
+    const bool valid = json_depth_within(text) && nlohmann::json::accept(text);
+    if (field == BLADE_OUTPUT_RESULT && ctx->in_destroy) {
+      // A destroy's report is shown as an object beside the experiment's
+      // fields; a bad one is dropped, and the destroy's status stands: the
+      // undo it reports on happened or not whatever the text says.
+      if (!valid || !nlohmann::json::parse(text).is_object()) {
+        ctx->report_refused = true;
+        return BLADE_STATUS_INVALID_ARGUMENT;
+      }
+    } else if (!valid) {
       ctx->invalid_outputs.emplace_back(name);
       return BLADE_STATUS_INVALID_ARGUMENT;
     }

@@ -41,9 +41,13 @@ class HostContext {
 // One per call; blade_call* is a pointer to this. Collects the outputs.
 struct CallContext {
   const CallOptions *options = nullptr;
-  bool in_create = false;  // save_restore is for create only
+  bool in_create = false;   // save_restore is for create only
+  bool in_destroy = false;  // RESULT is the destroy's report (ABI 1.4)
   CallOutcome outcome;
   std::vector<std::string> invalid_outputs;  // fields the plugin filled with non-JSON
+  // A destroy's report refused as not a JSON object: logged, never a
+  // failure of the destroy (the fault may well be gone).
+  bool report_refused = false;
 
   blade_call *handle() { return reinterpret_cast<blade_call *>(this); }
   static CallContext *from(blade_call *c) { return reinterpret_cast<CallContext *>(c); }

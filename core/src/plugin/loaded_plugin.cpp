@@ -163,6 +163,7 @@ CallOutcome LoadedPlugin::call(Op op, const PluginRequest &request, const CallOp
   CallContext ctx;
   ctx.options = &options;
   ctx.in_create = op == Op::Create;
+  ctx.in_destroy = op == Op::Destroy;
   auto *inst = static_cast<blade_instance *>(instance_);
   // Names this call in a crash line (and record) if the plugin kills us.
   static constexpr std::string_view kOpNames[] = {"create", "destroy", "dry_run"};
@@ -186,6 +187,10 @@ CallOutcome LoadedPlugin::call(Op op, const PluginRequest &request, const CallOp
     status = invoke();
   }
   ctx.outcome.status = normalise_status(status);
+  if (ctx.report_refused) {
+    log::warn("a destroy report that is not a JSON object was dropped",
+              {{"plugin", name_}, {"uid", request.uid}});
+  }
   if (ctx.outcome.ok() && !ctx.invalid_outputs.empty()) {
     // A record we cannot parse is a record we cannot restore from, so the
     // create is a failure; the fault is in effect though, so undo it now

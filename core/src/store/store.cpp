@@ -162,17 +162,18 @@ Page<T> read_page(Connection &connection, const PageQuery &query, ReadRow read_r
 constexpr std::string_view kExperimentColumns =
     "uid, scope, target, action, flags_json, status, error, executor, result_json, restore_json, "
     "timeout_s, deadline_ms, callback, created_at_ms, started_at_ms, finished_at_ms, "
-    "updated_at_ms, recovery_attempts, quarantined";
+    "updated_at_ms, recovery_attempts, quarantined, destroy_result_json";
 
 // Parameter numbers shared by the statements below: ?1 the uid, ?2-?5 the
-// identity fixed at creation, ?6-?19 the state that changes over the
-// lifecycle.
+// identity fixed at creation, ?6-?20 the state that changes over the
+// lifecycle. An empty destroy report is stored as NULL (none).
 constexpr std::string_view kInsertExperiment =
     "INSERT INTO experiments (uid, scope, target, action, created_at_ms, flags_json, status, "
     "error, executor, result_json, restore_json, timeout_s, deadline_ms, callback, "
-    "started_at_ms, finished_at_ms, updated_at_ms, recovery_attempts, quarantined) "
+    "started_at_ms, finished_at_ms, updated_at_ms, recovery_attempts, quarantined, "
+    "destroy_result_json) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
-    "?19)";
+    "?19, NULLIF(?20, ''))";
 
 // An update is split in two because SQLite rewrites every index on a column
 // named in SET, changed or not, and the identity columns are in four of the
@@ -183,7 +184,7 @@ constexpr std::string_view kUpdateExperimentState =
     "UPDATE experiments SET flags_json = ?6, status = ?7, error = ?8, executor = ?9, "
     "result_json = ?10, restore_json = ?11, timeout_s = ?12, deadline_ms = ?13, callback = ?14, "
     "started_at_ms = ?15, finished_at_ms = ?16, updated_at_ms = ?17, recovery_attempts = ?18, "
-    "quarantined = ?19 WHERE uid = ?1";
+    "quarantined = ?19, destroy_result_json = NULLIF(?20, '') WHERE uid = ?1";
 
 constexpr std::string_view kUpdateExperimentIdentity =
     "UPDATE experiments SET scope = ?2, target = ?3, action = ?4, created_at_ms = ?5 "
@@ -214,6 +215,7 @@ void bind_state(Statement &s, const Experiment &e, const std::string &flags_json
   s.bind(17, to_ms(e.updated_at));
   s.bind(18, e.recovery_attempts);
   s.bind(19, std::int64_t{e.quarantined ? 1 : 0});
+  s.bind(20, e.destroy_result_json);
 }
 
 // Column numbers follow kExperimentColumns.
@@ -241,6 +243,7 @@ Experiment read_experiment(const Statement &s, const std::filesystem::path &file
   e.updated_at = from_ms(s.int64(16));
   e.recovery_attempts = s.int64(17);
   e.quarantined = s.int64(18) != 0;
+  e.destroy_result_json = s.text(19);  // NULL reads as "": none
   return e;
 }
 

@@ -81,7 +81,16 @@ ALTER TABLE experiments ADD COLUMN recovery_attempts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE experiments ADD COLUMN quarantined INTEGER NOT NULL DEFAULT 0;
 )sql";
 
-constexpr std::array<std::string_view, 2> kMigrations = {kV1, kV2};
+// A destroy's report (plugin ABI 1.4) gets a column of its own rather than
+// a key inside result_json: result_json stays exactly the create's text
+// (whatever keys a plugin puts there, none can collide with the report),
+// and a reader that knows nothing of reports reads the row as before. NULL:
+// no destroy reported anything.
+constexpr std::string_view kV3 = R"sql(
+ALTER TABLE experiments ADD COLUMN destroy_result_json TEXT;
+)sql";
+
+constexpr std::array<std::string_view, 3> kMigrations = {kV1, kV2, kV3};
 
 }  // namespace
 

@@ -81,15 +81,24 @@ class NetemFault : public sdk::Fault {
     return out;
   }
 
-  void destroy(const sdk::Request &req, sdk::Call &) override {
+  // Says what it found in the destroy's report: {"restored": true} when
+  // Blade's root came off, else "already_gone" (nothing of the fault was
+  // left) or "left_alone" (someone else's root is there now, kept), each
+  // with the reason, and the interface it looked at.
+  void destroy(const sdk::Request &req, sdk::Call &call) override {
     NetemState state(host_);
     const std::string uid(req.uid());
     const json rec = state.record(req);
     const int ifindex = rec.value("ifindex", 0);
+    json report = {{"restored", false}};
     if (ifindex <= 0) {  // create stopped before its first step
+      report["already_gone"] = "create stopped before it changed the interface: nothing to undo";
+      call.report(report.dump());
       state.finish(uid);
       return;
     }
+    report["interface"] = rec.value("interface", "");
+    report["ifindex"] = ifindex;
     const std::uint64_t netns = rec.value("netns", std::uint64_t{0});
     if (netns != current_netns())
       throw sdk::FailedPrecondition("the fault is on an interface of network namespace " +
@@ -98,8 +107,11 @@ class NetemFault : public sdk::Fault {
     const std::string resource = rec.value("resource", "");
     if (auto other = state.other_owner(resource, uid)) {
       // The interface is another experiment's now: this one's tree is gone.
-      host_.warn("experiment " + uid + ": " + resource + " is experiment " + *other +
-                 "'s now; its qdiscs are left alone");
+      const std::string why =
+          resource + " is experiment " + *other + "'s now; its qdiscs are left alone";
+      host_.warn("experiment " + uid + ": " + why);
+      report["left_alone"] = why;
+      call.report(report.dump());
       state.finish(uid);
       return;
     }
@@ -111,6 +123,13 @@ class NetemFault : public sdk::Fault {
       host_.info("experiment " + uid + ": " + done.note);
     else
       host_.warn("experiment " + uid + ": " + done.note);
+    report["restored"] = done.touched;
+    if (done.touched)
+      report["note"] = done.note;
+    else
+      report[done.already_gone ? "already_gone" : "left_alone"] = done.note;
+    if (!done.touched && !done.root_now.empty()) report["root_now"] = done.root_now;
+    call.report(report.dump());
     BLADE_FAILPOINT("network.netem.destroy.after_restore");
     state.finish(uid);
   }

@@ -131,7 +131,11 @@ class OccupyFault : public sdk::Fault {
     return {result.dump(), record.dump()};
   }
 
-  void destroy(const sdk::Request &req, sdk::Call &) override {
+  // The destroy's report: "released" true when this daemon closed the
+  // socket, else "already_gone" saying why there was none (it died with the
+  // daemon that made it, or create never held one); and the processes
+  // create stopped, which stay stopped.
+  void destroy(const sdk::Request &req, sdk::Call &call) override {
     const std::string uid(req.uid());
     const json record = plugins::record_for_destroy(req, dir(uid));
     const std::string port = record.contains("port") ? record["port"].dump() : "?";
@@ -143,19 +147,35 @@ class OccupyFault : public sdk::Fault {
         held_.erase(it);
       }
     }
+    json report = {{"port", record.contains("port") ? record["port"] : json()},
+                   {"released", closing.has_value()}};
     BLADE_FAILPOINT("network.occupy.destroy.before_close");
+    std::string why;
     if (closing) {
       closing.reset();  // closes the listener: the port is free
       host_.info("experiment " + uid + ": port " + port + " released");
     } else if (this_daemon(record)) {
-      host_.info("experiment " + uid + ": port " + port +
-                 ": no socket to close; its create ended before it held one");
+      why = "no socket to close; its create ended before it held one";
     } else {
-      host_.info("experiment " + uid + ": port " + port +
-                 ": no socket to close; it died with the daemon that made it (pid " +
-                 (record.contains("daemon_pid") ? record["daemon_pid"].dump() : "?") +
-                 "), so the port was free already");
+      why = "no socket to close; it died with the daemon that made it (pid " +
+            (record.contains("daemon_pid") ? record["daemon_pid"].dump() : "?") +
+            "), so the port was free already";
     }
+    if (!why.empty()) {
+      host_.info("experiment " + uid + ": port " + port + ": " + why);
+      report["already_gone"] = why;
+    }
+    // Whom create stopped, from its final record (the host's); the local
+    // copy is the one written ahead, naming whom a create that never
+    // returned was about to stop ("stopping": some may be stopped).
+    const json stopped = final_record(req).value("stopped", json::array());
+    const json stopping = record.value("stopping", json::array());
+    if (!stopped.empty())
+      report["stopped"] = stopped;
+    else if (!stopping.empty())
+      report["stopping"] = stopping;
+    if (!stopped.empty() || !stopping.empty()) report["note"] = kNotRestarted;
+    call.report(report.dump());
     finish(uid);
   }
 
@@ -173,6 +193,14 @@ class OccupyFault : public sdk::Fault {
   static std::string state_root(const sdk::Host &host) {
     const std::string s = host.state_dir();
     return s.empty() ? std::string() : s + "/occupy";
+  }
+
+  // The RESTORE output of a create that returned (an empty object when
+  // there is none, or only a record written ahead).
+  static json final_record(const sdk::Request &req) {
+    const auto text = req.restore_json();
+    json j = text ? json::parse(*text, nullptr, false) : json();
+    return j.is_object() ? j : json::object();
   }
 
   // <state>/occupy/experiments/<uid>: the local copy of the record.

@@ -215,7 +215,15 @@ RestoreOutcome restore_prior(NetlinkRoute &nl, int ifindex, const std::string &b
   RestoreOutcome out;
   const auto root = nl.root(ifindex);
   if (!root) {
+    out.already_gone = true;
     out.note = "the interface (ifindex " + std::to_string(ifindex) + ") is gone: nothing to undo";
+    return out;
+  }
+  out.root_now = root->kind + " " + handle_text(root->handle);
+  if (root->handle == 0) {
+    out.already_gone = true;
+    out.note = "Blade's root qdisc was removed already (the root is the kernel's default " +
+               root->kind + " now): nothing to undo";
     return out;
   }
   if (root->handle != kBladeRoot || root->kind != blade_kind) {

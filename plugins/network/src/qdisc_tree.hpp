@@ -73,9 +73,14 @@ struct TreePlan {
 // FailedPrecondition with the kernel's error.
 void install_tree(NetlinkRoute &nl, const TreePlan &plan, const PriorRoot &prior);
 
-// What restore_prior found and did, for the log.
+// What restore_prior found and did, for the log and the destroy's report.
 struct RestoreOutcome {
   bool touched = false;  // Blade's root was there and is replaced
+  // Not touched: the fault's root was gone already (the interface, or the
+  // root deleted back to the kernel's default), as opposed to replaced by
+  // a root someone else put there, which is left alone.
+  bool already_gone = false;
+  std::string root_now;  // "<kind> <handle>" of the root found, "" when none
   std::string note;
 };
 

@@ -54,7 +54,7 @@ extern "C" {
 #endif
 
 #define BLADE_PLUGIN_ABI_MAJOR 1
-#define BLADE_PLUGIN_ABI_MINOR 3
+#define BLADE_PLUGIN_ABI_MINOR 4
 
 /* The same numbers as strings, for messages and --version output; the
  * pkg-config variables abi_major/abi_minor are generated from these lines. */
@@ -122,7 +122,16 @@ typedef enum blade_log_level {
 
 /* What a plugin hands back through set_output. */
 typedef enum blade_output_field {
-  /* A JSON value shown to the user as the experiment's result. */
+  /* create: a JSON value shown to the user as the experiment's result.
+   * destroy (ABI 1.4): a JSON object, the destroy's report of what it found
+   * and did (e.g. {"restored": false, "left_alone": "<why>"}), stored with
+   * the experiment beside the create's result and shown apart from it. A
+   * 1.4 host refuses a report that is not a JSON object
+   * (BLADE_STATUS_INVALID_ARGUMENT, nothing stored) and the destroy's status
+   * stands. Any older host accepts a JSON report in destroy and ignores it,
+   * so a plugin may set it unconditionally, whatever minor it declares; but
+   * a text that is not JSON fails the destroy as INTERNAL there. The report
+   * of each destroy call replaces the last one (a retry's, recovery's). */
   BLADE_OUTPUT_RESULT = 0,
   /* A JSON value the host persists before reporting success and passes to
    * destroy, possibly in another process after a crash: everything destroy
@@ -275,7 +284,10 @@ typedef struct blade_plugin_descriptor {
 
   /* Required. Undoes the fault from request->restore_json and the flags
    * alone (no in-memory state needed, so it works after a restart).
-   * Idempotent: undoing what is already gone is BLADE_STATUS_OK. */
+   * Idempotent: undoing what is already gone is BLADE_STATUS_OK. May say
+   * what it found through RESULT (ABI 1.4: a JSON object), e.g. that the
+   * fault was already gone or that something found in its place was left
+   * alone. */
   blade_status (*destroy)(blade_instance *instance, const blade_request *request,
                           blade_call *call);
 

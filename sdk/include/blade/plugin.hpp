@@ -8,6 +8,7 @@
 //     explicit Marker(blade::sdk::Host host);
 //     blade::sdk::Outcome create(const blade::sdk::Request &req, blade::sdk::Call &call);
 //     void destroy(const blade::sdk::Request &req, blade::sdk::Call &call);
+//     //   (destroy may say what it found: call.report(R"({"restored": true})"))
 //     // optional hooks and settings, each read only when the class names it:
 //     std::string dry_run(const blade::sdk::Request &req, blade::sdk::Call &call);  // plan JSON
 //     static constexpr bool concurrent_calls = true;      // BLADE_CAP_CONCURRENT_CALLS
@@ -137,10 +138,13 @@ class Host {
   blade_host *host_;
 };
 
-// The services scoped to one call: cancellation, deadline, progress.
+// The services scoped to one call: cancellation, deadline, progress, and
+// (destroy only) the destroy's report.
 class Call {
  public:
-  Call(const blade_host_api *api, blade_call *call) : api_(api), call_(call) {}
+  enum class Kind { Create, Destroy, DryRun, Other };
+  Call(const blade_host_api *api, blade_call *call, Kind kind = Kind::Other)
+      : api_(api), call_(call), kind_(kind) {}
 
   bool cancelled() const { return api_->is_cancelled(call_) != 0; }
   std::int64_t remaining_ms() const { return api_->remaining_ms(call_); }
@@ -165,10 +169,27 @@ class Call {
                   "more was changed");
     }
   }
+  // destroy only: the destroy's report, a JSON object saying what it found
+  // and did, e.g. {"restored": false, "left_alone": "<why>"} when something
+  // found in the fault's place was kept. bladed stores it with the
+  // experiment (`destroy_result` in the API) apart from create's result.
+  // Sent at once; a later report replaces it, and it stands also when
+  // destroy then throws. Returns false when the host refused it (not a JSON
+  // object); the destroy's status is not changed by that. A host older than
+  // ABI 1.4 takes a JSON report and ignores it, so no minor check is needed.
+  // Throws std::logic_error outside destroy: create's result is its
+  // Outcome::result_json, a dry run's its plan.
+  bool report(std::string_view json_object) const {
+    if (kind_ != Kind::Destroy)
+      throw std::logic_error("Call::report is for destroy only; create returns its result");
+    return api_->set_output(call_, BLADE_OUTPUT_RESULT, json_object.data(), json_object.size()) ==
+           BLADE_STATUS_OK;
+  }
 
  private:
   const blade_host_api *api_;
   blade_call *call_;
+  Kind kind_;
 };
 
 // A borrowed view of a blade_request. Flags were validated by the host
@@ -276,7 +297,7 @@ template <class P>
 blade_status create(blade_instance *i, const blade_request *r, blade_call *c) noexcept {
   auto *inst = self<P>(i);
   return guarded(inst->api, c, [&] {
-    Call call(inst->api, c);
+    Call call(inst->api, c, Call::Kind::Create);
     Outcome out = inst->plugin.create(Request(r), call);
     set_text(inst->api, c, BLADE_OUTPUT_RESULT, out.result_json);
     set_text(inst->api, c, BLADE_OUTPUT_RESTORE, out.restore_json);
@@ -287,7 +308,7 @@ template <class P>
 blade_status destroy(blade_instance *i, const blade_request *r, blade_call *c) noexcept {
   auto *inst = self<P>(i);
   return guarded(inst->api, c, [&] {
-    Call call(inst->api, c);
+    Call call(inst->api, c, Call::Kind::Destroy);
     inst->plugin.destroy(Request(r), call);
   });
 }
@@ -296,7 +317,7 @@ template <class P>
 blade_status dry_run(blade_instance *i, const blade_request *r, blade_call *c) noexcept {
   auto *inst = self<P>(i);
   return guarded(inst->api, c, [&] {
-    Call call(inst->api, c);
+    Call call(inst->api, c, Call::Kind::DryRun);
     std::string plan = inst->plugin.dry_run(Request(r), call);
     set_text(inst->api, c, BLADE_OUTPUT_PLAN, plan);
   });

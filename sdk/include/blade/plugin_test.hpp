@@ -20,19 +20,22 @@
 //
 // What the stand-in does as bladed does:
 //  - Validates the descriptor when the Host is made (ABI major, minor not
-//    newer than 1.3, struct_size, name, version, spec, required functions,
+//    newer than 1.4, struct_size, name, version, spec, required functions,
 //    DRY_RUN capability vs the dry_run pointer, unknown capability bits) and
 //    throws std::runtime_error naming the problem.
 //  - set_output refuses RESULT, RESTORE and PLAN texts that are not JSON
 //    (BLADE_STATUS_INVALID_ARGUMENT, the field's name lands in
-//    CallResult::invalid_outputs, so CallResult::ok() is false).
+//    CallResult::invalid_outputs, so CallResult::ok() is false), and a
+//    destroy's RESULT (its report, ABI 1.4) that is not a JSON object. (For
+//    a refused report bladed keeps the destroy's status and drops the
+//    report; here ok() is false so that the plugin's bug shows in a test.)
 //  - save_restore keeps the last record (also refused when not JSON);
 //    outside create it returns BLADE_STATUS_FAILED_PRECONDITION.
 //  - is_cancelled turns true when the test cancels (a CancelFlag, from any
 //    thread), after a number of progress reports, after a delay, or once the
 //    call's deadline passed; remaining_ms counts down to that deadline and
 //    is INT64_MAX without one.
-//  - host_info reports ABI 1.3, a private state_dir (a temporary directory
+//  - host_info reports ABI 1.4, a private state_dir (a temporary directory
 //    created with the Host and removed with it; it survives restart()), the
 //    test process's pid as daemon_pid, protected_paths (the Host's
 //    temporary root plus Options::protected_paths) and config_json.
@@ -157,7 +160,9 @@ struct Progress {
 // Everything one call handed back.
 struct CallResult {
   blade_status status = BLADE_STATUS_INTERNAL;
-  // The RESULT, MESSAGE and PLAN outputs; empty when not set.
+  // The RESULT, MESSAGE and PLAN outputs; empty when not set. RESULT is
+  // create's result, or in a destroy the destroy's report (ABI 1.4: a JSON
+  // object saying what it found, e.g. that the fault was already gone).
   std::string result;
   std::string message;
   std::string plan;
@@ -444,6 +449,7 @@ struct CallState {
   HostState *host = nullptr;
   CallResult *out = nullptr;
   bool in_create = false;
+  bool in_destroy = false;  // RESULT is the destroy's report: a JSON object
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::optional<std::chrono::steady_clock::time_point> deadline;
   std::optional<std::chrono::steady_clock::time_point> cancel_at;
@@ -465,6 +471,8 @@ inline void api_log(blade_host *h, blade_log_level level, const char *message) {
 
 inline const blade_host_info *api_host_info(blade_host *h) { return h ? &host_of(h)->info : nullptr; }
 
+inline bool is_json_object(std::string_view text);  // defined after json_valid
+
 inline blade_status api_set_output(blade_call *c, blade_output_field field, const char *data,
                                    size_t len) {
   if (!c || (!data && len > 0)) return BLADE_STATUS_INVALID_ARGUMENT;
@@ -482,7 +490,8 @@ inline blade_status api_set_output(blade_call *c, blade_output_field field, cons
       call->host->violation("set_output with unknown field " + std::to_string(static_cast<int>(field)));
       return BLADE_STATUS_INVALID_ARGUMENT;
   }
-  if (!json_valid(text)) {
+  const bool report = field == BLADE_OUTPUT_RESULT && call->in_destroy;
+  if (report ? !is_json_object(text) : !json_valid(text)) {
     out.invalid_outputs.emplace_back(name);
     return BLADE_STATUS_INVALID_ARGUMENT;
   }
@@ -720,6 +729,7 @@ class Instance {
     call.host = state_;
     call.out = &out;
     call.in_create = kind == Kind::Create;
+    call.in_destroy = kind == Kind::Destroy;
     if (opts.deadline) call.deadline = call.started + *opts.deadline;
     if (opts.cancel_after) call.cancel_at = call.started + *opts.cancel_after;
     call.cancel = opts.cancel;

@@ -38,6 +38,11 @@ struct Experiment {
   std::string executor;  // "inprocess:os", "external:chaos_os"
   std::string result_json = "{}";
   std::string restore_json;  // empty until create succeeded
+  // The last destroy call's report (plugin ABI 1.4: a JSON object saying
+  // what it found, e.g. that the fault was already gone); empty when no
+  // destroy reported anything. Kept apart from result_json, which stays
+  // exactly what create reported.
+  std::string destroy_result_json;
   std::optional<std::int64_t> timeout_s;
   std::optional<SystemTime> deadline;
   std::string callback;
