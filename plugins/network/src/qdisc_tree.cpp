@@ -8,7 +8,6 @@
 #include <netlink/route/qdisc/tbf.h>
 #include <netlink/route/tc.h>
 
-#include <algorithm>
 #include <cstdio>
 
 #include <blade/failpoint.hpp>
@@ -245,9 +244,10 @@ void install_tree(NetlinkRoute &nl, const TreePlan &plan, const PriorRoot &prior
   // The answers are read in the order sent, and the first refusal is the
   // one reported: a later one may only follow from it (no parent).
   if (answers[0] < 0) {
-    // Without the prio root every later request names a parent that is
-    // not there; should one have gone on all the same, it is undone.
-    if (std::any_of(answers.begin() + 1, answers.end(), [](int a) { return a >= 0; }))
+    // Refused, or its answer lost with the rest of the batch's (a failed
+    // receive): the root now says whether any of the tree went on.
+    const auto root = nl.root(ifindex);
+    if (root && root->handle == kBladeRoot)
       undo_and_refuse(answers[0], "prio", "the prio root qdisc");
     refused(answers[0], "prio", "the prio root qdisc");
   }
