@@ -47,6 +47,13 @@ inline void write_all_fd(int fd, std::string_view bytes, const std::string &path
   }
 }
 
+// What a write must survive. A crash of the writing process alone loses
+// nothing written (the bytes are in the kernel's page cache), so the
+// fsyncs are for a power cut or a kernel crash; state about something a
+// reboot removes anyway (a qdisc, a socket) has nothing to undo after
+// those, and may skip them.
+enum class Survives { PowerCut, ProcessCrash };
+
 // Makes the entries of `dir` (a creation, rename or removal in it) durable.
 inline void sync_dir(const std::string &dir) {
   UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -89,11 +96,14 @@ class UnlinkGuard {
 };
 
 // Replaces (or creates) `path` with `bytes` and `attrs`: temp file, fsync,
-// rename, fsync of the directory. The file gets a new inode: hard links to
-// the old one keep the old bytes, and a process holding it open keeps
-// reading the old bytes (which is what a running shell script needs).
+// rename, fsync of the directory (no fsync for Survives::ProcessCrash; the
+// rename still makes the replace all or nothing). The file gets a new
+// inode: hard links to the old one keep the old bytes, and a process
+// holding it open keeps reading the old bytes (which is what a running
+// shell script needs).
 inline void replace_file(const std::string &path, std::string_view bytes, const FileAttrs &attrs,
-                         std::string_view tag) {
+                         std::string_view tag, Survives survives = Survives::PowerCut) {
+  const bool sync = survives == Survives::PowerCut;
   const std::string tmp = temp_path_for(path, tag);
   ::unlink(tmp.c_str());  // a leftover of an earlier crash under the same tag
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
@@ -114,12 +124,13 @@ inline void replace_file(const std::string &path, std::string_view bytes, const 
     if (::futimens(fd.get(), times) != 0)
       throw sdk::FailedPrecondition(errno_message("cannot set times of", tmp));
   }
-  if (::fsync(fd.get()) != 0) throw sdk::FailedPrecondition(errno_message("cannot sync", tmp));
+  if (sync && ::fsync(fd.get()) != 0)
+    throw sdk::FailedPrecondition(errno_message("cannot sync", tmp));
   fd.reset();
   if (::rename(tmp.c_str(), path.c_str()) != 0)
     throw sdk::FailedPrecondition(errno_message("cannot rename " + tmp + " to", path));
   guard.keep();
-  sync_dir(directory_of(path));
+  if (sync) sync_dir(directory_of(path));
 }
 
 }  // namespace blade::plugins

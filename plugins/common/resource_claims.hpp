@@ -45,8 +45,11 @@ struct Claim {
 
 class ResourceClaims {
  public:
-  // `dir` is created on first use, private (0700).
-  explicit ResourceClaims(std::string dir) : dir_(std::move(dir)) {}
+  // `dir` is created on first use, private (0700). Survives::ProcessCrash:
+  // claims on what a reboot frees anyway (an interface's qdiscs) are taken
+  // and released without fsync.
+  explicit ResourceClaims(std::string dir, Survives survives = Survives::PowerCut)
+      : dir_(std::move(dir)), sync_(survives == Survives::PowerCut) {}
 
   const std::string &dir() const { return dir_; }
 
@@ -90,7 +93,7 @@ class ResourceClaims {
       const std::string text =
           nlohmann::json{{"uid", uid}, {"resource", resource}, {"note", note}}.dump();
       write_all_fd(fd.get(), text, tmp);
-      if (::fsync(fd.get()) != 0)
+      if (sync_ && ::fsync(fd.get()) != 0)
         throw sdk::FailedPrecondition(errno_message("cannot sync", tmp));
     }
     UnlinkGuard guard(tmp);
@@ -107,7 +110,7 @@ class ResourceClaims {
         guard.keep();
       }
     }
-    sync_dir(dir_);
+    if (sync_) sync_dir(dir_);
   }
 
   // Removes every claim `uid` holds (found by content, so no record is
@@ -131,7 +134,7 @@ class ResourceClaims {
     for (const auto &p : doomed)
       if (::unlink(p.c_str()) != 0 && errno != ENOENT)
         throw sdk::FailedPrecondition(errno_message("cannot remove", p));
-    if (!doomed.empty()) sync_dir(dir_);
+    if (!doomed.empty() && sync_) sync_dir(dir_);
   }
 
   // The uid holding exactly `resource`, if any (stale or not).
@@ -197,6 +200,7 @@ class ResourceClaims {
   }
 
   std::string dir_;
+  bool sync_ = true;
 };
 
 }  // namespace blade::plugins

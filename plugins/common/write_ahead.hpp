@@ -20,23 +20,26 @@
 
 namespace blade::plugins {
 
-// Creates `dir` and its parents; `dir` itself private (0700) and durable.
-inline void make_private_dir(const std::string &dir) {
+// Creates `dir` and its parents; `dir` itself private (0700) and durable
+// (as far as `survives` asks).
+inline void make_private_dir(const std::string &dir, Survives survives = Survives::PowerCut) {
   std::error_code ec;
   const bool created = std::filesystem::create_directories(dir, ec);
   if (ec) throw sdk::FailedPrecondition("cannot create " + dir + ": " + ec.message());
   ::chmod(dir.c_str(), 0700);
-  if (created) sync_dir(directory_of(dir));
+  if (created && survives == Survives::PowerCut) sync_dir(directory_of(dir));
 }
 
 // Saves `record` ahead of a step: the local copy first (so it is never
 // older than the host's), then the host's. Throws, and the step must not be
-// taken, when either cannot be stored.
-inline void save_ahead(const sdk::Call &call, const std::string &dir,
-                       const nlohmann::json &record) {
-  make_private_dir(dir);
+// taken, when either cannot be stored. Survives::ProcessCrash: the local
+// copy without fsync, for faults a reboot undoes by itself (the host's
+// copy is the host's business either way).
+inline void save_ahead(const sdk::Call &call, const std::string &dir, const nlohmann::json &record,
+                       Survives survives = Survives::PowerCut) {
+  make_private_dir(dir, survives);
   const std::string text = record.dump();
-  replace_file(dir + "/record.json", text, FileAttrs{}, "record");
+  replace_file(dir + "/record.json", text, FileAttrs{}, "record", survives);
   call.save_restore(text);
 }
 

@@ -40,6 +40,9 @@ bool user_classes(const std::string &kind) {
 }
 
 struct Prepared {
+  // The rtnetlink socket prepare read the root with; create installs over
+  // the same one.
+  std::unique_ptr<NetlinkRoute> nl;
   TreePlan plan;
   ControlPath control;
   PriorRoot prior;
@@ -62,8 +65,7 @@ class NetemFault : public sdk::Fault {
     BLADE_FAILPOINT("network.netem.create.after_record");
     try {
       state.claim(p.plan.iface, uid);
-      NetlinkRoute nl;
-      install_tree(nl, p.plan, p.prior);
+      install_tree(*p.nl, p.plan, p.prior);
       BLADE_FAILPOINT("network.netem.create.after_install");
     } catch (...) {
       // Nothing of the fault is on the interface (install_tree undid its
@@ -163,7 +165,8 @@ class NetemFault : public sdk::Fault {
     }
     state.refuse_if_held(p.plan.iface, req.uid());
 
-    NetlinkRoute nl;
+    p.nl = std::make_unique<NetlinkRoute>();
+    NetlinkRoute &nl = *p.nl;
     const auto root = nl.root(p.plan.iface.ifindex);
     if (!root)
       throw sdk::InvalidArgument("interface: " + p.plan.iface.name +
@@ -180,6 +183,7 @@ class NetemFault : public sdk::Fault {
                                  ") that no active experiment owns; force replaces it, and "
                                  "destroy then removes it");
       p.prior.kind = "default";
+      p.plan.over_blade_root = true;
       p.prior_note = "a Blade leftover replaced (force); destroy gives the kernel's default back";
     } else if (root->handle != 0) {
       const std::string what = root->kind + " " + handle_text(root->handle);

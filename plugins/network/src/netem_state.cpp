@@ -15,8 +15,13 @@ std::string netem_root(const sdk::Host &host) {
 
 }  // namespace
 
+// The record and the claims without fsync: they describe qdiscs, which
+// live in the kernel's memory. A crash of the daemon loses nothing written
+// (the page cache keeps it); a power cut or a kernel crash, which could
+// lose unsynced writes, takes the qdiscs with it, leaving nothing to undo.
+// (The host's copy of the record is stored as the host decides.)
 NetemState::NetemState(const sdk::Host &host)
-    : root_(netem_root(host)), claims_(root_ + "/claims") {}
+    : root_(netem_root(host)), claims_(root_ + "/claims", plugins::Survives::ProcessCrash) {}
 
 std::string NetemState::dir(std::string_view uid) const {
   return root_ + "/experiments/" + std::string(uid);
@@ -24,7 +29,7 @@ std::string NetemState::dir(std::string_view uid) const {
 
 void NetemState::checkpoint(const sdk::Call &call, std::string_view uid,
                             const nlohmann::json &record) const {
-  plugins::save_ahead(call, dir(uid), record);
+  plugins::save_ahead(call, dir(uid), record, plugins::Survives::ProcessCrash);
 }
 
 nlohmann::json NetemState::record(const sdk::Request &req) const {

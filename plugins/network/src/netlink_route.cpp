@@ -11,6 +11,8 @@
 #include <netlink/socket.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include <blade/plugin.hpp>
 
@@ -157,6 +159,15 @@ std::size_t NetlinkRoute::class_count(int ifindex) {
 int NetlinkRoute::add_qdisc(int ifindex, std::uint32_t handle, std::uint32_t parent,
                             const std::string &kind, const std::vector<std::uint8_t> *options,
                             int flags) {
+  NlMsgPtr msg;
+  const int err = qdisc_request(ifindex, handle, parent, kind, options, flags, msg);
+  if (err < 0) return err;
+  return request(msg.get());
+}
+
+int NetlinkRoute::qdisc_request(int ifindex, std::uint32_t handle, std::uint32_t parent,
+                                const std::string &kind, const std::vector<std::uint8_t> *options,
+                                int flags, NlMsgPtr &out) {
   NlMsgPtr msg(nlmsg_alloc_simple(RTM_NEWQDISC, flags));
   if (!msg) return -NLE_NOMEM;
   tcmsg tcm{};
@@ -171,7 +182,8 @@ int NetlinkRoute::add_qdisc(int ifindex, std::uint32_t handle, std::uint32_t par
   if (err >= 0 && options)
     err = nla_put(msg.get(), TCA_OPTIONS, static_cast<int>(options->size()), options->data());
   if (err < 0) return err;
-  return request(msg.get());
+  out = std::move(msg);
+  return 0;
 }
 
 int NetlinkRoute::delete_root(int ifindex) {
@@ -184,6 +196,98 @@ int NetlinkRoute::delete_root(int ifindex) {
   const int err = nlmsg_append(msg.get(), &tcm, sizeof tcm, NLMSG_ALIGNTO);
   if (err < 0) return err;
   return request(msg.get());
+}
+
+}  // namespace blade::network
+
+namespace blade::network {
+namespace {
+
+// Keeps one send well inside the socket's buffers (libnl sets 32 KiB each
+// way): the kernel refuses a sendmsg larger than the send buffer, and drops
+// answers once the receive buffer is full, and each refusal's answer
+// carries the refused message back.
+constexpr std::size_t kBatchBytes = 8192;
+constexpr std::size_t kBatchMessages = 32;
+
+struct FreeBuf {
+  void operator()(unsigned char *p) const { std::free(p); }
+};
+
+// Reads answers until the one to `last_seq`; each error answer's sequence
+// number says which request of `seqs` it is for.
+int read_answers(nl_sock *sock, const std::vector<std::uint32_t> &seqs, std::size_t first,
+                 std::uint32_t last_seq, std::vector<int> &results) {
+  for (;;) {
+    sockaddr_nl peer{};
+    unsigned char *raw = nullptr;
+    const int n = nl_recv(sock, &peer, &raw, nullptr);
+    std::unique_ptr<unsigned char, FreeBuf> buf(raw);
+    if (n < 0) return n;
+    if (n == 0) return -NLE_MSG_TRUNC;
+    int left = n;
+    for (auto *h = reinterpret_cast<nlmsghdr *>(buf.get()); nlmsg_ok(h, left);
+         h = nlmsg_next(h, &left)) {
+      if (h->nlmsg_type != NLMSG_ERROR) continue;
+      const auto *e = static_cast<const nlmsgerr *>(nlmsg_data(h));
+      for (std::size_t i = first; i < seqs.size(); ++i)
+        if (seqs[i] == h->nlmsg_seq) {
+          results[i] = e->error == 0 ? 0 : -nl_syserr2nlerr(-e->error);
+          break;
+        }
+      if (h->nlmsg_seq == last_seq) return 0;
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<int> NetlinkBatch::run() {
+  std::vector<int> results(msgs_.size(), 0);
+  std::vector<std::uint32_t> seqs(msgs_.size(), 0);
+  nl_sock *sock = nl_.sock();
+  std::size_t begin = 0;
+  while (begin < msgs_.size()) {
+    // One send: as many whole messages as fit.
+    std::vector<unsigned char> wire;
+    std::vector<std::size_t> offsets;
+    std::size_t end = begin;
+    while (end < msgs_.size() && end - begin < kBatchMessages) {
+      nl_msg *m = msgs_[end].get();
+      // The batch numbers its own messages (1, 2 ...): a number from the
+      // socket's counter would leave libnl expecting answers this reads,
+      // and the socket's next request would fail on a sequence mismatch.
+      nlmsg_hdr(m)->nlmsg_seq = static_cast<std::uint32_t>(end + 1);
+      nl_complete_msg(sock, m);  // port id, NLM_F_REQUEST | NLM_F_ACK
+      const nlmsghdr *h = nlmsg_hdr(m);
+      const std::size_t len = NLMSG_ALIGN(h->nlmsg_len);
+      // Too big for this send: it goes first in the next one.
+      if (end > begin && wire.size() + len > kBatchBytes) break;
+      seqs[end] = h->nlmsg_seq;
+      offsets.push_back(wire.size());
+      const auto *bytes = reinterpret_cast<const unsigned char *>(h);
+      wire.insert(wire.end(), bytes, bytes + h->nlmsg_len);
+      wire.resize(wire.size() + (len - h->nlmsg_len), 0);
+      ++end;
+    }
+    // Successes unanswered but the last: the kernel answers a refusal
+    // whatever the flags say, so nothing is lost by not asking.
+    for (std::size_t i = 0; i + 1 < offsets.size(); ++i) {
+      nlmsghdr h;
+      std::memcpy(&h, wire.data() + offsets[i], sizeof h);
+      h.nlmsg_flags = static_cast<std::uint16_t>(h.nlmsg_flags & ~NLM_F_ACK);
+      std::memcpy(wire.data() + offsets[i], &h, sizeof h);
+    }
+    int err = nl_sendto(sock, wire.data(), wire.size());
+    if (err >= 0) err = read_answers(sock, seqs, begin, seqs[end - 1], results);
+    if (err < 0) {
+      for (std::size_t i = begin; i < msgs_.size(); ++i)
+        if (i >= end || results[i] == 0) results[i] = err;
+      return results;
+    }
+    begin = end;
+  }
+  return results;
 }
 
 }  // namespace blade::network

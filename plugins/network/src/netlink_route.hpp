@@ -75,6 +75,11 @@ class NetlinkRoute {
   // libnl error (-NLE_OBJ_NOTFOUND: the kernel knows no such kind).
   int add_qdisc(int ifindex, std::uint32_t handle, std::uint32_t parent, const std::string &kind,
                 const std::vector<std::uint8_t> *options, int flags);
+  // The same request built, not sent (for a NetlinkBatch): 0 or a negative
+  // libnl error, `out` set on success.
+  static int qdisc_request(int ifindex, std::uint32_t handle, std::uint32_t parent,
+                           const std::string &kind, const std::vector<std::uint8_t> *options,
+                           int flags, NlMsgPtr &out);
   // Deletes the root qdisc, which gives the interface its default back.
   int delete_root(int ifindex);
 
@@ -86,6 +91,31 @@ class NetlinkRoute {
   std::size_t count(int type, int ifindex, std::uint32_t parent);
 
   std::unique_ptr<nl_sock, NlSockFree> sock_;
+};
+
+// Requests sent together: as few sendmsg calls as fit the socket's buffers
+// (one for a usual tree), instead of one request and one wait per qdisc and
+// filter. The kernel runs the messages of one sendmsg in order, each as if
+// sent alone, and answers an error for any it refuses, naming its sequence
+// number; only the last message of each send asks for an ack on success, so
+// its answer is the end of the kernel's answers to that send.
+class NetlinkBatch {
+ public:
+  explicit NetlinkBatch(NetlinkRoute &nl) : nl_(nl) {}
+
+  // Queues a built request (rtnl_*_build_add_request, qdisc_request ...).
+  void add(NlMsgPtr msg) { msgs_.push_back(std::move(msg)); }
+  std::size_t size() const { return msgs_.size(); }
+
+  // Sends every queued request and reads the answers: one per request, in
+  // the order added, 0 or a negative libnl error. A send or receive that
+  // fails as a whole gives that error to each request it carried and to
+  // every one after it (none of those was sent).
+  std::vector<int> run();
+
+ private:
+  NetlinkRoute &nl_;
+  std::vector<NlMsgPtr> msgs_;
 };
 
 // libnl's text for a negative libnl error.

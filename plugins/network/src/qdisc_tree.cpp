@@ -59,7 +59,8 @@ std::string module_of(const std::string &kind) {
                                 " (nothing was changed)");
 }
 
-int add_prio(NetlinkRoute &nl, int ifindex) {
+// The requests of the tree, built to be sent together (NetlinkBatch).
+int prio_request(int ifindex, NlMsgPtr &out) {
   RtnlQdiscPtr q(rtnl_qdisc_alloc());
   if (!q) return -NLE_NOMEM;
   rtnl_tc *tc = TC_CAST(q.get());
@@ -72,11 +73,15 @@ int add_prio(NetlinkRoute &nl, int ifindex) {
   // prio's usual map (bands 0-2): nothing reaches band 4 but by a filter.
   std::uint8_t map[] = QDISC_PRIO_DEFAULT_PRIOMAP;
   if ((err = rtnl_qdisc_prio_set_priomap(q.get(), map, sizeof map)) < 0) return err;
-  return rtnl_qdisc_add(nl.sock(), q.get(), NLM_F_CREATE | NLM_F_REPLACE);
+  nl_msg *msg = nullptr;
+  if ((err = rtnl_qdisc_build_add_request(q.get(), NLM_F_CREATE | NLM_F_REPLACE, &msg)) < 0)
+    return err;
+  out.reset(msg);
+  return 0;
 }
 
-int add_tbf(NetlinkRoute &nl, int ifindex, std::uint32_t handle, std::uint32_t parent,
-            const TbfParams &p, int flags) {
+int tbf_request(int ifindex, std::uint32_t handle, std::uint32_t parent, const TbfParams &p,
+                int flags, NlMsgPtr &out) {
   RtnlQdiscPtr q(rtnl_qdisc_alloc());
   if (!q) return -NLE_NOMEM;
   rtnl_tc *tc = TC_CAST(q.get());
@@ -88,16 +93,19 @@ int add_tbf(NetlinkRoute &nl, int ifindex, std::uint32_t handle, std::uint32_t p
   rtnl_qdisc_tbf_set_rate(q.get(), static_cast<int>(p.rate_bytes), static_cast<int>(p.burst), 0);
   if ((err = rtnl_qdisc_tbf_set_limit_by_latency(q.get(), static_cast<int>(p.latency_us))) < 0)
     return err;
-  return rtnl_qdisc_add(nl.sock(), q.get(), flags);
+  nl_msg *msg = nullptr;
+  if ((err = rtnl_qdisc_build_add_request(q.get(), flags, &msg)) < 0) return err;
+  out.reset(msg);
+  return 0;
 }
 
 // The fault's own qdisc (netem or tbf) at `handle` under `parent`.
-int add_shaper(NetlinkRoute &nl, int ifindex, std::uint32_t handle, std::uint32_t parent,
-               const Shaping &s, int flags) {
-  if (s.kind == "tbf") return add_tbf(nl, ifindex, handle, parent, s.tbf, flags);
+int shaper_request(int ifindex, std::uint32_t handle, std::uint32_t parent, const Shaping &s,
+                   int flags, NlMsgPtr &out) {
+  if (s.kind == "tbf") return tbf_request(ifindex, handle, parent, s.tbf, flags, out);
   // netem by hand: libnl-route's netem has no 64-bit delay (TCA_NETEM_LATENCY64).
   const auto options = netem_options(s.netem);
-  return nl.add_qdisc(ifindex, handle, parent, "netem", &options, flags);
+  return NetlinkRoute::qdisc_request(ifindex, handle, parent, "netem", &options, flags, out);
 }
 
 int put_back(NetlinkRoute &nl, int ifindex, const PriorRoot &prior) {
@@ -175,24 +183,56 @@ void install_tree(NetlinkRoute &nl, const TreePlan &plan, const PriorRoot &prior
   // A Blade root nobody owns (forced over): the kernel replaces a root
   // only by another handle or the same kind, so it goes first; the prior
   // recorded for it is the default, which this brings back meanwhile.
-  if (const auto root = nl.root(ifindex); root && root->handle == kBladeRoot) {
-    const int err = nl.delete_root(ifindex);
-    if (err < 0)
-      throw sdk::FailedPrecondition("cannot delete the Blade root qdisc " + root->kind +
-                                    " b1ad: no experiment owns: " + netlink_error(err));
+  // Read again here, so only a root still Blade's is deleted.
+  if (plan.over_blade_root) {
+    if (const auto root = nl.root(ifindex); root && root->handle == kBladeRoot) {
+      const int err = nl.delete_root(ifindex);
+      if (err < 0)
+        throw sdk::FailedPrecondition("cannot delete the Blade root qdisc " + root->kind +
+                                      " b1ad: no experiment owns: " + netlink_error(err));
+    }
   }
+  NetlinkBatch batch(nl);
+  auto queue = [&](int built, NlMsgPtr msg, const std::string &kind, const std::string &step) {
+    // Nothing was sent yet: a request that cannot even be built changes nothing.
+    if (built < 0) refused(built, kind, step);
+    batch.add(std::move(msg));
+  };
+  const std::string shaper_step =
+      "the " + plan.shaping.kind + (plan.filtered ? " qdisc" : " root qdisc");
   if (!plan.filtered) {
     // One replace: the kernel swaps the root or leaves the old one.
-    const int err =
-        add_shaper(nl, ifindex, kBladeRoot, TC_H_ROOT, plan.shaping, NLM_F_CREATE | NLM_F_REPLACE);
-    if (err < 0) refused(err, plan.shaping.kind, "the " + plan.shaping.kind + " root qdisc");
+    NlMsgPtr msg;
+    const int built = shaper_request(ifindex, kBladeRoot, TC_H_ROOT, plan.shaping,
+                                     NLM_F_CREATE | NLM_F_REPLACE, msg);
+    queue(built, std::move(msg), plan.shaping.kind, shaper_step);
+    const int err = batch.run().front();
+    if (err < 0) refused(err, plan.shaping.kind, shaper_step);
     BLADE_FAILPOINT("network.netem.create.after_root");
     return;
   }
-  int err = add_prio(nl, ifindex);
-  if (err < 0) refused(err, "prio", "the prio root qdisc");
-  BLADE_FAILPOINT("network.netem.create.after_root");
-  // From here on a refusal puts the prior root back before it is reported.
+  // The root, the fault's qdisc and every filter in one batch: the kernel
+  // takes them in this order, so each finds its parent made just before.
+  {
+    NlMsgPtr msg;
+    const int built = prio_request(ifindex, msg);
+    queue(built, std::move(msg), "prio", "the prio root qdisc");
+  }
+  {
+    NlMsgPtr msg;
+    const int built = shaper_request(ifindex, kBladeLeaf, kFaultBand, plan.shaping,
+                                     NLM_F_CREATE | NLM_F_EXCL, msg);
+    queue(built, std::move(msg), plan.shaping.kind, shaper_step);
+  }
+  for (const U32Filter &f : plan.filters) {
+    NlMsgPtr msg;
+    const int built = u32_filter_request(ifindex, kBladeRoot, f, msg);
+    queue(built, std::move(msg), "u32", "the u32 filter " + f.text);
+  }
+  const std::vector<int> answers = batch.run();
+  // A refusal once anything of the tree may be on puts the prior root
+  // back before it is reported (replacing or deleting Blade's root takes
+  // the fault's qdisc and the filters with it).
   auto undo_and_refuse = [&](int why, const std::string &kind, const std::string &step) {
     const int back = put_back(nl, ifindex, prior);
     if (back < 0)
@@ -201,13 +241,24 @@ void install_tree(NetlinkRoute &nl, const TreePlan &plan, const PriorRoot &prior
                                     netlink_error(back) + "; destroy retries it");
     refused(why, kind, step);
   };
-  err = add_shaper(nl, ifindex, kBladeLeaf, kFaultBand, plan.shaping, NLM_F_CREATE | NLM_F_EXCL);
-  if (err < 0) undo_and_refuse(err, plan.shaping.kind, "the " + plan.shaping.kind + " qdisc");
-  BLADE_FAILPOINT("network.netem.create.after_leaf");
-  for (const U32Filter &f : plan.filters) {
-    err = add_u32_filter(nl, ifindex, kBladeRoot, f);
-    if (err < 0) undo_and_refuse(err, "u32", "the u32 filter " + f.text);
+  // The answers are read in the order sent, and the first refusal is the
+  // one reported: a later one may only follow from it (no parent).
+  if (answers[0] < 0) {
+    // Refused, or its answer lost with the rest of the batch's (a failed
+    // receive): the root now says whether any of the tree went on.
+    const auto root = nl.root(ifindex);
+    if (root && root->handle == kBladeRoot)
+      undo_and_refuse(answers[0], "prio", "the prio root qdisc");
+    refused(answers[0], "prio", "the prio root qdisc");
   }
+  // The failpoints mark each step as its answer is read: the kernel has
+  // taken the whole batch by then, which a kill here leaves for recovery.
+  BLADE_FAILPOINT("network.netem.create.after_root");
+  if (answers[1] < 0) undo_and_refuse(answers[1], plan.shaping.kind, shaper_step);
+  BLADE_FAILPOINT("network.netem.create.after_leaf");
+  for (std::size_t i = 0; i < plan.filters.size(); ++i)
+    if (answers[2 + i] < 0)
+      undo_and_refuse(answers[2 + i], "u32", "the u32 filter " + plan.filters[i].text);
 }
 
 RestoreOutcome restore_prior(NetlinkRoute &nl, int ifindex, const std::string &blade_kind,

@@ -57,6 +57,9 @@ struct TreePlan {
   Shaping shaping;
   bool filtered = false;
   std::vector<U32Filter> filters;
+  // The root now is a Blade root nobody owns (forced over): install
+  // deletes it first.
+  bool over_blade_root = false;
 
   std::string root_kind() const { return filtered ? "prio" : shaping.kind; }
   // The kernel modules the tree needs (sch_netem, sch_prio, cls_u32 ...).
@@ -66,9 +69,10 @@ struct TreePlan {
   nlohmann::json describe() const;
 };
 
-// Installs the tree over `prior` (which must be the root now). A step the
-// kernel refuses undoes the steps before it (the prior root is put back)
-// and throws: FailedPrecondition "sch_netem is not available: modprobe
+// Installs the tree over `prior` (which must be the root now), its
+// requests sent together (NetlinkBatch), the order and the kernel's answer
+// to each kept. A step the kernel refuses undoes the tree (the prior root
+// is put back) and throws: FailedPrecondition "sch_netem is not available: modprobe
 // sch_netem ..." when the kernel knows no such qdisc or classifier, else
 // FailedPrecondition with the kernel's error.
 void install_tree(NetlinkRoute &nl, const TreePlan &plan, const PriorRoot &prior);

@@ -207,7 +207,7 @@ std::vector<U32Filter> plan_filters(const Selection &sel, const ControlPath &con
   return out;
 }
 
-int add_u32_filter(NetlinkRoute &nl, int ifindex, std::uint32_t parent, const U32Filter &f) {
+int u32_filter_request(int ifindex, std::uint32_t parent, const U32Filter &f, NlMsgPtr &out) {
   RtnlClsPtr cls(rtnl_cls_alloc());
   if (!cls) return -NLE_NOMEM;
   rtnl_tc *tc = TC_CAST(cls.get());
@@ -223,7 +223,11 @@ int add_u32_filter(NetlinkRoute &nl, int ifindex, std::uint32_t parent, const U3
   for (const U32Key &k : f.keys)
     if ((err = rtnl_u32_add_key(cls.get(), htonl(k.value), htonl(k.mask), k.offset, 0)) < 0)
       return err;
-  return rtnl_cls_add(nl.sock(), cls.get(), NLM_F_CREATE | NLM_F_EXCL);
+  nl_msg *msg = nullptr;
+  if ((err = rtnl_cls_build_add_request(cls.get(), NLM_F_CREATE | NLM_F_EXCL, &msg)) < 0)
+    return err;
+  out.reset(msg);
+  return 0;
 }
 
 }  // namespace blade::network

@@ -20,10 +20,9 @@
 
 #include "control_path.hpp"
 #include "net_selectors.hpp"
+#include "netlink_route.hpp"
 
 namespace blade::network {
-
-class NetlinkRoute;
 
 // One 32-bit word of the packet compared under a mask, host byte order;
 // `offset` from the network header, a multiple of 4.
@@ -64,8 +63,9 @@ Selection selection_of(const sdk::Request &req);
 std::vector<U32Filter> plan_filters(const Selection &sel, const ControlPath &control,
                                     std::uint32_t fault_class, std::uint32_t spare_class);
 
-// Adds `f` under qdisc `parent` of `ifindex` (libnl-route u32): 0 or a
-// negative libnl error (-NLE_OBJ_NOTFOUND: the kernel has no cls_u32).
-int add_u32_filter(NetlinkRoute &nl, int ifindex, std::uint32_t parent, const U32Filter &f);
+// The request adding `f` under qdisc `parent` of `ifindex` (libnl-route
+// u32), built to be sent in a NetlinkBatch: 0 and `out` set, or a negative
+// libnl error. The kernel's answer -NLE_OBJ_NOTFOUND means it has no cls_u32.
+int u32_filter_request(int ifindex, std::uint32_t parent, const U32Filter &f, NlMsgPtr &out);
 
 }  // namespace blade::network
