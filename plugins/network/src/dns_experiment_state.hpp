@@ -3,9 +3,8 @@
 //    destroy finds what was done from the uid alone;
 //  - dns-claims/: which experiment owns which domain (dns) or the resolver
 //    configuration (dns_down), so a second fault on it is refused (409).
-// A claim whose owner's dir is gone is stale: destroy releases its claims
-// before removing the dir, so only a destroy that died between the two
-// leaves one behind.
+// Both are plugins::ExperimentDirs' (a claim whose owner's dir is gone is
+// stale); what is the dns faults' own is file_to_undo below.
 #pragma once
 
 #include <string>
@@ -14,7 +13,7 @@
 #include <blade/plugin.hpp>
 #include <nlohmann/json.hpp>
 
-#include "../../common/resource_claims.hpp"
+#include "../../common/experiment_dirs.hpp"
 
 namespace blade::network {
 
@@ -34,8 +33,7 @@ class DnsExperimentState {
   void finish(std::string_view uid);
 
  private:
-  std::string state_;
-  plugins::ResourceClaims claims_;
+  plugins::ExperimentDirs dirs_;
 };
 
 // The file a destroy undoes its edits in: the one its record names (the

@@ -3,12 +3,11 @@
 // rule added to it over nfnetlink (nft_string_match.hpp). The table's name
 // comes from the uid, so destroy needs neither the flags nor, strictly, the
 // record, and cannot touch a rule that is not the experiment's own.
-#include <filesystem>
 #include <memory>
 
 #include <blade/failpoint.hpp>
 
-#include "../../common/write_ahead.hpp"
+#include "../../common/experiment_dirs.hpp"
 #include "drop_rules.hpp"
 #include "fault_families.hpp"
 #include "nft_netlink.hpp"
@@ -42,7 +41,10 @@ void delete_table(NftSession &nft, const std::string &table) {
 
 class DropFault : public sdk::Fault {
  public:
-  explicit DropFault(sdk::Host host) : host_(host) {}
+  // <state>/drop/<uid>: the local copy of the record. No claims: the
+  // table's name is the experiment's own, so two drops never share one.
+  explicit DropFault(sdk::Host host)
+      : host_(host), dirs_(plugins::ExperimentDirs::under_state(host, "drop"), "") {}
 
   sdk::Outcome create(const sdk::Request &req, sdk::Call &call) override {
     const Plan p = plan(req);
@@ -55,12 +57,17 @@ class DropFault : public sdk::Fault {
       throw sdk::FailedPrecondition("nftables cannot be read: " + probe.error);
     }
     // Ahead of the table: a crash from here on leaves the name to delete.
-    plugins::save_ahead(call, state_dir(req), record_of(p));
+    // (plan() checked the uid: it names the table, and so the dir.)
+    dirs_.checkpoint(call, req.uid(), record_of(p));
     BLADE_FAILPOINT("network.drop.before_table");
-    // A refusal leaves nothing: not the table, nor the local record.
+    // A refusal leaves nothing: not the table, nor the local record. The
+    // refusal is the answer: a record left behind is removed by the
+    // destroy the host sends next.
     auto forget = [&] {
-      std::error_code ec;
-      std::filesystem::remove_all(state_dir(req), ec);
+      try {
+        dirs_.finish(req.uid());
+      } catch (const sdk::Error &) {
+      }
     };
     const NftAnswer loaded = nft.run(p.ruleset);
     if (!loaded.ok) {
@@ -86,7 +93,7 @@ class DropFault : public sdk::Fault {
 
   void destroy(const sdk::Request &req, sdk::Call &) override {
     const std::string table = drop_table_name(req.uid());
-    const auto record = plugins::record_for_destroy(req, state_dir(req));
+    const auto record = dirs_.record(req);
     // A kernel without nf_tables has no table of ours either.
     if (nftables_missing().empty()) {
       NftSession nft;
@@ -99,8 +106,7 @@ class DropFault : public sdk::Fault {
         if (named != table && is_drop_table_name(named)) delete_table(nft, named);
       }
     }
-    std::error_code ec;
-    std::filesystem::remove_all(state_dir(req), ec);
+    dirs_.finish(req.uid());
   }
 
   std::string dry_run(const sdk::Request &req, sdk::Call &) override {
@@ -175,12 +181,8 @@ class DropFault : public sdk::Fault {
     return d;
   }
 
-  // The uid was checked by drop_table_name first, so it is a safe name.
-  std::string state_dir(const sdk::Request &req) const {
-    return host_.state_dir() + "/drop/" + drop_table_name(req.uid()).substr(6);
-  }
-
   sdk::Host host_;
+  plugins::ExperimentDirs dirs_;
 };
 
 }  // namespace

@@ -1,7 +1,6 @@
 #include "experiment_state.hpp"
 
 #include "../../common/path_guard.hpp"
-#include "../../common/write_ahead.hpp"
 #include "file_backup.hpp"
 #include "proc_table.hpp"
 
@@ -10,11 +9,6 @@ namespace {
 
 constexpr std::string_view kPath = "path:";
 constexpr std::string_view kPid = "pid:";
-
-std::string claims_dir(const Host &host) {
-  const std::string state = host.state_dir();
-  return state.empty() ? std::string() : state + "/claims";
-}
 
 std::string pid_resource(pid_t pid) {
   return std::string(kPid) + std::to_string(pid);
@@ -28,19 +22,22 @@ std::string entry_path(const std::string &path) {
   return (resolved == "/" ? "" : resolved) + "/" + fs::base_of(path);
 }
 
-ExperimentState::ExperimentState(const Host &host) : host_(host), claims_(claims_dir(host)) {}
+ExperimentState::ExperimentState(const Host &host)
+    : host_(host),
+      dirs_(plugins::ExperimentDirs::under_state(host, "backups"),
+            plugins::ExperimentDirs::under_state(host, "claims")) {}
 
 std::string ExperimentState::dir(std::string_view uid) const {
-  return fs::backup_dir(host_, uid);
+  return dirs_.dir(uid);
 }
 
 void ExperimentState::checkpoint(const Call &call, std::string_view uid,
                                  const nlohmann::json &record) const {
-  plugins::save_ahead(call, dir(uid), record);
+  dirs_.checkpoint(call, uid, record);
 }
 
 nlohmann::json ExperimentState::record(const Request &req) const {
-  return plugins::record_for_destroy(req, dir(req.uid()));
+  return dirs_.record(req);
 }
 
 void ExperimentState::refuse_if_path_held(std::string_view flag, const std::string &path,
@@ -51,8 +48,7 @@ void ExperimentState::refuse_if_path_held(std::string_view flag, const std::stri
     const std::filesystem::path theirs = other.substr(kPath.size());
     return plugins::path_within(mine, theirs) || plugins::path_within(theirs, mine);
   };
-  auto c = claims_.conflict(uid, nested, [this](const plugins::Claim &c) { return stale(c); });
-  if (c) {
+  if (auto c = dirs_.conflict(uid, nested, process_gone)) {
     const std::string what = c->resource.substr(kPath.size());
     throw sdk::AlreadyExists(std::string(flag) + ": " + mine +
                              (what == mine ? "" : " (through " + what + ")") +
@@ -64,24 +60,18 @@ void ExperimentState::refuse_if_path_held(std::string_view flag, const std::stri
 void ExperimentState::claim_path(std::string_view flag, const std::string &path,
                                  std::string_view uid) {
   refuse_if_path_held(flag, path, uid);
-  const std::string resource = std::string(kPath) + entry_path(path);
-  claims_.take(
-      flag, resource, uid, nlohmann::json::object(),
-      [&](const std::string &other) { return other == resource; },
-      [this](const plugins::Claim &c) { return stale(c); });
+  dirs_.take(flag, std::string(kPath) + entry_path(path), uid);
 }
 
 bool ExperimentState::path_held_by_other(const std::string &path, std::string_view uid) const {
-  auto owner = claims_.owner_of(std::string(kPath) + entry_path(path));
+  auto owner = dirs_.claims().owner_of(std::string(kPath) + entry_path(path));
   return owner && *owner != uid;
 }
 
 void ExperimentState::refuse_if_pid_held(pid_t pid, std::uint64_t, std::string_view uid) const {
   const std::string resource = pid_resource(pid);
-  auto c = claims_.conflict(
-      uid, [&](const std::string &other) { return other == resource; },
-      [this](const plugins::Claim &c) { return stale(c); });
-  if (c)
+  auto same = [&](const std::string &other) { return other == resource; };
+  if (auto c = dirs_.conflict(uid, same, process_gone))
     throw sdk::AlreadyExists("process: pid " + std::to_string(pid) +
                              " is already stopped by active experiment " + c->uid +
                              "; destroy it first");
@@ -90,41 +80,30 @@ void ExperimentState::refuse_if_pid_held(pid_t pid, std::uint64_t, std::string_v
 void ExperimentState::claim_pid(pid_t pid, std::uint64_t start_time, std::string_view uid) {
   refuse_if_pid_held(pid, start_time, uid);
   const std::string resource = pid_resource(pid);
-  claims_.take(
+  dirs_.take(
       "process", resource, uid, nlohmann::json{{"start_time", start_time}},
-      [&](const std::string &other) { return other == resource; },
-      [this](const plugins::Claim &c) { return stale(c); });
+      [&](const std::string &other) { return other == resource; }, process_gone);
 }
 
 bool ExperimentState::pid_held_by_other(pid_t pid, std::uint64_t, std::string_view uid) const {
-  auto owner = claims_.owner_of(pid_resource(pid));
+  auto owner = dirs_.claims().owner_of(pid_resource(pid));
   return owner && *owner != uid;
 }
 
 void ExperimentState::claim_exclusive(std::string_view flag, const std::string &resource,
                                       std::string_view uid) {
-  claims_.take(
-      flag, resource, uid, nlohmann::json::object(),
-      [&](const std::string &other) { return other == resource; },
-      [this](const plugins::Claim &c) { return stale(c); });
+  dirs_.take(flag, resource, uid);
 }
 
 void ExperimentState::finish(std::string_view uid) {
-  claims_.release_all(uid);
-  const std::string d = dir(uid);
-  if (!fs::lstat_at(d)) return;
-  fs::remove_tree(d);
-  plugins::sync_dir(fs::parent_of(d));
+  dirs_.finish(uid);
 }
 
-bool ExperimentState::stale(const plugins::Claim &c) const {
-  if (!fs::lstat_at(dir(c.uid))) return true;  // its destroy got past the undo
-  if (c.resource.starts_with(kPid) && c.note.is_object() && c.note.contains("start_time")) {
-    const pid_t pid = std::stoi(c.resource.substr(kPid.size()));
-    // The stopped process exited: nothing of the owner's is left on it.
-    return !proc::same_process(proc::start_time_of(pid), c.note["start_time"].get<std::uint64_t>());
-  }
-  return false;
+bool ExperimentState::process_gone(const plugins::Claim &c) {
+  if (!c.resource.starts_with(kPid) || !c.note.is_object() || !c.note.contains("start_time"))
+    return false;
+  const pid_t pid = std::stoi(c.resource.substr(kPid.size()));
+  return !proc::same_process(proc::start_time_of(pid), c.note["start_time"].get<std::uint64_t>());
 }
 
 }  // namespace blade::os

@@ -5,10 +5,10 @@
 //    finds everything from the uid alone;
 //  - <state>/claims/: which experiment owns which file path or pid, so a
 //    second fault on the same resource is refused (ALREADY_EXISTS).
-// A claim's owner is gone (and the claim taken over) once the owner's dir
-// is gone: destroy removes its claims, then the dir, so only a destroy that
-// died between the two leaves such a claim. A pid claim is also gone once
-// the process it named has exited.
+// The dirs, records and the "owner's dir gone" rule are
+// plugins::ExperimentDirs'; what is the os plugin's own is on top: a path
+// claim collides with paths under and above it, and a pid claim is also
+// gone once the process it named has exited.
 #pragma once
 
 #include <sys/types.h>
@@ -20,7 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "../../common/resource_claims.hpp"
+#include "../../common/experiment_dirs.hpp"
 #include "fault.hpp"
 
 namespace blade::os {
@@ -74,10 +74,12 @@ class ExperimentState {
   }
 
  private:
-  bool stale(const plugins::Claim &c) const;
+  // The os plugin's addition to the standard staleness rule: a pid claim
+  // whose process exited (or whose pid was reused) holds nothing.
+  static bool process_gone(const plugins::Claim &c);
 
   Host host_;
-  plugins::ResourceClaims claims_;
+  plugins::ExperimentDirs dirs_;
 };
 
 // The path a file fault acts on, as a claim names it: the parent resolved

@@ -257,12 +257,6 @@ std::string digest(const std::string &bytes) {
   return buf;
 }
 
-std::string backup_dir(const sdk::Host &host, std::string_view uid) {
-  const std::string state = host.state_dir();
-  if (state.empty()) throw sdk::FailedPrecondition("the host gave the os plugin no state dir");
-  return state + "/backups/" + std::string(uid);
-}
-
 std::optional<struct stat> recorded_inode(const std::string &path, const nlohmann::json &record,
                                           const char *dev_key, const char *ino_key) {
   if (!record.contains(dev_key) || !record.contains(ino_key)) return std::nullopt;

@@ -50,8 +50,6 @@ std::optional<std::string> base64_decode(const std::string &text);
 // FNV-1a 64 of the bytes, in hex: a check that a file still holds what we wrote.
 std::string digest(const std::string &bytes);
 
-// Where experiment `uid` keeps its backups: <plugin state dir>/backups/<uid>.
-std::string backup_dir(const sdk::Host &host, std::string_view uid);
 // The lstat of `path` when it is still the file `record` names by its
 // "dev" and "ino" (or `dev_key`/`ino_key`); nullopt when it is gone or
 // replaced, or the record names none.
