@@ -114,12 +114,23 @@ class HostsEntry : public sdk::Fault {
     state_.checkpoint(call, uid, record);
     BLADE_FAILPOINT("network.dns.before_write");
     const ConfigText old = read_config(file);
-    std::string how = "unchanged";  // a retried create whose line is there
-    if (!has_marks(old.bytes, uid))
-      how = write_config(file, old, append_line(planned(file, old.bytes, h, uid).text, line), uid);
-    BLADE_FAILPOINT("network.dns.after_write");
     nlohmann::json result = record;
-    result["written"] = how;
+    result["written"] = "unchanged";  // a retried create whose line is there
+    if (!has_marks(old.bytes, uid)) {
+      // Planned again on the file as it is now, which is what gets written
+      // (an edit made since the first read is kept, and a line naming a
+      // domain added since is refused as it would have been then).
+      HostsReplacement now;
+      try {
+        now = planned(file, old.bytes, h, uid);
+      } catch (const sdk::Error &) {
+        state_.finish(uid);  // nothing was written
+        throw;
+      }
+      result["written"] = write_config(file, old, append_line(now.text, line), uid);
+      result["replaced"] = replaced_json(now.replaced);
+    }
+    BLADE_FAILPOINT("network.dns.after_write");
     return {result.dump(), record.dump()};
   }
 
