@@ -219,6 +219,7 @@ TEST_CASE("dns: a domain the hosts file names already is refused (422), the file
     CHECK(a.status == (dry ? 200 : 422));
     const std::string why = dry ? a.body["data"].value("note", "") : a.message();
     CHECK(why.find("10.7.7.7 Www.Blade-Dns.Test www") != std::string::npos);
+    CHECK(why.find("replace") != std::string::npos);  // says what overrides it
   }
   CHECK(read_text("/etc/hosts") == hosts);
   // The refusal took no claim: another name is free, and so is this one
@@ -227,6 +228,102 @@ TEST_CASE("dns: a domain the hosts file names already is refused (422), the file
   auto ok = must_create(c, "network", "dns", dns_flags("www.blade-dns.test", "10.0.0.1"));
   check_destroyed(c, ok.uid());
   CHECK(read_text("/etc/hosts") == kHosts);
+}
+
+TEST_CASE("dns: a domain list maps every name to the ip, one line; claims per name") {
+  DnsWorld w(PrivateEtc::Kind::Overlay);
+  BladedProcess d(network_options());
+  auto c = d.client();
+  // A bad element is a 400 naming the field and the element.
+  auto bad = create(c, "network", "dns", dns_flags("ok.test,bad_name.test", "10.0.0.1"));
+  CHECK(bad.status == 400);
+  CHECK(bad.field() == "flags.domain");
+  CHECK_MESSAGE(bad.message().find("bad_name.test") != std::string::npos, bad.message());
+  CHECK(read_text("/etc/hosts") == kHosts);
+
+  // Duplicates (case aside) folded, the order kept.
+  auto a = must_create(c, "network", "dns",
+                       dns_flags("www.blade-dns.test,Other.test,WWW.blade-dns.test", "10.0.0.1"));
+  const std::string line = "10.0.0.1 www.blade-dns.test other.test # blade:" + a.uid();
+  CHECK(a.body["data"]["result"]["line"] == line);
+  CHECK(a.body["data"]["result"]["replaced"] == json::array());
+  CHECK(read_text("/etc/hosts") == kHosts + line + "\n");
+  CHECK(resolve("www.blade-dns.test") == "10.0.0.1");
+  CHECK(resolve("other.test") == "10.0.0.1");
+
+  // One name of a list already taken: 409 naming the owner, and the other
+  // names of that list are not held by the refused one.
+  auto second = create(c, "network", "dns", dns_flags("third.test,other.test", "10.0.0.2"));
+  CHECK(second.status == 409);
+  CHECK_MESSAGE(second.message().find(a.uid()) != std::string::npos, second.message());
+  auto third = must_create(c, "network", "dns", dns_flags("third.test", "10.0.0.3"));
+  CHECK(resolve("third.test") == "10.0.0.3");
+  check_destroyed(c, third.uid());
+
+  check_destroyed(c, a.uid());
+  CHECK(read_text("/etc/hosts") == kHosts);
+  CHECK(resolve("www.blade-dns.test") == "10.20.30.40");
+  CHECK(resolve("other.test") == "EAI_NONAME");
+}
+
+TEST_CASE("dns replace: the user's line hidden while it runs, back byte for byte after") {
+  const std::string users = "10.7.7.7 www.blade-dns.test\n";
+  const std::string hosts = kHosts + users + "# after\n";
+  for (const auto kind : {PrivateEtc::Kind::Overlay, PrivateEtc::Kind::BindFiles}) {
+    CAPTURE(static_cast<int>(kind));
+    DnsWorld w(kind, hosts);
+    REQUIRE(resolve("www.blade-dns.test") == "10.7.7.7");  // the file's, before DNS
+    BladedProcess d(network_options());
+    auto c = d.client();
+    const json flags = {{"domain", "www.blade-dns.test"}, {"ip", "10.0.0.1"}, {"replace", true}};
+    // A dry run says what it would hide, and writes nothing.
+    auto dry = create(c, "network", "dns", flags, true);
+    INFO(dry.body.dump());
+    CHECK(dry.status == 200);
+    CHECK(dry.body.dump().find("\"line\":\"10.7.7.7 www.blade-dns.test\"") != std::string::npos);
+    CHECK(read_text("/etc/hosts") == hosts);
+
+    auto a = must_create(c, "network", "dns", flags);
+    const std::string uid = a.uid();
+    const std::string line = hosts_line("10.0.0.1", "www.blade-dns.test", uid);
+    CHECK(a.body["data"]["result"]["replaced"] ==
+          json::array({{{"line", "10.7.7.7 www.blade-dns.test"},
+                        {"names", json::array({"www.blade-dns.test"})}}}));
+    CHECK(read_text("/etc/hosts") ==
+          kHosts + "#blade:" + uid + " " + users + "# after\n" + line + "\n");
+    CHECK(resolve("www.blade-dns.test") == "10.0.0.1");
+
+    // Someone adds a line meanwhile: it stays.
+    const std::string added = "192.0.2.7 other.test\n";
+    write_file("/etc/hosts", read_text("/etc/hosts") + added);
+    check_destroyed(c, uid);
+    CHECK(read_text("/etc/hosts") == hosts + added);
+    CHECK(resolve("www.blade-dns.test") == "10.7.7.7");
+    CHECK(resolve("other.test") == "192.0.2.7");
+    CHECK(temp_files_in_etc() == 0);
+  }
+}
+
+TEST_CASE("dns replace: a line naming another host too keeps answering for that one") {
+  const std::string hosts = kHosts + "10.7.7.7 keep.test www.blade-dns.test alias.test";
+  DnsWorld w(PrivateEtc::Kind::Overlay, hosts);  // its last line without a newline
+  REQUIRE(resolve("keep.test") == "10.7.7.7");
+  REQUIRE(resolve("www.blade-dns.test") == "10.7.7.7");
+  BladedProcess d(network_options());
+  auto c = d.client();
+  auto a = must_create(c, "network", "dns",
+                       {{"domain", "www.blade-dns.test"}, {"ip", "10.0.0.1"}, {"replace", true}});
+  const auto replaced = a.body["data"]["result"]["replaced"];
+  REQUIRE(replaced.size() == 1);
+  CHECK(replaced[0]["line"] == "10.7.7.7 keep.test www.blade-dns.test alias.test");
+  CHECK(replaced[0]["kept"] == "10.7.7.7 keep.test alias.test");
+  CHECK(resolve("www.blade-dns.test") == "10.0.0.1");
+  CHECK(resolve("keep.test") == "10.7.7.7");
+  CHECK(resolve("alias.test") == "10.7.7.7");
+  check_destroyed(c, a.uid());
+  CHECK(read_text("/etc/hosts") == hosts);
+  CHECK(resolve("www.blade-dns.test") == "10.7.7.7");
+  CHECK(resolve("keep.test") == "10.7.7.7");
 }
 
 TEST_CASE("dns and dns_down: a dry run says what would be written and writes nothing") {
@@ -438,6 +535,26 @@ TEST_CASE("dns and dns_down survive a SIGKILLed bladed only until it starts agai
   CHECK(read_text("/etc/resolv.conf").find("# blade:" + f.down.uid()) != std::string::npos);
   CHECK(resolve("allowed.test") != "10.1.2.3");
   check_recovered(d, f);
+}
+
+TEST_CASE("dns replace survives a SIGKILLed bladed only until it starts again") {
+  const std::string hosts = kHosts + "10.7.7.7 www.blade-dns.test keep.test\n";
+  DnsWorld w(PrivateEtc::Kind::Overlay, hosts);
+  BladedProcess d(network_options());
+  auto c = d.client();
+  auto a = must_create(c, "network", "dns",
+                       {{"domain", "www.blade-dns.test"}, {"ip", "10.0.0.1"}, {"replace", true}});
+  CHECK(resolve("www.blade-dns.test") == "10.0.0.1");
+  d.crash();
+  CHECK(read_text("/etc/hosts").find("#blade:" + a.uid() + " 10.7.7.7") != std::string::npos);
+  CHECK(resolve("www.blade-dns.test") == "10.0.0.1");
+  d.restart();  // returns once recovery has run
+  auto c2 = d.client();
+  CHECK(wait_destroyed(c2, a.uid()) == "destroyed");
+  CHECK(read_text("/etc/hosts") == hosts);
+  CHECK(resolve("www.blade-dns.test") == "10.7.7.7");
+  CHECK(resolve("keep.test") == "10.7.7.7");
+  CHECK(temp_files_in_etc() == 0);
 }
 
 TEST_CASE("destroy works from the host's restore record alone (the plugin's local copy lost)") {

@@ -1,5 +1,6 @@
 // The dns faults' pure parts: host name checks and matching, the marked
 // edits of a resolver file (undone byte for byte, edits of others kept),
+// the hosts lines network dns finds and hides (replace),
 // and the DNS query parser the stub resolver runs on every datagram it
 // gets, which no input may crash.
 #include <random>
@@ -10,6 +11,7 @@
 #include "../../plugins/network/src/dns_marked_file.hpp"
 #include "../../plugins/network/src/dns_message.hpp"
 #include "../../plugins/network/src/dns_names.hpp"
+#include "../../plugins/network/src/hosts_lines.hpp"
 
 using namespace blade::network;
 
@@ -76,6 +78,72 @@ TEST_CASE("marked edits: appended and hidden lines undone exactly, other edits k
     // Someone adds a search line meanwhile: it stays.
     CHECK(remove_marks(on + "search other\n", uid) == text + "search other\n");
     CHECK(remove_marks(text, uid) == text);  // nothing of ours: nothing changes
+  }
+}
+
+TEST_CASE("hosts lines: the first naming a domain, case aside, comments and words skipped") {
+  const std::string text =
+      "127.0.0.1 localhost\n# 10.0.0.9 a.test\n10.0.0.8 x.test # a.test\n"
+      "#blade:0123456789abcdef 10.0.0.7 a.test\n  10.0.0.6\tfoo A.Test\n10.0.0.5 b.test";
+  auto named = first_line_naming(text, {"b.test", "a.test"});
+  REQUIRE(named.has_value());
+  CHECK(named->line == "  10.0.0.6\tfoo A.Test");
+  CHECK(named->name == "a.test");
+  CHECK(first_line_naming(text, {"b.test"})->line == "10.0.0.5 b.test");
+  // An address is not a name.
+  CHECK_FALSE(first_line_naming(text, {"10.0.0.5", "c.test"}).has_value());
+  CHECK_FALSE(first_line_naming("", {"a.test"}).has_value());
+}
+
+TEST_CASE("hosts lines: replace hides the lines naming ours, keeps the others' names, undone") {
+  const std::string uid = "0123456789abcdef";
+  const std::vector<std::string> ours = {"a.test", "b.test"};
+  const std::string line = "10.0.0.1 a.test b.test" + added_marker(uid);
+  SUBCASE("a line naming only ours is hidden; two lines, one with other hosts") {
+    const std::string text = "127.0.0.1 localhost\n10.7.7.7 A.test\n"
+                             "10.8.8.8 keep.test b.test alias # theirs\n::1 localhost\n";
+    const HostsReplacement r = replace_names(text, ours, uid);
+    CHECK(r.text == "127.0.0.1 localhost\n" + hidden_prefix(uid) + "10.7.7.7 A.test\n" +
+                        hidden_prefix(uid) + "10.8.8.8 keep.test b.test alias # theirs\n" +
+                        "10.8.8.8 keep.test alias" + added_marker(uid) + "\n::1 localhost\n");
+    REQUIRE(r.replaced.size() == 2);
+    CHECK(r.replaced[0].line == "10.7.7.7 A.test");
+    CHECK(r.replaced[0].names == std::vector<std::string>{"a.test"});
+    CHECK(r.replaced[0].kept.empty());
+    CHECK(r.replaced[1].names == std::vector<std::string>{"b.test"});
+    CHECK(r.replaced[1].kept == "10.8.8.8 keep.test alias");
+    // Nothing names ours any more but the appended line.
+    const std::string on = append_line(r.text, line);
+    CHECK(first_line_naming(on, ours)->line == line);
+    CHECK(first_line_naming(on, {"keep.test"})->line == "10.8.8.8 keep.test alias" +
+                                                           added_marker(uid));
+    CHECK(remove_marks(on, uid) == text);
+    // A line someone adds meanwhile, before and after ours, stays.
+    CHECK(remove_marks("# top\n" + on + "10.9.9.9 c.test\n", uid) ==
+          "# top\n" + text + "10.9.9.9 c.test\n");
+  }
+  SUBCASE("the last line, without a newline, naming ours and another host") {
+    const std::string text = "127.0.0.1 localhost\n10.8.8.8 a.test other.test";
+    const HostsReplacement r = replace_names(text, ours, uid);
+    CHECK(r.text == "127.0.0.1 localhost\n" + hidden_prefix(uid) +
+                        "10.8.8.8 a.test other.test\n10.8.8.8 other.test" + added_marker(uid));
+    const std::string on = append_line(r.text, line);
+    CHECK(remove_marks(on, uid) == text);
+    CHECK(remove_marks(on + "\n10.9.9.9 c.test", uid) == text + "\n10.9.9.9 c.test");
+  }
+  SUBCASE("a line naming one of ours twice, CRLF: reported once, restored exactly") {
+    const std::string text = "10.7.7.7 a.test A.TEST\r\nlast\r\n";
+    const HostsReplacement r = replace_names(text, ours, uid);
+    REQUIRE(r.replaced.size() == 1);
+    CHECK(r.replaced[0].names == std::vector<std::string>{"a.test"});
+    CHECK(r.replaced[0].kept.empty());
+    CHECK(remove_marks(append_line(r.text, line), uid) == text);
+  }
+  SUBCASE("nothing named: nothing changes") {
+    const std::string text = "127.0.0.1 localhost\n# a.test\n";
+    const HostsReplacement r = replace_names(text, ours, uid);
+    CHECK(r.text == text);
+    CHECK(r.replaced.empty());
   }
 }
 

@@ -128,13 +128,27 @@ std::string append_line(std::string_view text, std::string_view line) {
 }
 
 std::string hide_lines(std::string_view text, std::string_view start, std::string_view uid) {
+  return edit_lines(text, uid, [&](std::string_view content) {
+    while (!content.empty() && (content.front() == ' ' || content.front() == '\t'))
+      content.remove_prefix(1);
+    return LineEdit{content.starts_with(start), {}};
+  });
+}
+
+std::string edit_lines(std::string_view text, std::string_view uid,
+                       const std::function<LineEdit(std::string_view)> &edit) {
   std::string out;
   for (const Line &l : split_lines(text)) {
-    std::string_view body = l.content;
-    while (!body.empty() && (body.front() == ' ' || body.front() == '\t'))
-      body.remove_prefix(1);
-    if (body.starts_with(start)) out += hidden_prefix(uid);
+    const LineEdit e = edit(l.content);
+    if (e.hide) out += hidden_prefix(uid);
     out += l.content;
+    if (e.hide && !e.copy.empty()) {
+      // The copy takes the line's newline; a last line without one gets
+      // one before the copy instead, which remove_marks takes away with it.
+      out += '\n';
+      out += e.copy;
+      out += added_marker(uid);
+    }
     if (l.newline) out += '\n';
   }
   return out;

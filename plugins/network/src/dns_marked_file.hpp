@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -53,6 +54,20 @@ std::string append_line(std::string_view text, std::string_view line);
 
 // `text` with every line starting with `start` (after blanks) hidden.
 std::string hide_lines(std::string_view text, std::string_view start, std::string_view uid);
+
+// What becomes of one line (its content, without the newline) in
+// edit_lines: kept, or hidden with, when `copy` is not empty, `copy`
+// marked as added right after it, where the hidden line stood (so that it
+// keeps that line's place among the others).
+struct LineEdit {
+  bool hide = false;
+  std::string copy;
+};
+
+// `text` with each line edited as `edit` says. remove_marks undoes it
+// exactly: the copies go, the hidden lines come back.
+std::string edit_lines(std::string_view text, std::string_view uid,
+                       const std::function<LineEdit(std::string_view)> &edit);
 
 // `text` without the edits of `uid`: its added lines removed (with their
 // newline, or the newline before the last line when it has none), its

@@ -1,5 +1,6 @@
-// network dns: one line "<ip> <domain> # blade:<uid>" appended to
-// /etc/hosts, removed again by destroy (dns_marked_file.hpp).
+// network dns: one line "<ip> <domain> [<domain> ...] # blade:<uid>"
+// appended to /etc/hosts (with replace, after the lines naming those
+// domains are hidden), undone again by destroy (dns_marked_file.hpp).
 #pragma once
 
 #include <memory>
