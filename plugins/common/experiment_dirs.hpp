@@ -36,8 +36,13 @@ class ExperimentDirs {
   // `parent`: where the experiments' dirs are (empty: the daemon gave no
   // state dir, and dir() refuses). `claims_dir`: where the claims are
   // (empty: the family takes none).
-  ExperimentDirs(std::string parent, std::string claims_dir)
-      : parent_(std::move(parent)), claims_(std::move(claims_dir)) {}
+  // `survives`: what the record and claims must outlive (durable_file.hpp);
+  // Survives::ProcessCrash skips their fsyncs, for a family whose effect
+  // dies with the kernel anyway (a qdisc), so a power cut leaves nothing to
+  // undo.
+  ExperimentDirs(std::string parent, std::string claims_dir,
+                 Survives survives = Survives::PowerCut)
+      : parent_(std::move(parent)), claims_(std::move(claims_dir), survives), survives_(survives) {}
 
   // "<state>/<sub>", or empty when the host gave no state dir: what the
   // constructor takes, so a plugin loaded without one still loads and
@@ -64,7 +69,7 @@ class ExperimentDirs {
   // Saves `record` ahead of a step (local copy, then the host's).
   void checkpoint(const sdk::Call &call, std::string_view uid,
                   const nlohmann::json &record) const {
-    save_ahead(call, dir(uid), record);
+    save_ahead(call, dir(uid), record, survives_);
   }
 
   // The record destroy works from (local copy, host's, or an empty object).
@@ -129,6 +134,7 @@ class ExperimentDirs {
  private:
   std::string parent_;
   ResourceClaims claims_;
+  Survives survives_;
 };
 
 }  // namespace blade::plugins

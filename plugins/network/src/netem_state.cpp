@@ -1,9 +1,5 @@
 #include "netem_state.hpp"
 
-#include <filesystem>
-
-#include "../../common/write_ahead.hpp"
-
 namespace blade::network {
 namespace {
 
@@ -21,27 +17,31 @@ std::string netem_root(const sdk::Host &host) {
 // lose unsynced writes, takes the qdiscs with it, leaving nothing to undo.
 // (The host's copy of the record is stored as the host decides.)
 NetemState::NetemState(const sdk::Host &host)
-    : root_(netem_root(host)), claims_(root_ + "/claims", plugins::Survives::ProcessCrash) {}
+    : dirs_(netem_root(host) + "/experiments", netem_root(host) + "/claims",
+            plugins::Survives::ProcessCrash) {}
 
-std::string NetemState::dir(std::string_view uid) const {
-  return root_ + "/experiments/" + std::string(uid);
-}
+std::string NetemState::dir(std::string_view uid) const { return dirs_.dir(uid); }
 
 void NetemState::checkpoint(const sdk::Call &call, std::string_view uid,
                             const nlohmann::json &record) const {
-  plugins::save_ahead(call, dir(uid), record, plugins::Survives::ProcessCrash);
+  dirs_.checkpoint(call, uid, record);
 }
 
-nlohmann::json NetemState::record(const sdk::Request &req) const {
-  return plugins::record_for_destroy(req, dir(req.uid()));
+nlohmann::json NetemState::record(const sdk::Request &req) const { return dirs_.record(req); }
+
+namespace {
+
+// A claim on the same interface: matched by its identity (netns, ifindex),
+// so a renamed interface is still found.
+auto same_interface(const std::string &id) {
+  return [id](const std::string &other) { return other.ends_with(id); };
 }
+
+}  // namespace
 
 void NetemState::refuse_if_held(const InterfaceRef &iface, std::string_view uid) const {
   const std::string id = iface.identity();
-  auto c = claims_.conflict(
-      uid, [&](const std::string &other) { return other.ends_with(id); },
-      [this](const plugins::Claim &c) { return stale(c); });
-  if (c)
+  if (auto c = dirs_.conflict(uid, same_interface(id)))
     throw sdk::AlreadyExists("interface: " + iface.name + " " + id +
                              " is already the target of active experiment " + c->uid +
                              "; destroy it first");
@@ -49,40 +49,20 @@ void NetemState::refuse_if_held(const InterfaceRef &iface, std::string_view uid)
 
 void NetemState::claim(const InterfaceRef &iface, std::string_view uid) {
   refuse_if_held(iface, uid);
-  const std::string id = iface.identity();
-  claims_.take(
-      "interface", iface.resource(), uid, nlohmann::json::object(),
-      [&](const std::string &other) { return other.ends_with(id); },
-      [this](const plugins::Claim &c) { return stale(c); });
+  dirs_.take("interface", iface.resource(), uid, nlohmann::json::object(),
+             same_interface(iface.identity()));
 }
 
 std::optional<std::string> NetemState::other_owner(const std::string &resource,
                                                    std::string_view uid) const {
-  // By identity, so a renamed interface is still found; a record without
-  // one names no interface, and so no owner.
+  // By identity; a record without one names no interface, and so no owner.
   const auto paren = resource.find(" (netns ");
   if (paren == std::string::npos) return std::nullopt;
-  const std::string id = resource.substr(paren + 1);
-  auto c = claims_.conflict(
-      uid, [&](const std::string &other) { return other.ends_with(id); },
-      [this](const plugins::Claim &c) { return stale(c); });
+  auto c = dirs_.conflict(uid, same_interface(resource.substr(paren + 1)));
   if (!c) return std::nullopt;
   return c->uid;
 }
 
-void NetemState::finish(std::string_view uid) {
-  claims_.release_all(uid);
-  std::error_code ec;
-  const std::string d = dir(uid);
-  if (!std::filesystem::exists(d, ec)) return;
-  std::filesystem::remove_all(d, ec);
-  if (ec) throw sdk::FailedPrecondition("cannot remove " + d + ": " + ec.message());
-  plugins::sync_dir(root_ + "/experiments");
-}
-
-bool NetemState::stale(const plugins::Claim &c) const {
-  std::error_code ec;
-  return !std::filesystem::exists(dir(c.uid), ec);
-}
+void NetemState::finish(std::string_view uid) { dirs_.finish(uid); }
 
 }  // namespace blade::network

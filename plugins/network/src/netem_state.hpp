@@ -14,7 +14,7 @@
 #include <blade/plugin.hpp>
 #include <nlohmann/json.hpp>
 
-#include "../../common/resource_claims.hpp"
+#include "../../common/experiment_dirs.hpp"
 #include "interface_ref.hpp"
 
 namespace blade::network {
@@ -39,10 +39,7 @@ class NetemState {
   void finish(std::string_view uid);
 
  private:
-  bool stale(const plugins::Claim &c) const;
-
-  std::string root_;
-  plugins::ResourceClaims claims_;
+  plugins::ExperimentDirs dirs_;
 };
 
 }  // namespace blade::network

@@ -1,5 +1,8 @@
 #include "netlink_route.hpp"
 
+#include <sys/socket.h>
+#include <sys/time.h>
+
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <netlink/attr.h>
@@ -92,6 +95,9 @@ int on_counted(nl_msg *msg, void *arg) {
   return NL_OK;
 }
 
+// How long any wait for the kernel's answer may take.
+constexpr time_t kAnswerTimeoutSeconds = 10;
+
 void check_dump(int err, const char *what) {
   if (err < 0)
     throw sdk::FailedPrecondition(std::string("cannot dump the ") + what +
@@ -105,6 +111,11 @@ NetlinkRoute::NetlinkRoute() : sock_(nl_socket_alloc()) {
   const int err = nl_connect(sock_.get(), NETLINK_ROUTE);
   if (err < 0)
     throw sdk::FailedPrecondition("cannot open an rtnetlink socket: " + netlink_error(err));
+  // A bound on every wait for the kernel's answer: rtnetlink always
+  // answers a request it refuses, but a call must not hang the plugin's
+  // thread forever should an answer never come (nl_recv then returns 0).
+  const timeval limit{kAnswerTimeoutSeconds, 0};
+  ::setsockopt(nl_socket_get_fd(sock_.get()), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
 }
 
 int NetlinkRoute::request(nl_msg *msg) {
@@ -224,7 +235,7 @@ int read_answers(nl_sock *sock, const std::vector<std::uint32_t> &seqs, std::siz
     const int n = nl_recv(sock, &peer, &raw, nullptr);
     std::unique_ptr<unsigned char, FreeBuf> buf(raw);
     if (n < 0) return n;
-    if (n == 0) return -NLE_MSG_TRUNC;
+    if (n == 0) return -NLE_AGAIN;  // no answer within kAnswerTimeoutSeconds
     int left = n;
     for (auto *h = reinterpret_cast<nlmsghdr *>(buf.get()); nlmsg_ok(h, left);
          h = nlmsg_next(h, &left)) {

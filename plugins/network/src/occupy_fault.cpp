@@ -12,7 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -25,8 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../../common/proc_reader.hpp"
-#include "../../common/resource_claims.hpp"
-#include "../../common/write_ahead.hpp"
+#include "../../common/experiment_dirs.hpp"
 #include "fault_families.hpp"
 #include "net_selectors.hpp"
 #include "occupy_socket.hpp"
@@ -72,7 +71,9 @@ struct Plan {
 class OccupyFault : public sdk::Fault {
  public:
   explicit OccupyFault(sdk::Host host)
-      : host_(host), state_(state_root(host)), claims_(state_ + "/claims") {}
+      : host_(host),
+        dirs_(plugins::ExperimentDirs::under_state(host, "occupy/experiments"),
+              plugins::ExperimentDirs::under_state(host, "occupy/claims")) {}
 
   sdk::Outcome create(const sdk::Request &req, sdk::Call &call) override {
     const std::string uid(req.uid());
@@ -89,14 +90,13 @@ class OccupyFault : public sdk::Fault {
         record["stopping"].push_back(h.describe());
     }
     // The claim is the one step that outlives the daemon: recorded first.
-    plugins::save_ahead(call, dir(uid), record);
+    dirs_.checkpoint(call, uid, record);
     std::vector<Stopped> stopped;
     try {
-      claims_.take(
+      dirs_.take(
           "port", plan.resource, uid,
           json{{"daemon_pid", daemon}, {"daemon_start_time", daemon_start}},
-          [&](const std::string &other) { return other == plan.resource; },
-          [this](const plugins::Claim &c) { return stale(c); });
+          [&](const std::string &other) { return other == plan.resource; }, other_daemon());
       BLADE_FAILPOINT("network.occupy.after_claim");
       if (!plan.listener) {
         stopped = stop_holders(plan.holders, call, kTermWait, kKillWait);
@@ -109,7 +109,7 @@ class OccupyFault : public sdk::Fault {
         plan.listener = listen_after_stop(plan, stopped);
       }
     } catch (...) {
-      finish(uid);
+      dirs_.finish(uid);
       throw;
     }
     json result = {{"port", plan.port},
@@ -137,7 +137,7 @@ class OccupyFault : public sdk::Fault {
   // create stopped, which stay stopped.
   void destroy(const sdk::Request &req, sdk::Call &call) override {
     const std::string uid(req.uid());
-    const json record = plugins::record_for_destroy(req, dir(uid));
+    const json record = dirs_.record(req);
     const std::string port = record.contains("port") ? record["port"].dump() : "?";
     std::optional<PortListener> closing;
     {
@@ -176,7 +176,7 @@ class OccupyFault : public sdk::Fault {
       report["stopping"] = stopping;
     if (!stopped.empty() || !stopping.empty()) report["note"] = kNotRestarted;
     call.report(report.dump());
-    finish(uid);
+    dirs_.finish(uid);
   }
 
   std::string dry_run(const sdk::Request &req, sdk::Call &) override {
@@ -190,23 +190,12 @@ class OccupyFault : public sdk::Fault {
   }
 
  private:
-  static std::string state_root(const sdk::Host &host) {
-    const std::string s = host.state_dir();
-    return s.empty() ? std::string() : s + "/occupy";
-  }
-
   // The RESTORE output of a create that returned (an empty object when
   // there is none, or only a record written ahead).
   static json final_record(const sdk::Request &req) {
     const auto text = req.restore_json();
     json j = text ? json::parse(*text, nullptr, false) : json();
     return j.is_object() ? j : json::object();
-  }
-
-  // <state>/occupy/experiments/<uid>: the local copy of the record.
-  std::string dir(const std::string &uid) const {
-    if (state_.empty()) throw sdk::FailedPrecondition("the daemon gave the plugin no state dir");
-    return state_ + "/experiments/" + uid;
   }
 
   std::pair<pid_t, std::uint64_t> daemon_identity() const {
@@ -226,9 +215,9 @@ class OccupyFault : public sdk::Fault {
     plan.resource =
         "port:tcp " + std::to_string(plan.port) + " in netns " + std::to_string(plan.netns);
     const std::string uid(req.uid());
-    if (auto c = claims_.conflict(
+    if (auto c = dirs_.conflict(
             uid, [&](const std::string &other) { return other == plan.resource; },
-            [this](const plugins::Claim &c) { return stale(c); }))
+            other_daemon()))
       throw sdk::AlreadyExists("port: " + std::to_string(plan.port) +
                                " is already occupied by active experiment " + c->uid +
                                "; destroy it first");
@@ -319,23 +308,14 @@ class OccupyFault : public sdk::Fault {
            note.value("daemon_start_time", std::uint64_t{0}) == start;
   }
 
-  // A claim of a daemon that is gone held a socket that died with it; one
-  // whose experiment dir is gone was being destroyed.
-  bool stale(const plugins::Claim &c) const {
-    return !std::filesystem::exists(dir(c.uid)) || !this_daemon(c.note);
-  }
-
-  // The end of a destroy or of a failed create: the claim, then the dir.
-  void finish(const std::string &uid) {
-    claims_.release_all(uid);
-    std::error_code ec;
-    std::filesystem::remove_all(dir(uid), ec);
-    if (ec) throw sdk::FailedPrecondition("cannot remove " + dir(uid) + ": " + ec.message());
+  // A claim of a daemon that is gone held a socket that died with it (a
+  // claim whose experiment dir is gone is stale by the common rule).
+  std::function<bool(const plugins::Claim &)> other_daemon() const {
+    return [this](const plugins::Claim &c) { return !this_daemon(c.note); };
   }
 
   sdk::Host host_;
-  std::string state_;
-  plugins::ResourceClaims claims_;
+  plugins::ExperimentDirs dirs_;
   std::mutex mu_;
   std::map<std::string, PortListener> held_;  // uid -> the socket holding its port
 };
