@@ -8,10 +8,13 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <filesystem>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -56,6 +59,7 @@ inline void must(const std::vector<std::string> &argv) {
 class NetNs {
  public:
   explicit NetNs(const std::string &prefix) {
+    sweep(prefix);
     static std::atomic<int> counter{0};
     name_ = prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
     must({"ip", "netns", "add", name_});
@@ -74,6 +78,21 @@ class NetNs {
   }
 
  private:
+  // Deletes the namespaces of this prefix that a killed test run left
+  // behind (named <prefix>-<pid>-<n>, their pid gone): a SIGKILLed test
+  // runs no destructor, and nothing else would ever remove them.
+  static void sweep(const std::string &prefix) {
+    std::error_code ec;
+    for (const auto &e : std::filesystem::directory_iterator("/run/netns", ec)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind(prefix + "-", 0) != 0) continue;
+      const std::string rest = name.substr(prefix.size() + 1);
+      const long pid = std::strtol(rest.c_str(), nullptr, 10);
+      if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+        run({"ip", "netns", "del", name});
+    }
+  }
+
   std::string name_;
 };
 
