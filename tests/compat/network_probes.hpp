@@ -28,24 +28,14 @@
 namespace blade::test::compat::probe {
 
 using namespace std::chrono_literals;
+using net::bound_socket;
+using net::connect_ms;
 using net::Fd;
-
-// A socket of `type` bound to ip:port (SO_REUSEADDR, so a port a probe used
-// a moment ago binds again).
-inline Fd bound(int type, const std::string &ip, std::uint16_t port) {
-  Fd s(::socket(AF_INET, type | SOCK_CLOEXEC, 0));
-  if (!s) throw net::sys_error("socket");
-  net::set_int(s.get(), SOL_SOCKET, SO_REUSEADDR, 1);
-  const sockaddr_in a = net::ipv4(ip, port);
-  if (::bind(s.get(), reinterpret_cast<const sockaddr *>(&a), sizeof a) != 0)
-    throw net::sys_error("bind " + ip + ":" + std::to_string(port));
-  return s;
-}
 
 // A TCP listener on ip:port; a connect completes against its backlog, no
 // accept needed.
 inline Fd listener(const std::string &ip, std::uint16_t port) {
-  Fd s = bound(SOCK_STREAM, ip, port);
+  Fd s = bound_socket(SOCK_STREAM, ip, port);
   if (::listen(s.get(), 64) != 0) throw net::sys_error("listen");
   return s;
 }
@@ -55,32 +45,6 @@ inline int bind_errno(std::uint16_t port) {
   Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   const sockaddr_in a = net::ipv4("0.0.0.0", port);
   return ::bind(s.get(), reinterpret_cast<const sockaddr *>(&a), sizeof a) == 0 ? 0 : errno;
-}
-
-// How long a TCP connect to ip:port took (from from_ip:from_port when
-// given), in ms; nullopt when it did not complete within `timeout` (or was
-// refused). Reset at once, so no TIME_WAIT keeps a fixed local port from
-// the next probe. (traffic.hpp's round_trip also echoes and cannot choose
-// the source address a drop by source selects.)
-inline std::optional<double> connect_ms(const std::string &ip, std::uint16_t port,
-                                        std::chrono::milliseconds timeout,
-                                        const std::string &from_ip = "",
-                                        std::uint16_t from_port = 0) {
-  Fd s = bound(SOCK_STREAM, from_ip.empty() ? "0.0.0.0" : from_ip, from_port);
-  const linger reset{1, 0};
-  ::setsockopt(s.get(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
-  ::fcntl(s.get(), F_SETFL, O_NONBLOCK);
-  const sockaddr_in to = net::ipv4(ip, port);
-  const std::int64_t start = net::mono_ns();
-  if (::connect(s.get(), reinterpret_cast<const sockaddr *>(&to), sizeof to) != 0 &&
-      errno != EINPROGRESS)
-    return std::nullopt;
-  if (!net::wait_fd(s.get(), POLLOUT, start + timeout.count() * 1'000'000LL)) return std::nullopt;
-  int err = 0;
-  socklen_t len = sizeof err;
-  ::getsockopt(s.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-  if (err != 0) return std::nullopt;
-  return net::ms_since(start);
 }
 
 // A connect that gets through within a second (a veth answers in well

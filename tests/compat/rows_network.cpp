@@ -143,7 +143,7 @@ Path udp_out(std::string ip, std::uint16_t port, std::string text) {
             Fd receiver;
             {
               AtPeer at;
-              receiver = bound(SOCK_DGRAM, ip, port);
+              receiver = bound_socket(SOCK_DGRAM, ip, port);
             }
             const int got = datagrams_through(receiver, ip, port, text, 20);
             if (got != 0 && got != 20)

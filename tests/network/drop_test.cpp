@@ -33,6 +33,7 @@
 #include "bladed_process.hpp"
 #include "experiment_calls.hpp"
 #include "netns.hpp"
+#include "traffic.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -64,23 +65,6 @@ std::string capture(const std::vector<std::string> &argv) {
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? out : "";
 }
 
-sockaddr_storage address(const std::string &ip, std::uint16_t port, socklen_t &len) {
-  sockaddr_storage ss{};
-  auto *v4 = reinterpret_cast<sockaddr_in *>(&ss);
-  auto *v6 = reinterpret_cast<sockaddr_in6 *>(&ss);
-  if (::inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(port);
-    len = sizeof *v4;
-  } else {
-    REQUIRE(::inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1);
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(port);
-    len = sizeof *v6;
-  }
-  return ss;
-}
-
 std::uint16_t local_port(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
@@ -89,24 +73,10 @@ std::uint16_t local_port(int fd) {
                                        : reinterpret_cast<sockaddr_in6 *>(&ss)->sin6_port);
 }
 
-// A socket of `type` bound to ip (port 0: the kernel picks), in the calling
-// thread's namespace.
-UniqueFd bound(int type, const std::string &ip, std::uint16_t port = 0) {
-  socklen_t len = 0;
-  const sockaddr_storage ss = address(ip, port, len);
-  UniqueFd fd(::socket(ss.ss_family, type | SOCK_CLOEXEC, 0));
-  REQUIRE(fd);
-  const int one = 1;
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  REQUIRE_MESSAGE(::bind(fd.get(), reinterpret_cast<const sockaddr *>(&ss), len) == 0,
-                  "bind " << ip << ": " << std::strerror(errno));
-  return fd;
-}
-
 struct TcpListener {
   UniqueFd fd;
   std::uint16_t port = 0;
-  explicit TcpListener(const std::string &ip) : fd(bound(SOCK_STREAM, ip)) {
+  explicit TcpListener(const std::string &ip) : fd(net::bound_socket(SOCK_STREAM, ip)) {
     REQUIRE(::listen(fd.get(), 64) == 0);
     port = local_port(fd.get());
   }
@@ -117,20 +87,7 @@ struct TcpListener {
 // 700 ms tells a drop from an answer.
 bool tcp_connects(const std::string &ip, std::uint16_t port, const std::string &from = "",
                   std::chrono::milliseconds wait = 700ms) {
-  socklen_t len = 0;
-  const sockaddr_storage to = address(ip, port, len);
-  UniqueFd fd = from.empty() ? UniqueFd(::socket(to.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0))
-                             : bound(SOCK_STREAM, from);
-  REQUIRE(fd);
-  ::fcntl(fd.get(), F_SETFL, O_NONBLOCK);
-  if (::connect(fd.get(), reinterpret_cast<const sockaddr *>(&to), len) == 0) return true;
-  if (errno != EINPROGRESS) return false;
-  pollfd p{fd.get(), POLLOUT, 0};
-  if (::poll(&p, 1, static_cast<int>(wait.count())) != 1) return false;
-  int err = 0;
-  socklen_t errlen = sizeof err;
-  ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &errlen);
-  return err == 0;
+  return net::connect_ms(ip, port, wait, from).has_value();
 }
 
 // The two namespaces, the veth between them (host 10.77.0.1 and
@@ -171,13 +128,13 @@ struct UdpPath {
   sockaddr_storage to{};
   socklen_t len = 0;
 
-  explicit UdpPath(const Lab &lab) : rx(bound(SOCK_DGRAM, "10.77.0.1")) {
+  explicit UdpPath(const Lab &lab) : rx(net::bound_socket(SOCK_DGRAM, "10.77.0.1")) {
     const int big = 8 << 20;
     ::setsockopt(rx.get(), SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
     port = local_port(rx.get());
-    to = address("10.77.0.1", port, len);
+    to = net::sock_address("10.77.0.1", port, len);
     EnterNetNs there(lab.peer);
-    tx = bound(SOCK_DGRAM, "10.77.0.2");
+    tx = net::bound_socket(SOCK_DGRAM, "10.77.0.2");
   }
   void send(const std::string &payload) {
     REQUIRE(::sendto(tx.get(), payload.data(), payload.size(), 0,

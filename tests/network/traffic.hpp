@@ -42,6 +42,8 @@
 #include <utility>
 #include <vector>
 
+#include "../../plugins/common/handles.hpp"
+
 namespace blade::test::net {
 
 // CLOCK_MONOTONIC in ns: the same clock in every namespace of the kernel.
@@ -61,30 +63,8 @@ inline double ms_since(std::int64_t start_ns) {
   return static_cast<double>(mono_ns() - start_ns) / 1e6;
 }
 
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() { reset(); }
-  Fd(Fd &&o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd &operator=(Fd &&o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  Fd(const Fd &) = delete;
-  Fd &operator=(const Fd &) = delete;
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
+// The project's one owning descriptor (plugins/common/handles.hpp).
+using Fd = blade::plugins::UniqueFd;
 
 inline sockaddr_in ipv4(const std::string &ip, std::uint16_t port) {
   sockaddr_in a{};
@@ -199,6 +179,80 @@ inline bool wait_fd(int fd, short events, std::int64_t deadline_ns) {
 
 // One round trip over a fresh connection: how long the connect took (SYN
 // out, SYN-ACK back) and how long 32 bytes took to come back echoed.
+// ip:port as a socket address of its family (IPv4 or IPv6); `len` gets
+// its size. Throws for text that is neither.
+inline sockaddr_storage sock_address(const std::string &ip, std::uint16_t port,
+                                     socklen_t &len) {
+  sockaddr_storage ss{};
+  auto *v4 = reinterpret_cast<sockaddr_in *>(&ss);
+  auto *v6 = reinterpret_cast<sockaddr_in6 *>(&ss);
+  if (::inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    len = sizeof *v4;
+  } else if (::inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    len = sizeof *v6;
+  } else {
+    throw std::runtime_error("not an IP address: " + ip);
+  }
+  return ss;
+}
+
+// A socket of `type` bound to ip:port (port 0: the kernel picks), with
+// SO_REUSEADDR, in the calling thread's namespace.
+inline Fd bound_socket(int type, const std::string &ip, std::uint16_t port = 0) {
+  socklen_t len = 0;
+  const sockaddr_storage ss = sock_address(ip, port, len);
+  Fd s(::socket(ss.ss_family, type | SOCK_CLOEXEC, 0));
+  if (!s) throw sys_error("socket");
+  set_int(s.get(), SOL_SOCKET, SO_REUSEADDR, 1);
+  if (::bind(s.get(), reinterpret_cast<const sockaddr *>(&ss), len) != 0)
+    throw sys_error("bind " + ip + ":" + std::to_string(port));
+  return s;
+}
+
+// Connects the non-blocking socket `fd` to `to`: whether the connection
+// completed before `deadline_ns` (a dropped SYN never does; a refusal is
+// false at once).
+inline bool connect_within(int fd, const sockaddr *to, socklen_t len, std::int64_t deadline_ns) {
+  if (::connect(fd, to, len) == 0) return true;
+  if (errno != EINPROGRESS) return false;
+  if (!wait_fd(fd, POLLOUT, deadline_ns)) return false;
+  int err = 0;
+  socklen_t err_len = sizeof err;
+  ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len);
+  return err == 0;
+}
+
+// How long a TCP connect to ip:port (IPv4 or IPv6) took, from
+// from_ip:from_port when given, in ms; nullopt when it did not complete
+// within `timeout` or was refused. Closed with a reset, so no TIME_WAIT
+// keeps a fixed local port from the next probe.
+inline std::optional<double> connect_ms(const std::string &ip, std::uint16_t port,
+                                        std::chrono::milliseconds timeout,
+                                        const std::string &from_ip = "",
+                                        std::uint16_t from_port = 0) {
+  socklen_t len = 0;
+  const sockaddr_storage to = sock_address(ip, port, len);
+  Fd s = from_ip.empty() && from_port == 0
+             ? Fd(::socket(to.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0))
+             : bound_socket(SOCK_STREAM,
+                            from_ip.empty() ? (to.ss_family == AF_INET ? "0.0.0.0" : "::")
+                                            : from_ip,
+                            from_port);
+  if (!s) throw sys_error("socket");
+  const linger reset{1, 0};
+  ::setsockopt(s.get(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  ::fcntl(s.get(), F_SETFL, O_NONBLOCK);
+  const std::int64_t start = mono_ns();
+  if (!connect_within(s.get(), reinterpret_cast<const sockaddr *>(&to), len,
+                      start + timeout.count() * 1'000'000LL))
+    return std::nullopt;
+  return ms_since(start);
+}
+
 struct RoundTrip {
   double connect_ms = 0;
   double echo_ms = 0;
@@ -226,14 +280,8 @@ inline std::optional<RoundTrip> round_trip(
   const sockaddr_in to = ipv4(ip, port);
   RoundTrip rt;
   std::int64_t t0 = mono_ns();
-  if (::connect(s.get(), reinterpret_cast<const sockaddr *>(&to), sizeof to) != 0) {
-    if (errno != EINPROGRESS) return std::nullopt;
-    if (!wait_fd(s.get(), POLLOUT, deadline)) return std::nullopt;
-    int err = 0;
-    socklen_t len = sizeof err;
-    ::getsockopt(s.get(), SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) return std::nullopt;
-  }
+  if (!connect_within(s.get(), reinterpret_cast<const sockaddr *>(&to), sizeof to, deadline))
+    return std::nullopt;
   rt.connect_ms = ms_since(t0);
   char out[32], in[32];
   std::memset(out, 'e', sizeof out);

@@ -13,6 +13,8 @@
 #include <memory>
 #include <sstream>
 
+#include "../../common/handles.hpp"
+
 namespace blade::network {
 namespace {
 
@@ -33,10 +35,6 @@ bool parse_address(const std::string &text, int family, std::array<std::uint8_t,
   port = static_cast<std::uint16_t>(std::strtoul(text.substr(colon + 1).c_str(), nullptr, 16));
   return true;
 }
-
-struct DirCloser {
-  void operator()(DIR *d) const { ::closedir(d); }
-};
 
 }  // namespace
 
@@ -88,7 +86,7 @@ std::set<unsigned long> socket_inodes_of(pid_t pid) {
     // This process (the daemon the plugin is loaded into): an fstat of each
     // descriptor, instead of resolving a /proc link per descriptor, which
     // costs a path walk each. A socket's inode is the one its link names.
-    std::unique_ptr<DIR, DirCloser> d(::opendir("/proc/self/fd"));
+    plugins::DirPtr d(::opendir("/proc/self/fd"));
     if (!d) return out;
     const int own = ::dirfd(d.get());
     while (const dirent *e = ::readdir(d.get())) {
@@ -101,7 +99,7 @@ std::set<unsigned long> socket_inodes_of(pid_t pid) {
     return out;
   }
   const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
-  std::unique_ptr<DIR, DirCloser> d(::opendir(dir.c_str()));
+  plugins::DirPtr d(::opendir(dir.c_str()));
   if (!d) return out;
   char target[64];
   while (const dirent *e = ::readdir(d.get())) {
@@ -119,7 +117,7 @@ std::set<unsigned long> socket_inodes_of(pid_t pid) {
 std::vector<pid_t> holders_of(const std::set<unsigned long> &inodes) {
   std::vector<pid_t> out;
   if (inodes.empty()) return out;
-  std::unique_ptr<DIR, DirCloser> proc(::opendir("/proc"));
+  plugins::DirPtr proc(::opendir("/proc"));
   if (!proc) return out;
   while (const dirent *e = ::readdir(proc.get())) {
     char *end = nullptr;
