@@ -54,7 +54,7 @@ extern "C" {
 #endif
 
 #define BLADE_PLUGIN_ABI_MAJOR 1
-#define BLADE_PLUGIN_ABI_MINOR 4
+#define BLADE_PLUGIN_ABI_MINOR 5
 
 /* The same numbers as strings, for messages and --version output; the
  * pkg-config variables abi_major/abi_minor are generated from these lines. */
@@ -153,6 +153,11 @@ typedef struct blade_host blade_host;         /* the host, for the instance's li
 typedef struct blade_call blade_call;         /* one call, valid during that call */
 typedef struct blade_instance blade_instance; /* the plugin's own state */
 
+/* ABI 1.5. Receives a topic's document (see blade_host_api.subscribe): the
+ * whole current document as JSON text, `len` bytes, borrowed for the call.
+ * `ctx` is the pointer given to subscribe. */
+typedef void (*blade_topic_fn)(void *ctx, const char *topic, const char *json, size_t len);
+
 /* Facts about the host, returned by blade_host_api.host_info; valid for the
  * instance's life. */
 typedef struct blade_host_info {
@@ -233,6 +238,39 @@ typedef struct blade_host_api {
    * field: check BLADE_HAS_FIELD(api, blade_host_api, save_restore); there
    * the record is stored only when create returns. */
   blade_status (*save_restore)(blade_call *call, const char *json, size_t len);
+
+  /* ABI 1.5. Follows a document the host keeps, named by `topic`, e.g.
+   * "http.rules" (the compiled HTTP fault rule set; its format is in the
+   * SDK documentation). `fn` is called once with the current document
+   * before subscribe returns, then again with the whole new document after
+   * every change, on a host thread. Calls for one subscription never
+   * overlap and come in the order of the changes; fn must return quickly
+   * (copy or parse, never block) and must not call subscribe or
+   * unsubscribe. Returns a non-zero subscription id, or 0 for a topic the
+   * host does not know (the plugin then says so and fails its call with
+   * BLADE_STATUS_NOT_SUPPORTED). Thread-safe. A 1.4 host has no such field:
+   * check BLADE_HAS_FUNC(api, subscribe). */
+  uint64_t (*subscribe)(blade_host *host, const char *topic, blade_topic_fn fn, void *ctx);
+
+  /* ABI 1.5. Ends subscription `id`. Once it returns, fn is not running for
+   * it and is never called again, so ctx may be freed. Unknown ids are
+   * ignored. Every subscription still open is ended by the host after the
+   * instance's shutdown returns. Thread-safe; must not be called from fn. */
+  void (*unsubscribe)(blade_host *host, uint64_t id);
+
+  /* ABI 1.5. The live counters of experiment `uid`, a JSON object
+   *   {"series": [{"labels": {"rule": "checkout/0"},
+   *                "counters": {"total_requests": 12, "errors": 0}}]}
+   * (label and counter names [a-z_][a-z0-9_]*, at most 64 series, counter
+   * values non-negative integers). Each call replaces the last; the host
+   * shows them in its metrics as blade_plugin_<counter>_total{plugin,uid,
+   * <labels>} and with the experiment while it runs, and forgets them when
+   * the experiment's destroy returns (a destroy reports the final figures
+   * in its RESULT). Returns BLADE_STATUS_INVALID_ARGUMENT, keeping the last
+   * good value, for a text that breaks those rules. Thread-safe; may be
+   * called from any plugin thread. A 1.4 host has no such field: check
+   * BLADE_HAS_FUNC(api, report_counters). */
+  blade_status (*report_counters)(blade_host *host, const char *uid, const char *json, size_t len);
 } blade_host_api;
 
 /* One request to create, destroy or plan a fault. Borrowed for the call. */
