@@ -20,7 +20,7 @@ static_assert(offsetof(blade_host_info, daemon_pid) == 24);
 static_assert(offsetof(blade_host_info, protected_paths) == 32);  // ABI 1.2
 static_assert(offsetof(blade_host_info, config_json) == 40);      // ABI 1.3
 
-static_assert(sizeof(blade_host_api) == 72);
+static_assert(sizeof(blade_host_api) == 96);
 static_assert(offsetof(blade_host_api, log) == 8);
 static_assert(offsetof(blade_host_api, set_output) == 24);
 static_assert(offsetof(blade_host_api, progress) == 48);
@@ -101,7 +101,7 @@ TEST_CASE("BLADE_HAS_FIELD reads struct_size the way an older or newer reader mu
 }
 
 TEST_CASE("the version strings spell the version numbers") {
-  CHECK(std::string_view(BLADE_PLUGIN_ABI_VERSION_STRING) == "1.4");
+  CHECK(std::string_view(BLADE_PLUGIN_ABI_VERSION_STRING) == "1.5");
   CHECK(std::string(BLADE_PLUGIN_ABI_VERSION_STRING) ==
         std::to_string(BLADE_PLUGIN_ABI_MAJOR) + "." + std::to_string(BLADE_PLUGIN_ABI_MINOR));
   CHECK(std::string(BLADE_PLUGIN_ABI_MINOR_STRING) == std::to_string(BLADE_PLUGIN_ABI_MINOR));

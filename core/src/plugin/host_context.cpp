@@ -162,6 +162,9 @@ constexpr blade_host_api kHostApi = {
     &progress,
     &fault_ended,
     &save_restore,
+    nullptr,  // subscribe: ABI 1.5, not served yet
+    nullptr,  // unsubscribe
+    nullptr,  // report_counters
 };
 
 }  // namespace

@@ -565,6 +565,9 @@ inline constexpr blade_host_api kHostApi = {
     &api_log,           &api_host_info,         &api_set_output,
     &api_is_cancelled,  &api_remaining_ms,      &api_progress,
     &api_fault_ended,   &api_save_restore,
+    nullptr,  // subscribe (ABI 1.5): not served by the harness yet
+    nullptr,  // unsubscribe
+    nullptr,  // report_counters
 };
 
 // The checks bladed's loader makes; throws naming the first that fails.
