@@ -7,7 +7,11 @@ packages="g++ meson ninja-build pkg-config binutils curl \
   libboost-dev libboost-program-options-dev libcpp-httplib-dev libsqlite3-dev \
   libfmt-dev libyaml-cpp-dev doctest-dev nlohmann-json3-dev libssl-dev openssl \
   libsystemd-dev user-mode-linux kmod systemd dbus \
-  libnl-route-3-dev libnftables-dev iproute2 nftables iputils-ping"
+  libnl-route-3-dev libnftables-dev iproute2 nftables iputils-ping \
+  libre2-dev"
+# libre2-dev: RE2, the regular expressions of HTTP fault rules (policies
+# and the http plugin's proxy): linear time whatever the input, so a
+# hostile path or header cannot stall or overflow the daemon.
 # libsystemd-dev: sd-bus, how the os plugin's `systemd stop` talks to systemd.
 # user-mode-linux (/usr/bin/linux, a Linux kernel run as an ordinary
 # process) and kmod: the tests that need a kernel of their own (the wall

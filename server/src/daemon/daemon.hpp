@@ -16,6 +16,7 @@
 #include "blade/core/external/external_executor.hpp"
 #include "blade/core/plugin/executor_router.hpp"
 #include "blade/core/plugin/plugin_reload.hpp"
+#include "blade/core/plugin/topic_hub.hpp"
 #include "blade/core/plugin/registry.hpp"
 #include "blade/core/store/store.hpp"
 #include "config.hpp"
@@ -32,6 +33,8 @@ class Daemon {
   Store &store() { return *store_; }
   Registry &registry() { return registry_; }
   EventBus &events() { return events_; }
+  // Documents republished whole on change (the compiled HTTP fault rules).
+  TopicHub &topics() { return topics_; }
   ExperimentService &service() { return *service_; }
   // What serves each (scope, target, action), as create chooses it.
   const ExecutorRouter &router() const { return *router_; }
@@ -44,6 +47,8 @@ class Daemon {
 
  private:
   std::unique_ptr<Store> store_;
+  // Before the registry: plugins' subscriptions end before it goes.
+  TopicHub topics_;
   Registry registry_;
   std::unique_ptr<ExternalCatalog> external_;
   std::unique_ptr<ExecutorRouter> router_;
