@@ -312,6 +312,41 @@ TEST_CASE_FIXTURE(Fixture, "policies: an update re-arms the expiry; a delete dis
   CHECK(!service.get("gone"));
 }
 
+TEST_CASE_FIXTURE(Fixture, "policies: a change past the rule set's size bound is refused (429)") {
+  service.start();
+  // 100 rules with abort bodies of `kib` KiB each: 5.3 MB compiled at 52
+  // KiB, so three fit under the 16 MiB bound and a fourth does not.
+  auto big = [](const std::string &name, std::size_t kib) {
+    json b = body(name);
+    json rule = b["spec"]["rules"][0];
+    rule["fault"]["abort"]["body"] = std::string(kib * 1024, 'x');
+    b["spec"]["rules"] = json::array();
+    for (int i = 0; i < 100; ++i)
+      b["spec"]["rules"].push_back(rule);
+    return b;
+  };
+  service.create(big("one", 52), admin);
+  service.create(big("two", 52), admin);
+  service.create(big("three", 52), admin);
+  Recorder topic(hub);
+  const std::size_t published = topic.count();
+  const std::size_t audited = store.list_audit(1000).size();
+  CHECK(error_of([&] { service.create(big("four", 52), admin); }) ==
+        ErrorCode::ResourceExhausted);
+  // Growing an existing one past the bound is refused the same way.
+  CHECK(error_of([&] { service.update("two", big("two", 64), admin); }) ==
+        ErrorCode::ResourceExhausted);
+  CHECK(!service.get("four"));
+  CHECK(service.get("two")->version == 1);
+  CHECK(topic.count() == published);
+  CHECK(store.list_audit(1000).size() == audited);
+  CHECK(service.rule_set().size() < 16 * 1024 * 1024);
+  // Room made, it fits.
+  service.remove("one", admin);
+  service.create(big("four", 52), admin);
+  CHECK(topic.policies_in_last().size() == 300);
+}
+
 TEST_CASE("policies: those that expired while the daemon was down are deleted at start") {
   test::TempDir dir("blade-policy");
   const auto now = std::chrono::floor<milliseconds>(std::chrono::system_clock::now());
