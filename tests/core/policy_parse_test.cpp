@@ -8,6 +8,7 @@
 
 #include "blade/core/model/error.hpp"
 #include "blade/core/policy/policy.hpp"
+#include "stored_policy.hpp"
 
 using namespace blade;
 using nlohmann::json;
@@ -261,17 +262,9 @@ TEST_CASE("parse_policy: minimal body; version as an integer; a rule without mat
 }
 
 TEST_CASE("to_json: the API shape, and what it gives parses back to the same draft") {
-  const PolicyDraft d = parse_policy(good_body());
-  FaultPolicy p;
-  p.name = d.name;
-  p.version = 4;
-  p.spec = d.spec;
-  p.start_delay_ms = d.start_delay_ms;
-  p.duration_seconds = d.duration_seconds;
-  p.created_at = SystemTime(std::chrono::milliseconds(1795000000000));
-  p.updated_at = SystemTime(std::chrono::milliseconds(1795000005000));
-  p.active_from = p.updated_at + std::chrono::milliseconds(1000);
-  p.expires_at = p.active_from + std::chrono::seconds(60);
+  const PolicyDraft d = parse_policy(good_body());  // start delay 1 s, duration 60 s
+  FaultPolicy p = test::stored_policy(d, SystemTime(std::chrono::milliseconds(1795000000000)),
+                                      SystemTime(std::chrono::milliseconds(1795000005000)), 4);
   const json j = to_json(p);
   CHECK(j["apiVersion"] == "v1");
   CHECK(j["kind"] == "FaultInjectionPolicy");

@@ -18,6 +18,7 @@
 #include "blade/core/plugin/topic_hub.hpp"
 #include "blade/core/policy/policy_service.hpp"
 #include "blade/core/store/store.hpp"
+#include "stored_policy.hpp"
 
 using namespace blade;
 using nlohmann::json;
@@ -352,14 +353,10 @@ TEST_CASE("policies: those that expired while the daemon was down are deleted at
   const auto now = std::chrono::floor<milliseconds>(std::chrono::system_clock::now());
   {
     Store store(dir / "blade.db");
-    const PolicyDraft d = parse_policy(body("old"));
-    FaultPolicy p;
-    p.name = "old";
-    p.version = 3;
-    p.spec = d.spec;
-    p.duration_seconds = 60;
-    p.created_at = p.updated_at = p.active_from = now - std::chrono::minutes(5);
-    p.expires_at = p.active_from + std::chrono::seconds(60);
+    // Written five minutes ago for one minute: expired four minutes ago.
+    FaultPolicy p = test::stored_policy(parse_policy(body("old", 503, 60)),
+                                        now - std::chrono::minutes(5),
+                                        now - std::chrono::minutes(5), 3);
     AuditEntry a;
     a.action = "policy.create";
     store.insert_policy(p, a);

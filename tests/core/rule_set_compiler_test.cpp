@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include "blade/core/policy/policy.hpp"
+#include "stored_policy.hpp"
 
 using namespace blade;
 using nlohmann::json;
@@ -28,16 +29,7 @@ FaultPolicy policy(const std::string &name, const json &rules, std::int64_t star
                                            {{"rules", rules},
                                             {"start_delay_ms", start_delay_ms},
                                             {"duration_seconds", duration_s}}}});
-  FaultPolicy p;
-  p.name = d.name;
-  p.version = 1;
-  p.spec = d.spec;
-  p.start_delay_ms = d.start_delay_ms;
-  p.duration_seconds = d.duration_seconds;
-  p.created_at = p.updated_at = at_ms(kT0);
-  p.active_from = at_ms(kT0 + start_delay_ms);
-  if (duration_s > 0) p.expires_at = p.active_from + std::chrono::seconds(duration_s);
-  return p;
+  return test::stored_policy(d, at_ms(kT0), at_ms(kT0));
 }
 
 json rule(std::int64_t priority, const std::string &prefix) {

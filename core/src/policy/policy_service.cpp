@@ -108,10 +108,10 @@ struct PolicyService::Impl {
   void publish_locked(std::string doc) {
     // The same text is the same version: the version is a hash of the rules
     // text, which the document holds whole.
-    if (published && doc == last_published) return;
-    last_published = doc;
-    published = true;
+    if (last_published && doc == *last_published) return;
     topics.publish(kHttpRulesTopic, std::move(doc));
+    // The hub's own copy, shared rather than copied (it may be megabytes).
+    last_published = topics.current(kHttpRulesTopic);
   }
 
   void publish_stored_locked() { publish_locked(compile_rule_set(store.list_policies())); }
@@ -181,8 +181,7 @@ struct PolicyService::Impl {
   // Serialises changes, from the store write to the publish, so the order
   // subscribers see is the commit order. Policy writes are rare.
   mutable std::mutex mutex;
-  bool published = false;
-  std::string last_published;
+  TopicHub::Document last_published;  // null until start() publishes
   std::map<std::string, Timer> timers;  // by policy name; guarded by mutex
   std::uint64_t next_generation = 0;
   std::shared_ptr<Alive> alive;
@@ -293,7 +292,7 @@ std::vector<FaultPolicy> PolicyService::list() const {
 
 std::string PolicyService::rule_set() const {
   std::lock_guard lock(impl_->mutex);
-  if (impl_->published) return impl_->last_published;
+  if (impl_->last_published) return *impl_->last_published;
   return compile_rule_set(impl_->store.list_policies());
 }
 
