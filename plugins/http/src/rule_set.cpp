@@ -129,11 +129,12 @@ void parse_fault(const json &fault, const RuleFields &where, Rule &rule) {
 
   const json *delay = member(fault, "delay_ms");
   if (delay)
-    rule.delay = std::chrono::milliseconds(integer_of(*delay, where, "fault.delay_ms", 0, kMaxDelayMs));
+    rule.delay =
+        std::chrono::milliseconds(integer_of(*delay, where, "fault.delay_ms", 0, kMaxDelayMs));
   if (const json *jitter = member(fault, "delay_jitter_ms")) {
     if (!delay) where.fail("fault.delay_jitter_ms", "needs fault.delay_ms");
-    rule.delay_jitter =
-        std::chrono::milliseconds(integer_of(*jitter, where, "fault.delay_jitter_ms", 0, kMaxDelayMs));
+    rule.delay_jitter = std::chrono::milliseconds(
+        integer_of(*jitter, where, "fault.delay_jitter_ms", 0, kMaxDelayMs));
   }
   if (const json *abort = member(fault, "abort")) {
     if (!abort->is_object()) where.fail("fault.abort", "must be an object");
@@ -142,7 +143,8 @@ void parse_fault(const json &fault, const RuleFields &where, Rule &rule) {
     Abort a;
     a.status = static_cast<int>(
         integer_of(*status, where, "fault.abort.status", kMinAbortStatus, kMaxAbortStatus));
-    if (const json *body = member(*abort, "body")) a.body = string_of(*body, where, "fault.abort.body");
+    if (const json *body = member(*abort, "body"))
+      a.body = string_of(*body, where, "fault.abort.body");
     rule.abort = std::move(a);
   }
   if (!delay && !rule.abort) where.fail("fault", "needs delay_ms or abort");
