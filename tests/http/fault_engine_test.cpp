@@ -305,6 +305,7 @@ TEST_CASE("a bad rule set is refused naming the field, and the previous one stay
       {edited("/active_until_ms"_json_pointer, 1e300), "rules[1].active_until_ms"},
       {edited("/id"_json_pointer, "p/0"), "rules[1].id (rule \"p/0\"): repeats"},
       {edited("/id"_json_pointer, ""), "rules[1].id"},
+      {edited("/id"_json_pointer, std::string(257, 'x')), "rules[1].id: must have 1 to 256 bytes"},
       {erased("id"), "rules[1].id: is required"},
       {erased("policy"), "rules[1].policy"},
       {erased("fault"), "rules[1].fault"},

@@ -197,7 +197,9 @@ RuleSet parse_rule_set(std::string_view text, const std::vector<std::string> &on
     const json *id = member(r, "id");
     if (!id) where.fail("id", "is required");
     const std::string &id_text = string_of(*id, where, "id");
-    if (id_text.empty()) where.fail("id", "must not be empty");
+    // Ids label the counters the host shows (at most 64 series in 64 KiB).
+    if (id_text.empty() || id_text.size() > kMaxRuleIdBytes)
+      where.fail("id", "must have 1 to " + std::to_string(kMaxRuleIdBytes) + " bytes");
     where.know_id(id_text);
     const json *policy = member(r, "policy");
     if (!policy) where.fail("policy", "is required");
