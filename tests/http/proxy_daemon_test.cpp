@@ -34,15 +34,6 @@ int port_of(const Answer &a) {
   return std::stoi(listen.substr(listen.rfind(':') + 1));
 }
 
-httplib::Client client_to(int port) {
-  httplib::Client c("127.0.0.1", port);
-  c.set_keep_alive(true);
-  c.set_tcp_nodelay(true);
-  c.set_connection_timeout(5);
-  c.set_read_timeout(10);
-  return c;
-}
-
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -61,7 +52,7 @@ TEST_CASE("http delay and http abort through bladed: the effect on a real client
   const int port = port_of(delay);
   CHECK(port > 0);
   CHECK(delay.body["data"]["result"]["upstream"] == up.address());
-  auto via = client_to(port);
+  auto via = keep_alive_client(port);
   auto t0 = std::chrono::steady_clock::now();
   auto slow = via.Get("/slow");
   const double slow_ms = ms_since(t0);
@@ -80,7 +71,7 @@ TEST_CASE("http delay and http abort through bladed: the effect on a real client
                               {{"listen", "127.0.0.1:0"}, {"upstream", up.address()},
                                {"method", "POST"}, {"code", "503"}, {"body", "chaos"}});
   REQUIRE_MESSAGE(abort.status == 201, abort.body.dump());
-  auto to_abort = client_to(port_of(abort));
+  auto to_abort = keep_alive_client(port_of(abort));
   auto posted = to_abort.Post("/x", "data", "text/plain");
   REQUIRE(posted);
   CHECK(posted->status == 503);
@@ -114,7 +105,7 @@ TEST_CASE("the live counters of a running proxy are in /metrics") {
                           {{"listen", "127.0.0.1:0"}, {"upstream", up.address()}, {"code", "500"},
                            {"percent", "100"}});
   REQUIRE_MESSAGE(a.status == 201, a.body.dump());
-  auto via = client_to(port_of(a));
+  auto via = keep_alive_client(port_of(a));
   for (int i = 0; i < 4; ++i) via.Get("/m");
   const std::string want = "blade_plugin_faults_injected_total{plugin=\"http\",uid=\"" + a.uid() +
                            "\",rule=\"all\"} 4";
@@ -144,7 +135,7 @@ TEST_CASE("destroy drains a delayed request in flight: it completes, then the po
   const int port = port_of(a);
   std::optional<httplib::Result> in_flight;
   std::thread client([&] {
-    auto via = client_to(port);
+    auto via = keep_alive_client(port);
     in_flight.emplace(via.Get("/held"));
   });
   std::this_thread::sleep_for(200ms);

@@ -131,6 +131,16 @@ inline int free_port() {
   return ntohs(a.sin_port);
 }
 
+// A keep-alive client of 127.0.0.1:port (Nagle off, as the upstream).
+inline httplib::Client keep_alive_client(int port) {
+  httplib::Client c("127.0.0.1", port);
+  c.set_keep_alive(true);
+  c.set_tcp_nodelay(true);
+  c.set_connection_timeout(5);
+  c.set_read_timeout(10);
+  return c;
+}
+
 // True when a TCP connect to 127.0.0.1:port is accepted.
 inline bool port_open(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -61,14 +61,7 @@ struct Proxy {
     REQUIRE_MESSAGE(r.ok(), r.describe());
     return json::parse(r.result);
   }
-  httplib::Client client() const {
-    httplib::Client c("127.0.0.1", port);
-    c.set_keep_alive(true);
-    c.set_tcp_nodelay(true);
-    c.set_connection_timeout(5);
-    c.set_read_timeout(10);
-    return c;
-  }
+  httplib::Client client() const { return keep_alive_client(port); }
   bool destroyed = false;
 };
 
@@ -78,6 +71,20 @@ bt::Flags base_flags(const Upstream &up) {
 bt::Flags with(bt::Flags f, const bt::Flags &more) {
   f.insert(f.end(), more.begin(), more.end());
   return f;
+}
+
+// A proxy following the published rule set, in front of its own upstream.
+struct PolicyProxy {
+  Upstream up;
+  Plugin p;
+  Proxy proxy{p.inst, "proxy", base_flags(up)};
+};
+
+// The status of GET `path` on `c`'s connection.
+int get_status(httplib::Client &c, const std::string &path) {
+  auto r = c.Get(path.c_str());
+  REQUIRE(r);
+  return r->status;
 }
 
 // The counters series of rule `rule` ("all" for the totals) in a counters
@@ -226,10 +233,7 @@ TEST_CASE("abort: 30 percent of 5000 requests, within the binomial 99% bounds; t
   CHECK(series(report["counters"], "flags/0")["faults_injected"] == aborted.load());
 }
 
-TEST_CASE("rules match on path (exact, prefix, regex), method and headers (exact, prefix, regex, present)") {
-  Upstream up;
-  Plugin p;
-  Proxy proxy(p.inst, "proxy", base_flags(up));
+TEST_CASE_FIXTURE(PolicyProxy, "rules match on path (exact, prefix, regex), method and headers (exact, prefix, regex, present)") {
   const json rules = json::array({
       rule("m/0", {{"path", {{"exact", "/exact"}}}}, abort_fault(520)),
       rule("m/1", {{"path", {{"prefix", "/pre/"}}}}, abort_fault(521)),
@@ -271,31 +275,21 @@ TEST_CASE("rules match on path (exact, prefix, regex), method and headers (exact
   CHECK(status("GET", "/h") == 200);
 }
 
-TEST_CASE("two matching rules: the first of the rule set (the higher priority) applies") {
-  Upstream up;
-  Plugin p;
-  Proxy proxy(p.inst, "proxy", base_flags(up));
+TEST_CASE_FIXTURE(PolicyProxy, "two matching rules: the first of the rule set (the higher priority) applies") {
   p.host.publish("http.rules",
                  rule_set("00000000000000b1",
                           json::array({rule("hi/0", {{"path", {{"prefix", "/p"}}}}, abort_fault(531), 10),
                                        rule("lo/0", {{"path", {{"prefix", "/p"}}}}, abort_fault(532), 1)})));
   auto c = proxy.client();
-  auto r = c.Get("/p");
-  REQUIRE(r);
-  CHECK(r->status == 531);
+  CHECK(get_status(c, "/p") == 531);
   p.host.publish("http.rules",
                  rule_set("00000000000000b2",
                           json::array({rule("lo/0", {{"path", {{"prefix", "/p"}}}}, abort_fault(532), 20),
                                        rule("hi/0", {{"path", {{"prefix", "/p"}}}}, abort_fault(531), 10)})));
-  r = c.Get("/p");
-  REQUIRE(r);
-  CHECK(r->status == 532);
+  CHECK(get_status(c, "/p") == 532);
 }
 
-TEST_CASE("a rule's window: not applied before active_from_ms, applied from it, not after active_until_ms") {
-  Upstream up;
-  Plugin p;
-  Proxy proxy(p.inst, "proxy", base_flags(up));
+TEST_CASE_FIXTURE(PolicyProxy, "a rule's window: not applied before active_from_ms, applied from it, not after active_until_ms") {
   const std::int64_t from = epoch_ms() + 400;
   p.host.publish("http.rules",
                  rule_set("00000000000000c1",
@@ -303,23 +297,14 @@ TEST_CASE("a rule's window: not applied before active_from_ms, applied from it, 
                                        rule("w/1", {{"path", {{"exact", "/over"}}}}, abort_fault(542), 0,
                                             epoch_ms() - 10'000, epoch_ms() - 1)})));
   auto c = proxy.client();
-  auto r = c.Get("/later");
-  REQUIRE(r);
-  CHECK(r->status == 200);
+  CHECK(get_status(c, "/later") == 200);
   CHECK(epoch_ms() < from);  // that answer really came before the window
   while (epoch_ms() < from + 5) std::this_thread::sleep_for(10ms);
-  r = c.Get("/later");
-  REQUIRE(r);
-  CHECK(r->status == 541);
-  r = c.Get("/over");
-  REQUIRE(r);
-  CHECK(r->status == 200);
+  CHECK(get_status(c, "/later") == 541);
+  CHECK(get_status(c, "/over") == 200);
 }
 
-TEST_CASE("the rule set updated 100 times under steady load: no request fails or is reset") {
-  Upstream up;
-  Plugin p;
-  Proxy proxy(p.inst, "proxy", base_flags(up));
+TEST_CASE_FIXTURE(PolicyProxy, "the rule set updated 100 times under steady load: no request fails or is reset") {
   std::atomic<bool> stop{false};
   std::atomic<int> ok{0}, failed{0};
   std::vector<std::thread> clients;
@@ -367,6 +352,42 @@ TEST_CASE("upstream down: 502, counted as an error; the proxy keeps serving") {
   CHECK(series(report["counters"], "flags/0")["errors"] == 3);
 }
 
+TEST_CASE("an upstream that never answers: 504 after upstream-timeout, counted as an error") {
+  // A listening socket nobody accepts from: the kernel completes the
+  // connects, and no byte ever comes back.
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0);
+  REQUIRE(::listen(fd, 16) == 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len);
+  Plugin p;
+  Proxy proxy(p.inst, "delay",
+              {{"listen", "127.0.0.1:0"}, {"upstream", "127.0.0.1:" + std::to_string(ntohs(a.sin_port))},
+               {"upstream-timeout", "300ms"}, {"time", "0"}, {"percent", "100"}});
+  auto c = proxy.client();
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(get_status(c, "/silent") == 504);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  CHECK(took >= 300ms);
+  CHECK(took < 2s);
+  const json report = proxy.destroy();
+  CHECK(series(report["counters"], "all")["errors"] == 1);
+  ::close(fd);
+}
+
+TEST_CASE_FIXTURE(PolicyProxy, "Expect: 100-continue is answered by the proxy, then the body goes up") {
+  RawConnection conn(proxy.port);
+  conn.send("POST /count HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+  CHECK(conn.read_response().status == 100);
+  conn.send("abcd");
+  const RawResponse r = conn.read_response();
+  CHECK(r.status == 200);
+  CHECK(r.body == "4 length");
+}
+
 TEST_CASE("an abort keeps the keep-alive connection usable; its request body is read and dropped") {
   Upstream up;
   Plugin p;
@@ -385,10 +406,7 @@ TEST_CASE("an abort keeps the keep-alive connection usable; its request body is 
   CHECK(up.requests() == 1);
 }
 
-TEST_CASE("HTTP details: HEAD, 204, 304, hop-by-hop headers, a malformed request, CONNECT") {
-  Upstream up;
-  Plugin p;
-  Proxy proxy(p.inst, "proxy", base_flags(up));
+TEST_CASE_FIXTURE(PolicyProxy, "HTTP details: HEAD, 204, 304, hop-by-hop headers, a malformed request, CONNECT") {
   RawConnection conn(proxy.port);
   conn.send("HEAD /h HTTP/1.1\r\nHost: t\r\n\r\n");
   const RawResponse head = conn.read_response(true);
