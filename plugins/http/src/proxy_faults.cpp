@@ -1,5 +1,6 @@
 #include "proxy_faults.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 #include <string>
@@ -112,9 +113,11 @@ class ProxyFault : public sdk::Fault {
     const Endpoint bound = proxy->server->bound();
     json result = {{"listen", bound.text()},
                    {"upstream", upstream.text()},
-                   {"policies", follows_policies && !policies.empty() ? json(policies) : json("all")},
+                   // "all", the names given, or none: delay and abort follow no policy
+                   {"policies", !follows_policies ? json::array()
+                                : policies.empty() ? json("all")
+                                                   : json(policies)},
                    {"rule_set_version", proxy->engine->version()}};
-    if (!follows_policies) result["policies"] = json::array();
     const json restore = {{"listen", bound.text()}, {"upstream", upstream.text()}};
     if (!fleet_.add(uid, std::move(proxy)))
       throw sdk::AlreadyExists("experiment " + uid + " already runs a proxy");
