@@ -172,6 +172,14 @@ TEST_CASE("report_counters: a bad report is refused keeping the last good; a fai
   CHECK(l.counters.for_uid(uid));            // another experiment's stay
 }
 
+TEST_CASE("a fault that ended on its own (fault_ended) takes its counters with it") {
+  Loaded l;
+  const std::string uid = "00000000000000b5";
+  auto made = l.plugin->create(request(uid, "ends"));
+  REQUIRE_MESSAGE(made.ok(), made.message);
+  CHECK_FALSE(l.counters.for_uid(uid));  // no destroy will come to drop them
+}
+
 TEST_CASE("unloading a plugin forgets what its instance reported") {
   Loaded l;
   const std::string uid = "00000000000000b4";

@@ -9,6 +9,7 @@
 //    10 ms until destroy, which stops it.
 //  - bad [--then-fail]: reports a good text, then one breaking the rules;
 //    its result says which the host took; --then-fail fails the create.
+//  - ends: reports counters, then that its fault ended on its own.
 //  - leak --topic T: subscribes through the C table and never unsubscribes:
 //    the host must end it once shutdown returned, before the code goes.
 #include <atomic>
@@ -52,6 +53,8 @@ items:
       desc: fail the create after reporting
       type: bool
       default: "false"
+  - action: ends
+    shortDesc: Report counters, then say the fault ended on its own
   - action: leak
     shortDesc: Subscribe and never unsubscribe
     flags:
@@ -107,6 +110,9 @@ class Live {
       return {std::string(R"({"good":)") + (good ? "true" : "false") + R"(,"bad":)" +
                   (bad ? "true" : "false") + "}",
               "{}"};
+    } else if (action == "ends") {
+      host_.report_counters(uid, R"({"series":[{"counters":{"errors":1}}]})");
+      host_.fault_ended(uid, "ended at once");
     } else if (action == "leak") {
       const blade_host_api *api = host_.api();
       if (!BLADE_HAS_FUNC(api, subscribe)) throw blade::sdk::NotSupported("no topics here");

@@ -330,6 +330,72 @@ TEST_CASE("metrics count experiments, latencies, executor errors and requests") 
                     {{"method", "GET"}, {"route", "/metrics"}, {"code", "200"}}) >= 1);
 }
 
+TEST_CASE("plugins' live counters (ABI 1.5) are in /metrics and with the experiment until destroy") {
+  BladedProcess d(with_test_plugins({"live_counters.so", "c_marker.so"}));
+  auto c = d.client();
+  // A label value with each character the exposition format escapes.
+  const std::string rule = "check\"out\\0\nend";
+  auto made = create(c, "live", "count", {{"rule", rule}});
+  INFO(made.body.dump());
+  REQUIRE(made.status == 201);
+  const std::string uid = made.uid();
+  const Labels mine = {{"plugin", "live-counters"}, {"uid", uid}, {"rule", rule}};
+
+  // The plugin's thread reports every 10 ms: the scraped figure grows.
+  std::optional<double> first;
+  REQUIRE(blade::test::eventually([&] {
+    first = scrape(d).value("blade_plugin_total_requests_total", mine);
+    return first.value_or(0) >= 2;
+  }));
+  double later = 0;
+  REQUIRE(blade::test::eventually([&] {
+    later = scrape(d).value("blade_plugin_total_requests_total", mine).value_or(0);
+    return later > *first;
+  }));
+  auto x = scrape(d);
+  CHECK(x.types.at("blade_plugin_total_requests_total") == "counter");
+  CHECK(x.types.at("blade_plugin_errors_total") == "counter");
+  CHECK(x.help.count("blade_plugin_total_requests_total") == 1);
+  CHECK(x.value("blade_plugin_errors_total", mine) == 0);
+
+  // With the experiment, one by one and in the list, while it runs.
+  json one = blade::test::experiment(c, uid);
+  INFO(one.dump());
+  REQUIRE(one.contains("counters"));
+  const json &series = one["counters"]["series"];
+  REQUIRE(series.size() == 1);
+  CHECK(series[0]["labels"] == json({{"rule", rule}}));
+  CHECK(series[0]["counters"]["total_requests"].get<double>() >= later);
+  CHECK(series[0]["counters"]["errors"] == 0);
+  auto list = json::parse(c.Get("/v1/experiments", auth())->body);
+  REQUIRE(list["data"]["items"].size() == 1);
+  CHECK(list["data"]["items"][0].contains("counters"));
+
+  // Gone once the destroy returned: from the answer, the record and the scrape.
+  auto gone = destroy(c, uid);
+  REQUIRE(gone.status == 200);
+  CHECK_FALSE(gone.body["data"].contains("counters"));
+  CHECK_FALSE(blade::test::experiment(c, uid).contains("counters"));
+  auto after = scrape(d);
+  CHECK_FALSE(after.value("blade_plugin_total_requests_total", mine));
+  CHECK(after.types.count("blade_plugin_total_requests_total") == 0);
+
+  // A report breaking the rules is refused; the good one before it stands.
+  auto bad = create(c, "live", "bad", {{"then-fail", false}});
+  REQUIRE(bad.status == 201);
+  CHECK(bad.body["data"]["result"] == json({{"good", true}, {"bad", false}}));
+  CHECK(blade::test::experiment(c, bad.uid())["counters"] ==
+        json::parse(R"({"series":[{"labels":{},"counters":{"errors":1}}]})"));
+  CHECK(scrape(d).value("blade_plugin_errors_total",
+                        {{"plugin", "live-counters"}, {"uid", bad.uid()}}) == 1);
+
+  // An experiment whose plugin reports nothing has no "counters" at all.
+  auto quiet = create(c, "cmarker", "touch", {{"path", d.dir / "quiet"}});
+  REQUIRE(quiet.status == 201);
+  CHECK_FALSE(quiet.body["data"].contains("counters"));
+  CHECK_FALSE(blade::test::experiment(c, quiet.uid()).contains("counters"));
+}
+
 TEST_CASE("metrics need a token") {
   BladedProcess d(with_test_plugins({"c_marker.so"}));
   auto res = d.client().Get("/metrics");

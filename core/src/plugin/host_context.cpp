@@ -216,6 +216,8 @@ HostContext::HostContext(std::string plugin_name, const HostSettings &settings,
 
 void HostContext::fault_ended(const std::string &uid, const std::string &reason) const {
   log::warn("fault ended on its own", {{"plugin", plugin_name_}, {"uid", uid}, {"reason", reason}});
+  // Nothing runs for it any more (and no destroy will come to drop them).
+  if (counters_) counters_->drop(uid);
   if (fault_ended_) fault_ended_(plugin_name_, uid, reason);
 }
 

@@ -262,7 +262,9 @@ typedef struct blade_host_api {
    *   {"series": [{"labels": {"rule": "checkout/0"},
    *                "counters": {"total_requests": 12, "errors": 0}}]}
    * (label and counter names [a-z_][a-z0-9_]*, at most 64 series, counter
-   * values non-negative integers). Each call replaces the last; the host
+   * values non-negative integers; the complete rules, with their limits,
+   * are written out in the SDK's blade/counters.hpp, whose parse_counters
+   * the host applies). Each call replaces the last; the host
    * shows them in its metrics as blade_plugin_<counter>_total{plugin,uid,
    * <labels>} and with the experiment while it runs, and forgets them when
    * the experiment's destroy returns (a destroy reports the final figures

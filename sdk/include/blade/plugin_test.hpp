@@ -35,7 +35,7 @@
 //    thread), after a number of progress reports, after a delay, or once the
 //    call's deadline passed; remaining_ms counts down to that deadline and
 //    is INT64_MAX without one.
-//  - host_info reports ABI 1.4, a private state_dir (a temporary directory
+//  - host_info reports ABI 1.<Options::abi_minor>, a private state_dir (a temporary directory
 //    created with the Host and removed with it; it survives restart()), the
 //    test process's pid as daemon_pid, protected_paths (the Host's
 //    temporary root plus Options::protected_paths) and config_json.
