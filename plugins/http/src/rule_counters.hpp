@@ -17,6 +17,7 @@
 #include <mutex>
 #include <string>
 
+#include <blade/counters.hpp>
 #include <nlohmann/json.hpp>
 
 namespace blade::http {
@@ -30,7 +31,7 @@ struct RuleCounters {
 class CounterBook {
  public:
   // The host API's report_counters takes at most this many series.
-  static constexpr std::size_t kMaxSeries = 64;
+  static constexpr std::size_t kMaxSeries = sdk::kMaxCounterSeries;
 
   RuleCounters &totals() { return totals_; }
   void count_request() { total_requests_.fetch_add(1, std::memory_order_relaxed); }
