@@ -27,6 +27,7 @@ namespace blade::server {
 
 template <class Base>
 class PooledServer;  // http_server.cpp
+class ConfigFrames;  // config_stream_route.cpp
 
 // Who may call a route.
 enum class Access {
@@ -141,6 +142,7 @@ class HttpServer {
   std::condition_variable stream_cv_;
   std::atomic<int> open_streams_{0};         // GET /v1/events
   std::atomic<int> open_config_streams_{0};  // GET /v1/config/stream
+  std::shared_ptr<ConfigFrames> config_frames_;  // the rule set as the streams write it
   std::atomic<std::uint64_t> served_{0};
 };
 

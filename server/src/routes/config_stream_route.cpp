@@ -38,33 +38,66 @@ using Clock = std::chrono::steady_clock;
 // How often an idle stream checks that its client is still there.
 constexpr auto kLivenessPoll = std::chrono::seconds(1);
 
-struct Frame {
-  std::string version;
-  std::string text;  // empty when the document is unusable
-};
+}  // namespace
 
-// The SSE event for one rule set document. The document is the daemon's
-// own (compile_rule_set), so a parse failure is a bug: logged, not sent.
-Frame update_frame(const std::string &doc) {
-  Frame f;
-  nlohmann::json set = nlohmann::json::parse(doc, nullptr, false);
-  if (!set.is_object() || !set.contains("version") || !set["version"].is_string()) {
-    log::error("config stream: the rule set document has no version", {{"bytes", std::to_string(doc.size())}});
+// The frame of the latest document, made once however many streams write
+// it: a rule set can be megabytes, and parsing it once per reader would
+// cost every reader's latency. Keeps one document and its frame.
+class ConfigFrames {
+ public:
+  struct Frame {
+    std::string version;
+    std::string text;  // empty when the document is unusable
+  };
+
+  std::shared_ptr<const Frame> frame_for(const TopicHub::Document &doc) {
+    // Held while a frame is made, so the other streams wait for that one
+    // instead of each making its own.
+    std::lock_guard lock(mutex_);
+    if (doc != doc_) {
+      doc_ = doc;
+      frame_ = std::make_shared<const Frame>(make_frame(*doc));
+    }
+    return frame_;
+  }
+
+ private:
+  // The SSE event for one rule set document. The document is the daemon's
+  // own (compile_rule_set), so a parse failure is a bug: logged, not sent.
+  static Frame make_frame(const std::string &doc) {
+    Frame f;
+    nlohmann::json set = nlohmann::json::parse(doc, nullptr, false);
+    if (!set.is_object() || !set.contains("version") || !set["version"].is_string()) {
+      log::error("config stream: the rule set document has no version",
+                 {{"bytes", std::to_string(doc.size())}});
+      return f;
+    }
+    f.version = set["version"].get<std::string>();
+    // dump() writes one line whatever the document's own layout was.
+    f.text = fmt::format("id: {}\nevent: update\ndata: {}\n\n", f.version, set.dump());
     return f;
   }
-  f.version = set["version"].get<std::string>();
-  // dump() writes one line whatever the document's own layout was.
-  f.text = fmt::format("id: {}\nevent: update\ndata: {}\n\n", f.version, set.dump());
-  return f;
-}
+
+  std::mutex mutex_;
+  TopicHub::Document doc_;
+  std::shared_ptr<const Frame> frame_;
+};
+
+namespace {
 
 // One open stream, held by its content provider: when httplib drops the
 // provider the subscription ends and the slot is given back.
 class ConfigStream {
  public:
   ConfigStream(std::atomic<int> &open, std::mutex &mutex, std::condition_variable &cv,
-               const std::atomic<bool> &stopping, Clock::duration keepalive)
-      : open_(open), mutex_(mutex), cv_(cv), stopping_(stopping), keepalive_(keepalive) {
+               const std::atomic<bool> &stopping, Clock::duration keepalive,
+               std::shared_ptr<ConfigFrames> frames)
+      : open_(open),
+        mutex_(mutex),
+        cv_(cv),
+        stopping_(stopping),
+        keepalive_(keepalive),
+        frames_(std::move(frames)) {
     slots_taken = ++open_;
   }
   ~ConfigStream() {
@@ -102,6 +135,7 @@ class ConfigStream {
   std::condition_variable &cv_;
   const std::atomic<bool> &stopping_;
   const Clock::duration keepalive_;
+  const std::shared_ptr<ConfigFrames> frames_;
   TopicHub::Document latest_;  // not yet written; null when nothing is due
   std::string sent_version_;   // the version this client has
   Clock::time_point next_keepalive_ = Clock::now() + keepalive_;
@@ -124,10 +158,10 @@ bool ConfigStream::pump(httplib::DataSink &sink) {
   if (doc) {
     // The same content republished (an update that changed nothing) is
     // not news to a data plane.
-    Frame f = update_frame(*doc);
-    if (!f.text.empty() && f.version != sent_version_) {
-      if (!write(sink, f.text)) return false;
-      sent_version_ = std::move(f.version);
+    const auto frame = frames_->frame_for(doc);
+    if (!frame->text.empty() && frame->version != sent_version_) {
+      if (!write(sink, frame->text)) return false;
+      sent_version_ = frame->version;
     }
   }
   if (Clock::now() >= next_keepalive_) return write(sink, ": keepalive\n\n");
@@ -137,13 +171,15 @@ bool ConfigStream::pump(httplib::DataSink &sink) {
 }  // namespace
 
 void HttpServer::install_config_stream_route() {
+  config_frames_ = std::make_shared<ConfigFrames>();
   route("GET", "/v1/config/stream", Access::Read, {},
         [this](const httplib::Request &, httplib::Response &res, RequestContext &) {
           if (stopping_) throw Error(ErrorCode::Unavailable, "bladed is shutting down");
           const auto keepalive = std::chrono::duration_cast<Clock::duration>(
               std::chrono::duration<double>(config_.config_stream_keepalive));
           auto stream = std::make_shared<ConfigStream>(open_config_streams_, stream_mutex_,
-                                                       stream_cv_, stopping_, keepalive);
+                                                       stream_cv_, stopping_, keepalive,
+                                                       config_frames_);
           // A stream holds a connection and its thread for its whole life.
           if (stream->slots_taken > config_.max_config_streams) {
             throw Error(ErrorCode::ResourceExhausted,
