@@ -12,7 +12,7 @@
 #include "blade/core/model/bounded_json.hpp"
 #include "cli_error.hpp"
 #include "command.hpp"
-#include "daemon/yaml_json.hpp"
+#include "src/daemon/yaml_json.hpp"
 #include "output.hpp"
 
 namespace blade::cli {

@@ -29,6 +29,7 @@
 #include "blade/core/plugin/topic_hub.hpp"
 #include "blade/core/policy/policy.hpp"
 #include "http/http_server.hpp"
+#include "sse_response.hpp"
 
 namespace blade::server {
 namespace {
@@ -195,11 +196,7 @@ void HttpServer::install_config_stream_route() {
           if (!stream->subscription)
             throw Error(ErrorCode::Unavailable, "the HTTP fault rule set is not published yet");
 
-          res.set_header("Cache-Control", "no-cache");
-          res.set_header("X-Accel-Buffering", "no");
-          res.set_chunked_content_provider(
-              "text/event-stream",
-              [stream](std::size_t, httplib::DataSink &sink) { return stream->pump(sink); });
+          start_event_stream(res, std::move(stream));
         });
 }
 
