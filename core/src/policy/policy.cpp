@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -145,6 +146,8 @@ json header_matcher(const json &v, const FieldPath &at) {
     if (v.at("present") != json(true))
       field.fail("must be true (to match any request, leave the header out)");
     out = json{{"present", true}};
+  } else if (!v.contains("exact") && !v.contains("prefix") && !v.contains("regex")) {
+    at.fail("needs one of exact, prefix, regex, present");
   } else {
     out = string_matcher(v, at, false);
   }

@@ -24,6 +24,12 @@ inline constexpr std::size_t kMaxAbortBodyBytes = 64 * 1024;
 // with the same, so a pattern accepted here compiles there too.
 inline constexpr std::int64_t kRegexMaxMem = 1 << 20;
 
+// What all policies together may add up to: the compiled rule set is held
+// by the daemon, every config stream and every data plane, and sent whole
+// on each change. A change past either bound is refused (429).
+inline constexpr std::size_t kMaxPolicies = 1000;
+inline constexpr std::size_t kMaxRuleSetBytes = 16 * 1024 * 1024;
+
 inline constexpr std::int64_t kMinPriority = -1'000'000;
 inline constexpr std::int64_t kMaxPriority = 1'000'000;
 inline constexpr std::chrono::milliseconds kMaxDelay = std::chrono::minutes(10);

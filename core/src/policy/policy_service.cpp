@@ -6,6 +6,7 @@
 
 #include "blade/core/model/error.hpp"
 #include "blade/core/model/log.hpp"
+#include "policy_limits.hpp"
 
 namespace blade {
 namespace {
@@ -77,18 +78,43 @@ struct PolicyService::Impl {
     alive->impl = this;
   }
 
-  // Compiles the stored policies and publishes the set if it differs from
-  // the one last published. Called with `mutex` held, after the change is
+  // The rule set the stored policies give once `change` is applied (it
+  // replaces the policy of its name, or is added; none: a deletion of
+  // `deleted`). A create or update that would pass the bounds is refused
+  // here, before anything is written; a deletion never is.
+  std::string compile_after_locked(const FaultPolicy *change, const std::string &deleted = {}) {
+    std::vector<FaultPolicy> policies = store.list_policies();
+    std::erase_if(policies, [&](const FaultPolicy &p) {
+      return p.name == deleted || (change && p.name == change->name);
+    });
+    if (!change) return compile_rule_set(policies);
+    policies.push_back(*change);
+    if (policies.size() > policy_limits::kMaxPolicies)
+      throw Error(ErrorCode::ResourceExhausted,
+                  fmt::format("at most {} policies may exist; delete one first",
+                              policy_limits::kMaxPolicies));
+    std::string doc = compile_rule_set(policies);
+    if (doc.size() > policy_limits::kMaxRuleSetBytes)
+      throw Error(ErrorCode::ResourceExhausted,
+                  fmt::format("the compiled rule set would be {} bytes, over the limit of {}; "
+                              "delete or shrink a policy first",
+                              doc.size(), policy_limits::kMaxRuleSetBytes));
+    return doc;
+  }
+
+  // Publishes `doc` (the rule set as now committed) unless it is the one
+  // last published. Called with `mutex` held, after the change is
   // committed, so subscribers see sets in commit order.
-  void publish_locked() {
-    std::string doc = compile_rule_set(store.list_policies());
+  void publish_locked(std::string doc) {
     // The same text is the same version: the version is a hash of the rules
     // text, which the document holds whole.
-    if (published && doc == last_published) return;
-    last_published = doc;
-    published = true;
+    if (last_published && doc == *last_published) return;
     topics.publish(kHttpRulesTopic, std::move(doc));
+    // The hub's own copy, shared rather than copied (it may be megabytes).
+    last_published = topics.current(kHttpRulesTopic);
   }
+
+  void publish_stored_locked() { publish_locked(compile_rule_set(store.list_policies())); }
 
   void cancel_locked(const std::string &name) {
     auto it = timers.find(name);
@@ -137,7 +163,7 @@ struct PolicyService::Impl {
     try {
       std::vector<FaultPolicy> expired;
       delete_expired_locked(expired);
-      if (!expired.empty()) publish_locked();
+      if (!expired.empty()) publish_stored_locked();
       if (timers.count(name)) return;  // re-armed by an update meanwhile
       auto p = store.get_policy(name);
       if (p && p->expires_at) arm_locked(p->name, *p->expires_at);
@@ -155,8 +181,7 @@ struct PolicyService::Impl {
   // Serialises changes, from the store write to the publish, so the order
   // subscribers see is the commit order. Policy writes are rare.
   mutable std::mutex mutex;
-  bool published = false;
-  std::string last_published;
+  TopicHub::Document last_published;  // null until start() publishes
   std::map<std::string, Timer> timers;  // by policy name; guarded by mutex
   std::uint64_t next_generation = 0;
   std::shared_ptr<Alive> alive;
@@ -180,7 +205,7 @@ void PolicyService::start() {
   std::lock_guard lock(impl_->mutex);
   std::vector<FaultPolicy> expired;
   impl_->delete_expired_locked(expired);
-  impl_->publish_locked();
+  impl_->publish_stored_locked();
   for (const FaultPolicy &p : impl_->store.list_policies())
     impl_->arm_locked(p);
 }
@@ -196,9 +221,14 @@ FaultPolicy PolicyService::create(const nlohmann::json &body, const Caller &call
   p.duration_seconds = draft.duration_seconds;
   p.created_at = now();
   set_window(p, p.created_at);
+  // A taken name is a conflict (409) before it is anything else.
+  if (impl_->store.get_policy(p.name))
+    throw Error(ErrorCode::AlreadyExists, fmt::format("policy {} already exists", p.name),
+                {{"metadata.name", fmt::format("a policy named {} already exists", p.name)}});
+  std::string doc = impl_->compile_after_locked(&p);
   impl_->store.insert_policy(p, audit_entry(caller, "policy.create", p));
   impl_->arm_locked(p);
-  impl_->publish_locked();
+  impl_->publish_locked(std::move(doc));
   return p;
 }
 
@@ -235,9 +265,10 @@ FaultPolicy PolicyService::update(const std::string &name, const nlohmann::json 
   p.start_delay_ms = draft.start_delay_ms;
   p.duration_seconds = draft.duration_seconds;
   set_window(p, now());
+  std::string doc = impl_->compile_after_locked(&p);
   impl_->store.update_policy(p, stored->version, audit_entry(caller, "policy.update", p));
   impl_->arm_locked(p);
-  impl_->publish_locked();
+  impl_->publish_locked(std::move(doc));
   return p;
 }
 
@@ -245,9 +276,10 @@ void PolicyService::remove(const std::string &name, const Caller &caller) {
   std::lock_guard lock(impl_->mutex);
   std::optional<FaultPolicy> stored = impl_->store.get_policy(name);
   if (!stored) throw Error(ErrorCode::NotFound, fmt::format("policy {} not found", name));
+  std::string doc = impl_->compile_after_locked(nullptr, name);
   impl_->store.delete_policy(name, audit_entry(caller, "policy.delete", *stored));
   impl_->cancel_locked(name);
-  impl_->publish_locked();
+  impl_->publish_locked(std::move(doc));
 }
 
 std::optional<FaultPolicy> PolicyService::get(const std::string &name) const {
@@ -260,7 +292,7 @@ std::vector<FaultPolicy> PolicyService::list() const {
 
 std::string PolicyService::rule_set() const {
   std::lock_guard lock(impl_->mutex);
-  if (impl_->published) return impl_->last_published;
+  if (impl_->last_published) return *impl_->last_published;
   return compile_rule_set(impl_->store.list_policies());
 }
 

@@ -1,7 +1,7 @@
 // Persistence in SQLite (no ORM): experiments, preparations, HTTP fault
-// policies, the audit log,
-// numbered schema migrations (PRAGMA user_version). WAL mode, one writer
-// connection, a pool of reader connections, prepared statements.
+// policies, the audit log, numbered schema migrations (PRAGMA
+// user_version). WAL mode, one writer connection, a pool of reader
+// connections, prepared statements.
 // Every failure is a blade::Error (Unavailable for a store that cannot be
 // used, Internal for a bug); nothing is silently lost.
 #pragma once
