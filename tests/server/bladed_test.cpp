@@ -226,6 +226,10 @@ TEST_CASE("configuration errors name the option") {
   CHECK(message({"--rate-limit", "-1"}) == "rate-limit: -1 is not in 0..1000000000");
   CHECK(message({"--max-event-streams", "24"}).starts_with("max-event-streams: must be below"));
   CHECK(message({"--read-timeout", "0"}) == "read-timeout: 0 is not in 1..3600");
+  CHECK(message({"--max-config-streams", "2000"}) == "max-config-streams: 2000 is not in 0..1024");
+  CHECK(message({"--config-stream-keepalive", "0.01"}) ==
+        "config-stream-keepalive: 0.01 is not in 0.05..3600");
+  CHECK(message({"--config-stream-keepalive", "0.2"}) == "no error");
 }
 
 TEST_CASE("experiments over HTTP: create, get, list, destroy, with the fault real on the host") {

@@ -67,7 +67,7 @@ void check_alive(httplib::Client &c) {
 
 }  // namespace
 
-TEST_CASE("deeply nested JSON on every POST route: 400 naming the body, nothing changed") {
+TEST_CASE("deeply nested JSON on every POST and PUT route: 400 naming the body, nothing changed") {
   const auto routes = registered_routes();
   BladedProcess d(with_test_plugins({"c_marker.so"}, {"--rate-limit", "0"}));
   auto c = d.client();
@@ -77,10 +77,13 @@ TEST_CASE("deeply nested JSON on every POST route: 400 naming the body, nothing 
 
   int posted = 0;
   for (const auto &route : routes) {
-    if (route.method != "POST") continue;
+    if (route.method != "POST" && route.method != "PUT") continue;
+    CAPTURE(route.method);
     CAPTURE(route.path);
     ++posted;
-    auto res = c.Post(concrete(route.path).c_str(), auth(), deep, "application/json");
+    auto res = route.method == "PUT"
+                   ? c.Put(concrete(route.path).c_str(), auth(), deep, "application/json")
+                   : c.Post(concrete(route.path).c_str(), auth(), deep, "application/json");
     REQUIRE_MESSAGE(res, "no answer (bladed crashed?)");
     check_alive(c);
     // The routes reading JSON refuse it at parse; the others never parse it
@@ -100,6 +103,9 @@ TEST_CASE("deeply nested JSON on every POST route: 400 naming the body, nothing 
   auto preparations = c.Get("/v1/preparations", auth());
   REQUIRE(preparations);
   CHECK(json::parse(preparations->body)["data"]["total"] == 0);
+  auto policies = c.Get("/v1/policies", auth());
+  REQUIRE(policies);
+  CHECK(json::parse(policies->body)["data"]["total"] == 0);
 }
 
 TEST_CASE("the depth cap is 64 levels: 64 parse (and fail later, on the flag), 65 do not") {
@@ -163,6 +169,8 @@ TEST_CASE("an unknown query parameter is refused on every route, naming it, befo
       res = c.Get(path.c_str(), auth());
     } else if (route.method == "POST") {
       res = c.Post(path.c_str(), auth(), "{}", "application/json");
+    } else if (route.method == "PUT") {
+      res = c.Put(path.c_str(), auth(), "{}", "application/json");
     } else if (route.method == "DELETE") {
       res = c.Delete(path.c_str(), auth());
     } else {

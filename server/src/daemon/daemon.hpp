@@ -1,6 +1,6 @@
 // bladed's parts, built in the start order of docs/design.md: store -> plugins ->
-// external fallback -> scheduler and service -> recovery. Destroyed in
-// reverse, so no job outlives what it uses.
+// external fallback -> scheduler and service -> policies -> recovery.
+// Destroyed in reverse, so no job outlives what it uses.
 #pragma once
 
 #include <atomic>
@@ -19,6 +19,7 @@
 #include "blade/core/plugin/plugin_reload.hpp"
 #include "blade/core/plugin/topic_hub.hpp"
 #include "blade/core/plugin/registry.hpp"
+#include "blade/core/policy/policy_service.hpp"
 #include "blade/core/store/store.hpp"
 #include "config.hpp"
 
@@ -39,6 +40,9 @@ class Daemon {
   // The live counters plugins report for running experiments (ABI 1.5).
   const LiveCounters &counters() const { return counters_; }
   ExperimentService &service() { return *service_; }
+  // The HTTP fault policies; publishes their compiled rules on topics().
+  // Its start() runs with recovery, before the routes serve.
+  PolicyService &policies() { return *policies_; }
   // What serves each (scope, target, action), as create chooses it.
   const ExecutorRouter &router() const { return *router_; }
   std::size_t plugins_found() const { return plugins_found_; }
@@ -61,6 +65,8 @@ class Daemon {
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<CallbackNotifier> callbacks_;
   std::unique_ptr<ExperimentService> service_;
+  // After the store, the scheduler (its expiry timers) and the topics.
+  std::unique_ptr<PolicyService> policies_;
   std::atomic<std::size_t> plugins_found_{0};
   std::vector<std::filesystem::path> plugin_dirs_;
   HostSettings host_settings_;

@@ -41,6 +41,7 @@
 #include "blade/core/model/error.hpp"
 #include "event_cursor.hpp"
 #include "http/http_server.hpp"
+#include "sse_response.hpp"
 
 namespace blade::server {
 namespace {
@@ -181,11 +182,7 @@ void HttpServer::install_event_routes() {
               daemon_.events().subscribe([raw](const Event &e) { raw->on_event(e); });
           stream->cursor.emplace(from, daemon_.events().since(0));
 
-          res.set_header("Cache-Control", "no-cache");
-          res.set_header("X-Accel-Buffering", "no");
-          res.set_chunked_content_provider(
-              "text/event-stream",
-              [stream](std::size_t, httplib::DataSink &sink) { return stream->pump(sink); });
+          start_event_stream(res, std::move(stream));
         });
 }
 
