@@ -245,6 +245,8 @@ int main(int argc, char **argv) {
     blade::bench::BenchBladed bladed({plugin}, {"--rate-limit", "0"});
     Api api(bladed.port());
     const pid_t bpid = bladed.pid();
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    const double rss_no_proxy = rss_mb(bpid);
 
     const json proxy = api.create({{"target", "http"},
                                    {"action", "proxy"},
@@ -381,9 +383,9 @@ int main(int argc, char **argv) {
     std::printf("  blade/nginx requests/s: %.2fx nginx-1p, %.2fx nginx-2p\n", ratio1, ratio2);
     std::printf("  bladed threads: %zu idle, at most %zu during the delay run\n", threads_idle,
                 threads_max.load());
-    std::printf("  bladed VmRSS: %.1f MiB idle with the proxy, %.1f MiB with %d policies, %.1f MiB "
-                "after the runs\n",
-                rss_idle, rss_policies, kPolicies, rss_after);
+    std::printf("  bladed VmRSS: %.1f MiB with http.so loaded, %.1f MiB idle with the proxy, "
+                "%.1f MiB with %d policies, %.1f MiB after the runs\n",
+                rss_no_proxy, rss_idle, rss_policies, kPolicies, rss_after);
     long errors = 0;
     for (const auto &t : targets)
       errors += t.errors;
