@@ -26,6 +26,9 @@ static_assert(offsetof(blade_host_api, set_output) == 24);
 static_assert(offsetof(blade_host_api, progress) == 48);
 static_assert(offsetof(blade_host_api, fault_ended) == 56);   // ABI 1.1
 static_assert(offsetof(blade_host_api, save_restore) == 64);  // ABI 1.2
+static_assert(offsetof(blade_host_api, subscribe) == 72);        // ABI 1.5
+static_assert(offsetof(blade_host_api, unsubscribe) == 80);      // ABI 1.5
+static_assert(offsetof(blade_host_api, report_counters) == 88);  // ABI 1.5
 
 static_assert(sizeof(blade_request) == 64);
 static_assert(offsetof(blade_request, flag_count) == 4);
@@ -55,7 +58,7 @@ static_assert(BLADE_OUTPUT_RESULT == 0 && BLADE_OUTPUT_RESTORE == 1 && BLADE_OUT
               BLADE_OUTPUT_PLAN == 3);
 
 TEST_CASE("the C compiler lays the ABI structs out as the C++ compiler does") {
-  const std::array<std::size_t, 25> cpp = {
+  const std::array<std::size_t, 28> cpp = {
       sizeof(blade_host_info),
       offsetof(blade_host_info, host_version),
       offsetof(blade_host_info, state_dir),
@@ -68,6 +71,9 @@ TEST_CASE("the C compiler lays the ABI structs out as the C++ compiler does") {
       offsetof(blade_host_api, progress),
       offsetof(blade_host_api, fault_ended),
       offsetof(blade_host_api, save_restore),
+      offsetof(blade_host_api, subscribe),
+      offsetof(blade_host_api, unsubscribe),
+      offsetof(blade_host_api, report_counters),
       sizeof(blade_request),
       offsetof(blade_request, flag_count),
       offsetof(blade_request, uid),
@@ -109,6 +115,11 @@ TEST_CASE("the version strings spell the version numbers") {
 
 namespace {
 void noop_fault_ended(blade_host *, const char *, const char *) {}
+uint64_t noop_subscribe(blade_host *, const char *, blade_topic_fn, void *) { return 1; }
+void noop_unsubscribe(blade_host *, uint64_t) {}
+blade_status noop_report_counters(blade_host *, const char *, const char *, size_t) {
+  return BLADE_STATUS_OK;
+}
 }  // namespace
 
 // Checked in both languages: each case is asked of the C++ compiler here
@@ -142,6 +153,20 @@ TEST_CASE("BLADE_HAS_MEMBER and BLADE_HAS_FUNC honour struct_size and NULL") {
     info.struct_size = sizeof info;
     CHECK(BLADE_HAS_FUNC(&api, fault_ended));
     CHECK(blade_abi_c_has(&api, &info) == (1 | 4 | 8));
+  }
+  SUBCASE("a 1.4 writer: the ABI 1.5 functions lie outside struct_size") {
+    api.struct_size = offsetof(blade_host_api, subscribe);
+    api.fault_ended = noop_fault_ended;
+    api.subscribe = noop_subscribe;  // past the end: must not be read
+    api.unsubscribe = noop_unsubscribe;
+    api.report_counters = noop_report_counters;
+    info.struct_size = sizeof info;
+    CHECK_FALSE(BLADE_HAS_FUNC(&api, subscribe));
+    CHECK_FALSE(BLADE_HAS_FUNC(&api, report_counters));
+    CHECK(blade_abi_c_has(&api, &info) == (1 | 4 | 8));
+    api.struct_size = sizeof api;  // a 1.5 writer
+    CHECK(BLADE_HAS_FUNC(&api, subscribe));
+    CHECK(blade_abi_c_has(&api, &info) == (1 | 4 | 8 | 16 | 32 | 64));
   }
   SUBCASE("a set pointer outside struct_size is not read") {
     api.struct_size = offsetof(blade_host_api, fault_ended);  // a 1.0 writer

@@ -21,6 +21,9 @@ size_t blade_abi_c_layout(size_t *out, size_t cap) {
       ENTRY(blade_host_api, progress),
       ENTRY(blade_host_api, fault_ended),
       ENTRY(blade_host_api, save_restore),
+      ENTRY(blade_host_api, subscribe),
+      ENTRY(blade_host_api, unsubscribe),
+      ENTRY(blade_host_api, report_counters),
       sizeof(blade_request),
       ENTRY(blade_request, flag_count),
       ENTRY(blade_request, uid),
@@ -64,5 +67,7 @@ const blade_plugin_descriptor *blade_abi_c_descriptor(void) { return &c_descript
 int blade_abi_c_has(const blade_host_api *api, const blade_host_info *info) {
   return (BLADE_HAS_FUNC(api, fault_ended) ? 1 : 0) | (BLADE_HAS_FUNC(api, save_restore) ? 2 : 0) |
          (BLADE_HAS_MEMBER(info, protected_paths) ? 4 : 0) |
-         (BLADE_HAS_MEMBER(info, config_json) ? 8 : 0);
+         (BLADE_HAS_MEMBER(info, config_json) ? 8 : 0) | (BLADE_HAS_FUNC(api, subscribe) ? 16 : 0) |
+         (BLADE_HAS_FUNC(api, unsubscribe) ? 32 : 0) |
+         (BLADE_HAS_FUNC(api, report_counters) ? 64 : 0);
 }

@@ -13,7 +13,8 @@ size_t blade_abi_c_layout(size_t *out, size_t cap);
 const blade_plugin_descriptor *blade_abi_c_descriptor(void);
 /* The C compiler's BLADE_HAS_FUNC / BLADE_HAS_MEMBER verdicts as bits:
  * 1 fault_ended, 2 save_restore (both of `api`), 4 protected_paths,
- * 8 config_json (both of `info`). */
+ * 8 config_json (both of `info`), 16 subscribe, 32 unsubscribe,
+ * 64 report_counters (of `api`). */
 int blade_abi_c_has(const blade_host_api *api, const blade_host_info *info);
 #ifdef __cplusplus
 }

@@ -3,6 +3,7 @@
 // outputs, write-ahead records, cancellation, deadlines, fault_ended), and
 // reports the misuse it promises to. The probe plugin below is linked in;
 // the loader cases dlopen the real test plugins from build/tests/plugins.
+#include <blade/counters.hpp>
 #include <blade/plugin.hpp>
 #include <blade/plugin_test.hpp>
 
@@ -12,8 +13,11 @@
 #include <doctest/doctest.h>
 
 #include <cstdio>
+#include <map>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace bt = blade::sdk::testing;
 
@@ -38,9 +42,51 @@ items:
 class Probe {
  public:
   explicit Probe(blade::sdk::Host host) : host_(host) {}
+  ~Probe() {
+    for (auto &t : threads_) t.join();
+  }
 
   blade::sdk::Outcome create(const blade::sdk::Request &req, blade::sdk::Call &call) {
     const std::string mode = req.flag_or("mode", "");
+    const std::string uid(req.uid());
+    // Topics (ABI 1.5): each document received is reported back as the
+    // uid's counters, {"doc": <document>} with the number seen so far.
+    if (mode == "follow" || mode == "follow-reenter") {
+      auto seen = std::make_shared<std::uint64_t>(0);
+      const bool reenter = mode == "follow-reenter";
+      auto sub = host_.subscribe("rules", [this, uid, seen, reenter](std::string_view json) {
+        if (reenter) host_.subscribe("rules", [](std::string_view) {});  // misuse: refused
+        host_.report_counters(uid, blade::sdk::counters_json(
+                                       {{{{"doc", std::string(json)}}, {{"seen", ++*seen}}}}));
+      });
+      std::lock_guard lock(mu_);
+      subs_[uid] = std::move(sub);
+    }
+    if (mode == "follow-unknown") host_.subscribe("nope", [](std::string_view) {});
+    if (mode == "follow-leak") {  // never unsubscribes: the host ends it after shutdown
+      const blade_host_api *api = host_.api();
+      api->subscribe(host_.handle(), "rules",
+                     [](void *, const char *, const char *, std::size_t) {}, nullptr);
+    }
+    if (mode == "count") {  // counts to 50 from a thread of its own
+      auto host = host_;
+      std::lock_guard lock(mu_);
+      threads_.emplace_back([host, uid] {
+        for (std::uint64_t n = 1; n <= 50; ++n)
+          host.report_counters(uid, blade::sdk::counters_json({{{{"rule", "r/0"}}, {{"total_requests", n}}}}));
+      });
+    }
+    if (mode == "count-then-fail") {
+      host_.report_counters(uid, R"({"series":[{"counters":{"errors":1}}]})");
+      throw blade::sdk::FailedPrecondition("failed after counting");
+    }
+    if (mode == "count-bad") {
+      const bool good = host_.report_counters(uid, R"({"series":[{"counters":{"errors":1}}]})");
+      const bool bad = host_.report_counters(uid, R"({"series":[{"counters":{"errors":-1}}]})");
+      return {std::string(R"({"good":)") + (good ? "true" : "false") + R"(,"bad":)" +
+                  (bad ? "true" : "false") + "}",
+              "{}"};
+    }
     if (mode == "loop") {  // progress until cancelled, then fail as a plugin should
       for (int i = 0;; ++i) {
         call.progress(i % 101, "step " + std::to_string(i));
@@ -72,6 +118,14 @@ class Probe {
   }
 
   void destroy(const blade::sdk::Request &req, blade::sdk::Call &call) {
+    {
+      blade::sdk::TopicSubscription ending;  // unsubscribes outside the lock
+      std::lock_guard lock(mu_);
+      if (auto it = subs_.find(std::string(req.uid())); it != subs_.end()) {
+        ending = std::move(it->second);
+        subs_.erase(it);
+      }
+    }
     last_restore_ = std::string(req.restore_json().value_or("(null)"));
     host_.info("destroy restore=" + last_restore_);
     const std::string mode = req.flag_or("mode", "");
@@ -96,6 +150,10 @@ class Probe {
  private:
   blade::sdk::Host host_;
   std::string last_restore_;
+  std::mutex mu_;
+  std::vector<std::thread> threads_;
+  // Last: ended first, while what their functions touch still exists.
+  std::map<std::string, blade::sdk::TopicSubscription> subs_;
 };
 
 }  // namespace
@@ -208,7 +266,7 @@ TEST_CASE("host_info: ABI, a private state dir removed with the host, pid, paths
     bt::Host host(BLADE_PLUGIN_ENTRY, opts);
     const blade_host_info &i = host.host_info();
     CHECK(i.abi_major == 1);
-    CHECK(i.abi_minor == 4);
+    CHECK(i.abi_minor == BLADE_PLUGIN_ABI_MINOR);
     CHECK(i.daemon_pid == ::getpid());
     state_dir = i.state_dir;
     CHECK(is_dir(state_dir));
@@ -371,4 +429,116 @@ TEST_CASE("TempDir and the file-system checks") {
   }
   CHECK(!bt::path_exists(root));  // removed with its subtree
   CHECK(bt::list_dir(root).empty());
+}
+
+TEST_CASE("topics (ABI 1.5): current document first, every publish in order, unsubscribe at destroy") {
+  bt::Host host(BLADE_PLUGIN_ENTRY);
+  bt::Instance &inst = host.start();
+  // Like bladed, only a published topic can be followed.
+  bt::CallResult early = inst.create("probe", "run", {{"mode", "follow"}});
+  CHECK(early.status == BLADE_STATUS_NOT_SUPPORTED);
+  CHECK(early.message == "this host does not publish topic 'rules'");
+
+  host.publish("rules", R"({"version":"a"})");
+  bt::CallResult r = inst.create("probe", "run", {{"mode", "follow"}});
+  REQUIRE(r.ok());
+  CHECK(host.subscribers("rules") == 1);
+  auto seen = [](std::string doc, int n) {
+    return blade::sdk::counters_json({{{{"doc", std::move(doc)}}, {{"seen", std::uint64_t(n)}}}});
+  };
+  CHECK(host.counters(r.uid) == seen(R"({"version":"a"})", 1));  // delivered before subscribe returned
+  host.publish("rules", R"({"version":"b"})");
+  CHECK(host.counters(r.uid) == seen(R"({"version":"b"})", 2));  // synchronously
+  host.publish("other", "{}");
+  CHECK(host.counters(r.uid) == seen(R"({"version":"b"})", 2));  // another topic is not delivered
+  CHECK_THROWS_AS(host.publish("rules", "{not json"), std::invalid_argument);
+
+  REQUIRE(inst.destroy(r).ok());
+  CHECK(host.subscribers("rules") == 0);   // the plugin unsubscribed
+  CHECK_FALSE(host.counters(r.uid));       // and its counters went with the fault
+  host.publish("rules", R"({"version":"c"})");
+  CHECK_FALSE(host.counters(r.uid));       // nothing delivered after unsubscribe
+  CHECK(host.violations().empty());
+}
+
+TEST_CASE("topics: unknown topic fails the call; calling back in is misuse; leftovers end at shutdown") {
+  bt::Host host(BLADE_PLUGIN_ENTRY);
+  bt::Instance &inst = host.start();
+  host.publish("rules", "{}");
+  bt::CallResult unknown = inst.create("probe", "run", {{"mode", "follow-unknown"}});
+  CHECK(unknown.status == BLADE_STATUS_NOT_SUPPORTED);
+
+  // subscribe from inside a delivery would deadlock bladed: refused, and
+  // the SDK turns the 0 into an exception it logs instead of unwinding.
+  bt::CallResult reenter = inst.create("probe", "run", {{"mode", "follow-reenter"}});
+  CHECK(reenter.ok());
+  REQUIRE(host.violations().size() == 1);
+  CHECK(host.violations()[0] == "subscribe to 'rules' from inside a topic delivery");
+  CHECK(host.logged("topic rules: the subscriber threw, the document was not taken: this host "
+                    "does not publish topic 'rules'"));
+  inst.destroy(reenter);
+
+  REQUIRE(inst.create("probe", "run", {{"mode", "follow-leak"}}).ok());
+  CHECK(host.subscribers("rules") == 1);
+  host.stop();
+  CHECK(host.subscribers("rules") == 0);  // ended by the host once shutdown returned
+}
+
+TEST_CASE("report_counters (ABI 1.5): checked as bladed checks, last good kept, forgotten as bladed does") {
+  bt::Host host(BLADE_PLUGIN_ENTRY);
+  bt::Instance &inst = host.start();
+  bt::CallResult r = inst.create("probe", "run", {{"mode", "count"}});
+  REQUIRE(r.ok());
+  const std::string last =
+      blade::sdk::counters_json({{{{"rule", "r/0"}}, {{"total_requests", 50}}}});
+  // Reported from the plugin's own thread: wait for the last figure.
+  CHECK(host.wait_counters(r.uid, std::chrono::seconds(5),
+                           [&](const std::string &json) { return json == last; }) == last);
+
+  bt::CallResult bad = inst.create("probe", "run", {{"mode", "count-bad"}});
+  REQUIRE(bad.ok());
+  CHECK(bad.result == R"({"good":true,"bad":false})");
+  CHECK(host.counters(bad.uid) == R"({"series":[{"counters":{"errors":1}}]})");  // the last good one
+  REQUIRE(host.violations().size() == 1);
+  CHECK(host.violations()[0] == "report_counters for uid '" + bad.uid +
+                                    "' refused: series[0].counters.errors: not a non-negative integer");
+
+  bt::CallResult failed = inst.create("probe", "run", {{"mode", "count-then-fail"}});
+  CHECK(failed.status == BLADE_STATUS_FAILED_PRECONDITION);
+  CHECK_FALSE(host.counters(failed.uid));  // a failed create leaves no counters
+
+  CHECK(inst.destroy(r).ok());
+  CHECK_FALSE(host.counters(r.uid));
+  CHECK(host.counters(bad.uid));  // another experiment's stay
+}
+
+TEST_CASE("Options::abi_minor: an older host without the newer functions and fields") {
+  bt::Options opts;
+  opts.abi_minor = 4;
+  bt::Host host(BLADE_PLUGIN_ENTRY, opts);
+  CHECK(host.host_info().abi_minor == 4);
+  CHECK(host.host_info().struct_size == sizeof(blade_host_info));  // 1.3 completed it
+  bt::Instance &inst = host.start();
+  host.publish("rules", "{}");
+  bt::CallResult r = inst.create("probe", "run", {{"mode", "follow"}});
+  CHECK(r.status == BLADE_STATUS_NOT_SUPPORTED);
+  CHECK(r.message == "following topic 'rules' needs a host with plugin ABI 1.5; this host has ABI 1.4");
+  bt::CallResult counted = inst.create("probe", "run", {{"mode", "count-bad"}});
+  CHECK(counted.result == R"({"good":false,"bad":false})");  // nothing shown by a 1.4 host
+  CHECK(host.subscribers("rules") == 0);
+
+  bt::Options old;
+  old.abi_minor = 1;
+  bt::Host host11(BLADE_PLUGIN_ENTRY, old);
+  CHECK(host11.host_info().struct_size == offsetof(blade_host_info, protected_paths));
+  CHECK(host11.host_info().protected_paths == nullptr);
+
+  // A plugin needing 1.5 is refused by a 1.4 host, as bladed 1.4 would.
+  blade_plugin_descriptor needs5 = *BLADE_PLUGIN_ENTRY();
+  needs5.abi_minor = 5;
+  CHECK_THROWS_WITH(bt::detail::validate_descriptor(&needs5, 4),
+                    "plugin descriptor refused: needs ABI minor 5, newer than the host's 4");
+  CHECK_NOTHROW(bt::detail::validate_descriptor(&needs5, 5));
+  opts.abi_minor = BLADE_PLUGIN_ABI_MINOR + 1;
+  CHECK_THROWS_AS(bt::Host(BLADE_PLUGIN_ENTRY, opts), std::invalid_argument);
 }

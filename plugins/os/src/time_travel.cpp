@@ -25,6 +25,7 @@
 #include <blade/failpoint.hpp>
 #include <nlohmann/json.hpp>
 
+#include "../../common/go_duration.hpp"
 #include "experiment_state.hpp"
 #include "fault.hpp"
 #include "sd_bus.hpp"
@@ -66,50 +67,6 @@ std::string iso_utc(std::int64_t ns) {
   return buf;
 }
 
-// A Go duration as ChaosBlade's offset takes it ("-2h3m50s", "5m", "1.5h",
-// "300ms"), or a bare integer of seconds as Blade's durations elsewhere.
-std::optional<std::int64_t> offset_ns(std::string_view text) {
-  bool negative = false;
-  if (!text.empty() && (text[0] == '-' || text[0] == '+')) {
-    negative = text[0] == '-';
-    text.remove_prefix(1);
-  }
-  if (text.empty()) return std::nullopt;
-  const bool bare = text.find_first_not_of("0123456789") == std::string_view::npos;
-  long double total = 0;
-  while (!text.empty()) {
-    std::size_t i = 0;
-    long double number = 0;
-    bool digits = false;
-    for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, digits = true)
-      number = number * 10 + (text[i] - '0');
-    if (i < text.size() && text[i] == '.') {
-      long double scale = 0.1L;
-      for (++i; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, scale /= 10) {
-        number += (text[i] - '0') * scale;
-        digits = true;
-      }
-    }
-    if (!digits) return std::nullopt;
-    std::size_t u = i;
-    while (u < text.size() && !(text[u] >= '0' && text[u] <= '9') && text[u] != '.')
-      ++u;
-    const std::string_view unit = text.substr(i, u - i);
-    static constexpr std::pair<std::string_view, long double> kUnits[] = {
-        {"h", 3600.0L * kNs}, {"m", 60.0L * kNs}, {"s", kNs},        {"ms", 1e6L},
-        {"us", 1e3L},         {"\u00b5s", 1e3L},  {"\u03bcs", 1e3L}, {"ns", 1}};
-    long double scale = unit.empty() && bare ? kNs : 0;
-    for (const auto &[name, ns] : kUnits)
-      if (unit == name) scale = ns;
-    if (scale == 0) return std::nullopt;
-    total += number * scale;
-    if (total > kMaxOffsetNs) return std::nullopt;
-    text.remove_prefix(u);
-  }
-  const auto ns = static_cast<std::int64_t>(std::llround(total));
-  return negative ? -ns : ns;
-}
-
 struct Offset {
   std::string text;
   std::int64_t ns = 0;
@@ -118,7 +75,7 @@ struct Offset {
 Offset parse_offset(const Request &req) {
   Offset o{req.flag_or("offset", ""), 0};
   if (o.text.empty()) throw sdk::InvalidArgument("offset: required, e.g. -2h3m50s, 5m or 1h");
-  auto ns = offset_ns(o.text);
+  auto ns = plugins::go_duration_ns(o.text, kMaxOffsetNs);
   if (!ns)
     throw sdk::InvalidArgument("offset: not a duration like -2h3m50s, 5m30s or 1h (at most " +
                                std::string("100 years either way), got '") + o.text + "'");

@@ -26,6 +26,12 @@
 // (blade/fault_router.hpp), which routes each (target, action) to its own
 // class.
 //
+// ABI 1.5: Host::subscribe follows a document the host publishes (e.g.
+// "http.rules") through an RAII TopicSubscription, and
+// Host::report_counters publishes an experiment's live counters (their
+// rules and a builder are in blade/counters.hpp); both fall back cleanly on
+// an older host (NotSupported, false).
+//
 // The macro emits the entry symbol, the static descriptor and noexcept
 // trampolines. Exceptions never cross the ABI: blade::sdk::Error carries its
 // status, std::invalid_argument becomes INVALID_ARGUMENT, anything else
@@ -40,6 +46,8 @@
 #include <charconv>
 #include <concepts>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -80,6 +88,79 @@ BLADE_SDK_ERROR_KIND(Cancelled, BLADE_STATUS_CANCELLED)
 struct Outcome {
   std::string result_json = "{}";
   std::string restore_json = "{}";
+};
+
+class Host;
+
+// A topic followed through Host::subscribe (ABI 1.5). Move-only; destroying
+// or reset()ting it unsubscribes, and once that returns the function is
+// not running and is never called again. End it before whatever the
+// function touches goes (declare the subscription after that state).
+class TopicSubscription {
+ public:
+  TopicSubscription() = default;
+  TopicSubscription(TopicSubscription &&o) noexcept
+      : state_(std::move(o.state_)), id_(std::exchange(o.id_, 0)) {}
+  TopicSubscription &operator=(TopicSubscription &&o) noexcept {
+    if (this != &o) {
+      reset();
+      state_ = std::move(o.state_);
+      id_ = std::exchange(o.id_, 0);
+    }
+    return *this;
+  }
+  TopicSubscription(const TopicSubscription &) = delete;
+  TopicSubscription &operator=(const TopicSubscription &) = delete;
+  ~TopicSubscription() { reset(); }
+
+  // Unsubscribes; must not be called from inside the subscription's own
+  // function (the host waits for that call to end).
+  void reset() noexcept {
+    if (state_ && id_ != 0) state_->api->unsubscribe(state_->host, id_);
+    id_ = 0;
+    state_.reset();
+  }
+  explicit operator bool() const noexcept { return id_ != 0; }
+  std::uint64_t id() const noexcept { return id_; }
+
+ private:
+  friend class Host;
+  // Heap-held so its address, the C callback's ctx, survives moves.
+  struct State {
+    const blade_host_api *api = nullptr;
+    blade_host *host = nullptr;
+    std::function<void(std::string_view json)> fn;
+  };
+
+  // The blade_topic_fn: runs fn, and keeps its exceptions on this side of
+  // the C boundary by logging them through the host.
+  static void deliver(void *ctx, const char *topic, const char *json, std::size_t len) noexcept {
+    auto *s = static_cast<State *>(ctx);
+    const char *why = nullptr;
+    std::string what;
+    try {
+      s->fn(std::string_view(json ? json : "", json ? len : 0));
+      return;
+    } catch (const std::exception &e) {
+      try {
+        what = e.what();
+      } catch (...) {
+      }
+      why = what.c_str();
+    } catch (...) {
+      why = "unknown exception";
+    }
+    try {
+      std::string line = std::string("topic ") + (topic ? topic : "?") +
+                         ": the subscriber threw, the document was not taken: " + why;
+      s->api->log(s->host, BLADE_LOG_ERROR, line.c_str());
+    } catch (...) {
+      // Out of memory while reporting: nothing more can be said.
+    }
+  }
+
+  std::unique_ptr<State> state_;
+  std::uint64_t id_ = 0;
 };
 
 // The host's services for the instance's whole life. Cheap to copy.
@@ -131,7 +212,43 @@ class Host {
     if (!i || !BLADE_HAS_MEMBER(i, config_json) || !i->config_json) return "{}";
     return i->config_json;
   }
+  // Follows the host's document `topic` (ABI 1.5), e.g. "http.rules" (the
+  // compiled HTTP fault rule set). `fn` gets the current document before
+  // subscribe returns, then each new one whole, on a host thread: calls
+  // never overlap and come in order. It must return quickly (parse or swap
+  // a pointer, never block) and must not subscribe or unsubscribe; what it
+  // throws is logged through the host, and the document is then lost to
+  // it. Throws NotSupported when the host is older than ABI 1.5 or does
+  // not know the topic: a fault that needs it fails with that status.
+  TopicSubscription subscribe(std::string topic, std::function<void(std::string_view json)> fn) const {
+    if (!BLADE_HAS_FUNC(api_, subscribe) || !BLADE_HAS_FUNC(api_, unsubscribe)) {
+      throw NotSupported("following topic '" + topic + "' needs a host with plugin ABI 1.5; this " +
+                         "host has ABI " + std::to_string(api_->abi_major) + "." +
+                         std::to_string(api_->abi_minor));
+    }
+    TopicSubscription sub;
+    sub.state_ = std::make_unique<TopicSubscription::State>();
+    sub.state_->api = api_;
+    sub.state_->host = host_;
+    sub.state_->fn = std::move(fn);
+    sub.id_ = api_->subscribe(host_, topic.c_str(), &TopicSubscription::deliver, sub.state_.get());
+    if (sub.id_ == 0) throw NotSupported("this host does not publish topic '" + topic + "'");
+    return sub;
+  }
+  // Publishes experiment `uid`'s live counters (ABI 1.5): a JSON object as
+  // blade/counters.hpp describes (counters_json() builds one). The host
+  // shows them in its metrics and with the experiment until the
+  // experiment's destroy returns; each call replaces the last. Any plugin
+  // thread may call it. False when the host refused the text (its last
+  // good report stands) or is older than ABI 1.5 (nothing is shown).
+  bool report_counters(std::string_view uid, std::string_view json) const {
+    if (!BLADE_HAS_FUNC(api_, report_counters)) return false;
+    const std::string id(uid);
+    return api_->report_counters(host_, id.c_str(), json.data(), json.size()) == BLADE_STATUS_OK;
+  }
+  // The C table and handle, for a call the C++ layer does not wrap.
   const blade_host_api *api() const { return api_; }
+  blade_host *handle() const { return host_; }
 
  private:
   const blade_host_api *api_;

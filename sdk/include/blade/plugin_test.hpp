@@ -20,7 +20,7 @@
 //
 // What the stand-in does as bladed does:
 //  - Validates the descriptor when the Host is made (ABI major, minor not
-//    newer than 1.4, struct_size, name, version, spec, required functions,
+//    newer than the host's, struct_size, name, version, spec, required functions,
 //    DRY_RUN capability vs the dry_run pointer, unknown capability bits) and
 //    throws std::runtime_error naming the problem.
 //  - set_output refuses RESULT, RESTORE and PLAN texts that are not JSON
@@ -40,6 +40,21 @@
 //    test process's pid as daemon_pid, protected_paths (the Host's
 //    temporary root plus Options::protected_paths) and config_json.
 //  - fault_ended reports are kept, thread-safe, and can be waited for.
+//  - Topics (ABI 1.5): Host::publish(topic, json) sets a topic's document
+//    and hands it to its subscribers synchronously, in order, on the
+//    publishing thread; subscribe delivers the current document before it
+//    returns and answers 0 for a topic never published; unsubscribe waits
+//    for a running delivery; subscriptions still open when the instance's
+//    shutdown returns are ended. Host::subscribers(topic) counts them.
+//    subscribe or unsubscribe from inside a delivery is recorded as misuse
+//    (and refused) instead of deadlocking as it would in bladed.
+//  - report_counters (ABI 1.5) checks the text with the rules bladed uses
+//    (blade/counters.hpp), refuses a bad one keeping the last good report,
+//    and keeps the last per uid (Host::counters, Host::wait_counters); a
+//    create that fails and a destroy that succeeds forget the uid's.
+//  - Options::abi_minor makes it an older host: a host API table and
+//    host_info of that minor's size, without the newer functions, so a
+//    plugin's fallbacks can be tested (e.g. 4: no topics, no counters).
 // What it does not do: validate flags against the spec YAML or apply its
 // defaults (pass every flag create needs; `bladed check-plugin` checks the
 // spec), validate config_json against config_schema, persist anything
@@ -47,6 +62,7 @@
 #ifndef BLADE_PLUGIN_TEST_HPP
 #define BLADE_PLUGIN_TEST_HPP
 
+#include <blade/counters.hpp>
 #include <blade/plugin.h>
 
 #include <dirent.h>
@@ -67,8 +83,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <initializer_list>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -76,6 +94,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -216,6 +235,10 @@ struct Options {
   std::string scope = "host";
   // Where the temporary root (holding state_dir) is made; empty: $TMPDIR or /tmp.
   std::string temp_parent;
+  // The ABI minor the stand-in speaks, 0..BLADE_PLUGIN_ABI_MINOR: the host
+  // API table and host_info are cut to that minor's fields, and a plugin
+  // needing a newer minor is refused, as an older bladed would.
+  std::uint16_t abi_minor = BLADE_PLUGIN_ABI_MINOR;
 };
 
 // A temporary directory (blade-plugin-test-XXXXXX under `parent`, $TMPDIR
@@ -430,6 +453,7 @@ struct HostState {
   std::vector<const char *> protected_ptrs;
   std::string config_json;
   blade_host_info info{};
+  blade_host_api api{};  // kHostApi cut to Options::abi_minor
 
   mutable std::mutex mu;
   std::condition_variable changed;
@@ -437,10 +461,38 @@ struct HostState {
   std::vector<FaultEnded> ended;
   std::vector<std::string> violations;
   std::vector<std::string> known_uids;
+  std::map<std::string, std::string> counters;  // uid -> last good report (guarded by mu)
+
+  // Topics (ABI 1.5). deliver_mu is held while documents are handed out, so
+  // one subscription's calls never overlap and unsubscribe waits for a
+  // running one; `delivering` names the thread doing it, to catch a
+  // subscriber that calls back in.
+  struct Subscriber {
+    std::string topic;
+    blade_topic_fn fn = nullptr;
+    void *ctx = nullptr;
+  };
+  mutable std::mutex deliver_mu;
+  std::atomic<std::thread::id> delivering{};
+  std::map<std::string, std::string> topics;   // topic -> current document
+  std::map<std::uint64_t, Subscriber> subscribers;
+  std::uint64_t next_subscription = 1;
 
   void violation(std::string what) {
     std::lock_guard lock(mu);
     violations.push_back(std::move(what));
+  }
+  // Hands `doc` to the topic's subscribers in id order; deliver_mu held.
+  void deliver(const std::string &topic, const std::string &doc) {
+    delivering = std::this_thread::get_id();
+    for (const auto &[id, sub] : subscribers)
+      if (sub.topic == topic) sub.fn(sub.ctx, topic.c_str(), doc.data(), doc.size());
+    delivering = std::thread::id();
+  }
+  // Ends every subscription (the host's duty once shutdown returned).
+  void end_subscriptions() {
+    std::lock_guard lock(deliver_mu);
+    subscribers.clear();
   }
 };
 
@@ -560,18 +612,100 @@ inline blade_status api_save_restore(blade_call *c, const char *json, size_t len
   return BLADE_STATUS_OK;
 }
 
+inline uint64_t api_subscribe(blade_host *h, const char *topic, blade_topic_fn fn, void *ctx) {
+  if (!h || !topic || !fn) return 0;
+  HostState *s = host_of(h);
+  if (s->delivering.load() == std::this_thread::get_id()) {
+    s->violation(std::string("subscribe to '") + topic + "' from inside a topic delivery");
+    return 0;
+  }
+  std::lock_guard lock(s->deliver_mu);
+  auto doc = s->topics.find(topic);
+  if (doc == s->topics.end()) return 0;  // bladed knows only topics it publishes
+  const std::uint64_t id = s->next_subscription++;
+  s->subscribers[id] = {topic, fn, ctx};
+  // The current document first, under the same lock as publishes, so no
+  // later document can overtake it.
+  s->delivering = std::this_thread::get_id();
+  fn(ctx, topic, doc->second.data(), doc->second.size());
+  s->delivering = std::thread::id();
+  return id;
+}
+
+inline void api_unsubscribe(blade_host *h, uint64_t id) {
+  if (!h) return;
+  HostState *s = host_of(h);
+  if (s->delivering.load() == std::this_thread::get_id()) {
+    s->violation("unsubscribe " + std::to_string(id) + " from inside a topic delivery");
+    return;
+  }
+  std::lock_guard lock(s->deliver_mu);  // waits for a delivery in progress
+  s->subscribers.erase(id);
+}
+
+inline blade_status api_report_counters(blade_host *h, const char *uid, const char *json,
+                                        size_t len) {
+  if (!h || !uid || (!json && len > 0)) return BLADE_STATUS_INVALID_ARGUMENT;
+  HostState *s = host_of(h);
+  std::string id = uid;
+  std::string text(json ? json : "", len);
+  CountersParse parsed = parse_counters(text);
+  {
+    std::lock_guard lock(s->mu);
+    if (std::find(s->known_uids.begin(), s->known_uids.end(), id) == s->known_uids.end())
+      s->violations.push_back("report_counters for uid '" + id + "', which no create used");
+    if (!parsed.ok()) {
+      s->violations.push_back("report_counters for uid '" + id + "' refused: " + parsed.error);
+      return BLADE_STATUS_INVALID_ARGUMENT;
+    }
+    s->counters[id] = std::move(text);
+  }
+  s->changed.notify_all();
+  return BLADE_STATUS_OK;
+}
+
+// The full table; each Host serves a copy cut to its Options::abi_minor.
 inline constexpr blade_host_api kHostApi = {
     sizeof(blade_host_api), BLADE_PLUGIN_ABI_MAJOR, BLADE_PLUGIN_ABI_MINOR,
     &api_log,           &api_host_info,         &api_set_output,
     &api_is_cancelled,  &api_remaining_ms,      &api_progress,
-    &api_fault_ended,   &api_save_restore,
-    nullptr,  // subscribe (ABI 1.5): not served by the harness yet
-    nullptr,  // unsubscribe
-    nullptr,  // report_counters
+    &api_fault_ended,   &api_save_restore,      &api_subscribe,
+    &api_unsubscribe,   &api_report_counters,
 };
 
+// The size of the host API table and of host_info in ABI 1.`minor`: each
+// ends after the last field that minor added.
+inline std::uint32_t host_api_size(std::uint16_t minor) {
+  if (minor >= 5) return sizeof(blade_host_api);
+  if (minor >= 2) return offsetof(blade_host_api, subscribe);
+  if (minor == 1) return offsetof(blade_host_api, save_restore);
+  return offsetof(blade_host_api, fault_ended);
+}
+inline std::uint32_t host_info_size(std::uint16_t minor) {
+  if (minor >= 3) return sizeof(blade_host_info);
+  if (minor == 2) return offsetof(blade_host_info, config_json);
+  return offsetof(blade_host_info, protected_paths);
+}
+
+// kHostApi as a host of ABI 1.`minor` has it: the fields that minor does
+// not know are outside struct_size and NULL.
+inline blade_host_api host_api_for(std::uint16_t minor) {
+  blade_host_api api = kHostApi;
+  api.abi_minor = minor;
+  api.struct_size = host_api_size(minor);
+  if (minor < 1) api.fault_ended = nullptr;
+  if (minor < 2) api.save_restore = nullptr;
+  if (minor < 5) {
+    api.subscribe = nullptr;
+    api.unsubscribe = nullptr;
+    api.report_counters = nullptr;
+  }
+  return api;
+}
+
 // The checks bladed's loader makes; throws naming the first that fails.
-inline void validate_descriptor(const blade_plugin_descriptor *d) {
+inline void validate_descriptor(const blade_plugin_descriptor *d,
+                                std::uint16_t host_minor = BLADE_PLUGIN_ABI_MINOR) {
   auto refuse = [](const std::string &why) {
     throw std::runtime_error("plugin descriptor refused: " + why);
   };
@@ -579,9 +713,9 @@ inline void validate_descriptor(const blade_plugin_descriptor *d) {
   if (d->abi_major != BLADE_PLUGIN_ABI_MAJOR)
     refuse("ABI major " + std::to_string(d->abi_major) + ", the host's is " +
            std::to_string(BLADE_PLUGIN_ABI_MAJOR));
-  if (d->abi_minor > BLADE_PLUGIN_ABI_MINOR)
+  if (d->abi_minor > host_minor)
     refuse("needs ABI minor " + std::to_string(d->abi_minor) + ", newer than the host's " +
-           std::to_string(BLADE_PLUGIN_ABI_MINOR));
+           std::to_string(host_minor));
   const std::size_t minor0_size = offsetof(blade_plugin_descriptor, dry_run) + sizeof(d->dry_run);
   if (d->struct_size < minor0_size)
     refuse("struct_size " + std::to_string(d->struct_size) + " is smaller than ABI 1.0's " +
@@ -679,11 +813,12 @@ class Instance {
     call.host = state_;
     call.out = &out;
     blade_instance *made = nullptr;
-    blade_status s = state_->desc->init(&detail::kHostApi, reinterpret_cast<blade_host *>(state_),
+    blade_status s = state_->desc->init(&state_->api, reinterpret_cast<blade_host *>(state_),
                                         reinterpret_cast<blade_call *>(&call), &made);
     out.status = s;
     if (s != BLADE_STATUS_OK || !made) {
       if (made) state_->desc->shutdown(made);  // a plugin bug; do not leak it
+      state_->end_subscriptions();             // what a failed init left open
       throw std::runtime_error("plugin init failed: " +
                                (s == BLADE_STATUS_OK ? std::string("OK but no instance") : out.describe()));
     }
@@ -694,6 +829,8 @@ class Instance {
   void shutdown() noexcept {
     if (instance_) state_->desc->shutdown(instance_);
     instance_ = nullptr;
+    // As bladed: every subscription still open ends once shutdown returned.
+    state_->end_subscriptions();
   }
 
   CallResult call(Kind kind, std::string target, std::string action, Flags flags,
@@ -743,10 +880,18 @@ class Instance {
     blade_status s = kind == Kind::Create    ? d->create(instance_, &req, c)
                      : kind == Kind::Destroy ? d->destroy(instance_, &req, c)
                                              : d->dry_run(instance_, &req, c);
-    std::lock_guard lock(call.mu);  // plugin threads may still be finishing a callback
-    out.status = s;
-    out.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::steady_clock::now() - call.started);
+    {
+      std::lock_guard lock(call.mu);  // plugin threads may still be finishing a callback
+      out.status = s;
+      out.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - call.started);
+    }
+    // As bladed: live counters go with a fault that is gone (a destroy that
+    // succeeded) or never was (a create that failed).
+    if ((kind == Kind::Destroy && s == BLADE_STATUS_OK) || (kind == Kind::Create && !out.ok())) {
+      std::lock_guard lock(state_->mu);
+      state_->counters.erase(out.uid);
+    }
     return out;
   }
 
@@ -765,8 +910,12 @@ class Host {
   explicit Host(blade_plugin_entry_fn entry, Options opts = {})
       : state_(std::make_unique<detail::HostState>()) {
     if (!entry) throw std::invalid_argument("entry function is NULL");
+    if (opts.abi_minor > BLADE_PLUGIN_ABI_MINOR)
+      throw std::invalid_argument("Options::abi_minor " + std::to_string(opts.abi_minor) +
+                                  " is newer than this SDK's " +
+                                  std::to_string(BLADE_PLUGIN_ABI_MINOR));
     const blade_plugin_descriptor *d = entry();
-    detail::validate_descriptor(d);
+    detail::validate_descriptor(d, opts.abi_minor);
     if (!detail::is_json_object(opts.config_json))
       throw std::invalid_argument("Options::config_json is not a JSON object");
     state_->entry = entry;
@@ -782,16 +931,18 @@ class Host {
     state_->config_json = opts.config_json;
     state_->options = std::move(opts);
 
+    state_->api = detail::host_api_for(state_->options.abi_minor);
     blade_host_info &i = state_->info;
-    i.struct_size = sizeof(blade_host_info);
+    i.struct_size = detail::host_info_size(state_->options.abi_minor);
     i.abi_major = BLADE_PLUGIN_ABI_MAJOR;
-    i.abi_minor = BLADE_PLUGIN_ABI_MINOR;
+    i.abi_minor = state_->options.abi_minor;
     i.host_version = state_->options.host_version.c_str();
     i.state_dir = state_->state_dir.c_str();
     i.daemon_pid = static_cast<std::int32_t>(::getpid());
     i.reserved = 0;
-    i.protected_paths = state_->protected_ptrs.data();
-    i.config_json = state_->config_json.c_str();
+    // Fields past struct_size stay NULL, as an older host has none there.
+    i.protected_paths = state_->options.abi_minor >= 2 ? state_->protected_ptrs.data() : nullptr;
+    i.config_json = state_->options.abi_minor >= 3 ? state_->config_json.c_str() : nullptr;
   }
 
   // For a built .so: dlopens `path` (RTLD_NOW | RTLD_LOCAL), finds
@@ -848,7 +999,7 @@ class Host {
     if (instance_ && instance_->running())
       throw std::logic_error("set_config_json while the instance runs; stop() first");
     state_->config_json = std::move(json);
-    state_->info.config_json = state_->config_json.c_str();
+    if (state_->options.abi_minor >= 3) state_->info.config_json = state_->config_json.c_str();
   }
 
   const blade_plugin_descriptor &descriptor() const { return *state_->desc; }
@@ -888,9 +1039,54 @@ class Host {
     });
     return found;
   }
+  // Topics (ABI 1.5): makes `json` the topic's document (declaring the
+  // topic on first use, so plugins may then subscribe to it) and hands it
+  // to every subscriber before returning, as bladed does when a policy
+  // changes. Throws std::invalid_argument when `json` is not JSON. Must not
+  // be called from inside a delivery.
+  void publish(const std::string &topic, std::string json) {
+    if (!json_valid(json)) throw std::invalid_argument("publish: the document is not JSON");
+    std::lock_guard lock(state_->deliver_mu);
+    std::string &doc = state_->topics[topic];
+    doc = std::move(json);
+    state_->deliver(topic, doc);
+  }
+  // Subscriptions open on `topic` (0 once the plugin ended them all).
+  std::size_t subscribers(const std::string &topic) const {
+    std::lock_guard lock(state_->deliver_mu);
+    std::size_t n = 0;
+    for (const auto &[id, sub] : state_->subscribers) n += sub.topic == topic ? 1 : 0;
+    return n;
+  }
+  // The last counters report accepted for `uid` (ABI 1.5), as sent; nullopt
+  // when there is none (never reported, or forgotten at destroy).
+  std::optional<std::string> counters(const std::string &uid) const {
+    std::lock_guard lock(state_->mu);
+    auto it = state_->counters.find(uid);
+    if (it == state_->counters.end()) return std::nullopt;
+    return it->second;
+  }
+  // Waits up to `timeout` for a counters report for `uid` that `until`
+  // accepts (any report when `until` is empty); returns it, or nullopt.
+  std::optional<std::string> wait_counters(
+      const std::string &uid, std::chrono::milliseconds timeout,
+      const std::function<bool(const std::string &json)> &until = {}) const {
+    std::unique_lock lock(state_->mu);
+    std::optional<std::string> found;
+    state_->changed.wait_for(lock, timeout, [&] {
+      auto it = state_->counters.find(uid);
+      if (it == state_->counters.end() || (until && !until(it->second))) return false;
+      found = it->second;
+      return true;
+    });
+    return found;
+  }
+
   // Misuses of the host API seen so far: save_restore outside create,
-  // progress outside 0..100, an unknown output field, fault_ended for a uid
-  // no create used. A well-behaved plugin leaves this empty.
+  // progress outside 0..100, an unknown output field, fault_ended or
+  // report_counters for a uid no create used, a counters report refused,
+  // subscribe or unsubscribe from inside a delivery. A well-behaved plugin
+  // leaves this empty.
   std::vector<std::string> violations() const {
     std::lock_guard lock(state_->mu);
     return state_->violations;
