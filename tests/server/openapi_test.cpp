@@ -294,8 +294,8 @@ TEST_CASE("the document names exactly the routes bladed registers, with their ac
 namespace {
 
 // Calls every documented operation once with `headers` (no body but "{}" on
-// POST): each must reach a handler and answer what it documents. With a
-// valid token the event stream must open.
+// POST and PUT): each must reach a handler and answer what it documents.
+// With a valid token the event streams must open.
 void walk(httplib::Client &client, const httplib::Headers &headers, bool valid_token) {
   const auto documented =
       documented_operations(YAML::Load(std::string(blade::server::openapi_document())));
@@ -304,7 +304,7 @@ void walk(httplib::Client &client, const httplib::Headers &headers, bool valid_t
   for (const auto &[key, op] : documented) {
     CAPTURE(key);
     const std::string path = concrete(op.path);
-    if (op.path == "/v1/events") {
+    if (op.path == "/v1/events" || op.path == "/v1/config/stream") {
       // A stream never ends by itself: read its status line and headers only
       // (an error's body is read).
       httplib::Response head;
@@ -331,6 +331,7 @@ void walk(httplib::Client &client, const httplib::Headers &headers, bool valid_t
     auto call = [&]() -> httplib::Result {
       if (op.method == "GET") return client.Get(path.c_str(), headers);
       if (op.method == "POST") return client.Post(path.c_str(), headers, "{}", "application/json");
+      if (op.method == "PUT") return client.Put(path.c_str(), headers, "{}", "application/json");
       if (op.method == "DELETE") return client.Delete(path.c_str(), headers);
       FAIL("no way to call method " << op.method);
       return {nullptr, httplib::Error::Unknown};

@@ -20,6 +20,8 @@
 #include "blade/core/model/error.hpp"
 #include "blade/core/model/log.hpp"
 #include "sqlite_db.hpp"
+#include "store_impl.hpp"
+#include "store_rows.hpp"
 #include "store_schema.hpp"
 
 namespace blade {
@@ -30,6 +32,9 @@ using sqlite::ConnectionPool;
 using sqlite::OpenMode;
 using sqlite::Statement;
 using sqlite::Transaction;
+using store_rows::from_ms;
+using store_rows::insert_audit;
+using store_rows::to_ms;
 
 // Enough for both cores of the target machine plus threads waiting on
 // HTTP I/O; a reader never waits for the writer, only for a free reader.
@@ -37,26 +42,6 @@ constexpr std::size_t kReaderConnections = 4;
 constexpr std::int64_t kMaxPageSize = 1000;
 
 // ---- values <-> columns ----
-
-std::int64_t to_ms(SystemTime t) {
-  // floor, not truncation toward zero, so times before 1970 round the same way.
-  return std::chrono::floor<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
-SystemTime from_ms(std::int64_t ms) {
-  return SystemTime(
-      std::chrono::duration_cast<SystemTime::duration>(std::chrono::milliseconds(ms)));
-}
-
-std::optional<std::int64_t> to_ms(const std::optional<SystemTime> &t) {
-  if (!t) return std::nullopt;
-  return to_ms(*t);
-}
-
-std::optional<SystemTime> from_ms(std::optional<std::int64_t> ms) {
-  if (!ms) return std::nullopt;
-  return from_ms(*ms);
-}
 
 std::string flags_to_json(const FlagValues &flags) {
   try {
@@ -516,44 +501,19 @@ class Checkpointer {
   std::thread thread_;  // last: starts once everything it uses exists
 };
 
-struct Store::Impl {
-  Impl(const std::filesystem::path &given, std::chrono::milliseconds busy_timeout)
-      : file(given),
-        writer(open_writer(absolute_path(given), busy_timeout)),
-        version(migrate(*writer)),
-        // Opened after the migrations, so they never see an older schema.
-        readers(writer->file(), OpenMode::ReadOnly, busy_timeout, kReaderConnections),
-        checkpointer(writer->file(), busy_timeout) {}
+Store::Impl::Impl(const std::filesystem::path &given, std::chrono::milliseconds busy_timeout)
+    : file(given),
+      writer(open_writer(absolute_path(given), busy_timeout)),
+      version(migrate(*writer)),
+      // Opened after the migrations, so they never see an older schema.
+      readers(writer->file(), OpenMode::ReadOnly, busy_timeout, kReaderConnections),
+      checkpointer(std::make_unique<Checkpointer>(writer->file(), busy_timeout)) {}
 
-  // Serialises all writes on the one writer connection, which also makes
-  // changes() and last_insert_rowid() belong to the caller's statement.
-  template <class F>
-  decltype(auto) write(F &&f) {
-    // The checkpointer hears of every write, even one that throws after
-    // changing something.
-    struct Notify {
-      Checkpointer &c;
-      ~Notify() { c.note_write(); }
-    } notify{checkpointer};
-    std::lock_guard lock(write_mutex);
-    return f(*writer);
-  }
+Store::Impl::~Impl() = default;
 
-  template <class F>
-  decltype(auto) read(F &&f) {
-    ConnectionPool::Lease lease = readers.acquire();
-    return f(*lease);
-  }
-
-  std::filesystem::path file;  // as given by the caller
-  std::mutex write_mutex;
-  std::unique_ptr<Connection> writer;  // guarded by write_mutex
-  int version = 0;
-  // Declared after the writer so they close first: the writer, closing
-  // last, checkpoints the WAL into the main file and removes it.
-  ConnectionPool readers;
-  Checkpointer checkpointer;
-};
+void Store::Impl::note_write() {
+  checkpointer->note_write();
+}
 
 Store::Store(const std::filesystem::path &file, std::chrono::milliseconds busy_timeout)
     : impl_(std::make_unique<Impl>(file, busy_timeout)) {}
@@ -621,25 +581,6 @@ void Store::save_restore_record(const std::string &uid, const std::string &resto
                   fmt::format("experiment {} is not being created", uid));
   });
 }
-
-namespace {
-
-std::int64_t insert_audit(Connection &c, const AuditEntry &entry) {
-  auto insert = c.prepare(
-      "INSERT INTO audit (time_ms, actor, remote, action, subject, params_json, outcome) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-  insert->bind(1, to_ms(entry.time));
-  insert->bind(2, entry.actor);
-  insert->bind(3, entry.remote);
-  insert->bind(4, entry.action);
-  insert->bind(5, entry.subject);
-  insert->bind(6, entry.params_json);
-  insert->bind(7, entry.outcome);
-  insert->run();
-  return c.last_insert_rowid();
-}
-
-}  // namespace
 
 void Store::update_experiment(const Experiment &e, const AuditEntry *audit) {
   const std::string flags_json = flags_to_json(e.flags);

@@ -90,7 +90,29 @@ constexpr std::string_view kV3 = R"sql(
 ALTER TABLE experiments ADD COLUMN destroy_result_json TEXT;
 )sql";
 
-constexpr std::array<std::string_view, 3> kMigrations = {kV1, kV2, kV3};
+// HTTP fault policies: one row per policy, its validated spec as JSON (the
+// rules; start delay and duration have columns of their own, since expiry
+// and windows are computed from them). `version` counts changes from 1, for
+// optimistic concurrency. expires_at_ms is NULL for a policy without a
+// duration; the partial index finds the expired ones without reading the
+// others.
+constexpr std::string_view kV4 = R"sql(
+CREATE TABLE policies (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  version INTEGER NOT NULL,
+  spec_json TEXT NOT NULL,
+  start_delay_ms INTEGER NOT NULL,
+  duration_s INTEGER NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  updated_at_ms INTEGER NOT NULL,
+  active_from_ms INTEGER NOT NULL,
+  expires_at_ms INTEGER
+) STRICT;
+CREATE INDEX policies_by_expiry ON policies (expires_at_ms) WHERE expires_at_ms IS NOT NULL;
+)sql";
+
+constexpr std::array<std::string_view, 4> kMigrations = {kV1, kV2, kV3, kV4};
 
 }  // namespace
 

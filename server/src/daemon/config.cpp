@@ -51,6 +51,8 @@ const std::map<std::string, std::string> kEnvNames = {
     {"max-connections", "BLADE_MAX_CONNECTIONS"},
     {"max-connections-per-address", "BLADE_MAX_CONNECTIONS_PER_ADDRESS"},
     {"max-event-streams", "BLADE_MAX_EVENT_STREAMS"},
+    {"max-config-streams", "BLADE_MAX_CONFIG_STREAMS"},
+    {"config-stream-keepalive", "BLADE_CONFIG_STREAM_KEEPALIVE"},
     {"sync-timeout", "BLADE_SYNC_TIMEOUT"},
 };
 
@@ -129,6 +131,13 @@ po::options_description options_description(const Config &defaults) {
      "address cannot take them all (env BLADE_MAX_CONNECTIONS_PER_ADDRESS)")
     ("max-event-streams", po::value<int>()->default_value(defaults.max_event_streams),
      "concurrent GET /v1/events clients; more get 429 (env BLADE_MAX_EVENT_STREAMS)")
+    ("max-config-streams", po::value<int>()->default_value(defaults.max_config_streams),
+     "concurrent GET /v1/config/stream clients (data planes following the HTTP fault rules); "
+     "more get 429 (env BLADE_MAX_CONFIG_STREAMS)")
+    ("config-stream-keepalive",
+     po::value<double>()->default_value(defaults.config_stream_keepalive),
+     "seconds between keep-alive comments on an idle config stream, fractions allowed "
+     "(env BLADE_CONFIG_STREAM_KEEPALIVE)")
     ("sync-timeout", po::value<int>()->default_value(defaults.sync_timeout),
      "seconds a synchronous create or destroy waits for its executor before answering 503; "
      "the job goes on and can be followed by uid (env BLADE_SYNC_TIMEOUT)");
@@ -310,6 +319,8 @@ Config to_config(const po::variables_map &vm, std::vector<ApiToken> tokens,
   if (c.max_event_streams >= c.http_threads)
     throw std::invalid_argument(
         "max-event-streams: must be below http-threads, or streams could take every thread");
+  c.max_config_streams = in_range(vm, "max-config-streams", 0, 1024);
+  c.config_stream_keepalive = in_range<double>(vm, "config-stream-keepalive", 0.05, 3600);
   (void)c.all_tokens();  // duplicate names or secrets are a start-up error
   return c;
 }

@@ -46,6 +46,9 @@ struct Config {
   int max_connections = 512;      // open connections, in all
   int max_connections_per_address = 128;  // open connections from one client address
   int max_event_streams = 8;      // concurrent GET /v1/events clients
+  int max_config_streams = 16;    // concurrent GET /v1/config/stream clients
+  // Seconds between keep-alive comments on an idle config stream.
+  double config_stream_keepalive = 15;
   int sync_timeout = 30;          // seconds a synchronous create/destroy waits; then 503
   // The config file's plugins: map, one JSON object text per plugin name
   // (config file only); each is validated when its plugin loads.

@@ -59,6 +59,7 @@ Daemon::Daemon(const Config &config) {
   service_ = std::make_unique<ExperimentService>(*store_, *router_, *scheduler_, events_,
                                                  callbacks_.get(), settings);
   fault_sink_ = service_.get();
+  policies_ = std::make_unique<PolicyService>(*store_, *scheduler_, topics_);
 }
 
 ReloadReport Daemon::reload_plugins() {
@@ -86,8 +87,9 @@ ReloadReport Daemon::reload_plugins() {
 
 Daemon::~Daemon() {
   fault_sink_ = nullptr;
-  // Jobs first (they use the service, the store and the plugins), then
-  // callbacks, then the rest in reverse order of construction.
+  // Jobs first (they use the service, the policies, the store and the
+  // plugins), then callbacks, then the rest in reverse order of
+  // construction: no policy expiry job runs once the policies go.
   if (scheduler_) scheduler_->stop();
   if (callbacks_) callbacks_->stop();
 }

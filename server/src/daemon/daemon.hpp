@@ -1,6 +1,6 @@
 // bladed's parts, built in the start order of docs/design.md: store -> plugins ->
-// external fallback -> scheduler and service -> recovery. Destroyed in
-// reverse, so no job outlives what it uses.
+// external fallback -> scheduler and service -> policies -> recovery.
+// Destroyed in reverse, so no job outlives what it uses.
 #pragma once
 
 #include <atomic>
@@ -18,6 +18,7 @@
 #include "blade/core/plugin/plugin_reload.hpp"
 #include "blade/core/plugin/topic_hub.hpp"
 #include "blade/core/plugin/registry.hpp"
+#include "blade/core/policy/policy_service.hpp"
 #include "blade/core/store/store.hpp"
 #include "config.hpp"
 
@@ -36,6 +37,9 @@ class Daemon {
   // Documents republished whole on change (the compiled HTTP fault rules).
   TopicHub &topics() { return topics_; }
   ExperimentService &service() { return *service_; }
+  // The HTTP fault policies; publishes their compiled rules on topics().
+  // Its start() runs with recovery, before the routes serve.
+  PolicyService &policies() { return *policies_; }
   // What serves each (scope, target, action), as create chooses it.
   const ExecutorRouter &router() const { return *router_; }
   std::size_t plugins_found() const { return plugins_found_; }
@@ -56,6 +60,8 @@ class Daemon {
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<CallbackNotifier> callbacks_;
   std::unique_ptr<ExperimentService> service_;
+  // After the store, the scheduler (its expiry timers) and the topics.
+  std::unique_ptr<PolicyService> policies_;
   std::atomic<std::size_t> plugins_found_{0};
   std::vector<std::filesystem::path> plugin_dirs_;
   HostSettings host_settings_;

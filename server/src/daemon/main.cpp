@@ -121,6 +121,9 @@ int serve(const Config &config) {
   // before anything new is accepted.
   recover_at_start(config, daemon);
   daemon.service().rearm_deadlines();
+  // Policies that expired while bladed was down are deleted, and the rule
+  // set is published, before any client or config stream can see it.
+  daemon.policies().start();
 
   blade::server::HttpServer http(config, daemon);
   int port = http.bind();

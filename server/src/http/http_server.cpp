@@ -132,6 +132,8 @@ HttpServer::HttpServer(const Config &config, Daemon &daemon)
   install_metrics_routes();
   install_compat_routes();
   install_audit_routes();
+  install_policy_routes();
+  install_config_stream_route();
   install_openapi_route();
   install_fallbacks();
 }

@@ -27,6 +27,7 @@ namespace blade::server {
 
 template <class Base>
 class PooledServer;  // http_server.cpp
+class ConfigFrames;  // config_stream_route.cpp
 
 // Who may call a route.
 enum class Access {
@@ -110,6 +111,8 @@ class HttpServer {
   void install_metrics_routes();      // metrics_routes.cpp
   void install_compat_routes();       // compat_routes.cpp
   void install_audit_routes();        // audit_routes.cpp
+  void install_policy_routes();       // policy_routes.cpp
+  void install_config_stream_route(); // config_stream_route.cpp
   void install_openapi_route();       // openapi_route.cpp
   void install_fallbacks();
   // Sets http_, serve_request_, take_socket_ and tls_ (for --tls-cert).
@@ -132,11 +135,14 @@ class HttpServer {
   int listen_fd_ = -1;
   std::vector<RouteInfo> routes_;
 
-  // Event streams wait on this; stop() wakes them so run() can return.
+  // Event and config streams wait on this; stop() wakes them so run() can
+  // return.
   std::atomic<bool> stopping_{false};
   std::mutex stream_mutex_;
   std::condition_variable stream_cv_;
-  std::atomic<int> open_streams_{0};
+  std::atomic<int> open_streams_{0};         // GET /v1/events
+  std::atomic<int> open_config_streams_{0};  // GET /v1/config/stream
+  std::shared_ptr<ConfigFrames> config_frames_;  // the rule set as the streams write it
   std::atomic<std::uint64_t> served_{0};
 };
 

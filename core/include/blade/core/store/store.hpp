@@ -1,4 +1,5 @@
-// Persistence in SQLite (no ORM): experiments, preparations, the audit log,
+// Persistence in SQLite (no ORM): experiments, preparations, HTTP fault
+// policies, the audit log,
 // numbered schema migrations (PRAGMA user_version). WAL mode, one writer
 // connection, a pool of reader connections, prepared statements.
 // Every failure is a blade::Error (Unavailable for a store that cannot be
@@ -8,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "blade/core/model/experiment.hpp"
+#include "blade/core/policy/policy.hpp"
 
 namespace blade {
 
@@ -105,6 +108,27 @@ class Store {
   void update_preparation(const Preparation &p);
   std::optional<Preparation> get_preparation(const std::string &uid) const;
   Page<Preparation> list_preparations(const PreparationFilter &filter) const;
+
+  // HTTP fault policies. Each change is committed with its audit line in
+  // one transaction. Error(AlreadyExists) if the name is taken.
+  void insert_policy(const FaultPolicy &p, const AuditEntry &audit);
+  // Replaces the row named p.name if its version is still
+  // `expected_version` (checked inside the transaction, so of two writers
+  // that read the same version only one wins): Error(NotFound) if no such
+  // policy, Error(AlreadyExists) naming both versions if another change
+  // came first.
+  void update_policy(const FaultPolicy &p, std::int64_t expected_version,
+                     const AuditEntry &audit);
+  // Error(NotFound) if no such policy.
+  void delete_policy(const std::string &name, const AuditEntry &audit);
+  std::optional<FaultPolicy> get_policy(const std::string &name) const;
+  std::vector<FaultPolicy> list_policies() const;  // by name
+  // Deletes every policy whose expires_at is at or before `now`, each with
+  // the audit line `audit` makes for it, all in one transaction; returns
+  // the deleted policies. A policy an update gave a later deadline is no
+  // longer expired, so a late expiry timer deletes nothing.
+  std::vector<FaultPolicy> delete_expired_policies(
+      SystemTime now, const std::function<AuditEntry(const FaultPolicy &)> &audit);
 
   // Returns the entry's id.
   std::int64_t append_audit(const AuditEntry &entry);
