@@ -63,7 +63,7 @@ constexpr double kSeedRssMb = 30;
 constexpr int kPolicies = 100;
 // The delay run: every request held kDelayMs by the proxy, kDelayConnections
 // of them at once, so about kDelayConnections requests are always held.
-constexpr int kDelayMs = 500;
+constexpr int kDelayMs = 1000;
 constexpr int kDelayConnections = 2000;
 
 const blade::bench::WrkLoad kThroughput{2, 32, 0, 2};
@@ -351,10 +351,12 @@ int main(int argc, char **argv) {
     const double expected_rate = kDelayConnections * 1000.0 / kDelayMs;
     std::printf(
         "  delay run: -t2 -c%d, every request delayed %d ms: %.0f req/s (connections / delay = "
-        "%.0f), p50 %.1f ms, p99 %.1f ms, %ld requests%s\n",
+        "%.0f), p50 %.1f ms, p99 %.1f ms, %ld requests%s; about %.0f requests held at once "
+        "(req/s x p50)\n",
         kDelayConnections, kDelayMs, delay_run.requests_per_s, expected_rate,
         delay_run.p50_us / 1e3, delay_run.p99_us / 1e3, delay_run.requests,
-        delay_run.errors ? (", " + std::to_string(delay_run.errors) + " ERRORS").c_str() : "");
+        delay_run.errors ? (", " + std::to_string(delay_run.errors) + " ERRORS").c_str() : "",
+        delay_run.requests_per_s * delay_run.p50_us / 1e6);
 
     // Summary.
     const Target &direct = targets[0], &n1 = targets[1], &n2 = targets[2], &blade = targets[3];
