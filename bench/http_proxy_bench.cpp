@@ -46,11 +46,13 @@
 #include "bench_bladed.hpp"
 #include "bench_stats.hpp"
 #include "nginx_process.hpp"
+#include "process_figures.hpp"
 #include "wrk_run.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using blade::bench::median;
+using blade::bench::rss_mb;
 
 namespace {
 
@@ -69,15 +71,12 @@ constexpr int kDelayConnections = 2000;
 const blade::bench::WrkLoad kThroughput{2, 32, 0, 2};
 const blade::bench::WrkLoad kOneAtATime{1, 1, 0, 2};
 
+// The CPU time of every process of a target (nginx-2p has two).
 double cpu_seconds(const std::vector<pid_t> &pids) {
   double sum = 0;
   for (pid_t pid : pids)
-    sum += static_cast<double>(blade::test::cpu_ticks(pid));
-  return sum / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
-double rss_mb(pid_t pid) {
-  return static_cast<double>(blade::test::rss_kib(pid)) / 1024.0;
+    sum += blade::bench::cpu_seconds(pid);
+  return sum;
 }
 
 struct Target {
@@ -119,34 +118,6 @@ json policy_body(int i) {
                                      {{"percentage", 100},
                                       {"abort", {{"httpStatus", 418}}}}}}})}}}};
 }
-
-class Api {
- public:
-  explicit Api(int port) : c_("127.0.0.1", port) { c_.set_read_timeout(30); }
-  // The created experiment's data; throws with the daemon's answer.
-  json create(const json &body) {
-    auto r = c_.Post("/v1/experiments", headers_, body.dump(), "application/json");
-    if (!r || r->status != 201)
-      throw std::runtime_error("create " + body.dump() + " failed: " +
-                               (r ? std::to_string(r->status) + " " + r->body : "no answer"));
-    return json::parse(r->body)["data"];
-  }
-  void destroy(const std::string &uid) {
-    auto r = c_.Delete(("/v1/experiments/" + uid).c_str(), headers_);
-    if (!r || r->status != 200)
-      throw std::runtime_error("destroy " + uid + " failed" + (r ? ": " + r->body : ""));
-  }
-  void create_policy(const json &body) {
-    auto r = c_.Post("/v1/policies", headers_, body.dump(), "application/json");
-    if (!r || r->status != 201)
-      throw std::runtime_error("POST /v1/policies failed: " +
-                               (r ? std::to_string(r->status) + " " + r->body : "no answer"));
-  }
-
- private:
-  httplib::Client c_;
-  httplib::Headers headers_ = {{"X-Api-Token", blade::bench::kBenchToken}};
-};
 
 // The port of a proxy experiment, from its result's "listen" (host:port).
 int listen_port(const json &experiment) {
@@ -243,7 +214,7 @@ int main(int argc, char **argv) {
     blade::bench::NginxProcess nginx1(*nginx, {upstream_addr, 1});
     blade::bench::NginxProcess nginx2(*nginx, {upstream_addr, 2});
     blade::bench::BenchBladed bladed({plugin}, {"--rate-limit", "0"});
-    Api api(bladed.port());
+    blade::bench::BenchClient api(bladed.port());
     const pid_t bpid = bladed.pid();
     std::this_thread::sleep_for(std::chrono::seconds(1));
     const double rss_no_proxy = rss_mb(bpid);
