@@ -56,11 +56,12 @@ using blade::bench::rss_mb;
 
 namespace {
 
-// The goals and seed 002's claims.
+// The goals: against nginx and direct, and the figures an earlier HTTP
+// fault-injection design claimed for itself (throughput, memory).
 constexpr double kGoalRatioToNginx = 0.8;
 constexpr double kGoalAddedP50Us = 50;
-constexpr double kSeedRequestsPerS = 12000;
-constexpr double kSeedRssMb = 30;
+constexpr double kClaimRequestsPerS = 12000;
+constexpr double kClaimRssMb = 30;
 
 constexpr int kPolicies = 100;
 // The delay run: every request held kDelayMs by the proxy, kDelayConnections
@@ -109,14 +110,14 @@ json policy_body(int i) {
   }
   char name[32];
   std::snprintf(name, sizeof name, "bench-%03d", i);
-  return {{"apiVersion", "v1"},
-          {"kind", "FaultInjectionPolicy"},
-          {"metadata", {{"name", name}}},
-          {"spec",
-           {{"rules", json::array({{{"match", match},
-                                    {"fault",
-                                     {{"percentage", 100},
-                                      {"abort", {{"httpStatus", 418}}}}}}})}}}};
+  return {
+      {"apiVersion", "v1"},
+      {"kind", "FaultInjectionPolicy"},
+      {"metadata", {{"name", name}}},
+      {"spec",
+       {{"rules",
+         json::array({{{"match", match},
+                       {"fault", {{"percentage", 100}, {"abort", {{"httpStatus", 418}}}}}}})}}}};
 }
 
 // The port of a proxy experiment, from its result's "listen" (host:port).
@@ -189,7 +190,8 @@ int main(int argc, char **argv) {
                 "not found in PATH or /usr/sbin (tools/dev/install-deps.sh --bench installs "
                 "nginx-light and wrk)");
   const fs::path plugin = fs::path(BLADE_BUILT_PLUGIN_DIR) / "http.so";
-  if (!fs::exists(plugin)) return fail("cannot run: the http plugin is not built: " + plugin.string());
+  if (!fs::exists(plugin))
+    return fail("cannot run: the http plugin is not built: " + plugin.string());
 
   std::printf(
       "http proxy benchmark: wrk -t%d -c%d (throughput) and -t%d -c%d (latency), %d s per run, "
@@ -219,9 +221,10 @@ int main(int argc, char **argv) {
     std::this_thread::sleep_for(std::chrono::seconds(1));
     const double rss_no_proxy = rss_mb(bpid);
 
-    const json proxy = api.create({{"target", "http"},
-                                   {"action", "proxy"},
-                                   {"flags", {{"listen", "127.0.0.1:0"}, {"upstream", upstream_addr}}}});
+    const json proxy =
+        api.create({{"target", "http"},
+                    {"action", "proxy"},
+                    {"flags", {{"listen", "127.0.0.1:0"}, {"upstream", upstream_addr}}}});
     const int proxy_port = listen_port(proxy);
     if (!answers(proxy_port, "/", {}, 200, std::chrono::seconds(5)))
       throw std::runtime_error("GET / through the blade proxy did not answer 200");
@@ -267,9 +270,8 @@ int main(int argc, char **argv) {
         const double cpu0 = cpu_seconds(t.pids);
         const auto f = blade::bench::run_wrk(*wrk, url(t.port), load);
         const double cpu = cpu_seconds(t.pids) - cpu0;
-        const double cpu_us = t.pids.empty() || f.requests == 0
-                                  ? 0
-                                  : cpu / static_cast<double>(f.requests) * 1e6;
+        const double cpu_us =
+            t.pids.empty() || f.requests == 0 ? 0 : cpu / static_cast<double>(f.requests) * 1e6;
         print_run(r, "throughput", t, f, cpu_us);
         t.rate.push_back(f.requests_per_s);
         t.p50.push_back(f.p50_us);
@@ -308,9 +310,9 @@ int main(int argc, char **argv) {
     });
     blade::bench::WrkFigures delay_run;
     try {
-      delay_run = blade::bench::run_wrk(
-          *wrk, url(listen_port(delayed)),
-          {2, kDelayConnections, seconds, std::max(2, 4 * kDelayMs / 1000)});
+      delay_run =
+          blade::bench::run_wrk(*wrk, url(listen_port(delayed)),
+                                {2, kDelayConnections, seconds, std::max(2, 4 * kDelayMs / 1000)});
     } catch (...) {
       sampling = false;
       sampler.join();
@@ -347,30 +349,35 @@ int main(int argc, char **argv) {
     row("p99 us (-c1)", &Target::one_p99, " %10.1f");
     std::printf("  added over direct, median of per-round differences:\n");
     for (const Target *t : {&n1, &n2, &blade})
-      std::printf("    %-9s -c1: p50 %+7.1f us  p99 %+7.1f us    -c32: p50 %+8.1f us  p99 %+8.1f us\n",
-                  t->name, added(t->one_p50, direct.one_p50), added(t->one_p99, direct.one_p99),
-                  added(t->p50, direct.p50), added(t->p99, direct.p99));
+      std::printf(
+          "    %-9s -c1: p50 %+7.1f us  p99 %+7.1f us    -c32: p50 %+8.1f us  p99 %+8.1f us\n",
+          t->name, added(t->one_p50, direct.one_p50), added(t->one_p99, direct.one_p99),
+          added(t->p50, direct.p50), added(t->p99, direct.p99));
     const double rate = median(blade.rate);
     const double ratio1 = rate / median(n1.rate), ratio2 = rate / median(n2.rate);
     const double blade_added_p50 = added(blade.one_p50, direct.one_p50);
     std::printf("  blade/nginx requests/s: %.2fx nginx-1p, %.2fx nginx-2p\n", ratio1, ratio2);
     std::printf("  bladed threads: %zu idle, at most %zu during the delay run\n", threads_idle,
                 threads_max.load());
-    std::printf("  bladed VmRSS: %.1f MiB with http.so loaded, %.1f MiB idle with the proxy, "
-                "%.1f MiB with %d policies, %.1f MiB after the runs\n",
-                rss_no_proxy, rss_idle, rss_policies, kPolicies, rss_after);
+    std::printf(
+        "  bladed VmRSS: %.1f MiB with http.so loaded, %.1f MiB idle with the proxy, "
+        "%.1f MiB with %d policies, %.1f MiB after the runs\n",
+        rss_no_proxy, rss_idle, rss_policies, kPolicies, rss_after);
     long errors = 0;
     for (const auto &t : targets)
       errors += t.errors;
     errors += delay_run.errors;
     std::printf("  errors: %ld\n", errors);
-    std::printf("  goals: blade/nginx-1p >= %.1f %s (%.2f); blade added p50 (-c1) <= %.0f us %s "
-                "(%.1f)\n",
-                kGoalRatioToNginx, verdict(ratio1 >= kGoalRatioToNginx), ratio1, kGoalAddedP50Us,
-                verdict(blade_added_p50 <= kGoalAddedP50Us), blade_added_p50);
-    std::printf("  seed 002: > %.0f req/s %s (%.0f); < %.0f MB with %d policies %s (%.1f MiB)\n",
-                kSeedRequestsPerS, verdict(rate > kSeedRequestsPerS), rate, kSeedRssMb, kPolicies,
-                verdict(rss_policies > 0 && rss_policies < kSeedRssMb), rss_policies);
+    std::printf(
+        "  goals: blade/nginx-1p >= %.1f %s (%.2f); blade added p50 (-c1) <= %.0f us %s "
+        "(%.1f)\n",
+        kGoalRatioToNginx, verdict(ratio1 >= kGoalRatioToNginx), ratio1, kGoalAddedP50Us,
+        verdict(blade_added_p50 <= kGoalAddedP50Us), blade_added_p50);
+    const double rss_policies_mb = rss_policies * 1.048576;  // MiB to MB (10^6 bytes)
+    std::printf(
+        "  claims to beat: > %.0f req/s %s (%.0f); < %.0f MB with %d policies %s (%.1f MB)\n",
+        kClaimRequestsPerS, verdict(rate > kClaimRequestsPerS), rate, kClaimRssMb, kPolicies,
+        verdict(rss_policies > 0 && rss_policies_mb < kClaimRssMb), rss_policies_mb);
     if (errors) {
       ok = false;
       problems.push_back(std::to_string(errors) + " wrk errors");

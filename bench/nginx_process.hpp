@@ -44,7 +44,8 @@ inline std::optional<std::filesystem::path> find_program(const std::string &name
   std::size_t from = 0;
   while (from <= dirs.size()) {
     const std::size_t to = std::min(dirs.find(':', from), dirs.size());
-    const std::filesystem::path candidate = std::filesystem::path(dirs.substr(from, to - from)) / name;
+    const std::filesystem::path candidate =
+        std::filesystem::path(dirs.substr(from, to - from)) / name;
     if (to > from && ::access(candidate.c_str(), X_OK) == 0) return candidate;
     from = to + 1;
   }
@@ -130,8 +131,7 @@ class NginxProcess {
             // Its temp files in this dir, never the system's /var/lib/nginx.
             "  client_body_temp_path "
          << d << "/body;\n  proxy_temp_path " << d << "/proxy;\n  fastcgi_temp_path " << d
-         << "/fastcgi;\n  uwsgi_temp_path " << d << "/uwsgi;\n  scgi_temp_path " << d
-         << "/scgi;\n";
+         << "/fastcgi;\n  uwsgi_temp_path " << d << "/uwsgi;\n  scgi_temp_path " << d << "/scgi;\n";
     if (site.proxy_to.empty()) {
       conf << "  server {\n    listen 127.0.0.1:" << port_
            << ";\n    location / { return 200 \"ok\\n\"; }\n  }\n";

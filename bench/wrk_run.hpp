@@ -81,11 +81,11 @@ inline WrkFigures run_wrk(const std::filesystem::path &wrk, const std::string &u
                           const WrkLoad &load) {
   test::TempDir dir("blade-bench-wrk");
   const auto report = dir / "report.txt";
-  test::ChildProcess child({wrk.string(), "-t", std::to_string(load.threads), "-c",
-                            std::to_string(load.connections), "-d",
-                            std::to_string(load.seconds) + "s", "--timeout",
-                            std::to_string(load.timeout_seconds) + "s", "--latency", url},
-                           {}, report.string());
+  test::ChildProcess child(
+      {wrk.string(), "-t", std::to_string(load.threads), "-c", std::to_string(load.connections),
+       "-d", std::to_string(load.seconds) + "s", "--timeout",
+       std::to_string(load.timeout_seconds) + "s", "--latency", url},
+      {}, report.string());
   const auto code = child.exit_code(std::chrono::seconds(load.seconds + 60));
   if (!code) throw std::runtime_error("wrk did not finish: " + test::read_text(report));
   if (*code != 0)
