@@ -11,6 +11,7 @@
 #include "blade/core/model/bounded_json.hpp"
 #include "blade/core/model/error.hpp"
 #include "blade/core/model/log.hpp"
+#include "blade/core/plugin/live_counters.hpp"
 
 namespace blade {
 namespace {
@@ -150,6 +151,26 @@ blade_status save_restore(blade_call *call, const char *json, size_t len) {
   }
 }
 
+uint64_t subscribe(blade_host *host, const char *topic, blade_topic_fn fn, void *ctx) {
+  if (!host || !topic || !fn) return 0;
+  return HostContext::from(host)->subscribe(topic, fn, ctx);
+}
+
+void unsubscribe(blade_host *host, uint64_t id) {
+  if (host) HostContext::from(host)->unsubscribe(id);
+}
+
+blade_status report_counters(blade_host *host, const char *uid, const char *json, size_t len) {
+  if (!host || !uid || (!json && len > 0)) return BLADE_STATUS_INVALID_ARGUMENT;
+  return HostContext::from(host)->report_counters(uid, std::string_view(json ? json : "", len));
+}
+
+// Set while this thread runs a plugin's topic function: subscribe and
+// unsubscribe from there would wait on the lock the delivery holds.
+thread_local bool t_in_delivery = false;
+
+std::atomic<std::uint64_t> g_next_owner_id{1};
+
 constexpr blade_host_api kHostApi = {
     sizeof(blade_host_api),
     BLADE_PLUGIN_ABI_MAJOR,
@@ -162,22 +183,24 @@ constexpr blade_host_api kHostApi = {
     &progress,
     &fault_ended,
     &save_restore,
-    nullptr,  // subscribe: ABI 1.5, not served yet
-    nullptr,  // unsubscribe
-    nullptr,  // report_counters
+    &subscribe,
+    &unsubscribe,
+    &report_counters,
 };
 
 }  // namespace
 
-HostContext::HostContext(std::string plugin_name, std::string host_version,
-                         std::filesystem::path state_dir, HostSettings::FaultEnded fault_ended,
-                         std::vector<std::string> protected_paths, std::string config_json)
+HostContext::HostContext(std::string plugin_name, const HostSettings &settings,
+                         std::filesystem::path state_dir, std::string config_json)
     : plugin_name_(std::move(plugin_name)),
-      host_version_(std::move(host_version)),
+      host_version_(settings.host_version),
       state_dir_(state_dir.string()),
-      protected_paths_(std::move(protected_paths)),
+      protected_paths_(settings.protected_paths),
       config_json_(std::move(config_json)),
-      fault_ended_(std::move(fault_ended)) {
+      fault_ended_(settings.fault_ended),
+      topics_(settings.topics),
+      counters_(settings.counters),
+      owner_id_(g_next_owner_id.fetch_add(1)) {
   for (const auto &path : protected_paths_)
     protected_path_ptrs_.push_back(path.c_str());
   protected_path_ptrs_.push_back(nullptr);
@@ -194,6 +217,90 @@ HostContext::HostContext(std::string plugin_name, std::string host_version,
 void HostContext::fault_ended(const std::string &uid, const std::string &reason) const {
   log::warn("fault ended on its own", {{"plugin", plugin_name_}, {"uid", uid}, {"reason", reason}});
   if (fault_ended_) fault_ended_(plugin_name_, uid, reason);
+}
+
+HostContext::~HostContext() {
+  end_instance();
+}
+
+std::uint64_t HostContext::subscribe(const char *topic, blade_topic_fn fn, void *ctx) {
+  if (t_in_delivery) {
+    log::error("a plugin subscribed from inside its topic function; refused",
+               {{"plugin", plugin_name_}, {"topic", topic}});
+    return 0;
+  }
+  if (!topics_) return 0;
+  try {
+    auto listener = [fn, ctx](const std::string &name, const TopicHub::Document &doc) {
+      if (!doc) return;
+      t_in_delivery = true;
+      fn(ctx, name.c_str(), doc->data(), doc->size());
+      t_in_delivery = false;
+    };
+    TopicHub::Subscription sub = topics_->subscribe(topic, std::move(listener));
+    if (!sub) return 0;
+    const std::uint64_t id = sub.id();
+    std::lock_guard lock(subscriptions_mutex_);
+    subscriptions_.emplace(id, std::move(sub));
+    return id;
+  } catch (...) {
+    return 0;  // out of memory: as good as an unknown topic to the plugin
+  }
+}
+
+void HostContext::unsubscribe(std::uint64_t id) {
+  if (t_in_delivery) {
+    log::error("a plugin unsubscribed from inside its topic function; ignored",
+               {{"plugin", plugin_name_}, {"subscription", std::to_string(id)}});
+    return;
+  }
+  TopicHub::Subscription ending;
+  {
+    std::lock_guard lock(subscriptions_mutex_);
+    auto it = subscriptions_.find(id);
+    if (it == subscriptions_.end()) return;
+    ending = std::move(it->second);
+    subscriptions_.erase(it);
+  }
+  // Outside the lock: this waits for a delivery in progress to end.
+  ending.reset();
+}
+
+blade_status HostContext::report_counters(const char *uid, std::string_view json) {
+  try {
+    if (!counters_) {
+      // Nowhere to show them (a tool, not the daemon): still say whether
+      // the daemon would take them.
+      return sdk::parse_counters(json).ok() ? BLADE_STATUS_OK : BLADE_STATUS_INVALID_ARGUMENT;
+    }
+    counters_->report(plugin_name_, owner_id_, uid, json);
+    return BLADE_STATUS_OK;
+  } catch (const Error &e) {
+    // A plugin that keeps sending a bad report would flood the log: say the
+    // first refusal, then one in a thousand.
+    const std::uint64_t n = counters_refused_.fetch_add(1) + 1;
+    if (n == 1 || n % 1000 == 0) {
+      log::warn(e.what(), {{"plugin", plugin_name_}, {"refusals", std::to_string(n)}});
+    }
+    return e.code() == ErrorCode::InvalidArgument ? BLADE_STATUS_INVALID_ARGUMENT
+                                                   : BLADE_STATUS_FAILED_PRECONDITION;
+  } catch (...) {
+    return BLADE_STATUS_INTERNAL;
+  }
+}
+
+void HostContext::drop_counters(const std::string &uid) {
+  if (counters_) counters_->drop(uid);
+}
+
+void HostContext::end_instance() {
+  std::map<std::uint64_t, TopicHub::Subscription> ending;
+  {
+    std::lock_guard lock(subscriptions_mutex_);
+    ending.swap(subscriptions_);
+  }
+  ending.clear();  // each waits for its delivery in progress, if any
+  if (counters_) counters_->drop_owner(owner_id_);
 }
 
 const blade_host_api *HostContext::api() {

@@ -104,9 +104,7 @@ std::shared_ptr<LoadedPlugin> make_loaded_plugin(std::unique_ptr<PluginLibrary> 
     throw PluginRefused(
         fmt::format("cannot create state dir {}: {}", state_dir.string(), ec.message()), p->name_);
   }
-  p->host_ = std::make_unique<HostContext>(p->name_, settings.host_version, state_dir,
-                                           settings.fault_ended, settings.protected_paths,
-                                           p->config_json_);
+  p->host_ = std::make_unique<HostContext>(p->name_, settings, state_dir, p->config_json_);
 
   CallOptions options;
   CallContext ctx;
@@ -129,6 +127,9 @@ LoadedPlugin::~LoadedPlugin() {
   if (descriptor_ && instance_) {
     descriptor_->shutdown(static_cast<blade_instance *>(instance_));
   }
+  // The ABI's promise: subscriptions still open end once shutdown returned
+  // (before the library's code goes), and what it counted goes with it.
+  if (host_) host_->end_instance();
   // host_ and library_ go after this body, library last (declared first).
 }
 
@@ -215,6 +216,11 @@ CallOutcome LoadedPlugin::call(Op op, const PluginRequest &request, const CallOp
     ctx.outcome.message = fmt::format("plugin '{}' returned invalid JSON for {}", name_,
                                       fmt::join(ctx.invalid_outputs, ", "));
   }
+  // Live counters (ABI 1.5) go with a fault that is gone: after a destroy
+  // that succeeded (a failed one is retried, and what it counts may still
+  // run) and after a create that failed (it leaves nothing running).
+  if ((op == Op::Destroy && ctx.outcome.ok()) || (op == Op::Create && !ctx.outcome.ok()))
+    host_->drop_counters(request.uid);
   if (!ctx.outcome.ok() && ctx.outcome.message.empty()) {
     ctx.outcome.message =
         fmt::format("plugin '{}' failed with {}", name_, plugin_status_name(ctx.outcome.status));

@@ -73,6 +73,13 @@ TopicHub::Subscription TopicHub::subscribe(const std::string &topic, Listener li
   return Subscription(this, id);
 }
 
+std::size_t TopicHub::subscriber_count(const std::string &topic) const {
+  auto t = find(topic);
+  if (!t) return 0;
+  std::lock_guard deliver(t->deliver);
+  return t->listeners.size();
+}
+
 void TopicHub::unsubscribe(std::uint64_t id) {
   std::shared_ptr<Topic> t;
   {

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <limits>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -56,8 +57,9 @@ template <class Parser>
 void unbounded(Parser &p) {
   p.header_limit(kHeaderLimit);
   // Bodies are streamed through, never held, so their size is the
-  // endpoints' business.
-  p.body_limit(boost::none);
+  // endpoints' business. (Not boost::none: Beast 1.74 compares a length
+  // with the empty optional as greater and refuses every body then.)
+  p.body_limit(std::numeric_limits<std::uint64_t>::max());
 }
 
 }  // namespace

@@ -34,6 +34,8 @@ Daemon::Daemon(const Config &config) {
       }};
   host_settings_.protected_paths = protected_paths(config, plugin_dirs_);
   host_settings_.plugin_configs = config.plugin_configs;  // a reload uses them as read here
+  host_settings_.topics = &topics_;
+  host_settings_.counters = &counters_;
   auto files = discover_plugin_files(plugin_dirs_);
   plugins_found_ = files.size();
   load_plugins(files, host_settings_, registry_);

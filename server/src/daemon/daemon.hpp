@@ -15,6 +15,7 @@
 #include "blade/core/experiment/scheduler.hpp"
 #include "blade/core/external/external_executor.hpp"
 #include "blade/core/plugin/executor_router.hpp"
+#include "blade/core/plugin/live_counters.hpp"
 #include "blade/core/plugin/plugin_reload.hpp"
 #include "blade/core/plugin/topic_hub.hpp"
 #include "blade/core/plugin/registry.hpp"
@@ -36,6 +37,8 @@ class Daemon {
   EventBus &events() { return events_; }
   // Documents republished whole on change (the compiled HTTP fault rules).
   TopicHub &topics() { return topics_; }
+  // The live counters plugins report for running experiments (ABI 1.5).
+  const LiveCounters &counters() const { return counters_; }
   ExperimentService &service() { return *service_; }
   // The HTTP fault policies; publishes their compiled rules on topics().
   // Its start() runs with recovery, before the routes serve.
@@ -51,8 +54,10 @@ class Daemon {
 
  private:
   std::unique_ptr<Store> store_;
-  // Before the registry: plugins' subscriptions end before it goes.
+  // Before the registry: plugins' subscriptions end, and their last
+  // counters reports arrive, before these go.
   TopicHub topics_;
+  LiveCounters counters_;
   Registry registry_;
   std::unique_ptr<ExternalCatalog> external_;
   std::unique_ptr<ExecutorRouter> router_;

@@ -120,7 +120,7 @@ HttpServer::HttpServer(const Config &config, Daemon &daemon)
     : config_(config),
       daemon_(daemon),
       tokens_(config.all_tokens()),
-      metrics_(daemon.store(), daemon.events()),
+      metrics_(daemon.store(), daemon.events(), &daemon.counters()),
       audit_queue_(daemon.store()) {
   make_server();
   http_->set_payload_max_length(kMaxBody);

@@ -5,6 +5,7 @@
 
 #include "blade/core/model/error.hpp"
 #include "experiment_request.hpp"
+#include "experiment_view.hpp"
 #include "http/envelope.hpp"
 #include "http/http_server.hpp"
 
@@ -33,7 +34,8 @@ void HttpServer::install_experiment_routes() {
             ctx.error_code = std::string(to_string(*result.failure));
             return send_failed(res, *result.failure, result.experiment);
           }
-          send_ok(res, create.async ? 202 : 201, to_json(result.experiment));
+          send_ok(res, create.async ? 202 : 201,
+                  experiment_view(result.experiment, daemon_.counters()));
         });
 
   route("GET", "/v1/experiments", Access::Read, {"status", "target", "action", "scope", "limit", "offset", "order"},
@@ -41,13 +43,13 @@ void HttpServer::install_experiment_routes() {
           auto page = daemon_.service().list(parse_experiment_filter(req));
           nlohmann::json items = nlohmann::json::array();
           for (const auto &e : page.items)
-            items.push_back(to_json(e));
+            items.push_back(experiment_view(e, daemon_.counters()));
           send_ok(res, 200, {{"items", items}, {"total", page.total}});
         });
 
   route("GET", "/v1/experiments/{uid}", Access::Read, {},
         [this](const httplib::Request &req, httplib::Response &res, RequestContext &) {
-          send_ok(res, 200, to_json(daemon_.service().get(req.matches[1])));
+          send_ok(res, 200, experiment_view(daemon_.service().get(req.matches[1]), daemon_.counters()));
         });
 
   route("DELETE", "/v1/experiments/{uid}", Access::Admin, {"force"},
@@ -60,7 +62,7 @@ void HttpServer::install_experiment_routes() {
             ctx.error_code = std::string(to_string(*result.failure));
             return send_failed(res, *result.failure, result.experiment);
           }
-          send_ok(res, 200, to_json(result.experiment));
+          send_ok(res, 200, experiment_view(result.experiment, daemon_.counters()));
         });
 }
 

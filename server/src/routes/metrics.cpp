@@ -150,10 +150,34 @@ std::optional<ProcessStats> process_stats() {
   return s;
 }
 
+// Plugins' live counters: one family per counter name,
+// blade_plugin_<name>_total{plugin, uid, <the series' labels>}, families in
+// name order, lines in (plugin, uid, series) order.
+void render_live_counters(std::string &out, const std::vector<LiveCounters::Entry> &entries) {
+  std::map<std::string, std::string> families;  // counter name -> its lines
+  for (const auto &entry : entries) {
+    for (const auto &series : entry.series) {
+      std::string labels = fmt::format("plugin=\"{}\",uid=\"{}\"", escape_label(entry.plugin),
+                                       escape_label(entry.uid));
+      for (const auto &[name, value] : series.labels)
+        labels += fmt::format(",{}=\"{}\"", name, escape_label(value));
+      for (const auto &[name, value] : series.counters)
+        families[name] += fmt::format("blade_plugin_{}_total{{{}}} {}\n", name, labels, value);
+    }
+  }
+  for (const auto &[name, lines] : families) {
+    const std::string metric = "blade_plugin_" + name + "_total";
+    header(out, metric, "counter",
+           fmt::format("Live counter {} that plugins report for their running experiments.", name));
+    out += lines;
+  }
+}
+
 }  // namespace
 
 struct Metrics::Impl {
   Store &store;
+  const LiveCounters *counters = nullptr;
   mutable std::mutex mutex;
   std::map<RequestKey, std::uint64_t, RequestKeyLess> requests;
   std::map<std::string, std::uint64_t> executor_errors;
@@ -165,7 +189,9 @@ struct Metrics::Impl {
   explicit Impl(Store &s) : store(s) {}
 };
 
-Metrics::Metrics(Store &store, EventBus &events) : impl_(std::make_unique<Impl>(store)) {
+Metrics::Metrics(Store &store, EventBus &events, const LiveCounters *counters)
+    : impl_(std::make_unique<Impl>(store)) {
+  impl_->counters = counters;
   impl_->subscription = events.subscribe([impl = impl_.get()](const Event &e) {
     auto executor = failed_executor(e);
     if (!executor) return;
@@ -256,6 +282,8 @@ std::string Metrics::render() const {
     out += fmt::format("blade_http_requests_total{{method=\"{}\",route=\"{}\",code=\"{}\"}} {}\n",
                        escape_label(key.method), escape_label(key.route), key.code, n);
   }
+
+  if (impl_->counters) render_live_counters(out, impl_->counters->snapshot());
 
   if (auto p = process_stats()) {
     header(out, "process_cpu_seconds_total", "counter", "User and system CPU time spent.");

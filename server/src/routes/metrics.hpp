@@ -1,6 +1,7 @@
 // bladed's Prometheus metrics (GET /metrics): experiments by status, active
 // faults, create/destroy latency histograms, executor errors by plugin, HTTP
-// requests by route and code. Thread-safe.
+// requests by route and code, and the live counters plugins report for
+// running experiments. Thread-safe.
 #pragma once
 
 #include <chrono>
@@ -9,6 +10,7 @@
 #include <string_view>
 
 #include "blade/core/experiment/event_bus.hpp"
+#include "blade/core/plugin/live_counters.hpp"
 #include "blade/core/store/store.hpp"
 
 namespace blade::server {
@@ -16,8 +18,9 @@ namespace blade::server {
 class Metrics {
  public:
   // Listens on `events` for failed experiments (executor errors by plugin);
-  // reads experiment counts from `store` when rendering.
-  Metrics(Store &store, EventBus &events);
+  // reads experiment counts from `store`, and plugins' live counters from
+  // `counters` (when given; it must outlive this), when rendering.
+  Metrics(Store &store, EventBus &events, const LiveCounters *counters = nullptr);
   ~Metrics();
   Metrics(const Metrics &) = delete;
   Metrics &operator=(const Metrics &) = delete;

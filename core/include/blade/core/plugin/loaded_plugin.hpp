@@ -22,7 +22,9 @@ struct blade_plugin_descriptor;
 namespace blade {
 
 class HostContext;
+class LiveCounters;
 class PluginLibrary;
+class TopicHub;
 struct PluginConfig;
 
 // One request as the plugin sees it; flags already validated.
@@ -79,6 +81,12 @@ struct HostSettings {
   // as JSON object text, by plugin name; validated when the plugin loads
   // against the schema it declares. Read once at start: a reload uses these.
   std::map<std::string, std::string> plugin_configs;
+  // The documents plugins may follow (host API subscribe, ABI 1.5), e.g.
+  // "http.rules"; null: every subscribe answers 0 (no such topic).
+  TopicHub *topics = nullptr;
+  // Where plugins' live counters go (host API report_counters, ABI 1.5);
+  // null: reports are checked, then dropped. Both must outlive the plugins.
+  LiveCounters *counters = nullptr;
 };
 
 // Device, inode, size and modification time of a file ("" if it cannot be

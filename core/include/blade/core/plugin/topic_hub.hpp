@@ -9,6 +9,7 @@
 // unsubscribe from inside the call.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -59,6 +60,8 @@ class TopicHub {
   Subscription subscribe(const std::string &topic, Listener listener);
   // The same, ended by id (the C ABI's unsubscribe). Unknown ids are ignored.
   void unsubscribe(std::uint64_t id);
+  // How many subscriptions `topic` has (0 for a topic never published).
+  std::size_t subscriber_count(const std::string &topic) const;
 
  private:
   struct Topic {
