@@ -262,7 +262,8 @@ TEST_CASE("a policy is deleted at its end while bladed runs") {
   CHECK(a.body["data"]["status"]["expires_at"].is_string());
   CHECK(get_policy(c, "brief").status == 200);
   CHECK(eventually([&] { return get_policy(c, "brief").status == 404; }, std::chrono::seconds(5)));
-  const json *line = find_audit(audit_lines(c), "policy.expire", "brief");
+  const auto lines = audit_lines(c);
+  const json *line = find_audit(lines, "policy.expire", "brief");
   REQUIRE(line);
   CHECK((*line)["actor"] == "system");
 }
@@ -285,7 +286,8 @@ TEST_CASE("a policy that expired while bladed was down is gone after the restart
 
   CHECK(get_policy(c2, "ephemeral").status == 404);
   CHECK(listed(c2) == std::map<std::string, std::string>{{"lasting", "1"}});
-  const json *line = find_audit(audit_lines(c2), "policy.expire", "ephemeral");
+  const auto lines = audit_lines(c2);
+  const json *line = find_audit(lines, "policy.expire", "ephemeral");
   REQUIRE(line);
   CHECK((*line)["actor"] == "system");
 }

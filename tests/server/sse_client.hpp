@@ -2,9 +2,11 @@
 // one stream on its own thread and keeps what arrives, parsed.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -79,6 +81,19 @@ class SseClient {
   std::vector<SseEvent> events() const {
     std::lock_guard lock(mutex_);
     return events_;
+  }
+  // The events of `type` so far, and the `n`th of them (from 1) once it has
+  // arrived: without copying the others, which may be megabytes each.
+  std::size_t count(const std::string &type) const {
+    std::lock_guard lock(mutex_);
+    return static_cast<std::size_t>(
+        std::count_if(events_.begin(), events_.end(), [&](const SseEvent &e) { return e.type == type; }));
+  }
+  std::optional<SseEvent> nth(const std::string &type, std::size_t n) const {
+    std::lock_guard lock(mutex_);
+    for (const auto &e : events_)
+      if (e.type == type && --n == 0) return e;
+    return std::nullopt;
   }
   // Bytes that were not a complete event or comment, or a line this parser
   // does not know: the stream's framing is broken.

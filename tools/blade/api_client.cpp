@@ -169,6 +169,10 @@ nlohmann::json ApiClient::post(const std::string &path, const nlohmann::json &bo
   return finish(client_->Post(path.c_str(), body.dump(), "application/json"));
 }
 
+nlohmann::json ApiClient::put(const std::string &path, const nlohmann::json &body) {
+  return finish(client_->Put(path.c_str(), body.dump(), "application/json"));
+}
+
 nlohmann::json ApiClient::del(const std::string &path) {
   return finish(client_->Delete(path.c_str()));
 }

@@ -27,6 +27,7 @@ class ApiClient {
   // envelope, Unreachable when no HTTP answer came.
   nlohmann::json get(const std::string &path);
   nlohmann::json post(const std::string &path, const nlohmann::json &body);
+  nlohmann::json put(const std::string &path, const nlohmann::json &body);
   nlohmann::json del(const std::string &path);
 
   const std::string &endpoint() const { return endpoint_; }

@@ -58,5 +58,6 @@ int run_plugins(Context &ctx);
 int run_spec(Context &ctx);
 int run_version(Context &ctx);
 int run_plugin(Context &ctx);  // install | list | info | verify | remove
+int run_policy(Context &ctx);  // apply | list | get | delete
 
 }  // namespace blade::cli

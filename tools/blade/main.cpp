@@ -37,6 +37,10 @@ Experiments:
   prepare <type> [--FLAG VALUE]...   e.g. prepare jvm --pid 1234
   revoke <uid>            undo a preparation
 
+HTTP fault policies (followed by the http plugin's proxies and the config stream):
+  policy apply -f FILE    create or update each policy of a JSON or YAML file
+  policy list | get <name> | delete <name>
+
 Daemon:
   plugins                 plugins loaded and refused (with the reason)
   spec [<target> [<action>]]
@@ -182,6 +186,7 @@ const std::map<std::string, std::function<int(Context &)>> &commands() {
       {"create", run_create},   {"destroy", run_destroy}, {"status", run_status},
       {"prepare", run_prepare}, {"revoke", run_revoke},   {"plugins", run_plugins},
       {"spec", run_spec},       {"version", run_version}, {"plugin", run_plugin},
+      {"policy", run_policy},
   };
   return table;
 }
@@ -235,12 +240,12 @@ int run(int argc, char **argv, OutputMode &output) {
   output = ctx.settings.output;
   ctx.args.assign(inv.words.begin() + 1, inv.words.end());
   if (name == "help" || name == "--help" || name == "-h") {
-    // `blade help destroy`: that command's help; create's and plugin's are
-    // their own (`blade help create cpu load` is `create cpu load --help`).
+    // `blade help destroy`: that command's help; create's, plugin's and
+    // policy's are their own (`blade help create cpu load` is `create cpu load --help`).
     if (name == "help" && !ctx.args.empty()) {
       const std::string of = canonical_command(ctx.args.front());
       if (print_command_help(of)) return kExitOk;
-      if (of == "create" || of == "plugin") {
+      if (of == "create" || of == "plugin" || of == "policy") {
         ctx.args.erase(ctx.args.begin());
         ctx.args.emplace_back("--help");
         return commands().at(of)(ctx);
@@ -255,8 +260,9 @@ int run(int argc, char **argv, OutputMode &output) {
   if (it == commands().end())
     throw UsageError(fmt::format("unknown command '{}'{} (blade --help lists them)", name,
                                  did_you_mean(name, command_names())));
-  // create builds its help from the spec, plugin has its own; the others here.
-  if (name != "create" && name != "plugin" && wants_help(ctx.args)) {
+  // create builds its help from the spec, plugin and policy have their own;
+  // the others here.
+  if (name != "create" && name != "plugin" && name != "policy" && wants_help(ctx.args)) {
     if (!print_command_help(name)) std::cout << kUsage;
     return kExitOk;
   }
