@@ -12,13 +12,19 @@
 //     `http delay` proxy, requests/s against connections / delay, and
 //     bladed's thread count while thousands of requests are held.
 // The targets run interleaved (direct, nginx 1 process, nginx 2 processes,
-// blade; repeated per round) so a slow patch of a shared machine hits them
-// all, and the figures are medians over the rounds.
+// blade-0, blade; repeated per round) so a slow patch of a shared machine
+// hits them all, and the figures are medians over the rounds.
 //
 // The blade proxy applies all policies: 100 policies whose rules do not
 // match wrk's request (exact, prefix and regex paths, and a header the
 // request lacks on a path it has) are loaded before the runs, so every
-// request is checked against 100 rules and forwarded.
+// request is checked against 100 rules and forwarded. blade-0 is a second
+// proxy in the same bladed following only a policy that does not exist: no
+// rule to check. The goals are judged on blade, the harder case.
+//
+// Fairness: wrk shares the machine's cores with every target alike. nginx
+// runs one process (one event loop) as nginx-1p and two as nginx-2p; the
+// blade proxy runs on the plugin's small fixed pool of I/O threads.
 //
 // nginx (upstream and proxies) and wrk come from Debian (tools/dev/
 // install-deps.sh --bench); without them, or without the built http
@@ -202,8 +208,10 @@ int main(int argc, char **argv) {
   std::printf(
       "  nginx-1p / nginx-2p: nginx reverse proxy, 1 or 2 processes (reuseport), HTTP/1.1 "
       "keep-alive upstream pool\n");
-  std::printf("  blade: bladed + http.so, `http proxy` (all policies; %d non-matching loaded)\n",
-              kPolicies);
+  std::printf(
+      "  blade: bladed + http.so, `http proxy` (all policies; %d non-matching loaded); blade-0: "
+      "the same following no rule\n",
+      kPolicies);
   std::printf("  machine: %ld cores, load average at start: %s", ::sysconf(_SC_NPROCESSORS_ONLN),
               blade::test::read_text("/proc/loadavg").c_str());
   std::fflush(stdout);
@@ -226,6 +234,14 @@ int main(int argc, char **argv) {
                     {"action", "proxy"},
                     {"flags", {{"listen", "127.0.0.1:0"}, {"upstream", upstream_addr}}}});
     const int proxy_port = listen_port(proxy);
+    // The same proxy following one policy that never exists: no rule to
+    // check, so the difference between the two is the cost of the 100 rules.
+    const json bare = api.create(
+        {{"target", "http"},
+         {"action", "proxy"},
+         {"flags",
+          {{"listen", "127.0.0.1:0"}, {"upstream", upstream_addr}, {"policy", "bench-none"}}}});
+    const int bare_port = listen_port(bare);
     if (!answers(proxy_port, "/", {}, 200, std::chrono::seconds(5)))
       throw std::runtime_error("GET / through the blade proxy did not answer 200");
     std::this_thread::sleep_for(std::chrono::seconds(2));
@@ -256,6 +272,7 @@ int main(int argc, char **argv) {
     std::vector<Target> targets = {{"direct", upstream.port(), {}},
                                    {"nginx-1p", nginx1.port(), nginx1.pids()},
                                    {"nginx-2p", nginx2.port(), nginx2.pids()},
+                                   {"blade-0", bare_port, {bpid}},
                                    {"blade", proxy_port, {bpid}}};
     // Warm-up, not counted: connections, caches, the allocator's arenas.
     for (auto &t : targets) {
@@ -332,9 +349,12 @@ int main(int argc, char **argv) {
         delay_run.requests_per_s * delay_run.p50_us / 1e6);
 
     // Summary.
-    const Target &direct = targets[0], &n1 = targets[1], &n2 = targets[2], &blade = targets[3];
-    std::printf("\n  medians of %d rounds   %10s %10s %10s %10s\n", rounds, "direct", "nginx-1p",
-                "nginx-2p", "blade");
+    const Target &direct = targets[0], &n1 = targets[1], &n2 = targets[2], &bare_t = targets[3],
+                 &blade = targets[4];
+    std::printf("\n  medians of %d rounds   ", rounds);
+    for (const auto &t : targets)
+      std::printf(" %10s", t.name);
+    std::printf("\n");
     auto row = [&](const char *label, auto field, const char *fmt) {
       std::printf("  %-22s", label);
       for (const auto &t : targets)
@@ -348,7 +368,7 @@ int main(int argc, char **argv) {
     row("p50 us (-c1)", &Target::one_p50, " %10.1f");
     row("p99 us (-c1)", &Target::one_p99, " %10.1f");
     std::printf("  added over direct, median of per-round differences:\n");
-    for (const Target *t : {&n1, &n2, &blade})
+    for (const Target *t : {&n1, &n2, &bare_t, &blade})
       std::printf(
           "    %-9s -c1: p50 %+7.1f us  p99 %+7.1f us    -c32: p50 %+8.1f us  p99 %+8.1f us\n",
           t->name, added(t->one_p50, direct.one_p50), added(t->one_p99, direct.one_p99),
@@ -382,6 +402,7 @@ int main(int argc, char **argv) {
       ok = false;
       problems.push_back(std::to_string(errors) + " wrk errors");
     }
+    api.destroy(bare["uid"]);
     api.destroy(proxy["uid"]);
   } catch (const std::exception &e) {
     return fail(e.what());
