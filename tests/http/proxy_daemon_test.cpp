@@ -198,3 +198,52 @@ TEST_CASE("bladed killed while a proxy runs: the restarted daemon finds it gone 
   CHECK(report == json{{"already_gone", true}});
   CHECK(!port_open(port));
 }
+
+TEST_CASE("http proxy through bladed follows the daemon's policies live, all or those named") {
+  Upstream up;
+  BladedProcess d = daemon_with_http();
+  auto c = d.client();
+  const json policy = {
+      {"metadata", {{"name", "proxy-test"}}},
+      {"spec",
+       {{"rules", json::array({{{"match", {{"path", {{"prefix", "/p"}}}}},
+                                {"fault", {{"abort", {{"httpStatus", 507}, {"body", "policy"}}}}}}})}}}};
+  auto made = post_json(c, "/v1/policies", policy);
+  REQUIRE(made);
+  REQUIRE_MESSAGE(made->status == 201, "POST /v1/policies answered " << made->status
+                                           << " (the policy API and its rule-set topic must be in "
+                                              "this build for http proxy): "
+                                           << made->body);
+
+  const Answer all = create(c, "http", "proxy", {{"listen", "127.0.0.1:0"}, {"upstream", up.address()}});
+  REQUIRE_MESSAGE(all.status == 201, all.body.dump());
+  CHECK(all.body["data"]["result"]["policies"] == "all");
+  const Answer other = create(c, "http", "proxy",
+                              {{"listen", "127.0.0.1:0"}, {"upstream", up.address()}, {"policy", "another"}});
+  REQUIRE_MESSAGE(other.status == 201, other.body.dump());
+  CHECK(other.body["data"]["result"]["policies"] == json::array({"another"}));
+
+  auto via_all = keep_alive_client(port_of(all));
+  auto via_other = keep_alive_client(port_of(other));
+  auto got = via_all.Get("/p/1");
+  REQUIRE(got);
+  CHECK(got->status == 507);
+  CHECK(got->body == "policy");
+  got = via_other.Get("/p/1");
+  REQUIRE(got);
+  CHECK(got->status == 200);  // only the rules of policy "another" apply there
+
+  // Deleted: the proxy follows at once (the next requests are forwarded).
+  auto deleted = c.Delete("/v1/policies/proxy-test", auth());
+  REQUIRE(deleted);
+  CHECK(deleted->status == 200);
+  bool forwarded = false;
+  for (int i = 0; i < 50 && !forwarded; ++i) {
+    got = via_all.Get("/p/1");
+    forwarded = got && got->status == 200;
+    if (!forwarded) std::this_thread::sleep_for(10ms);
+  }
+  CHECK(forwarded);
+  check_destroyed(c, all.uid());
+  check_destroyed(c, other.uid());
+}

@@ -117,19 +117,27 @@ class Upstream {
   std::atomic<std::size_t> requests_{0};
 };
 
+// A TCP socket bound to 127.0.0.1 on an ephemeral port, closed with it.
+struct LoopbackSocket {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int port = 0;
+  LoopbackSocket() {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len);
+    port = ntohs(a.sin_port);
+  }
+  ~LoopbackSocket() { ::close(fd); }
+  LoopbackSocket(const LoopbackSocket &) = delete;
+  LoopbackSocket &operator=(const LoopbackSocket &) = delete;
+};
+
 // A port nothing listens on (bound, then closed; the kernel hands out
 // ephemeral ports in turn, so it stays free for the test's few seconds).
-inline int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+inline int free_port() { return LoopbackSocket().port; }
 
 // A keep-alive client of 127.0.0.1:port (Nagle off, as the upstream).
 inline httplib::Client keep_alive_client(int port) {

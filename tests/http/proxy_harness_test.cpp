@@ -355,17 +355,11 @@ TEST_CASE("upstream down: 502, counted as an error; the proxy keeps serving") {
 TEST_CASE("an upstream that never answers: 504 after upstream-timeout, counted as an error") {
   // A listening socket nobody accepts from: the kernel completes the
   // connects, and no byte ever comes back.
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0);
-  REQUIRE(::listen(fd, 16) == 0);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len);
+  LoopbackSocket silent;
+  REQUIRE(::listen(silent.fd, 16) == 0);
   Plugin p;
   Proxy proxy(p.inst, "delay",
-              {{"listen", "127.0.0.1:0"}, {"upstream", "127.0.0.1:" + std::to_string(ntohs(a.sin_port))},
+              {{"listen", "127.0.0.1:0"}, {"upstream", "127.0.0.1:" + std::to_string(silent.port)},
                {"upstream-timeout", "300ms"}, {"time", "0"}, {"percent", "100"}});
   auto c = proxy.client();
   const auto t0 = std::chrono::steady_clock::now();
@@ -375,7 +369,6 @@ TEST_CASE("an upstream that never answers: 504 after upstream-timeout, counted a
   CHECK(took < 2s);
   const json report = proxy.destroy();
   CHECK(series(report["counters"], "all")["errors"] == 1);
-  ::close(fd);
 }
 
 TEST_CASE_FIXTURE(PolicyProxy, "Expect: 100-continue is answered by the proxy, then the body goes up") {
