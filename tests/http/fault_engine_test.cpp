@@ -97,6 +97,15 @@ TEST_CASE("path matchers: exact, prefix, regex (whole path), the query never par
       {{{"regex", "/api/[0-9]+"}}, "/v1/api/12", false},
       {{{"regex", "/api/[0-9]+"}}, "/api/", false},
       {{{"regex", "/(a|b)+/.*"}}, "/abba/zz", true},
+      {{{"regex", "/(a|b)+/.*"}}, "/abc/zz", false},
+      {{{"regex", "(?i)/API/v[0-9]"}}, "/api/V2", true},  // flags in the pattern
+      {{{"regex", "(?i)/API/v[0-9]"}}, "/apx/v2", false},
+      {{{"regex", ".*/orders"}}, "/a/b/orders", true},  // no literal head to bound it by
+      {{{"regex", ".*/orders"}}, "/a/b/orders/1", false},
+      {{{"regex", "/caf\\x{e9}"}}, "/caf\xc3\xa9", true},  // UTF-8
+      {{{"regex", "/z+"}},
+       "/zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
+       true},
   };
   for (const Row &row : rows) {
     CAPTURE(row.path.dump());
@@ -174,8 +183,7 @@ TEST_CASE("the first active rule in the set's order wins") {
   FaultEngine engine;
   json late = rule("a/0", {{"path", {{"prefix", "/api/"}}}}, 501);
   late["active_from_ms"] = kNow + 1000;
-  engine.update(set_of("v1", json::array({late,
-                                          rule("b/0", {{"path", {{"exact", "/api/x"}}}}, 502),
+  engine.update(set_of("v1", json::array({late, rule("b/0", {{"path", {{"exact", "/api/x"}}}}, 502),
                                           rule("c/0", {{"path", {{"prefix", "/api/"}}}}, 503),
                                           rule("d/0", json::object(), 504)})));
   Request r;
@@ -213,9 +221,9 @@ TEST_CASE("windows: from (inclusive) until (exclusive), null: no end") {
 }
 
 TEST_CASE("only_policies: the rules of other policies are skipped") {
-  const std::string text = set_of(
-      "v", json::array({rule("a/0", json::object(), 501), rule("b/0", json::object(), 502),
-                        rule("c/0", json::object(), 503)}));
+  const std::string text =
+      set_of("v", json::array({rule("a/0", json::object(), 501), rule("b/0", json::object(), 502),
+                               rule("c/0", json::object(), 503)}));
   FaultEngine all;
   all.update(text);
   CHECK(all.rule_count() == 3);
@@ -297,6 +305,7 @@ TEST_CASE("a bad rule set is refused naming the field, and the previous one stay
       {edited("/active_until_ms"_json_pointer, 1e300), "rules[1].active_until_ms"},
       {edited("/id"_json_pointer, "p/0"), "rules[1].id (rule \"p/0\"): repeats"},
       {edited("/id"_json_pointer, ""), "rules[1].id"},
+      {edited("/id"_json_pointer, std::string(257, 'x')), "rules[1].id: must have 1 to 256 bytes"},
       {erased("id"), "rules[1].id: is required"},
       {erased("policy"), "rules[1].policy"},
       {erased("fault"), "rules[1].fault"},
@@ -422,10 +431,8 @@ TEST_CASE("counters: exact after a sequence of decisions and errors, kept across
   engine.count_error(engine.decide(miss_draw.view(), kNow));
   engine.count_error(engine.decide(none.view(), kNow));  // an error on no rule: totals only
 
-  CHECK(counters_of(engine, "all") == json{{"total_requests", 13},
-                                           {"rules_matched", 10},
-                                           {"faults_injected", 6},
-                                           {"errors", 3}});
+  CHECK(counters_of(engine, "all") ==
+        json{{"total_requests", 13}, {"rules_matched", 10}, {"faults_injected", 6}, {"errors", 3}});
   CHECK(counters_of(engine, "p/0") ==
         json{{"rules_matched", 6}, {"faults_injected", 6}, {"errors", 1}});
   CHECK(counters_of(engine, "p/1") ==
@@ -446,10 +453,8 @@ TEST_CASE("counters: exact after a sequence of decisions and errors, kept across
   // A removed rule keeps its figures until the engine (the experiment) ends.
   CHECK(counters_of(engine, "p/1") ==
         json{{"rules_matched", 4}, {"faults_injected", 0}, {"errors", 1}});
-  CHECK(counters_of(engine, "all") == json{{"total_requests", 15},
-                                           {"rules_matched", 12},
-                                           {"faults_injected", 8},
-                                           {"errors", 3}});
+  CHECK(counters_of(engine, "all") ==
+        json{{"total_requests", 15}, {"rules_matched", 12}, {"faults_injected", 8}, {"errors", 3}});
   // The series order: "all", then the rules by id.
   std::vector<std::string> labels;
   const json counters = engine.counters_json();
@@ -461,7 +466,8 @@ TEST_CASE("counters: exact after a sequence of decisions and errors, kept across
 TEST_CASE("counters fit the host's 64 series: the busiest rules, the rest as \"other\"") {
   json rules = json::array();
   for (int i = 0; i < 100; ++i)
-    rules.push_back(rule("p/" + std::to_string(i), {{"path", {{"exact", "/" + std::to_string(i)}}}}));
+    rules.push_back(
+        rule("p/" + std::to_string(i), {{"path", {{"exact", "/" + std::to_string(i)}}}}));
   FaultEngine engine;
   engine.update(set_of("v", rules));
   // Rule i gets i requests; the 62 busiest are 38..99.
@@ -494,9 +500,9 @@ TEST_CASE("concurrent decide() on 4 threads while another thread updates 1,000 t
   json a_late = a;
   a_late["active_from_ms"] = kNow + 1;
   const std::string set_a = set_of("A", json::array({a, rule("c/0", json::object(), 509)}));
-  const std::string set_b = set_of(
-      "B", json::array({a_late, rule("b/0", {{"path", {{"regex", "/[x]"}}}}, 502),
-                        rule("c/0", json::object(), 509)}));
+  const std::string set_b =
+      set_of("B", json::array({a_late, rule("b/0", {{"path", {{"regex", "/[x]"}}}}, 502),
+                               rule("c/0", json::object(), 509)}));
   FaultEngine engine;
   engine.update(set_a);
 
@@ -543,15 +549,14 @@ TEST_CASE("rule_set_from_flags: the classic delay and abort as one rule") {
   using Flags = std::vector<std::pair<std::string, std::string>>;
 
   SUBCASE("delay with path, method, headers, percent, time and offset") {
-    std::string text = rule_set_from_flags(
-        "delay", Flags{{"listen", "127.0.0.1:18080"},
-                       {"upstream", "127.0.0.1:8080"},
-                       {"path-prefix", "/api/"},
-                       {"method", "post"},
-                       {"header", "X-Canary=1, x-user=test"},
-                       {"percent", "100"},
-                       {"time", "200"},
-                       {"offset", "20"}});
+    std::string text = rule_set_from_flags("delay", Flags{{"listen", "127.0.0.1:18080"},
+                                                          {"upstream", "127.0.0.1:8080"},
+                                                          {"path-prefix", "/api/"},
+                                                          {"method", "post"},
+                                                          {"header", "X-Canary=1, x-user=test"},
+                                                          {"percent", "100"},
+                                                          {"time", "200"},
+                                                          {"offset", "20"}});
     json set = json::parse(text);
     CHECK(set["version"].get<std::string>().size() == 16);
     REQUIRE(set["rules"].size() == 1);
@@ -606,10 +611,11 @@ TEST_CASE("rule_set_from_flags: the classic delay and abort as one rule") {
     REQUIRE(d.abort != nullptr);
     CHECK(d.abort->status == 418);
     CHECK(d.abort->body == "teapot");
-    CHECK(json::parse(rule_set_from_flags("delay", Flags{{"time", "5"}, {"offset", "0"}}))["rules"]
-                     [0]["fault"] == json{{"percentage", 100}, {"delay_ms", 5}});
-    CHECK(json::parse(rule_set_from_flags("delay", Flags{{"path-regex", "/v[0-9]+/.*"},
-                                                        {"time", "5"}}))["rules"][0]["match"] ==
+    CHECK(json::parse(rule_set_from_flags(
+              "delay", Flags{{"time", "5"}, {"offset", "0"}}))["rules"][0]["fault"] ==
+          json{{"percentage", 100}, {"delay_ms", 5}});
+    CHECK(json::parse(rule_set_from_flags(
+              "delay", Flags{{"path-regex", "/v[0-9]+/.*"}, {"time", "5"}}))["rules"][0]["match"] ==
           json{{"path", {{"regex", "/v[0-9]+/.*"}}}});
   }
 
@@ -621,7 +627,8 @@ TEST_CASE("rule_set_from_flags: the classic delay and abort as one rule") {
     };
     const Case cases[] = {
         {"delay", {{"path", "/a"}, {"path-prefix", "/b"}, {"time", "1"}}, "path, path-prefix:"},
-        {"delay", {{"path-prefix", "/b"}, {"path-regex", "/c"}, {"time", "1"}},
+        {"delay",
+         {{"path-prefix", "/b"}, {"path-regex", "/c"}, {"time", "1"}},
          "path-prefix, path-regex:"},
         {"delay", {{"path-regex", "/(x"}, {"time", "1"}}, "path-regex: not a valid RE2"},
         {"delay", {{"path", "api"}, {"time", "1"}}, "path: must start with '/'"},

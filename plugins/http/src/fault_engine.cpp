@@ -50,11 +50,24 @@ std::string_view Decision::rule_id() const {
 
 struct FaultEngine::Impl {
   std::vector<std::string> only_policies;
-  // Swapped whole by update(); decide() loads it and never takes a lock
-  // the updater holds, so matching never waits for a parse.
-  std::atomic<std::shared_ptr<const RuleSet>> current{std::make_shared<const RuleSet>()};
+  // The set in use, replaced whole by update(). A request holds `mutex`
+  // only to copy the pointer and matches outside it; an update holds it
+  // only to swap the pointer, after the parse, and the old set is freed
+  // after it is released. Not std::atomic<std::shared_ptr>: in GCC 12 its
+  // load() releases its internal lock with relaxed order, so the pointer it
+  // read is not ordered before a later store's write (ThreadSanitizer
+  // reports the race, and a weakly ordered CPU could pair a new pointer
+  // with the old count). The cost of this lock is measured by the
+  // decision benchmark.
+  mutable std::mutex mutex;
+  std::shared_ptr<const RuleSet> current = std::make_shared<const RuleSet>();
   std::mutex update_mutex;  // one update at a time: the counters' attach and the swap
   CounterBook counters;
+
+  std::shared_ptr<const RuleSet> snapshot() const {
+    std::lock_guard lock(mutex);
+    return current;
+  }
 };
 
 FaultEngine::FaultEngine(std::vector<std::string> only_policies) : impl_(std::make_unique<Impl>()) {
@@ -68,21 +81,25 @@ void FaultEngine::update(std::string_view rule_set_json) {
   std::lock_guard lock(impl_->update_mutex);
   for (Rule &rule : set->rules)
     rule.counters = impl_->counters.for_rule(rule.id);
-  impl_->current.store(std::move(set), std::memory_order_release);
+  std::shared_ptr<const RuleSet> previous = std::move(set);
+  {
+    std::lock_guard swap_lock(impl_->mutex);
+    impl_->current.swap(previous);
+  }
 }
 
 std::string FaultEngine::version() const {
-  return impl_->current.load(std::memory_order_acquire)->version;
+  return impl_->snapshot()->version;
 }
 
 std::size_t FaultEngine::rule_count() const {
-  return impl_->current.load(std::memory_order_acquire)->rules.size();
+  return impl_->snapshot()->rules.size();
 }
 
 Decision FaultEngine::decide(const RequestView &request, std::int64_t now_ms) {
   impl_->counters.count_request();
   Decision decision;
-  decision.rules = impl_->current.load(std::memory_order_acquire);
+  decision.rules = impl_->snapshot();
   std::string_view path = path_of(request.target);
   for (const Rule &rule : decision.rules->rules) {
     if (!rule.active_at(now_ms) || !rule.matches(path, request)) continue;

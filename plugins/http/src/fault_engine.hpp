@@ -68,9 +68,10 @@ class FaultEngine {
   std::string version() const;
   std::size_t rule_count() const;
 
-  // Thread-safe and lock-free for readers: counts the request, finds the
-  // first active rule matching it at `now_ms` (Unix epoch milliseconds),
-  // and draws its percentage.
+  // Thread-safe, and never waits for an update's parse (a lock is held
+  // only to copy the set's pointer; matching runs outside it): counts the
+  // request, finds the first active rule matching it at `now_ms` (Unix
+  // epoch milliseconds), and draws its percentage.
   Decision decide(const RequestView &request, std::int64_t now_ms);
   // A request that failed (upstream unreachable, reset, bad response):
   // counted as an error on its rule, and in the totals.

@@ -14,6 +14,9 @@ namespace {
 // a DFA that outgrows the budget while matching falls back to RE2's NFA,
 // which stays linear.
 constexpr std::int64_t kRegexMaxMem = 1 << 20;
+// How long the bounds of a regex's matches may be: enough to hold a path's
+// literal head ("/api/v2/orders/").
+constexpr int kRangeLength = 64;
 
 char lower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
@@ -25,8 +28,8 @@ std::shared_ptr<const re2::RE2> compile_regex(std::string_view pattern, std::str
   RE2::Options options;
   options.set_log_errors(false);
   options.set_max_mem(kRegexMaxMem);
-  auto re = std::make_shared<const re2::RE2>(re2::StringPiece(pattern.data(), pattern.size()),
-                                             options);
+  auto re =
+      std::make_shared<const re2::RE2>(re2::StringPiece(pattern.data(), pattern.size()), options);
   if (!re->ok()) {
     error = re->error();
     return nullptr;
@@ -56,6 +59,10 @@ StringMatcher StringMatcher::regex(std::string_view pattern) {
   m.kind_ = Kind::regex;
   m.text_ = pattern;
   m.regex_ = std::move(re);
+  if (!m.regex_->PossibleMatchRange(&m.min_, &m.max_, kRangeLength)) {
+    m.min_.clear();
+    m.max_.clear();
+  }
   return m;
 }
 
@@ -68,6 +75,7 @@ bool StringMatcher::matches(std::string_view s) const {
     case Kind::prefix:
       return s.starts_with(text_);
     case Kind::regex:
+      if (!max_.empty() && (s < min_ || s > max_)) return false;
       return RE2::FullMatch(re2::StringPiece(s.data(), s.size()), *regex_);
   }
   return false;

@@ -42,6 +42,12 @@ class StringMatcher {
   Kind kind_ = Kind::any;
   std::string text_;
   std::shared_ptr<const re2::RE2> regex_;
+  // Every string the regex matches lies in [min_, max_] (RE2's
+  // PossibleMatchRange), so most strings of other rules' services are
+  // refused by two comparisons instead of a match; empty when RE2 cannot
+  // bound the pattern (one starting with ".*").
+  std::string min_;
+  std::string max_;
 };
 
 struct HeaderMatcher {

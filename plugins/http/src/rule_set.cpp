@@ -129,11 +129,12 @@ void parse_fault(const json &fault, const RuleFields &where, Rule &rule) {
 
   const json *delay = member(fault, "delay_ms");
   if (delay)
-    rule.delay = std::chrono::milliseconds(integer_of(*delay, where, "fault.delay_ms", 0, kMaxDelayMs));
+    rule.delay =
+        std::chrono::milliseconds(integer_of(*delay, where, "fault.delay_ms", 0, kMaxDelayMs));
   if (const json *jitter = member(fault, "delay_jitter_ms")) {
     if (!delay) where.fail("fault.delay_jitter_ms", "needs fault.delay_ms");
-    rule.delay_jitter =
-        std::chrono::milliseconds(integer_of(*jitter, where, "fault.delay_jitter_ms", 0, kMaxDelayMs));
+    rule.delay_jitter = std::chrono::milliseconds(
+        integer_of(*jitter, where, "fault.delay_jitter_ms", 0, kMaxDelayMs));
   }
   if (const json *abort = member(fault, "abort")) {
     if (!abort->is_object()) where.fail("fault.abort", "must be an object");
@@ -142,7 +143,8 @@ void parse_fault(const json &fault, const RuleFields &where, Rule &rule) {
     Abort a;
     a.status = static_cast<int>(
         integer_of(*status, where, "fault.abort.status", kMinAbortStatus, kMaxAbortStatus));
-    if (const json *body = member(*abort, "body")) a.body = string_of(*body, where, "fault.abort.body");
+    if (const json *body = member(*abort, "body"))
+      a.body = string_of(*body, where, "fault.abort.body");
     rule.abort = std::move(a);
   }
   if (!delay && !rule.abort) where.fail("fault", "needs delay_ms or abort");
@@ -195,7 +197,9 @@ RuleSet parse_rule_set(std::string_view text, const std::vector<std::string> &on
     const json *id = member(r, "id");
     if (!id) where.fail("id", "is required");
     const std::string &id_text = string_of(*id, where, "id");
-    if (id_text.empty()) where.fail("id", "must not be empty");
+    // Ids label the counters the host shows (at most 64 series in 64 KiB).
+    if (id_text.empty() || id_text.size() > kMaxRuleIdBytes)
+      where.fail("id", "must have 1 to " + std::to_string(kMaxRuleIdBytes) + " bytes");
     where.know_id(id_text);
     const json *policy = member(r, "policy");
     if (!policy) where.fail("policy", "is required");

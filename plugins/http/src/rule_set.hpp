@@ -59,5 +59,6 @@ RuleSet parse_rule_set(std::string_view text, const std::vector<std::string> &on
 inline constexpr std::int64_t kMaxDelayMs = 24LL * 3600 * 1000;  // a day
 inline constexpr int kMinAbortStatus = 200;
 inline constexpr int kMaxAbortStatus = 599;
+inline constexpr std::size_t kMaxRuleIdBytes = 256;
 
 }  // namespace blade::http

@@ -56,8 +56,7 @@ json header_matchers(const std::vector<std::string> &values) {
       if (eq == std::string_view::npos)
         fail("header", "\"" + std::string(entry) + "\" is not Name=value");
       std::string_view name = entry.substr(0, eq);
-      if (!is_token(name))
-        fail("header", "\"" + std::string(name) + "\" is not a header name");
+      if (!is_token(name)) fail("header", "\"" + std::string(name) + "\" is not a header name");
       out.push_back({{"name", to_lower(name)}, {"exact", std::string(entry.substr(eq + 1))}});
     }
   }
@@ -104,7 +103,8 @@ std::string version_of(const std::string &text) {
 std::string rule_set_from_flags(std::string_view action,
                                 const std::vector<std::pair<std::string, std::string>> &flags) {
   if (action != "delay" && action != "abort")
-    throw std::invalid_argument("action: \"" + std::string(action) + "\" is neither delay nor abort");
+    throw std::invalid_argument("action: \"" + std::string(action) +
+                                "\" is neither delay nor abort");
   std::map<std::string, std::string, std::less<>> single;
   std::vector<std::string> headers;
   for (const auto &[name, value] : flags) {
