@@ -83,6 +83,13 @@ class BenchClient {
     auto r = c_.Delete(("/v1/experiments/" + uid).c_str(), headers_);
     if (!r || r->status != 200) throw std::runtime_error("destroy failed");
   }
+  // POST /v1/policies (an HTTP fault policy).
+  void create_policy(const nlohmann::json &body) {
+    auto r = c_.Post("/v1/policies", headers_, body.dump(), "application/json");
+    if (!r || r->status != 201)
+      throw std::runtime_error("POST /v1/policies failed: " +
+                               (r ? std::to_string(r->status) + " " + r->body : "no answer"));
+  }
 
  private:
   httplib::Client c_;

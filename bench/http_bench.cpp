@@ -23,17 +23,19 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include "../tests/support/process_state.hpp"
 #include "bench_bladed.hpp"
 #include "bench_stats.hpp"
+#include "process_figures.hpp"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
+using blade::bench::cpu_seconds;
 using blade::bench::median;
 using blade::bench::percentile;
+using blade::bench::rss_mb;
 
 constexpr int kClients = 8;
 constexpr int kServerThreads = 24;  // bladed's default --http-threads
@@ -72,8 +74,6 @@ bool round_trip(httplib::Client &client, const Endpoint &ep, const httplib::Head
   auto destroyed = client.Delete(path.c_str(), headers);
   return destroyed && destroyed->status == 200;
 }
-
-double cpu_seconds(pid_t pid);
 
 // kClients threads, each on its own keep-alive connection, doing round trips
 // for the warm-up and then `duration`; only the latter is counted. With a
@@ -179,17 +179,6 @@ class Bladed : public blade::bench::BenchBladed {
     return {port(), "/v1/experiments", "/v1/experiments/", R"({"target":"noopa","action":"noop"})"};
   }
 };
-
-// VmRSS of a process in MiB.
-double rss_mb(pid_t pid) {
-  return static_cast<double>(blade::test::rss_kib(pid)) / 1024.0;
-}
-
-// utime + stime of a process, in seconds.
-double cpu_seconds(pid_t pid) {
-  return static_cast<double>(blade::test::cpu_ticks(pid)) /
-         static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
 
 std::vector<fs::path> built_plugins() {
   std::vector<fs::path> out;

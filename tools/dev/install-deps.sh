@@ -24,9 +24,13 @@ packages="g++ meson ninja-build pkg-config binutils curl \
 # veth with and read the kernel's state back by (and the baseline `tc` of
 # the netem benchmark).
 
-# --bench: what only the benchmarks use (stress-ng, the cpu precision baseline).
+# --bench: what only the benchmarks use: stress-ng (the cpu precision
+# baseline); nginx-light (the upstream and the plain reverse proxy beside
+# which the http plugin's fault proxy is measured) and wrk (the load
+# generator of that benchmark). The benchmark never uses the system's nginx
+# service: it starts its own processes on configs of its own in a temp dir.
 if [ "${1:-}" = "--bench" ]; then
-  packages="stress-ng"
+  packages="stress-ng nginx-light wrk"
 fi
 # --fuzz: what only the fuzz targets use (make fuzz, docs/fuzzing.md): clang
 # 14 and its sanitizer and libFuzzer runtimes. -fsanitize=fuzzer links
