@@ -6,7 +6,8 @@
 // the path split). Then the same 300 rules decided by 4 threads at once
 // while a fifth replaces the set every millisecond, which measures the
 // lock that hands each request the current set under contention.
-// Seed 002's claim to beat: an injection decision under 0.5 ms.
+// The figure to beat: an injection decision under 0.5 ms (what the HFI design
+// this feature follows claims for its data plane).
 //   usage: http_decision_bench [decisions per measurement]
 #include <algorithm>
 #include <atomic>
@@ -194,7 +195,7 @@ int main(int argc, char **argv) {
       "  resident memory added by the 300-rule engine (parsed, 1,000 decisions): %.2f MiB\n",
       static_cast<double>(rss_after - rss_before) / 1024.0);
   double worst_p99 = std::max(percentile(rules, 0.99), percentile(rules_4, 0.99));
-  std::printf("  seed 002's claim, decision < 500 us: p99 %.2f us -> %s\n", worst_p99,
+  std::printf("  claim to beat, decision < 500 us: p99 %.2f us -> %s\n", worst_p99,
               worst_p99 < 500 ? "met" : "NOT met");
   return 0;
 }

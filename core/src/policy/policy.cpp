@@ -43,7 +43,7 @@ const std::string &policy_name(const json &v, const FieldPath &at) {
   return name;
 }
 
-// metadata.version: an integer, or a string of one (the seed writes it as a
+// metadata.version: an integer, or a string of one (the FaultInjectionPolicy shape writes it as a
 // string, as to_json does).
 std::int64_t policy_version(const json &v, const FieldPath &at) {
   constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
