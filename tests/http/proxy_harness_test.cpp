@@ -151,10 +151,15 @@ TEST_CASE("a chunked request body streams up to the upstream, chunked") {
   CHECK(res->body == std::to_string(kSize) + " chunked");
 }
 
-TEST_CASE("delay: 20 ms added to every request, measured against direct requests in the same run") {
+// The fault's own accuracy: each delayed request is paired with an undelayed
+// one on the same proxy connection just before it, so what the proxy costs
+// anyway (two hops instead of one; the benchmark measures that) is not
+// counted against the delay.
+TEST_CASE("delay: 20 ms added to the matching requests, against undelayed ones through the same proxy") {
   Upstream up;
   Plugin p;
-  Proxy proxy(p.inst, "delay", with(base_flags(up), {{"time", "20"}, {"percent", "100"}}));
+  Proxy proxy(p.inst, "delay",
+              with(base_flags(up), {{"time", "20"}, {"percent", "100"}, {"path-prefix", "/d/"}}));
   constexpr int kConnections = 20, kPerConnection = 50;
   std::vector<double> added;
   std::mutex mu;
@@ -162,22 +167,21 @@ TEST_CASE("delay: 20 ms added to every request, measured against direct requests
   std::atomic<int> failures{0};
   for (int t = 0; t < kConnections; ++t) {
     clients.emplace_back([&, t] {
-      httplib::Client direct("127.0.0.1", up.port());
-      direct.set_keep_alive(true);
-      direct.set_tcp_nodelay(true);
       auto via = proxy.client();
       std::vector<double> mine;
       // Both connections opened first (a connect's SYN may wait for the
       // listener's backlog): only requests on open connections are timed.
-      if (!direct.Get("/warm") || !via.Get("/warm")) ++failures;
+      if (!via.Get("/warm")) ++failures;
       for (int i = 0; i < kPerConnection; ++i) {
-        const std::string path = "/d/" + std::to_string(t) + "/" + std::to_string(i);
+        const std::string tail = std::to_string(t) + "/" + std::to_string(i);
+        const std::string plain = "/b/" + tail, path = "/d/" + tail;
         auto t0 = std::chrono::steady_clock::now();
-        auto a = direct.Get(path.c_str());
+        auto a = via.Get(plain.c_str());
         auto t1 = std::chrono::steady_clock::now();
         auto b = via.Get(path.c_str());
         auto t2 = std::chrono::steady_clock::now();
-        if (!a || !b || a->status != 200 || b->status != 200 || b->body != "GET " + path) {
+        if (!a || !b || a->status != 200 || b->status != 200 || a->body != "GET " + plain ||
+            b->body != "GET " + path) {
           ++failures;
           continue;
         }
@@ -191,13 +195,13 @@ TEST_CASE("delay: 20 ms added to every request, measured against direct requests
   CHECK(failures == 0);
   REQUIRE(added.size() == kConnections * kPerConnection);
   const double p1 = quantile(added, 0.01), p50 = quantile(added, 0.5), p99 = quantile(added, 0.99);
-  MESSAGE("added latency over direct, 1000 requests on 20 connections: p1 " << p1 << " ms, p50 "
+  MESSAGE("delay added over undelayed requests, 1000 on 20 connections: p1 " << p1 << " ms, p50 "
                                                                           << p50 << " ms, p99 "
                                                                           << p99 << " ms");
   CHECK(p1 >= 18.0);
   CHECK(p99 <= 22.0);
   const json report = proxy.destroy();
-  CHECK(series(report["counters"], "all")["faults_injected"] == kConnections * (kPerConnection + 1));
+  CHECK(series(report["counters"], "all")["faults_injected"] == kConnections * kPerConnection);
 }
 
 TEST_CASE("abort: 30 percent of 5000 requests, within the binomial 99% bounds; the rest forwarded") {
