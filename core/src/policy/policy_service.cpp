@@ -241,7 +241,7 @@ FaultPolicy PolicyService::update(const std::string &name, const nlohmann::json 
   }
   std::lock_guard lock(impl_->mutex);
   std::optional<FaultPolicy> stored = impl_->store.get_policy(name);
-  if (!stored) throw Error(ErrorCode::NotFound, fmt::format("policy {} not found", name));
+  if (!stored) throw policy_not_found(name);
   if (draft.expected_version && *draft.expected_version != stored->version)
     throw Error(ErrorCode::AlreadyExists,
                 fmt::format("policy {} is at version {}, not {}: it changed meanwhile", name,
@@ -272,14 +272,19 @@ FaultPolicy PolicyService::update(const std::string &name, const nlohmann::json 
   return p;
 }
 
-void PolicyService::remove(const std::string &name, const Caller &caller) {
+Error policy_not_found(const std::string &name) {
+  return Error(ErrorCode::NotFound, fmt::format("policy '{}' not found", name));
+}
+
+FaultPolicy PolicyService::remove(const std::string &name, const Caller &caller) {
   std::lock_guard lock(impl_->mutex);
   std::optional<FaultPolicy> stored = impl_->store.get_policy(name);
-  if (!stored) throw Error(ErrorCode::NotFound, fmt::format("policy {} not found", name));
+  if (!stored) throw policy_not_found(name);
   std::string doc = impl_->compile_after_locked(nullptr, name);
   impl_->store.delete_policy(name, audit_entry(caller, "policy.delete", *stored));
   impl_->cancel_locked(name);
   impl_->publish_locked(std::move(doc));
+  return std::move(*stored);
 }
 
 std::optional<FaultPolicy> PolicyService::get(const std::string &name) const {

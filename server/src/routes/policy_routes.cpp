@@ -28,10 +28,6 @@ nlohmann::json policy_body(const httplib::Request &req) {
   return body;
 }
 
-Error policy_not_found(const std::string &name) {
-  return Error(ErrorCode::NotFound, fmt::format("policy '{}' not found", name));
-}
-
 }  // namespace
 
 void HttpServer::install_policy_routes() {
@@ -74,11 +70,7 @@ void HttpServer::install_policy_routes() {
   // way the answer can be one version behind.
   route("DELETE", "/v1/policies/{name}", Access::Admin, {},
         [this](const httplib::Request &req, httplib::Response &res, RequestContext &ctx) {
-          const std::string name = req.matches[1];
-          const auto p = daemon_.policies().get(name);
-          if (!p) throw policy_not_found(name);
-          daemon_.policies().remove(name, ctx.caller);
-          send_ok(res, 200, to_json(*p));
+          send_ok(res, 200, to_json(daemon_.policies().remove(req.matches[1], ctx.caller)));
         });
 }
 

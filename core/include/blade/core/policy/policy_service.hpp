@@ -15,11 +15,15 @@
 
 #include "blade/core/experiment/experiment_service.hpp"  // Caller
 #include "blade/core/experiment/scheduler.hpp"
+#include "blade/core/model/error.hpp"
 #include "blade/core/plugin/topic_hub.hpp"
 #include "blade/core/policy/policy.hpp"
 #include "blade/core/store/store.hpp"
 
 namespace blade {
+
+// The one NotFound error for a policy name, from the service and the routes.
+Error policy_not_found(const std::string &name);
 
 class PolicyService {
  public:
@@ -41,8 +45,10 @@ class PolicyService {
   // Error(AlreadyExists) (HTTP 409) when metadata.version is given and is
   // not the stored one. Audited as "policy.update".
   FaultPolicy update(const std::string &name, const nlohmann::json &body, const Caller &caller);
+  // Returns the policy as it stood when deleted (read under the same lock
+  // as the deletion, so no concurrent update can slip between them).
   // Error(NotFound) if absent. Audited as "policy.delete".
-  void remove(const std::string &name, const Caller &caller);
+  FaultPolicy remove(const std::string &name, const Caller &caller);
 
   std::optional<FaultPolicy> get(const std::string &name) const;
   std::vector<FaultPolicy> list() const;  // by name
