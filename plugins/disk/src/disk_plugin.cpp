@@ -1,13 +1,11 @@
 // The disk plugin: fill and burn, built on the SDK like any third-party
 // plugin, independent of the os plugin. The SDK's router sends each action
-// to its class.
-#include <memory>
-
+// to its class; the classes are compiled once into the disk fault library,
+// which the cri helper links too.
 #include <blade/fault_router.hpp>
 #include <blade/plugin.hpp>
 
-#include "disk_burn.hpp"
-#include "disk_fill.hpp"
+#include "../../common/shared_faults.hpp"
 
 namespace blade::disk {
 
@@ -18,10 +16,7 @@ namespace {
 
 class DiskPlugin : public sdk::FaultRouter {
  public:
-  explicit DiskPlugin(sdk::Host host) : FaultRouter("disk") {
-    add("disk", "fill", std::make_unique<DiskFill>(host));
-    add("disk", "burn", std::make_unique<DiskBurn>(host));
-  }
+  explicit DiskPlugin(sdk::Host host) : FaultRouter("disk") { register_disk_faults(*this, host); }
 };
 
 }  // namespace

@@ -1,7 +1,8 @@
 // The network plugin: ChaosBlade's `network` target (delay, loss,
 // duplicate, corrupt, reorder, drop, dns, occupy) plus rate and dns_down,
-// built on the SDK like any third-party plugin.
-#include "fault_families.hpp"
+// built on the SDK like any third-party plugin. The families are compiled
+// once into the network fault library, which the cri helper links too.
+#include "../../common/shared_faults.hpp"
 
 namespace blade::network {
 
@@ -13,10 +14,7 @@ namespace {
 class NetworkPlugin : public sdk::FaultRouter {
  public:
   explicit NetworkPlugin(sdk::Host host) : FaultRouter("network") {
-    add_netem_faults(*this, host);
-    add_drop_fault(*this, host);
-    add_dns_faults(*this, host);
-    add_occupy_fault(*this, host);
+    register_network_faults(*this, host);
   }
 };
 

@@ -1,8 +1,10 @@
 // The os plugin: cpu, mem, process, file and script faults, built on the SDK
-// like any third-party plugin. Each family lives in its own file and adds
+// like any third-party plugin. Each family lives in its own file (compiled
+// once into the os fault library, which the cri helper links too) and adds
 // its actions to the SDK's router, which this class is.
 #include <blade/plugin.hpp>
 
+#include "../../common/shared_faults.hpp"
 #include "fault.hpp"
 
 namespace blade::os {
@@ -14,16 +16,7 @@ namespace {
 
 class OsPlugin : public FaultTable {
  public:
-  explicit OsPlugin(Host host) : FaultTable("os") {
-    register_cpu_faults(*this, host);
-    register_mem_faults(*this, host);
-    register_process_faults(*this, host);
-    register_file_faults(*this, host);
-    register_script_faults(*this, host);
-    register_strace_faults(*this, host);
-    register_time_faults(*this, host);
-    register_systemd_faults(*this, host);
-  }
+  explicit OsPlugin(Host host) : FaultTable("os") { register_os_faults(*this, host); }
 };
 
 }  // namespace
