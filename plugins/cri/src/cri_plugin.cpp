@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <stdexcept>
 
 #include "container_flags.hpp"
 #include "result_json.hpp"
@@ -67,13 +68,19 @@ HelperDone CriPlugin::run_helper(Live &live, const sdk::Request &req, const std:
 
   HelperHooks hooks;
   Live *l = &live;
+  // save_restore and report come only while a call is served (create's,
+  // destroy's); the watcher between them forwards only logs and the end.
   hooks.save_restore = [l](const std::string &inner) {
+    if (!l->call) throw std::logic_error("save_restore outside a call");
     l->rec.inner = inner;
     if (l->session) l->rec.helper = HelperRef{l->session->pid(), l->session->start_time()};
     l->call->save_restore(to_json(l->rec));
   };
   hooks.report = [l](const std::string &report) {
-    l->call->report(merge_objects(l->report_base, report, "inner"));
+    if (l->call) l->call->report(merge_objects(l->report_base, report, "inner"));
+  };
+  hooks.progress = [l](int percent, const std::string &note) {
+    if (l->call) l->call->progress(percent, note);
   };
   const sdk::Host host = host_;
   const std::string uid = hr.uid;
