@@ -18,6 +18,7 @@ void throw_if_failed(const HelperDone &done) {
 }  // namespace
 
 sdk::Outcome CriPlugin::create(const sdk::Request &req, sdk::Call &call) {
+  check_offered(req.target(), req.action());
   const Selector sel = parse_selector(req);
   const Container c = find_container(sel, roots_for(req, config_.roots));
   const InnerSetup setup = inner_setup(req.target(), req.action(), c);
@@ -47,6 +48,7 @@ sdk::Outcome CriPlugin::create(const sdk::Request &req, sdk::Call &call) {
 }
 
 std::string CriPlugin::dry_run(const sdk::Request &req, sdk::Call &call) {
+  check_offered(req.target(), req.action());
   const Selector sel = parse_selector(req);
   const Container c = find_container(sel, roots_for(req, config_.roots));
   const InnerSetup setup = inner_setup(req.target(), req.action(), c);

@@ -49,6 +49,10 @@ InnerSetup inner_setup(std::string_view target, std::string_view action, const C
   return s;
 }
 
+void check_offered(std::string_view target, std::string_view action) {
+  (void)entry_for(target, action);
+}
+
 bool outlives_init(std::string_view target, std::string_view action) {
   // Edited files: the file faults', the script's, /etc/hosts and
   // resolv.conf (dns, dns_down); the fill file of disk fill.

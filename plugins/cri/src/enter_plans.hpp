@@ -25,6 +25,10 @@ struct InnerSetup {
 // NotSupported for a target the cri plugin does not offer.
 InnerSetup inner_setup(std::string_view target, std::string_view action, const Container &c);
 
+// NotSupported unless (target, action) is offered inside a container: what
+// create and dry_run check before looking for the container.
+void check_offered(std::string_view target, std::string_view action);
+
 // Whether a fault leaves something that outlives the container's init, i.e.
 // in its rootfs (file and script faults, disk fill, dns's /etc/hosts): after a restart the new container still
 // has it, so destroy undoes it there.
