@@ -20,7 +20,7 @@ void throw_if_failed(const HelperDone &done) {
 sdk::Outcome CriPlugin::create(const sdk::Request &req, sdk::Call &call) {
   check_offered(req.target(), req.action());
   const Selector sel = parse_selector(req);
-  const Container c = find_container(sel, roots_for(req, config_.roots));
+  const Container c = find_container(sel, config_.roots);
   const InnerSetup setup = inner_setup(req.target(), req.action(), c);
 
   auto live = std::make_unique<Live>();
@@ -50,7 +50,7 @@ sdk::Outcome CriPlugin::create(const sdk::Request &req, sdk::Call &call) {
 std::string CriPlugin::dry_run(const sdk::Request &req, sdk::Call &call) {
   check_offered(req.target(), req.action());
   const Selector sel = parse_selector(req);
-  const Container c = find_container(sel, roots_for(req, config_.roots));
+  const Container c = find_container(sel, config_.roots);
   const InnerSetup setup = inner_setup(req.target(), req.action(), c);
   Live live;
   live.uid = std::string(req.uid());

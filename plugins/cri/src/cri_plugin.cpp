@@ -16,12 +16,6 @@ namespace blade::cri {
 // plugins' specs and spec-yaml/container-flags.yaml.
 extern const unsigned char kSpecYaml[];
 
-bool is_container_flag(std::string_view name) {
-  for (std::string_view f : container_flags())
-    if (f == name) return true;
-  return false;
-}
-
 CriPlugin::CriPlugin(sdk::Host host) : host_(host), config_(plugin_config(host)) {}
 
 namespace {

@@ -80,7 +80,7 @@ TEST_CASE("destroy after the container was deleted: OK, the report says deleted,
   fs::create_directories(inner_dir);
 
   bt::CallOptions opts;
-  opts.uid = "cri-destroy-deleted";
+  opts.uid = "c1d0000000000001";
   for (int round = 0; round < 2; ++round) {
     CAPTURE(round);
     const auto r = inst.destroy("cpu", "fullload", kFlags, record("gone0001", true), opts);
@@ -98,7 +98,7 @@ TEST_CASE("destroy of a record written ahead of the helper: nothing to undo") {
   bt::Host host = bt::Host::load(BLADE_CRI_PLUGIN_PATH, options(roots));
   bt::Instance &inst = host.start();
   bt::CallOptions opts;
-  opts.uid = "cri-destroy-ahead";
+  opts.uid = "c1d0000000000002";
   const auto r = inst.destroy("cpu", "fullload", kFlags, record("gone0001", false), opts);
   REQUIRE_MESSAGE(r.ok(), r.describe());
   const auto report = nlohmann::json::parse(r.result);
@@ -111,7 +111,7 @@ TEST_CASE("destroy of a record that is not the cri plugin's: refused naming the 
   bt::Host host = bt::Host::load(BLADE_CRI_PLUGIN_PATH, options(roots));
   bt::Instance &inst = host.start();
   bt::CallOptions opts;
-  opts.uid = "cri-destroy-bad";
+  opts.uid = "c1d0000000000003";
   const auto r = inst.destroy("cpu", "fullload", kFlags, std::string(R"({"pids":[1]})"), opts);
   CHECK(r.status == BLADE_STATUS_INVALID_ARGUMENT);
   CHECK(r.message.find("container.runtime") != std::string::npos);
