@@ -5,6 +5,7 @@
 // and runs the host plugins' own fault code there.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,6 +27,9 @@ class CriPlugin {
   // climbing) must not hold up others.
   static constexpr bool concurrent_calls = true;
   static constexpr const char *config_schema = kConfigSchema;
+  // 1.2's write-ahead records are what make a crash between entering the
+  // container and the fault's first step recoverable; 1.3 gives the config.
+  static constexpr std::uint16_t abi_minor = 3;
 
   explicit CriPlugin(sdk::Host host);
 
