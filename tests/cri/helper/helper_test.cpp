@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -135,30 +136,28 @@ std::string nft_tables_in_netns_of(pid_t pid) {
                     "tables"});
 }
 
-// After a test: the fake container's cgroups removed, no helper of ours left.
-void check_nothing_left(const std::vector<std::string> &cgroup_dirs) {
-  for (const auto &d : cgroup_dirs)
-    CHECK_MESSAGE(!fs::exists(d), d << " was left behind");
-  for (const auto &e : fs::directory_iterator("/proc")) {
-    const std::string name = e.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    const std::string stat = read_all("/proc/" + name + "/stat");
-    const auto close = stat.rfind(')');
-    if (close == std::string::npos || stat.find("(blade-cri-helpe") == std::string::npos) continue;
-    std::istringstream rest(stat.substr(close + 2));
-    std::string state;
-    long ppid = 0;
-    rest >> state >> ppid;
-    CHECK_MESSAGE(ppid != ::getpid(), "helper " << name << " was left running");
+// Declared before the fake container, so it checks after the container
+// and every session went: the cgroup dirs removed, no helper of this test
+// process left running.
+struct NothingLeft {
+  ~NothingLeft() {
+    for (const auto &h : blade::test::cri::kHierarchies)
+      CHECK_MESSAGE(!fs::exists(blade::test::cri::test_cgroup_dir(h)), h << " cgroup left behind");
+    for (const auto &e : fs::directory_iterator("/proc")) {
+      const std::string name = e.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      const std::string stat = read_all("/proc/" + name + "/stat");
+      const auto close = stat.rfind(')');
+      if (close == std::string::npos || stat.find("(blade-cri-helpe") == std::string::npos)
+        continue;
+      std::istringstream rest(stat.substr(close + 2));
+      std::string state;
+      long ppid = 0;
+      rest >> state >> ppid;
+      CHECK_MESSAGE(ppid != ::getpid(), "helper " << name << " was left running");
+    }
   }
-}
-
-std::vector<std::string> cgroup_dirs_of(const FakeContainer &c) {
-  std::vector<std::string> out;
-  for (const auto &h : blade::test::cri::kHierarchies)
-    out.push_back(c.cgroup_dir(h));
-  return out;
-}
+};
 
 // The host's copy of the marker path: a file of the same name that the
 // fault must not touch. Removed at the end.
@@ -175,11 +174,10 @@ std::uint64_t cpuacct_usage_ns(const FakeContainer &c) {
 }  // namespace
 
 TEST_CASE("file delete inside the container's mount namespace only; destroy restores it") {
+  NothingLeft after;
   TempDir state("blade-cri-helper");
-  std::vector<std::string> dirs;
   {
     FakeContainer ctr;
-    dirs = cgroup_dirs_of(ctr);
     HostMarker host(ctr.marker());
     REQUIRE(read_all(ctr.inside(ctr.marker())) == "inside\n");
 
@@ -213,10 +211,10 @@ TEST_CASE("file delete inside the container's mount namespace only; destroy rest
     CHECK(read_all(host.path) == "host\n");
     CHECK(eventually([&] { return !session->alive(); }, std::chrono::seconds(5)));
   }
-  check_nothing_left(dirs);
 }
 
 TEST_CASE("a fault that outlives its helper is undone by a fresh helper from the record") {
+  NothingLeft after;
   TempDir state("blade-cri-helper");
   FakeContainer ctr;
   HelperRequest req = request(ctr, state, "create", "file", "delete", {{"filepath", ctr.marker()}});
@@ -243,6 +241,7 @@ TEST_CASE("a fault that outlives its helper is undone by a fresh helper from the
 }
 
 TEST_CASE("a record the plugin cannot store stops the fault before its step") {
+  NothingLeft after;
   TempDir state("blade-cri-helper");
   FakeContainer ctr;
   HelperRequest req = request(ctr, state, "create", "file", "delete", {{"filepath", ctr.marker()}});
@@ -259,6 +258,7 @@ TEST_CASE("a record the plugin cannot store stops the fault before its step") {
 }
 
 TEST_CASE("network drop in the container's netns only; destroy removes its table") {
+  NothingLeft after;
   TempDir state("blade-cri-helper");
   FakeContainer ctr;
   const std::string table = std::string("blade_") + kUid;
@@ -283,11 +283,10 @@ TEST_CASE("network drop in the container's netns only; destroy removes its table
 }
 
 TEST_CASE("cpu fullload joins the container's cgroups and is charged there") {
+  NothingLeft after;
   TempDir state("blade-cri-helper");
-  std::vector<std::string> dirs;
   {
     FakeContainer ctr;
-    dirs = cgroup_dirs_of(ctr);
     HelperRequest req = request(ctr, state, "create", "cpu", "fullload",
                                 {{"cpu-count", "1"}, {"cpu-percent", "100"}});
     req.enter.cgroup = true;
@@ -321,10 +320,10 @@ TEST_CASE("cpu fullload joins the container's cgroups and is charged there") {
     CHECK(eventually([&] { return ctr.cgroup_pids("cpu") == std::vector<pid_t>{ctr.pid()}; },
                      std::chrono::seconds(5)));
   }
-  check_nothing_left(dirs);
 }
 
 TEST_CASE("the session's end ends the helper and its worker; a dead holder is reported") {
+  NothingLeft after;
   TempDir state("blade-cri-helper");
   FakeContainer ctr;
   HelperRequest req = request(ctr, state, "create", "cpu", "fullload", {{"cpu-count", "1"}});
@@ -359,10 +358,10 @@ TEST_CASE("the session's end ends the helper and its worker; a dead holder is re
     HelperDone undone = session->destroy(tc.call());
     CHECK(undone.status == BLADE_STATUS_FAILED_PRECONDITION);
   }
-  check_nothing_left({});
 }
 
 TEST_CASE("a reused or gone init pid is refused before anything is entered") {
+  NothingLeft after;
   TempDir state("blade-cri-helper");
   FakeContainer ctr;
   HelperRequest req = request(ctr, state, "create", "cpu", "fullload", {{"cpu-count", "1"}});
@@ -385,6 +384,7 @@ TEST_CASE("a reused or gone init pid is refused before anything is entered") {
 }
 
 TEST_CASE("bad requests are answered with an error, not a crash") {
+  NothingLeft after;
   TempDir state("blade-cri-helper");
   FakeContainer ctr;
   TestCall tc;
