@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -134,6 +135,31 @@ inline std::optional<std::string> directory_of(const Membership &member,
     }
     if (rel == "/") rel.clear();
     return root + (m.mount_point == "/" ? "" : m.mount_point) + rel;
+  }
+  return std::nullopt;
+}
+
+// The first word of a cgroup file ("123\n", "max 100000") as a number;
+// nullopt when unreadable or not a number ("max").
+template <class T>
+std::optional<T> read_number(const std::string &path) {
+  const auto text = proc::detail::read_text(path);
+  if (!text) return std::nullopt;
+  const auto words = proc::detail::split_ws(*text);
+  T v{};
+  if (words.empty() || !proc::detail::parse_number(words[0], v)) return std::nullopt;
+  return v;
+}
+
+// The value of `key` in a flat keyed file of "key value" lines (cpu.stat,
+// memory.stat); nullopt when unreadable or absent.
+inline std::optional<std::uint64_t> read_keyed(const std::string &path, std::string_view key) {
+  const auto text = proc::detail::read_text(path);
+  if (!text) return std::nullopt;
+  const auto words = proc::detail::split_ws(*text);
+  for (std::size_t i = 0; i + 1 < words.size(); i += 2) {
+    std::uint64_t v = 0;
+    if (words[i] == key && proc::detail::parse_number(words[i + 1], v)) return v;
   }
   return std::nullopt;
 }

@@ -58,20 +58,6 @@ class CgroupMeter : public CpuMeter {
   double capacity_;
 };
 
-// The first whitespace-separated word of a file, as a number.
-template <class T>
-std::optional<T> first_number(const std::string &path) {
-  const auto text = read_text(path);
-  if (!text) return std::nullopt;
-  std::istringstream in(*text);
-  std::string word;
-  in >> word;
-  T v{};
-  auto [end, ec] = std::from_chars(word.data(), word.data() + word.size(), v);
-  if (ec != std::errc() || end != word.data() + word.size()) return std::nullopt;
-  return v;
-}
-
 // One level's quota in cores; nullopt when it has none (or no such file).
 std::optional<double> level_quota(const std::string &dir, bool v2) {
   if (v2) {
@@ -87,8 +73,8 @@ std::optional<double> level_quota(const std::string &dir, bool v2) {
     if (ec != std::errc() || q <= 0) return std::nullopt;
     return q / period;
   }
-  const auto quota = first_number<long long>(dir + "/cpu.cfs_quota_us");
-  const auto period = first_number<long long>(dir + "/cpu.cfs_period_us");
+  const auto quota = plugins::cgroup::read_number<long long>(dir + "/cpu.cfs_quota_us");
+  const auto period = plugins::cgroup::read_number<long long>(dir + "/cpu.cfs_period_us");
   if (!quota || !period || *quota <= 0 || *period <= 0) return std::nullopt;  // -1: none
   return static_cast<double>(*quota) / static_cast<double>(*period);
 }
@@ -143,15 +129,10 @@ CgroupCpu find_cgroup_cpu(const std::string &root) {
 }
 
 std::optional<std::uint64_t> read_cgroup_usage_ns(const CgroupCpu &cg) {
-  if (!cg.v2) return first_number<std::uint64_t>(cg.usage_dir + "/cpuacct.usage");
-  const auto text = read_text(cg.usage_dir + "/cpu.stat");
-  if (!text) return std::nullopt;
-  std::istringstream in(*text);
-  std::string key;
-  std::uint64_t value = 0;
-  while (in >> key >> value)
-    if (key == "usage_usec") return value * 1000;
-  return std::nullopt;
+  if (!cg.v2) return plugins::cgroup::read_number<std::uint64_t>(cg.usage_dir + "/cpuacct.usage");
+  const auto usec = plugins::cgroup::read_keyed(cg.usage_dir + "/cpu.stat", "usage_usec");
+  if (!usec) return std::nullopt;
+  return *usec * 1000;
 }
 
 std::optional<double> read_quota_cores(const CgroupCpu &cg) {
