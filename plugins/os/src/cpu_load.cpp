@@ -13,6 +13,7 @@
 // stop.
 #include <pthread.h>
 #include <sched.h>
+#include <time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -72,7 +73,8 @@ struct Scope {
   Scope(std::unique_ptr<CpuMeter> m, double n) : meter(std::move(m)), burners(n) {}
   const std::unique_ptr<CpuMeter> meter;
   const double burners;  // how many burners share the work
-  // All the scope's burners' wall time spent spinning, summed (ns).
+  // All the scope's burners' spinning, summed (ns): wall time, or cpu time
+  // when the meter counts that (CpuMeter::counts_cpu_time).
   std::atomic<std::int64_t> spun_ns{0};
 
   double cores() const { return meter->cores(); }
@@ -122,15 +124,16 @@ class CoreBurner {
   }
 
   // Feed-forward: the busy share that is not ours is the other load (in a
-  // cgroup: its other processes); burn
-  // the rest up to the target, split among the scope's burners (a host
-  // average of t over M cores with N burners needs each at t*M/N of its
-  // core, less the others' share). "Ours" is the wall time spent spinning, not
-  // the thread's cpu time: on a VM the hypervisor steals part of every spin,
-  // /proc/stat counts that steal as busy, and cpu time leaves it out, so
-  // steal looked like other load and the core settled below the target by
-  // about the steal (this VM showed up to 50 points of steal). The integral
-  // term trims the residual error.
+  // cgroup: its other processes); burn the rest up to the target, split
+  // among the scope's burners (a host average of t over M cores with N
+  // burners needs each at t*M/N of its core, less the others' share). On
+  // /proc/stat "ours" is the wall time spent spinning, not the thread's cpu
+  // time: on a VM the hypervisor steals part of every spin, /proc/stat counts
+  // that steal as busy, and cpu time leaves it out, so steal looked like
+  // other load and the core settled below the target by about the steal
+  // (this VM showed up to 50 points of steal). A cgroup counts cpu time
+  // only, so there ours is the cpu time got. The integral term trims the
+  // residual error.
   void adjust(Clock::time_point now) {
     auto ticks = scope_->meter->read();
     if (!ticks) return;
@@ -165,14 +168,9 @@ class CoreBurner {
         adjust(now);
         next_tick = std::max(next_tick + kTick, now);
       }
-      const auto burn_until = slice + std::chrono::duration_cast<Clock::duration>(kSlice * duty_);
-      const auto burn_from = Clock::now();
-      auto spinning = burn_from;
-      while (spinning < burn_until && !stop_.load(std::memory_order_relaxed)) {
-        spinning = Clock::now();  // spin: this is the load
-      }
+      const auto burn = std::chrono::duration_cast<std::chrono::nanoseconds>(kSlice * duty_);
       scope_->spun_ns.fetch_add(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(spinning - burn_from).count(),
+          by_cpu_time_ ? spin_cpu(burn, slice + kSlice) : spin_wall(slice + burn),
           std::memory_order_relaxed);
       slice += kSlice;
       now = Clock::now();
@@ -183,10 +181,38 @@ class CoreBurner {
     }
   }
 
+  // Spins until `until`; the wall time spun, in ns.
+  std::int64_t spin_wall(Clock::time_point until) const {
+    const auto from = Clock::now();
+    auto spinning = from;
+    while (spinning < until && !stop_.load(std::memory_order_relaxed)) {
+      spinning = Clock::now();  // spin: this is the load
+    }
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(spinning - from).count();
+  }
+
+  // Spins until this thread got `burn` of cpu time, or `until` (the slice's
+  // end) passed; the cpu time got, in ns.
+  std::int64_t spin_cpu(std::chrono::nanoseconds burn, Clock::time_point until) const {
+    const std::int64_t from = thread_cpu_ns();
+    std::int64_t got = 0;
+    while (got < burn.count() && !stop_.load(std::memory_order_relaxed) && Clock::now() < until) {
+      got = thread_cpu_ns() - from;  // spin: this is the load
+    }
+    return got;
+  }
+
+  static std::int64_t thread_cpu_ns() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+  }
+
   const int core_;
   const double target_;
   const std::chrono::seconds climb_;
   const std::shared_ptr<Scope> scope_;
+  const bool by_cpu_time_ = scope_->meter->counts_cpu_time();
   const Clock::time_point start_ = Clock::now();
   std::atomic<bool> stop_{false};
   // Only the burner thread touches these.

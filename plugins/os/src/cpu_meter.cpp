@@ -52,6 +52,7 @@ class CgroupMeter : public CpuMeter {
                                                        capacity_)};
   }
   double cores() const override { return capacity_; }
+  bool counts_cpu_time() const override { return true; }
 
  private:
   CgroupCpu cg_;

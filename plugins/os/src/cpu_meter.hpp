@@ -25,6 +25,12 @@ class CpuMeter {
   // How many cores' worth the judged figure is of: one burner spinning all
   // the time adds 1/cores() to it.
   virtual double cores() const = 0;
+  // What of a burner's spin the meter counts: /proc/stat charges a spin's
+  // wall time as busy, also when the hypervisor stole part of it (so the
+  // burners pace by the wall clock); a cgroup counts only the cpu time its
+  // threads got, so under contention a spin of some wall time adds less
+  // (and the burners pace by their own cpu time).
+  virtual bool counts_cpu_time() const { return false; }
 };
 
 // The host's average over `host_cores` cores.
