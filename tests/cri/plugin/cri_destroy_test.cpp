@@ -7,11 +7,17 @@
 
 #include <sys/stat.h>
 
+#include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <thread>
 
 #include <blade/plugin_test.hpp>
 #include <nlohmann/json.hpp>
+
+#include "../../support/child_process.hpp"
 
 namespace bt = blade::sdk::testing;
 namespace fs = std::filesystem;
@@ -44,15 +50,16 @@ bt::Options options(const EmptyRoots &roots) {
 
 // What cri.so wrote for a cpu load in runc container `id` once the helper
 // had saved the inner record.
-std::string record(const std::string &id, bool with_inner) {
+std::string record(const std::string &id, bool with_inner, int init_pid = 999999,
+                   std::uint64_t init_start = 12345) {
   nlohmann::json r = {
       {"container",
        {{"runtime", "runc"},
         {"id", id},
         {"name", ""},
         {"ns", ""},
-        {"init_pid", 999999},
-        {"init_start", 12345}}},
+        {"init_pid", init_pid},
+        {"init_start", init_start}}},
       {"enter",
        {{"mnt", false},
         {"pid", true},
@@ -155,4 +162,52 @@ TEST_CASE("the plugin offers no time or systemd action in a container") {
   // that got here anyway is refused before any container is looked up.
   auto r = inst.create("time", "travel", {{"container-id", "gone0001"}, {"offset", "1h"}});
   CHECK_MESSAGE(r.status == BLADE_STATUS_NOT_SUPPORTED, r.describe());
+}
+
+namespace {
+
+// Field 22 of /proc/<pid>/stat: the start time runc records for its init.
+std::uint64_t start_time(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  std::istringstream rest(line.substr(line.rfind(')') + 2));
+  std::string field;
+  for (int i = 3; i <= 22; ++i) rest >> field;
+  return std::stoull(field);
+}
+
+}  // namespace
+
+TEST_CASE("destroy after the container restarted: the load went with the old init, said so") {
+  EmptyRoots roots;
+  // The restarted container: runc state naming a live process (started
+  // here) as the init of container restart01, with its real start time.
+  blade::test::ChildProcess init({"/bin/sleep", "60"});
+  const std::uint64_t start = start_time(init.pid());
+  fs::create_directories(roots.runc_root + "/restart01");
+  {
+    std::ofstream state(roots.runc_root + "/restart01/state.json");
+    state << nlohmann::json{{"id", "restart01"},
+                            {"init_process_pid", init.pid()},
+                            {"init_process_start", start},
+                            {"config", {{"labels", {"bundle=/nonexistent"}}}}}
+                 .dump();
+  }
+  bt::Host host = bt::Host::load(BLADE_CRI_PLUGIN_PATH, options(roots));
+  bt::Instance &inst = host.start();
+  bt::CallOptions opts;
+  opts.uid = "c1d0000000000004";
+  // The record names the old init (another pid, another start time).
+  const auto r = inst.destroy("cpu", "fullload",
+                              {{"container-id", "restart01"}, {"container-runtime", "runc"}},
+                              record("restart01", true, 999999, start + 1), opts);
+  REQUIRE_MESSAGE(r.ok(), r.describe());
+  const auto report = nlohmann::json::parse(r.result);
+  CHECK(report["container"] == "restarted");
+  CHECK(report["old_init_pid"] == 999999);
+  CHECK(report["init_pid"] == init.pid());
+  CHECK(report["vanished"].get<std::string>().find("cpu burners") != std::string::npos);
+  // Nothing was run in the new container for a load: its init is untouched.
+  CHECK(start_time(init.pid()) == start);
 }
