@@ -7,16 +7,6 @@
 
 namespace blade::cri {
 
-namespace {
-
-void throw_if_failed(const HelperDone &done) {
-  // The inner fault's status passes through (e.g. FAILED_PRECONDITION for
-  // a netem qdisc on a kernel without sch_netem, as on the host).
-  if (done.status != BLADE_STATUS_OK) throw sdk::Error(done.status, done.error);
-}
-
-}  // namespace
-
 sdk::Outcome CriPlugin::create(const sdk::Request &req, sdk::Call &call) {
   check_offered(req.target(), req.action());
   const Selector sel = parse_selector(req);

@@ -17,10 +17,6 @@ namespace blade::cri {
 
 namespace {
 
-void throw_if_failed(const HelperDone &done) {
-  if (done.status != BLADE_STATUS_OK) throw sdk::Error(done.status, done.error);
-}
-
 // A helper of a bladed that is gone: it exits when its socket closes, so
 // one still alive is stuck; only that very process (pid + start) is killed.
 void end_orphan_helper(const std::optional<HelperRef> &helper) {

@@ -16,6 +16,10 @@ namespace blade::cri {
 // plugins' specs and spec-yaml/container-flags.yaml.
 extern const unsigned char kSpecYaml[];
 
+void throw_if_failed(const HelperDone &done) {
+  if (done.status != BLADE_STATUS_OK) throw sdk::Error(done.status, done.error);
+}
+
 CriPlugin::CriPlugin(sdk::Host host) : host_(host), config_(plugin_config(host)) {}
 
 namespace {

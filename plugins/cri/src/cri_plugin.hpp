@@ -21,6 +21,11 @@
 
 namespace blade::cri {
 
+// The inner fault's status passes through as the call's (e.g.
+// FAILED_PRECONDITION for a netem qdisc on a kernel without sch_netem, as
+// on the host).
+void throw_if_failed(const HelperDone &done);
+
 class CriPlugin {
  public:
   // Calls only share the session map (locked); a slow create (a mem load
