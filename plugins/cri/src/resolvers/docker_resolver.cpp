@@ -2,6 +2,8 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -9,6 +11,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "../../../common/handles.hpp"
 #include "oci_labels.hpp"
 #include "state_files.hpp"
 
@@ -17,6 +20,20 @@ namespace blade::cri {
 namespace {
 
 using nlohmann::json;
+
+// Connects once to say why dockerd does not answer ("Connection refused")
+// in the errno's words, which the HTTP client does not keep.
+void probe(const std::string &socket) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket.size() >= sizeof addr.sun_path)
+    throw Unavailable(socket + ": path too long for a UNIX socket");
+  socket.copy(addr.sun_path, socket.size());
+  plugins::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) throw Unavailable(state::describe_errno(socket, errno));
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr *>(&addr), sizeof addr) != 0)
+    throw Unavailable(state::describe_errno(socket, errno) + " (docker not running?)");
+}
 
 // One request to the Engine API; Unavailable when dockerd does not answer.
 // nullopt for a 404 (no such container).
@@ -28,6 +45,7 @@ std::optional<json> api_get(const std::string &socket, const std::string &path,
     if (err == ENOENT) throw Unavailable("no socket at " + socket + " (docker not running?)");
     throw Unavailable(state::describe_errno(socket, err));
   }
+  probe(socket);
   httplib::Client cli(socket);
   cli.set_address_family(AF_UNIX);
   // A stuck dockerd must not hold the daemon's call for long.
@@ -95,7 +113,8 @@ Resolver::Listing DockerResolver::listing(const Selector *sel) const {
     filters["label"] = terms;
   }
   auto doc = api_get(socket_, "/containers/json", {{"filters", filters.dump()}});
-  if (!doc || !doc->is_array()) throw Unavailable(socket_ + ": GET /containers/json answered no list");
+  if (!doc || !doc->is_array())
+    throw Unavailable(socket_ + ": GET /containers/json answered no list");
   Listing out;
   for (const auto &summary : *doc) {
     if (!summary.is_object()) continue;
@@ -116,7 +135,9 @@ Resolver::Listing DockerResolver::listing(const Selector *sel) const {
   return out;
 }
 
-std::vector<Container> DockerResolver::list() const { return listing(nullptr).matched; }
+std::vector<Container> DockerResolver::list() const {
+  return listing(nullptr).matched;
+}
 
 Resolver::Listing DockerResolver::list_matching(const Selector &sel) const {
   return listing(&sel);
