@@ -463,6 +463,23 @@ TEST_CASE(
   CHECK(msg.find(kCrioSandbox) == std::string::npos);
 }
 
+TEST_CASE("CRI-O's container is also in runc's root: one container, reported as CRI-O's") {
+  TempDir dir("blade-cri-resolvers");
+  FakeInit api, sandbox, sidecar;
+  stage("crio", dir.path() / "crio",
+        {{kCrioApi, api.init()}, {kCrioSandbox, sandbox.init()}, {kCrioSidecar, sidecar.init()}});
+  RuntimeRoots roots = roots_in(dir.path());
+  roots.runc_root = roots.crio_runc_root;  // CRI-O runs runc with runc's default root
+  Selector sel;                            // every runtime
+  sel.id = kCrioSidecar.substr(0, 8);
+  Container c = blade::cri::find_container(sel, roots);
+  CHECK(c.runtime == "cri-o");
+  CHECK(c.init_pid == sidecar.init().pid);
+  // runc alone lists it too: the same process, seen twice above.
+  sel.runtime = "runc";
+  CHECK(blade::cri::find_container(sel, roots).init_pid == sidecar.init().pid);
+}
+
 TEST_CASE("CRI-O: a recorded initStartTime that is not the pid's now is stale") {
   TempDir dir("blade-cri-resolvers");
   FakeInit api, sandbox, sidecar;
@@ -569,6 +586,27 @@ TEST_CASE("every runtime tried: one found among them; none found names each and 
   // from a deleted container.
   CHECK_THROWS_AS(blade::cri::find_by_id("docker", kDockerRedis, "", roots), Unavailable);
   CHECK_THROWS_AS(blade::cri::find_by_id("cri-o", kCrioApi, "", roots), Unavailable);
+}
+
+TEST_CASE("nothing is left behind: the staged copy, the fake inits, the socket") {
+  fs::path staged, socket;
+  Init init;
+  {
+    TempDir dir("blade-cri-resolvers");
+    FakeInit web, pod, redis;
+    init = redis.init();
+    stage("docker", dir.path() / "docker",
+          {{kDockerWeb, web.init()}, {kDockerPod, pod.init()}, {kDockerRedis, init}});
+    staged = dir.path();
+    socket = roots_in(dir.path()).docker_socket;
+    FakeDocker dockerd(socket, dir.path() / "docker");
+    Selector sel = select("docker");
+    sel.name = "redis";
+    CHECK(blade::cri::find_container(sel, roots_in(dir.path())).init_pid == init.pid);
+  }
+  CHECK_FALSE(fs::exists(socket));
+  CHECK_FALSE(fs::exists(staged));
+  CHECK_FALSE(blade::plugins::proc::start_time_of(init.pid).has_value());
 }
 
 TEST_CASE("no selector flag: 400 naming the three") {
