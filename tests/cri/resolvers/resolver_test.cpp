@@ -497,7 +497,7 @@ TEST_CASE("docker: the Engine API over a UNIX socket") {
   const RuntimeRoots roots = roots_in(dir.path());
   FakeDocker dockerd(roots.docker_socket, dir.path() / "docker");
 
-  SUBCASE("by name, with or without the leading '/'") {
+  SUBCASE("by name (parse_selector drops a leading '/')") {
     Selector sel = select("docker");
     sel.name = "redis";
     Container c = blade::cri::find_container(sel, roots);
@@ -621,7 +621,7 @@ TEST_CASE("parse_selector: the container flags, and a field-named 400 for a bad 
   Selector s =
       parse({{"container-id", "9b4e"},
              {"container-name", "/redis"},
-             {"container-label-selector", "app=shop,io.kubernetes.pod.namespace=prod,empty="},
+             {"container-label-selector", "app=shop, io.kubernetes.pod.namespace = prod,empty="},
              {"container-runtime", "containerd"},
              {"container-namespace", "default"},
              {"cri-endpoint", "unix:///tmp/ctd/containerd.sock"}});
@@ -654,6 +654,7 @@ TEST_CASE("parse_selector: the container flags, and a field-named 400 for a bad 
   CHECK(bad({{"container-label-selector", "app"}}).starts_with("container-label-selector"));
   CHECK(bad({{"container-label-selector", "a=b,,c=d"}}).starts_with("container-label-selector"));
   CHECK(bad({{"container-label-selector", "=v"}}).starts_with("container-label-selector"));
+  CHECK(bad({{"container-label-selector", " =v"}}).starts_with("container-label-selector"));
   CHECK(
       bad({{"container-id", "x"}, {"container-runtime", "lxc"}}).starts_with("container-runtime"));
   CHECK(bad({{"container-id", "../../etc"}}).starts_with("container-id"));

@@ -46,7 +46,8 @@ std::optional<json> api_get(const std::string &socket, const std::string &path,
     throw Unavailable(state::describe_errno(socket, err));
   }
   probe(socket);
-  httplib::Client cli(socket);
+  // Host and port: the socket path as the host, never parsed as a URL.
+  httplib::Client cli(socket, 80);
   cli.set_address_family(AF_UNIX);
   // A stuck dockerd must not hold the daemon's call for long.
   cli.set_connection_timeout(std::chrono::seconds(2));
@@ -66,6 +67,12 @@ std::optional<json> api_get(const std::string &socket, const std::string &path,
   return doc;
 }
 
+// The object under `key`, or an empty one (a field dockerd left null).
+json object_at(const json &j, const char *key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_object() ? *it : json::object();
+}
+
 oci::Labels string_map(const json &j) {
   oci::Labels out;
   if (j.is_object())
@@ -83,8 +90,9 @@ std::string without_slash(std::string name) {
 std::optional<Container> inspect(const std::string &socket, const std::string &id) {
   auto doc = api_get(socket, "/containers/" + id + "/json", {});
   if (!doc || !doc->is_object()) return std::nullopt;
-  const json &st = doc->value("State", json::object());
-  if (!st.is_object() || !st.value("Running", false)) return std::nullopt;
+  const json st = object_at(*doc, "State");
+  auto running = st.find("Running");
+  if (running == st.end() || *running != true) return std::nullopt;
   auto pid = state::uint_at(st, "Pid");
   if (!pid || *pid == 0) return std::nullopt;
   auto start = state::live_start(static_cast<pid_t>(*pid), std::nullopt);
@@ -93,7 +101,7 @@ std::optional<Container> inspect(const std::string &socket, const std::string &i
   c.runtime = "docker";
   c.id = state::string_at(*doc, "Id");
   c.name = without_slash(state::string_at(*doc, "Name"));
-  c.labels = string_map(doc->value("Config", json::object()).value("Labels", json::object()));
+  c.labels = string_map(object_at(object_at(*doc, "Config"), "Labels"));
   if (oci::is_pod_sandbox(c.labels)) return std::nullopt;
   c.init_pid = static_cast<pid_t>(*pid);
   c.init_start = *start;
@@ -124,10 +132,10 @@ Resolver::Listing DockerResolver::listing(const Selector *sel) const {
     Container pre;
     pre.runtime = "docker";
     pre.id = state::string_at(summary, "Id");
-    pre.labels = string_map(summary.value("Labels", json::object()));
-    const json &names = summary.value("Names", json::array());
-    if (names.is_array() && !names.empty() && names[0].is_string())
-      pre.name = without_slash(names[0].get<std::string>());
+    pre.labels = string_map(object_at(summary, "Labels"));
+    if (auto names = summary.find("Names"); names != summary.end() && names->is_array() &&
+                                            !names->empty() && names->front().is_string())
+      pre.name = without_slash(names->front().get<std::string>());
     if (pre.id.empty() || (sel && !matches(pre, *sel))) continue;
     if (auto c = inspect(socket_, pre.id); c && (!sel || matches(*c, *sel)))
       out.matched.push_back(std::move(*c));

@@ -10,6 +10,12 @@ std::string flag(const sdk::Request &req, std::string_view name) {
   return std::string(req.flag(name).value_or(""));
 }
 
+std::string trim(const std::string &s) {
+  auto first = s.find_first_not_of(" \t");
+  if (first == std::string::npos) return {};
+  return s.substr(first, s.find_last_not_of(" \t") - first + 1);
+}
+
 // "k=v,k2=v2": each term needs its '='; a value may be empty, a key not.
 std::vector<std::pair<std::string, std::string>> parse_labels(const std::string &text) {
   std::vector<std::pair<std::string, std::string>> out;
@@ -21,7 +27,11 @@ std::vector<std::pair<std::string, std::string>> parse_labels(const std::string 
     if (eq == std::string::npos || eq == 0)
       throw sdk::InvalidArgument("container-label-selector: '" + term +
                                  "' is not key=value (terms are separated by commas)");
-    out.emplace_back(term.substr(0, eq), term.substr(eq + 1));
+    // "app=shop, tier=web": the blanks around a key or value are not part of it.
+    std::string key = trim(term.substr(0, eq)), value = trim(term.substr(eq + 1));
+    if (key.empty())
+      throw sdk::InvalidArgument("container-label-selector: '" + term + "' has no key");
+    out.emplace_back(std::move(key), std::move(value));
     if (comma == std::string::npos) break;
     at = comma + 1;
   }
