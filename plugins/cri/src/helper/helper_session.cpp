@@ -52,29 +52,6 @@ blade_log_level level_of(const std::string &name) {
   return BLADE_LOG_INFO;
 }
 
-bool send_all(int fd, const std::string &text) {
-  std::size_t off = 0;
-  while (off < text.size()) {
-    ssize_t n = ::send(fd, text.data() + off, text.size() - off, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    off += static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
-// Reads what `fd` has into `buf`; false at end of file or on an error.
-bool read_into(int fd, LineBuffer &buf) {
-  char chunk[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    buf.append(chunk, static_cast<std::size_t>(n));
-    return true;
-  }
-}
-
 }  // namespace
 
 struct HelperSession::Impl {
@@ -206,37 +183,55 @@ struct HelperSession::Impl {
         kill_and_reap();
         return {BLADE_STATUS_TIMEOUT, "the call's deadline passed; " + who() + " was killed"};
       }
-      pollfd fds[2] = {{sock.get(), POLLIN, 0}, {err.get(), POLLIN, 0}};
-      const int timeout = static_cast<int>(std::min<std::int64_t>(left, 100));
-      if (::poll(fds, err ? 2 : 1, timeout) < 0 && errno != EINTR)
-        return {BLADE_STATUS_INTERNAL, std::string("poll on the helper's socket: ") + strerror(errno)};
-      if (err && (fds[1].revents & (POLLIN | POLLHUP))) {
-        if (!read_into(err.get(), err_lines)) err.reset();
-        drain_stderr();
+      Pumped got;
+      try {
+        got = pump(static_cast<int>(std::min<std::int64_t>(left, 100)), -1);
+      } catch (const std::exception &e) {
+        kill_and_reap();
+        return {BLADE_STATUS_INTERNAL, who() + " broke the protocol (" + e.what() + "); killed"};
       }
-      if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-        const bool open = read_into(sock.get(), in);
-        try {
-          while (auto line = in.next()) {
-            json m = json::parse(*line, nullptr, false);
-            if (m.is_discarded() || !m.is_object()) {
-              kill_and_reap();
-              return {BLADE_STATUS_INTERNAL, who() + " sent a line that is not a JSON object; killed"};
-            }
-            if (m.value("type", "") == "done") {
-              HelperDone d = done_of(m);
-              if (op == "create" && d.status == BLADE_STATUS_OK) start_watching();
-              return d;
-            }
-            serve(m, true);
-          }
-        } catch (const std::length_error &e) {
-          kill_and_reap();
-          return {BLADE_STATUS_INTERNAL, who() + " sent " + e.what() + "; killed"};
+      for (const json &m : got.messages) {
+        if (m.value("type", "") == "done") {
+          HelperDone d = done_of(m);
+          if (op == "create" && d.status == BLADE_STATUS_OK) start_watching();
+          return d;
         }
-        if (!open) return died();
+        serve(m, true);
+      }
+      if (!got.open) return died();
+    }
+  }
+
+  struct Pumped {
+    std::vector<json> messages;  // whole lines read, each a JSON object
+    bool open = true;            // false: the helper closed its end
+    bool woken = false;          // `wake_fd` fired
+  };
+
+  // Waits up to `timeout_ms` (-1: for ever) for the helper's socket, its
+  // stderr (whose lines are logged here) and `wake_fd` (-1: none); what
+  // came. Throws on a line that is overlong or not a JSON object.
+  Pumped pump(int timeout_ms, int wake_fd) {
+    Pumped out;
+    pollfd fds[3] = {{sock.get(), POLLIN, 0}, {wake_fd, POLLIN, 0}, {err.get(), POLLIN, 0}};
+    if (::poll(fds, 3, timeout_ms) < 0) {
+      if (errno == EINTR) return out;
+      throw std::runtime_error(std::string("poll: ") + strerror(errno));
+    }
+    if (fds[1].revents) out.woken = true;
+    if (err && (fds[2].revents & (POLLIN | POLLHUP))) {
+      if (!read_some(err.get(), err_lines)) err.reset();
+      drain_stderr();
+    }
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      out.open = read_some(sock.get(), in);
+      while (auto line = in.next()) {
+        json m = json::parse(*line, nullptr, false);
+        if (!m.is_object()) throw std::runtime_error("a line that is not a JSON object");
+        out.messages.push_back(std::move(m));
       }
     }
+    return out;
   }
 
   // After a create: the helper holds the fault; its logs and its death are
@@ -264,46 +259,33 @@ struct HelperSession::Impl {
 
   void watch() {
     for (;;) {
-      pollfd fds[3] = {{wake.get(), POLLIN, 0}, {sock.get(), POLLIN, 0}, {err.get(), POLLIN, 0}};
-      if (::poll(fds, err ? 3 : 2, -1) < 0) {
-        if (errno == EINTR) continue;
-        return;
+      Pumped got;
+      std::string broken;
+      try {
+        got = pump(-1, wake.get());
+      } catch (const std::exception &e) {
+        broken = e.what();
       }
-      if (fds[0].revents) return;
-      if (err && (fds[2].revents & (POLLIN | POLLHUP))) {
-        if (!read_into(err.get(), err_lines)) err.reset();
+      if (got.woken) return;
+      for (const json &m : got.messages)
+        serve(m, false);
+      std::string why;
+      if (!broken.empty()) {
+        kill_and_reap();
+        why = who() + ", which held the fault, broke the protocol (" + broken + ") and was killed";
+      } else if (!got.open) {
         drain_stderr();
+        std::optional<int> st = reap(2000);
+        if (!st) kill_and_reap();
+        why = who() + ", which held the fault, " +
+              (st ? describe_exit(*st) : std::string("hung up and was killed"));
+      } else {
+        continue;
       }
-      if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-        const bool open = read_into(sock.get(), in);
-        try {
-          while (auto line = in.next()) {
-            json m = json::parse(*line, nullptr, false);
-            if (m.is_object()) serve(m, false);
-          }
-        } catch (const std::length_error &) {
-          open_and_broken();
-          return;
-        }
-        if (!open) {
-          drain_stderr();
-          std::optional<int> st = reap(2000);
-          if (!st) kill_and_reap();
-          const std::string why = who() + ", which held the fault, " +
-                                  (st ? describe_exit(*st) : std::string("hung up and was killed"));
-          log(BLADE_LOG_WARN, why);
-          if (hooks.fault_ended) hooks.fault_ended(why);
-          return;
-        }
-      }
+      log(BLADE_LOG_WARN, why);
+      if (hooks.fault_ended) hooks.fault_ended(why);
+      return;
     }
-  }
-
-  void open_and_broken() {
-    kill_and_reap();
-    const std::string why = who() + ", which held the fault, sent an overlong line and was killed";
-    log(BLADE_LOG_ERROR, why);
-    if (hooks.fault_ended) hooks.fault_ended(why);
   }
 };
 
