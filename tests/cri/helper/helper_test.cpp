@@ -302,6 +302,36 @@ TEST_CASE("cpu fullload joins the container's cgroups and is charged there") {
   }
 }
 
+TEST_CASE("cpu-percent in a container is of its quota: 50 of 0.5 cpu is a quarter core") {
+  NothingLeft after;
+  TempDir state("blade-cri-helper");
+  FakeContainer ctr;
+  ctr.limit_cpu(0.5);
+  HelperRequest req = request(ctr, state, "create", "cpu", "fullload",
+                              {{"cpu-count", "1"}, {"cpu-percent", "50"}});
+  req.enter.cgroup = req.enter.pid_ns = true;
+  // What cri.so passes for cpu and mem faults: the inner load is judged by
+  // the cgroup the helper joined.
+  req.config_json = R"({"cpu_meter":"cgroup","mem_meter":"cgroup"})";
+  Seen seen;
+  auto session = HelperSession::start(BLADE_CRI_HELPER_PATH, req, seen.hooks());
+  TestCall tc;
+  HelperDone d = session->wait_done(tc.call());
+  REQUIRE_MESSAGE(d.status == BLADE_STATUS_OK, describe(d));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the feedback loop settles
+  const std::uint64_t before = cpuacct_usage_ns(ctr);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const double cores = static_cast<double>(cpuacct_usage_ns(ctr) - before) / 1e9 /
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  MESSAGE("cpu-percent 50 in a fake container limited to 0.5 cpu: " << cores << " cores; result "
+                                                                     << d.result_json);
+  CHECK(cores > 0.15);
+  CHECK(cores < 0.35);
+  HelperDone undone = session->destroy(tc.call());
+  CHECK_MESSAGE(undone.status == BLADE_STATUS_OK, describe(undone));
+}
+
 TEST_CASE("the session's end ends the helper and its worker; a dead holder is reported") {
   NothingLeft after;
   TempDir state("blade-cri-helper");
@@ -397,6 +427,15 @@ TEST_CASE("bad requests are answered with an error, not a crash") {
     HelperRequest req = request(ctr, state, "create", "cpu", "fullload", {});
     CHECK_THROWS_AS(HelperSession::start("/nonexistent/blade-cri-helper", req, seen.hooks()),
                     sdk::Error);
+  }
+  SUBCASE("a call the host cancelled: the helper is killed") {
+    HelperRequest req = request(ctr, state, "create", "cpu", "fullload", {{"cpu-count", "1"}});
+    req.enter.pid_ns = true;
+    auto session = HelperSession::start(BLADE_CRI_HELPER_PATH, req, seen.hooks());
+    tc.cancel();
+    HelperDone d = session->wait_done(tc.call());
+    CHECK(d.status == BLADE_STATUS_CANCELLED);
+    CHECK_FALSE(session->alive());
   }
   SUBCASE("a call whose deadline passed: the helper is killed") {
     HelperRequest req = request(ctr, state, "create", "cpu", "fullload", {{"cpu-count", "1"}});
