@@ -45,6 +45,12 @@ std::string describe_exit(int status) {
   return "ended with wait status " + std::to_string(status);
 }
 
+// A message's text field; `fallback` when it is absent or not a string.
+std::string text_of(const json &m, const char *key, const char *fallback) {
+  const auto it = m.find(key);
+  return it != m.end() && it->is_string() ? it->get<std::string>() : std::string(fallback);
+}
+
 blade_log_level level_of(const std::string &name) {
   if (name == "debug") return BLADE_LOG_DEBUG;
   if (name == "warn") return BLADE_LOG_WARN;
@@ -122,35 +128,45 @@ struct HelperSession::Impl {
 
   // One message that is not a done; save_restore only when `in_call`.
   void serve(const json &m, bool in_call) {
-    const std::string type = m.value("type", "");
-    if (type == "log") {
-      log(level_of(m.value("level", "info")), m.value("message", ""));
-    } else if (type == "save_restore" && in_call) {
-      json ack = {{"type", "ack"}, {"ok", true}};
-      try {
-        const json &rec = m.at("record");
-        if (hooks.save_restore) hooks.save_restore(rec.dump());
-      } catch (const std::exception &e) {
-        ack = {{"type", "ack"}, {"ok", false}, {"error", e.what()}};
+    const std::string type = text_of(m, "type", "");
+    try {
+      if (type == "log") {
+        log(level_of(text_of(m, "level", "info")), text_of(m, "message", ""));
+      } else if (type == "save_restore" && in_call) {
+        json ack = {{"type", "ack"}, {"ok", true}};
+        try {
+          if (!m.contains("record")) throw std::runtime_error("the helper sent no record");
+          if (hooks.save_restore) hooks.save_restore(m["record"].dump());
+        } catch (const std::exception &e) {
+          ack = {{"type", "ack"}, {"ok", false}, {"error", e.what()}};
+        }
+        send_all(sock.get(), ack.dump() + "\n");
+      } else if (type == "report") {
+        if (hooks.report && m.contains("report")) hooks.report(m["report"].dump());
+      } else if (type == "fault_ended") {
+        if (hooks.fault_ended) hooks.fault_ended(text_of(m, "reason", "the fault ended"));
+      } else if (type == "progress") {
+        const auto p = m.find("percent");
+        const int percent = p != m.end() && p->is_number_integer() ? p->get<int>() : 0;
+        if (hooks.progress) hooks.progress(percent, text_of(m, "note", ""));
+      } else {
+        log(BLADE_LOG_WARN, who() + " sent a message of unknown type '" + type + "'");
       }
-      send_all(sock.get(), ack.dump() + "\n");
-    } else if (type == "report") {
-      if (hooks.report && m.contains("report")) hooks.report(m["report"].dump());
-    } else if (type == "fault_ended") {
-      if (hooks.fault_ended) hooks.fault_ended(m.value("reason", "the fault ended"));
-    } else if (type == "progress") {
-      if (hooks.progress) hooks.progress(m.value("percent", 0), m.value("note", ""));
-    } else {
-      log(BLADE_LOG_WARN, who() + " sent a message of unknown type '" + type + "'");
+    } catch (const std::exception &e) {
+      // A hook that throws must not end the session (nor, on the watcher's
+      // thread, the daemon).
+      log(BLADE_LOG_WARN, who() + ": its " + type + " message was not taken: " + e.what());
     }
   }
 
   static HelperDone done_of(const json &m) {
     HelperDone d;
-    const int s = m.value("status", static_cast<int>(BLADE_STATUS_INTERNAL));
+    const auto st = m.find("status");
+    const int s = st != m.end() && st->is_number_integer() ? st->get<int>() : BLADE_STATUS_INTERNAL;
+    // A status this side does not know is a bug of the other: INTERNAL.
     d.status = (s >= BLADE_STATUS_OK && s <= BLADE_STATUS_INTERNAL) ? static_cast<blade_status>(s)
                                                                      : BLADE_STATUS_INTERNAL;
-    d.error = m.value("error", "");
+    d.error = text_of(m, "error", "");
     auto dump = [&](const char *key) {
       auto it = m.find(key);
       return it == m.end() || it->is_null() ? std::string("{}") : it->dump();
@@ -191,7 +207,7 @@ struct HelperSession::Impl {
         return {BLADE_STATUS_INTERNAL, who() + " broke the protocol (" + e.what() + "); killed"};
       }
       for (const json &m : got.messages) {
-        if (m.value("type", "") == "done") {
+        if (text_of(m, "type", "") == "done") {
           HelperDone d = done_of(m);
           if (op == "create" && d.status == BLADE_STATUS_OK) start_watching();
           return d;
