@@ -81,6 +81,12 @@ TEST_CASE("blade create cri <target> <action> is scope cri, answered by the cri 
   CHECK(r.out.find("cpu-percent") != std::string::npos);
   CHECK(r.out.find("container-label-selector") != std::string::npos);
 
+  // `blade create cri --help` lists the cri scope's targets.
+  r = blade.run({"create", "cri", "--help"});
+  CHECK(r.code == 0);
+  CHECK(r.out.find("fullload") != std::string::npos);
+  CHECK(r.out.find("travel") == std::string::npos);
+
   // Nothing was created: every experiment the CLI asked for failed or was refused.
   auto c = cri.d.client();
   auto res = c.Get("/v1/experiments?status=running", auth());
