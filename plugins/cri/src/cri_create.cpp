@@ -16,6 +16,8 @@ sdk::Outcome CriPlugin::create(const sdk::Request &req, sdk::Call &call) {
   auto live = std::make_unique<Live>();
   live->uid = std::string(req.uid());
   live->call = &call;
+  live->roots = effective_roots(sel, config_.roots);
+  live->ns_fallback = sel.ns;
   live->rec.container = c;
   live->rec.container.labels.clear();
   live->rec.enter = setup.enter;
