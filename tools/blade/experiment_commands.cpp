@@ -168,8 +168,8 @@ int run_create(Context &ctx) {
   // ChaosBlade's `blade create cri cpu fullload ...`: a first word that is a
   // scope some plugin serves (and no target) is that scope.
   std::optional<std::string> scope_word;
-  if (!args.empty() && !is_option(args[0]) &&
-      ((args.size() >= 2 && !is_option(args[1])) || help) && names_scope(specs(), args[0])) {
+  if (!args.empty() && !is_option(args[0]) && ((args.size() >= 2 && !is_option(args[1])) || help) &&
+      names_scope(specs(), args[0])) {
     scope_word = args[0];
     args.erase(args.begin());
   }

@@ -31,9 +31,8 @@ bool empty_record(const std::optional<std::string_view> &restore) {
 
 }  // namespace
 
-void CriPlugin::stateless_destroy(const sdk::Request &req, sdk::Call &call,
-                                  const OuterRecord &rec, const Container &c,
-                                  const std::string &report_base) {
+void CriPlugin::stateless_destroy(const sdk::Request &req, sdk::Call &call, const OuterRecord &rec,
+                                  const Container &c, const std::string &report_base) {
   InnerSetup setup;
   setup.enter = rec.enter;
   setup.enter.pid = c.init_pid;
@@ -48,8 +47,8 @@ void CriPlugin::stateless_destroy(const sdk::Request &req, sdk::Call &call,
 }
 
 void CriPlugin::destroy(const sdk::Request &req, sdk::Call &call) {
-  if (auto live = take_live(std::string(req.uid())); live && live->session &&
-                                                     live->session->alive()) {
+  if (auto live = take_live(std::string(req.uid()));
+      live && live->session && live->session->alive()) {
     live->call = &call;
     live->report_base = container_result_json(live->rec.container);
     call.report(live->report_base);
@@ -73,7 +72,8 @@ void CriPlugin::destroy(const sdk::Request &req, sdk::Call &call) {
   }
 
   const Selector sel = parse_selector(req);
-  const ContainerFate fate = container_fate(rec.container, sel.ns, effective_roots(sel, config_.roots));
+  const ContainerFate fate =
+      container_fate(rec.container, sel.ns, effective_roots(sel, config_.roots));
 
   const std::string target(req.target()), action(req.action());
   nlohmann::ordered_json report = {{"container", ""}, {"id", rec.container.id}};
