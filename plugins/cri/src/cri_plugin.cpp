@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -64,9 +65,10 @@ HelperDone CriPlugin::run_helper(Live &live, const sdk::Request &req, const std:
   make_private_dir(hr.state_dir);
   hr.daemon_pid = host_.daemon_pid();
   hr.config_json = setup.config_json;
-  // The call's budget (none: INT64_MAX from the host) as the helper's.
+  // The call's budget (none: INT64_MAX from the host) as the helper's; one
+  // already spent is 1 ms, since 0 would mean none.
   const std::int64_t remaining = live.call->remaining_ms();
-  hr.deadline_ms = remaining == INT64_MAX ? 0 : remaining;
+  hr.deadline_ms = remaining == INT64_MAX ? 0 : std::max<std::int64_t>(remaining, 1);
 
   HelperHooks hooks;
   Live *l = &live;
