@@ -8,7 +8,8 @@ packages="g++ meson ninja-build pkg-config binutils curl \
   libfmt-dev libyaml-cpp-dev doctest-dev nlohmann-json3-dev libssl-dev openssl \
   libsystemd-dev user-mode-linux kmod systemd dbus \
   libnl-route-3-dev libnftables-dev iproute2 nftables iputils-ping \
-  libre2-dev"
+  libre2-dev \
+  runc busybox-static containerd"
 # libre2-dev: RE2, the regular expressions of HTTP fault rules (policies
 # and the http plugin's proxy): linear time whatever the input, so a
 # hostile path or header cannot stall or overflow the daemon.
@@ -23,6 +24,9 @@ packages="g++ meson ninja-build pkg-config binutils curl \
 # nft. iproute2, nftables, iputils-ping: what its tests set up netns and
 # veth with and read the kernel's state back by (and the baseline `tc` of
 # the netem benchmark).
+# containerd (with ctr and its runc shim): the cri plugin's containerd tests
+# start a private one (own root, state and socket under a temp dir) and run
+# a busybox image they build from busybox-static.
 
 # --bench: what only the benchmarks use: stress-ng (the cpu precision
 # baseline); nginx-light (the upstream and the plain reverse proxy beside

@@ -1,0 +1,147 @@
+// The containerd fixture alone (no bladed): a private containerd, the
+// busybox image built here and imported, a container run in k8s.io with
+// kubelet-style labels and annotations; its on-disk state is what the cri
+// plugin's containerd resolver reads, checked against /proc; and nothing is
+// left once the objects go.
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include "../../support/containerd_daemon.hpp"
+#include "../../support/file_text.hpp"
+#include "../../support/oci_image.hpp"
+#include "../../support/process_state.hpp"
+#include "../../support/temp_dir.hpp"
+
+using blade::test::build_busybox_oci_image;
+using blade::test::cgroup_dirs;
+using blade::test::ContainerdContainer;
+using blade::test::ContainerdContainerOptions;
+using blade::test::ContainerdDaemon;
+using blade::test::ContainerdImage;
+using blade::test::mounts_under;
+using blade::test::pids_with_arg;
+using blade::test::process_state;
+using blade::test::read_text;
+using blade::test::TempDir;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+// /proc/<pid>/stat field 22: the start time a pid is told apart by.
+unsigned long long start_time(pid_t pid) {
+  const std::string line = read_text("/proc/" + std::to_string(pid) + "/stat");
+  const auto close = line.rfind(')');
+  REQUIRE(close != std::string::npos);
+  std::istringstream fields(line.substr(close + 2));
+  std::string v;
+  for (int i = 3; i <= 22; ++i)
+    fields >> v;
+  return std::stoull(v);
+}
+
+bool in_procs(const fs::path &cgroup, pid_t pid) {
+  std::ifstream procs(cgroup / "cgroup.procs");
+  for (pid_t p = 0; procs >> p;)
+    if (p == pid) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("the image tarball is the same bytes on every build") {
+  TempDir tmp("blade-oci");
+  build_busybox_oci_image(tmp / "a.tar", "blade.test/busybox:1");
+  build_busybox_oci_image(tmp / "b.tar", "blade.test/busybox:1");
+  const std::string a = read_text(tmp / "a.tar");
+  CHECK(a.size() > 1'000'000);  // busybox itself is in it
+  CHECK(a == read_text(tmp / "b.tar"));
+}
+
+TEST_CASE("a private containerd runs a busybox container in k8s.io and leaves nothing") {
+  TempDir tmp("blade-oci");
+  build_busybox_oci_image(tmp / "busybox.tar", "blade.test/busybox:1");
+
+  fs::path daemon_dir, task_dir, runc_state;
+  std::string socket;
+  pid_t daemon_pid = 0, init = 0, exec_pid = 0;
+  std::vector<fs::path> cgroups;
+  {
+    ContainerdDaemon d;
+    daemon_dir = d.dir();
+    socket = d.socket();
+    daemon_pid = d.pid();
+    {
+      ContainerdImage image(d, "k8s.io", tmp / "busybox.tar", "blade.test/busybox:1");
+      ContainerdContainerOptions o;
+      o.image = image.ref();
+      o.id = "bladefixture0123456789";
+      o.cpus = "0.5";
+      o.memory_limit = 64 << 20;
+      ContainerdContainer c(d, o);
+      task_dir = c.task_dir();
+      runc_state = c.runc_state();
+      cgroups = cgroup_dirs(c.cgroups_path());
+
+      // The task dir: init.pid names a live process, the bundle's
+      // config.json carries the annotations and the cgroup asked for.
+      init = c.init_pid();
+      REQUIRE(init > 0);
+      CHECK(process_state(init) != 0);
+      CHECK(read_text(fs::path("/proc") / std::to_string(init) / "cmdline") ==
+            std::string("sleep\0" "100000\0", 13));
+      const json spec = json::parse(read_text(task_dir / "config.json"));
+      CHECK(spec["annotations"]["io.kubernetes.cri.container-name"] == "web");
+      CHECK(spec["annotations"]["io.kubernetes.cri.sandbox-name"] == "web-0");
+      CHECK(spec["linux"]["cgroupsPath"] == c.cgroups_path());
+      // ctr 1.6 writes a `--label` into the spec's annotations too.
+      CHECK(spec["annotations"]["io.kubernetes.pod.name"] == "web-0");
+      CHECK(spec["annotations"]["io.kubernetes.container.name"] == "web");
+
+      // The shim's runc state, in the private runc root: the same pid, its
+      // start time as /proc says, the annotations as "k=v" labels.
+      const json st = json::parse(read_text(runc_state));
+      CHECK(st["init_process_pid"] == init);
+      CHECK(st["init_process_start"].get<unsigned long long>() == start_time(init));
+      const auto labels = st["config"]["labels"];
+      CHECK(std::find(labels.begin(), labels.end(), "io.kubernetes.cri.container-name=web") !=
+            labels.end());
+      CHECK(std::find(labels.begin(), labels.end(), "bundle=" + task_dir.string()) !=
+            labels.end());
+
+      // Its cgroup holds the init, with the quota and limit asked for.
+      CHECK(in_procs(c.cgroup_dir("cpu"), init));
+      CHECK(read_text(c.cgroup_dir("cpu") / "cpu.cfs_quota_us") == "50000\n");
+      CHECK(read_text(c.cgroup_dir("memory") / "memory.limit_in_bytes") == "67108864\n");
+
+      // A second process inside, found on the host by its command line.
+      exec_pid = c.exec_detached("second", {"sleep", "200001"});
+      REQUIRE(exec_pid > 0);
+      CHECK(exec_pid != init);
+      CHECK(in_procs(c.cgroup_dir("memory"), exec_pid));
+
+      c.remove();
+      CHECK_FALSE(fs::exists(task_dir));
+      CHECK_FALSE(fs::exists(runc_state));
+      CHECK(process_state(init) == 0);
+      CHECK(process_state(exec_pid) == 0);
+      for (const auto &dir : cgroups)
+        CHECK_MESSAGE(!fs::exists(dir), dir);
+      for (const auto &dir : cgroups)
+        CHECK_MESSAGE(!fs::exists(dir.parent_path()), dir.parent_path());
+    }
+    CHECK(mounts_under(daemon_dir).empty());
+  }
+  // The daemon and its shims are gone, its dir with them.
+  CHECK(pids_with_arg(socket).empty());
+  CHECK(::kill(daemon_pid, 0) != 0);
+  CHECK_FALSE(fs::exists(daemon_dir));
+  CHECK(mounts_under(daemon_dir).empty());
+}
