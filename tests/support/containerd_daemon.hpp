@@ -15,7 +15,10 @@
 //     rootfs/           the container's root (an overlay mount while it runs)
 //     address           the shim's ttrpc socket (unix:///run/containerd/s/<hash>:
 //                       under /run/containerd/s whatever --state says)
-//     runtime, options.json, shim-binary-path, log, log.json
+//     options.json      the runc shim's options: {"root":"<runc root>"} when
+//                       one was given (ctr run --runc-root, or the CRI
+//                       runtime option Root), {} for the shim's default
+//     runtime, shim-binary-path, log, log.json
 //     work -> <root>/io.containerd.runtime.v2.task/NS/ID
 //   <runc root>/NS/ID/state.json   the shim's runc state: init_process_pid,
 //                       init_process_start (/proc/<pid>/stat field 22),
@@ -23,8 +26,9 @@
 //                       "bundle=<task dir>"], cgroup_paths
 // The runc root is the shim's default /run/containerd/runc, NOT under
 // --state: a private --state does not move it. These tests pass
-// `ctr run --runc-root <dir>/runc` (runtime option Root), so nothing of
-// theirs lands in /run/containerd/runc.
+// `ctr run --runc-root <dir>/runc` (runtime option Root, then named in the
+// task dir's options.json), so nothing of theirs lands in
+// /run/containerd/runc.
 // Labels: containerd keeps a container's labels in its metadata database
 // (bolt, under --root), and no file of the task dir or the runc state holds
 // them as such. What is on disk is the OCI annotations. A kubelet-made

@@ -105,6 +105,9 @@ TEST_CASE("a private containerd runs a busybox container in k8s.io and leaves no
       CHECK(spec["annotations"]["io.kubernetes.pod.name"] == "web-0");
       CHECK(spec["annotations"]["io.kubernetes.container.name"] == "web");
 
+      // The shim's options name the runc root it was given.
+      CHECK(json::parse(read_text(task_dir / "options.json")) == json{{"root", d.runc_root()}});
+
       // The shim's runc state, in the private runc root: the same pid, its
       // start time as /proc says, the annotations as "k=v" labels.
       const json st = json::parse(read_text(runc_state));
