@@ -37,9 +37,12 @@
 // and containerd's CRI annotations in config.json
 // (io.kubernetes.cri.container-type, -container-name, -sandbox-id,
 // -sandbox-name, -sandbox-namespace). `ctr run --label k=v` (ctr 1.6) sets
-// the label AND an annotation k=v, so a container run here shows both the
-// kubelet's keys and the CRI ones on disk. ContainerdContainer passes the
-// kubelet's labels with --label and the CRI annotations with --annotation.
+// the label AND an annotation k=v, so giving it the kubelet's keys would put
+// on disk what a kubelet-made container does not have there.
+// ContainerdContainer therefore writes by default only what containerd's CRI
+// plugin writes (the io.kubernetes.cri.* annotations, via --annotation): the
+// cri plugin's containerd resolver reads the annotations and derives the
+// kubelet's keys from them, as it must on a real node.
 #pragma once
 
 #include <signal.h>
@@ -215,24 +218,25 @@ class ContainerdDaemon {
   std::optional<ChildProcess> process_;
 };
 
-// What a container is run with. The defaults make it look kubelet-made:
-// pod web-0 in Kubernetes namespace default, container web.
+// What a container is run with. The defaults make it look kubelet-made, as
+// containerd's CRI plugin leaves one on disk: pod web-0 in Kubernetes
+// namespace default, container web.
 struct ContainerdContainerOptions {
   std::string ns = "k8s.io";  // containerd's namespace
   std::string image;
   std::string id;
-  // containerd metadata labels (ctr run --label): a kubelet's CRI labels.
-  std::map<std::string, std::string> labels{{"io.kubernetes.pod.name", "web-0"},
-                                            {"io.kubernetes.pod.namespace", "default"},
-                                            {"io.kubernetes.container.name", "web"}};
-  // OCI annotations (ctr run --annotation): what containerd's CRI plugin
+  // OCI annotations (ctr run --annotation): those containerd's CRI plugin
   // writes into config.json for a kubelet's container.
   std::map<std::string, std::string> annotations{
       {"io.kubernetes.cri.container-type", "container"},
       {"io.kubernetes.cri.container-name", "web"},
+      {"io.kubernetes.cri.sandbox-id", "0123456789abcdef0123456789abcdef"},
       {"io.kubernetes.cri.sandbox-name", "web-0"},
       {"io.kubernetes.cri.sandbox-namespace", "default"}};
-  std::string cpus;          // ctr run --cpus (e.g. "0.5"); empty: no quota
+  // containerd labels (ctr run --label; ctr 1.6 also makes each an
+  // annotation). None by default: see the top of this file.
+  std::map<std::string, std::string> labels;
+  std::string cpus;            // ctr run --cpus (e.g. "0.5"); empty: no quota
   long long memory_limit = 0;  // bytes; 0: none
   std::vector<std::string> args{"sleep", "100000"};
 };
