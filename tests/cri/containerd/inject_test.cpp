@@ -61,6 +61,12 @@ BladedOptions cri_options(const ContainerdDaemon &d, const TempDir &tmp) {
   return only_plugin(fs::path(BLADE_BUILT_PLUGIN_DIR) / "cri.so", {"--config", config.string()});
 }
 
+// The value at a JSON pointer ("/data/result/id"); null when absent, so a
+// changed answer fails a CHECK instead of aborting the test.
+json at(const json &j, const std::string &pointer) {
+  return j.value(json::json_pointer(pointer), json());
+}
+
 json merged(json a, const json &b) {
   a.update(b);
   return a;
@@ -144,11 +150,10 @@ TEST_CASE("process stop in a containerd container named by its kubelet container
                                               flags(r.d, {{"container-name", "web"},
                                                           {"process", "200001"}})));
     REQUIRE_MESSAGE(stop.status == 201, stop.body.dump(), "\n", read_text(r.bladed.log_file()));
-    const json result = stop.body["data"]["result"];
-    CHECK(result["container"]["runtime"] == "containerd");
-    CHECK(result["container"]["id"] == r.c.id());
-    CHECK(result["container"]["name"] == "web");
-    CHECK(result["container"]["init_pid"] == r.init);
+    CHECK(at(stop.body, "/data/result/container/runtime") == "containerd");
+    CHECK(at(stop.body, "/data/result/container/id") == r.c.id());
+    CHECK(at(stop.body, "/data/result/container/name") == "web");
+    CHECK(at(stop.body, "/data/result/container/init_pid") == r.init);
     // Stopped as the host sees it, and nothing else in the container.
     CHECK(eventually([&] { return process_state(r.target) == 'T'; }));
     CHECK(process_state(r.init) != 'T');
@@ -177,7 +182,7 @@ TEST_CASE("file delete in a containerd container named by a prefix of its id") {
                                              flags(r.d, {{"container-id", r.c.id().substr(0, 12)},
                                                          {"filepath", kOciVictimPath}})));
     REQUIRE_MESSAGE(del.status == 201, del.body.dump(), "\n", read_text(r.bladed.log_file()));
-    CHECK(del.body["data"]["result"]["container"]["id"] == r.c.id());
+    CHECK(at(del.body, "/data/result/container/id") == r.c.id());
     // Gone inside the container (its overlay root), where the fault ran.
     CHECK_FALSE(fs::exists(victim));
 
@@ -229,7 +234,7 @@ TEST_CASE("a container of another containerd namespace: 404 from k8s.io, found i
                                                           {"container-namespace", other.ns},
                                                           {"process", "200002"}})));
     REQUIRE_MESSAGE(stop.status == 201, stop.body.dump(), "\n", read_text(r.bladed.log_file()));
-    CHECK(stop.body["data"]["result"]["container"]["id"] == other.id);
+    CHECK(at(stop.body, "/data/result/container/id") == other.id);
     CHECK(eventually([&] { return process_state(other_target) == 'T'; }));
     CHECK(process_state(r.target) == 'S');  // web's sleep, in k8s.io, untouched
     check_destroyed(http, stop.uid());
@@ -249,7 +254,41 @@ TEST_CASE("a dry run in a containerd container names it and changes nothing") {
                                          {{"dry_run", true}}));
   INFO(dry.body.dump());
   REQUIRE(dry.status == 200);
-  CHECK(dry.body["data"]["plan"]["container"]["id"] == r.c.id());
+  CHECK(at(dry.body, "/data/plan/container/id") == r.c.id());
   CHECK(process_state(r.target) == 'S');
   check_no_helper(r.bladed);
+}
+
+TEST_CASE("destroy after the containerd container was deleted: 200, and the result says so") {
+  std::optional<Traces> traces;
+  {
+    Rig r;
+    traces.emplace(r.c);
+    auto http = r.bladed.client();
+    const Answer del = create(http, cri_body("file", "delete",
+                                             flags(r.d, {{"container-name", "web"},
+                                                         {"filepath", kOciVictimPath}})));
+    REQUIRE_MESSAGE(del.status == 201, del.body.dump(), "\n", read_text(r.bladed.log_file()));
+    REQUIRE_FALSE(fs::exists(inside(r.init, kOciVictimPath)));
+
+    r.c.remove();  // task killed and deleted, container and snapshot deleted
+    REQUIRE_FALSE(fs::exists(r.c.task_dir()));
+
+    const Answer gone = destroy(http, del.uid());
+    INFO(gone.body.dump());
+    CHECK(gone.status == 200);
+    CHECK(at(gone.body, "/data/status") == "destroyed");
+    CHECK(at(gone.body, "/data/result/container") == "deleted");
+    CHECK(at(gone.body, "/data/result/id") == r.c.id());
+    // The deleted file's backup went with the container: nothing of it is
+    // kept in bladed's state dir.
+    const fs::path kept = r.bladed.dir / "state" / "plugins" / "cri" / "containers" / r.c.id();
+    std::string listing;
+    std::error_code ec;
+    for (const auto &e : fs::recursive_directory_iterator(kept, ec))
+      listing += e.path().string() + "\n";
+    CHECK_MESSAGE(!fs::exists(kept), listing);
+    check_no_helper(r.bladed);
+  }
+  check_nothing_left(*traces);
 }
