@@ -95,9 +95,9 @@ fs::path inside(pid_t init, const std::string &path) {
 // cri.so.
 struct Rig {
   TempDir tmp{"blade-cri-containerd"};
-  bool built = (build_busybox_oci_image(tmp / "busybox.tar", kImage), true);
+  fs::path tar = busybox_tar(tmp);
   ContainerdDaemon d;
-  ContainerdImage image{d, "k8s.io", tmp / "busybox.tar", kImage};
+  ContainerdImage image{d, "k8s.io", tar, kImage};
   ContainerdContainerOptions o = web_options(image.ref());
   ContainerdContainer c{d, o};
   pid_t init = c.init_pid();
@@ -106,6 +106,11 @@ struct Rig {
   pid_t target = c.exec_detached("stopme", {"sleep", "200001"});
   BladedProcess bladed{cri_options(d, tmp)};
 
+  static fs::path busybox_tar(const TempDir &dir) {
+    const fs::path tar = dir / "busybox.tar";
+    build_busybox_oci_image(tar, kImage);
+    return tar;
+  }
   static ContainerdContainerOptions web_options(const std::string &image) {
     ContainerdContainerOptions o;
     o.image = image;
@@ -207,7 +212,7 @@ TEST_CASE("a container of another containerd namespace: 404 from k8s.io, found i
     other.ns = "blade-other";
     other.annotations["io.kubernetes.cri.container-name"] = "db";
     // containerd keeps images per namespace.
-    ContainerdImage other_image(r.d, other.ns, r.tmp / "busybox.tar", kImage);
+    ContainerdImage other_image(r.d, other.ns, r.tar, kImage);
     ContainerdContainer elsewhere(r.d, other);
     traces.emplace(elsewhere);
     const pid_t other_target = elsewhere.exec_detached("stopme", {"sleep", "200002"});
