@@ -55,6 +55,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -131,6 +132,17 @@ inline std::vector<pid_t> pids_with_arg(const std::string &arg) {
       }
   }
   return out;
+}
+
+// A container id as containerd's CRI plugin makes them (64 hex digits),
+// random so that runs never meet each other's leftovers.
+inline std::string random_container_id() {
+  std::random_device rd;
+  std::mt19937_64 gen(rd());
+  std::string id;
+  for (int i = 0; i < 64; ++i)
+    id += "0123456789abcdef"[gen() % 16];
+  return id;
 }
 
 class ContainerdDaemon {

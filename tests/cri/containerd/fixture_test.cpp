@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -13,6 +14,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include "../../../plugins/common/proc_reader.hpp"
 #include "../../support/containerd_daemon.hpp"
 #include "../../support/file_text.hpp"
 #include "../../support/oci_image.hpp"
@@ -34,18 +36,6 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-
-// /proc/<pid>/stat field 22: the start time a pid is told apart by.
-unsigned long long start_time(pid_t pid) {
-  const std::string line = read_text("/proc/" + std::to_string(pid) + "/stat");
-  const auto close = line.rfind(')');
-  REQUIRE(close != std::string::npos);
-  std::istringstream fields(line.substr(close + 2));
-  std::string v;
-  for (int i = 3; i <= 22; ++i)
-    fields >> v;
-  return std::stoull(v);
-}
 
 bool in_procs(const fs::path &cgroup, pid_t pid) {
   std::ifstream procs(cgroup / "cgroup.procs");
@@ -115,7 +105,8 @@ TEST_CASE("a private containerd runs a busybox container in k8s.io and leaves no
       // start time as /proc says, the annotations as "k=v" labels.
       const json st = json::parse(read_text(runc_state));
       CHECK(st["init_process_pid"] == init);
-      CHECK(st["init_process_start"].get<unsigned long long>() == start_time(init));
+      CHECK(blade::plugins::proc::start_time_of(init) ==
+            st["init_process_start"].get<std::uint64_t>());
       const auto labels = st["config"]["labels"];
       CHECK(std::find(labels.begin(), labels.end(), "io.kubernetes.cri.container-name=web") !=
             labels.end());

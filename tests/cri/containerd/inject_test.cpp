@@ -12,7 +12,6 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
-#include <random>
 #include <string>
 
 #include <doctest/doctest.h>
@@ -36,18 +35,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char *kImage = "blade.test/busybox:1";
-
-// A container id as containerd's CRI makes them (64 hex digits), random so
-// runs never meet each other's leftovers.
-std::string random_id() {
-  std::random_device rd;
-  std::mt19937_64 gen(rd());
-  static const char *hex = "0123456789abcdef";
-  std::string id;
-  for (int i = 0; i < 64; ++i)
-    id += hex[gen() % 16];
-  return id;
-}
 
 // A bladed with only cri.so, told where this containerd's shims keep their
 // runc state (the private runc root) and where blade-cri-helper is. The
@@ -114,7 +101,7 @@ struct Rig {
   static ContainerdContainerOptions web_options(const std::string &image) {
     ContainerdContainerOptions o;
     o.image = image;
-    o.id = random_id();
+    o.id = random_container_id();
     return o;
   }
 };

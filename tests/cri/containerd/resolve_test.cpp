@@ -7,14 +7,14 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <random>
-#include <sstream>
+#include <memory>
 #include <string>
 
 #include <blade/plugin.hpp>
 #include <doctest/doctest.h>
 
 #include "../../../plugins/cri/src/resolver.hpp"
+#include "../../../plugins/common/proc_reader.hpp"
 #include "../../support/containerd_daemon.hpp"
 #include "../../support/file_text.hpp"
 #include "../../support/oci_image.hpp"
@@ -33,25 +33,6 @@ namespace {
 
 constexpr const char *kImage = "blade.test/busybox:1";
 
-// /proc/<pid>/stat field 22.
-std::uint64_t start_time(pid_t pid) {
-  const std::string line = read_text("/proc/" + std::to_string(pid) + "/stat");
-  std::istringstream fields(line.substr(line.rfind(')') + 2));
-  std::string v;
-  for (int i = 3; i <= 22; ++i)
-    fields >> v;
-  return std::stoull(v);
-}
-
-std::string random_hex(int n) {
-  std::random_device rd;
-  std::mt19937_64 gen(rd());
-  std::string out;
-  for (int i = 0; i < n; ++i)
-    out += "0123456789abcdef"[gen() % 16];
-  return out;
-}
-
 Selector containerd_selector() {
   Selector s;
   s.runtime = "containerd";
@@ -69,11 +50,11 @@ TEST_CASE("the containerd resolver finds a live container of a real containerd")
 
   ContainerdContainerOptions o;
   o.image = image.ref();
-  o.id = random_hex(64);
+  o.id = random_container_id();
   auto web = std::make_unique<ContainerdContainer>(d, o);
   ContainerdContainerOptions elsewhere = o;
   elsewhere.ns = "blade-other";
-  elsewhere.id = random_hex(64);
+  elsewhere.id = random_container_id();
   elsewhere.annotations["io.kubernetes.cri.container-name"] = "db";
   ContainerdContainer db(d, elsewhere);
 
@@ -89,7 +70,7 @@ TEST_CASE("the containerd resolver finds a live container of a real containerd")
     CHECK(c.ns == "k8s.io");
     CHECK(c.name == "web");
     CHECK(c.init_pid == init);
-    CHECK(c.init_start == start_time(init));
+    CHECK(blade::plugins::proc::start_time_of(init) == c.init_start);
     CHECK(c.bundle == web->task_dir().string());
   };
 
