@@ -1,6 +1,7 @@
 // The cri plugin's configuration (its section of bladed's config file): the
-// runtimes' state roots and where blade-cri-helper is; and the per-request
-// overrides of the roots (flags container-state-root, cri-endpoint).
+// runtimes' state roots (a request's container-state-root / cri-endpoint
+// override them: effective_roots in resolver.hpp) and where
+// blade-cri-helper is.
 #pragma once
 
 #include <string>
@@ -41,11 +42,5 @@ struct PluginConfig {
 // From Host::config_json; the helper path defaults to blade-cri-helper in
 // the directory cri.so was loaded from.
 PluginConfig plugin_config(const sdk::Host &host);
-
-// `base` with the request's container-state-root (the root of the runtime
-// container-runtime names) and cri-endpoint (docker's socket) applied.
-// InvalidArgument naming the flag for a relative path, or a state root
-// without a runtime to apply it to.
-RuntimeRoots roots_for(const sdk::Request &req, RuntimeRoots base);
 
 }  // namespace blade::cri

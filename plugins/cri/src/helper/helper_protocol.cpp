@@ -100,6 +100,11 @@ HelperRequest request_from_json(const std::string &line) {
   r.enter.ipc = flag(e, "ipc");
   r.enter.uts = flag(e, "uts");
   r.enter.cgroup = flag(e, "cgroup");
+  // The container's /proc shows only its own pid namespace: a helper in its
+  // mount namespace but outside its pid namespace would find no
+  // /proc/self there, and with it no state dir (/proc/self/fd/4).
+  if (r.enter.mnt && !r.enter.pid_ns)
+    throw std::invalid_argument("helper request: enter.mnt needs enter.pid_ns");
   r.state_dir = text(j, "state_dir");
   if (r.state_dir.empty() || r.state_dir.front() != '/')
     throw std::invalid_argument("helper request: state_dir must be an absolute path");

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -388,7 +389,10 @@ HelperDone HelperSession::destroy(const sdk::Call &call) {
             impl_->who() + " is no longer running, so it cannot undo the fault it held"};
   }
   impl_->op = "destroy";
-  if (!send_all(impl_->sock.get(), json({{"op", "destroy"}}).dump() + "\n")) return impl_->died();
+  const std::int64_t left = call.remaining_ms();
+  const json ask = {{"op", "destroy"},
+                    {"deadline_ms", left == std::numeric_limits<std::int64_t>::max() ? 0 : left}};
+  if (!send_all(impl_->sock.get(), ask.dump() + "\n")) return impl_->died();
   return impl_->wait_done(call);
 }
 
