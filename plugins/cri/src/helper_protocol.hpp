@@ -97,4 +97,11 @@ class LineBuffer {
   std::string buf_;
 };
 
+// Writes all of `text` to the stream socket `fd`; false once the peer is
+// gone (never SIGPIPE).
+bool send_all(int fd, const std::string &text);
+// One read of `fd` (retried on EINTR) appended to `buf`; false at end of
+// file or on an error.
+bool read_some(int fd, LineBuffer &buf);
+
 }  // namespace blade::cri

@@ -120,6 +120,12 @@ class FakeContainer {
     return "/proc/" + std::to_string(pid_) + "/root" + path;
   }
   std::string cgroup_dir(const std::string &hierarchy) const { return test_cgroup_dir(hierarchy); }
+  // A cpu limit of `cores` (cfs quota over a 100 ms period), as a runtime
+  // sets from the container's resources.
+  void limit_cpu(double cores) const {
+    std::ofstream(cgroup_dir("cpu") + "/cpu.cfs_period_us") << 100000;
+    std::ofstream(cgroup_dir("cpu") + "/cpu.cfs_quota_us") << static_cast<long>(cores * 100000);
+  }
   std::vector<pid_t> cgroup_pids(const std::string &hierarchy) const {
     return pids_in(cgroup_dir(hierarchy) + "/cgroup.procs");
   }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../../../plugins/cri/src/helper_session.hpp"
+#include "../../network/veth_link.hpp"
 #include "../../support/eventually.hpp"
 #include "../../support/temp_dir.hpp"
 #include "fake_container.hpp"
@@ -25,6 +26,7 @@
 using namespace blade;
 using namespace blade::cri;
 using blade::test::eventually;
+using blade::test::net::output_of;
 using blade::test::TempDir;
 using blade::test::cri::FakeContainer;
 using blade::test::cri::read_all;
@@ -85,6 +87,14 @@ HelperRequest request(const FakeContainer &c, const TempDir &state, std::string 
   return r;
 }
 
+// file delete of the marker, entering the container's mnt and pid
+// namespaces as cri.so does for file faults.
+HelperRequest delete_marker(const FakeContainer &c, const TempDir &state, std::string op = "create") {
+  HelperRequest r = request(c, state, std::move(op), "file", "delete", {{"filepath", c.marker()}});
+  r.enter.mnt = r.enter.pid_ns = true;
+  return r;
+}
+
 std::string describe(const HelperDone &d) {
   return "status " + std::to_string(d.status) + ": " + d.error;
 }
@@ -103,32 +113,6 @@ std::vector<pid_t> children_of(pid_t pid) {
 
 bool contains(const std::vector<pid_t> &v, pid_t p) {
   return std::find(v.begin(), v.end(), p) != v.end();
-}
-
-// Runs argv (no shell) and returns its stdout; "" when it failed.
-std::string output_of(const std::vector<std::string> &argv) {
-  int out[2];
-  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::dup2(out[1], 1);
-    std::vector<char *> args;
-    for (const auto &a : argv)
-      args.push_back(const_cast<char *>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(out[1]);
-  std::string text;
-  char buf[4096];
-  for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;)
-    text.append(buf, static_cast<std::size_t>(n));
-  ::close(out[0]);
-  int st = 0;
-  ::waitpid(pid, &st, 0);
-  return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? text : std::string();
 }
 
 std::string nft_tables_in_netns_of(pid_t pid) {
@@ -181,9 +165,7 @@ TEST_CASE("file delete inside the container's mount namespace only; destroy rest
     HostMarker host(ctr.marker());
     REQUIRE(read_all(ctr.inside(ctr.marker())) == "inside\n");
 
-    HelperRequest req = request(ctr, state, "create", "file", "delete", {{"filepath", ctr.marker()}});
-    req.enter.mnt = true;
-    req.enter.pid_ns = true;
+    HelperRequest req = delete_marker(ctr, state);
     Seen seen;
     // Write-ahead: the record reaches the plugin before the file is moved.
     bool present_at_record = false;
@@ -217,8 +199,7 @@ TEST_CASE("a fault that outlives its helper is undone by a fresh helper from the
   NothingLeft after;
   TempDir state("blade-cri-helper");
   FakeContainer ctr;
-  HelperRequest req = request(ctr, state, "create", "file", "delete", {{"filepath", ctr.marker()}});
-  req.enter.mnt = req.enter.pid_ns = true;
+  HelperRequest req = delete_marker(ctr, state);
   Seen seen;
   TestCall tc;
   std::string record;
@@ -244,8 +225,7 @@ TEST_CASE("a record the plugin cannot store stops the fault before its step") {
   NothingLeft after;
   TempDir state("blade-cri-helper");
   FakeContainer ctr;
-  HelperRequest req = request(ctr, state, "create", "file", "delete", {{"filepath", ctr.marker()}});
-  req.enter.mnt = req.enter.pid_ns = true;
+  HelperRequest req = delete_marker(ctr, state);
   Seen seen;
   HelperHooks hooks = seen.hooks();
   hooks.save_restore = [](const std::string &) { throw std::runtime_error("the store is full"); };
@@ -320,6 +300,36 @@ TEST_CASE("cpu fullload joins the container's cgroups and is charged there") {
     CHECK(eventually([&] { return ctr.cgroup_pids("cpu") == std::vector<pid_t>{ctr.pid()}; },
                      std::chrono::seconds(5)));
   }
+}
+
+TEST_CASE("cpu-percent in a container is of its quota: 50 of 0.5 cpu is a quarter core") {
+  NothingLeft after;
+  TempDir state("blade-cri-helper");
+  FakeContainer ctr;
+  ctr.limit_cpu(0.5);
+  HelperRequest req = request(ctr, state, "create", "cpu", "fullload",
+                              {{"cpu-count", "1"}, {"cpu-percent", "50"}});
+  req.enter.cgroup = req.enter.pid_ns = true;
+  // What cri.so passes for cpu and mem faults: the inner load is judged by
+  // the cgroup the helper joined.
+  req.config_json = R"({"cpu_meter":"cgroup","mem_meter":"cgroup"})";
+  Seen seen;
+  auto session = HelperSession::start(BLADE_CRI_HELPER_PATH, req, seen.hooks());
+  TestCall tc;
+  HelperDone d = session->wait_done(tc.call());
+  REQUIRE_MESSAGE(d.status == BLADE_STATUS_OK, describe(d));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the feedback loop settles
+  const std::uint64_t before = cpuacct_usage_ns(ctr);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const double cores = static_cast<double>(cpuacct_usage_ns(ctr) - before) / 1e9 /
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  MESSAGE("cpu-percent 50 in a fake container limited to 0.5 cpu: " << cores << " cores; result "
+                                                                     << d.result_json);
+  CHECK(cores > 0.15);
+  CHECK(cores < 0.35);
+  HelperDone undone = session->destroy(tc.call());
+  CHECK_MESSAGE(undone.status == BLADE_STATUS_OK, describe(undone));
 }
 
 TEST_CASE("the session's end ends the helper and its worker; a dead holder is reported") {
@@ -406,8 +416,7 @@ TEST_CASE("bad requests are answered with an error, not a crash") {
     CHECK_MESSAGE(d.error.find("cpu-percent") != std::string::npos, d.error);
   }
   SUBCASE("a dry run answers its plan and changes nothing") {
-    HelperRequest req = request(ctr, state, "dry_run", "file", "delete", {{"filepath", ctr.marker()}});
-    req.enter.mnt = req.enter.pid_ns = true;
+    HelperRequest req = delete_marker(ctr, state, "dry_run");
     auto session = HelperSession::start(BLADE_CRI_HELPER_PATH, req, seen.hooks());
     HelperDone d = session->wait_done(tc.call());
     REQUIRE_MESSAGE(d.status == BLADE_STATUS_OK, describe(d));
@@ -418,6 +427,15 @@ TEST_CASE("bad requests are answered with an error, not a crash") {
     HelperRequest req = request(ctr, state, "create", "cpu", "fullload", {});
     CHECK_THROWS_AS(HelperSession::start("/nonexistent/blade-cri-helper", req, seen.hooks()),
                     sdk::Error);
+  }
+  SUBCASE("a call the host cancelled: the helper is killed") {
+    HelperRequest req = request(ctr, state, "create", "cpu", "fullload", {{"cpu-count", "1"}});
+    req.enter.pid_ns = true;
+    auto session = HelperSession::start(BLADE_CRI_HELPER_PATH, req, seen.hooks());
+    tc.cancel();
+    HelperDone d = session->wait_done(tc.call());
+    CHECK(d.status == BLADE_STATUS_CANCELLED);
+    CHECK_FALSE(session->alive());
   }
   SUBCASE("a call whose deadline passed: the helper is killed") {
     HelperRequest req = request(ctr, state, "create", "cpu", "fullload", {{"cpu-count", "1"}});

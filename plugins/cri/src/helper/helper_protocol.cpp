@@ -2,6 +2,10 @@
 // both sides read with.
 #include "../helper_protocol.hpp"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
@@ -128,6 +132,28 @@ std::optional<std::string> LineBuffer::next() {
   std::string line = buf_.substr(0, nl);
   buf_.erase(0, nl + 1);
   return line;
+}
+
+bool send_all(int fd, const std::string &text) {
+  std::size_t off = 0;
+  while (off < text.size()) {
+    ssize_t n = ::send(fd, text.data() + off, text.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    off += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+bool read_some(int fd, LineBuffer &buf) {
+  char chunk[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    buf.append(chunk, static_cast<std::size_t>(n));
+    return true;
+  }
 }
 
 }  // namespace blade::cri
