@@ -136,6 +136,17 @@ std::string spec_hint(const nlohmann::json &specs, const std::string &scope,
   return did_you_mean(action, actions);
 }
 
+// True when `word` is a scope other than host that some entry serves and no
+// entry's target: `blade create cri ...` names the scope, not a target.
+bool names_scope(const nlohmann::json &specs, const std::string &word) {
+  bool scope = false;
+  for (const auto &e : specs) {
+    if (e.value("target", "") == word) return false;
+    if (word != "host" && e.value("scope", "host") == word) scope = true;
+  }
+  return scope;
+}
+
 // ChaosBlade ran its executor in the caller's directory, so a relative
 // path named a file there; bladed runs elsewhere and wants it absolute.
 std::string absolute_path(const std::string &value) {
@@ -146,30 +157,47 @@ std::string absolute_path(const std::string &value) {
 }  // namespace
 
 int run_create(Context &ctx) {
-  const auto &args = ctx.args;
+  std::vector<std::string> args = ctx.args;
   const bool help = wants_help(args);
+  // Fetched once, and only when needed (a usage error needs no daemon).
+  std::optional<nlohmann::json> specs_cache;
+  auto specs = [&]() -> const nlohmann::json & {
+    if (!specs_cache) specs_cache = specs_for(ctx, help);
+    return *specs_cache;
+  };
+  // ChaosBlade's `blade create cri cpu fullload ...`: a first word that is a
+  // scope some plugin serves (and no target) is that scope.
+  std::optional<std::string> scope_word;
+  if (args.size() >= 2 && !is_option(args[0]) && !is_option(args[1]) &&
+      names_scope(specs(), args[0])) {
+    scope_word = args[0];
+    args.erase(args.begin());
+  }
   if (args.empty() || is_option(args[0])) {
     if (!help)
       throw UsageError("create: expected <target> <action> (blade create --help lists them)");
-    ctx.out << targets_help(specs_for(ctx, true));
+    ctx.out << targets_help(specs());
     return kExitOk;
   }
   const std::string target = args[0];
   if (args.size() < 2 || is_option(args[1])) {
     if (!help)
       throw UsageError(fmt::format("create {}: expected an action after the target", target));
-    ctx.out << targets_help(specs_for(ctx, true), target);
+    ctx.out << targets_help(specs(), target);
     return kExitOk;
   }
   const std::string action = args[1];
   const std::vector<std::string> rest(args.begin() + 2, args.end());
-  const std::string scope = peek_option(rest, "scope").value_or("host");
+  const auto scope_option = peek_option(rest, "scope");
+  if (scope_word && scope_option && *scope_option != *scope_word)
+    throw UsageError(fmt::format("create: scope {} given twice, the second time as --scope {}",
+                                 *scope_word, *scope_option));
+  const std::string scope = scope_word.value_or(scope_option.value_or("host"));
 
-  const auto specs = specs_for(ctx, help);
-  const auto entry = find_spec_entry(specs, scope, target, action);
+  const auto entry = find_spec_entry(specs(), scope, target, action);
   if (!entry) {
     // A near miss is named here; anything else is the daemon's NOT_FOUND.
-    const std::string hint = spec_hint(specs, scope, target, action);
+    const std::string hint = spec_hint(specs(), scope, target, action);
     if (help || !hint.empty())
       throw Failure(fmt::format("NOT_FOUND: nothing serves {} {} {}{} (blade spec lists what does)",
                                 scope, target, action, hint));
@@ -213,7 +241,8 @@ int run_create(Context &ctx) {
       }
     }
   }
-  const std::string command = fmt::format("create {} {}", target, action);
+  const std::string command =
+      fmt::format("create {}{} {}", scope_word ? *scope_word + " " : "", target, action);
   po::variables_map vm;
   try {
     vm = parse_command_line(command, rest, options);

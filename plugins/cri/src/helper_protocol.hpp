@@ -11,6 +11,7 @@
 //        {"type":"ack","ok":false,"error":"..."} (the step is then not taken)
 //   {"type":"report","report":<JSON object>}          destroy's report
 //   {"type":"fault_ended","reason":"..."}             the fault ended on its own
+//   {"type":"progress","percent":N,"note":"..."}      a long call's progress
 // then exactly one
 //   {"type":"done","status":<blade_status>,"error":"...",
 //    "result":<JSON>,"restore":<JSON>,"plan":<JSON>}
@@ -23,6 +24,7 @@
 // A dry_run or destroy request: the helper exits after its done.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -60,11 +62,37 @@ struct HelperRequest {
   std::string state_dir;
   int daemon_pid = 0;
   std::string config_json = "{}";  // the inner Host's config (e.g. cpu meter)
+  // Milliseconds left of the call when the request is written; 0: none.
+  // (A budget, not a clock reading: the helper counts it from when it
+  // reads the request.)
   std::int64_t deadline_ms = 0;
 };
+
+// The longest line either side accepts: a request or a record with a
+// fault's backups named in it fits many times over; a peer sending more
+// without a newline is broken, and the reader stops there.
+inline constexpr std::size_t kMaxLineBytes = std::size_t{4} << 20;
 
 std::string to_json(const HelperRequest &r);
 // Throws std::invalid_argument naming the field.
 HelperRequest request_from_json(const std::string &line);
+
+// Splits a byte stream into lines of at most kMaxLineBytes (both sides read
+// the protocol through it, the plugin also the helper's stderr).
+class LineBuffer {
+ public:
+  explicit LineBuffer(std::size_t max_line = kMaxLineBytes) : max_(max_line) {}
+  void append(const char *data, std::size_t len) { buf_.append(data, len); }
+  // The next whole line without its newline; nullopt until one is there.
+  // Throws std::length_error once more than max_line bytes wait without a
+  // newline.
+  std::optional<std::string> next();
+  // What is left after the last newline (a peer that ended mid-line).
+  const std::string &rest() const { return buf_; }
+
+ private:
+  std::size_t max_;
+  std::string buf_;
+};
 
 }  // namespace blade::cri

@@ -30,6 +30,8 @@ struct HelperHooks {
   std::function<void(const std::string &report)> report;
   std::function<void(blade_log_level, const std::string &)> log;
   std::function<void(const std::string &reason)> fault_ended;
+  // A long call's progress (percent, note); may be left empty.
+  std::function<void(int, const std::string &)> progress;
 };
 
 class HelperSession {
@@ -45,6 +47,11 @@ class HelperSession {
   // Serves messages until the helper's done (or its death, reported as
   // INTERNAL with its exit status) or the call's cancellation/deadline
   // (then the helper is killed and Cancelled/DeadlineExceeded returned).
+  // Every outcome is returned as a HelperDone (status CANCELLED, TIMEOUT,
+  // INTERNAL with `error` saying what happened); nothing is thrown.
+  // After a create's done with status OK the session watches the helper
+  // on a thread of its own until destroy(): its logs reach hooks.log, and
+  // its death (the fault gone with it) hooks.fault_ended.
   HelperDone wait_done(const sdk::Call &call);
   // After a create's done: asks the same helper to destroy and waits.
   HelperDone destroy(const sdk::Call &call);

@@ -1,0 +1,107 @@
+#include "cri_plugin.hpp"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <stdexcept>
+
+#include "container_flags.hpp"
+#include "result_json.hpp"
+
+namespace blade::cri {
+
+// Generated at build time (tools/cri_spec.py) from the os, disk and network
+// plugins' specs and spec-yaml/container-flags.yaml.
+extern const unsigned char kSpecYaml[];
+
+bool is_container_flag(std::string_view name) {
+  for (std::string_view f : container_flags())
+    if (f == name) return true;
+  return false;
+}
+
+CriPlugin::CriPlugin(sdk::Host host) : host_(host), config_(plugin_config(host)) {}
+
+namespace {
+
+// mkdir that accepts an existing directory; the inner faults keep their
+// records and backups here, so nobody else may look in (0700).
+void make_private_dir(const std::string &path) {
+  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
+    throw sdk::Error(BLADE_STATUS_INTERNAL,
+                     "cannot create the state dir " + path + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+std::string CriPlugin::container_state_dir(const std::string &id) const {
+  // Ids come from the runtime's state; one that could leave the directory is
+  // not a container this plugin acts on.
+  if (id.empty() || id == "." || id == ".." || id.find('/') != std::string::npos)
+    throw sdk::Error(BLADE_STATUS_INTERNAL, "container id '" + id + "' is not a file name");
+  return host_.state_dir() + "/containers/" + id;
+}
+
+HelperDone CriPlugin::run_helper(Live &live, const sdk::Request &req, const std::string &op,
+                                 const Container &c, const InnerSetup &setup,
+                                 std::optional<std::string> inner_restore) {
+  HelperRequest hr;
+  hr.op = op;
+  hr.uid = std::string(req.uid());
+  hr.target = std::string(req.target());
+  hr.action = std::string(req.action());
+  for (std::size_t i = 0; i < req.flag_count(); ++i)
+    if (!is_container_flag(req.flag_name(i)))
+      hr.flags.emplace_back(std::string(req.flag_name(i)), std::string(req.flag_value(i)));
+  hr.restore_json = std::move(inner_restore);
+  hr.enter = setup.enter;
+  make_private_dir(host_.state_dir() + "/containers");
+  hr.state_dir = container_state_dir(c.id);
+  make_private_dir(hr.state_dir);
+  hr.daemon_pid = host_.daemon_pid();
+  hr.config_json = setup.config_json;
+  // The call's budget (none: INT64_MAX from the host) as the helper's.
+  const std::int64_t remaining = live.call->remaining_ms();
+  hr.deadline_ms = remaining == INT64_MAX ? 0 : remaining;
+
+  HelperHooks hooks;
+  Live *l = &live;
+  // save_restore and report come only while a call is served (create's,
+  // destroy's); the watcher between them forwards only logs and the end.
+  hooks.save_restore = [l](const std::string &inner) {
+    if (!l->call) throw std::logic_error("save_restore outside a call");
+    l->rec.inner = inner;
+    if (l->session) l->rec.helper = HelperRef{l->session->pid(), l->session->start_time()};
+    l->call->save_restore(to_json(l->rec));
+  };
+  hooks.report = [l](const std::string &report) {
+    if (l->call) l->call->report(merge_objects(l->report_base, report, "inner"));
+  };
+  hooks.progress = [l](int percent, const std::string &note) {
+    if (l->call) l->call->progress(percent, note);
+  };
+  const sdk::Host host = host_;
+  const std::string uid = hr.uid;
+  hooks.log = [host, uid](blade_log_level level, const std::string &message) {
+    host.log(level, "cri " + uid + ": " + message);
+  };
+  hooks.fault_ended = [host, uid](const std::string &reason) { host.fault_ended(uid, reason); };
+  live.session = HelperSession::start(config_.helper_path, hr, std::move(hooks));
+  return live.session->wait_done(*live.call);
+}
+
+std::unique_ptr<CriPlugin::Live> CriPlugin::take_live(const std::string &uid) {
+  std::lock_guard lock(mu_);
+  auto it = live_.find(uid);
+  if (it == live_.end()) return nullptr;
+  auto out = std::move(it->second);
+  live_.erase(it);
+  return out;
+}
+
+}  // namespace blade::cri
+
+BLADE_PLUGIN(blade::cri::CriPlugin, "cri", "0.1.0",
+             reinterpret_cast<const char *>(blade::cri::kSpecYaml))

@@ -1,0 +1,76 @@
+#include "plugin_config.hpp"
+
+#include <dlfcn.h>
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+namespace blade::cri {
+
+namespace {
+
+// The directory of the object this function is linked into (cri.so).
+std::string own_dir() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<const void *>(&own_dir), &info) == 0 || !info.dli_fname) return {};
+  return std::filesystem::path(info.dli_fname).parent_path().string();
+}
+
+void take(const nlohmann::json &cfg, const char *key, std::string &into) {
+  if (cfg.contains(key) && cfg[key].is_string()) into = cfg[key].get<std::string>();
+}
+
+std::string absolute_flag(const char *name, std::string value) {
+  if (value.empty() || value.front() != '/')
+    throw sdk::InvalidArgument("flag " + std::string(name) + " must be an absolute path, got '" +
+                               value + "'");
+  return value;
+}
+
+}  // namespace
+
+PluginConfig plugin_config(const sdk::Host &host) {
+  PluginConfig out;
+  const auto cfg = nlohmann::json::parse(host.config_json(), nullptr, false);
+  if (cfg.is_object()) {
+    take(cfg, "runc_root", out.roots.runc_root);
+    take(cfg, "containerd_state", out.roots.containerd_state);
+    take(cfg, "containerd_runc_root", out.roots.containerd_runc_root);
+    take(cfg, "crio_storage", out.roots.crio_storage);
+    take(cfg, "crio_runc_root", out.roots.crio_runc_root);
+    take(cfg, "docker_socket", out.roots.docker_socket);
+    take(cfg, "helper_path", out.helper_path);
+  }
+  if (out.helper_path.empty()) out.helper_path = own_dir() + "/blade-cri-helper";
+  return out;
+}
+
+RuntimeRoots roots_for(const sdk::Request &req, RuntimeRoots base) {
+  if (auto endpoint = req.flag("cri-endpoint"); endpoint && !endpoint->empty()) {
+    std::string path(*endpoint);
+    if (path.rfind("unix://", 0) == 0) path.erase(0, 7);
+    base.docker_socket = absolute_flag("cri-endpoint", path);
+  }
+  if (auto root = req.flag("container-state-root"); root && !root->empty()) {
+    const std::string path = absolute_flag("container-state-root", std::string(*root));
+    const std::string runtime = req.flag_or("container-runtime", "");
+    if (runtime == "runc" || runtime == "crun") {
+      base.runc_root = path;
+    } else if (runtime == "containerd") {
+      base.containerd_state = path;
+    } else if (runtime == "cri-o") {
+      base.crio_storage = path;
+    } else if (runtime == "docker") {
+      throw sdk::InvalidArgument(
+          "flag container-state-root: docker is asked over its API socket; give cri-endpoint");
+    } else {
+      throw sdk::InvalidArgument(
+          "flag container-state-root needs container-runtime (runc, crun, containerd or cri-o) "
+          "to say whose state root it is");
+    }
+  }
+  return base;
+}
+
+}  // namespace blade::cri

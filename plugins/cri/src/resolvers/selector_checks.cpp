@@ -1,0 +1,48 @@
+#include "selector_checks.hpp"
+
+#include <cctype>
+
+#include <blade/plugin.hpp>
+
+namespace blade::cri {
+
+namespace {
+bool alnum(char ch) { return std::isalnum(static_cast<unsigned char>(ch)) != 0; }
+}  // namespace
+
+void check_container_id(const std::string &id) {
+  bool ok = !id.empty() && id.size() <= 1024 && alnum(id.front());
+  for (char ch : id)
+    ok = ok && (alnum(ch) || ch == '_' || ch == '.' || ch == '+' || ch == '-');
+  if (!ok)
+    throw sdk::InvalidArgument("container-id '" + id +
+                               "' is not a container id (letters, digits and _.+-, starting with a letter or digit)");
+}
+
+void check_namespace(const std::string &ns) {
+  bool ok = !ns.empty() && ns.size() <= 76 && alnum(ns.front()) && alnum(ns.back());
+  for (std::size_t i = 0; ok && i < ns.size(); ++i) {
+    char ch = ns[i];
+    bool sep = ch == '.' || ch == '_' || ch == '-';
+    ok = alnum(ch) || (sep && alnum(ns[i - 1]));
+  }
+  if (!ok)
+    throw sdk::InvalidArgument("container-namespace '" + ns +
+                               "' is not a containerd namespace (letters and digits, single . _ - between them)");
+}
+
+std::string socket_path(const std::string &flag, const std::string &value) {
+  std::string path = value.starts_with("unix://") ? value.substr(7) : value;
+  if (path.empty() || path.front() != '/')
+    throw sdk::InvalidArgument(flag + " '" + value + "' must be an absolute path (a unix:// prefix is accepted)");
+  return path;
+}
+
+std::string parent_dir(const std::string &path) {
+  auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+}  // namespace blade::cri

@@ -1,0 +1,19 @@
+// What create's result, a dry run's plan and destroy's report say about the
+// container, around what the fault inside said.
+#pragma once
+
+#include <string>
+
+#include "container.hpp"
+
+namespace blade::cri {
+
+// {"container":{"runtime","id","name","init_pid"}}
+std::string container_result_json(const Container &c);
+
+// The keys of the JSON object `first`, then those of `second` that `first`
+// does not have; `second` when not an object is kept whole under `key`.
+std::string merge_objects(const std::string &first, const std::string &second,
+                          const std::string &key);
+
+}  // namespace blade::cri
