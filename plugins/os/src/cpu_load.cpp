@@ -3,11 +3,17 @@
 // Without it, cpu-percent is the whole host's average utilisation and
 // cpu-count only how many burners work toward it, so few burners on many
 // cores cannot reach a high average (the result says how far they can).
-// Either way: one burner thread per core, pinned there, a feedback loop on
-// /proc/stat. The threads belong to the daemon, so they die with it:
-// destroy after a restart has nothing to stop.
+// With the cgroup meter (the host's config {"cpu_meter":"cgroup"}, which the
+// cri helper passes inside a container) and no cpu-list, the average is
+// the process's cgroup's usage against its capacity (its cpu quota, else
+// the cores it may run on), so 50% in a container limited to 0.5 cpu is 0.25
+// of a core. Either way: one burner thread per core, pinned there, a
+// feedback loop on what the meter reads (cpu_meter.hpp). The threads belong
+// to the daemon, so they die with it: destroy after a restart has nothing to
+// stop.
 #include <pthread.h>
 #include <sched.h>
+#include <time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -24,7 +30,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cpu_meter.hpp"
 #include "fault.hpp"
+#include "meter_config.hpp"
 #include "proc_stat.hpp"
 
 namespace blade::os {
@@ -59,18 +67,17 @@ std::string join(const std::vector<int> &cores) {
 }
 
 // What a set of burners holds at the target: one core (cpu-list: a scope
-// per core) or the host's average (one scope shared by every burner).
+// per core), the host's average or a cgroup's (one scope shared by every
+// burner).
 struct Scope {
-  static constexpr int kHost = -1;
-  int measured = kHost;  // the core judged, or kHost for the aggregate line
-  double cores = 1;      // how many cores the judged figure averages over
-  double burners = 1;    // how many burners share the work
-  // All the scope's burners' wall time spent spinning, summed (ns).
+  Scope(std::unique_ptr<CpuMeter> m, double n) : meter(std::move(m)), burners(n) {}
+  const std::unique_ptr<CpuMeter> meter;
+  const double burners;  // how many burners share the work
+  // All the scope's burners' spinning, summed (ns): wall time, or cpu time
+  // when the meter counts that (CpuMeter::counts_cpu_time).
   std::atomic<std::int64_t> spun_ns{0};
 
-  std::optional<CpuTicks> read() const {
-    return measured == kHost ? read_host_ticks() : read_core_ticks(measured);
-  }
+  double cores() const { return meter->cores(); }
 };
 
 // Burns on one core toward its scope's `target` (0..1) until destroyed.
@@ -113,20 +120,22 @@ class CoreBurner {
 
   // This burner's duty for `load` (0..1 of the judged cores) to be added.
   double share(double load) const {
-    return std::clamp(load * scope_->cores / scope_->burners, 0.0, 1.0);
+    return std::clamp(load * scope_->cores() / scope_->burners, 0.0, 1.0);
   }
 
-  // Feed-forward: the busy share that is not ours is the other load; burn
-  // the rest up to the target, split among the scope's burners (a host
-  // average of t over M cores with N burners needs each at t*M/N of its
-  // core, less the others' share). "Ours" is the wall time spent spinning, not
-  // the thread's cpu time: on a VM the hypervisor steals part of every spin,
-  // /proc/stat counts that steal as busy, and cpu time leaves it out, so
-  // steal looked like other load and the core settled below the target by
-  // about the steal (this VM showed up to 50 points of steal). The integral
-  // term trims the residual error.
+  // Feed-forward: the busy share that is not ours is the other load (in a
+  // cgroup: its other processes); burn the rest up to the target, split
+  // among the scope's burners (a host average of t over M cores with N
+  // burners needs each at t*M/N of its core, less the others' share). On
+  // /proc/stat "ours" is the wall time spent spinning, not the thread's cpu
+  // time: on a VM the hypervisor steals part of every spin, /proc/stat counts
+  // that steal as busy, and cpu time leaves it out, so steal looked like
+  // other load and the core settled below the target by about the steal
+  // (this VM showed up to 50 points of steal). A cgroup counts cpu time
+  // only, so there ours is the cpu time got. The integral term trims the
+  // residual error.
   void adjust(Clock::time_point now) {
-    auto ticks = scope_->read();
+    auto ticks = scope_->meter->read();
     if (!ticks) return;
     window_.push_back({now, *ticks, scope_->spun_ns.load(std::memory_order_relaxed)});
     while (window_.size() > kWindowTicks + 1)
@@ -140,7 +149,7 @@ class CoreBurner {
     const double wall = std::chrono::duration<double>(b.wall - a.wall).count();
     if (wall <= 0) return;
     const double busy = utilisation_percent(a.ticks, b.ticks) / 100.0;
-    const double own = static_cast<double>(b.spun_ns - a.spun_ns) / 1e9 / wall / scope_->cores;
+    const double own = static_cast<double>(b.spun_ns - a.spun_ns) / 1e9 / wall / scope_->cores();
     const double other = std::max(0.0, busy - std::min(own, 1.0));
     if (++ticks_since_correction_ >= kWindowTicks) {
       ticks_since_correction_ = 0;
@@ -159,14 +168,9 @@ class CoreBurner {
         adjust(now);
         next_tick = std::max(next_tick + kTick, now);
       }
-      const auto burn_until = slice + std::chrono::duration_cast<Clock::duration>(kSlice * duty_);
-      const auto burn_from = Clock::now();
-      auto spinning = burn_from;
-      while (spinning < burn_until && !stop_.load(std::memory_order_relaxed)) {
-        spinning = Clock::now();  // spin: this is the load
-      }
+      const auto burn = std::chrono::duration_cast<std::chrono::nanoseconds>(kSlice * duty_);
       scope_->spun_ns.fetch_add(
-          std::chrono::duration_cast<std::chrono::nanoseconds>(spinning - burn_from).count(),
+          by_cpu_time_ ? spin_cpu(burn, slice + kSlice) : spin_wall(slice + burn),
           std::memory_order_relaxed);
       slice += kSlice;
       now = Clock::now();
@@ -177,10 +181,38 @@ class CoreBurner {
     }
   }
 
+  // Spins until `until`; the wall time spun, in ns.
+  std::int64_t spin_wall(Clock::time_point until) const {
+    const auto from = Clock::now();
+    auto spinning = from;
+    while (spinning < until && !stop_.load(std::memory_order_relaxed)) {
+      spinning = Clock::now();  // spin: this is the load
+    }
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(spinning - from).count();
+  }
+
+  // Spins until this thread got `burn` of cpu time, or `until` (the slice's
+  // end) passed; the cpu time got, in ns.
+  std::int64_t spin_cpu(std::chrono::nanoseconds burn, Clock::time_point until) const {
+    const std::int64_t from = thread_cpu_ns();
+    std::int64_t got = 0;
+    while (got < burn.count() && !stop_.load(std::memory_order_relaxed) && Clock::now() < until) {
+      got = thread_cpu_ns() - from;  // spin: this is the load
+    }
+    return got;
+  }
+
+  static std::int64_t thread_cpu_ns() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+  }
+
   const int core_;
   const double target_;
   const std::chrono::seconds climb_;
   const std::shared_ptr<Scope> scope_;
+  const bool by_cpu_time_ = scope_->meter->counts_cpu_time();
   const Clock::time_point start_ = Clock::now();
   std::atomic<bool> stop_{false};
   // Only the burner thread touches these.
@@ -192,24 +224,52 @@ class CoreBurner {
 };
 
 struct Selection {
+  enum class Mode { per_core, host_average, cgroup_average };
+  Mode mode = Mode::host_average;
   std::vector<int> cores;  // where burners run, one each
-  bool per_core = false;   // cpu-list: each core held at the percent
   int host_cores = 0;      // host-average mode: the cores the average is over
+  // cgroup-average mode: the cgroup, its quota and the cores it may use;
+  // the capacity is the lower of the two.
+  std::optional<CgroupCpu> cgroup;
+  std::optional<double> quota_cores;
+  int cpus = 0;
+  double capacity = 0;
   int percent = 100;
   int climb = 0;
+  bool cgroup_meter_asked = false;  // configured, even where cpu-list overrides it
   std::optional<std::string> cgroup_root;
 
-  // The most the burners alone add to the host average, in percent.
+  bool per_core() const { return mode == Mode::per_core; }
+
+  // The cores the average is over, for the modes that average.
+  double averaged_cores() const {
+    return mode == Mode::cgroup_average ? capacity : static_cast<double>(host_cores);
+  }
+
+  // The most the burners alone add to the average, in percent.
   double reachable() const {
-    return per_core ? percent : std::min<double>(percent, 100.0 * cores.size() / host_cores);
+    return per_core() ? percent
+                      : std::min<double>(percent, 100.0 * static_cast<double>(cores.size()) /
+                                                      averaged_cores());
+  }
+
+  std::unique_ptr<CpuMeter> meter(int core) const {
+    switch (mode) {
+      case Mode::per_core: return core_meter(core);
+      case Mode::host_average: return host_meter(host_cores);
+      case Mode::cgroup_average: break;
+    }
+    return cgroup_meter(*cgroup, capacity);
   }
 
   nlohmann::json describe() const {
-    nlohmann::json out = {{"mode", per_core ? "per-core" : "host-average"},
+    static constexpr const char *kModes[] = {"per-core", "host-average", "cgroup-average"};
+    nlohmann::json out = {{"mode", kModes[static_cast<int>(mode)]},
+                          {"meter", mode == Mode::cgroup_average ? "cgroup" : "host"},
                           {"cores", cores},
                           {"cpu_percent", percent}};
     nlohmann::json notes = nlohmann::json::array();
-    if (!per_core) {
+    if (mode == Mode::host_average) {
       out["cpu_count"] = cores.size();
       out["host_cores"] = host_cores;
       out["reachable_host_percent"] = reachable();
@@ -222,12 +282,32 @@ struct Selection {
                         "cpu-count, or cpu-list to hold each core at the percent)");
       }
     }
+    if (mode == Mode::cgroup_average) {
+      out["cpu_count"] = cores.size();
+      out["cgroup"] = cgroup->usage_dir;
+      out["capacity_cores"] = capacity;
+      out["quota_cores"] = quota_cores ? nlohmann::json(*quota_cores) : nlohmann::json(nullptr);
+      out["cpus"] = cpus;
+      out["reachable_percent"] = reachable();
+      if (reachable() < percent) {
+        notes.push_back(std::to_string(cores.size()) + " burner(s) add at most " +
+                        std::to_string(static_cast<int>(reachable())) +
+                        " points to the cgroup's use of its capacity; " +
+                        std::to_string(percent) +
+                        "% is reached only if its other processes make up the rest");
+      }
+    }
+    if (per_core() && cgroup_meter_asked) {
+      notes.push_back("cpu-list holds each listed core at the percent of that core, as on the "
+                      "host; the cgroup meter judges the whole cgroup only without cpu-list");
+    }
     if (climb > 0) out["climb_time"] = climb;
     if (cgroup_root) {
       out["cgroup_root"] = *cgroup_root;
       notes.push_back(
           "cgroup-root is not used: ChaosBlade reads it only to size a load inside a "
-          "container it enters, and Blade loads the host it runs on");
+          "container it enters, and Blade judges the host, or the cgroup it runs in when "
+          "configured to (the cri target)");
     }
     if (!notes.empty()) out["notes"] = notes;
     return out;
@@ -236,32 +316,26 @@ struct Selection {
 
 class CpuFullload : public Fault {
  public:
-  explicit CpuFullload(const Host &host) : host_(host) {}
+  explicit CpuFullload(const Host &host) : host_(host), config_(host.config_json()) {}
 
   Outcome create(const Request &req, Call &) override {
     const Selection s = select(req);
     // Same uid again (a retried create): replace, never leak the old threads.
     loads_.erase(std::string(req.uid()));
     std::vector<std::unique_ptr<CoreBurner>> burners;
-    std::shared_ptr<Scope> host_scope;
-    if (!s.per_core) {
-      host_scope = std::make_shared<Scope>();
-      host_scope->cores = s.host_cores;
-      host_scope->burners = static_cast<double>(s.cores.size());
-    }
+    std::shared_ptr<Scope> shared;
+    if (!s.per_core())
+      shared = std::make_shared<Scope>(s.meter(-1), static_cast<double>(s.cores.size()));
     for (int core : s.cores) {  // a throw here joins the ones already started
-      auto scope = host_scope;
-      if (!scope) {
-        scope = std::make_shared<Scope>();
-        scope->measured = core;
-      }
+      auto scope = shared ? shared : std::make_shared<Scope>(s.meter(core), 1.0);
       burners.push_back(std::make_unique<CoreBurner>(core, s.percent / 100.0,
                                                      std::chrono::seconds(s.climb), scope));
     }
     loads_[std::string(req.uid())] = std::move(burners);
+    static constexpr const char *kWhat[] = {"on each of cores ", "host average, burners on cores ",
+                                            "cgroup average, burners on cores "};
     host_.info("cpu fullload " + std::string(req.uid()) + ": " + std::to_string(s.percent) + "% " +
-               (s.per_core ? "on each of cores " : "host average, burners on cores ") +
-               join(s.cores));
+               kWhat[static_cast<int>(s.mode)] + join(s.cores));
     nlohmann::json restore = {{"cores", s.cores}, {"percent", s.percent}};
     return {s.describe().dump(), restore.dump()};
   }
@@ -279,6 +353,12 @@ class CpuFullload : public Fault {
     const Selection s = select(req);
     const auto before = read_cpu_ticks();
     const auto host_before = read_host_ticks();
+    std::unique_ptr<CpuMeter> cgroup;
+    std::optional<CpuTicks> cgroup_before;
+    if (s.mode == Selection::Mode::cgroup_average) {
+      cgroup = s.meter(-1);
+      cgroup_before = cgroup->read();
+    }
     std::this_thread::sleep_for(200ms);
     const auto after = read_cpu_ticks();
     const auto host_after = read_host_ticks();
@@ -292,11 +372,16 @@ class CpuFullload : public Fault {
     plan["current_utilisation"] = now;
     if (host_before && host_after)
       plan["current_host_utilisation"] = utilisation_percent(*host_before, *host_after);
+    if (cgroup) {
+      const auto cgroup_after = cgroup->read();
+      if (cgroup_before && cgroup_after)
+        plan["current_cgroup_utilisation"] = utilisation_percent(*cgroup_before, *cgroup_after);
+    }
     return plan.dump();
   }
 
  private:
-  static Selection select(const Request &req) {
+  Selection select(const Request &req) const {
     Selection s;
     s.percent = static_cast<int>(req.flag_int("cpu-percent", 100));
     if (s.percent < 0 || s.percent > 100)
@@ -305,12 +390,13 @@ class CpuFullload : public Fault {
     if (s.climb < 0 || s.climb > 600)
       throw sdk::InvalidArgument("climb-time: must be between 0 and 600");
     if (auto root = req.flag("cgroup-root"); root && !root->empty()) s.cgroup_root = *root;
+    s.cgroup_meter_asked = meter_from_config(config_, "cpu_meter") == Meter::cgroup;
     const std::vector<int> usable = usable_cpus();
     if (usable.empty()) throw sdk::FailedPrecondition("no usable cpu core found");
 
     const std::string list = req.flag_or("cpu-list", "");
     if (list.find_first_not_of(" \t") != std::string::npos) {
-      s.per_core = true;
+      s.mode = Selection::Mode::per_core;
       try {
         s.cores = parse_cpu_list(list);
       } catch (const std::invalid_argument &e) {
@@ -326,10 +412,20 @@ class CpuFullload : public Fault {
       }
       return s;
     }
-    // The average is the whole host's, as ChaosBlade reads it: every core
-    // /proc/stat lists, also those outside the daemon's cpuset.
-    s.host_cores = static_cast<int>(read_cpu_ticks().size());
-    if (s.host_cores <= 0) throw sdk::FailedPrecondition("no cpu lines in /proc/stat");
+    if (s.cgroup_meter_asked) {
+      // The cgroup's capacity: its quota, but never more than the cores it
+      // may run on (a quota of 4 cpus on a 2-core cpuset is 2 cores).
+      s.mode = Selection::Mode::cgroup_average;
+      s.cgroup = find_cgroup_cpu();
+      s.quota_cores = read_quota_cores(*s.cgroup);
+      s.cpus = static_cast<int>(usable.size());
+      s.capacity = std::min<double>(s.quota_cores.value_or(s.cpus), s.cpus);
+    } else {
+      // The average is the whole host's, as ChaosBlade reads it: every core
+      // /proc/stat lists, also those outside the daemon's cpuset.
+      s.host_cores = static_cast<int>(read_cpu_ticks().size());
+      if (s.host_cores <= 0) throw sdk::FailedPrecondition("no cpu lines in /proc/stat");
+    }
     // As in ChaosBlade, 0 or a count beyond the usable cores means all of them.
     const auto count = req.flag_int("cpu-count", 0);
     if (count < 0) throw sdk::InvalidArgument("cpu-count: must not be negative");
@@ -340,6 +436,7 @@ class CpuFullload : public Fault {
   }
 
   Host host_;
+  const std::string config_;  // the host's configuration: which meter (meter_config.hpp)
   // uid -> its burners; erasing an entry stops and joins them.
   std::map<std::string, std::vector<std::unique_ptr<CoreBurner>>> loads_;
 };

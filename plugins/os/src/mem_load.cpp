@@ -4,6 +4,9 @@
 // up later is taken too, and nothing is given back until destroy. Blade's
 // one difference: it never takes the last safety_floor() of MemAvailable, so
 // a 100% ask (the default) loads the host without the OOM killer.
+// With the cgroup meter (the host's config {"mem_meter":"cgroup"}, which the
+// cri helper passes inside a container) every figure is the process's
+// memory cgroup's instead: mem-percent is of its limit (mem_figures.hpp).
 // mode=ram: a child process of the daemon touches anonymous memory at rate
 // MB/s. The child is forked by a watcher thread that waits for it, so
 // PR_SET_PDEATHSIG (which follows the forking THREAD) fires only when the
@@ -40,6 +43,7 @@
 #include "../../common/handles.hpp"
 #include "fault.hpp"
 #include "mem_figures.hpp"
+#include "meter_config.hpp"
 #include "proc_table.hpp"
 
 namespace blade::os {
@@ -139,9 +143,9 @@ bool wait_unless(const std::atomic<bool> &stop, std::chrono::milliseconds total)
 // experiment failed.
 class Holder {
  public:
-  Holder(const Host &host, std::string uid, const MemTarget &target, std::uint64_t first,
-         std::uint64_t limit, std::uint64_t rate_mb)
-      : target_(target), limit_(limit) {
+  Holder(const Host &host, std::string uid, const MemTarget &target, MemMeter meter,
+         std::uint64_t first, std::uint64_t limit, std::uint64_t rate_mb)
+      : target_(target), meter_(std::move(meter)), limit_(limit) {
     const pid_t parent = ::getpid();
     const std::uint64_t step = step_for(rate_mb);
     share_->target = std::min(first, limit_);
@@ -199,15 +203,16 @@ class Holder {
       const std::uint64_t target = share_->target.load();
       if (share_->touched.load() < target) continue;  // still climbing at its rate
       try {
-        const std::uint64_t more = allowed(target_, read_meminfo());
+        const std::uint64_t more = allowed(target_, meter_.read());
         if (more > 0) share_->target = std::min(limit_, target + more);
       } catch (const std::exception &) {
-        // /proc/meminfo unreadable for a moment: try again next second
+        // the figures unreadable for a moment: try again next second
       }
     }
   }
 
   const MemTarget target_;
+  const MemMeter meter_;
   const std::uint64_t limit_;
   SharedPage share_;
   pid_t pid_ = -1;
@@ -238,8 +243,8 @@ std::string cache_file_for(std::string_view uid) {
 // only, as ChaosBlade documents it).
 class CacheHolder {
  public:
-  CacheHolder(std::string path, const MemTarget &target, std::uint64_t first)
-      : path_(std::move(path)), target_(target) {
+  CacheHolder(std::string path, const MemTarget &target, MemMeter meter, std::uint64_t first)
+      : path_(std::move(path)), target_(target), meter_(std::move(meter)) {
     fd_.reset(::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     if (!fd_)
       throw sdk::FailedPrecondition("mode: cannot create " + path_ + ": " + std::strerror(errno));
@@ -272,7 +277,7 @@ class CacheHolder {
       if (!wait_unless(stop_, std::chrono::duration_cast<std::chrono::milliseconds>(kResize)))
         return;
       try {
-        more = allowed(target_, read_meminfo());
+        more = allowed(target_, meter_.read());
       } catch (const std::exception &) {
         more = 0;
       }
@@ -281,6 +286,7 @@ class CacheHolder {
 
   std::string path_;
   const MemTarget target_;
+  const MemMeter meter_;
   plugins::UniqueFd fd_;
   std::atomic<bool> stop_{false};
   std::thread filler_;
@@ -289,6 +295,7 @@ class CacheHolder {
 // A create's sizing: the user's ask, and the figures at the time.
 struct Sizing {
   MemTarget target;
+  MemMeter meter;
   MemInfo info;
   std::uint64_t first = 0;  // bytes taken at once (then more each second)
   std::uint64_t rate = 0;   // MB/s, ram mode
@@ -306,7 +313,7 @@ struct Sizing {
 
 class MemLoad : public Fault {
  public:
-  explicit MemLoad(const Host &host) : host_(host) {}
+  explicit MemLoad(const Host &host) : host_(host), config_(host.config_json()) {}
 
   Outcome create(const Request &req, Call &call) override {
     Sizing s = size(req);
@@ -323,7 +330,8 @@ class MemLoad : public Fault {
       nlohmann::json restore = {{"mode", "cache"}, {"file", path}};
       call.save_restore(restore.dump());
       BLADE_FAILPOINT("os.mem.load.before_cache_file");
-      caches_[std::string(req.uid())] = std::make_unique<CacheHolder>(path, s.target, s.first);
+      caches_[std::string(req.uid())] =
+          std::make_unique<CacheHolder>(path, s.target, s.meter, s.first);
       BLADE_FAILPOINT("os.mem.load.after_cache_file");
       host_.info("mem load " + std::string(req.uid()) + ": " + path + " takes " +
                  std::to_string(s.first / kMiB) + " MB of page cache");
@@ -331,8 +339,8 @@ class MemLoad : public Fault {
       result["file"] = path;
       return {result.dump(), restore.dump()};
     }
-    auto holder = std::make_unique<Holder>(host_, std::string(req.uid()), s.target, s.first,
-                                           s.info.total, s.rate);
+    auto holder = std::make_unique<Holder>(host_, std::string(req.uid()), s.target, s.meter,
+                                           s.first, s.info.total, s.rate);
     nlohmann::json result = s.describe();
     result["pid"] = holder->pid();
     result["oom_score_adj"] = holder->set_oom_score_adj(s.oom_score_adj);
@@ -386,8 +394,10 @@ class MemLoad : public Fault {
  private:
   // The ask as ChaosBlade reads it: mem-percent first, else reserve, else
   // 100%; then the first bytes to take, cut by the safety floor.
-  static Sizing size(const Request &req) {
+  Sizing size(const Request &req) const {
     Sizing s;
+    if (meter_from_config(config_, "mem_meter") == Meter::cgroup)
+      s.meter.cgroup = find_cgroup_memory();
     s.target.cache = req.flag_or("mode", "ram") == "cache";
     s.target.include_buffer_cache = req.flag_bool("include-buffer-cache");
     if (s.target.cache) {
@@ -428,13 +438,17 @@ class MemLoad : public Fault {
     s.oom_score_adj = oom_score(req);
     if (auto root = req.flag("cgroup-root"); root && !root->empty())
       s.notes.push_back("cgroup-root is not used: ChaosBlade reads it only to size a load inside a "
-                        "container it enters, and Blade loads the host it runs on");
-    s.info = read_meminfo();
+                        "container it enters, and Blade sizes by the host, or by the cgroup it runs "
+                        "in when configured to (the cri target)");
+    s.info = s.meter.read();
     s.first = allowed(s.target, s.info);
     if (s.first < s.target.wanted(s.info)) {
       s.notes.push_back(
           "Blade leaves " + std::to_string(safety_floor(s.info) / kMiB) +
-          " MB of MemAvailable untaken so the host survives; ChaosBlade would take " +
+          (s.info.cgroup ? " MB of the cgroup's available memory untaken (and never the host's "
+                           "last floor) so its processes survive; ChaosBlade would take "
+                         : " MB of MemAvailable untaken so the host survives; ChaosBlade would "
+                           "take ") +
           std::to_string(s.target.wanted(s.info) / kMiB) + " MB and let the OOM killer act");
     }
     if (s.target.cache && s.first > tmpfs_room()) {
@@ -459,6 +473,7 @@ class MemLoad : public Fault {
   }
 
   Host host_;
+  const std::string config_;  // the host's configuration: which meter (meter_config.hpp)
   std::map<std::string, std::unique_ptr<Holder>> holders_;
   std::map<std::string, std::unique_ptr<CacheHolder>> caches_;
 };
