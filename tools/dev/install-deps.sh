@@ -8,11 +8,13 @@ packages="g++ meson ninja-build pkg-config binutils curl \
   libfmt-dev libyaml-cpp-dev doctest-dev nlohmann-json3-dev libssl-dev openssl \
   libsystemd-dev user-mode-linux kmod systemd dbus \
   libnl-route-3-dev libnftables-dev iproute2 nftables iputils-ping \
-  libre2-dev \
-  runc busybox-static containerd"
+  libre2-dev runc busybox-static containerd"
 # libre2-dev: RE2, the regular expressions of HTTP fault rules (policies
 # and the http plugin's proxy): linear time whatever the input, so a
 # hostile path or header cannot stall or overflow the daemon.
+# runc and busybox-static: the cri plugin's tests run their faults inside real
+# runc containers whose whole userland is the static busybox
+# (tests/support/runc_container.hpp).
 # libsystemd-dev: sd-bus, how the os plugin's `systemd stop` talks to systemd.
 # user-mode-linux (/usr/bin/linux, a Linux kernel run as an ordinary
 # process) and kmod: the tests that need a kernel of their own (the wall
