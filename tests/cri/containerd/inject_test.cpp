@@ -270,8 +270,11 @@ TEST_CASE("destroy after the containerd container was deleted: 200, and the resu
     INFO(gone.body.dump());
     CHECK(gone.status == 200);
     CHECK(at(gone.body, "/data/status") == "destroyed");
-    CHECK(at(gone.body, "/data/result/container") == "deleted");
-    CHECK(at(gone.body, "/data/result/id") == r.c.id());
+    // What destroy reports: the container is gone, and with it what the
+    // fault changed in its rootfs.
+    CHECK(at(gone.body, "/data/destroy_result/container") == "deleted");
+    CHECK(at(gone.body, "/data/destroy_result/id") == r.c.id());
+    CHECK(at(gone.body, "/data/destroy_result/vanished").is_string());
     // The deleted file's backup went with the container: nothing of it is
     // kept in bladed's state dir.
     const fs::path kept = r.bladed.dir / "state" / "plugins" / "cri" / "containers" / r.c.id();
