@@ -70,7 +70,9 @@
 namespace blade::test {
 
 // True when /sys/fs/cgroup is the cgroup v2 hierarchy itself.
-inline bool cgroup_v2_only() { return std::filesystem::exists("/sys/fs/cgroup/cgroup.controllers"); }
+inline bool cgroup_v2_only() {
+  return std::filesystem::exists("/sys/fs/cgroup/cgroup.controllers");
+}
 
 // Where runc makes a container's cgroup `path` ("/parent/id"): one dir per
 // hierarchy under /sys/fs/cgroup on v1 (cpu, memory, ..., the named
@@ -112,7 +114,8 @@ inline std::vector<std::string> mounts_under(const std::filesystem::path &dir) {
     fields >> id >> parent >> dev >> root >> point;
     if (point.rfind(prefix, 0) == 0) out.push_back(point);
   }
-  std::sort(out.begin(), out.end(), [](const auto &a, const auto &b) { return a.size() > b.size(); });
+  std::sort(out.begin(), out.end(),
+            [](const auto &a, const auto &b) { return a.size() > b.size(); });
   return out;
 }
 
@@ -158,10 +161,10 @@ class ContainerdDaemon {
     // containers through containerd's own API.
     std::ofstream(dir_ / "config.toml") << "version = 2\n"
                                            "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n";
-    process_.emplace(std::vector<std::string>{BLADE_CONTAINERD_PATH, "--root", root(), "--state",
-                                              state(), "--address", socket(), "--config",
-                                              dir_ / "config.toml"},
-                     std::vector<std::string>{}, log_file());
+    process_.emplace(
+        std::vector<std::string>{BLADE_CONTAINERD_PATH, "--root", root(), "--state", state(),
+                                 "--address", socket(), "--config", dir_ / "config.toml"},
+        std::vector<std::string>{}, log_file());
     // Up when its socket answers a real request, not merely exists.
     const bool up = eventually(
         [&] {
@@ -171,7 +174,8 @@ class ContainerdDaemon {
         },
         std::chrono::seconds(20));
     if (!up) {
-      const std::string why = "containerd did not answer on " + socket() + ": " + read_text(log_file());
+      const std::string why =
+          "containerd did not answer on " + socket() + ": " + read_text(log_file());
       stop();
       throw std::runtime_error(why);
     }
@@ -186,6 +190,10 @@ class ContainerdDaemon {
   // The runc root its shims are told to use (ctr run --runc-root).
   std::string runc_root() const { return dir_ / "runc"; }
   std::string fifo_dir() const { return dir_ / "fifo"; }
+  // The cgroup its containers are made under ("/blade-<its dir's name>", in
+  // place of containerd's default /<ns>): its own, so removing it touches
+  // nothing another test made.
+  std::string cgroup_parent() const { return "/blade-" + dir_.path().filename().string(); }
   const std::filesystem::path &dir() const { return dir_.path(); }
   std::filesystem::path log_file() const { return dir_ / "containerd.log"; }
   std::filesystem::path ctr_log() const { return dir_ / "ctr.log"; }
@@ -201,7 +209,8 @@ class ContainerdDaemon {
   // Stops everything it started: containers a failed test left (runc delete
   // -f in the private runc root, which also removes their cgroups), the
   // daemon (SIGTERM, then SIGKILL after 5 s), the shims serving this socket,
-  // the mounts under its dir; then removes the dir. Idempotent.
+  // the mounts under its dir, its cgroup parent; the dir itself goes with
+  // the object. Idempotent.
   void stop() {
     std::error_code ec;
     for (const auto &ns : std::filesystem::directory_iterator(runc_root(), ec))
@@ -217,12 +226,26 @@ class ContainerdDaemon {
       process_.reset();
     }
     // A shim outlives containerd by design (it holds the container); it is
-    // this daemon's only if its -address is this socket.
-    for (pid_t shim : pids_with_arg(socket()))
+    // this daemon's only if its -address is this socket. Killed, it leaves
+    // its ttrpc socket behind (in /run/containerd/s, whatever --state says);
+    // the task dir's `address` names it.
+    const auto shims = pids_with_arg(socket());
+    for (pid_t shim : shims)
       ::kill(shim, SIGKILL);
     eventually([&] { return pids_with_arg(socket()).empty(); }, std::chrono::seconds(5));
+    if (!shims.empty()) {
+      const std::filesystem::path tasks =
+          std::filesystem::path(state()) / "io.containerd.runtime.v2.task";
+      for (const auto &ns : std::filesystem::directory_iterator(tasks, ec))
+        for (const auto &task : std::filesystem::directory_iterator(ns.path(), ec)) {
+          const std::string address = read_text(task.path() / "address");
+          if (address.rfind("unix://", 0) == 0) ::unlink(address.substr(7).c_str());
+        }
+    }
     for (const auto &m : mounts_under(dir_.path()))
       ::umount2(m.c_str(), MNT_DETACH);
+    for (const auto &dir : cgroup_dirs(cgroup_parent()))
+      ::rmdir(dir.c_str());  // empty by now: runc delete removed what was in it
   }
 
  private:
@@ -257,17 +280,15 @@ class ContainerdContainer {
  public:
   ContainerdContainer(const ContainerdDaemon &d, ContainerdContainerOptions o)
       : d_(d), o_(std::move(o)) {
-    // A cgroup parent of its own (not containerd's default /<ns>/<id>), so
-    // removing it afterwards touches nothing another test made.
-    cgroup_parent_ = "blade-" + d_.dir().filename().string();
-    std::vector<std::string> args{"run", "-d", "--null-io", "--runc-root", d_.runc_root(),
-                                  "--cgroup", cgroups_path()};
+    std::vector<std::string> args{"run",          "-d",       "--null-io",   "--runc-root",
+                                  d_.runc_root(), "--cgroup", cgroups_path()};
     for (const auto &[k, v] : o_.labels)
       args.insert(args.end(), {"--label", k + "=" + v});
     for (const auto &[k, v] : o_.annotations)
       args.insert(args.end(), {"--annotation", k + "=" + v});
     if (!o_.cpus.empty()) args.insert(args.end(), {"--cpus", o_.cpus});
-    if (o_.memory_limit > 0) args.insert(args.end(), {"--memory-limit", std::to_string(o_.memory_limit)});
+    if (o_.memory_limit > 0)
+      args.insert(args.end(), {"--memory-limit", std::to_string(o_.memory_limit)});
     args.push_back(o_.image);
     args.push_back(o_.id);
     args.insert(args.end(), o_.args.begin(), o_.args.end());
@@ -283,7 +304,7 @@ class ContainerdContainer {
 
   const std::string &id() const { return o_.id; }
   const std::string &ns() const { return o_.ns; }
-  std::string cgroups_path() const { return "/" + cgroup_parent_ + "/" + o_.id; }
+  std::string cgroups_path() const { return d_.cgroup_parent() + "/" + o_.id; }
   std::filesystem::path task_dir() const {
     return std::filesystem::path(d_.state()) / "io.containerd.runtime.v2.task" / o_.ns / o_.id;
   }
@@ -294,8 +315,8 @@ class ContainerdContainer {
   // hierarchy's, or the one v2 dir.
   std::filesystem::path cgroup_dir(const std::string &controller) const {
     const std::filesystem::path base("/sys/fs/cgroup");
-    return cgroup_v2_only() ? base / cgroup_parent_ / o_.id
-                            : base / controller / cgroup_parent_ / o_.id;
+    const std::string rel = cgroups_path().substr(1);
+    return cgroup_v2_only() ? base / rel : base / controller / rel;
   }
   // The init's host pid, as the task dir says; 0 when it has none.
   pid_t init_pid() const {
@@ -307,8 +328,8 @@ class ContainerdContainer {
   // host pid, found among the container's cgroup's processes by its exact
   // command line; 0 if it did not show up.
   pid_t exec_detached(const std::string &exec_id, const std::vector<std::string> &argv) const {
-    std::vector<std::string> args{"task", "exec", "-d", "--fifo-dir", d_.fifo_dir(),
-                                  "--exec-id", exec_id, o_.id};
+    std::vector<std::string> args{"task",        "exec",      "-d",    "--fifo-dir",
+                                  d_.fifo_dir(), "--exec-id", exec_id, o_.id};
     args.insert(args.end(), argv.begin(), argv.end());
     if (d_.ctr(o_.ns, args) != 0) return 0;
     std::string want;
@@ -332,21 +353,21 @@ class ContainerdContainer {
     removed_ = true;
     if (std::filesystem::exists(task_dir())) {
       d_.ctr(o_.ns, {"task", "kill", "-s", "SIGKILL", o_.id});
-      eventually([&] { return d_.ctr(o_.ns, {"task", "delete", o_.id}) == 0; },
-                 std::chrono::seconds(10));
+      eventually(
+          [&] {
+            return d_.ctr(o_.ns, {"task", "delete", o_.id}) == 0;
+          },
+          std::chrono::seconds(10));
     }
     d_.ctr(o_.ns, {"container", "delete", o_.id});
-    // runc removes the container's own dirs; the parent is this fixture's.
-    for (const auto &dir : cgroup_dirs(cgroups_path())) {
+    // runc removes them; in case it did not (the parent is the daemon's).
+    for (const auto &dir : cgroup_dirs(cgroups_path()))
       ::rmdir(dir.c_str());
-      ::rmdir(dir.parent_path().c_str());
-    }
   }
 
  private:
   const ContainerdDaemon &d_;
   ContainerdContainerOptions o_;
-  std::string cgroup_parent_;
   bool removed_ = false;
 };
 
@@ -358,8 +379,8 @@ class ContainerdImage {
                   std::string ref)
       : d_(d), ns_(std::move(ns)), ref_(std::move(ref)) {
     if (d_.ctr(ns_, {"image", "import", tar}) != 0)
-      throw std::runtime_error("ctr image import " + tar.string() + " failed: " +
-                               read_text(d_.ctr_log()));
+      throw std::runtime_error("ctr image import " + tar.string() +
+                               " failed: " + read_text(d_.ctr_log()));
   }
   ~ContainerdImage() { d_.ctr(ns_, {"image", "rm", ref_}); }
   ContainerdImage(const ContainerdImage &) = delete;

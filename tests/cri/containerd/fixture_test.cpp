@@ -87,7 +87,9 @@ TEST_CASE("a private containerd runs a busybox container in k8s.io and leaves no
       REQUIRE(init > 0);
       CHECK(process_state(init) != 0);
       CHECK(read_text(fs::path("/proc") / std::to_string(init) / "cmdline") ==
-            std::string("sleep\0" "100000\0", 13));
+            std::string("sleep\0"
+                        "100000\0",
+                        13));
       const json spec = json::parse(read_text(task_dir / "config.json"));
       CHECK(spec["annotations"]["io.kubernetes.cri.container-name"] == "web");
       CHECK(spec["annotations"]["io.kubernetes.cri.sandbox-name"] == "web-0");
@@ -110,8 +112,7 @@ TEST_CASE("a private containerd runs a busybox container in k8s.io and leaves no
       const auto labels = st["config"]["labels"];
       CHECK(std::find(labels.begin(), labels.end(), "io.kubernetes.cri.container-name=web") !=
             labels.end());
-      CHECK(std::find(labels.begin(), labels.end(), "bundle=" + task_dir.string()) !=
-            labels.end());
+      CHECK(std::find(labels.begin(), labels.end(), "bundle=" + task_dir.string()) != labels.end());
 
       // Its cgroup holds the init, with the quota and limit asked for.
       CHECK(in_procs(c.cgroup_dir("cpu"), init));
@@ -131,8 +132,6 @@ TEST_CASE("a private containerd runs a busybox container in k8s.io and leaves no
       CHECK(process_state(exec_pid) == 0);
       for (const auto &dir : cgroups)
         CHECK_MESSAGE(!fs::exists(dir), dir);
-      for (const auto &dir : cgroups)
-        CHECK_MESSAGE(!fs::exists(dir.parent_path()), dir.parent_path());
     }
     CHECK(mounts_under(daemon_dir).empty());
   }
@@ -141,4 +140,45 @@ TEST_CASE("a private containerd runs a busybox container in k8s.io and leaves no
   CHECK(::kill(daemon_pid, 0) != 0);
   CHECK_FALSE(fs::exists(daemon_dir));
   CHECK(mounts_under(daemon_dir).empty());
+  for (const auto &dir : cgroups)  // the daemon's cgroup parent
+    CHECK_MESSAGE(!fs::exists(dir.parent_path()), dir.parent_path());
+}
+
+TEST_CASE("a container its test did not remove goes with the daemon") {
+  TempDir tmp("blade-oci");
+  build_busybox_oci_image(tmp / "busybox.tar", "blade.test/busybox:1");
+  fs::path daemon_dir;
+  std::string socket;
+  pid_t init = 0;
+  std::vector<fs::path> cgroups;
+  fs::path shim_socket;
+  {
+    ContainerdDaemon d;
+    daemon_dir = d.dir();
+    socket = d.socket();
+    ContainerdImage image(d, "k8s.io", tmp / "busybox.tar", "blade.test/busybox:1");
+    // Run by hand, as a test that failed before its cleanup would leave it.
+    const std::string cgroup = d.cgroup_parent() + "/leftover";
+    REQUIRE(d.ctr("k8s.io", {"run", "-d", "--null-io", "--runc-root", d.runc_root(), "--cgroup",
+                             cgroup, image.ref(), "leftover", "sleep", "100000"}) == 0);
+    cgroups = cgroup_dirs(cgroup);
+    const fs::path task =
+        fs::path(d.state()) / "io.containerd.runtime.v2.task" / "k8s.io" / "leftover";
+    init = std::stoi(read_text(task / "init.pid"));
+    const std::string address = read_text(task / "address");
+    REQUIRE(address.rfind("unix://", 0) == 0);
+    shim_socket = address.substr(7);
+    REQUIRE(fs::exists(shim_socket));
+    REQUIRE(process_state(init) != 0);
+    REQUIRE(!mounts_under(daemon_dir).empty());
+  }
+  CHECK(process_state(init) == 0);
+  CHECK(pids_with_arg(socket).empty());
+  CHECK_FALSE(fs::exists(shim_socket));
+  CHECK(mounts_under(daemon_dir).empty());
+  CHECK_FALSE(fs::exists(daemon_dir));
+  for (const auto &dir : cgroups) {
+    CHECK_MESSAGE(!fs::exists(dir), dir);
+    CHECK_MESSAGE(!fs::exists(dir.parent_path()), dir.parent_path());
+  }
 }

@@ -43,8 +43,11 @@ BladedOptions cri_options(const ContainerdDaemon &d, const TempDir &tmp) {
   const fs::path config = tmp / "bladed.yaml";
   std::ofstream(config) << "plugins:\n"
                            "  cri:\n"
-                           "    containerd_runc_root: " << d.runc_root() << "\n"
-                           "    helper_path: " << BLADE_CRI_HELPER_PATH << "\n";
+                           "    containerd_runc_root: "
+                        << d.runc_root()
+                        << "\n"
+                           "    helper_path: "
+                        << BLADE_CRI_HELPER_PATH << "\n";
   return only_plugin(fs::path(BLADE_BUILT_PLUGIN_DIR) / "cri.so", {"--config", config.string()});
 }
 
@@ -62,8 +65,7 @@ json merged(json a, const json &b) {
 // The container flags naming this containerd; `more` adds the selector and
 // the fault's own flags.
 json flags(const ContainerdDaemon &d, json more) {
-  return merged({{"container-runtime", "containerd"}, {"container-state-root", d.state()}},
-                more);
+  return merged({{"container-runtime", "containerd"}, {"container-state-root", d.state()}}, more);
 }
 
 json cri_body(const std::string &target, const std::string &action, json f) {
@@ -138,9 +140,9 @@ TEST_CASE("process stop in a containerd container named by its kubelet container
     REQUIRE(eventually([&] { return process_state(r.target) == 'S'; }));
     auto http = r.bladed.client();
 
-    const Answer stop = create(http, cri_body("process", "stop",
-                                              flags(r.d, {{"container-name", "web"},
-                                                          {"process", "200001"}})));
+    const Answer stop =
+        create(http, cri_body("process", "stop",
+                              flags(r.d, {{"container-name", "web"}, {"process", "200001"}})));
     REQUIRE_MESSAGE(stop.status == 201, stop.body.dump(), "\n", read_text(r.bladed.log_file()));
     CHECK(at(stop.body, "/data/result/container/runtime") == "containerd");
     CHECK(at(stop.body, "/data/result/container/id") == r.c.id());
@@ -206,10 +208,10 @@ TEST_CASE("a container of another containerd namespace: 404 from k8s.io, found i
     REQUIRE(other_target > 0);
     REQUIRE(eventually([&] { return process_state(other_target) == 'S'; }));
 
-    for (const json &selector : {json{{"container-name", "db"}},
-                                 json{{"container-id", other.id.substr(0, 12)}}}) {
-      const Answer miss = create(http, cri_body("process", "stop",
-                                                flags(r.d, merged(selector, {{"process", "200002"}}))));
+    for (const json &selector :
+         {json{{"container-name", "db"}}, json{{"container-id", other.id.substr(0, 12)}}}) {
+      const Answer miss = create(
+          http, cri_body("process", "stop", flags(r.d, merged(selector, {{"process", "200002"}}))));
       INFO(miss.body.dump());
       CHECK(miss.status == 404);
       // The message says what was looked at: the runtime, its state and
@@ -240,10 +242,10 @@ TEST_CASE("a dry run in a containerd container names it and changes nothing") {
   Rig r;
   REQUIRE(r.target > 0);
   auto http = r.bladed.client();
-  const Answer dry = create(http, merged(cri_body("process", "stop",
-                                                  flags(r.d, {{"container-name", "web"},
-                                                              {"process", "200001"}})),
-                                         {{"dry_run", true}}));
+  const Answer dry =
+      create(http, merged(cri_body("process", "stop",
+                                   flags(r.d, {{"container-name", "web"}, {"process", "200001"}})),
+                          {{"dry_run", true}}));
   INFO(dry.body.dump());
   REQUIRE(dry.status == 200);
   CHECK(at(dry.body, "/data/plan/container/id") == r.c.id());
@@ -257,9 +259,9 @@ TEST_CASE("destroy after the containerd container was deleted: 200, and the resu
     Rig r;
     traces.emplace(r.c);
     auto http = r.bladed.client();
-    const Answer del = create(http, cri_body("file", "delete",
-                                             flags(r.d, {{"container-name", "web"},
-                                                         {"filepath", kOciVictimPath}})));
+    const Answer del = create(
+        http, cri_body("file", "delete",
+                       flags(r.d, {{"container-name", "web"}, {"filepath", kOciVictimPath}})));
     REQUIRE_MESSAGE(del.status == 201, del.body.dump(), "\n", read_text(r.bladed.log_file()));
     REQUIRE_FALSE(fs::exists(inside(r.init, kOciVictimPath)));
 

@@ -10,11 +10,11 @@
 #include <memory>
 #include <string>
 
-#include <blade/plugin.hpp>
 #include <doctest/doctest.h>
+#include <blade/plugin.hpp>
 
-#include "../../../plugins/cri/src/resolver.hpp"
 #include "../../../plugins/common/proc_reader.hpp"
+#include "../../../plugins/cri/src/resolver.hpp"
 #include "../../support/containerd_daemon.hpp"
 #include "../../support/file_text.hpp"
 #include "../../support/oci_image.hpp"
