@@ -23,6 +23,7 @@
 
 using blade::test::build_busybox_oci_image;
 using blade::test::cgroup_dirs;
+using blade::test::cgroup_v2_only;
 using blade::test::ContainerdContainer;
 using blade::test::ContainerdContainerOptions;
 using blade::test::ContainerdDaemon;
@@ -116,8 +117,13 @@ TEST_CASE("a private containerd runs a busybox container in k8s.io and leaves no
 
       // Its cgroup holds the init, with the quota and limit asked for.
       CHECK(in_procs(c.cgroup_dir("cpu"), init));
-      CHECK(read_text(c.cgroup_dir("cpu") / "cpu.cfs_quota_us") == "50000\n");
-      CHECK(read_text(c.cgroup_dir("memory") / "memory.limit_in_bytes") == "67108864\n");
+      if (cgroup_v2_only()) {
+        CHECK(read_text(c.cgroup_dir("cpu") / "cpu.max") == "50000 100000\n");
+        CHECK(read_text(c.cgroup_dir("memory") / "memory.max") == "67108864\n");
+      } else {
+        CHECK(read_text(c.cgroup_dir("cpu") / "cpu.cfs_quota_us") == "50000\n");
+        CHECK(read_text(c.cgroup_dir("memory") / "memory.limit_in_bytes") == "67108864\n");
+      }
 
       // A second process inside, found on the host by its command line.
       exec_pid = c.exec_detached("second", {"sleep", "200001"});

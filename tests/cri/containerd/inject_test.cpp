@@ -130,7 +130,9 @@ void check_no_helper(const BladedProcess &bladed) {
 
 }  // namespace
 
-TEST_CASE("process stop in a containerd container named by its kubelet container name") {
+TEST_CASE(
+    "process stop in a containerd container named by its kubelet container name, then by its pod's "
+    "labels") {
   std::optional<Traces> traces;
   {
     Rig r;
@@ -153,6 +155,20 @@ TEST_CASE("process stop in a containerd container named by its kubelet container
     CHECK(process_state(r.init) != 'T');
 
     check_destroyed(http, stop.uid());
+    CHECK(eventually([&] { return process_state(r.target) == 'S'; }));
+
+    // The same by the pod's kubelet labels, which containerd keeps on disk
+    // only as its CRI annotations (sandbox-name, sandbox-namespace).
+    const Answer by_pod = create(
+        http,
+        cri_body("process", "stop",
+                 flags(r.d, {{"container-label-selector",
+                              "io.kubernetes.pod.name=web-0,io.kubernetes.pod.namespace=default"},
+                             {"process", "200001"}})));
+    REQUIRE_MESSAGE(by_pod.status == 201, by_pod.body.dump());
+    CHECK(at(by_pod.body, "/data/result/container/id") == r.c.id());
+    CHECK(eventually([&] { return process_state(r.target) == 'T'; }));
+    check_destroyed(http, by_pod.uid());
     CHECK(eventually([&] { return process_state(r.target) == 'S'; }));
     check_no_helper(r.bladed);
   }
