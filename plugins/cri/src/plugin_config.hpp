@@ -12,24 +12,26 @@
 
 namespace blade::cri {
 
-// Validated by bladed before the plugin sees it.
+// Validated by bladed before the plugin sees it. Each root left out keeps
+// its runtime's own default (RuntimeRoots in resolver.hpp, the one place
+// they are written).
 inline constexpr const char *kConfigSchema = R"json({
   "type": "object",
   "additionalProperties": false,
   "properties": {
     "helper_path": {"type": "string", "minLength": 1,
       "description": "blade-cri-helper; default: the one next to cri.so"},
-    "runc_root": {"type": "string", "minLength": 1, "default": "/run/runc",
+    "runc_root": {"type": "string", "minLength": 1,
       "description": "runc's --root: its containers' state.json"},
-    "containerd_state": {"type": "string", "minLength": 1, "default": "/run/containerd",
+    "containerd_state": {"type": "string", "minLength": 1,
       "description": "containerd's state dir (its io.containerd.runtime.v2.task/<ns>/<id>/)"},
-    "containerd_runc_root": {"type": "string", "minLength": 1, "default": "/run/containerd/runc",
+    "containerd_runc_root": {"type": "string", "minLength": 1,
       "description": "the runc root containerd's shim uses"},
-    "crio_storage": {"type": "string", "minLength": 1, "default": "/run/containers/storage",
+    "crio_storage": {"type": "string", "minLength": 1,
       "description": "CRI-O's containers' run dir (userdata)"},
-    "crio_runc_root": {"type": "string", "minLength": 1, "default": "/run/runc",
+    "crio_runc_root": {"type": "string", "minLength": 1,
       "description": "the runc root CRI-O uses"},
-    "docker_socket": {"type": "string", "minLength": 1, "default": "/var/run/docker.sock",
+    "docker_socket": {"type": "string", "minLength": 1,
       "description": "docker's API socket"}
   }
 })json";

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -52,50 +53,51 @@ HelperRequest acting(const std::string &mode) {
   return r;
 }
 
+// Starts the fake in `mode` and serves it to its done (or its end).
+struct FakeRun {
+  Logged logged;
+  std::unique_ptr<HelperSession> session;
+  HelperDone done;
+  explicit FakeRun(const std::string &mode) {
+    session = HelperSession::start(BLADE_CRI_FAKE_HELPER_PATH, acting(mode), logged.hooks());
+    TestCall tc;
+    done = session->wait_done(tc.call());
+  }
+};
+
 bool gone(pid_t pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; }
 
 }  // namespace
 
 TEST_CASE("a helper that exits without an answer: INTERNAL with its status and its stderr logged") {
-  Logged logged;
-  auto s = HelperSession::start(BLADE_CRI_FAKE_HELPER_PATH, acting("exit3"), logged.hooks());
-  TestCall tc;
-  const HelperDone d = s->wait_done(tc.call());
-  CHECK(d.status == BLADE_STATUS_INTERNAL);
-  CHECK_MESSAGE(d.error.find("exited with status 3 before it answered") != std::string::npos,
-                d.error);
-  CHECK(logged.any_with("oops from the fake helper"));
-  CHECK_FALSE(s->alive());
+  FakeRun run("exit3");
+  CHECK(run.done.status == BLADE_STATUS_INTERNAL);
+  CHECK_MESSAGE(run.done.error.find("exited with status 3 before it answered") != std::string::npos,
+                run.done.error);
+  CHECK(run.logged.any_with("oops from the fake helper"));
+  CHECK_FALSE(run.session->alive());
 }
 
 TEST_CASE("a helper killed by a signal: INTERNAL naming the signal") {
-  Logged logged;
-  auto s = HelperSession::start(BLADE_CRI_FAKE_HELPER_PATH, acting("sigkill"), logged.hooks());
-  TestCall tc;
-  const HelperDone d = s->wait_done(tc.call());
-  CHECK(d.status == BLADE_STATUS_INTERNAL);
-  CHECK_MESSAGE(d.error.find("killed by signal 9 (SIGKILL)") != std::string::npos, d.error);
+  FakeRun run("sigkill");
+  CHECK(run.done.status == BLADE_STATUS_INTERNAL);
+  CHECK_MESSAGE(run.done.error.find("killed by signal 9 (SIGKILL)") != std::string::npos,
+                run.done.error);
 }
 
 TEST_CASE("a helper that breaks the protocol is killed") {
-  Logged logged;
-  auto s = HelperSession::start(BLADE_CRI_FAKE_HELPER_PATH, acting("garbage"), logged.hooks());
-  TestCall tc;
-  const HelperDone d = s->wait_done(tc.call());
-  CHECK(d.status == BLADE_STATUS_INTERNAL);
-  CHECK_MESSAGE(d.error.find("not a JSON object") != std::string::npos, d.error);
-  CHECK_FALSE(s->alive());
+  FakeRun run("garbage");
+  CHECK(run.done.status == BLADE_STATUS_INTERNAL);
+  CHECK_MESSAGE(run.done.error.find("not a JSON object") != std::string::npos, run.done.error);
+  CHECK_FALSE(run.session->alive());
 }
 
 TEST_CASE("a helper that will not go when the session ends is killed after 2 s") {
-  Logged logged;
-  auto s = HelperSession::start(BLADE_CRI_FAKE_HELPER_PATH, acting("hang"), logged.hooks());
-  TestCall tc;
-  const HelperDone d = s->wait_done(tc.call());
-  REQUIRE(d.status == BLADE_STATUS_OK);
-  const pid_t pid = s->pid();
+  FakeRun run("hang");
+  REQUIRE(run.done.status == BLADE_STATUS_OK);
+  const pid_t pid = run.session->pid();
   const auto t0 = std::chrono::steady_clock::now();
-  s.reset();
+  run.session.reset();
   const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   MESSAGE("the session's end took " << waited << " s with a helper that ignores it");
   CHECK(waited >= 1.9);

@@ -206,13 +206,18 @@ struct HelperSession::Impl {
         kill_and_reap();
         return {BLADE_STATUS_INTERNAL, who() + " broke the protocol (" + e.what() + "); killed"};
       }
-      for (const json &m : got.messages) {
-        if (text_of(m, "type", "") == "done") {
-          HelperDone d = done_of(m);
-          if (op == "create" && d.status == BLADE_STATUS_OK) start_watching();
-          return d;
+      for (std::size_t i = 0; i < got.messages.size(); ++i) {
+        if (text_of(got.messages[i], "type", "") != "done") {
+          serve(got.messages[i], true);
+          continue;
         }
-        serve(m, true);
+        // What came in the same read after the done (a holding fault's
+        // first log) is the watcher's kind of message: served, not lost.
+        for (std::size_t j = i + 1; j < got.messages.size(); ++j)
+          serve(got.messages[j], false);
+        HelperDone d = done_of(got.messages[i]);
+        if (op == "create" && d.status == BLADE_STATUS_OK) start_watching();
+        return d;
       }
       if (!got.open) return died();
     }
