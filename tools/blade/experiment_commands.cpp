@@ -261,7 +261,9 @@ int run_create(Context &ctx) {
   for (const auto &name : flag_names) {
     if (!vm.count(name)) continue;
     const std::string value = vm[name].as<std::string>();
-    flags[name] = path_flags.count(name) ? absolute_path(value) : value;
+    // A relative path means the caller's directory only on the host; in a
+    // container it is sent as given, and refused there as over the API.
+    flags[name] = path_flags.count(name) && scope == "host" ? absolute_path(value) : value;
   }
   body["flags"] = flags;
   if (vm.count("timeout"))

@@ -11,6 +11,10 @@ namespace blade::cri {
 // Generated at build time by tools/cri_spec.py.
 std::span<const std::string_view> container_flags();
 
-bool is_container_flag(std::string_view name);
+inline bool is_container_flag(std::string_view name) {
+  for (std::string_view f : container_flags())
+    if (f == name) return true;
+  return false;
+}
 
 }  // namespace blade::cri

@@ -7,20 +7,10 @@
 
 namespace blade::cri {
 
-namespace {
-
-void throw_if_failed(const HelperDone &done) {
-  // The inner fault's status passes through (e.g. FAILED_PRECONDITION for
-  // a netem qdisc on a kernel without sch_netem, as on the host).
-  if (done.status != BLADE_STATUS_OK) throw sdk::Error(done.status, done.error);
-}
-
-}  // namespace
-
 sdk::Outcome CriPlugin::create(const sdk::Request &req, sdk::Call &call) {
   check_offered(req.target(), req.action());
   const Selector sel = parse_selector(req);
-  const Container c = find_container(sel, roots_for(req, config_.roots));
+  const Container c = find_container(sel, config_.roots);
   const InnerSetup setup = inner_setup(req.target(), req.action(), c);
 
   auto live = std::make_unique<Live>();
@@ -50,7 +40,7 @@ sdk::Outcome CriPlugin::create(const sdk::Request &req, sdk::Call &call) {
 std::string CriPlugin::dry_run(const sdk::Request &req, sdk::Call &call) {
   check_offered(req.target(), req.action());
   const Selector sel = parse_selector(req);
-  const Container c = find_container(sel, roots_for(req, config_.roots));
+  const Container c = find_container(sel, config_.roots);
   const InnerSetup setup = inner_setup(req.target(), req.action(), c);
   Live live;
   live.uid = std::string(req.uid());

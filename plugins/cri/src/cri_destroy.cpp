@@ -17,10 +17,6 @@ namespace blade::cri {
 
 namespace {
 
-void throw_if_failed(const HelperDone &done) {
-  if (done.status != BLADE_STATUS_OK) throw sdk::Error(done.status, done.error);
-}
-
 // A helper of a bladed that is gone: it exits when its socket closes, so
 // one still alive is stuck; only that very process (pid + start) is killed.
 void end_orphan_helper(const std::optional<HelperRef> &helper) {
@@ -80,8 +76,12 @@ void CriPlugin::destroy(const sdk::Request &req, sdk::Call &call) {
   std::optional<Container> now;
   std::string why_gone = "its runtime no longer lists it";
   try {
-    now = find_by_id(rec.container.runtime, rec.container.id, rec.container.ns,
-                     roots_for(req, config_.roots));
+    const Selector sel = parse_selector(req);
+    // Only containerd's containers have a namespace; the others' records
+    // hold none, and the selector's (checked, unused) stands in.
+    now = find_by_id(rec.container.runtime, rec.container.id,
+                     rec.container.ns.empty() ? sel.ns : rec.container.ns,
+                     effective_roots(sel, config_.roots));
   } catch (const Unavailable &e) {
     why_gone = std::string("its runtime does not answer: ") + e.what();
   }

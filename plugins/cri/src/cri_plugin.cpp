@@ -16,10 +16,8 @@ namespace blade::cri {
 // plugins' specs and spec-yaml/container-flags.yaml.
 extern const unsigned char kSpecYaml[];
 
-bool is_container_flag(std::string_view name) {
-  for (std::string_view f : container_flags())
-    if (f == name) return true;
-  return false;
+void throw_if_failed(const HelperDone &done) {
+  if (done.status != BLADE_STATUS_OK) throw sdk::Error(done.status, done.error);
 }
 
 CriPlugin::CriPlugin(sdk::Host host) : host_(host), config_(plugin_config(host)) {}
@@ -49,7 +47,9 @@ HelperDone CriPlugin::run_helper(Live &live, const sdk::Request &req, const std:
                                  std::optional<std::string> inner_restore) {
   HelperRequest hr;
   hr.op = op;
-  hr.uid = std::string(req.uid());
+  // A dry run has no experiment, so no uid; the helper's request needs one
+  // (its inner faults name their records by it), and nothing is recorded.
+  hr.uid = req.uid().empty() ? std::string("dry-run") : std::string(req.uid());
   hr.target = std::string(req.target());
   hr.action = std::string(req.action());
   for (std::size_t i = 0; i < req.flag_count(); ++i)
@@ -87,7 +87,19 @@ HelperDone CriPlugin::run_helper(Live &live, const sdk::Request &req, const std:
   hooks.log = [host, uid](blade_log_level level, const std::string &message) {
     host.log(level, "cri " + uid + ": " + message);
   };
-  hooks.fault_ended = [host, uid](const std::string &reason) { host.fault_ended(uid, reason); };
+  // The helper's death ends a fault that lived in it (burners, held memory,
+  // a tracer, sockets) or in the container's namespaces, which its death
+  // usually means are gone (the container stopped). What the fault changed
+  // in the rootfs outlives both: that experiment stays active, so its
+  // destroy undoes the change, in a restarted container too.
+  if (outlives_init(hr.target, hr.action)) {
+    hooks.fault_ended = [host, uid](const std::string &reason) {
+      host.warn("cri " + uid + ": the helper ended (" + reason +
+                "); the change in the container's rootfs stays until the experiment is destroyed");
+    };
+  } else {
+    hooks.fault_ended = [host, uid](const std::string &reason) { host.fault_ended(uid, reason); };
+  }
   live.session = HelperSession::start(config_.helper_path, hr, std::move(hooks));
   return live.session->wait_done(*live.call);
 }

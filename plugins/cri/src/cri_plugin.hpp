@@ -5,6 +5,7 @@
 // and runs the host plugins' own fault code there.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -20,12 +21,20 @@
 
 namespace blade::cri {
 
+// The inner fault's status passes through as the call's (e.g.
+// FAILED_PRECONDITION for a netem qdisc on a kernel without sch_netem, as
+// on the host).
+void throw_if_failed(const HelperDone &done);
+
 class CriPlugin {
  public:
   // Calls only share the session map (locked); a slow create (a mem load
   // climbing) must not hold up others.
   static constexpr bool concurrent_calls = true;
   static constexpr const char *config_schema = kConfigSchema;
+  // 1.2's write-ahead records are what make a crash between entering the
+  // container and the fault's first step recoverable; 1.3 gives the config.
+  static constexpr std::uint16_t abi_minor = 3;
 
   explicit CriPlugin(sdk::Host host);
 

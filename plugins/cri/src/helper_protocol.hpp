@@ -17,7 +17,8 @@
 //    "result":<JSON>,"restore":<JSON>,"plan":<JSON>}
 // After a create's done with status 0 the helper stays, holding the fault
 // (burner threads, held sockets, tracers), until the plugin writes
-// {"op":"destroy"} (it runs destroy on the same instance, sends report/done
+// {"op":"destroy","deadline_ms":N} (N as in HelperRequest; it runs destroy
+// on the same instance, from the create's record, sends report/done
 // and exits) or closes the socket (the daemon is gone: it exits at once, so
 // what lives only in it dies as the host plugins' faults die with bladed;
 // what persists is undone later by a fresh helper's stateless destroy).
@@ -43,6 +44,7 @@ struct EnterPlan {
   bool net = false;
   bool ipc = false;
   bool uts = false;
+  // mnt needs pid_ns: the container's /proc shows only its own processes.
   // Join every cgroup hierarchy of the init (v1 and v2), so cpu is
   // throttled by the container's quota and memory charged to its limit.
   bool cgroup = false;
@@ -94,5 +96,12 @@ class LineBuffer {
   std::size_t max_;
   std::string buf_;
 };
+
+// Writes all of `text` to the stream socket `fd`; false once the peer is
+// gone (never SIGPIPE).
+bool send_all(int fd, const std::string &text);
+// One read of `fd` (retried on EINTR) appended to `buf`; false at end of
+// file or on an error.
+bool read_some(int fd, LineBuffer &buf);
 
 }  // namespace blade::cri

@@ -21,13 +21,6 @@ void take(const nlohmann::json &cfg, const char *key, std::string &into) {
   if (cfg.contains(key) && cfg[key].is_string()) into = cfg[key].get<std::string>();
 }
 
-std::string absolute_flag(const char *name, std::string value) {
-  if (value.empty() || value.front() != '/')
-    throw sdk::InvalidArgument("flag " + std::string(name) + " must be an absolute path, got '" +
-                               value + "'");
-  return value;
-}
-
 }  // namespace
 
 PluginConfig plugin_config(const sdk::Host &host) {
@@ -44,33 +37,6 @@ PluginConfig plugin_config(const sdk::Host &host) {
   }
   if (out.helper_path.empty()) out.helper_path = own_dir() + "/blade-cri-helper";
   return out;
-}
-
-RuntimeRoots roots_for(const sdk::Request &req, RuntimeRoots base) {
-  if (auto endpoint = req.flag("cri-endpoint"); endpoint && !endpoint->empty()) {
-    std::string path(*endpoint);
-    if (path.rfind("unix://", 0) == 0) path.erase(0, 7);
-    base.docker_socket = absolute_flag("cri-endpoint", path);
-  }
-  if (auto root = req.flag("container-state-root"); root && !root->empty()) {
-    const std::string path = absolute_flag("container-state-root", std::string(*root));
-    const std::string runtime = req.flag_or("container-runtime", "");
-    if (runtime == "runc" || runtime == "crun") {
-      base.runc_root = path;
-    } else if (runtime == "containerd") {
-      base.containerd_state = path;
-    } else if (runtime == "cri-o") {
-      base.crio_storage = path;
-    } else if (runtime == "docker") {
-      throw sdk::InvalidArgument(
-          "flag container-state-root: docker is asked over its API socket; give cri-endpoint");
-    } else {
-      throw sdk::InvalidArgument(
-          "flag container-state-root needs container-runtime (runc, crun, containerd or cri-o) "
-          "to say whose state root it is");
-    }
-  }
-  return base;
 }
 
 }  // namespace blade::cri

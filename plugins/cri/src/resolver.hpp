@@ -21,9 +21,10 @@
 //    write io.kubernetes.cri.container-name / sandbox-name /
 //    sandbox-namespace as annotations, and from those the resolver derives
 //    the kubelet labels io.kubernetes.container.name / io.kubernetes.pod.name
-//    / io.kubernetes.pod.namespace. A container started by hand
-//    (`ctr run`) is therefore selectable by what it was given with
-//    --annotation, never by --label.
+//    / io.kubernetes.pod.namespace. A container started by hand with
+//    `ctr run` is selectable by what it was given with --annotation (ctr
+//    1.6 also copies its --label values into the annotations, but a label
+//    set only through containerd's API is invisible here).
 //  - CRI-O: the container's labels (annotation io.kubernetes.cri-o.Labels,
 //    a JSON object, which holds the kubelet labels) over its annotations.
 //  - docker: Config.Labels (under cri-dockerd these are the kubelet labels).

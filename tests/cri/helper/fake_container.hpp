@@ -33,6 +33,12 @@ namespace blade::test::cri {
 // The cgroup v1 hierarchies the fake container gets a dir of its own in.
 inline const std::vector<std::string> kHierarchies = {"cpu", "cpuacct", "memory"};
 
+// This test process's cgroup dir in hierarchy `h` (one fake container at a
+// time).
+inline std::string test_cgroup_dir(const std::string &h) {
+  return "/sys/fs/cgroup/" + h + "/blade-test-" + std::to_string(::getpid());
+}
+
 inline std::string read_all(const std::string &path) {
   std::ifstream f(path);
   std::stringstream s;
@@ -113,8 +119,12 @@ class FakeContainer {
   std::string inside(const std::string &path) const {
     return "/proc/" + std::to_string(pid_) + "/root" + path;
   }
-  std::string cgroup_dir(const std::string &hierarchy) const {
-    return "/sys/fs/cgroup/" + hierarchy + "/blade-test-" + std::to_string(::getpid());
+  std::string cgroup_dir(const std::string &hierarchy) const { return test_cgroup_dir(hierarchy); }
+  // A cpu limit of `cores` (cfs quota over a 100 ms period), as a runtime
+  // sets from the container's resources.
+  void limit_cpu(double cores) const {
+    std::ofstream(cgroup_dir("cpu") + "/cpu.cfs_period_us") << 100000;
+    std::ofstream(cgroup_dir("cpu") + "/cpu.cfs_quota_us") << static_cast<long>(cores * 100000);
   }
   std::vector<pid_t> cgroup_pids(const std::string &hierarchy) const {
     return pids_in(cgroup_dir(hierarchy) + "/cgroup.procs");

@@ -11,11 +11,13 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "../../../plugins/cri/src/helper_session.hpp"
+#include "../../network/veth_link.hpp"
 #include "../../support/eventually.hpp"
 #include "../../support/temp_dir.hpp"
 #include "fake_container.hpp"
@@ -24,6 +26,7 @@
 using namespace blade;
 using namespace blade::cri;
 using blade::test::eventually;
+using blade::test::net::output_of;
 using blade::test::TempDir;
 using blade::test::cri::FakeContainer;
 using blade::test::cri::read_all;
@@ -84,6 +87,14 @@ HelperRequest request(const FakeContainer &c, const TempDir &state, std::string 
   return r;
 }
 
+// file delete of the marker, entering the container's mnt and pid
+// namespaces as cri.so does for file faults.
+HelperRequest delete_marker(const FakeContainer &c, const TempDir &state, std::string op = "create") {
+  HelperRequest r = request(c, state, std::move(op), "file", "delete", {{"filepath", c.marker()}});
+  r.enter.mnt = r.enter.pid_ns = true;
+  return r;
+}
+
 std::string describe(const HelperDone &d) {
   return "status " + std::to_string(d.status) + ": " + d.error;
 }
@@ -104,61 +115,33 @@ bool contains(const std::vector<pid_t> &v, pid_t p) {
   return std::find(v.begin(), v.end(), p) != v.end();
 }
 
-// Runs argv (no shell) and returns its stdout; "" when it failed.
-std::string output_of(const std::vector<std::string> &argv) {
-  int out[2];
-  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::dup2(out[1], 1);
-    std::vector<char *> args;
-    for (const auto &a : argv)
-      args.push_back(const_cast<char *>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
-  ::close(out[1]);
-  std::string text;
-  char buf[4096];
-  for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;)
-    text.append(buf, static_cast<std::size_t>(n));
-  ::close(out[0]);
-  int st = 0;
-  ::waitpid(pid, &st, 0);
-  return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? text : std::string();
-}
-
 std::string nft_tables_in_netns_of(pid_t pid) {
   return output_of({"nsenter", "--net=/proc/" + std::to_string(pid) + "/ns/net", "nft", "list",
                     "tables"});
 }
 
-// After a test: the fake container's cgroups removed, no helper of ours left.
-void check_nothing_left(const std::vector<std::string> &cgroup_dirs) {
-  for (const auto &d : cgroup_dirs)
-    CHECK_MESSAGE(!fs::exists(d), d << " was left behind");
-  for (const auto &e : fs::directory_iterator("/proc")) {
-    const std::string name = e.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    const std::string stat = read_all("/proc/" + name + "/stat");
-    const auto close = stat.rfind(')');
-    if (close == std::string::npos || stat.find("(blade-cri-helpe") == std::string::npos) continue;
-    std::istringstream rest(stat.substr(close + 2));
-    std::string state;
-    long ppid = 0;
-    rest >> state >> ppid;
-    CHECK_MESSAGE(ppid != ::getpid(), "helper " << name << " was left running");
+// Declared before the fake container, so it checks after the container
+// and every session went: the cgroup dirs removed, no helper of this test
+// process left running.
+struct NothingLeft {
+  ~NothingLeft() {
+    for (const auto &h : blade::test::cri::kHierarchies)
+      CHECK_MESSAGE(!fs::exists(blade::test::cri::test_cgroup_dir(h)), h << " cgroup left behind");
+    for (const auto &e : fs::directory_iterator("/proc")) {
+      const std::string name = e.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      const std::string stat = read_all("/proc/" + name + "/stat");
+      const auto close = stat.rfind(')');
+      if (close == std::string::npos || stat.find("(blade-cri-helpe") == std::string::npos)
+        continue;
+      std::istringstream rest(stat.substr(close + 2));
+      std::string state;
+      long ppid = 0;
+      rest >> state >> ppid;
+      CHECK_MESSAGE(ppid != ::getpid(), "helper " << name << " was left running");
+    }
   }
-}
-
-std::vector<std::string> cgroup_dirs_of(const FakeContainer &c) {
-  std::vector<std::string> out;
-  for (const auto &h : blade::test::cri::kHierarchies)
-    out.push_back(c.cgroup_dir(h));
-  return out;
-}
+};
 
 // The host's copy of the marker path: a file of the same name that the
 // fault must not touch. Removed at the end.
@@ -175,17 +158,14 @@ std::uint64_t cpuacct_usage_ns(const FakeContainer &c) {
 }  // namespace
 
 TEST_CASE("file delete inside the container's mount namespace only; destroy restores it") {
+  NothingLeft after;
   TempDir state("blade-cri-helper");
-  std::vector<std::string> dirs;
   {
     FakeContainer ctr;
-    dirs = cgroup_dirs_of(ctr);
     HostMarker host(ctr.marker());
     REQUIRE(read_all(ctr.inside(ctr.marker())) == "inside\n");
 
-    HelperRequest req = request(ctr, state, "create", "file", "delete", {{"filepath", ctr.marker()}});
-    req.enter.mnt = true;
-    req.enter.pid_ns = true;
+    HelperRequest req = delete_marker(ctr, state);
     Seen seen;
     // Write-ahead: the record reaches the plugin before the file is moved.
     bool present_at_record = false;
@@ -213,14 +193,13 @@ TEST_CASE("file delete inside the container's mount namespace only; destroy rest
     CHECK(read_all(host.path) == "host\n");
     CHECK(eventually([&] { return !session->alive(); }, std::chrono::seconds(5)));
   }
-  check_nothing_left(dirs);
 }
 
 TEST_CASE("a fault that outlives its helper is undone by a fresh helper from the record") {
+  NothingLeft after;
   TempDir state("blade-cri-helper");
   FakeContainer ctr;
-  HelperRequest req = request(ctr, state, "create", "file", "delete", {{"filepath", ctr.marker()}});
-  req.enter.mnt = req.enter.pid_ns = true;
+  HelperRequest req = delete_marker(ctr, state);
   Seen seen;
   TestCall tc;
   std::string record;
@@ -243,10 +222,10 @@ TEST_CASE("a fault that outlives its helper is undone by a fresh helper from the
 }
 
 TEST_CASE("a record the plugin cannot store stops the fault before its step") {
+  NothingLeft after;
   TempDir state("blade-cri-helper");
   FakeContainer ctr;
-  HelperRequest req = request(ctr, state, "create", "file", "delete", {{"filepath", ctr.marker()}});
-  req.enter.mnt = req.enter.pid_ns = true;
+  HelperRequest req = delete_marker(ctr, state);
   Seen seen;
   HelperHooks hooks = seen.hooks();
   hooks.save_restore = [](const std::string &) { throw std::runtime_error("the store is full"); };
@@ -259,6 +238,7 @@ TEST_CASE("a record the plugin cannot store stops the fault before its step") {
 }
 
 TEST_CASE("network drop in the container's netns only; destroy removes its table") {
+  NothingLeft after;
   TempDir state("blade-cri-helper");
   FakeContainer ctr;
   const std::string table = std::string("blade_") + kUid;
@@ -283,11 +263,10 @@ TEST_CASE("network drop in the container's netns only; destroy removes its table
 }
 
 TEST_CASE("cpu fullload joins the container's cgroups and is charged there") {
+  NothingLeft after;
   TempDir state("blade-cri-helper");
-  std::vector<std::string> dirs;
   {
     FakeContainer ctr;
-    dirs = cgroup_dirs_of(ctr);
     HelperRequest req = request(ctr, state, "create", "cpu", "fullload",
                                 {{"cpu-count", "1"}, {"cpu-percent", "100"}});
     req.enter.cgroup = true;
@@ -321,10 +300,40 @@ TEST_CASE("cpu fullload joins the container's cgroups and is charged there") {
     CHECK(eventually([&] { return ctr.cgroup_pids("cpu") == std::vector<pid_t>{ctr.pid()}; },
                      std::chrono::seconds(5)));
   }
-  check_nothing_left(dirs);
+}
+
+TEST_CASE("cpu-percent in a container is of its quota: 50 of 0.5 cpu is a quarter core") {
+  NothingLeft after;
+  TempDir state("blade-cri-helper");
+  FakeContainer ctr;
+  ctr.limit_cpu(0.5);
+  HelperRequest req = request(ctr, state, "create", "cpu", "fullload",
+                              {{"cpu-count", "1"}, {"cpu-percent", "50"}});
+  req.enter.cgroup = req.enter.pid_ns = true;
+  // What cri.so passes for cpu and mem faults: the inner load is judged by
+  // the cgroup the helper joined.
+  req.config_json = R"({"cpu_meter":"cgroup","mem_meter":"cgroup"})";
+  Seen seen;
+  auto session = HelperSession::start(BLADE_CRI_HELPER_PATH, req, seen.hooks());
+  TestCall tc;
+  HelperDone d = session->wait_done(tc.call());
+  REQUIRE_MESSAGE(d.status == BLADE_STATUS_OK, describe(d));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the feedback loop settles
+  const std::uint64_t before = cpuacct_usage_ns(ctr);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const double cores = static_cast<double>(cpuacct_usage_ns(ctr) - before) / 1e9 /
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  MESSAGE("cpu-percent 50 in a fake container limited to 0.5 cpu: " << cores << " cores; result "
+                                                                     << d.result_json);
+  CHECK(cores > 0.15);
+  CHECK(cores < 0.35);
+  HelperDone undone = session->destroy(tc.call());
+  CHECK_MESSAGE(undone.status == BLADE_STATUS_OK, describe(undone));
 }
 
 TEST_CASE("the session's end ends the helper and its worker; a dead holder is reported") {
+  NothingLeft after;
   TempDir state("blade-cri-helper");
   FakeContainer ctr;
   HelperRequest req = request(ctr, state, "create", "cpu", "fullload", {{"cpu-count", "1"}});
@@ -359,10 +368,10 @@ TEST_CASE("the session's end ends the helper and its worker; a dead holder is re
     HelperDone undone = session->destroy(tc.call());
     CHECK(undone.status == BLADE_STATUS_FAILED_PRECONDITION);
   }
-  check_nothing_left({});
 }
 
 TEST_CASE("a reused or gone init pid is refused before anything is entered") {
+  NothingLeft after;
   TempDir state("blade-cri-helper");
   FakeContainer ctr;
   HelperRequest req = request(ctr, state, "create", "cpu", "fullload", {{"cpu-count", "1"}});
@@ -385,6 +394,7 @@ TEST_CASE("a reused or gone init pid is refused before anything is entered") {
 }
 
 TEST_CASE("bad requests are answered with an error, not a crash") {
+  NothingLeft after;
   TempDir state("blade-cri-helper");
   FakeContainer ctr;
   TestCall tc;
@@ -406,8 +416,7 @@ TEST_CASE("bad requests are answered with an error, not a crash") {
     CHECK_MESSAGE(d.error.find("cpu-percent") != std::string::npos, d.error);
   }
   SUBCASE("a dry run answers its plan and changes nothing") {
-    HelperRequest req = request(ctr, state, "dry_run", "file", "delete", {{"filepath", ctr.marker()}});
-    req.enter.mnt = req.enter.pid_ns = true;
+    HelperRequest req = delete_marker(ctr, state, "dry_run");
     auto session = HelperSession::start(BLADE_CRI_HELPER_PATH, req, seen.hooks());
     HelperDone d = session->wait_done(tc.call());
     REQUIRE_MESSAGE(d.status == BLADE_STATUS_OK, describe(d));
@@ -418,6 +427,15 @@ TEST_CASE("bad requests are answered with an error, not a crash") {
     HelperRequest req = request(ctr, state, "create", "cpu", "fullload", {});
     CHECK_THROWS_AS(HelperSession::start("/nonexistent/blade-cri-helper", req, seen.hooks()),
                     sdk::Error);
+  }
+  SUBCASE("a call the host cancelled: the helper is killed") {
+    HelperRequest req = request(ctr, state, "create", "cpu", "fullload", {{"cpu-count", "1"}});
+    req.enter.pid_ns = true;
+    auto session = HelperSession::start(BLADE_CRI_HELPER_PATH, req, seen.hooks());
+    tc.cancel();
+    HelperDone d = session->wait_done(tc.call());
+    CHECK(d.status == BLADE_STATUS_CANCELLED);
+    CHECK_FALSE(session->alive());
   }
   SUBCASE("a call whose deadline passed: the helper is killed") {
     HelperRequest req = request(ctr, state, "create", "cpu", "fullload", {{"cpu-count", "1"}});

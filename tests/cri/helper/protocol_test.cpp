@@ -78,6 +78,8 @@ TEST_CASE("a bad request names what is wrong") {
         "helper request: enter.pid has the wrong type");
   CHECK(error_of(without("\"cgroup\":true", "\"cgroup\":1")) ==
         "helper request: enter.cgroup has the wrong type");
+  CHECK(error_of(without("\"pid_ns\":true", "\"pid_ns\":false")) ==
+        "helper request: enter.mnt needs enter.pid_ns");
   CHECK(error_of(without("\"state_dir\":\"/var", "\"state_dir\":\"var")) ==
         "helper request: state_dir must be an absolute path");
   CHECK(error_of(without("[\"force\",\"true\"]", "[\"force\"]")) ==

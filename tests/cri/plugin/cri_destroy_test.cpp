@@ -7,11 +7,17 @@
 
 #include <sys/stat.h>
 
+#include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <thread>
 
 #include <blade/plugin_test.hpp>
 #include <nlohmann/json.hpp>
+
+#include "../../support/child_process.hpp"
 
 namespace bt = blade::sdk::testing;
 namespace fs = std::filesystem;
@@ -42,17 +48,32 @@ bt::Options options(const EmptyRoots &roots) {
   return o;
 }
 
+// cri.so in the stand-in host, configured with `roots`.
+struct Plugin {
+  EmptyRoots roots;
+  bt::Host host = bt::Host::load(BLADE_CRI_PLUGIN_PATH, options(roots));
+  bt::Instance &inst = host.start();
+
+  bt::CallResult destroy(const char *target, const char *action, const bt::Flags &flags,
+                         const std::string &record, const char *uid) {
+    bt::CallOptions opts;
+    opts.uid = uid;
+    return inst.destroy(target, action, flags, record, opts);
+  }
+};
+
 // What cri.so wrote for a cpu load in runc container `id` once the helper
 // had saved the inner record.
-std::string record(const std::string &id, bool with_inner) {
+std::string record(const std::string &id, bool with_inner, int init_pid = 999999,
+                   std::uint64_t init_start = 12345) {
   nlohmann::json r = {
       {"container",
        {{"runtime", "runc"},
         {"id", id},
         {"name", ""},
         {"ns", ""},
-        {"init_pid", 999999},
-        {"init_start", 12345}}},
+        {"init_pid", init_pid},
+        {"init_start", init_start}}},
       {"enter",
        {{"mnt", false},
         {"pid", true},
@@ -72,18 +93,14 @@ const bt::Flags kFlags = {{"container-id", "gone0001"}, {"container-runtime", "r
 }  // namespace
 
 TEST_CASE("destroy after the container was deleted: OK, the report says deleted, twice") {
-  EmptyRoots roots;
-  bt::Host host = bt::Host::load(BLADE_CRI_PLUGIN_PATH, options(roots));
-  bt::Instance &inst = host.start();
+  Plugin p;
   // The inner state dir the create made for the container.
-  const std::string inner_dir = host.state_dir() + "/containers/gone0001";
+  const std::string inner_dir = p.host.state_dir() + "/containers/gone0001";
   fs::create_directories(inner_dir);
 
-  bt::CallOptions opts;
-  opts.uid = "cri-destroy-deleted";
   for (int round = 0; round < 2; ++round) {
     CAPTURE(round);
-    const auto r = inst.destroy("cpu", "fullload", kFlags, record("gone0001", true), opts);
+    const auto r = p.destroy("cpu", "fullload", kFlags, record("gone0001", true), "c1d0000000000001");
     REQUIRE_MESSAGE(r.ok(), r.describe());
     const auto report = nlohmann::json::parse(r.result);
     CHECK(report["container"] == "deleted");
@@ -94,12 +111,8 @@ TEST_CASE("destroy after the container was deleted: OK, the report says deleted,
 }
 
 TEST_CASE("destroy of a record written ahead of the helper: nothing to undo") {
-  EmptyRoots roots;
-  bt::Host host = bt::Host::load(BLADE_CRI_PLUGIN_PATH, options(roots));
-  bt::Instance &inst = host.start();
-  bt::CallOptions opts;
-  opts.uid = "cri-destroy-ahead";
-  const auto r = inst.destroy("cpu", "fullload", kFlags, record("gone0001", false), opts);
+  Plugin p;
+  const auto r = p.destroy("cpu", "fullload", kFlags, record("gone0001", false), "c1d0000000000002");
   REQUIRE_MESSAGE(r.ok(), r.describe());
   const auto report = nlohmann::json::parse(r.result);
   CHECK(report["restored"] == false);
@@ -107,20 +120,15 @@ TEST_CASE("destroy of a record written ahead of the helper: nothing to undo") {
 }
 
 TEST_CASE("destroy of a record that is not the cri plugin's: refused naming the field") {
-  EmptyRoots roots;
-  bt::Host host = bt::Host::load(BLADE_CRI_PLUGIN_PATH, options(roots));
-  bt::Instance &inst = host.start();
-  bt::CallOptions opts;
-  opts.uid = "cri-destroy-bad";
-  const auto r = inst.destroy("cpu", "fullload", kFlags, std::string(R"({"pids":[1]})"), opts);
+  Plugin p;
+  const auto r = p.destroy("cpu", "fullload", kFlags, R"({"pids":[1]})", "c1d0000000000003");
   CHECK(r.status == BLADE_STATUS_INVALID_ARGUMENT);
   CHECK(r.message.find("container.runtime") != std::string::npos);
 }
 
 TEST_CASE("create: no such container is 404, bad flags are 400 naming the flag; no record written") {
-  EmptyRoots roots;
-  bt::Host host = bt::Host::load(BLADE_CRI_PLUGIN_PATH, options(roots));
-  bt::Instance &inst = host.start();
+  Plugin p;
+  bt::Instance &inst = p.inst;
 
   auto r = inst.create("cpu", "fullload", kFlags);
   CHECK_MESSAGE(r.status == BLADE_STATUS_NOT_FOUND, r.describe());
@@ -144,15 +152,58 @@ TEST_CASE("create: no such container is 404, bad flags are 400 naming the flag; 
   CHECK(r.message.find("container-runtime") != std::string::npos);
 
   // Nothing was left in the state dir by the refused calls.
-  CHECK_FALSE(fs::exists(host.state_dir() + "/containers"));
+  CHECK_FALSE(fs::exists(p.host.state_dir() + "/containers"));
 }
 
 TEST_CASE("the plugin offers no time or systemd action in a container") {
-  EmptyRoots roots;
-  bt::Host host = bt::Host::load(BLADE_CRI_PLUGIN_PATH, options(roots));
-  bt::Instance &inst = host.start();
+  Plugin p;
   // The spec does not list them, so bladed routes nothing here; a request
   // that got here anyway is refused before any container is looked up.
-  auto r = inst.create("time", "travel", {{"container-id", "gone0001"}, {"offset", "1h"}});
+  auto r = p.inst.create("time", "travel", {{"container-id", "gone0001"}, {"offset", "1h"}});
   CHECK_MESSAGE(r.status == BLADE_STATUS_NOT_SUPPORTED, r.describe());
+}
+
+namespace {
+
+// Field 22 of /proc/<pid>/stat: the start time runc records for its init.
+std::uint64_t start_time(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  std::istringstream rest(line.substr(line.rfind(')') + 2));
+  std::string field;
+  for (int i = 3; i <= 22; ++i) rest >> field;
+  return std::stoull(field);
+}
+
+}  // namespace
+
+TEST_CASE("destroy after the container restarted: the load went with the old init, said so") {
+  Plugin p;
+  const EmptyRoots &roots = p.roots;
+  // The restarted container: runc state naming a live process (started
+  // here) as the init of container restart01, with its real start time.
+  blade::test::ChildProcess init({"/bin/sleep", "60"});
+  const std::uint64_t start = start_time(init.pid());
+  fs::create_directories(roots.runc_root + "/restart01");
+  {
+    std::ofstream state(roots.runc_root + "/restart01/state.json");
+    state << nlohmann::json{{"id", "restart01"},
+                            {"init_process_pid", init.pid()},
+                            {"init_process_start", start},
+                            {"config", {{"labels", {"bundle=/nonexistent"}}}}}
+                 .dump();
+  }
+  // The record names the old init (another pid, another start time).
+  const auto r = p.destroy("cpu", "fullload",
+                           {{"container-id", "restart01"}, {"container-runtime", "runc"}},
+                           record("restart01", true, 999999, start + 1), "c1d0000000000004");
+  REQUIRE_MESSAGE(r.ok(), r.describe());
+  const auto report = nlohmann::json::parse(r.result);
+  CHECK(report["container"] == "restarted");
+  CHECK(report["old_init_pid"] == 999999);
+  CHECK(report["init_pid"] == init.pid());
+  CHECK(report["vanished"].get<std::string>().find("cpu burners") != std::string::npos);
+  // Nothing was run in the new container for a load: its init is untouched.
+  CHECK(start_time(init.pid()) == start);
 }

@@ -10,15 +10,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <optional>
-#include <sstream>
 #include <utility>
 #include <vector>
 
 #include <blade/plugin.hpp>
 
+#include "../../../common/cgroup_paths.hpp"
 #include "../../../common/handles.hpp"
 #include "../../../common/proc_reader.hpp"
 
@@ -42,125 +43,48 @@ struct Namespace {
   UniqueFd fd;
 };
 
-// /proc/self/mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string unescape(const std::string &s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size()) {
-      const std::string oct = s.substr(i + 1, 3);
-      if (oct.size() == 3 && oct.find_first_not_of("01234567") == std::string::npos) {
-        out += static_cast<char>(std::stoi(oct, nullptr, 8));
-        i += 3;
-        continue;
-      }
-    }
-    out += s[i];
-  }
-  return out;
-}
-
-struct CgroupMount {
-  std::string root;        // the hierarchy's dir this mount shows
-  std::string mountpoint;  // where
-  bool v2 = false;
-  std::vector<std::string> options;  // v1 super options: controllers, name=...
-};
-
-std::vector<CgroupMount> cgroup_mounts() {
-  std::vector<CgroupMount> out;
-  auto text = plugins::proc::detail::read_text("/proc/self/mountinfo");
-  if (!text) throw sdk::FailedPrecondition("cannot read /proc/self/mountinfo");
-  std::istringstream lines(*text);
-  std::string line;
-  while (std::getline(lines, line)) {
-    std::istringstream f(line);
-    std::vector<std::string> fields;
-    for (std::string w; f >> w;)
-      fields.push_back(w);
-    std::size_t dash = 0;
-    while (dash < fields.size() && fields[dash] != "-")
-      ++dash;
-    // ... root mountpoint ... - fstype source superoptions
-    if (dash < 5 || dash + 3 >= fields.size()) continue;
-    const std::string &type = fields[dash + 1];
-    if (type != "cgroup" && type != "cgroup2") continue;
-    CgroupMount m;
-    m.root = unescape(fields[3]);
-    m.mountpoint = unescape(fields[4]);
-    m.v2 = type == "cgroup2";
-    std::istringstream opts(fields[dash + 3]);
-    for (std::string o; std::getline(opts, o, ',');)
-      m.options.push_back(o);
-    out.push_back(std::move(m));
-  }
-  return out;
-}
-
-bool has_all(const std::vector<std::string> &options, const std::string &controllers) {
-  std::istringstream c(controllers);
-  for (std::string one; std::getline(c, one, ',');) {
-    bool found = false;
-    for (const auto &o : options)
-      found = found || o == one;
-    if (!found) return false;
-  }
-  return true;
-}
-
-// Moves this process into the cgroup `path` of the hierarchy mounted as
-// `m`: "0" written to its cgroup.procs means the writer itself.
-std::optional<std::string> join(const CgroupMount &m, const std::string &path) {
-  std::string rel = path;
-  if (m.root != "/") {
-    if (rel.rfind(m.root, 0) != 0) return "its path " + path + " is outside the mount's root " + m.root;
-    rel = rel.substr(m.root.size());
-  }
-  const std::string procs = m.mountpoint + (rel.empty() || rel[0] != '/' ? "/" : "") + rel +
-                            (rel.empty() || rel.back() != '/' ? "/" : "") + "cgroup.procs";
+// Moves this process into the cgroup dir `dir`: "0" written to its
+// cgroup.procs means the writer itself. What went wrong, or nullopt.
+std::optional<std::string> join(const std::string &dir) {
+  const std::string procs = dir + "/cgroup.procs";
   UniqueFd fd(::open(procs.c_str(), O_WRONLY | O_CLOEXEC));
   if (!fd) return procs + ": " + errno_text(errno);
   if (::write(fd.get(), "0", 1) != 1) return procs + ": " + errno_text(errno);
   return std::nullopt;
 }
 
+// Every hierarchy the init is in, found under this process's (the host's)
+// cgroup mounts.
 void join_cgroups(int pid, Channel &channel) {
-  auto text = plugins::proc::detail::read_text("/proc/" + std::to_string(pid) + "/cgroup");
+  namespace cg = plugins::cgroup;
+  const auto text = plugins::proc::detail::read_text("/proc/" + std::to_string(pid) + "/cgroup");
   if (!text) throw sdk::FailedPrecondition("container init " + std::to_string(pid) + " is gone");
-  const std::vector<CgroupMount> mounts = cgroup_mounts();
-  bool any_v1 = false;
-  std::istringstream lines(*text);
-  std::string line;
-  std::vector<std::pair<std::string, std::string>> wanted;  // controllers, path
-  while (std::getline(lines, line)) {
-    const auto a = line.find(':');
-    const auto b = a == std::string::npos ? a : line.find(':', a + 1);
-    if (b == std::string::npos) continue;
-    std::string controllers = line.substr(a + 1, b - a - 1);
-    any_v1 = any_v1 || !controllers.empty();
-    wanted.emplace_back(std::move(controllers), line.substr(b + 1));
-  }
-  for (const auto &[controllers, path] : wanted) {
-    const bool v2 = controllers.empty();
+  const auto mountinfo = plugins::proc::detail::read_text("/proc/self/mountinfo");
+  if (!mountinfo) throw sdk::FailedPrecondition("cannot read /proc/self/mountinfo");
+  const std::vector<cg::Membership> members = cg::parse_memberships(*text);
+  const std::vector<cg::Mount> mounts = cg::parse_mounts(*mountinfo);
+  const bool any_v1 = std::any_of(members.begin(), members.end(),
+                                  [](const cg::Membership &m) { return !m.controllers.empty(); });
+  for (const cg::Membership &m : members) {
+    const bool v2 = m.controllers.empty();
+    std::string names;
+    for (const auto &c : m.controllers)
+      names += (names.empty() ? "" : ",") + c;
     // A v2 hierarchy beside v1 controllers (systemd's hybrid mode) holds no
     // controller, and name=systemd only tracks services: neither limits the
     // fault, so failing to join them is said, not fatal.
-    const bool best_effort = controllers == "name=systemd" || (v2 && any_v1);
-    const std::string label = v2 ? std::string("cgroup v2") : "cgroup v1 hierarchy " + controllers;
-    const CgroupMount *m = nullptr;
-    for (const auto &c : mounts) {
-      if (c.v2 == v2 && (v2 || has_all(c.options, controllers))) {
-        m = &c;
-        break;
-      }
-    }
-    std::optional<std::string> why =
-        m ? join(*m, path) : std::optional<std::string>("it is not mounted here");
+    const bool best_effort = names == "name=systemd" || (v2 && any_v1);
+    const std::string label = v2 ? std::string("cgroup v2") : "cgroup v1 hierarchy " + names;
+    const std::optional<std::string> dir = cg::directory_of(m, mounts, "");
+    const std::optional<std::string> why =
+        dir ? join(*dir) : std::optional<std::string>("it is not mounted here");
     if (!why) continue;
     if (best_effort) {
       channel.log("info", "did not join the container's " + label + " (" + *why + ")");
       continue;
     }
-    throw sdk::FailedPrecondition("cannot join the container's " + label + " " + path + ": " + *why);
+    throw sdk::FailedPrecondition("cannot join the container's " + label + " " + m.path + ": " +
+                                  *why);
   }
 }
 

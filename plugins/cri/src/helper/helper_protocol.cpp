@@ -2,6 +2,10 @@
 // both sides read with.
 #include "../helper_protocol.hpp"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
@@ -100,6 +104,11 @@ HelperRequest request_from_json(const std::string &line) {
   r.enter.ipc = flag(e, "ipc");
   r.enter.uts = flag(e, "uts");
   r.enter.cgroup = flag(e, "cgroup");
+  // The container's /proc shows only its own pid namespace: a helper in its
+  // mount namespace but outside its pid namespace would find no
+  // /proc/self there, and with it no state dir (/proc/self/fd/4).
+  if (r.enter.mnt && !r.enter.pid_ns)
+    throw std::invalid_argument("helper request: enter.mnt needs enter.pid_ns");
   r.state_dir = text(j, "state_dir");
   if (r.state_dir.empty() || r.state_dir.front() != '/')
     throw std::invalid_argument("helper request: state_dir must be an absolute path");
@@ -123,6 +132,28 @@ std::optional<std::string> LineBuffer::next() {
   std::string line = buf_.substr(0, nl);
   buf_.erase(0, nl + 1);
   return line;
+}
+
+bool send_all(int fd, const std::string &text) {
+  std::size_t off = 0;
+  while (off < text.size()) {
+    ssize_t n = ::send(fd, text.data() + off, text.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    off += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+bool read_some(int fd, LineBuffer &buf) {
+  char chunk[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    buf.append(chunk, static_cast<std::size_t>(n));
+    return true;
+  }
 }
 
 }  // namespace blade::cri

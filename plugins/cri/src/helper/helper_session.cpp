@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -44,34 +45,17 @@ std::string describe_exit(int status) {
   return "ended with wait status " + std::to_string(status);
 }
 
+// A message's text field; `fallback` when it is absent or not a string.
+std::string text_of(const json &m, const char *key, const char *fallback) {
+  const auto it = m.find(key);
+  return it != m.end() && it->is_string() ? it->get<std::string>() : std::string(fallback);
+}
+
 blade_log_level level_of(const std::string &name) {
   if (name == "debug") return BLADE_LOG_DEBUG;
   if (name == "warn") return BLADE_LOG_WARN;
   if (name == "error") return BLADE_LOG_ERROR;
   return BLADE_LOG_INFO;
-}
-
-bool send_all(int fd, const std::string &text) {
-  std::size_t off = 0;
-  while (off < text.size()) {
-    ssize_t n = ::send(fd, text.data() + off, text.size() - off, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    off += static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
-// Reads what `fd` has into `buf`; false at end of file or on an error.
-bool read_into(int fd, LineBuffer &buf) {
-  char chunk[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    buf.append(chunk, static_cast<std::size_t>(n));
-    return true;
-  }
 }
 
 }  // namespace
@@ -144,35 +128,45 @@ struct HelperSession::Impl {
 
   // One message that is not a done; save_restore only when `in_call`.
   void serve(const json &m, bool in_call) {
-    const std::string type = m.value("type", "");
-    if (type == "log") {
-      log(level_of(m.value("level", "info")), m.value("message", ""));
-    } else if (type == "save_restore" && in_call) {
-      json ack = {{"type", "ack"}, {"ok", true}};
-      try {
-        const json &rec = m.at("record");
-        if (hooks.save_restore) hooks.save_restore(rec.dump());
-      } catch (const std::exception &e) {
-        ack = {{"type", "ack"}, {"ok", false}, {"error", e.what()}};
+    const std::string type = text_of(m, "type", "");
+    try {
+      if (type == "log") {
+        log(level_of(text_of(m, "level", "info")), text_of(m, "message", ""));
+      } else if (type == "save_restore" && in_call) {
+        json ack = {{"type", "ack"}, {"ok", true}};
+        try {
+          if (!m.contains("record")) throw std::runtime_error("the helper sent no record");
+          if (hooks.save_restore) hooks.save_restore(m["record"].dump());
+        } catch (const std::exception &e) {
+          ack = {{"type", "ack"}, {"ok", false}, {"error", e.what()}};
+        }
+        send_all(sock.get(), ack.dump() + "\n");
+      } else if (type == "report") {
+        if (hooks.report && m.contains("report")) hooks.report(m["report"].dump());
+      } else if (type == "fault_ended") {
+        if (hooks.fault_ended) hooks.fault_ended(text_of(m, "reason", "the fault ended"));
+      } else if (type == "progress") {
+        const auto p = m.find("percent");
+        const int percent = p != m.end() && p->is_number_integer() ? p->get<int>() : 0;
+        if (hooks.progress) hooks.progress(percent, text_of(m, "note", ""));
+      } else {
+        log(BLADE_LOG_WARN, who() + " sent a message of unknown type '" + type + "'");
       }
-      send_all(sock.get(), ack.dump() + "\n");
-    } else if (type == "report") {
-      if (hooks.report && m.contains("report")) hooks.report(m["report"].dump());
-    } else if (type == "fault_ended") {
-      if (hooks.fault_ended) hooks.fault_ended(m.value("reason", "the fault ended"));
-    } else if (type == "progress") {
-      if (hooks.progress) hooks.progress(m.value("percent", 0), m.value("note", ""));
-    } else {
-      log(BLADE_LOG_WARN, who() + " sent a message of unknown type '" + type + "'");
+    } catch (const std::exception &e) {
+      // A hook that throws must not end the session (nor, on the watcher's
+      // thread, the daemon).
+      log(BLADE_LOG_WARN, who() + ": its " + type + " message was not taken: " + e.what());
     }
   }
 
   static HelperDone done_of(const json &m) {
     HelperDone d;
-    const int s = m.value("status", static_cast<int>(BLADE_STATUS_INTERNAL));
+    const auto st = m.find("status");
+    const int s = st != m.end() && st->is_number_integer() ? st->get<int>() : BLADE_STATUS_INTERNAL;
+    // A status this side does not know is a bug of the other: INTERNAL.
     d.status = (s >= BLADE_STATUS_OK && s <= BLADE_STATUS_INTERNAL) ? static_cast<blade_status>(s)
                                                                      : BLADE_STATUS_INTERNAL;
-    d.error = m.value("error", "");
+    d.error = text_of(m, "error", "");
     auto dump = [&](const char *key) {
       auto it = m.find(key);
       return it == m.end() || it->is_null() ? std::string("{}") : it->dump();
@@ -205,37 +199,60 @@ struct HelperSession::Impl {
         kill_and_reap();
         return {BLADE_STATUS_TIMEOUT, "the call's deadline passed; " + who() + " was killed"};
       }
-      pollfd fds[2] = {{sock.get(), POLLIN, 0}, {err.get(), POLLIN, 0}};
-      const int timeout = static_cast<int>(std::min<std::int64_t>(left, 100));
-      if (::poll(fds, err ? 2 : 1, timeout) < 0 && errno != EINTR)
-        return {BLADE_STATUS_INTERNAL, std::string("poll on the helper's socket: ") + strerror(errno)};
-      if (err && (fds[1].revents & (POLLIN | POLLHUP))) {
-        if (!read_into(err.get(), err_lines)) err.reset();
-        drain_stderr();
+      Pumped got;
+      try {
+        got = pump(static_cast<int>(std::min<std::int64_t>(left, 100)), -1);
+      } catch (const std::exception &e) {
+        kill_and_reap();
+        return {BLADE_STATUS_INTERNAL, who() + " broke the protocol (" + e.what() + "); killed"};
       }
-      if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-        const bool open = read_into(sock.get(), in);
-        try {
-          while (auto line = in.next()) {
-            json m = json::parse(*line, nullptr, false);
-            if (m.is_discarded() || !m.is_object()) {
-              kill_and_reap();
-              return {BLADE_STATUS_INTERNAL, who() + " sent a line that is not a JSON object; killed"};
-            }
-            if (m.value("type", "") == "done") {
-              HelperDone d = done_of(m);
-              if (op == "create" && d.status == BLADE_STATUS_OK) start_watching();
-              return d;
-            }
-            serve(m, true);
-          }
-        } catch (const std::length_error &e) {
-          kill_and_reap();
-          return {BLADE_STATUS_INTERNAL, who() + " sent " + e.what() + "; killed"};
+      for (std::size_t i = 0; i < got.messages.size(); ++i) {
+        if (text_of(got.messages[i], "type", "") != "done") {
+          serve(got.messages[i], true);
+          continue;
         }
-        if (!open) return died();
+        // What came in the same read after the done (a holding fault's
+        // first log) is the watcher's kind of message: served, not lost.
+        for (std::size_t j = i + 1; j < got.messages.size(); ++j)
+          serve(got.messages[j], false);
+        HelperDone d = done_of(got.messages[i]);
+        if (op == "create" && d.status == BLADE_STATUS_OK) start_watching();
+        return d;
+      }
+      if (!got.open) return died();
+    }
+  }
+
+  struct Pumped {
+    std::vector<json> messages;  // whole lines read, each a JSON object
+    bool open = true;            // false: the helper closed its end
+    bool woken = false;          // `wake_fd` fired
+  };
+
+  // Waits up to `timeout_ms` (-1: for ever) for the helper's socket, its
+  // stderr (whose lines are logged here) and `wake_fd` (-1: none); what
+  // came. Throws on a line that is overlong or not a JSON object.
+  Pumped pump(int timeout_ms, int wake_fd) {
+    Pumped out;
+    pollfd fds[3] = {{sock.get(), POLLIN, 0}, {wake_fd, POLLIN, 0}, {err.get(), POLLIN, 0}};
+    if (::poll(fds, 3, timeout_ms) < 0) {
+      if (errno == EINTR) return out;
+      throw std::runtime_error(std::string("poll: ") + strerror(errno));
+    }
+    if (fds[1].revents) out.woken = true;
+    if (err && (fds[2].revents & (POLLIN | POLLHUP))) {
+      if (!read_some(err.get(), err_lines)) err.reset();
+      drain_stderr();
+    }
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      out.open = read_some(sock.get(), in);
+      while (auto line = in.next()) {
+        json m = json::parse(*line, nullptr, false);
+        if (!m.is_object()) throw std::runtime_error("a line that is not a JSON object");
+        out.messages.push_back(std::move(m));
       }
     }
+    return out;
   }
 
   // After a create: the helper holds the fault; its logs and its death are
@@ -263,46 +280,33 @@ struct HelperSession::Impl {
 
   void watch() {
     for (;;) {
-      pollfd fds[3] = {{wake.get(), POLLIN, 0}, {sock.get(), POLLIN, 0}, {err.get(), POLLIN, 0}};
-      if (::poll(fds, err ? 3 : 2, -1) < 0) {
-        if (errno == EINTR) continue;
-        return;
+      Pumped got;
+      std::string broken;
+      try {
+        got = pump(-1, wake.get());
+      } catch (const std::exception &e) {
+        broken = e.what();
       }
-      if (fds[0].revents) return;
-      if (err && (fds[2].revents & (POLLIN | POLLHUP))) {
-        if (!read_into(err.get(), err_lines)) err.reset();
+      if (got.woken) return;
+      for (const json &m : got.messages)
+        serve(m, false);
+      std::string why;
+      if (!broken.empty()) {
+        kill_and_reap();
+        why = who() + ", which held the fault, broke the protocol (" + broken + ") and was killed";
+      } else if (!got.open) {
         drain_stderr();
+        std::optional<int> st = reap(2000);
+        if (!st) kill_and_reap();
+        why = who() + ", which held the fault, " +
+              (st ? describe_exit(*st) : std::string("hung up and was killed"));
+      } else {
+        continue;
       }
-      if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-        const bool open = read_into(sock.get(), in);
-        try {
-          while (auto line = in.next()) {
-            json m = json::parse(*line, nullptr, false);
-            if (m.is_object()) serve(m, false);
-          }
-        } catch (const std::length_error &) {
-          open_and_broken();
-          return;
-        }
-        if (!open) {
-          drain_stderr();
-          std::optional<int> st = reap(2000);
-          if (!st) kill_and_reap();
-          const std::string why = who() + ", which held the fault, " +
-                                  (st ? describe_exit(*st) : std::string("hung up and was killed"));
-          log(BLADE_LOG_WARN, why);
-          if (hooks.fault_ended) hooks.fault_ended(why);
-          return;
-        }
-      }
+      log(BLADE_LOG_WARN, why);
+      if (hooks.fault_ended) hooks.fault_ended(why);
+      return;
     }
-  }
-
-  void open_and_broken() {
-    kill_and_reap();
-    const std::string why = who() + ", which held the fault, sent an overlong line and was killed";
-    log(BLADE_LOG_ERROR, why);
-    if (hooks.fault_ended) hooks.fault_ended(why);
   }
 };
 
@@ -388,7 +392,10 @@ HelperDone HelperSession::destroy(const sdk::Call &call) {
             impl_->who() + " is no longer running, so it cannot undo the fault it held"};
   }
   impl_->op = "destroy";
-  if (!send_all(impl_->sock.get(), json({{"op", "destroy"}}).dump() + "\n")) return impl_->died();
+  const std::int64_t left = call.remaining_ms();
+  const json ask = {{"op", "destroy"},
+                    {"deadline_ms", left == std::numeric_limits<std::int64_t>::max() ? 0 : left}};
+  if (!send_all(impl_->sock.get(), ask.dump() + "\n")) return impl_->died();
   return impl_->wait_done(call);
 }
 

@@ -103,9 +103,11 @@ blade_status save_restore(blade_call *c, const char *data, std::size_t len) {
     }
     if (!line) return BLADE_STATUS_INTERNAL;  // the plugin is gone: take no step
     const json ack = json::parse(*line, nullptr, false);
-    if (!ack.is_object() || ack.value("type", "") != "ack") continue;
-    if (ack.value("ok", false)) return BLADE_STATUS_OK;
-    ch.log("warn", "the plugin could not store the record: " + ack.value("error", std::string()));
+    if (!ack.is_object() || ack.find("type") == ack.end() || ack["type"] != "ack") continue;
+    if (ack.find("ok") != ack.end() && ack["ok"] == true) return BLADE_STATUS_OK;
+    const auto why = ack.find("error");
+    ch.log("warn", "the plugin could not store the record: " +
+                       (why != ack.end() && why->is_string() ? why->get<std::string>() : "?"));
     return BLADE_STATUS_FAILED_PRECONDITION;
   }
 }

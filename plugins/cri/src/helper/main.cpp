@@ -23,7 +23,8 @@ constexpr int kChannelFd = 3;
 
 int main() {
   using namespace blade::cri;
-  // A write to a plugin that is gone fails with EPIPE, not a signal.
+  // As in bladed: a write to a peer that is gone fails with EPIPE, not a
+  // signal (the faults that start programs reset it for them).
   ::signal(SIGPIPE, SIG_IGN);
   if (::fcntl(kChannelFd, F_SETFD, FD_CLOEXEC) != 0) {
     std::fputs("blade-cri-helper: run by the cri plugin only (no protocol socket on fd 3)\n",

@@ -82,8 +82,9 @@ std::string message_of(const InnerCall &call, blade_status s) {
 }
 
 std::optional<Clock::time_point> deadline_in(const json &m) {
-  const std::int64_t ms = m.is_object() ? m.value("deadline_ms", std::int64_t{0}) : 0;
-  if (ms <= 0) return std::nullopt;
+  const auto it = m.find("deadline_ms");
+  if (it == m.end() || !it->is_number_integer() || it->get<std::int64_t>() <= 0) return std::nullopt;
+  const std::int64_t ms = it->get<std::int64_t>();
   return Clock::now() + std::chrono::milliseconds(ms);
 }
 
@@ -102,7 +103,7 @@ int hold(Channel &channel, const HelperRequest &req, blade_instance *inst,
     // held here, at once and without unwinding.
     if (!line) ::_exit(0);
     const json m = json::parse(*line, nullptr, false);
-    if (!m.is_object() || m.value("op", "") != "destroy") {
+    if (!m.is_object() || m.find("op") == m.end() || m["op"] != "destroy") {
       channel.log("warn", "blade-cri-helper holds a fault and takes only {\"op\":\"destroy\"}");
       continue;
     }

@@ -13,9 +13,13 @@ constexpr const char *kAbsent = "containerd not running?";
 
 }  // namespace
 
-std::string ContainerdResolver::tasks_dir() const { return state_ + kTaskDir; }
+std::string ContainerdResolver::tasks_dir() const {
+  return state_ + kTaskDir;
+}
 
-std::string ContainerdResolver::where() const { return tasks_dir() + "/" + ns_; }
+std::string ContainerdResolver::where() const {
+  return tasks_dir() + "/" + ns_;
+}
 
 std::optional<Container> ContainerdResolver::load(const std::string &id) const {
   const std::string bundle = where() + "/" + id;

@@ -49,8 +49,7 @@ std::optional<Container> CrioResolver::load(const std::string &id,
   std::optional<pid_t> pid;
   for (const char *key : {"initPid", "pid"})
     if (auto v = state::uint_at(state_doc, key); v && *v > 0 && !pid) pid = static_cast<pid_t>(*v);
-  if (!pid)
-    pid = state::read_pid_file(userdata + "/pidfile");
+  if (!pid) pid = state::read_pid_file(userdata + "/pidfile");
   if (!pid) return std::nullopt;
   std::optional<std::uint64_t> recorded = state::uint_at(state_doc, "initStartTime");
   if (!recorded)

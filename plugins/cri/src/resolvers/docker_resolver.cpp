@@ -2,6 +2,8 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -9,6 +11,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "../../../common/handles.hpp"
 #include "oci_labels.hpp"
 #include "state_files.hpp"
 
@@ -17,6 +20,20 @@ namespace blade::cri {
 namespace {
 
 using nlohmann::json;
+
+// Connects once to say why dockerd does not answer ("Connection refused")
+// in the errno's words, which the HTTP client does not keep.
+void probe(const std::string &socket) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket.size() >= sizeof addr.sun_path)
+    throw Unavailable(socket + ": path too long for a UNIX socket");
+  socket.copy(addr.sun_path, socket.size());
+  plugins::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) throw Unavailable(state::describe_errno(socket, errno));
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr *>(&addr), sizeof addr) != 0)
+    throw Unavailable(state::describe_errno(socket, errno) + " (docker not running?)");
+}
 
 // One request to the Engine API; Unavailable when dockerd does not answer.
 // nullopt for a 404 (no such container).
@@ -28,7 +45,9 @@ std::optional<json> api_get(const std::string &socket, const std::string &path,
     if (err == ENOENT) throw Unavailable("no socket at " + socket + " (docker not running?)");
     throw Unavailable(state::describe_errno(socket, err));
   }
-  httplib::Client cli(socket);
+  probe(socket);
+  // Host and port: the socket path as the host, never parsed as a URL.
+  httplib::Client cli(socket, 80);
   cli.set_address_family(AF_UNIX);
   // A stuck dockerd must not hold the daemon's call for long.
   cli.set_connection_timeout(std::chrono::seconds(2));
@@ -48,6 +67,12 @@ std::optional<json> api_get(const std::string &socket, const std::string &path,
   return doc;
 }
 
+// The object under `key`, or an empty one (a field dockerd left null).
+json object_at(const json &j, const char *key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_object() ? *it : json::object();
+}
+
 oci::Labels string_map(const json &j) {
   oci::Labels out;
   if (j.is_object())
@@ -65,8 +90,9 @@ std::string without_slash(std::string name) {
 std::optional<Container> inspect(const std::string &socket, const std::string &id) {
   auto doc = api_get(socket, "/containers/" + id + "/json", {});
   if (!doc || !doc->is_object()) return std::nullopt;
-  const json &st = doc->value("State", json::object());
-  if (!st.is_object() || !st.value("Running", false)) return std::nullopt;
+  const json st = object_at(*doc, "State");
+  auto running = st.find("Running");
+  if (running == st.end() || *running != true) return std::nullopt;
   auto pid = state::uint_at(st, "Pid");
   if (!pid || *pid == 0) return std::nullopt;
   auto start = state::live_start(static_cast<pid_t>(*pid), std::nullopt);
@@ -75,7 +101,7 @@ std::optional<Container> inspect(const std::string &socket, const std::string &i
   c.runtime = "docker";
   c.id = state::string_at(*doc, "Id");
   c.name = without_slash(state::string_at(*doc, "Name"));
-  c.labels = string_map(doc->value("Config", json::object()).value("Labels", json::object()));
+  c.labels = string_map(object_at(object_at(*doc, "Config"), "Labels"));
   if (oci::is_pod_sandbox(c.labels)) return std::nullopt;
   c.init_pid = static_cast<pid_t>(*pid);
   c.init_start = *start;
@@ -95,7 +121,8 @@ Resolver::Listing DockerResolver::listing(const Selector *sel) const {
     filters["label"] = terms;
   }
   auto doc = api_get(socket_, "/containers/json", {{"filters", filters.dump()}});
-  if (!doc || !doc->is_array()) throw Unavailable(socket_ + ": GET /containers/json answered no list");
+  if (!doc || !doc->is_array())
+    throw Unavailable(socket_ + ": GET /containers/json answered no list");
   Listing out;
   for (const auto &summary : *doc) {
     if (!summary.is_object()) continue;
@@ -105,10 +132,10 @@ Resolver::Listing DockerResolver::listing(const Selector *sel) const {
     Container pre;
     pre.runtime = "docker";
     pre.id = state::string_at(summary, "Id");
-    pre.labels = string_map(summary.value("Labels", json::object()));
-    const json &names = summary.value("Names", json::array());
-    if (names.is_array() && !names.empty() && names[0].is_string())
-      pre.name = without_slash(names[0].get<std::string>());
+    pre.labels = string_map(object_at(summary, "Labels"));
+    if (auto names = summary.find("Names"); names != summary.end() && names->is_array() &&
+                                            !names->empty() && names->front().is_string())
+      pre.name = without_slash(names->front().get<std::string>());
     if (pre.id.empty() || (sel && !matches(pre, *sel))) continue;
     if (auto c = inspect(socket_, pre.id); c && (!sel || matches(*c, *sel)))
       out.matched.push_back(std::move(*c));
@@ -116,7 +143,9 @@ Resolver::Listing DockerResolver::listing(const Selector *sel) const {
   return out;
 }
 
-std::vector<Container> DockerResolver::list() const { return listing(nullptr).matched; }
+std::vector<Container> DockerResolver::list() const {
+  return listing(nullptr).matched;
+}
 
 Resolver::Listing DockerResolver::list_matching(const Selector &sel) const {
   return listing(&sel);

@@ -61,11 +61,14 @@ std::unique_ptr<Resolver> make_one(std::string_view runtime, const std::string &
                                    const RuntimeRoots &roots) {
   if (runtime == "runc") return std::make_unique<RuncResolver>(roots.runc_root);
   if (runtime == "containerd")
-    return std::make_unique<ContainerdResolver>(roots.containerd_state, roots.containerd_runc_root, ns);
-  if (runtime == "cri-o") return std::make_unique<CrioResolver>(roots.crio_storage, roots.crio_runc_root);
+    return std::make_unique<ContainerdResolver>(roots.containerd_state, roots.containerd_runc_root,
+                                                ns);
+  if (runtime == "cri-o")
+    return std::make_unique<CrioResolver>(roots.crio_storage, roots.crio_runc_root);
   if (runtime == "docker") return std::make_unique<DockerResolver>(roots.docker_socket);
-  throw sdk::InvalidArgument("container-runtime must be one of runc, crun, containerd, cri-o, docker; got '" +
-                             std::string(runtime) + "'");
+  throw sdk::InvalidArgument(
+      "container-runtime must be one of runc, crun, containerd, cri-o, docker; got '" +
+      std::string(runtime) + "'");
 }
 
 // A container's line in a message: "runc 9b4e1c7a25f0... (web)".
@@ -93,7 +96,8 @@ std::string describe(const Selector &sel) {
 
 }  // namespace
 
-std::vector<std::unique_ptr<Resolver>> make_resolvers(const Selector &sel, const RuntimeRoots &roots) {
+std::vector<std::unique_ptr<Resolver>> make_resolvers(const Selector &sel,
+                                                      const RuntimeRoots &roots) {
   std::vector<std::unique_ptr<Resolver>> out;
   if (!sel.runtime.empty()) {
     out.push_back(make_one(sel.runtime, sel.ns, roots));
@@ -134,22 +138,25 @@ Container find_container(const Selector &sel, const RuntimeRoots &roots) {
   }
   // An exact id is the one meant, even when longer ids start with it.
   if (!sel.id.empty() && found.size() > 1) {
-    auto exact = std::find_if(found.begin(), found.end(), [&](const Container &c) { return c.id == sel.id; });
+    auto exact = std::find_if(found.begin(), found.end(),
+                              [&](const Container &c) { return c.id == sel.id; });
     if (exact != found.end()) return std::move(*exact);
   }
   if (found.size() == 1) return std::move(found.front());
-  if (found.empty()) throw sdk::NotFound("no running container matches " + describe(sel) + " (" + tried + ")");
+  if (found.empty())
+    throw sdk::NotFound("no running container matches " + describe(sel) + " (" + tried + ")");
   std::string names;
   for (const auto &c : found)
     names += (names.empty() ? "" : "; ") + describe(c);
   throw sdk::InvalidArgument(describe(sel) + " matches " + std::to_string(found.size()) +
-                             " containers: " + names + "; narrow the selection (more of the id, a name or labels)");
+                             " containers: " + names +
+                             "; narrow the selection (more of the id, a name or labels)");
 }
 
 std::optional<Container> find_by_id(std::string_view runtime, const std::string &id,
                                     const std::string &ns, const RuntimeRoots &roots) {
   check_container_id(id);
-  check_namespace(ns);
+  if (runtime == "containerd") check_namespace(ns);
   return make_one(runtime, ns, roots)->get(id);
 }
 

@@ -7,7 +7,9 @@
 namespace blade::cri {
 
 namespace {
-bool alnum(char ch) { return std::isalnum(static_cast<unsigned char>(ch)) != 0; }
+bool alnum(char ch) {
+  return std::isalnum(static_cast<unsigned char>(ch)) != 0;
+}
 }  // namespace
 
 void check_container_id(const std::string &id) {
@@ -15,8 +17,9 @@ void check_container_id(const std::string &id) {
   for (char ch : id)
     ok = ok && (alnum(ch) || ch == '_' || ch == '.' || ch == '+' || ch == '-');
   if (!ok)
-    throw sdk::InvalidArgument("container-id '" + id +
-                               "' is not a container id (letters, digits and _.+-, starting with a letter or digit)");
+    throw sdk::InvalidArgument(
+        "container-id '" + id +
+        "' is not a container id (letters, digits and _.+-, starting with a letter or digit)");
 }
 
 void check_namespace(const std::string &ns) {
@@ -27,14 +30,16 @@ void check_namespace(const std::string &ns) {
     ok = alnum(ch) || (sep && alnum(ns[i - 1]));
   }
   if (!ok)
-    throw sdk::InvalidArgument("container-namespace '" + ns +
-                               "' is not a containerd namespace (letters and digits, single . _ - between them)");
+    throw sdk::InvalidArgument(
+        "container-namespace '" + ns +
+        "' is not a containerd namespace (letters and digits, single . _ - between them)");
 }
 
 std::string socket_path(const std::string &flag, const std::string &value) {
   std::string path = value.starts_with("unix://") ? value.substr(7) : value;
   if (path.empty() || path.front() != '/')
-    throw sdk::InvalidArgument(flag + " '" + value + "' must be an absolute path (a unix:// prefix is accepted)");
+    throw sdk::InvalidArgument(flag + " '" + value +
+                               "' must be an absolute path (a unix:// prefix is accepted)");
   return path;
 }
 
