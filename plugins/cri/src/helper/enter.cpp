@@ -141,7 +141,9 @@ void enter_container(const EnterPlan &plan, const std::string &state_dir, Channe
 void fork_into_pid_namespace(const EnterPlan &plan, int channel_fd) {
   if (!plan.pid_ns) return;
   // The child learns of a parent that died before its PR_SET_PDEATHSIG
-  // took hold by this pipe: its write end closes with the parent.
+  // took hold by this pipe: its write end closes with the parent. (Not by
+  // getppid(): the parent is outside the child's pid namespace, where
+  // getppid() says 0 while it lives.)
   int alive[2];
   if (::pipe2(alive, O_CLOEXEC) != 0) throw os_error(errno, "pipe");
   const pid_t child = ::fork();
