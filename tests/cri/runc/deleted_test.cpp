@@ -67,7 +67,8 @@ TEST_CASE("destroy after the container was deleted is 200 and says so") {
       CHECK_MESSAGE(eventually([&] { return !fs::exists(p); }), p);
     check_deleted_answer(destroy(c, a.uid()));
     CHECK(no_helper_left(d));
-    CHECK(state_paths_named(d, ctr.id()).empty());
+    for (const auto &p : state_paths_named(d, ctr.id()))
+      FAIL_CHECK("left in the state dir: " << p);
   }
   CHECK_FALSE(has_blade_table(host_nft_tables()));
 }
