@@ -1,7 +1,7 @@
 // The cri plugin's number (issue: time from the API call to the fault in
 // effect inside a runc container, p50 goal < 20 ms), beside the same fault
 // on the host by the os plugin, in the same run and the same bladed:
-//   process stop: POST /v1/experiments until /proc/<pid>/stat of the target
+//   process stop (by pid): POST /v1/experiments until /proc/<pid>/stat of the target
 //     says T (the container's process seen by its host pid), then destroy
 //     and wait until it runs again;
 //   file delete: POST until the file is gone (the container's seen through
@@ -89,6 +89,17 @@ void print(const char *what, const Figures &host, const Figures &ctr) {
 
 bool running(char state) { return state == 'S' || state == 'R'; }
 
+// The pid a process has in its own pid namespace: the last of the NSpid
+// line of /proc/<pid>/status (what `pid` means to a fault inside it).
+int pid_inside(pid_t host_pid) {
+  std::ifstream in("/proc/" + std::to_string(host_pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("NSpid:", 0) == 0) return std::stoi(line.substr(line.find_last_of(" \t") + 1));
+  FAIL("no NSpid line for " << host_pid);
+  return 0;
+}
+
 }  // namespace
 
 TEST_CASE("cri latency: call to effect in a runc container beside the host") {
@@ -111,18 +122,19 @@ TEST_CASE("cri latency: call to effect in a runc container beside the host") {
   std::printf("cri latency benchmark: %d calls each, runc container %s\n", g_reps,
               ctr.id().c_str());
 
-  // process stop: a sleeper on the host and one in the container, each
-  // with its own command line so neither matcher sees the other's.
+  // process stop by pid (the os benchmark's matcher): a sleeper on the
+  // host and one in the container, named by the pid each has where the
+  // fault runs.
   blade::test::ChildProcess host_sleeper({"/bin/sleep", "4344"});
   const pid_t ctr_sleeper = ctr.exec_detached({"/bin/sleep", "4343"});
   poll_until([&] { return running(blade::test::process_state(host_sleeper.pid())); }, "host sleeper");
   poll_until([&] { return running(blade::test::process_state(ctr_sleeper)); }, "container sleeper");
   const auto host_stop = time_to_effect(
-      client, {{"target", "process"}, {"action", "stop"}, {"flags", {{"process", "sleep 4344"}}}},
+      client, {{"target", "process"}, {"action", "stop"}, {"flags", {{"pid", std::to_string(host_sleeper.pid())}}}},
       [&] { return blade::test::process_state(host_sleeper.pid()) == 'T'; },
       [&] { return running(blade::test::process_state(host_sleeper.pid())); });
   json flags = in_ctr;
-  flags["process"] = "sleep 4343";
+  flags["pid"] = std::to_string(pid_inside(ctr_sleeper));
   const auto ctr_stop = time_to_effect(
       client, {{"scope", "cri"}, {"target", "process"}, {"action", "stop"}, {"flags", flags}},
       [&] { return blade::test::process_state(ctr_sleeper) == 'T'; },

@@ -32,9 +32,9 @@ struct Membership {
 
 // A cgroup file system mount: one line of mountinfo.
 struct Mount {
-  std::string root;         // the directory of the hierarchy mounted ("/" for all of it)
-  std::string mount_point;  // where it is mounted
-  bool v2 = false;          // cgroup2; else v1 "cgroup"
+  std::string root;                  // the directory of the hierarchy mounted ("/" for all of it)
+  std::string mount_point;           // where it is mounted
+  bool v2 = false;                   // cgroup2; else v1 "cgroup"
   std::vector<std::string> options;  // super options: a v1 mount's controllers are among them
 };
 
@@ -121,8 +121,9 @@ inline std::optional<std::string> directory_of(const Membership &member,
     const bool same_hierarchy =
         member.controllers.empty()
             ? m.v2
-            : !m.v2 && std::all_of(member.controllers.begin(), member.controllers.end(),
-                                   [&](const std::string &c) { return detail::contains(m.options, c); });
+            : !m.v2 &&
+                  std::all_of(member.controllers.begin(), member.controllers.end(),
+                              [&](const std::string &c) { return detail::contains(m.options, c); });
     if (!same_hierarchy) continue;
     std::string rel;
     if (m.root == "/") {
@@ -168,7 +169,8 @@ inline std::optional<std::uint64_t> read_keyed(const std::string &path, std::str
 class Placement {
  public:
   // "self" or a pid; nullopt when either file cannot be read.
-  static std::optional<Placement> of(const std::string &pid = "self", const std::string &root = "") {
+  static std::optional<Placement> of(const std::string &pid = "self",
+                                     const std::string &root = "") {
     const auto cgroups = proc::detail::read_text(root + "/proc/" + pid + "/cgroup");
     const auto mountinfo = proc::detail::read_text(root + "/proc/" + pid + "/mountinfo");
     if (!cgroups || !mountinfo) return std::nullopt;

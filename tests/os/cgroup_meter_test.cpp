@@ -17,15 +17,15 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
-#include <optional>
 #include <iterator>
-#include <utility>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 
-#include <blade/plugin_test.hpp>
 #include <doctest/doctest.h>
+#include <blade/plugin_test.hpp>
 #include <nlohmann/json.hpp>
 
 #include "../../plugins/common/cgroup_paths.hpp"
@@ -90,8 +90,8 @@ void v1_layout(const fs::path &root) {
   const fs::path mem = root / "sys/fs/cgroup/memory" / ("." + std::string(kCtr));
   put(mem / "memory.limit_in_bytes", std::to_string(512 * kMiB) + "\n");
   put(mem / "memory.usage_in_bytes", std::to_string(100 * kMiB) + "\n");
-  put(mem / "memory.stat", "cache 1000\nrss 5000\ntotal_cache " + std::to_string(20 * kMiB) +
-                               "\ntotal_rss 80\n");
+  put(mem / "memory.stat",
+      "cache 1000\nrss 5000\ntotal_cache " + std::to_string(20 * kMiB) + "\ntotal_rss 80\n");
 }
 
 // A v2-only layout under `root`: the process in /system.slice/ctr.scope.
@@ -137,7 +137,9 @@ class TestCgroup {
     for (int i = 0; i < 50 && ::rmdir(dir_.c_str()) != 0; ++i)
       std::this_thread::sleep_for(20ms);
   }
-  void set(const std::string &file, const std::string &value) const { write(dir_ + "/" + file, value); }
+  void set(const std::string &file, const std::string &value) const {
+    write(dir_ + "/" + file, value);
+  }
   void enter() {
     write(dir_ + "/cgroup.procs", std::to_string(::getpid()));
     entered_ = true;
@@ -248,7 +250,8 @@ TEST_CASE("cgroup placement: /proc/<pid>/cgroup lines and cgroup mounts") {
   CHECK(mounts[4].v2);
 
   // A joint cpu,cpuacct hierarchy is found by either name.
-  const auto joint = cg::parse_mounts("9 1 0:9 / /cg/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n");
+  const auto joint =
+      cg::parse_mounts("9 1 0:9 / /cg/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n");
   CHECK(cg::directory_of(members[0], joint, "/r") == "/r/cg/cpu,cpuacct/a:b/c");
 
   // A container's own mount shows only its subtree: the path less the mount's root.
@@ -363,7 +366,8 @@ TEST_CASE("cgroup meter: what it cannot find is said, and the configuration is c
   put(root / "proc/self/cgroup", "2:cpuacct:/a\n1:cpu:/a\n");
   CHECK_THROWS_WITH_AS(find_cgroup_cpu(root), doctest::Contains("not both mounted"),
                        blade::sdk::FailedPrecondition);
-  CHECK_THROWS_WITH_AS(find_cgroup_memory(root), doctest::Contains("mem_meter cgroup: the process is in no memory cgroup"),
+  CHECK_THROWS_WITH_AS(find_cgroup_memory(root),
+                       doctest::Contains("mem_meter cgroup: the process is in no memory cgroup"),
                        blade::sdk::FailedPrecondition);
   // Mounted, but the usage file is missing.
   v2_layout(root);
@@ -381,8 +385,9 @@ TEST_CASE("cgroup meter: what it cannot find is said, and the configuration is c
                   blade::sdk::FailedPrecondition);
 }
 
-TEST_CASE("cpu fullload, cgroup meter, for real: the percent of a 0.5-cpu quota, measured from "
-          "cpuacct.usage") {
+TEST_CASE(
+    "cpu fullload, cgroup meter, for real: the percent of a 0.5-cpu quota, measured from "
+    "cpuacct.usage") {
   std::string cpu_dir, acct_dir;
   {
     TestCgroup cpu("cpu"), acct("cpuacct");
@@ -435,11 +440,12 @@ TEST_CASE("cpu fullload, cgroup meter, for real: the percent of a 0.5-cpu quota,
       const double n0 = neighbour.cpu_seconds();
       const auto t0 = std::chrono::steady_clock::now();
       const double measured = settled_cores(acct);
-      const double beside = (neighbour.cpu_seconds() - n0) /
-                            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double beside =
+          (neighbour.cpu_seconds() - n0) /
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       CHECK(beside > 0.05);  // it was there, so the burners had to leave it room
       MESSAGE("cpu-percent 50 beside a neighbour of ~0.1 core: the cgroup uses " << measured
-                                                                                  << " cores");
+                                                                                 << " cores");
       CHECK(std::abs(measured - 0.25) <= 0.05);
       REQUIRE(inst.destroy(r).ok());
     }
@@ -475,8 +481,9 @@ TEST_CASE("cpu fullload: the host meter without the configuration, and a bad met
   CHECK(mem.message.find("mem_meter") != std::string::npos);
 }
 
-TEST_CASE("mem load, cgroup meter, for real: mem-percent of the cgroup's limit, measured from "
-          "memory.usage_in_bytes") {
+TEST_CASE(
+    "mem load, cgroup meter, for real: mem-percent of the cgroup's limit, measured from "
+    "memory.usage_in_bytes") {
   std::string mem_dir;
   {
     TestCgroup mem("memory");
@@ -498,14 +505,14 @@ TEST_CASE("mem load, cgroup meter, for real: mem-percent of the cgroup's limit, 
     CHECK(result["mem_total"] == limit);
     // The holder is a child of this process, so in the same cgroup.
     const auto holder = result["pid"].get<int>();
-    CHECK(slurp("/proc/" + std::to_string(holder) + "/cgroup").find(mem.dir().substr(mem.dir().rfind('/'))) !=
-          std::string::npos);
+    CHECK(slurp("/proc/" + std::to_string(holder) + "/cgroup")
+              .find(mem.dir().substr(mem.dir().rfind('/'))) != std::string::npos);
     // It takes up to half the limit (the test's own pages count too) and stops there.
     std::this_thread::sleep_for(3s);
     const double used_mb = static_cast<double>(mem.number("memory.usage_in_bytes")) / kMiB;
     MESSAGE("mem-percent 50 of a 256 MB limit: the cgroup uses " << used_mb << " MB");
     CHECK(std::abs(used_mb - 128) <= 12.8);  // within 10%
-    std::this_thread::sleep_for(1500ms);  // a second more of resizing takes nothing more
+    std::this_thread::sleep_for(1500ms);     // a second more of resizing takes nothing more
     CHECK(static_cast<double>(mem.number("memory.usage_in_bytes")) / kMiB <= used_mb + 8);
     CHECK(mem.number("memory.failcnt") == 0);  // the limit was never hit
 

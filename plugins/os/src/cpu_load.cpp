@@ -249,15 +249,18 @@ struct Selection {
   // The most the burners alone add to the average, in percent.
   double reachable() const {
     return per_core() ? percent
-                      : std::min<double>(percent, 100.0 * static_cast<double>(cores.size()) /
-                                                      averaged_cores());
+                      : std::min<double>(
+                            percent, 100.0 * static_cast<double>(cores.size()) / averaged_cores());
   }
 
   std::unique_ptr<CpuMeter> meter(int core) const {
     switch (mode) {
-      case Mode::per_core: return core_meter(core);
-      case Mode::host_average: return host_meter(host_cores);
-      case Mode::cgroup_average: break;
+      case Mode::per_core:
+        return core_meter(core);
+      case Mode::host_average:
+        return host_meter(host_cores);
+      case Mode::cgroup_average:
+        break;
     }
     return cgroup_meter(*cgroup, capacity);
   }
@@ -292,14 +295,14 @@ struct Selection {
       if (reachable() < percent) {
         notes.push_back(std::to_string(cores.size()) + " burner(s) add at most " +
                         std::to_string(static_cast<int>(reachable())) +
-                        " points to the cgroup's use of its capacity; " +
-                        std::to_string(percent) +
+                        " points to the cgroup's use of its capacity; " + std::to_string(percent) +
                         "% is reached only if its other processes make up the rest");
       }
     }
     if (per_core() && cgroup_meter_asked) {
-      notes.push_back("cpu-list holds each listed core at the percent of that core, as on the "
-                      "host; the cgroup meter judges the whole cgroup only without cpu-list");
+      notes.push_back(
+          "cpu-list holds each listed core at the percent of that core, as on the "
+          "host; the cgroup meter judges the whole cgroup only without cpu-list");
     }
     if (climb > 0) out["climb_time"] = climb;
     if (cgroup_root) {

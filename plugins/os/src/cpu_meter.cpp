@@ -48,8 +48,8 @@ class CgroupMeter : public CpuMeter {
   std::optional<CpuTicks> read() const override {
     const auto usage = read_cgroup_usage_ns(cg_);
     if (!usage) return std::nullopt;
-    return CpuTicks{*usage, static_cast<std::uint64_t>(static_cast<double>(monotonic_ns()) *
-                                                       capacity_)};
+    return CpuTicks{*usage,
+                    static_cast<std::uint64_t>(static_cast<double>(monotonic_ns()) * capacity_)};
   }
   double cores() const override { return capacity_; }
   bool counts_cpu_time() const override { return true; }
@@ -86,7 +86,9 @@ std::unique_ptr<CpuMeter> host_meter(int host_cores) {
   return std::make_unique<HostMeter>(host_cores);
 }
 
-std::unique_ptr<CpuMeter> core_meter(int core) { return std::make_unique<CoreMeter>(core); }
+std::unique_ptr<CpuMeter> core_meter(int core) {
+  return std::make_unique<CoreMeter>(core);
+}
 
 std::unique_ptr<CpuMeter> cgroup_meter(CgroupCpu cg, double capacity) {
   return std::make_unique<CgroupMeter>(std::move(cg), capacity);
@@ -95,15 +97,14 @@ std::unique_ptr<CpuMeter> cgroup_meter(CgroupCpu cg, double capacity) {
 CgroupCpu find_cgroup_cpu(const std::string &root) {
   const auto where = plugins::cgroup::Placement::of("self", root);
   if (!where)
-    throw sdk::FailedPrecondition("cpu_meter cgroup: cannot read " + root + "/proc/self/cgroup or " +
-                                  root + "/proc/self/mountinfo");
+    throw sdk::FailedPrecondition("cpu_meter cgroup: cannot read " + root +
+                                  "/proc/self/cgroup or " + root + "/proc/self/mountinfo");
   CgroupCpu cg;
-  const bool on_v1 = std::any_of(where->memberships().begin(), where->memberships().end(),
-                                 [](const auto &m) {
-                                   return m.hierarchy != "0" &&
-                                          std::find(m.controllers.begin(), m.controllers.end(),
-                                                    "cpu") != m.controllers.end();
-                                 });
+  const bool on_v1 =
+      std::any_of(where->memberships().begin(), where->memberships().end(), [](const auto &m) {
+        return m.hierarchy != "0" &&
+               std::find(m.controllers.begin(), m.controllers.end(), "cpu") != m.controllers.end();
+      });
   if (on_v1) {
     const auto cpu = where->v1("cpu");
     const auto acct = where->v1("cpuacct");

@@ -112,7 +112,9 @@ std::uint64_t MemTarget::wanted(const MemInfo &m) const {
   return avail > keep ? avail - keep : 0;
 }
 
-std::uint64_t safety_floor(const MemInfo &m) { return m.floor; }
+std::uint64_t safety_floor(const MemInfo &m) {
+  return m.floor;
+}
 
 std::uint64_t allowed(const MemTarget &t, const MemInfo &m) {
   const std::uint64_t floor = safety_floor(m);
@@ -131,7 +133,8 @@ nlohmann::json describe(const MemTarget &t, const MemInfo &m) {
   out["meter"] = m.cgroup ? "cgroup" : "host";
   if (m.cgroup) {
     out["cgroup"] = m.cgroup->dir;
-    out["limit_bytes"] = m.cgroup->limit ? nlohmann::json(*m.cgroup->limit) : nlohmann::json(nullptr);
+    out["limit_bytes"] =
+        m.cgroup->limit ? nlohmann::json(*m.cgroup->limit) : nlohmann::json(nullptr);
     out["usage_bytes"] = m.cgroup->usage;
   }
   if (!t.cache) out["include_buffer_cache"] = t.include_buffer_cache;

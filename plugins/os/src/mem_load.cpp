@@ -437,9 +437,10 @@ class MemLoad : public Fault {
     }
     s.oom_score_adj = oom_score(req);
     if (auto root = req.flag("cgroup-root"); root && !root->empty())
-      s.notes.push_back("cgroup-root is not used: ChaosBlade reads it only to size a load inside a "
-                        "container it enters, and Blade sizes by the host, or by the cgroup it runs "
-                        "in when configured to (the cri target)");
+      s.notes.push_back(
+          "cgroup-root is not used: ChaosBlade reads it only to size a load inside a "
+          "container it enters, and Blade sizes by the host, or by the cgroup it runs "
+          "in when configured to (the cri target)");
     s.info = s.meter.read();
     s.first = allowed(s.target, s.info);
     if (s.first < s.target.wanted(s.info)) {

@@ -17,6 +17,4 @@ Meter meter_from_config(const std::string &config_json, std::string_view key) {
                                 " is neither \"host\" nor \"cgroup\"");
 }
 
-const char *meter_name(Meter m) { return m == Meter::cgroup ? "cgroup" : "host"; }
-
 }  // namespace blade::os

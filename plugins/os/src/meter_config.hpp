@@ -15,6 +15,4 @@ enum class Meter { host, cgroup };
 // sdk::FailedPrecondition naming the key on a value that is neither.
 Meter meter_from_config(const std::string &config_json, std::string_view key);
 
-const char *meter_name(Meter m);
-
 }  // namespace blade::os

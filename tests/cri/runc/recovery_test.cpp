@@ -54,6 +54,7 @@ TEST_CASE("bladed SIGKILLed with a file delete and a cpu load in a container: ro
   CHECK_FALSE(fs::exists(inside));  // the deletion outlived the daemon
 
   d.restart();  // returns once recovery has run
+  INFO("bladed's log: " << read_text(d.log_file()));  // shown on a failure
   CHECK(eventually([&] { return fs::exists(inside); }, 5s));
   CHECK(read_text(inside) == "inside the container\n");
   auto c2 = d.client();
