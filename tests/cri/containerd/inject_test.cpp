@@ -229,6 +229,8 @@ TEST_CASE("a container of another containerd namespace: 404 from k8s.io, found i
       const Answer miss = create(
           http, cri_body("process", "stop", flags(r.d, merged(selector, {{"process", "200002"}}))));
       INFO(miss.body.dump());
+      // No container matching is a 404 (the container is what is not
+      // found), not a 422: nothing was tried on the host.
       CHECK(miss.status == 404);
       // The message says what was looked at: the runtime, its state and
       // the namespace.
