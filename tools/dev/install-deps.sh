@@ -8,12 +8,15 @@ packages="g++ meson ninja-build pkg-config binutils curl \
   libfmt-dev libyaml-cpp-dev doctest-dev nlohmann-json3-dev libssl-dev openssl \
   libsystemd-dev user-mode-linux kmod systemd dbus \
   libnl-route-3-dev libnftables-dev iproute2 nftables iputils-ping \
-  libre2-dev python3-yaml"
+  libre2-dev python3-yaml runc busybox-static containerd"
 # python3-yaml: the build reads the os, disk and network plugins' spec YAML
 # to generate the cri plugin's (plugins/cri/tools/cri_spec.py).
 # libre2-dev: RE2, the regular expressions of HTTP fault rules (policies
 # and the http plugin's proxy): linear time whatever the input, so a
 # hostile path or header cannot stall or overflow the daemon.
+# runc and busybox-static: the cri plugin's tests run their faults inside real
+# runc containers whose whole userland is the static busybox
+# (tests/support/runc_container.hpp).
 # libsystemd-dev: sd-bus, how the os plugin's `systemd stop` talks to systemd.
 # user-mode-linux (/usr/bin/linux, a Linux kernel run as an ordinary
 # process) and kmod: the tests that need a kernel of their own (the wall
@@ -25,6 +28,9 @@ packages="g++ meson ninja-build pkg-config binutils curl \
 # nft. iproute2, nftables, iputils-ping: what its tests set up netns and
 # veth with and read the kernel's state back by (and the baseline `tc` of
 # the netem benchmark).
+# containerd (with ctr and its runc shim): the cri plugin's containerd tests
+# start a private one (own root, state and socket under a temp dir) and run
+# a busybox image they build from busybox-static.
 
 # --bench: what only the benchmarks use: stress-ng (the cpu precision
 # baseline); nginx-light (the upstream and the plain reverse proxy beside

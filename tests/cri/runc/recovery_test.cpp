@@ -1,0 +1,69 @@
+// SIGKILL of bladed with faults active in a runc container, then a restart
+// on the same state: the cpu load died with the daemon (its helper exits
+// when the daemon's end of the socket closes), the deleted file stays
+// deleted until the restart's recovery puts it back, and nothing is left.
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include <doctest/doctest.h>
+
+#include "cri_runc_support.hpp"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using namespace blade::test;
+using namespace blade::test::cri;
+
+namespace {
+
+double cores_used(const RuncContainer &c, std::chrono::milliseconds window) {
+  const auto u0 = c.cpu_usage_ns();
+  std::this_thread::sleep_for(window);
+  return static_cast<double>(c.cpu_usage_ns() - u0) /
+         static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(window).count());
+}
+
+}  // namespace
+
+TEST_CASE("bladed SIGKILLed with a file delete and a cpu load in a container: rolled back at restart") {
+  TempDir twin("cri-recovery");
+  const fs::path path = twin / "victim.conf";
+  RuncOptions o;
+  o.files[path.string()] = "inside the container\n";
+  o.cpus = 0.5;
+  RuncContainer ctr(o);
+  const fs::path inside = ctr.proc() / "root" / path.relative_path();
+
+  BladedProcess d(cri_options());
+  auto c = d.client();
+  const auto del = create_in(c, ctr, "file", "delete", {{"filepath", path.string()}});
+  REQUIRE_MESSAGE(del.status == 201, del.body.dump());
+  const auto load = create_in(c, ctr, "cpu", "fullload", {{"cpu-percent", "100"}});
+  REQUIRE_MESSAGE(load.status == 201, load.body.dump());
+  REQUIRE_FALSE(fs::exists(inside));
+  REQUIRE(cores_used(ctr, 1s) > 0.2);
+
+  d.crash();
+  // The load lived only in its helper, which goes with the daemon.
+  CHECK(no_helper_left(d));
+  CHECK(cores_used(ctr, 1s) < 0.05);
+  CHECK_FALSE(fs::exists(inside));  // the deletion outlived the daemon
+
+  d.restart();  // returns once recovery has run
+  INFO("bladed's log: " << read_text(d.log_file()));  // shown on a failure
+  CHECK(eventually([&] { return fs::exists(inside); }, 5s));
+  CHECK(read_text(inside) == "inside the container\n");
+  auto c2 = d.client();
+  for (const auto &uid : {del.uid(), load.uid()})
+    CHECK(wait_destroyed(c2, uid, 10s) == "destroyed");
+  CHECK(no_helper_left(d));
+  CHECK(cores_used(ctr, 1s) < 0.05);
+  CHECK(state_paths_named(d, del.uid()).empty());
+  CHECK_FALSE(has_blade_table(host_nft_tables()));
+  d.process->signal(SIGTERM);
+  CHECK(d.process->exit_code(10s) == 0);
+}
