@@ -33,8 +33,8 @@ void check_deleted_answer(const Answer &gone) {
 }  // namespace
 
 TEST_CASE("destroy after the container was deleted is 200 and says so") {
-  TempDir twin("cri-deleted");
-  const fs::path path = twin / "victim.conf";
+  const TwinFile twin("cri-deleted");
+  const fs::path &path = twin.path;
   RuncOptions o;
   o.files[path.string()] = "inside\n";
   o.cpus = 0.5;

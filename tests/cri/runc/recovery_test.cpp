@@ -18,20 +18,9 @@ using namespace std::chrono_literals;
 using namespace blade::test;
 using namespace blade::test::cri;
 
-namespace {
-
-double cores_used(const RuncContainer &c, std::chrono::milliseconds window) {
-  const auto u0 = c.cpu_usage_ns();
-  std::this_thread::sleep_for(window);
-  return static_cast<double>(c.cpu_usage_ns() - u0) /
-         static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(window).count());
-}
-
-}  // namespace
-
 TEST_CASE("bladed SIGKILLed with a file delete and a cpu load in a container: rolled back at restart") {
-  TempDir twin("cri-recovery");
-  const fs::path path = twin / "victim.conf";
+  const TwinFile twin("cri-recovery");
+  const fs::path &path = twin.path;
   RuncOptions o;
   o.files[path.string()] = "inside the container\n";
   o.cpus = 0.5;
