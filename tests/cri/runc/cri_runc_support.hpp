@@ -112,6 +112,16 @@ inline std::vector<std::filesystem::path> state_paths_named(const BladedProcess 
   return out;
 }
 
+// A path and, for a directory, what is in it: a failure's message.
+inline std::string listing(const std::filesystem::path &p) {
+  std::string out = p.string();
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(p, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+    out += "\n  " + it->path().lexically_relative(p).string();
+  return out;
+}
+
 // A TCP listener on the host's 127.0.0.1, on a port the kernel picks
 // (the sockets of tests/network/traffic.hpp).
 class HostListener {

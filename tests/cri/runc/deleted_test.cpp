@@ -53,7 +53,7 @@ TEST_CASE("destroy after the container was deleted is 200 and says so") {
     check_deleted_answer(destroy(c, a.uid()));
     CHECK(no_helper_left(d));
     for (const auto &p : state_paths_named(d, ctr.id()))
-      FAIL_CHECK("left in the state dir: " << p);
+      FAIL_CHECK("left in the state dir: " << listing(p));
     CHECK(destroy(c, a.uid()).status == 200);  // twice is still success
   }
   SUBCASE("cpu fullload (the helper in the container's cgroup)") {
@@ -68,7 +68,7 @@ TEST_CASE("destroy after the container was deleted is 200 and says so") {
     check_deleted_answer(destroy(c, a.uid()));
     CHECK(no_helper_left(d));
     for (const auto &p : state_paths_named(d, ctr.id()))
-      FAIL_CHECK("left in the state dir: " << p);
+      FAIL_CHECK("left in the state dir: " << listing(p));
   }
   CHECK_FALSE(has_blade_table(host_nft_tables()));
 }
