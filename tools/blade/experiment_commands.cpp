@@ -168,22 +168,31 @@ int run_create(Context &ctx) {
   // ChaosBlade's `blade create cri cpu fullload ...`: a first word that is a
   // scope some plugin serves (and no target) is that scope.
   std::optional<std::string> scope_word;
-  if (args.size() >= 2 && !is_option(args[0]) && !is_option(args[1]) &&
+  if (!args.empty() && !is_option(args[0]) && ((args.size() >= 2 && !is_option(args[1])) || help) &&
       names_scope(specs(), args[0])) {
     scope_word = args[0];
     args.erase(args.begin());
   }
+  // The help lists one scope's targets: host's, or the one named first
+  // (the same target may be served in several, e.g. cpu on the host and in
+  // a container).
+  auto scope_specs = [&] {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto &e : specs())
+      if (e.value("scope", "host") == scope_word.value_or("host")) out.push_back(e);
+    return out;
+  };
   if (args.empty() || is_option(args[0])) {
     if (!help)
       throw UsageError("create: expected <target> <action> (blade create --help lists them)");
-    ctx.out << targets_help(specs());
+    ctx.out << targets_help(scope_specs());
     return kExitOk;
   }
   const std::string target = args[0];
   if (args.size() < 2 || is_option(args[1])) {
     if (!help)
       throw UsageError(fmt::format("create {}: expected an action after the target", target));
-    ctx.out << targets_help(specs(), target);
+    ctx.out << targets_help(scope_specs(), target);
     return kExitOk;
   }
   const std::string action = args[1];

@@ -8,7 +8,9 @@ packages="g++ meson ninja-build pkg-config binutils curl \
   libfmt-dev libyaml-cpp-dev doctest-dev nlohmann-json3-dev libssl-dev openssl \
   libsystemd-dev user-mode-linux kmod systemd dbus \
   libnl-route-3-dev libnftables-dev iproute2 nftables iputils-ping \
-  libre2-dev runc busybox-static"
+  libre2-dev python3-yaml runc busybox-static"
+# python3-yaml: the build reads the os, disk and network plugins' spec YAML
+# to generate the cri plugin's (plugins/cri/tools/cri_spec.py).
 # libre2-dev: RE2, the regular expressions of HTTP fault rules (policies
 # and the http plugin's proxy): linear time whatever the input, so a
 # hostile path or header cannot stall or overflow the daemon.

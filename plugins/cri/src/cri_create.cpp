@@ -16,6 +16,8 @@ sdk::Outcome CriPlugin::create(const sdk::Request &req, sdk::Call &call) {
   auto live = std::make_unique<Live>();
   live->uid = std::string(req.uid());
   live->call = &call;
+  live->roots = effective_roots(sel, config_.roots);
+  live->ns_fallback = sel.ns;
   live->rec.container = c;
   live->rec.container.labels.clear();
   live->rec.enter = setup.enter;
@@ -28,8 +30,7 @@ sdk::Outcome CriPlugin::create(const sdk::Request &req, sdk::Call &call) {
   live->rec.inner = done.restore_json;
   live->rec.helper = HelperRef{live->session->pid(), live->session->start_time()};
   sdk::Outcome out;
-  out.result_json = merge_objects(
-      container_result_json(c), done.result_json, "result");
+  out.result_json = merge_objects(container_result_json(c), done.result_json, "result");
   out.restore_json = to_json(live->rec);
   live->call = nullptr;
   std::lock_guard lock(mu_);
@@ -49,8 +50,7 @@ std::string CriPlugin::dry_run(const sdk::Request &req, sdk::Call &call) {
   live.rec.enter = setup.enter;
   const HelperDone done = run_helper(live, req, "dry_run", c, setup, std::nullopt);
   throw_if_failed(done);
-  return merge_objects(container_result_json(c),
-                       "{\"plan\":" + done.plan_json + "}", "plan");
+  return merge_objects(container_result_json(c), "{\"plan\":" + done.plan_json + "}", "plan");
 }
 
 }  // namespace blade::cri

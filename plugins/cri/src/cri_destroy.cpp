@@ -4,12 +4,11 @@
 // init: what lived in the old one's namespaces is gone, what lives in the
 // rootfs is undone in the new one) or been deleted (nothing left to undo).
 #include <csignal>
-#include <filesystem>
-#include <system_error>
 
 #include <nlohmann/json.hpp>
 
 #include "../../common/proc_reader.hpp"
+#include "container_fate.hpp"
 #include "cri_plugin.hpp"
 #include "result_json.hpp"
 
@@ -32,9 +31,8 @@ bool empty_record(const std::optional<std::string_view> &restore) {
 
 }  // namespace
 
-void CriPlugin::stateless_destroy(const sdk::Request &req, sdk::Call &call,
-                                  const OuterRecord &rec, const Container &c,
-                                  const std::string &report_base) {
+void CriPlugin::stateless_destroy(const sdk::Request &req, sdk::Call &call, const OuterRecord &rec,
+                                  const Container &c, const std::string &report_base) {
   InnerSetup setup;
   setup.enter = rec.enter;
   setup.enter.pid = c.init_pid;
@@ -49,8 +47,8 @@ void CriPlugin::stateless_destroy(const sdk::Request &req, sdk::Call &call,
 }
 
 void CriPlugin::destroy(const sdk::Request &req, sdk::Call &call) {
-  if (auto live = take_live(std::string(req.uid())); live && live->session &&
-                                                     live->session->alive()) {
+  if (auto live = take_live(std::string(req.uid()));
+      live && live->session && live->session->alive()) {
     live->call = &call;
     live->report_base = container_result_json(live->rec.container);
     call.report(live->report_base);
@@ -73,43 +71,33 @@ void CriPlugin::destroy(const sdk::Request &req, sdk::Call &call) {
     return;
   }
 
-  std::optional<Container> now;
-  std::string why_gone = "its runtime no longer lists it";
-  try {
-    const Selector sel = parse_selector(req);
-    // Only containerd's containers have a namespace; the others' records
-    // hold none, and the selector's (checked, unused) stands in.
-    now = find_by_id(rec.container.runtime, rec.container.id,
-                     rec.container.ns.empty() ? sel.ns : rec.container.ns,
-                     effective_roots(sel, config_.roots));
-  } catch (const Unavailable &e) {
-    why_gone = std::string("its runtime does not answer: ") + e.what();
-  }
+  const Selector sel = parse_selector(req);
+  const ContainerFate fate =
+      container_fate(rec.container, sel.ns, effective_roots(sel, config_.roots));
 
   const std::string target(req.target()), action(req.action());
   nlohmann::ordered_json report = {{"container", ""}, {"id", rec.container.id}};
-  if (!now) {
+  if (fate.kind == ContainerFate::Kind::deleted) {
     report["container"] = "deleted";
-    report["why"] = why_gone;
+    report["why"] = fate.why_gone;
     report["vanished"] = "the container, with its namespaces, cgroup and processes";
     if (outlives_init(target, action))
       report["not_restored"] = "what the fault changed in the container's rootfs went with it";
-    // Its inner records and backups have nothing left to act on.
-    std::error_code ec;
-    std::filesystem::remove_all(container_state_dir(rec.container.id), ec);
+    forget_container(rec.container.id);
     call.report(report.dump());
     return;
   }
-  if (now->init_pid == rec.container.init_pid && now->init_start == rec.container.init_start) {
-    stateless_destroy(req, call, rec, *now, container_result_json(*now));
+  const Container &now = *fate.now;
+  if (fate.kind == ContainerFate::Kind::same) {
+    stateless_destroy(req, call, rec, now, container_result_json(now));
     return;
   }
   report["container"] = "restarted";
   report["old_init_pid"] = rec.container.init_pid;
-  report["init_pid"] = now->init_pid;
+  report["init_pid"] = now.init_pid;
   report["vanished"] = vanished_with_init(target, action);
   if (outlives_init(target, action)) {
-    stateless_destroy(req, call, rec, *now, report.dump());
+    stateless_destroy(req, call, rec, now, report.dump());
     return;
   }
   call.report(report.dump());

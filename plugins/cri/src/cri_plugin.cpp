@@ -5,8 +5,10 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 
+#include "container_fate.hpp"
 #include "container_flags.hpp"
 #include "result_json.hpp"
 
@@ -87,21 +89,40 @@ HelperDone CriPlugin::run_helper(Live &live, const sdk::Request &req, const std:
   hooks.log = [host, uid](blade_log_level level, const std::string &message) {
     host.log(level, "cri " + uid + ": " + message);
   };
-  // The helper's death ends a fault that lived in it (burners, held memory,
-  // a tracer, sockets) or in the container's namespaces, which its death
-  // usually means are gone (the container stopped). What the fault changed
-  // in the rootfs outlives both: that experiment stays active, so its
-  // destroy undoes the change, in a restarted container too.
-  if (outlives_init(hr.target, hr.action)) {
-    hooks.fault_ended = [host, uid](const std::string &reason) {
-      host.warn("cri " + uid + ": the helper ended (" + reason +
-                "); the change in the container's rootfs stays until the experiment is destroyed");
-    };
-  } else {
-    hooks.fault_ended = [host, uid](const std::string &reason) { host.fault_ended(uid, reason); };
-  }
+  const std::string target = hr.target, action = hr.action;
+  hooks.fault_ended = [this, l, target, action](const std::string &reason) {
+    helper_ended(*l, target, action, reason);
+  };
   live.session = HelperSession::start(config_.helper_path, hr, std::move(hooks));
   return live.session->wait_done(*live.call);
+}
+
+void CriPlugin::forget_container(const std::string &id) const {
+  std::error_code ec;
+  std::filesystem::remove_all(container_state_dir(id), ec);
+}
+
+void CriPlugin::helper_ended(const Live &l, const std::string &target, const std::string &action,
+                             const std::string &reason) const {
+  // What the fault changed in the rootfs outlives the helper and the init:
+  // unless the container is deleted, that experiment stays active so that
+  // its destroy undoes the change (in a restarted container too). Loads,
+  // tracers, held sockets and what lived in the old namespaces are gone.
+  const bool stays = outlives_init(target, action);
+  const ContainerFate fate = container_fate(l.rec.container, l.ns_fallback, l.roots);
+  const std::string &id = l.rec.container.id;
+  if (fate.kind == ContainerFate::Kind::deleted) {
+    forget_container(id);
+    host_.fault_ended(l.uid, "container " + id + " was deleted (" + fate.why_gone + "): " + reason);
+  } else if (stays) {
+    host_.warn("cri " + l.uid + ": " + reason +
+               "; the change in the container's rootfs stays until the experiment is destroyed");
+  } else if (fate.kind == ContainerFate::Kind::restarted) {
+    host_.fault_ended(l.uid, "container " + id + " restarted; gone with its old init: " +
+                                 vanished_with_init(target, action) + " (" + reason + ")");
+  } else {
+    host_.fault_ended(l.uid, reason);
+  }
 }
 
 std::unique_ptr<CriPlugin::Live> CriPlugin::take_live(const std::string &uid) {

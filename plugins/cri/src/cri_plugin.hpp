@@ -52,7 +52,11 @@ class CriPlugin {
     // Keys destroy's report starts with (e.g. "container"), the helper's
     // report merged after them.
     std::string report_base = "{}";
-    std::unique_ptr<HelperSession> session;
+    // Where the container was found (create), to see what became of it
+    // when the helper dies.
+    RuntimeRoots roots;
+    std::string ns_fallback;
+    std::unique_ptr<HelperSession> session;  // last: ends (joins) first
   };
 
   // Starts blade-cri-helper for `op` on `req`'s fault in `c` as `setup`
@@ -68,6 +72,13 @@ class CriPlugin {
   void stateless_destroy(const sdk::Request &req, sdk::Call &call, const OuterRecord &rec,
                          const Container &c, const std::string &report_base);
   std::unique_ptr<Live> take_live(const std::string &uid);
+  // The helper holding `l`'s fault ended (or its fault said it ended):
+  // tells the host, in the words of what became of the container.
+  void helper_ended(const Live &l, const std::string &target, const std::string &action,
+                    const std::string &reason) const;
+  // The container is deleted: its inner records and backups have nothing
+  // left to act on.
+  void forget_container(const std::string &id) const;
 
   sdk::Host host_;
   PluginConfig config_;

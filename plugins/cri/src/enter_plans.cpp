@@ -64,7 +64,8 @@ std::string vanished_with_init(std::string_view target, std::string_view action)
   if (target == "cpu") return "the cpu burners (they ran in the old container's cgroup)";
   if (target == "mem") return "the memory load (it was held in the old container's cgroup)";
   if (target == "process") return "the processes of the old init's pid namespace";
-  if (target == "strace") return "the traced processes (they lived in the old init's pid namespace)";
+  if (target == "strace")
+    return "the traced processes (they lived in the old init's pid namespace)";
   if (target == "network" && action == "dns_down")
     return "the stub resolver (it listened in the old network namespace)";
   if (target == "network" && action != "dns")

@@ -30,8 +30,8 @@ InnerSetup inner_setup(std::string_view target, std::string_view action, const C
 void check_offered(std::string_view target, std::string_view action);
 
 // Whether a fault leaves something that outlives the container's init, i.e.
-// in its rootfs (file and script faults, disk fill, dns's /etc/hosts): after a restart the new container still
-// has it, so destroy undoes it there.
+// in its rootfs (file and script faults, disk fill, dns's /etc/hosts): after a restart the new
+// container still has it, so destroy undoes it there.
 bool outlives_init(std::string_view target, std::string_view action);
 
 // What went with the old init, for destroy's report after a restart or

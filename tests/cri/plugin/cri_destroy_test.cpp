@@ -66,29 +66,28 @@ struct Plugin {
 // had saved the inner record.
 std::string record(const std::string &id, bool with_inner, int init_pid = 999999,
                    std::uint64_t init_start = 12345) {
-  nlohmann::json r = {
-      {"container",
-       {{"runtime", "runc"},
-        {"id", id},
-        {"name", ""},
-        {"ns", ""},
-        {"init_pid", init_pid},
-        {"init_start", init_start}}},
-      {"enter",
-       {{"mnt", false},
-        {"pid", true},
-        {"net", false},
-        {"ipc", false},
-        {"uts", false},
-        {"cgroup", true}}},
-      {"helper", {{"pid", 999998}, {"start", 1}}},
-      {"inner", nullptr}};
+  nlohmann::json r = {{"container",
+                       {{"runtime", "runc"},
+                        {"id", id},
+                        {"name", ""},
+                        {"ns", ""},
+                        {"init_pid", init_pid},
+                        {"init_start", init_start}}},
+                      {"enter",
+                       {{"mnt", false},
+                        {"pid", true},
+                        {"net", false},
+                        {"ipc", false},
+                        {"uts", false},
+                        {"cgroup", true}}},
+                      {"helper", {{"pid", 999998}, {"start", 1}}},
+                      {"inner", nullptr}};
   if (with_inner) r["inner"] = {{"burners", 2}};
   return r.dump();
 }
 
-const bt::Flags kFlags = {{"container-id", "gone0001"}, {"container-runtime", "runc"},
-                          {"cpu-percent", "50"}};
+const bt::Flags kFlags = {
+    {"container-id", "gone0001"}, {"container-runtime", "runc"}, {"cpu-percent", "50"}};
 
 }  // namespace
 
@@ -100,7 +99,8 @@ TEST_CASE("destroy after the container was deleted: OK, the report says deleted,
 
   for (int round = 0; round < 2; ++round) {
     CAPTURE(round);
-    const auto r = p.destroy("cpu", "fullload", kFlags, record("gone0001", true), "c1d0000000000001");
+    const auto r =
+        p.destroy("cpu", "fullload", kFlags, record("gone0001", true), "c1d0000000000001");
     REQUIRE_MESSAGE(r.ok(), r.describe());
     const auto report = nlohmann::json::parse(r.result);
     CHECK(report["container"] == "deleted");
@@ -112,7 +112,8 @@ TEST_CASE("destroy after the container was deleted: OK, the report says deleted,
 
 TEST_CASE("destroy of a record written ahead of the helper: nothing to undo") {
   Plugin p;
-  const auto r = p.destroy("cpu", "fullload", kFlags, record("gone0001", false), "c1d0000000000002");
+  const auto r =
+      p.destroy("cpu", "fullload", kFlags, record("gone0001", false), "c1d0000000000002");
   REQUIRE_MESSAGE(r.ok(), r.describe());
   const auto report = nlohmann::json::parse(r.result);
   CHECK(report["restored"] == false);
@@ -126,7 +127,8 @@ TEST_CASE("destroy of a record that is not the cri plugin's: refused naming the 
   CHECK(r.message.find("container.runtime") != std::string::npos);
 }
 
-TEST_CASE("create: no such container is 404, bad flags are 400 naming the flag; no record written") {
+TEST_CASE(
+    "create: no such container is 404, bad flags are 400 naming the flag; no record written") {
   Plugin p;
   bt::Instance &inst = p.inst;
 
@@ -142,7 +144,8 @@ TEST_CASE("create: no such container is 404, bad flags are 400 naming the flag; 
   CHECK(r.saved_restores.empty());
 
   r = inst.create("cpu", "fullload",
-                  {{"container-id", "x"}, {"container-runtime", "runc"},
+                  {{"container-id", "x"},
+                   {"container-runtime", "runc"},
                    {"container-state-root", "relative/root"}});
   CHECK_MESSAGE(r.status == BLADE_STATUS_INVALID_ARGUMENT, r.describe());
   CHECK(r.message.find("container-state-root") != std::string::npos);
@@ -172,7 +175,8 @@ std::uint64_t start_time(pid_t pid) {
   std::getline(in, line);
   std::istringstream rest(line.substr(line.rfind(')') + 2));
   std::string field;
-  for (int i = 3; i <= 22; ++i) rest >> field;
+  for (int i = 3; i <= 22; ++i)
+    rest >> field;
   return std::stoull(field);
 }
 
@@ -195,9 +199,9 @@ TEST_CASE("destroy after the container restarted: the load went with the old ini
                  .dump();
   }
   // The record names the old init (another pid, another start time).
-  const auto r = p.destroy("cpu", "fullload",
-                           {{"container-id", "restart01"}, {"container-runtime", "runc"}},
-                           record("restart01", true, 999999, start + 1), "c1d0000000000004");
+  const auto r =
+      p.destroy("cpu", "fullload", {{"container-id", "restart01"}, {"container-runtime", "runc"}},
+                record("restart01", true, 999999, start + 1), "c1d0000000000004");
   REQUIRE_MESSAGE(r.ok(), r.describe());
   const auto report = nlohmann::json::parse(r.result);
   CHECK(report["container"] == "restarted");

@@ -24,8 +24,8 @@ std::string read_file(const std::string &path) {
 }
 
 blade::PluginSpec host_spec(const std::string &name) {
-  return blade::parse_spec_yaml(
-      read_file(std::string(BLADE_SOURCE_ROOT) + "/plugins/" + name + "/spec-yaml/" + name + ".yaml"));
+  return blade::parse_spec_yaml(read_file(std::string(BLADE_SOURCE_ROOT) + "/plugins/" + name +
+                                          "/spec-yaml/" + name + ".yaml"));
 }
 
 const blade::TargetSpec *find_target(const blade::PluginSpec &s, const std::string &target) {
@@ -50,9 +50,12 @@ std::map<std::string, const blade::FlagSpec *> flags_of(const blade::TargetSpec 
 
 }  // namespace
 
-TEST_CASE("every os, disk and network action is in the cri spec with scope cri, its flags and the container flags") {
+TEST_CASE(
+    "every os, disk and network action is in the cri spec with scope cri, its flags and the "
+    "container flags") {
   const blade::PluginSpec cri = blade::parse_spec_yaml(read_file(BLADE_CRI_SPEC_PATH));
-  for (const auto &t : cri.items) CHECK_MESSAGE(t.scope == "cri", t.target);
+  for (const auto &t : cri.items)
+    CHECK_MESSAGE(t.scope == "cri", t.target);
 
   const std::set<std::pair<std::string, std::string>> excluded = {{"time", "travel"},
                                                                   {"systemd", "stop"}};
@@ -103,13 +106,15 @@ TEST_CASE("every os, disk and network action is in the cri spec with scope cri, 
   CHECK(host_actions == 29);
   CHECK(compared == host_actions - 2);
   int cri_actions = 0;
-  for (const auto &t : cri.items) cri_actions += static_cast<int>(t.actions.size());
+  for (const auto &t : cri.items)
+    cri_actions += static_cast<int>(t.actions.size());
   CHECK(cri_actions == compared);
   CHECK(find_target(cri, "time") == nullptr);
   CHECK(find_target(cri, "systemd") == nullptr);
 }
 
-TEST_CASE("a flag of os.yaml shows up in cri with its description, and the examples name the scope") {
+TEST_CASE(
+    "a flag of os.yaml shows up in cri with its description, and the examples name the scope") {
   const blade::PluginSpec cri = blade::parse_spec_yaml(read_file(BLADE_CRI_SPEC_PATH));
   const blade::TargetSpec *cpu = find_target(cri, "cpu");
   REQUIRE(cpu != nullptr);
