@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -64,9 +65,10 @@ HelperDone CriPlugin::run_helper(Live &live, const sdk::Request &req, const std:
   make_private_dir(hr.state_dir);
   hr.daemon_pid = host_.daemon_pid();
   hr.config_json = setup.config_json;
-  // The call's budget (none: INT64_MAX from the host) as the helper's.
+  // The call's budget (none: INT64_MAX from the host) as the helper's; one
+  // already spent is 1 ms, since 0 would mean none.
   const std::int64_t remaining = live.call->remaining_ms();
-  hr.deadline_ms = remaining == INT64_MAX ? 0 : remaining;
+  hr.deadline_ms = remaining == INT64_MAX ? 0 : std::max<std::int64_t>(remaining, 1);
 
   HelperHooks hooks;
   Live *l = &live;
@@ -104,24 +106,25 @@ void CriPlugin::forget_container(const std::string &id) const {
 
 void CriPlugin::helper_ended(const Live &l, const std::string &target, const std::string &action,
                              const std::string &reason) const {
-  // What the fault changed in the rootfs outlives the helper and the init:
-  // unless the container is deleted, that experiment stays active so that
-  // its destroy undoes the change (in a restarted container too). Loads,
-  // tracers, held sockets and what lived in the old namespaces are gone.
-  const bool stays = outlives_init(target, action);
+  // The experiment ends when its fault is gone: with the container, with
+  // the old init's namespaces and cgroup (restarted), or with the helper it
+  // lived in. Otherwise it stays active, so that its destroy undoes what is
+  // still there (a file in the rootfs, an nft table in a live netns, a
+  // stopped process), in a restarted container too.
   const ContainerFate fate = container_fate(l.rec.container, l.ns_fallback, l.roots);
   const std::string &id = l.rec.container.id;
   if (fate.kind == ContainerFate::Kind::deleted) {
     forget_container(id);
     host_.fault_ended(l.uid, "container " + id + " was deleted (" + fate.why_gone + "): " + reason);
-  } else if (stays) {
-    host_.warn("cri " + l.uid + ": " + reason +
-               "; the change in the container's rootfs stays until the experiment is destroyed");
-  } else if (fate.kind == ContainerFate::Kind::restarted) {
+  } else if (fate.kind == ContainerFate::Kind::restarted && !outlives_init(target, action)) {
     host_.fault_ended(l.uid, "container " + id + " restarted; gone with its old init: " +
                                  vanished_with_init(target, action) + " (" + reason + ")");
-  } else {
+  } else if (fate.kind == ContainerFate::Kind::same && lives_in_helper(target, action)) {
     host_.fault_ended(l.uid, reason);
+  } else {
+    host_.warn("cri " + l.uid + ": " + reason +
+               "; what the fault changed in the container stays until the experiment is "
+               "destroyed");
   }
 }
 

@@ -60,6 +60,11 @@ bool outlives_init(std::string_view target, std::string_view action) {
          (target == "network" && (action == "dns" || action == "dns_down"));
 }
 
+bool lives_in_helper(std::string_view target, std::string_view action) {
+  return target == "cpu" || target == "mem" || target == "strace" ||
+         (target == "disk" && action == "burn") || (target == "network" && action == "occupy");
+}
+
 std::string vanished_with_init(std::string_view target, std::string_view action) {
   if (target == "cpu") return "the cpu burners (they ran in the old container's cgroup)";
   if (target == "mem") return "the memory load (it was held in the old container's cgroup)";

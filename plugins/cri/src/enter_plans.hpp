@@ -34,6 +34,12 @@ void check_offered(std::string_view target, std::string_view action);
 // container still has it, so destroy undoes it there.
 bool outlives_init(std::string_view target, std::string_view action);
 
+// Whether the fault lives in the helper process (cpu and io burners, held
+// memory, a tracer, a held socket): when the helper dies, so does it. The
+// other faults' changes (nft tables, qdiscs, stopped or started processes,
+// files) stay in the container without it.
+bool lives_in_helper(std::string_view target, std::string_view action);
+
 // What went with the old init, for destroy's report after a restart or
 // deletion (e.g. "the cpu burners (in the old container's cgroup)").
 std::string vanished_with_init(std::string_view target, std::string_view action);

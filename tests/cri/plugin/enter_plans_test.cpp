@@ -96,3 +96,17 @@ TEST_CASE("what outlives the init: files in the rootfs, not loads or netns state
   CHECK_FALSE(outlives_init("disk", "burn"));
   CHECK(blade::cri::vanished_with_init("cpu", "fullload").find("cgroup") != std::string::npos);
 }
+
+TEST_CASE("what dies with the helper: burners, held memory, tracers, held sockets") {
+  using blade::cri::lives_in_helper;
+  CHECK(lives_in_helper("cpu", "fullload"));
+  CHECK(lives_in_helper("mem", "load"));
+  CHECK(lives_in_helper("disk", "burn"));
+  CHECK(lives_in_helper("strace", "delay"));
+  CHECK(lives_in_helper("network", "occupy"));
+  // Kept in the container without it: undone by the experiment's destroy.
+  CHECK_FALSE(lives_in_helper("network", "drop"));
+  CHECK_FALSE(lives_in_helper("process", "stop"));
+  CHECK_FALSE(lives_in_helper("process", "load"));
+  CHECK_FALSE(lives_in_helper("file", "delete"));
+}
