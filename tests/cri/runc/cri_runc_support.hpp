@@ -157,6 +157,28 @@ struct TwinFile {
   std::filesystem::path path = dir / "victim.conf";
 };
 
+// A 0.5-cpu runc container whose rootfs holds a TwinFile: where the tests
+// of a file delete and a cpu load outliving something (the container, the
+// daemon, the helper) start from.
+struct TwinContainer {
+  static constexpr const char *kInside = "inside the container\n";
+  explicit TwinContainer(const std::string &prefix) : twin(prefix), ctr(options(twin.path)) {}
+  TwinFile twin;
+  RuncContainer ctr;
+  // The container's file as the host sees it, through its init's root.
+  std::filesystem::path inside() const {
+    return ctr.proc() / "root" / twin.path.relative_path();
+  }
+
+ private:
+  static RuncOptions options(const std::filesystem::path &path) {
+    RuncOptions o;
+    o.files[path.string()] = kInside;
+    o.cpus = 0.5;
+    return o;
+  }
+};
+
 using blade::test::Answer;
 using blade::test::destroy;
 

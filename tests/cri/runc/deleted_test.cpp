@@ -33,12 +33,9 @@ void check_deleted_answer(const Answer &gone) {
 }  // namespace
 
 TEST_CASE("destroy after the container was deleted is 200 and says so") {
-  const TwinFile twin("cri-deleted");
-  const fs::path &path = twin.path;
-  RuncOptions o;
-  o.files[path.string()] = "inside\n";
-  o.cpus = 0.5;
-  RuncContainer ctr(o);
+  TwinContainer box("cri-deleted");
+  RuncContainer &ctr = box.ctr;
+  const fs::path &path = box.twin.path;
   BladedProcess d(cri_options());
   auto c = d.client();
 

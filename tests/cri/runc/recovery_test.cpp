@@ -21,13 +21,10 @@ using namespace blade::test;
 using namespace blade::test::cri;
 
 TEST_CASE("bladed SIGKILLed with a file delete and a cpu load in a container: rolled back at restart") {
-  const TwinFile twin("cri-recovery");
-  const fs::path &path = twin.path;
-  RuncOptions o;
-  o.files[path.string()] = "inside the container\n";
-  o.cpus = 0.5;
-  RuncContainer ctr(o);
-  const fs::path inside = ctr.proc() / "root" / path.relative_path();
+  const TwinContainer box("cri-recovery");
+  const RuncContainer &ctr = box.ctr;
+  const fs::path &path = box.twin.path;
+  const fs::path inside = box.inside();
 
   BladedProcess d(cri_options());
   auto c = d.client();
@@ -47,7 +44,7 @@ TEST_CASE("bladed SIGKILLed with a file delete and a cpu load in a container: ro
   d.restart();  // returns once recovery has run
   INFO("bladed's log: " << read_text(d.log_file()));  // shown on a failure
   CHECK(eventually([&] { return fs::exists(inside); }, 5s));
-  CHECK(read_text(inside) == "inside the container\n");
+  CHECK(read_text(inside) == TwinContainer::kInside);
   auto c2 = d.client();
   for (const auto &uid : {del.uid(), load.uid()})
     CHECK(wait_destroyed(c2, uid, 10s) == "destroyed");
@@ -60,13 +57,10 @@ TEST_CASE("bladed SIGKILLed with a file delete and a cpu load in a container: ro
 }
 
 TEST_CASE("a helper killed under a live bladed: a file delete stays to be undone, a cpu load ends") {
-  const TwinFile twin("cri-helper-killed");
-  const fs::path &path = twin.path;
-  RuncOptions o;
-  o.files[path.string()] = "inside the container\n";
-  o.cpus = 0.5;
-  RuncContainer ctr(o);
-  const fs::path inside = ctr.proc() / "root" / path.relative_path();
+  const TwinContainer box("cri-helper-killed");
+  const RuncContainer &ctr = box.ctr;
+  const fs::path &path = box.twin.path;
+  const fs::path inside = box.inside();
   BladedProcess d(cri_options());
   auto c = d.client();
 
@@ -84,7 +78,7 @@ TEST_CASE("a helper killed under a live bladed: a file delete stays to be undone
     CHECK_FALSE(fs::exists(inside));
     const auto gone = destroy(c, a.uid());
     CHECK_MESSAGE(gone.status == 200, gone.body.dump());
-    CHECK(read_text(inside) == "inside the container\n");
+    CHECK(read_text(inside) == TwinContainer::kInside);
     CHECK(state_paths_named(d, a.uid()).empty());
   }
   SUBCASE("cpu fullload: the load lived in its helper; the experiment ends saying so") {
