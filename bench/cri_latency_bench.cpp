@@ -5,7 +5,9 @@
 //     says T (the container's process seen by its host pid), then destroy
 //     and wait until it runs again;
 //   file delete: POST until the file is gone (the container's seen through
-//     its init's root), then destroy and wait until it is back.
+//     its init's root), then destroy and wait until it is back;
+//   a dry run of process stop: the call's fixed cost (in the container:
+//     finding it, and a helper started, entered and answering).
 // The container is a busybox runc container (tests/support/runc_container.hpp:
 // needs root, runc and busybox-static), deleted at the end.
 //   usage: cri_latency_bench [repetitions]
@@ -22,6 +24,7 @@
 #include <vector>
 
 #include <doctest/doctest.h>
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "../tests/support/child_process.hpp"
@@ -89,6 +92,23 @@ void print(const char *what, const Figures &host, const Figures &ctr) {
 
 bool running(char state) { return state == 'S' || state == 'R'; }
 
+// `reps` dry runs of `body` (200, nothing changed): the fixed cost of a
+// call, for the cri plugin finding the container and a helper's round trip
+// (started, entered, answered) with no fault applied.
+std::vector<double> dry_run_ms(int port, json body) {
+  httplib::Client c("127.0.0.1", port);
+  const httplib::Headers auth = {{"X-Api-Token", blade::bench::kBenchToken}};
+  body["dry_run"] = true;
+  std::vector<double> out;
+  for (int i = 0; i < g_reps; ++i) {
+    const auto t0 = Clock::now();
+    const auto r = c.Post("/v1/experiments", auth, body.dump(), "application/json");
+    out.push_back(ms_since(t0));
+    REQUIRE_MESSAGE((r && r->status == 200), (r ? r->body : std::string("no answer")));
+  }
+  return out;
+}
+
 // The pid a process has in its own pid namespace: the last of the NSpid
 // line of /proc/<pid>/status (what `pid` means to a fault inside it).
 int pid_inside(pid_t host_pid) {
@@ -150,8 +170,22 @@ TEST_CASE("cri latency: call to effect in a runc container beside the host") {
       client, {{"scope", "cri"}, {"target", "file"}, {"action", "delete"}, {"flags", flags}},
       [&] { return !fs::exists(seen_inside); }, [&] { return fs::exists(seen_inside); });
 
+  const auto host_dry = dry_run_ms(
+      bladed.port(),
+      {{"target", "process"}, {"action", "stop"}, {"flags", {{"pid", std::to_string(host_sleeper.pid())}}}});
+  flags = in_ctr;
+  flags["pid"] = std::to_string(pid_inside(ctr_sleeper));
+  const auto ctr_dry = dry_run_ms(
+      bladed.port(), {{"scope", "cri"}, {"target", "process"}, {"action", "stop"}, {"flags", flags}});
+
   print("process stop (state T in /proc)", host_stop, ctr_stop);
   print("file delete (the file gone)", host_delete, ctr_delete);
+  using blade::bench::percentile;
+  std::printf("  dry run of process stop (the call alone; in the container: finding it and a\n"
+              "  helper started, entered and answering):\n"
+              "    host p50 %.2f ms, p95 %.2f ms; container p50 %.2f ms, p95 %.2f ms\n",
+              percentile(host_dry, 0.5), percentile(host_dry, 0.95), percentile(ctr_dry, 0.5),
+              percentile(ctr_dry, 0.95));
 }
 
 int main(int argc, char **argv) {

@@ -366,15 +366,23 @@ class RuncContainer {
   }
 
   // Deletes the container when armed: kill, delete -f (which also removes
-  // its cgroups), then the shared /blade-test parent where it is empty.
+  // its cgroups, checked), then the shared /blade-test parent where it is
+  // empty.
   struct Teardown {
     RuncContainer *armed = nullptr;
     void run() {
       if (!armed) return;
       RuncContainer &c = *armed;
       armed = nullptr;
+      const auto cgroups = c.cgroup_paths();
       c.runc({"kill", c.id_, "KILL"});
       c.runc({"delete", "-f", c.id_});
+      // A process a test left in the container's cgroup (a helper that
+      // joined it) would keep runc from removing it: say so, without
+      // throwing from a destructor.
+      for (const auto &p : cgroups)
+        CHECK_MESSAGE(!std::filesystem::exists(p), "runc left the cgroup " << p << ": "
+                                                       << read_text(p / "cgroup.procs"));
       std::error_code ec;
       for (const auto &hierarchy : std::filesystem::directory_iterator("/sys/fs/cgroup", ec)) {
         std::filesystem::remove(hierarchy.path() / "blade-test" / c.id_, ec);

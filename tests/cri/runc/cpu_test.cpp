@@ -21,17 +21,6 @@ using namespace blade::test::cri;
 
 namespace {
 
-// The container's cpu use in cores over `window`, from its cgroup.
-double cores_used(const RuncContainer &c, std::chrono::milliseconds window) {
-  const auto u0 = c.cpu_usage_ns();
-  const auto t0 = std::chrono::steady_clock::now();
-  std::this_thread::sleep_for(window);
-  const auto u1 = c.cpu_usage_ns();
-  const auto t1 = std::chrono::steady_clock::now();
-  return static_cast<double>(u1 - u0) /
-         static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
-}
-
 // The path of `controller`'s line in a task's /proc/.../cgroup.
 std::string cgroup_of(const std::filesystem::path &task, const std::string &controller) {
   std::istringstream in(read_text(task / "cgroup"));

@@ -4,16 +4,13 @@
 // must be left when they are over (no helper, no blade table on the host).
 #pragma once
 
-#include <dirent.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -25,6 +22,7 @@
 #include "../../support/file_text.hpp"
 #include "../../support/runc_container.hpp"
 #include "../../support/temp_dir.hpp"
+#include "../../network/traffic.hpp"
 #include "bladed_process.hpp"
 #include "experiment_calls.hpp"
 
@@ -114,49 +112,71 @@ inline std::vector<std::filesystem::path> state_paths_named(const BladedProcess 
   return out;
 }
 
-// A TCP listener on the host's 127.0.0.1, on a port the kernel picks.
+// A path and, for a directory, what is in it: a failure's message.
+inline std::string listing(const std::filesystem::path &p) {
+  std::string out = p.string();
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(p, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+    out += "\n  " + it->path().lexically_relative(p).string();
+  return out;
+}
+
+// A TCP listener on the host's 127.0.0.1, on a port the kernel picks
+// (the sockets of tests/network/traffic.hpp).
 class HostListener {
  public:
-  HostListener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd_ >= 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0);
-    REQUIRE(::listen(fd_, 16) == 0);
-    socklen_t len = sizeof a;
-    REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr *>(&a), &len) == 0);
-    port_ = ntohs(a.sin_port);
-  }
-  ~HostListener() { ::close(fd_); }
-  HostListener(const HostListener &) = delete;
-  HostListener &operator=(const HostListener &) = delete;
-  int port() const { return port_; }
-
+  HostListener() { REQUIRE(::listen(fd_.get(), 16) == 0); }
+  int port() const { return net::bound_port(fd_.get()); }
   // Whether a TCP connect from the host to it completes within `timeout`.
   bool connects(std::chrono::milliseconds timeout = std::chrono::seconds(1)) const {
-    const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (s < 0) return false;
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<std::uint16_t>(port_));
-    bool ok = ::connect(s, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
-    if (!ok && errno == EINPROGRESS) {
-      pollfd p{s, POLLOUT, 0};
-      int err = 0;
-      socklen_t len = sizeof err;
-      ok = ::poll(&p, 1, static_cast<int>(timeout.count())) == 1 &&
-           ::getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
-    }
-    ::close(s);
-    return ok;
+    return net::connect_ms("127.0.0.1", static_cast<std::uint16_t>(port()), timeout).has_value();
   }
 
  private:
-  int fd_ = -1;
-  int port_ = 0;
+  net::Fd fd_ = net::bound_socket(SOCK_STREAM, "127.0.0.1");
+};
+
+// The container's cpu use in cores over `window`, from its cgroup.
+inline double cores_used(const RuncContainer &c, std::chrono::milliseconds window) {
+  const auto u0 = c.cpu_usage_ns();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(window);
+  const auto u1 = c.cpu_usage_ns();
+  const auto t1 = std::chrono::steady_clock::now();
+  return static_cast<double>(u1 - u0) /
+         static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count());
+}
+
+// One absolute path that names a file in the container's rootfs and, with
+// other bytes, the same path on the host (under a temp dir of the test's):
+// a fault that ran on the host instead would take the host's.
+struct TwinFile {
+  explicit TwinFile(const std::string &prefix) : dir(prefix) {}
+  TempDir dir;
+  std::filesystem::path path = dir / "victim.conf";
+};
+
+// A 0.5-cpu runc container whose rootfs holds a TwinFile: where the tests
+// of a file delete and a cpu load outliving something (the container, the
+// daemon, the helper) start from.
+struct TwinContainer {
+  static constexpr const char *kInside = "inside the container\n";
+  explicit TwinContainer(const std::string &prefix) : twin(prefix), ctr(options(twin.path)) {}
+  TwinFile twin;
+  RuncContainer ctr;
+  // The container's file as the host sees it, through its init's root.
+  std::filesystem::path inside() const {
+    return ctr.proc() / "root" / twin.path.relative_path();
+  }
+
+ private:
+  static RuncOptions options(const std::filesystem::path &path) {
+    RuncOptions o;
+    o.files[path.string()] = kInside;
+    o.cpus = 0.5;
+    return o;
+  }
 };
 
 using blade::test::Answer;

@@ -33,12 +33,9 @@ void check_deleted_answer(const Answer &gone) {
 }  // namespace
 
 TEST_CASE("destroy after the container was deleted is 200 and says so") {
-  TempDir twin("cri-deleted");
-  const fs::path path = twin / "victim.conf";
-  RuncOptions o;
-  o.files[path.string()] = "inside\n";
-  o.cpus = 0.5;
-  RuncContainer ctr(o);
+  TwinContainer box("cri-deleted");
+  RuncContainer &ctr = box.ctr;
+  const fs::path &path = box.twin.path;
   BladedProcess d(cri_options());
   auto c = d.client();
 
@@ -53,7 +50,7 @@ TEST_CASE("destroy after the container was deleted is 200 and says so") {
     check_deleted_answer(destroy(c, a.uid()));
     CHECK(no_helper_left(d));
     for (const auto &p : state_paths_named(d, ctr.id()))
-      FAIL_CHECK("left in the state dir: " << p);
+      FAIL_CHECK("left in the state dir: " << listing(p));
     CHECK(destroy(c, a.uid()).status == 200);  // twice is still success
   }
   SUBCASE("cpu fullload (the helper in the container's cgroup)") {
@@ -68,7 +65,7 @@ TEST_CASE("destroy after the container was deleted is 200 and says so") {
     check_deleted_answer(destroy(c, a.uid()));
     CHECK(no_helper_left(d));
     for (const auto &p : state_paths_named(d, ctr.id()))
-      FAIL_CHECK("left in the state dir: " << p);
+      FAIL_CHECK("left in the state dir: " << listing(p));
   }
   CHECK_FALSE(has_blade_table(host_nft_tables()));
 }

@@ -37,10 +37,8 @@ Seen seen(const fs::path &p) {
 }  // namespace
 
 TEST_CASE("file delete in a container: gone inside only, back after destroy") {
-  // The same absolute path on the host and in the container's rootfs, with
-  // different bytes: a fault run on the host would take the host's.
-  TempDir twin("cri-file");
-  const fs::path path = twin / "victim.conf";
+  const TwinFile twin("cri-file");
+  const fs::path &path = twin.path;
   std::ofstream(path) << "host\n";
   RuncOptions o;
   o.files[path.string()] = "inside the container\n";

@@ -2,6 +2,8 @@
 // on the same state: the cpu load died with the daemon (its helper exits
 // when the daemon's end of the socket closes), the deleted file stays
 // deleted until the restart's recovery puts it back, and nothing is left.
+// And a helper killed while bladed lives: a fault whose effect outlives the
+// helper stays active for its destroy; one that lived in it ends.
 #include <signal.h>
 
 #include <chrono>
@@ -18,25 +20,11 @@ using namespace std::chrono_literals;
 using namespace blade::test;
 using namespace blade::test::cri;
 
-namespace {
-
-double cores_used(const RuncContainer &c, std::chrono::milliseconds window) {
-  const auto u0 = c.cpu_usage_ns();
-  std::this_thread::sleep_for(window);
-  return static_cast<double>(c.cpu_usage_ns() - u0) /
-         static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(window).count());
-}
-
-}  // namespace
-
 TEST_CASE("bladed SIGKILLed with a file delete and a cpu load in a container: rolled back at restart") {
-  TempDir twin("cri-recovery");
-  const fs::path path = twin / "victim.conf";
-  RuncOptions o;
-  o.files[path.string()] = "inside the container\n";
-  o.cpus = 0.5;
-  RuncContainer ctr(o);
-  const fs::path inside = ctr.proc() / "root" / path.relative_path();
+  const TwinContainer box("cri-recovery");
+  const RuncContainer &ctr = box.ctr;
+  const fs::path &path = box.twin.path;
+  const fs::path inside = box.inside();
 
   BladedProcess d(cri_options());
   auto c = d.client();
@@ -56,7 +44,7 @@ TEST_CASE("bladed SIGKILLed with a file delete and a cpu load in a container: ro
   d.restart();  // returns once recovery has run
   INFO("bladed's log: " << read_text(d.log_file()));  // shown on a failure
   CHECK(eventually([&] { return fs::exists(inside); }, 5s));
-  CHECK(read_text(inside) == "inside the container\n");
+  CHECK(read_text(inside) == TwinContainer::kInside);
   auto c2 = d.client();
   for (const auto &uid : {del.uid(), load.uid()})
     CHECK(wait_destroyed(c2, uid, 10s) == "destroyed");
@@ -66,4 +54,44 @@ TEST_CASE("bladed SIGKILLed with a file delete and a cpu load in a container: ro
   CHECK_FALSE(has_blade_table(host_nft_tables()));
   d.process->signal(SIGTERM);
   CHECK(d.process->exit_code(10s) == 0);
+}
+
+TEST_CASE("a helper killed under a live bladed: a file delete stays to be undone, a cpu load ends") {
+  const TwinContainer box("cri-helper-killed");
+  const RuncContainer &ctr = box.ctr;
+  const fs::path &path = box.twin.path;
+  const fs::path inside = box.inside();
+  BladedProcess d(cri_options());
+  auto c = d.client();
+
+  SUBCASE("file delete: the effect outlives its helper; destroy still restores it") {
+    const auto a = create_in(c, ctr, "file", "delete", {{"filepath", path.string()}});
+    REQUIRE_MESSAGE(a.status == 201, a.body.dump());
+    REQUIRE_FALSE(fs::exists(inside));
+    for (const pid_t h : helper_pids(d))
+      ::kill(h, SIGKILL);
+    CHECK(no_helper_left(d));
+    std::this_thread::sleep_for(500ms);  // time for a wrong "ended" to land
+    const auto x = experiment(c, a.uid());
+    REQUIRE(x.is_object());
+    CHECK(x["status"] == "running");
+    CHECK_FALSE(fs::exists(inside));
+    const auto gone = destroy(c, a.uid());
+    CHECK_MESSAGE(gone.status == 200, gone.body.dump());
+    CHECK(read_text(inside) == TwinContainer::kInside);
+    CHECK(state_paths_named(d, a.uid()).empty());
+  }
+  SUBCASE("cpu fullload: the load lived in its helper; the experiment ends saying so") {
+    const auto a = create_in(c, ctr, "cpu", "fullload", {{"cpu-percent", "100"}});
+    REQUIRE_MESSAGE(a.status == 201, a.body.dump());
+    for (const pid_t h : helper_pids(d))
+      ::kill(h, SIGKILL);
+    const auto x = wait_status(c, a.uid(), "failed", 5s);
+    REQUIRE(x.is_object());
+    CHECK(x["status"] == "failed");
+    CHECK(x.value("error", "").find("blade-cri-helper") != std::string::npos);
+    CHECK(cores_used(ctr, 1s) < 0.05);
+    CHECK(destroy(c, a.uid()).status == 200);
+  }
+  CHECK(no_helper_left(d));
 }
