@@ -1,5 +1,7 @@
 #include "container_fate.hpp"
 
+#include <thread>
+
 namespace blade::cri {
 
 ContainerFate container_fate(const Container &was, const std::string &ns_fallback,
@@ -18,6 +20,17 @@ ContainerFate container_fate(const Container &was, const std::string &ns_fallbac
   const bool same = fate.now->init_pid == was.init_pid && fate.now->init_start == was.init_start;
   fate.kind = same ? ContainerFate::Kind::same : ContainerFate::Kind::restarted;
   return fate;
+}
+
+ContainerFate settled_container_fate(const Container &was, const std::string &ns_fallback,
+                                     const RuntimeRoots &roots, std::chrono::milliseconds settle) {
+  const auto until = std::chrono::steady_clock::now() + settle;
+  for (;;) {
+    ContainerFate fate = container_fate(was, ns_fallback, roots);
+    if (fate.kind != ContainerFate::Kind::same || std::chrono::steady_clock::now() >= until)
+      return fate;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 }  // namespace blade::cri

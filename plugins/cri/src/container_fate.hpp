@@ -4,6 +4,7 @@
 // and when a helper that held a fault died.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 
@@ -22,5 +23,17 @@ struct ContainerFate {
 // but containerd): find_by_id checks it only for containerd.
 ContainerFate container_fate(const Container &was, const std::string &ns_fallback,
                              const RuntimeRoots &roots);
+
+// How long a helper's death waits for the container's init to be seen gone.
+// A container's end kills everything in its pid namespace, the helper's
+// worker among them, while the init is still on its way out: for that
+// moment /proc and the runtime's state still show it alive with the same
+// start time.
+inline constexpr std::chrono::milliseconds kInitExitSettle{1000};
+
+// container_fate, asked again every 20 ms while it says "same", for up to
+// `settle`: what a helper's death is judged by.
+ContainerFate settled_container_fate(const Container &was, const std::string &ns_fallback,
+                                     const RuntimeRoots &roots, std::chrono::milliseconds settle);
 
 }  // namespace blade::cri

@@ -30,7 +30,9 @@ sdk::Outcome CriPlugin::create(const sdk::Request &req, sdk::Call &call) {
   live->rec.inner = done.restore_json;
   live->rec.helper = HelperRef{live->session->pid(), live->session->start_time()};
   sdk::Outcome out;
-  out.result_json = merge_objects(container_result_json(c), done.result_json, "result");
+  out.result_json = merge_objects(container_result_json(c),
+                                  with_host_paths(done.result_json, container_state_dir(c.id)),
+                                  "result");
   out.restore_json = to_json(live->rec);
   live->call = nullptr;
   std::lock_guard lock(mu_);
@@ -50,7 +52,10 @@ std::string CriPlugin::dry_run(const sdk::Request &req, sdk::Call &call) {
   live.rec.enter = setup.enter;
   const HelperDone done = run_helper(live, req, "dry_run", c, setup, std::nullopt);
   throw_if_failed(done);
-  return merge_objects(container_result_json(c), "{\"plan\":" + done.plan_json + "}", "plan");
+  return merge_objects(container_result_json(c),
+                       "{\"plan\":" + with_host_paths(done.plan_json, container_state_dir(c.id)) +
+                           "}",
+                       "plan");
 }
 
 }  // namespace blade::cri

@@ -80,8 +80,10 @@ HelperDone CriPlugin::run_helper(Live &live, const sdk::Request &req, const std:
     if (l->session) l->rec.helper = HelperRef{l->session->pid(), l->session->start_time()};
     l->call->save_restore(to_json(l->rec));
   };
-  hooks.report = [l](const std::string &report) {
-    if (l->call) l->call->report(merge_objects(l->report_base, report, "inner"));
+  const std::string host_state = container_state_dir(c.id);
+  hooks.report = [l, host_state](const std::string &report) {
+    if (l->call)
+      l->call->report(merge_objects(l->report_base, with_host_paths(report, host_state), "inner"));
   };
   hooks.progress = [l](int percent, const std::string &note) {
     if (l->call) l->call->progress(percent, note);
@@ -111,7 +113,8 @@ void CriPlugin::helper_ended(const Live &l, const std::string &target, const std
   // lived in. Otherwise it stays active, so that its destroy undoes what is
   // still there (a file in the rootfs, an nft table in a live netns, a
   // stopped process), in a restarted container too.
-  const ContainerFate fate = container_fate(l.rec.container, l.ns_fallback, l.roots);
+  const ContainerFate fate =
+      settled_container_fate(l.rec.container, l.ns_fallback, l.roots, kInitExitSettle);
   const std::string &id = l.rec.container.id;
   if (fate.kind == ContainerFate::Kind::deleted) {
     forget_container(id);

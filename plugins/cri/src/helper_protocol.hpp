@@ -50,6 +50,11 @@ struct EnterPlan {
   bool cgroup = false;
 };
 
+// The inner faults' state_dir as they see it: the host's per-container dir,
+// held open as the helper's fd 4 across setns. Paths under it in what a
+// fault says (a backup's place) are shown to users as host paths instead.
+inline constexpr const char *kInnerStateDir = "/proc/self/fd/4";
+
 struct HelperRequest {
   std::string op;  // "create", "destroy" or "dry_run"
   std::string uid;

@@ -1,6 +1,10 @@
 #include "result_json.hpp"
 
+#include <string_view>
+
 #include <nlohmann/json.hpp>
+
+#include "helper_protocol.hpp"
 
 namespace blade::cri {
 
@@ -25,6 +29,29 @@ std::string merge_objects(const std::string &first, const std::string &second,
     out[key] = more;
   }
   return out.dump();
+}
+
+namespace {
+
+void rewrite_paths(nlohmann::ordered_json &j, std::string_view inner, const std::string &host) {
+  if (j.is_string()) {
+    const auto &text = j.get_ref<const std::string &>();
+    const std::string_view v(text);
+    if (v == inner || (v.starts_with(inner) && v.size() > inner.size() && v[inner.size()] == '/'))
+      j = host + std::string(v.substr(inner.size()));
+  } else if (j.is_structured()) {
+    for (auto &child : j)
+      rewrite_paths(child, inner, host);
+  }
+}
+
+}  // namespace
+
+std::string with_host_paths(const std::string &json_text, const std::string &host_state_dir) {
+  auto j = nlohmann::ordered_json::parse(json_text, nullptr, false);
+  if (j.is_discarded()) return json_text;
+  rewrite_paths(j, kInnerStateDir, host_state_dir);
+  return j.dump();
 }
 
 }  // namespace blade::cri

@@ -16,4 +16,10 @@ std::string container_result_json(const Container &c);
 std::string merge_objects(const std::string &first, const std::string &second,
                           const std::string &key);
 
+// `json_text` with every string under the inner faults' state dir
+// (kInnerStateDir: meaningful only inside the helper) rewritten to the same
+// place under `host_state_dir`, for results, plans and reports. Not for
+// records: the inner destroy reads those inside a helper again.
+std::string with_host_paths(const std::string &json_text, const std::string &host_state_dir);
+
 }  // namespace blade::cri

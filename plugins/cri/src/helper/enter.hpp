@@ -10,10 +10,9 @@
 
 namespace blade::cri {
 
-// The fd the inner faults reach their state dir through: their state_dir
-// is /proc/self/fd/4.
+// The fd the inner faults reach their state dir through (kInnerStateDir,
+// helper_protocol.hpp).
 inline constexpr int kStateFd = 4;
-inline constexpr const char *kInnerStateDir = "/proc/self/fd/4";
 
 // In this order: opens the init's namespaces the plan names, checks its
 // start time (after opening, so the handles are the container's and not a
