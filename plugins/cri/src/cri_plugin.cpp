@@ -51,8 +51,9 @@ HelperDone CriPlugin::run_helper(Live &live, const sdk::Request &req, const std:
   HelperRequest hr;
   hr.op = op;
   // A dry run has no experiment, so no uid; the helper's request needs one
-  // (its inner faults name their records by it), and nothing is recorded.
-  hr.uid = req.uid().empty() ? std::string("dry-run") : std::string(req.uid());
+  // (its inner faults name their records and tables by it, and refuse what
+  // a uid cannot hold, like '-'), and nothing is recorded.
+  hr.uid = req.uid().empty() ? std::string("dryrun") : std::string(req.uid());
   hr.target = std::string(req.target());
   hr.action = std::string(req.action());
   for (std::size_t i = 0; i < req.flag_count(); ++i)
