@@ -29,6 +29,16 @@ TEST_CASE("network drop in a container's netns: its connects fail, the host's do
 
   BladedProcess d(cri_options());
   auto c = d.client();
+  // A dry run first: the plan from inside the container, nothing changed.
+  const auto plan = create(c, json{{"scope", "cri"},
+                                   {"target", "network"},
+                                   {"action", "drop"},
+                                   {"dry_run", true},
+                                   {"flags", container_flags(ctr, {{"destination-port", port}})}});
+  CHECK_MESSAGE(plan.status == 200, plan.body.dump());
+  CHECK_FALSE(has_blade_table(nft_tables_of(ctr.init_pid())));
+  CHECK(eventually(connect_inside, 5s));
+
   const auto a = create_in(c, ctr, "network", "drop", {{"destination-port", port}});
   REQUIRE_MESSAGE(a.status == 201, a.body.dump());
   MESSAGE(a.body["data"]["result"].dump());
