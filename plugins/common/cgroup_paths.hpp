@@ -210,7 +210,6 @@ class Placement {
   }
 
   const std::vector<Membership> &memberships() const { return memberships_; }
-  const std::vector<Mount> &mounts() const { return mounts_; }
 
  private:
   std::string root_;

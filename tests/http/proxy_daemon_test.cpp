@@ -95,6 +95,7 @@ TEST_CASE("http delay and http abort through bladed: the effect on a real client
   CHECK(found);
   CHECK(!port_open(port_of(abort)));
   check_destroyed(c, delay.uid());
+  CHECK(!port_open(port));  // the delay proxy's listener went with it
 }
 
 TEST_CASE("the live counters of a running proxy are in /metrics") {
@@ -246,4 +247,6 @@ TEST_CASE("http proxy through bladed follows the daemon's policies live, all or 
   CHECK(forwarded);
   check_destroyed(c, all.uid());
   check_destroyed(c, other.uid());
+  CHECK(!port_open(port_of(all)));
+  CHECK(!port_open(port_of(other)));
 }

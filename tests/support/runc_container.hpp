@@ -121,19 +121,6 @@ inline std::optional<int> run_logged(const std::vector<std::string> &argv,
   return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
 }
 
-// When a process started, in clock ticks after boot: field 22 of
-// /proc/<pid>/stat (what runc records as init_process_start); 0 when gone.
-inline std::uint64_t process_start_ticks(pid_t pid) {
-  const std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
-  const auto close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream fields(stat.substr(close + 2));
-  std::string field;
-  for (int i = 3; i <= 22 && fields >> field; ++i)
-    if (i == 22) return std::stoull(field);
-  return 0;
-}
-
 struct RuncOptions {
   // CFS quota in cpus (0.5: 50 ms of each 100 ms period); 0: no quota.
   double cpus = 0;

@@ -307,4 +307,22 @@ json to_json(const FaultPolicy &p) {
   };
 }
 
+Error policy_not_found(const std::string &name) {
+  return Error(ErrorCode::NotFound, fmt::format("policy '{}' not found", name));
+}
+
+Error policy_exists(const std::string &name) {
+  return Error(ErrorCode::AlreadyExists, fmt::format("policy {} already exists", name),
+               {{"metadata.name", fmt::format("a policy named {} already exists", name)}});
+}
+
+Error policy_version_conflict(const std::string &name, std::int64_t stored,
+                              std::int64_t expected) {
+  return Error(ErrorCode::AlreadyExists,
+               fmt::format("policy {} is at version {}, not {}: it changed meanwhile", name,
+                           stored, expected),
+               {{"metadata.version",
+                 fmt::format("the stored version is {}, not {}", stored, expected)}});
+}
+
 }  // namespace blade

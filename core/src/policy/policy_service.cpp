@@ -205,8 +205,11 @@ void PolicyService::start() {
   std::lock_guard lock(impl_->mutex);
   std::vector<FaultPolicy> expired;
   impl_->delete_expired_locked(expired);
-  impl_->publish_stored_locked();
-  for (const FaultPolicy &p : impl_->store.list_policies())
+  // One read of the stored policies: the set they compile to, and their
+  // expiry timers.
+  const std::vector<FaultPolicy> stored = impl_->store.list_policies();
+  impl_->publish_locked(compile_rule_set(stored));
+  for (const FaultPolicy &p : stored)
     impl_->arm_locked(p);
 }
 
@@ -223,8 +226,7 @@ FaultPolicy PolicyService::create(const nlohmann::json &body, const Caller &call
   set_window(p, p.created_at);
   // A taken name is a conflict (409) before it is anything else.
   if (impl_->store.get_policy(p.name))
-    throw Error(ErrorCode::AlreadyExists, fmt::format("policy {} already exists", p.name),
-                {{"metadata.name", fmt::format("a policy named {} already exists", p.name)}});
+    throw policy_exists(p.name);
   std::string doc = impl_->compile_after_locked(&p);
   impl_->store.insert_policy(p, audit_entry(caller, "policy.create", p));
   impl_->arm_locked(p);
@@ -243,11 +245,7 @@ FaultPolicy PolicyService::update(const std::string &name, const nlohmann::json 
   std::optional<FaultPolicy> stored = impl_->store.get_policy(name);
   if (!stored) throw policy_not_found(name);
   if (draft.expected_version && *draft.expected_version != stored->version)
-    throw Error(ErrorCode::AlreadyExists,
-                fmt::format("policy {} is at version {}, not {}: it changed meanwhile", name,
-                            stored->version, *draft.expected_version),
-                {{"metadata.version", fmt::format("the stored version is {}, not {}",
-                                                  stored->version, *draft.expected_version)}});
+    throw policy_version_conflict(name, stored->version, *draft.expected_version);
   // The same policy again (a re-applied file) changes nothing: no new
   // version, no restarted window, no republish. The attempt is audited.
   if (draft.spec == stored->spec && draft.start_delay_ms == stored->start_delay_ms &&
@@ -270,10 +268,6 @@ FaultPolicy PolicyService::update(const std::string &name, const nlohmann::json 
   impl_->arm_locked(p);
   impl_->publish_locked(std::move(doc));
   return p;
-}
-
-Error policy_not_found(const std::string &name) {
-  return Error(ErrorCode::NotFound, fmt::format("policy '{}' not found", name));
 }
 
 FaultPolicy PolicyService::remove(const std::string &name, const Caller &caller) {

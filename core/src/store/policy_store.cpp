@@ -89,8 +89,7 @@ void Store::insert_policy(const FaultPolicy &p, const AuditEntry &audit) {
       insert->run();
     } catch (const Error &error) {
       if (error.code() != ErrorCode::AlreadyExists) throw;
-      throw Error(ErrorCode::AlreadyExists, fmt::format("policy {} already exists", p.name),
-                  {{"metadata.name", fmt::format("a policy named {} already exists", p.name)}});
+      throw policy_exists(p.name);
     }
     insert_audit(c, audit);
     transaction.commit();
@@ -107,14 +106,10 @@ void Store::update_policy(const FaultPolicy &p, std::int64_t expected_version,
       auto select = c.prepare("SELECT version FROM policies WHERE name = ?1");
       select->bind(1, p.name);
       if (!select->step())
-        throw Error(ErrorCode::NotFound, fmt::format("policy {} not found", p.name));
+        throw policy_not_found(p.name);
       const std::int64_t stored = select->int64(0);
       if (stored != expected_version)
-        throw Error(ErrorCode::AlreadyExists,
-                    fmt::format("policy {} is at version {}, not {}: it changed meanwhile",
-                                p.name, stored, expected_version),
-                    {{"metadata.version",
-                      fmt::format("the stored version is {}, not {}", stored, expected_version)}});
+        throw policy_version_conflict(p.name, stored, expected_version);
     }
     auto update = c.prepare(kUpdatePolicy);
     bind_policy(*update, p, spec_json);
@@ -130,7 +125,7 @@ void Store::delete_policy(const std::string &name, const AuditEntry &audit) {
     auto remove = c.prepare("DELETE FROM policies WHERE name = ?1");
     remove->bind(1, name);
     remove->run();
-    if (c.changes() == 0) throw Error(ErrorCode::NotFound, fmt::format("policy {} not found", name));
+    if (c.changes() == 0) throw policy_not_found(name);
     insert_audit(c, audit);
     transaction.commit();
   });

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "../../common/write_ahead.hpp"
 #include "container_fate.hpp"
 #include "container_flags.hpp"
 #include "result_json.hpp"
@@ -24,18 +25,6 @@ void throw_if_failed(const HelperDone &done) {
 }
 
 CriPlugin::CriPlugin(sdk::Host host) : host_(host), config_(plugin_config(host)) {}
-
-namespace {
-
-// mkdir that accepts an existing directory; the inner faults keep their
-// records and backups here, so nobody else may look in (0700).
-void make_private_dir(const std::string &path) {
-  if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
-    throw sdk::Error(BLADE_STATUS_INTERNAL,
-                     "cannot create the state dir " + path + ": " + std::strerror(errno));
-}
-
-}  // namespace
 
 std::string CriPlugin::container_state_dir(const std::string &id) const {
   // Ids come from the runtime's state; one that could leave the directory is
@@ -61,9 +50,10 @@ HelperDone CriPlugin::run_helper(Live &live, const sdk::Request &req, const std:
       hr.flags.emplace_back(std::string(req.flag_name(i)), std::string(req.flag_value(i)));
   hr.restore_json = std::move(inner_restore);
   hr.enter = setup.enter;
-  make_private_dir(host_.state_dir() + "/containers");
+  // The inner faults keep their records and backups here: nobody else may
+  // look in. Their own records are synced as they write them.
   hr.state_dir = container_state_dir(c.id);
-  make_private_dir(hr.state_dir);
+  plugins::make_private_dir(hr.state_dir, plugins::Survives::ProcessCrash);
   hr.daemon_pid = host_.daemon_pid();
   hr.config_json = setup.config_json;
   // The call's budget (none: INT64_MAX from the host) as the helper's; one
@@ -73,15 +63,16 @@ HelperDone CriPlugin::run_helper(Live &live, const sdk::Request &req, const std:
 
   HelperHooks hooks;
   Live *l = &live;
-  // save_restore and report come only while a call is served (create's,
-  // destroy's); the watcher between them forwards only logs and the end.
+  // save_restore, report and progress come only while a call is served
+  // (create's, destroy's), on its thread: the session drops them otherwise.
+  // The watcher between calls forwards only logs and the end.
   hooks.save_restore = [l](const std::string &inner) {
     if (!l->call) throw std::logic_error("save_restore outside a call");
     l->rec.inner = inner;
     if (l->session) l->rec.helper = HelperRef{l->session->pid(), l->session->start_time()};
     l->call->save_restore(to_json(l->rec));
   };
-  const std::string host_state = container_state_dir(c.id);
+  const std::string host_state = hr.state_dir;
   hooks.report = [l, host_state](const std::string &report) {
     if (l->call)
       l->call->report(merge_objects(l->report_base, with_host_paths(report, host_state), "inner"));

@@ -24,7 +24,6 @@ class IoPool {
 
   // The io_context, its threads running (started on the first call).
   boost::asio::io_context &context();
-  std::size_t threads() const { return threads_; }
 
  private:
   std::size_t threads_;

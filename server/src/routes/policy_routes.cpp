@@ -65,9 +65,8 @@ void HttpServer::install_policy_routes() {
           send_ok(res, 200, to_json(daemon_.policies().update(name, body, ctx.caller)));
         });
 
-  // Answers the policy as it stood when deleted, so a client can put it
-  // back; a concurrent update between the read and the delete is the only
-  // way the answer can be one version behind.
+  // Answers the policy as it stood when deleted (read and deleted under the
+  // service's one lock), so a client can put it back.
   route("DELETE", "/v1/policies/{name}", Access::Admin, {},
         [this](const httplib::Request &req, httplib::Response &res, RequestContext &ctx) {
           send_ok(res, 200, to_json(daemon_.policies().remove(req.matches[1], ctx.caller)));

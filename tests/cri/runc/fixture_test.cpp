@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include "../../../plugins/common/proc_reader.hpp"
 #include "../../support/eventually.hpp"
 #include "../../support/file_text.hpp"
 #include "../../support/process_state.hpp"
@@ -39,7 +40,7 @@ TEST_CASE("a busybox runc container runs in its own namespaces and cgroup, and i
   {
     const pid_t init = c.init_pid();
     CHECK(process_state(init) != 0);
-    CHECK(process_start_ticks(init) == c.init_start());
+    CHECK(blade::plugins::proc::start_time_of(init) == c.init_start());
     for (const char *kind : {"mnt", "pid", "net", "ipc", "uts"})
       CHECK_MESSAGE(ns_inode(init, kind) != ns_inode(::getpid(), kind), kind);
 

@@ -51,4 +51,7 @@ TEST_CASE("mem load 50 in a 1 GiB container: half its limit charged to its cgrou
   CHECK(eventually(
       [&] { return ctr.memory_usage() < before + (std::uint64_t{16} << 20); }, 10s));
   CHECK(no_helper_left(d));
+  // Nothing of the experiment in the inner state (its record, claims).
+  for (const auto &p : state_paths_named(d, a.uid()))
+    FAIL_CHECK("left in the state dir: " << listing(p));
 }

@@ -41,4 +41,7 @@ TEST_CASE("process stop of a process inside a container: T, then running again")
   CHECK(eventually([&] { return running(process_state(inside)); }, 5s));
   CHECK(running(process_state(host.pid())));
   CHECK(no_helper_left(d));
+  // Nothing of the experiment in the inner state (its record, claims).
+  for (const auto &p : state_paths_named(d, a.uid()))
+    FAIL_CHECK("left in the state dir: " << listing(p));
 }

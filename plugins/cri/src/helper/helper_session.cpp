@@ -126,7 +126,10 @@ struct HelperSession::Impl {
     }
   }
 
-  // One message that is not a done; save_restore only when `in_call`.
+  // One message that is not a done. save_restore, report and progress
+  // belong to the call being served (`in_call`): they reach the hooks only
+  // then, on the call's own thread, never from the watcher while the
+  // plugin sets up or ends that call.
   void serve(const json &m, bool in_call) {
     const std::string type = text_of(m, "type", "");
     try {
@@ -141,11 +144,11 @@ struct HelperSession::Impl {
           ack = {{"type", "ack"}, {"ok", false}, {"error", e.what()}};
         }
         send_all(sock.get(), ack.dump() + "\n");
-      } else if (type == "report") {
+      } else if (type == "report" && in_call) {
         if (hooks.report && m.contains("report")) hooks.report(m["report"].dump());
       } else if (type == "fault_ended") {
         if (hooks.fault_ended) hooks.fault_ended(text_of(m, "reason", "the fault ended"));
-      } else if (type == "progress") {
+      } else if (type == "progress" && in_call) {
         const auto p = m.find("percent");
         const int percent = p != m.end() && p->is_number_integer() ? p->get<int>() : 0;
         if (hooks.progress) hooks.progress(percent, text_of(m, "note", ""));

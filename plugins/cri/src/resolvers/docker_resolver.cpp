@@ -39,13 +39,6 @@ void probe(const std::string &socket) {
 // nullopt for a 404 (no such container).
 std::optional<json> api_get(const std::string &socket, const std::string &path,
                             const httplib::Params &params) {
-  struct stat st {};
-  if (::stat(socket.c_str(), &st) != 0) {
-    int err = errno;
-    if (err == ENOENT) throw Unavailable("no socket at " + socket + " (docker not running?)");
-    throw Unavailable(state::describe_errno(socket, err));
-  }
-  probe(socket);
   // Host and port: the socket path as the host, never parsed as a URL.
   httplib::Client cli(socket, 80);
   cli.set_address_family(AF_UNIX);
@@ -55,7 +48,18 @@ std::optional<json> api_get(const std::string &socket, const std::string &path,
   // dockerd checks the Host header; a socket path is not a valid one.
   httplib::Headers headers{{"Host", "docker"}};
   auto res = cli.Get(path, params, headers);
-  if (!res) throw Unavailable(socket + ": " + httplib::to_string(res.error()));
+  if (!res) {
+    // Worded from the socket itself (missing, refused, ...) only when the
+    // request failed: a probe per request cost every call a second connect.
+    struct stat st {};
+    if (::stat(socket.c_str(), &st) != 0) {
+      int err = errno;
+      if (err == ENOENT) throw Unavailable("no socket at " + socket + " (docker not running?)");
+      throw Unavailable(state::describe_errno(socket, err));
+    }
+    probe(socket);
+    throw Unavailable(socket + ": " + httplib::to_string(res.error()));
+  }
   if (res->status == 404) return std::nullopt;
   auto doc = json::parse(res->body, nullptr, false);
   if (res->status != 200) {

@@ -1,7 +1,9 @@
 // Choosing the one container a selector names, across the runtimes.
 #include <algorithm>
 #include <set>
+#include <stdexcept>
 
+#include "../../../common/durable_file.hpp"
 #include "../resolver.hpp"
 #include "containerd_resolver.hpp"
 #include "crio_resolver.hpp"
@@ -46,7 +48,7 @@ RuntimeRoots effective_roots(const Selector &sel, RuntimeRoots roots) {
     if (!sel.state_root.empty())
       roots.containerd_state = sel.state_root;
     else if (!sel.endpoint.empty())
-      roots.containerd_state = parent_dir(sel.endpoint);
+      roots.containerd_state = plugins::directory_of(sel.endpoint);
   } else if (sel.runtime == "cri-o") {
     if (!sel.state_root.empty()) roots.crio_storage = sel.state_root;
   } else if (sel.runtime == "docker") {
@@ -66,9 +68,8 @@ std::unique_ptr<Resolver> make_one(std::string_view runtime, const std::string &
   if (runtime == "cri-o")
     return std::make_unique<CrioResolver>(roots.crio_storage, roots.crio_runc_root);
   if (runtime == "docker") return std::make_unique<DockerResolver>(roots.docker_socket);
-  throw sdk::InvalidArgument(
-      "container-runtime must be one of runc, crun, containerd, cri-o, docker; got '" +
-      std::string(runtime) + "'");
+  check_runtime(runtime);  // throws: no resolver for it
+  throw std::logic_error("check_runtime passed a runtime make_one does not build");
 }
 
 // A container's line in a message: "runc 9b4e1c7a25f0... (web)".

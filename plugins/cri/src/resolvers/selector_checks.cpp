@@ -43,11 +43,12 @@ std::string socket_path(const std::string &flag, const std::string &value) {
   return path;
 }
 
-std::string parent_dir(const std::string &path) {
-  auto slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
+void check_runtime(std::string_view runtime) {
+  if (runtime == "runc" || runtime == "containerd" || runtime == "cri-o" || runtime == "docker")
+    return;
+  throw sdk::InvalidArgument(
+      "container-runtime must be one of runc, crun, containerd, cri-o, docker; got '" +
+      std::string(runtime) + "'");
 }
 
 }  // namespace blade::cri

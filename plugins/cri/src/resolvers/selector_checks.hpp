@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 namespace blade::cri {
 
@@ -18,8 +19,9 @@ void check_namespace(const std::string &ns);
 // rest is an absolute path.
 std::string socket_path(const std::string &flag, const std::string &value);
 
-// The directory a path lies in ("/run/containerd" of
-// "/run/containerd/containerd.sock").
-std::string parent_dir(const std::string &path);
+// InvalidArgument naming container-runtime unless `runtime` is one a
+// resolver serves (runc, containerd, cri-o, docker; crun and crio are
+// spelled so by the time they get here).
+void check_runtime(std::string_view runtime);
 
 }  // namespace blade::cri

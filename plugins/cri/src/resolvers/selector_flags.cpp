@@ -69,11 +69,7 @@ Selector parse_selector(const sdk::Request &req) {
   } else if (runtime == "crio") {
     runtime = "cri-o";
   }
-  if (!runtime.empty() && runtime != "runc" && runtime != "containerd" && runtime != "cri-o" &&
-      runtime != "docker")
-    throw sdk::InvalidArgument(
-        "container-runtime must be one of runc, crun, containerd, cri-o, docker; got '" + runtime +
-        "'");
+  if (!runtime.empty()) check_runtime(runtime);
   sel.runtime = runtime;
 
   if (!endpoint.empty()) {

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "blade/core/model/error.hpp"
 #include "blade/core/model/experiment.hpp"  // SystemTime
 
 namespace blade {
@@ -47,6 +48,15 @@ struct PolicyDraft {
 };
 
 PolicyDraft parse_policy(const nlohmann::json &body);
+
+// The errors of a policy's name and version, one wording for the service,
+// the store and the routes: NotFound; AlreadyExists naming metadata.name;
+// AlreadyExists naming metadata.version (the stored version is not the
+// one the writer read).
+Error policy_not_found(const std::string &name);
+Error policy_exists(const std::string &name);
+Error policy_version_conflict(const std::string &name, std::int64_t stored,
+                              std::int64_t expected);
 
 // The API shape: {"apiVersion","kind","metadata":{"name","version",
 // "created_at","updated_at"},"spec":{...},"status":{"active_from",

@@ -22,9 +22,6 @@
 
 namespace blade {
 
-// The one NotFound error for a policy name, from the service and the routes.
-Error policy_not_found(const std::string &name);
-
 class PolicyService {
  public:
   PolicyService(Store &store, Scheduler &scheduler, TopicHub &topics);
