@@ -179,7 +179,7 @@ TEST_CASE("recovery destroys all 2,500 experiments a crash left in created") {
       e.executor = "inprocess:fake";
       e.created_at = e.updated_at = now;
       store.insert_experiment(e);
-      if (i % 3 == 0) store.save_restore_record(e.uid, R"({"step":1})", now);
+      if (i % 3 == 0) store.save_restore_record(e, R"({"step":1})", now);
       uids.insert(e.uid);
     }
     REQUIRE(uids.size() == kLeft);

@@ -304,8 +304,8 @@ ExperimentService::RunResult ExperimentService::run_create(Experiment e, const C
     CallOptions options = call_options();
     // Write-ahead restore records (ABI 1.2) go to the row while it is still
     // created, so a crash after any step leaves what destroy needs.
-    options.save_restore = [this, uid](const std::string &record) {
-      store_.save_restore_record(uid, record, now());
+    options.save_restore = [this, e](const std::string &record) {
+      store_.save_restore_record(e, record, now());
     };
     BLADE_FAILPOINT("core.create.before_plugin");
     outcome = executor->create(request_of(e), options);

@@ -536,9 +536,10 @@ int Store::schema_version() const {
   return impl_->version;
 }
 
-void Store::insert_experiment(const Experiment &e) {
+void Store::insert_experiment(const Experiment &e, const AuditEntry *audit) {
   const std::string flags_json = flags_to_json(e.flags);  // outside the lock; may throw
   impl_->write([&](Connection &c) {
+    Transaction transaction(c, Transaction::Mode::Immediate);
     auto insert = c.prepare(kInsertExperiment);
     bind_identity(*insert, e);
     bind_state(*insert, e, flags_json);
@@ -548,11 +549,22 @@ void Store::insert_experiment(const Experiment &e) {
       if (error.code() != ErrorCode::AlreadyExists) throw;
       throw Error(ErrorCode::AlreadyExists, fmt::format("experiment {} already exists", e.uid));
     }
+    if (audit) insert_audit(c, *audit);
+    transaction.commit();
   });
 }
 
-void Store::save_restore_record(const std::string &uid, const std::string &restore_json,
+void Store::save_restore_record(const Experiment &e, const std::string &restore_json,
                                 SystemTime now) {
+  // CONTRACT STUB (issue 17): the store helper replaces this with one upsert.
+  if (!get_experiment(e.uid)) {
+    Experiment created = e;
+    created.status = ExperimentStatus::Created;
+    created.restore_json = restore_json;
+    created.updated_at = now;
+    insert_experiment(created);
+  }
+  const std::string &uid = e.uid;
   impl_->write([&](Connection &c) {
     // The step this record covers runs as soon as this returns, so the
     // commit is fsynced (FULL) rather than left to the next checkpoint: the
@@ -770,6 +782,17 @@ Page<Preparation> Store::list_preparations(const PreparationFilter &filter) cons
     return read_page<Preparation>(
         c, query, [&](const Statement &s) { return read_preparation(s, c.file()); });
   });
+}
+
+void Store::queue_audit(AuditEntry entry) {
+  // CONTRACT STUB (issue 17): written at once until the piggyback lands.
+  append_audit(entry);
+}
+
+void Store::flush_audit() {}
+
+StoreStats Store::stats() const {
+  return {};  // CONTRACT STUB (issue 17)
 }
 
 std::int64_t Store::append_audit(const AuditEntry &entry) {

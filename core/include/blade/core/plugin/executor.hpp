@@ -20,6 +20,14 @@ class Executor {
   // Works from request.flags and request.restore_json alone; idempotent.
   virtual CallOutcome destroy(const PluginRequest &request, const CallOptions &options) = 0;
   virtual CallOutcome dry_run(const PluginRequest &request, const CallOptions &options) = 0;
+  // A plugin called in this process: its calls may run on the caller's
+  // thread (an external binary's minutes-long run goes to the scheduler, so
+  // a synchronous caller can stop waiting for it).
+  virtual bool in_process() const { return false; }
+  // The executor promises that a create takes no step leaving anything
+  // behind before its first write-ahead record (save_restore), so the store
+  // needs no row before the call: recovery has nothing to undo until then.
+  virtual bool writes_ahead() const { return false; }
 };
 
 // Calls a loaded plugin; keeps it loaded while the executor lives.
@@ -38,6 +46,9 @@ class PluginExecutor final : public Executor {
   CallOutcome dry_run(const PluginRequest &r, const CallOptions &o) override {
     return plugin_->dry_run(r, o);
   }
+  bool in_process() const override { return true; }
+  // CONTRACT (issue 17): true when the plugin sets BLADE_CAP_WRITES_AHEAD.
+  bool writes_ahead() const override { return false; }
 
  private:
   std::shared_ptr<LoadedPlugin> plugin_;

@@ -29,6 +29,11 @@ struct ExperimentFilter {
   std::int64_t limit = 50;  // 1..1000
   std::int64_t offset = 0;
   bool ascending = false;  // by created_at, then insertion order
+  // Keyset pagination: the `next` cursor of the previous page (opaque to
+  // callers). The page then starts right after that row, whatever was
+  // inserted meanwhile, at the cost of one index seek instead of skipping
+  // `offset` rows. Combined with offset it is an InvalidArgument.
+  std::optional<std::string> after;
 };
 
 struct PreparationFilter {
@@ -43,6 +48,17 @@ template <class T>
 struct Page {
   std::vector<T> items;
   std::int64_t total = 0;  // matching rows, ignoring limit/offset
+  // The cursor to pass as `after` for the page that follows; empty when
+  // this page is the last one.
+  std::string next;
+};
+
+// What the store has done since it was opened, counted (not estimated):
+// the regression guard and /metrics read it.
+struct StoreStats {
+  std::uint64_t transactions = 0;  // write transactions committed (an autocommit write is one)
+  std::uint64_t statements = 0;    // SQL statements stepped, reads and writes, BEGIN/COMMIT included
+  std::uint64_t rows_written = 0;  // rows inserted, updated or deleted
 };
 
 struct AuditEntry {
@@ -76,16 +92,19 @@ class Store {
   void release_memory();
   int schema_version() const;
 
-  // Throws Error(AlreadyExists) if the uid is taken.
-  void insert_experiment(const Experiment &e);
+  // Throws Error(AlreadyExists) if the uid is taken. With `audit`, the
+  // audit line is committed in the same transaction.
+  void insert_experiment(const Experiment &e, const AuditEntry *audit = nullptr);
   // Replaces every field of the row with uid e.uid; Error(NotFound) if none.
   // With `audit`, the audit line is committed in the same transaction, so an
   // outcome and its record are never split by a crash.
   void update_experiment(const Experiment &e, const AuditEntry *audit = nullptr);
   // The write-ahead restore record of an experiment still `created`,
-  // fsynced before it returns (the plugin's next step depends on it).
-  void save_restore_record(const std::string &uid, const std::string &restore_json,
-                           SystemTime now);
+  // fsynced before it returns (the plugin's next step depends on it). When
+  // no row for e.uid exists yet (a create whose executor writes ahead is
+  // stored first by its first record), `e` is inserted as created with the
+  // record. Error(FailedPrecondition) if the row exists and is not created.
+  void save_restore_record(const Experiment &e, const std::string &restore_json, SystemTime now);
   // Removes a row still `created` with no restore record: a create the
   // executor refused before doing anything, which leaves no trace but its
   // audit line (committed with the removal). Error(NotFound) if no such row.
@@ -129,6 +148,16 @@ class Store {
   // longer expired, so a late expiry timer deletes nothing.
   std::vector<FaultPolicy> delete_expired_policies(
       SystemTime now, const std::function<AuditEntry(const FaultPolicy &)> &audit);
+
+  // An audit line that needs no transaction of its own (the HTTP request
+  // log): written with the next write transaction, or by the store's own
+  // thread within ~100 ms when no write comes. Bounded: a caller waits when
+  // too many are pending.
+  void queue_audit(AuditEntry entry);
+  // Returns once every line queued before the call is committed.
+  void flush_audit();
+
+  StoreStats stats() const;
 
   // Returns the entry's id.
   std::int64_t append_audit(const AuditEntry &entry);
