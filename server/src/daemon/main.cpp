@@ -57,7 +57,7 @@ class IdleTrim {
  private:
   blade::server::Daemon &daemon_;
   std::uint64_t last_ = 0;
-  bool pending_ = false;
+  bool pending_ = true;  // what ran after the release at startup
 };
 
 void check_auth_config(const Config &config) {
