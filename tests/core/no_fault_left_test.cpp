@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../server/bladed_process.hpp"
+#include "../support/disk_filler.hpp"
 #include "../support/eventually.hpp"
 #include "../support/file_text.hpp"
 #include "../support/scratch_fs.hpp"
@@ -26,6 +27,7 @@ namespace fs = std::filesystem;
 using namespace blade;
 using namespace std::chrono_literals;
 using blade::test::BladedProcess;
+using blade::test::DiskFiller;
 using blade::test::eventually;
 
 namespace {
@@ -58,28 +60,6 @@ std::string start_hanging_create(BladedProcess &b, const fs::path &file,
   REQUIRE(eventually([&] { return fs::exists(file); }));
   return uid;
 }
-
-// Takes every free byte of the filesystem holding `dir` while it lives.
-class Filler {
- public:
-  explicit Filler(const fs::path &dir) : path_(dir / "filler") {
-    std::FILE *f = std::fopen(path_.c_str(), "wb");
-    REQUIRE(f);
-    std::setvbuf(f, nullptr, _IONBF, 0);
-    static const std::string block(64 * 1024, '\0');
-    // Large pieces first, then single bytes, until the filesystem says no.
-    for (std::size_t piece : {block.size(), std::size_t{4096}, std::size_t{1}})
-      while (std::fwrite(block.data(), 1, piece, f) == piece) {
-      }
-    std::fclose(f);
-  }
-  ~Filler() { fs::remove(path_); }
-  Filler(const Filler &) = delete;
-  Filler &operator=(const Filler &) = delete;
-
- private:
-  fs::path path_;
-};
 
 CreateRequest marker_request(const fs::path &path, FlagValues extra = {}) {
   CreateRequest r;
@@ -202,7 +182,7 @@ TEST_CASE("a store that cannot write: a destroy still removes its fault") {
   REQUIRE(ok.experiment.status == ExperimentStatus::Running);
   REQUIRE(fs::exists(file));
   {
-    Filler full(small.path());
+    DiskFiller full(small.path());
     auto start = std::chrono::steady_clock::now();
     auto destroyed = engine.service->destroy(ok.experiment.uid);
     CHECK(destroyed.failure == ErrorCode::Unavailable);
@@ -233,7 +213,7 @@ TEST_CASE("a full disk under the store: a create is undone at once and answers t
       return engine.service->create(marker_request(file, {{"hang-ms", "100"}}));
     });
     REQUIRE(eventually([&] { return fs::exists(file); }, 5s));
-    std::optional<Filler> full;
+    std::optional<DiskFiller> full;
     full.emplace(small.path());
     try {
       auto late = created.get();

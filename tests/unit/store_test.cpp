@@ -31,6 +31,7 @@
 
 #include "../../core/src/store/audit_backlog.hpp"
 #include "../../core/src/store/store_schema.hpp"
+#include "../support/disk_filler.hpp"
 #include "../support/scratch_fs.hpp"
 #include "../support/temp_dir.hpp"
 #include "blade/core/model/error.hpp"
@@ -1516,15 +1517,7 @@ TEST_CASE("store: a write whose commit fails (a full disk) changes no count") {
   CHECK(before == std::vector<std::int64_t>{1, 1, 0, 1});
   {
     // Every free byte taken: the next commit cannot grow the WAL.
-    const auto filler = small / "filler";
-    std::FILE *f = std::fopen(filler.c_str(), "wb");
-    REQUIRE(f);
-    std::setvbuf(f, nullptr, _IONBF, 0);
-    static const std::string block(64 * 1024, '\0');
-    for (std::size_t piece : {block.size(), std::size_t{4096}, std::size_t{1}})
-      while (std::fwrite(block.data(), 1, piece, f) == piece) {
-      }
-    std::fclose(f);
+    std::optional<blade::test::DiskFiller> full(std::in_place, small.path());
     // Rows big enough to need pages of their own.
     Experiment added = bare_experiment(uid_of(601));
     added.result_json = std::string(20000, 'x');
@@ -1539,7 +1532,7 @@ TEST_CASE("store: a write whose commit fails (a full disk) changes no count") {
     REQUIRE(updated);
     CHECK(updated->code() == ErrorCode::Unavailable);
     CHECK(totals() == before);
-    std::filesystem::remove(filler);
+    full.reset();
   }
   // Room again: the same writes land, and are counted.
   store.update_experiment(live);
