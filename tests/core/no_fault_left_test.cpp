@@ -1,10 +1,9 @@
 // "No fault left behind" at the windows a crash or a failing store opens:
 // a kill between the fault and the answer (the write-ahead record), a
 // create failing after its first step, SIGTERM during a create, a plugin
-// that segfaults in destroy (quarantine, no crash loop), and a locked store
-// under create and destroy.
+// that segfaults in destroy (quarantine, no crash loop), and a store that
+// cannot write (a full disk) under destroy and create.
 #include <signal.h>
-#include <sqlite3.h>
 
 #include <chrono>
 #include <filesystem>
@@ -17,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../server/bladed_process.hpp"
+#include "../support/disk_filler.hpp"
 #include "../support/eventually.hpp"
 #include "../support/file_text.hpp"
 #include "../support/scratch_fs.hpp"
@@ -27,6 +27,7 @@ namespace fs = std::filesystem;
 using namespace blade;
 using namespace std::chrono_literals;
 using blade::test::BladedProcess;
+using blade::test::DiskFiller;
 using blade::test::eventually;
 
 namespace {
@@ -45,25 +46,6 @@ nlohmann::json get_experiment(BladedProcess &b, const std::string &uid) {
   return nlohmann::json::parse(r->body)["data"];
 }
 
-// Holds SQLite's write lock on `db` from another connection while it lives,
-// as another process would.
-class WriteLock {
- public:
-  explicit WriteLock(const fs::path &db) {
-    REQUIRE(sqlite3_open(db.c_str(), &db_) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
-  }
-  ~WriteLock() {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    sqlite3_close(db_);
-  }
-  WriteLock(const WriteLock &) = delete;
-  WriteLock &operator=(const WriteLock &) = delete;
-
- private:
-  sqlite3 *db_ = nullptr;
-};
-
 // An async create whose marker file exists and whose create has not
 // returned (it hangs for `hang_ms`); its uid.
 std::string start_hanging_create(BladedProcess &b, const fs::path &file,
@@ -78,28 +60,6 @@ std::string start_hanging_create(BladedProcess &b, const fs::path &file,
   REQUIRE(eventually([&] { return fs::exists(file); }));
   return uid;
 }
-
-// Takes every free byte of the filesystem holding `dir` while it lives.
-class Filler {
- public:
-  explicit Filler(const fs::path &dir) : path_(dir / "filler") {
-    std::FILE *f = std::fopen(path_.c_str(), "wb");
-    REQUIRE(f);
-    std::setvbuf(f, nullptr, _IONBF, 0);
-    static const std::string block(64 * 1024, '\0');
-    // Large pieces first, then single bytes, until the filesystem says no.
-    for (std::size_t piece : {block.size(), std::size_t{4096}, std::size_t{1}})
-      while (std::fwrite(block.data(), 1, piece, f) == piece) {
-      }
-    std::fclose(f);
-  }
-  ~Filler() { fs::remove(path_); }
-  Filler(const Filler &) = delete;
-  Filler &operator=(const Filler &) = delete;
-
- private:
-  fs::path path_;
-};
 
 CreateRequest marker_request(const fs::path &path, FlagValues extra = {}) {
   CreateRequest r;
@@ -208,39 +168,21 @@ TEST_CASE("a plugin that segfaults in destroy: named on the way down, quarantine
   CHECK(b.process->exit_code(0ms) == std::nullopt);  // still alive
 }
 
-TEST_CASE("a locked store: a create is undone at once and answers the store's error; a destroy "
-          "still removes its fault") {
-  blade::test::Engine engine({"c_marker.so"});
-  const fs::path file = engine.dir / "marker";
-  {
-    std::optional<WriteLock> lock;
-    auto created = std::async(std::launch::async, [&] {
-      return engine.service->create(marker_request(file, {{"hang-ms", "1000"}}));
-    });
-    REQUIRE(eventually([&] { return fs::exists(file); }));
-    lock.emplace(engine.dir / "blade.db");  // taken after the record was written ahead
-    auto start = std::chrono::steady_clock::now();
-    try {
-      created.get();
-      FAIL("create succeeded with the store locked");
-    } catch (const Error &e) {
-      CHECK(e.code() == ErrorCode::Unavailable);
-      CHECK(std::string(e.what()).find("rolled back") != std::string::npos);
-    }
-    CHECK(std::chrono::steady_clock::now() - start < 15s);  // not the 20 s sync wait
-    CHECK_FALSE(fs::exists(file));
-  }
-  // The row is written as failed once the store takes writes again.
-  auto failed = engine.service->list({});
-  REQUIRE(failed.items.size() == 1);
-  const std::string first = failed.items[0].uid;
-  CHECK(eventually([&] { return engine.service->get(first).status == ExperimentStatus::Failed; }));
-
+// The store holds its file's lock from open to close (locking_mode
+// EXCLUSIVE), so no other process can lock it under a running daemon; a
+// full disk is what makes its writes fail now (the create under it: the
+// next test case).
+TEST_CASE("a store that cannot write: a destroy still removes its fault") {
+  blade::test::ScratchFs small("tmpfs", 8);
+  const fs::path db = small / "blade.db";
+  { Store prepare(db); }
+  blade::test::Engine engine({"c_marker.so"}, blade::test::fast_settings(), {}, {}, db);
+  const fs::path file = engine.dir / "marker";  // not on the small filesystem
   auto ok = engine.service->create(marker_request(file));
   REQUIRE(ok.experiment.status == ExperimentStatus::Running);
   REQUIRE(fs::exists(file));
   {
-    WriteLock lock(engine.dir / "blade.db");
+    DiskFiller full(small.path());
     auto start = std::chrono::steady_clock::now();
     auto destroyed = engine.service->destroy(ok.experiment.uid);
     CHECK(destroyed.failure == ErrorCode::Unavailable);
@@ -261,8 +203,8 @@ TEST_CASE("a full disk under the store: a create is undone at once and answers t
   blade::test::Engine engine({"c_marker.so"}, blade::test::fast_settings(), {}, {}, db);
   const fs::path file = engine.dir / "marker";  // not on the small filesystem
   // The disk is filled after the plugin's step and before the create's
-  // last write (100 ms later; the WAL is checkpointed only 250 ms after a
-  // write). A busy machine can miss that window: the create then succeeds,
+  // last write (100 ms later; the store empties its WAL, freeing room, only
+  // after a quiet second). A busy machine can miss that window: the create then succeeds,
   // is destroyed, and the trial is run again.
   std::optional<Error> refused;
   std::string uid;
@@ -271,7 +213,7 @@ TEST_CASE("a full disk under the store: a create is undone at once and answers t
       return engine.service->create(marker_request(file, {{"hang-ms", "100"}}));
     });
     REQUIRE(eventually([&] { return fs::exists(file); }, 5s));
-    std::optional<Filler> full;
+    std::optional<DiskFiller> full;
     full.emplace(small.path());
     try {
       auto late = created.get();
