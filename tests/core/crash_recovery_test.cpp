@@ -109,6 +109,15 @@ int recover(const TempDir &dir) {
   return recover.exit_code(std::chrono::seconds(20)).value_or(-1);
 }
 
+// The one experiment row a crash in a create left: created.
+Experiment only_created_row(const TempDir &dir) {
+  Store store(dir / "blade.db");
+  auto page = store.list_experiments({});
+  REQUIRE(page.items.size() == 1);
+  CHECK(page.items[0].status == ExperimentStatus::Created);
+  return page.items[0];
+}
+
 }  // namespace
 
 TEST_CASE("a create whose plugin writes ahead leaves no row when the daemon dies before the call") {
@@ -127,14 +136,7 @@ TEST_CASE("a create whose plugin writes ahead leaves no row when the daemon dies
 TEST_CASE("a plugin without the promise still has its created row rolled back after the crash") {
   TempDir dir{"blade-crash-staged"};
   die_in_create(dir, "noop_staged.so", "noopstaged", "core.create.before_plugin");
-  std::string uid;
-  {
-    Store store(dir / "blade.db");
-    auto page = store.list_experiments({});
-    REQUIRE(page.items.size() == 1);
-    CHECK(page.items[0].status == ExperimentStatus::Created);
-    uid = page.items[0].uid;
-  }
+  const std::string uid = only_created_row(dir).uid;
   CHECK(recover(dir) == 0);
   Store store(dir / "blade.db");
   CHECK(store.get_experiment(uid)->status == ExperimentStatus::Destroyed);
@@ -146,15 +148,9 @@ TEST_CASE("a writes-ahead create's first record stores its row; recovery destroy
   // Dies after the plugin returned: its save_restore inserted the row, the
   // final write never came.
   die_in_create(dir, "write_ahead.so", "writeahead", "core.create.after_plugin");
-  std::string uid;
-  {
-    Store store(dir / "blade.db");
-    auto page = store.list_experiments({});
-    REQUIRE(page.items.size() == 1);
-    CHECK(page.items[0].status == ExperimentStatus::Created);
-    CHECK(page.items[0].restore_json == R"({"step":1})");
-    uid = page.items[0].uid;
-  }
+  const Experiment row = only_created_row(dir);
+  CHECK(row.restore_json == R"({"step":1})");
+  const std::string uid = row.uid;
   CHECK(recover(dir) == 0);
   Store store(dir / "blade.db");
   auto e = store.get_experiment(uid);

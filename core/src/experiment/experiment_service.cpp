@@ -132,26 +132,19 @@ AuditEntry audit_entry(const Caller &caller, const std::string &action, const st
 // {"action":..,"flags":{..},"target":..}, written as text: no JSON value is
 // built for a line that is only stored.
 std::string audit_params(const Experiment &e) {
-  std::string out = "{\"action\":";
-  append_json_string(out, e.action);
-  out += ",\"flags\":";
-  append_json_object(out, e.flags);
-  out += ",\"target\":";
-  append_json_string(out, e.target);
-  out += '}';
+  std::string out;
+  JsonObjectWriter(out).string("action", e.action).flags("flags", e.flags)
+      .string("target", e.target).close();
   return out;
 }
 
 // A destroy's audit params: {"action":..,"attempt":N[,"force":true],"target":..}.
 std::string destroy_audit_params(const Experiment &e, int attempt, bool force) {
-  std::string out = "{\"action\":";
-  append_json_string(out, e.action);
-  out += ",\"attempt\":";
-  out += std::to_string(attempt + 1);
-  if (force) out += ",\"force\":true";
-  out += ",\"target\":";
-  append_json_string(out, e.target);
-  out += '}';
+  std::string out;
+  JsonObjectWriter w(out);
+  w.string("action", e.action).raw("attempt", std::to_string(attempt + 1));
+  if (force) w.raw("force", "true");
+  w.string("target", e.target).close();
   return out;
 }
 
@@ -322,7 +315,9 @@ CreateResult ExperimentService::create(const CreateRequest &req, const Caller &c
     try {
       if (store_first) {
         store_.insert_experiment(e);
-      } else if (find_experiment(e.uid)) {
+      } else if (std::lock_guard lock(active_mutex_); active_.count(e.uid) > 0) {
+        // Against the active map only (no read): a stored row with this uid
+        // makes the insert after the call fail, and the fault is undone.
         throw Error(ErrorCode::AlreadyExists, fmt::format("experiment {} already exists", e.uid));
       }
       break;
@@ -494,7 +489,10 @@ ExperimentService::RunResult ExperimentService::run_create(Experiment e, const C
       std::string why = fmt::format(
           "the fault was rolled back because its state could not be stored: {}",
           store_error.what());
-      if (undo.ok()) {
+      if (store_error.code() == ErrorCode::AlreadyExists && !has_row) {
+        // The uid is another experiment's (64 random bits collided): that
+        // row is not this one's to write.
+      } else if (undo.ok()) {
         // Written once the store takes writes again, so the row does not
         // linger in created until the next start (nor stay missing).
         e.status = ExperimentStatus::Failed;

@@ -221,38 +221,62 @@ void append_json_string(std::string &out, std::string_view text) {
 
 namespace {
 
-void append_time_or_null(std::string &out, const std::optional<SystemTime> &t) {
-  if (!t) {
-    out += "null";
-    return;
-  }
-  out += '"';
-  out += format_time(*t);
-  out += '"';
-}
-
 // A stored JSON text as parse_or_text reads it, re-written in one line.
-void append_stored_json(std::string &out, const std::string &text) {
-  if (text.empty() || text == "{}") {
-    out += "{}";
-    return;
-  }
-  out += parse_or_text(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+std::string stored_json(const std::string &text) {
+  if (text.empty() || text == "{}") return "{}";
+  return parse_or_text(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace
 
 void append_json_object(std::string &out, const FlagValues &flags) {
-  out += '{';
-  bool first = true;
-  for (const auto &[name, value] : flags) {
-    if (!first) out += ',';
-    first = false;
-    append_json_string(out, name);
-    out += ':';
-    append_json_string(out, value);
+  JsonObjectWriter w(out);
+  for (const auto &[name, value] : flags)
+    w.string(name, value);
+  w.close();
+}
+
+JsonObjectWriter &JsonObjectWriter::string(std::string_view key, std::string_view value) {
+  next(key);
+  append_json_string(out_, value);
+  return *this;
+}
+
+JsonObjectWriter &JsonObjectWriter::raw(std::string_view key, std::string_view json) {
+  next(key);
+  out_ += json;
+  return *this;
+}
+
+JsonObjectWriter &JsonObjectWriter::time(std::string_view key,
+                                         const std::optional<SystemTime> &t) {
+  next(key);
+  if (!t) {
+    out_ += "null";
+    return *this;
   }
-  out += '}';
+  out_ += '"';
+  out_ += format_time(*t);
+  out_ += '"';
+  return *this;
+}
+
+JsonObjectWriter &JsonObjectWriter::flags(std::string_view key, const FlagValues &flags) {
+  next(key);
+  append_json_object(out_, flags);
+  return *this;
+}
+
+void JsonObjectWriter::next(std::string_view key) {
+  out_ += first_ ? '{' : ',';
+  first_ = false;
+  append_json_string(out_, key);
+  out_ += ':';
+}
+
+void JsonObjectWriter::close() {
+  if (first_) out_ += '{';
+  out_ += '}';
 }
 
 // Written field by field (the keys in nlohmann's order, sorted), without
@@ -261,45 +285,20 @@ void append_json_object(std::string &out, const FlagValues &flags) {
 std::string to_json_text(const Experiment &e) {
   std::string out;
   out.reserve(512 + e.result_json.size() + e.destroy_result_json.size());
-  out += "{\"action\":";
-  append_json_string(out, e.action);
-  out += ",\"callback\":";
-  append_json_string(out, e.callback);
-  out += ",\"created_at\":\"";
-  out += format_time(e.created_at);
-  out += "\",\"deadline\":";
-  append_time_or_null(out, e.deadline);
+  JsonObjectWriter w(out);
+  w.string("action", e.action).string("callback", e.callback).time("created_at", e.created_at);
+  w.time("deadline", e.deadline);
   // Only when set, so an experiment that never needed it reads as before.
-  if (!e.destroy_result_json.empty()) {
-    out += ",\"destroy_result\":";
-    append_stored_json(out, e.destroy_result_json);
-  }
-  out += ",\"error\":";
-  append_json_string(out, e.error);
-  out += ",\"executor\":";
-  append_json_string(out, e.executor);
-  out += ",\"finished_at\":";
-  append_time_or_null(out, e.finished_at);
-  out += ",\"flags\":";
-  append_json_object(out, e.flags);
-  if (e.quarantined) out += ",\"quarantined\":true";
-  out += ",\"result\":";
-  append_stored_json(out, e.result_json);
-  out += ",\"scope\":";
-  append_json_string(out, e.scope);
-  out += ",\"started_at\":";
-  append_time_or_null(out, e.started_at);
-  out += ",\"status\":\"";
-  out += to_string(e.status);
-  out += "\",\"target\":";
-  append_json_string(out, e.target);
-  out += ",\"timeout\":";
-  out += e.timeout_s ? std::to_string(*e.timeout_s) : std::string("null");
-  out += ",\"uid\":";
-  append_json_string(out, e.uid);
-  out += ",\"updated_at\":\"";
-  out += format_time(e.updated_at);
-  out += "\"}";
+  if (!e.destroy_result_json.empty()) w.raw("destroy_result", stored_json(e.destroy_result_json));
+  w.string("error", e.error).string("executor", e.executor).time("finished_at", e.finished_at);
+  w.flags("flags", e.flags);
+  if (e.quarantined) w.raw("quarantined", "true");
+  w.raw("result", stored_json(e.result_json)).string("scope", e.scope);
+  w.time("started_at", e.started_at).string("status", to_string(e.status));
+  w.string("target", e.target);
+  w.raw("timeout", e.timeout_s ? std::to_string(*e.timeout_s) : std::string("null"));
+  w.string("uid", e.uid).time("updated_at", e.updated_at);
+  w.close();
   return out;
 }
 

@@ -96,6 +96,24 @@ nlohmann::json to_json(const Experiment &e);
 // a JSON string (invalid UTF-8 replaced), flags as an object.
 void append_json_string(std::string &out, std::string_view text);
 void append_json_object(std::string &out, const FlagValues &flags);
+
+// One JSON object written as text, field by field, in the order given
+// (callers give the keys sorted, as nlohmann writes them), so a line that
+// is only sent or stored needs no JSON value built.
+class JsonObjectWriter {
+ public:
+  explicit JsonObjectWriter(std::string &out) : out_(out) {}
+  JsonObjectWriter &string(std::string_view key, std::string_view value);
+  JsonObjectWriter &raw(std::string_view key, std::string_view json);  // already JSON
+  JsonObjectWriter &time(std::string_view key, const std::optional<SystemTime> &t);  // or null
+  JsonObjectWriter &flags(std::string_view key, const FlagValues &flags);
+  void close();
+
+ private:
+  void next(std::string_view key);
+  std::string &out_;
+  bool first_ = true;
+};
 nlohmann::json to_json(const Preparation &p);
 // The inverse of to_json(Experiment), for clients of the API (the CLI).
 // Throws blade::Error (InvalidArgument) naming the field that does not fit.
