@@ -88,13 +88,39 @@ std::optional<SystemTime> parse_time(std::string_view text);
 std::optional<SystemTime> parse_rfc3339(std::string_view text);
 
 // The API's JSON objects (docs/http-api.md): flags as strings, times RFC 3339 or null.
+// to_json_text is the one definition of an experiment's JSON (one line, keys
+// sorted); to_json is that text parsed, for callers that edit the object.
+std::string to_json_text(const Experiment &e);
 nlohmann::json to_json(const Experiment &e);
+// Appended to `out` exactly as nlohmann::json's dump writes them: `text` as
+// a JSON string (invalid UTF-8 replaced), flags as an object.
+void append_json_string(std::string &out, std::string_view text);
+void append_json_object(std::string &out, const FlagValues &flags);
+
+// One JSON object written as text, field by field, in the order given
+// (callers give the keys sorted, as nlohmann writes them), so a line that
+// is only sent or stored needs no JSON value built.
+class JsonObjectWriter {
+ public:
+  explicit JsonObjectWriter(std::string &out) : out_(out) {}
+  JsonObjectWriter &string(std::string_view key, std::string_view value);
+  JsonObjectWriter &raw(std::string_view key, std::string_view json);  // already JSON
+  JsonObjectWriter &time(std::string_view key, const std::optional<SystemTime> &t);  // or null
+  JsonObjectWriter &flags(std::string_view key, const FlagValues &flags);
+  void close();
+
+ private:
+  void next(std::string_view key);
+  std::string &out_;
+  bool first_ = true;
+};
 nlohmann::json to_json(const Preparation &p);
 // The inverse of to_json(Experiment), for clients of the API (the CLI).
 // Throws blade::Error (InvalidArgument) naming the field that does not fit.
 Experiment experiment_from_json(const nlohmann::json &j);
 
-// 16 lowercase hex characters from the kernel's CSPRNG (getrandom).
+// 16 lowercase hex characters: 64 bits of a per-thread generator seeded
+// once from the kernel's CSPRNG (getrandom), so no system call per uid.
 std::string new_uid();
 
 }  // namespace blade
