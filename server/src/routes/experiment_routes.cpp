@@ -35,7 +35,7 @@ void HttpServer::install_experiment_routes() {
             ctx.error_code = std::string(to_string(*result.failure));
             return send_failed(res, *result.failure, result.experiment);
           }
-          send_experiment(res, create.async ? 202 : 201, result.experiment, nullptr,
+          send_experiment(res, create.async ? 202 : 201, result.experiment, result.json.get(),
                           daemon_.counters());
         });
 
@@ -64,7 +64,7 @@ void HttpServer::install_experiment_routes() {
             ctx.error_code = std::string(to_string(*result.failure));
             return send_failed(res, *result.failure, result.experiment);
           }
-          send_experiment(res, 200, result.experiment, nullptr, daemon_.counters());
+          send_experiment(res, 200, result.experiment, result.json.get(), daemon_.counters());
         });
 }
 
