@@ -1,5 +1,6 @@
 // A real bladed for benchmarks: a child process on an ephemeral port with a
-// temp state dir and the given plugin files, quiet logs.
+// temp state dir and the given plugin files, quiet logs; `env` ("K=V", e.g.
+// MallocCounter::env()) is added to its environment.
 #pragma once
 
 #include <chrono>
@@ -24,7 +25,8 @@ inline const std::string kBenchToken = "bench-token-0123456789abcdef0123";
 class BenchBladed {
  public:
   BenchBladed(const std::vector<std::filesystem::path> &plugins,
-              const std::vector<std::string> &extra_args) {
+              const std::vector<std::string> &extra_args,
+              const std::vector<std::string> &env = {}) {
     namespace fs = std::filesystem;
     fs::create_directories(dir_ / "plugins");
     for (const auto &p : plugins) {
@@ -43,9 +45,10 @@ class BenchBladed {
                                      "--log-level",
                                      "warn"};
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-    process_ = std::make_unique<test::ChildProcess>(
-        argv, std::vector<std::string>{"BLADE_API_TOKEN=" + kBenchToken},
-        (dir_ / "bladed.log").string());
+    std::vector<std::string> environment = {"BLADE_API_TOKEN=" + kBenchToken};
+    environment.insert(environment.end(), env.begin(), env.end());
+    process_ =
+        std::make_unique<test::ChildProcess>(argv, environment, (dir_ / "bladed.log").string());
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (!fs::exists(dir_ / "port") || test::read_text(dir_ / "port").empty()) {
       if (std::chrono::steady_clock::now() > deadline ||
