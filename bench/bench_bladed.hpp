@@ -63,12 +63,21 @@ class BenchBladed {
   int port() const { return port_; }
   pid_t pid() const { return process_->pid(); }
   const std::filesystem::path &dir() const { return dir_.path(); }
+  // Its database where bladed puts it by default (no --sqlite-path).
+  std::filesystem::path database() const { return dir_.path() / "state" / "blade.db"; }
 
  private:
   test::TempDir dir_{"blade-bench"};
   std::unique_ptr<test::ChildProcess> process_;
   int port_ = 0;
 };
+
+// The size of a database's write-ahead log in MiB, 0 when it has none.
+inline double wal_mb(const std::filesystem::path &database) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(database.string() + "-wal", ec);
+  return ec ? 0.0 : static_cast<double>(size) / (1024.0 * 1024.0);
+}
 
 // The calls benchmarks make; a failed one throws (a benchmark has no use
 // for a figure measured around an error).

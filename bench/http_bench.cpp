@@ -269,13 +269,6 @@ class Bladed : public blade::bench::BenchBladed {
   Endpoint endpoint() const {
     return {port(), "/v1/experiments", "/v1/experiments/", R"({"target":"noopa","action":"noop"})"};
   }
-  // The write-ahead log beside its database (its default place), in MiB;
-  // 0 when there is none.
-  double wal_mb() const {
-    std::error_code ec;
-    const auto size = fs::file_size(dir() / "state" / "blade.db-wal", ec);
-    return ec ? 0.0 : static_cast<double>(size) / (1024.0 * 1024.0);
-  }
   // How many plugins it says it loaded; -1 when it does not answer.
   int plugins_loaded() const {
     httplib::Client c("127.0.0.1", port());
@@ -398,7 +391,7 @@ int main(int argc, char **argv) {
   const double idle_window_s = std::chrono::duration<double>(kIdle / 2).count();
   const double idle_cpu_pct = (cpu_seconds(last->pid()) - cpu0) / idle_window_s * 100.0;
   const double idle_rss = rss_mb(last->pid());
-  const double idle_wal = last->wal_mb();
+  const double idle_wal = blade::bench::wal_mb(last->database());
   last.reset();
 
   // A fresh daemon with every built plugin (and the no-op one for the
@@ -417,7 +410,7 @@ int main(int argc, char **argv) {
     rss_errors = drive_pairs(full.endpoint(), rss_pairs);
     std::this_thread::sleep_for(kIdle);
     loaded_rss = rss_mb(full.pid());
-    loaded_wal = full.wal_mb();
+    loaded_wal = blade::bench::wal_mb(full.database());
   } catch (const std::exception &e) {
     std::fprintf(stderr, "http_bench: footprint bladed: %s\n", e.what());
     return 1;
