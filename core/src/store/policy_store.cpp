@@ -13,7 +13,6 @@ namespace {
 
 using sqlite::Connection;
 using sqlite::Statement;
-using sqlite::Transaction;
 using store_rows::from_ms;
 using store_rows::insert_audit;
 using store_rows::to_ms;
@@ -82,7 +81,6 @@ std::string spec_text(const FaultPolicy &p) {
 void Store::insert_policy(const FaultPolicy &p, const AuditEntry &audit) {
   const std::string spec_json = spec_text(p);
   impl_->write([&](Connection &c) {
-    Transaction transaction(c, Transaction::Mode::Immediate);
     auto insert = c.prepare(kInsertPolicy);
     bind_policy(*insert, p, spec_json);
     try {
@@ -92,7 +90,6 @@ void Store::insert_policy(const FaultPolicy &p, const AuditEntry &audit) {
       throw policy_exists(p.name);
     }
     insert_audit(c, audit);
-    transaction.commit();
   });
 }
 
@@ -100,8 +97,8 @@ void Store::update_policy(const FaultPolicy &p, std::int64_t expected_version,
                           const AuditEntry &audit) {
   const std::string spec_json = spec_text(p);
   impl_->write([&](Connection &c) {
-    // IMMEDIATE: the version read below cannot change before the UPDATE.
-    Transaction transaction(c, Transaction::Mode::Immediate);
+    // In write()'s transaction: the version read below cannot change before
+    // the UPDATE.
     {
       auto select = c.prepare("SELECT version FROM policies WHERE name = ?1");
       select->bind(1, p.name);
@@ -115,19 +112,16 @@ void Store::update_policy(const FaultPolicy &p, std::int64_t expected_version,
     bind_policy(*update, p, spec_json);
     update->run();
     insert_audit(c, audit);
-    transaction.commit();
   });
 }
 
 void Store::delete_policy(const std::string &name, const AuditEntry &audit) {
   impl_->write([&](Connection &c) {
-    Transaction transaction(c, Transaction::Mode::Immediate);
     auto remove = c.prepare("DELETE FROM policies WHERE name = ?1");
     remove->bind(1, name);
     remove->run();
     if (c.changes() == 0) throw policy_not_found(name);
     insert_audit(c, audit);
-    transaction.commit();
   });
 }
 
@@ -154,7 +148,6 @@ std::vector<FaultPolicy> Store::list_policies() const {
 std::vector<FaultPolicy> Store::delete_expired_policies(
     SystemTime now, const std::function<AuditEntry(const FaultPolicy &)> &audit) {
   return impl_->write([&](Connection &c) {
-    Transaction transaction(c, Transaction::Mode::Immediate);
     std::vector<FaultPolicy> expired;
     {
       static const std::string sql = fmt::format(
@@ -171,7 +164,6 @@ std::vector<FaultPolicy> Store::delete_expired_policies(
       remove->run();
       insert_audit(c, audit(p));
     }
-    transaction.commit();
     return expired;
   });
 }

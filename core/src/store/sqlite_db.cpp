@@ -133,9 +133,22 @@ void Statement::bind(int index, std::optional<std::int64_t> value) {
 }
 
 bool Statement::step() {
+  // Not busy: this step starts an execution (a first step, or one after
+  // the last ran to completion or was reset).
+  if (!sqlite3_stmt_busy(stmt_)) connection_.statements_.fetch_add(1, std::memory_order_relaxed);
   const int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
-  if (rc == SQLITE_DONE) return false;
+  if (rc == SQLITE_DONE) {
+    // A write that found no transaction open committed on its own.
+    if (!sqlite3_stmt_readonly(stmt_)) {
+      connection_.rows_written_.store(static_cast<std::uint64_t>(
+                                          sqlite3_total_changes64(connection_.db_)),
+                                      std::memory_order_relaxed);
+      if (sqlite3_get_autocommit(connection_.db_))
+        connection_.transactions_.fetch_add(1, std::memory_order_relaxed);
+    }
+    return false;
+  }
   fail(rc);
 }
 
@@ -194,10 +207,18 @@ Connection::Connection(const std::filesystem::path &file, OpenMode mode,
   // Extended codes tell a UNIQUE violation from other constraint failures.
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout_.count()));
-  // SQLite's default page cache (2 MB) on each of the store's six
-  // connections would be most of the daemon's memory once the file grows;
-  // the hot pages (recent rows, indexes) fit in far less.
-  sqlite3_exec(db_, "PRAGMA cache_size=-512", nullptr, nullptr, nullptr);
+  // SQLite's default page cache (2 MB) would be a fifth of an idle daemon's
+  // memory budget; the hot pages (recent rows, the indexes' upper levels)
+  // fit in half of that.
+  sqlite3_exec(db_, "PRAGMA cache_size=-1024", nullptr, nullptr, nullptr);
+  // Replaces SQLite's automatic checkpoint, which would run inside a
+  // committing request; the store checkpoints from its own thread.
+  sqlite3_wal_hook(db_, &Connection::on_wal_commit, this);
+}
+
+int Connection::on_wal_commit(void *self, sqlite3 *, const char *, int frames) {
+  static_cast<Connection *>(self)->wal_frames_.store(frames, std::memory_order_relaxed);
+  return SQLITE_OK;
 }
 
 Connection::~Connection() {
@@ -226,9 +247,21 @@ StatementUse Connection::prepare(std::string_view sql) {
 }
 
 void Connection::exec(std::string_view sql) {
-  const std::string text(sql);  // sqlite3_exec needs a terminated string
-  const int rc = sqlite3_exec(db_, text.c_str(), nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) fail(rc, "running " + sql_summary(sql));
+  // One statement at a time (not sqlite3_exec), so each is counted.
+  while (!sql.empty()) {
+    sqlite3_stmt *raw = nullptr;
+    const char *tail = nullptr;
+    int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &raw, &tail);
+    std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt *)> stmt(raw, &sqlite3_finalize);
+    if (rc != SQLITE_OK) fail(rc, "preparing " + sql_summary(sql));
+    if (stmt) {  // null for whitespace or a comment
+      statements_.fetch_add(1, std::memory_order_relaxed);
+      while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+      }
+      if (rc != SQLITE_DONE) fail(rc, "running " + sql_summary(sql));
+    }
+    sql.remove_prefix(static_cast<std::size_t>(tail - sql.data()));
+  }
 }
 
 std::string Connection::query_text(std::string_view sql) {
@@ -257,13 +290,33 @@ bool Connection::in_transaction() const {
   return sqlite3_get_autocommit(db_) == 0;
 }
 
+void Connection::sync_wal() {
+  sqlite3_file *wal = nullptr;
+  int rc = sqlite3_file_control(db_, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
+  if (rc != SQLITE_OK) fail(rc, "finding the WAL to sync it");
+  // No WAL open (nothing written yet) leaves nothing to sync.
+  if (!wal || !wal->pMethods) return;
+  rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
+  if (rc != SQLITE_OK) fail(rc, "syncing the WAL");
+}
+
+bool Connection::checkpoint(int mode) {
+  int frames = 0, moved = 0;
+  const int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, mode, &frames, &moved);
+  if (rc != SQLITE_OK) fail(rc, "checkpointing the WAL");
+  const bool complete = frames == moved;
+  if (complete) wal_frames_.store(0, std::memory_order_relaxed);
+  return complete;
+}
+
 void Connection::fail(int rc, std::string_view doing) const {
   throw make_error(rc, db_, file_, busy_timeout_, doing);
 }
 
 // ---- Transaction ----
 
-Transaction::Transaction(Connection &connection, Mode mode) : connection_(connection) {
+Transaction::Transaction(Connection &connection, Mode mode)
+    : connection_(connection), writes_(mode == Mode::Immediate) {
   connection_.prepare(mode == Mode::Immediate ? "BEGIN IMMEDIATE" : "BEGIN")->run();
 }
 
@@ -281,39 +334,7 @@ Transaction::~Transaction() {
 void Transaction::commit() {
   connection_.prepare("COMMIT")->run();
   open_ = false;
-}
-
-// ---- ConnectionPool ----
-
-ConnectionPool::ConnectionPool(const std::filesystem::path &file, OpenMode mode,
-                               std::chrono::milliseconds busy_timeout, std::size_t size) {
-  idle_.reserve(size);
-  for (std::size_t i = 0; i < size; ++i)
-    idle_.push_back(std::make_unique<Connection>(file, mode, busy_timeout));
-}
-
-ConnectionPool::Lease ConnectionPool::acquire() {
-  std::unique_lock lock(mutex_);
-  available_.wait(lock, [this] { return !idle_.empty(); });
-  std::unique_ptr<Connection> connection = std::move(idle_.back());
-  idle_.pop_back();
-  return Lease(*this, std::move(connection));
-}
-
-void ConnectionPool::release_memory() {
-  std::lock_guard lock(mutex_);
-  for (auto &c : idle_)
-    c->release_memory();
-}
-
-void ConnectionPool::give_back(std::unique_ptr<Connection> connection) {
-  {
-    // Never reallocates (capacity was reserved for every connection), so
-    // this cannot throw from the Lease destructor.
-    std::lock_guard lock(mutex_);
-    idle_.push_back(std::move(connection));
-  }
-  available_.notify_one();
+  if (writes_) connection_.transactions_.fetch_add(1, std::memory_order_relaxed);
 }
 
 }  // namespace blade::sqlite

@@ -5,25 +5,22 @@
 // Threading: connections are opened with SQLITE_OPEN_NOMUTEX (SQLite's
 // "multi-thread" mode). SQLite then does no locking per connection, so a
 // Connection and its statements must be used by one thread at a time; the
-// store guarantees that with its writer mutex and ConnectionPool leases. This
-// avoids paying for a mutex inside SQLite on every call that our own locking
-// already serialises.
+// store guarantees with its one mutex. This avoids paying for a mutex inside
+// SQLite on every call that our own locking already serialises.
 #pragma once
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace blade::sqlite {
 
@@ -44,6 +41,7 @@ class Statement {
   void bind(int index, std::optional<std::int64_t> value);
 
   // True while a row is ready to read; false once the statement is done.
+  // The first step of each execution counts as one statement (stats()).
   bool step();
   // Steps to completion; for statements that return no rows.
   void run();
@@ -120,11 +118,30 @@ class Connection {
   std::int64_t last_insert_rowid() const;
   bool in_transaction() const;
 
+  // fsyncs the write-ahead log as synchronous=FULL would at a commit, for
+  // the one commit that must survive a power cut, without switching the
+  // connection's mode (two more statements) around it.
+  void sync_wal();
+  // Frames in the WAL after the last commit (0 after a checkpoint that
+  // emptied it). Readable from any thread.
+  int wal_frames() const { return wal_frames_.load(std::memory_order_relaxed); }
+  // sqlite3_wal_checkpoint_v2 with SQLITE_CHECKPOINT_<mode>; true when every
+  // frame was moved. Not a statement: stats() do not count it.
+  bool checkpoint(int mode);
+
+  // Counted since the connection was opened; readable from any thread.
+  std::uint64_t statements() const { return statements_.load(std::memory_order_relaxed); }
+  // Write transactions committed: explicit COMMITs and autocommit writes.
+  std::uint64_t transactions() const { return transactions_.load(std::memory_order_relaxed); }
+  std::uint64_t rows_written() const { return rows_written_.load(std::memory_order_relaxed); }
+
   // Throws the blade::Error for result code `rc`; `doing` says what failed.
   [[noreturn]] void fail(int rc, std::string_view doing) const;
 
  private:
   friend class Statement;
+  friend class Transaction;
+  static int on_wal_commit(void *self, sqlite3 *db, const char *name, int frames);
 
   std::filesystem::path file_;
   std::chrono::milliseconds busy_timeout_;
@@ -132,6 +149,10 @@ class Connection {
   // Statements must be finalized before the connection closes; the
   // destructor does that first.
   std::map<std::string, std::unique_ptr<Statement>, std::less<>> cache_;
+  std::atomic<int> wal_frames_{0};
+  std::atomic<std::uint64_t> statements_{0};
+  std::atomic<std::uint64_t> transactions_{0};
+  std::atomic<std::uint64_t> rows_written_{0};
 };
 
 // BEGIN ... COMMIT; rolls back unless committed, so an exception in the
@@ -151,44 +172,8 @@ class Transaction {
 
  private:
   Connection &connection_;
+  bool writes_;  // counted in transactions() when committed
   bool open_ = true;
-};
-
-// A fixed set of connections handed out one thread at a time.
-class ConnectionPool {
- public:
-  class Lease {
-   public:
-    Lease(ConnectionPool &pool, std::unique_ptr<Connection> connection)
-        : pool_(pool), connection_(std::move(connection)) {}
-    ~Lease() { pool_.give_back(std::move(connection_)); }
-    Lease(const Lease &) = delete;
-    Lease &operator=(const Lease &) = delete;
-
-    Connection &operator*() const { return *connection_; }
-    Connection *operator->() const { return connection_.get(); }
-
-   private:
-    ConnectionPool &pool_;
-    std::unique_ptr<Connection> connection_;
-  };
-
-  // Opens all `size` connections now, so a failure shows at start, not on
-  // the first busy request.
-  ConnectionPool(const std::filesystem::path &file, OpenMode mode,
-                 std::chrono::milliseconds busy_timeout, std::size_t size);
-
-  // Waits while every connection is leased.
-  Lease acquire();
-  // release_memory() on every connection not leased now.
-  void release_memory();
-
- private:
-  void give_back(std::unique_ptr<Connection> connection);
-
-  std::mutex mutex_;
-  std::condition_variable available_;
-  std::vector<std::unique_ptr<Connection>> idle_;  // guarded by mutex_
 };
 
 }  // namespace blade::sqlite

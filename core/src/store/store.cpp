@@ -19,6 +19,8 @@
 #include "blade/core/model/bounded_json.hpp"
 #include "blade/core/model/error.hpp"
 #include "blade/core/model/log.hpp"
+#include "experiment_counts.hpp"
+#include "page_cursor.hpp"
 #include "sqlite_db.hpp"
 #include "store_impl.hpp"
 #include "store_rows.hpp"
@@ -28,7 +30,6 @@ namespace blade {
 namespace {
 
 using sqlite::Connection;
-using sqlite::ConnectionPool;
 using sqlite::OpenMode;
 using sqlite::Statement;
 using sqlite::Transaction;
@@ -36,10 +37,10 @@ using store_rows::from_ms;
 using store_rows::insert_audit;
 using store_rows::to_ms;
 
-// Enough for both cores of the target machine plus threads waiting on
-// HTTP I/O; a reader never waits for the writer, only for a free reader.
-constexpr std::size_t kReaderConnections = 4;
 constexpr std::int64_t kMaxPageSize = 1000;
+// The WAL file is cut back to this when SQLite restarts it after a
+// checkpoint, so a burst does not leave a large file behind.
+constexpr std::int64_t kWalSizeLimit = 8 * 1024 * 1024;
 
 // ---- values <-> columns ----
 
@@ -94,6 +95,7 @@ class Where {
     values_.push_back(*value);
   }
   const std::string &sql() const { return sql_; }
+  bool empty() const { return values_.empty(); }
   // Binds from parameter 1; returns the next free parameter number.
   int bind(Statement &statement) const {
     int index = 1;
@@ -109,20 +111,33 @@ class Where {
 
 struct PageQuery {
   std::string_view table;
-  std::string_view columns;
+  std::string_view columns;  // read_row's; created_at_ms and id are added after them
   Where where;
   bool ascending = false;
   std::int64_t limit = 0;
   std::int64_t offset = 0;
+  const std::optional<std::string> *after = nullptr;  // the filter's keyset cursor
 };
 
+// The rows of one page, cut by offset or by cursor. `total` is the caller's
+// (a table whose count is kept in memory), or counted here when absent.
+// One row more than the page is read: whether it exists says whether the
+// page gets a `next`.
 template <class T, class ReadRow>
-Page<T> read_page(Connection &connection, const PageQuery &query, ReadRow read_row) {
+Page<T> read_page(Connection &connection, const PageQuery &query,
+                  std::optional<std::int64_t> total, ReadRow read_row) {
   validate_page(query.limit, query.offset);
-  // One snapshot, so `total` counts the same rows the page was cut from.
-  Transaction snapshot(connection, Transaction::Mode::Deferred);
+  std::optional<page_cursor::Position> after;
+  if (query.after && *query.after) {
+    if (query.offset != 0)
+      throw Error(ErrorCode::InvalidArgument, "after and offset together",
+                  {{"after", "cannot be combined with a non-zero offset"}});
+    after = page_cursor::decode(**query.after);
+  }
   Page<T> page;
-  {
+  if (total) {
+    page.total = *total;
+  } else {
     auto count = connection.prepare(
         fmt::format("SELECT count(*) FROM {}{}", query.table, query.where.sql()));
     query.where.bind(*count);
@@ -130,15 +145,36 @@ Page<T> read_page(Connection &connection, const PageQuery &query, ReadRow read_r
     page.total = count->int64(0);
   }
   const std::string_view direction = query.ascending ? "ASC" : "DESC";
-  auto rows = connection.prepare(
-      fmt::format("SELECT {} FROM {}{} ORDER BY created_at_ms {}, id {} LIMIT ? OFFSET ?",
-                  query.columns, query.table, query.where.sql(), direction, direction));
-  const int next = query.where.bind(*rows);
-  rows->bind(next, query.limit);
+  // The position as two terms an index on (filter, created_at_ms) serves:
+  // a range on created_at_ms, then the id (the index's hidden last
+  // column) among rows of the same millisecond.
+  std::string keyset;
+  if (after)
+    keyset = fmt::format("{} created_at_ms {}= ? AND (created_at_ms {} ? OR id {} ?)",
+                         query.where.empty() ? " WHERE" : " AND", query.ascending ? '>' : '<',
+                         query.ascending ? '>' : '<', query.ascending ? '>' : '<');
+  auto rows = connection.prepare(fmt::format(
+      "SELECT {}, created_at_ms, id FROM {}{}{} ORDER BY created_at_ms {}, id {} LIMIT ? OFFSET ?",
+      query.columns, query.table, query.where.sql(), keyset, direction, direction));
+  int next = query.where.bind(*rows);
+  if (after) {
+    rows->bind(next++, after->created_at_ms);
+    rows->bind(next++, after->created_at_ms);
+    rows->bind(next++, after->id);
+  }
+  rows->bind(next, query.limit + 1);
   rows->bind(next + 1, query.offset);
-  while (rows->step())
+  const int position_column =
+      static_cast<int>(std::count(query.columns.begin(), query.columns.end(), ',')) + 1;
+  page_cursor::Position last;
+  while (rows->step()) {
+    if (static_cast<std::int64_t>(page.items.size()) == query.limit) {
+      page.next = page_cursor::encode(last);
+      break;
+    }
     page.items.push_back(read_row(*rows));
-  snapshot.commit();
+    last = {rows->int64(position_column), rows->int64(position_column + 1)};
+  }
   return page;
 }
 
@@ -160,21 +196,15 @@ constexpr std::string_view kInsertExperiment =
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
     "?19, NULLIF(?20, ''))";
 
-// An update is split in two because SQLite rewrites every index on a column
-// named in SET, changed or not, and the identity columns are in four of the
-// five list indexes. A status change then touches the status index only
-// (measured: updates about twice as fast); the identity is rewritten only
-// when it really differs, which the service never does.
+// The identity columns (scope, target, action, created_at_ms) are never
+// updated: they are fixed at creation, and SQLite rewrites every index on a
+// column named in SET, changed or not (four of the five list indexes). A
+// status change then touches the status index only.
 constexpr std::string_view kUpdateExperimentState =
     "UPDATE experiments SET flags_json = ?6, status = ?7, error = ?8, executor = ?9, "
     "result_json = ?10, restore_json = ?11, timeout_s = ?12, deadline_ms = ?13, callback = ?14, "
     "started_at_ms = ?15, finished_at_ms = ?16, updated_at_ms = ?17, recovery_attempts = ?18, "
     "quarantined = ?19, destroy_result_json = NULLIF(?20, '') WHERE uid = ?1";
-
-constexpr std::string_view kUpdateExperimentIdentity =
-    "UPDATE experiments SET scope = ?2, target = ?3, action = ?4, created_at_ms = ?5 "
-    "WHERE uid = ?1 AND (scope IS NOT ?2 OR target IS NOT ?3 OR action IS NOT ?4 "
-    "OR created_at_ms IS NOT ?5)";
 
 void bind_identity(Statement &s, const Experiment &e) {
   s.bind(1, e.uid);
@@ -373,9 +403,7 @@ void enable_wal(Connection &c) {
   // a power cut may lose the last commits but never corrupts the file.
   c.prepare("PRAGMA synchronous=NORMAL")->run();
   c.prepare("PRAGMA foreign_keys=ON")->run();
-  // Checkpoints fsync the WAL and the database; run by a committing writer
-  // they stall every write behind them. The Checkpointer does them instead.
-  c.query_text("PRAGMA wal_autocheckpoint=0");
+  c.query_text(fmt::format("PRAGMA journal_size_limit={}", kWalSizeLimit));
 }
 
 void check_integrity(Connection &c) {
@@ -418,6 +446,11 @@ std::unique_ptr<Connection> open_writer(const std::filesystem::path &file,
   check_can_create(file);
   auto writer = std::make_unique<Connection>(file, OpenMode::ReadWrite, busy_timeout);
   check_writable(*writer);
+  // Before the first access to the file, so that the WAL index lives in
+  // this process's heap (no -shm file, no lock call per transaction) and the
+  // lock taken now is held until close: a second bladed on the file fails
+  // here, naming the lock, instead of interleaving its writes.
+  writer->query_text("PRAGMA locking_mode=EXCLUSIVE");
   // Before anything writes (WAL switch, migrations), so a newer bladed's
   // file is left exactly as it was.
   refuse_newer(*writer, user_version(*writer));
@@ -428,91 +461,47 @@ std::unique_ptr<Connection> open_writer(const std::filesystem::path &file,
 
 }  // namespace
 
-// Moves the WAL into the database file from its own thread and connection,
-// PASSIVE so it never waits for (or blocks) the writer or the readers.
-class Checkpointer {
- public:
-  Checkpointer(const std::filesystem::path &file, std::chrono::milliseconds busy_timeout)
-      : connection_(file, OpenMode::ReadWrite, busy_timeout), thread_([this] { run(); }) {}
-  ~Checkpointer() {
-    {
-      std::lock_guard lock(mutex_);
-      stop_ = true;
-    }
-    wake_.notify_one();
-    thread_.join();
-  }
-
-  // Called after each write: the next round has something to move. Only
-  // the first write since a round wakes the thread; the others would wake
-  // it in its 250 ms pause for nothing (a futex call per write).
-  void note_write() {
-    bool was_dirty = false;
-    {
-      std::lock_guard lock(mutex_);
-      was_dirty = std::exchange(dirty_, true);
-    }
-    if (!was_dirty) wake_.notify_one();
-  }
-
- private:
-  void run() {
-    std::unique_lock lock(mutex_);
-    for (;;) {
-      // Idle until a write: an idle daemon wakes for nothing.
-      wake_.wait(lock, [this] { return stop_ || dirty_; });
-      if (stop_) return;
-      // At most four rounds a second while writes go on.
-      if (wake_.wait_for(lock, std::chrono::milliseconds(250), [this] { return stop_; })) return;
-      dirty_ = false;
-      lock.unlock();
-      try {
-        checkpoint();
-      } catch (const Error &e) {
-        // A later round tries again; the WAL only grows meanwhile.
-        log::warn("WAL checkpoint failed", {{"error", e.what()}});
-        std::lock_guard relock(mutex_);
-        dirty_ = true;
-      }
-      lock.lock();
-    }
-  }
-
-  void checkpoint() {
-    // Under steady writes a PASSIVE checkpoint never catches the writer, so
-    // SQLite never gets to start the WAL over and it grows without bound (a
-    // gigabyte in a minute of benchmark). Past a size, TRUNCATE waits for
-    // readers and briefly holds writers off, moves the short rest of the WAL
-    // and empties it.
-    constexpr std::int64_t kTruncateAboveFrames = 16384;  // 64 MiB of 4 KiB pages
-    std::int64_t frames = 0;
-    {
-      auto passive = connection_.prepare("PRAGMA wal_checkpoint(PASSIVE)");
-      if (passive->step()) frames = passive->int64(1);
-    }
-    if (frames > kTruncateAboveFrames) connection_.query_text("PRAGMA wal_checkpoint(TRUNCATE)");
-  }
-
-  Connection connection_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stop_ = false;
-  bool dirty_ = false;
-  std::thread thread_;  // last: starts once everything it uses exists
-};
-
 Store::Impl::Impl(const std::filesystem::path &given, std::chrono::milliseconds busy_timeout)
     : file(given),
-      writer(open_writer(absolute_path(given), busy_timeout)),
-      version(migrate(*writer)),
-      // Opened after the migrations, so they never see an older schema.
-      readers(writer->file(), OpenMode::ReadOnly, busy_timeout, kReaderConnections),
-      checkpointer(std::make_unique<Checkpointer>(writer->file(), busy_timeout)) {}
+      db(open_writer(absolute_path(given), busy_timeout)),
+      version(migrate(*db)) {
+  counts.load(*db);
+  upkeep = std::make_unique<StoreUpkeep>(*this);
+}
 
-Store::Impl::~Impl() = default;
+Store::Impl::~Impl() {
+  upkeep.reset();
+  // The lines still queued go in with the last commit; closing the
+  // connection then checkpoints the WAL and removes it.
+  if (backlog.empty()) return;
+  try {
+    write([](Connection &) {});
+  } catch (const Error &e) {
+    log::error("audit write failed at close", {{"error", e.what()}});
+  }
+}
 
-void Store::Impl::note_write() {
-  checkpointer->note_write();
+Store::Impl::Write::Write(Impl &impl)
+    : impl_(impl), transaction_(*impl.db, Transaction::Mode::Immediate) {}
+
+Store::Impl::Write::~Write() {
+  if (!committed_) impl_.counts.rollback();
+}
+
+void Store::Impl::Write::commit() {
+  std::vector<AuditEntry> lines = impl_.backlog.take();
+  try {
+    for (const AuditEntry &line : lines)
+      insert_audit(*impl_.db, line);
+    transaction_.commit();
+  } catch (...) {
+    impl_.backlog.give_back(std::move(lines));
+    throw;
+  }
+  committed_ = true;
+  impl_.counts.commit();
+  impl_.backlog.finished(lines.size());
+  if (impl_.upkeep) impl_.upkeep->poke();
 }
 
 Store::Store(const std::filesystem::path &file, std::chrono::milliseconds busy_timeout)
@@ -525,11 +514,7 @@ const std::filesystem::path &Store::file() const {
 }
 
 void Store::release_memory() {
-  {
-    std::lock_guard lock(impl_->write_mutex);
-    impl_->writer->release_memory();
-  }
-  impl_->readers.release_memory();
+  impl_->read([](Connection &c) { c.release_memory(); });
 }
 
 int Store::schema_version() const {
@@ -539,7 +524,6 @@ int Store::schema_version() const {
 void Store::insert_experiment(const Experiment &e, const AuditEntry *audit) {
   const std::string flags_json = flags_to_json(e.flags);  // outside the lock; may throw
   impl_->write([&](Connection &c) {
-    Transaction transaction(c, Transaction::Mode::Immediate);
     auto insert = c.prepare(kInsertExperiment);
     bind_identity(*insert, e);
     bind_state(*insert, e, flags_json);
@@ -550,85 +534,95 @@ void Store::insert_experiment(const Experiment &e, const AuditEntry *audit) {
       throw Error(ErrorCode::AlreadyExists, fmt::format("experiment {} already exists", e.uid));
     }
     if (audit) insert_audit(c, *audit);
-    transaction.commit();
+    impl_->counts.change(e.uid, std::nullopt, key_of(e));
   });
 }
 
 void Store::save_restore_record(const Experiment &e, const std::string &restore_json,
                                 SystemTime now) {
-  // CONTRACT STUB (issue 17): the store helper replaces this with one upsert.
-  if (!get_experiment(e.uid)) {
-    Experiment created = e;
-    created.status = ExperimentStatus::Created;
-    created.restore_json = restore_json;
-    created.updated_at = now;
-    insert_experiment(created);
-  }
-  const std::string &uid = e.uid;
+  Experiment created = e;
+  created.status = ExperimentStatus::Created;
+  created.restore_json = restore_json;
+  created.updated_at = now;
+  const std::string flags_json = flags_to_json(created.flags);
   impl_->write([&](Connection &c) {
-    // The step this record covers runs as soon as this returns, so the
-    // commit is fsynced (FULL) rather than left to the next checkpoint: the
-    // record then survives a power cut as well as a crash of bladed.
-    c.prepare("PRAGMA synchronous=FULL")->run();
-    struct Back {
-      Connection &c;
-      ~Back() {
-        try {
-          c.prepare("PRAGMA synchronous=NORMAL")->run();
-        } catch (...) {
-          // Left at FULL: slower, never less safe.
-        }
-      }
-    } back{c};
-    auto update = c.prepare(
-        "UPDATE experiments SET restore_json = ?2, updated_at_ms = ?3 "
-        "WHERE uid = ?1 AND status = ?4");
-    update->bind(1, uid);
-    update->bind(2, restore_json);
-    update->bind(3, to_ms(now));
-    update->bind(4, to_string(ExperimentStatus::Created));
-    update->run();
+    // One statement either way: the first record of a create stored
+    // nothing before its plugin call inserts the row, a later one (or the
+    // first of a create whose row was inserted up front) updates it. A row
+    // past created is left alone: the record would describe a step its
+    // destroy no longer expects.
+    // The insert, or the update of a row still created (no row changes
+    // for one past created).
+    static const std::string sql = fmt::format(
+        "{} ON CONFLICT (uid) DO UPDATE SET restore_json = excluded.restore_json, "
+        "updated_at_ms = excluded.updated_at_ms WHERE status = '{}'",
+        kInsertExperiment, to_string(ExperimentStatus::Created));
+    auto upsert = c.prepare(sql);
+    bind_identity(*upsert, created);
+    bind_state(*upsert, created, flags_json);
+    upsert->run();
     if (c.changes() == 0)
       throw Error(ErrorCode::FailedPrecondition,
-                  fmt::format("experiment {} is not being created", uid));
+                  fmt::format("experiment {} is not being created", e.uid));
+    // A created row is always live; none there means this inserted it.
+    if (!impl_->counts.live(e.uid)) impl_->counts.change(e.uid, std::nullopt, key_of(created));
   });
+  // The step this record covers runs as soon as this returns, so the
+  // commit is fsynced (as synchronous=FULL would) rather than left to the
+  // next checkpoint: the record then survives a power cut as well as a
+  // crash of bladed. Outside write(): a later commit only adds to the log,
+  // so syncing it after the mutex was let go still covers this one.
+  impl_->read([](Connection &c) { c.sync_wal(); });
 }
 
 void Store::update_experiment(const Experiment &e, const AuditEntry *audit) {
   const std::string flags_json = flags_to_json(e.flags);
   impl_->write([&](Connection &c) {
-    Transaction transaction(c, Transaction::Mode::Immediate);
-    {
-      auto update = c.prepare(kUpdateExperimentState);
-      bind_state(*update, e, flags_json);
-      update->run();
-      if (c.changes() == 0)
+    // The row's key before the change: from memory for a row still live
+    // (every one the service updates), from the row for a terminal one.
+    std::optional<ExperimentKey> before;
+    if (const ExperimentKey *live = impl_->counts.live(e.uid)) {
+      before = *live;
+    } else {
+      auto select =
+          c.prepare("SELECT status, scope, target, action FROM experiments WHERE uid = ?1");
+      select->bind(1, e.uid);
+      if (!select->step())
         throw Error(ErrorCode::NotFound, fmt::format("experiment {} not found", e.uid));
+      const std::string status = select->text(0);
+      const auto parsed = experiment_status_from_string(status);
+      if (!parsed) throw_bad_row(c.file(), "experiment", e.uid, "unknown status \"" + status + "\"");
+      before = ExperimentKey{*parsed, select->text(1), select->text(2), select->text(3)};
     }
-    auto update = c.prepare(kUpdateExperimentIdentity);
-    bind_identity(*update, e);
+    auto update = c.prepare(kUpdateExperimentState);
+    bind_state(*update, e, flags_json);
     update->run();
+    if (c.changes() == 0)
+      throw Error(ErrorCode::NotFound, fmt::format("experiment {} not found", e.uid));
     if (audit) insert_audit(c, *audit);
-    transaction.commit();
+    ExperimentKey after = *before;
+    after.status = e.status;
+    impl_->counts.change(e.uid, std::move(before), std::move(after));
   });
 }
 
 void Store::forget_refused_experiment(const std::string &uid, const AuditEntry &audit) {
   impl_->write([&](Connection &c) {
-    Transaction transaction(c, Transaction::Mode::Immediate);
     // Only a row no step was taken for: one with a record written ahead
     // names something destroy must undo, so it is never removed here.
     auto remove = c.prepare(
         "DELETE FROM experiments WHERE uid = ?1 AND status = ?2 "
-        "AND (restore_json IS NULL OR restore_json = '')");
+        "AND (restore_json IS NULL OR restore_json = '') RETURNING scope, target, action");
     remove->bind(1, uid);
     remove->bind(2, std::string(to_string(ExperimentStatus::Created)));
-    remove->run();
-    if (c.changes() == 0)
+    if (!remove->step())
       throw Error(ErrorCode::NotFound,
                   fmt::format("experiment {} is not a created row without a restore record", uid));
+    impl_->counts.change(uid,
+                         ExperimentKey{ExperimentStatus::Created, remove->text(0),
+                                       remove->text(1), remove->text(2)},
+                         std::nullopt);
     insert_audit(c, audit);
-    transaction.commit();
   });
 }
 
@@ -649,13 +643,16 @@ Page<Experiment> Store::list_experiments(const ExperimentFilter &filter) const {
                   .where = {},
                   .ascending = filter.ascending,
                   .limit = filter.limit,
-                  .offset = filter.offset};
+                  .offset = filter.offset,
+                  .after = &filter.after};
   if (filter.status) query.where.equals("status", std::string(to_string(*filter.status)));
   query.where.equals("target", filter.target);
   query.where.equals("action", filter.action);
   query.where.equals("scope", filter.scope);
   return impl_->read([&](Connection &c) {
-    return read_page<Experiment>(c, query,
+    const std::int64_t total =
+        impl_->counts.matching(filter.status, filter.scope, filter.target, filter.action);
+    return read_page<Experiment>(c, query, total,
                                  [&](const Statement &s) { return read_experiment(s, c.file()); });
   });
 }
@@ -702,13 +699,7 @@ std::vector<Experiment> Store::created_experiments() const {
 }
 
 std::map<ExperimentStatus, std::int64_t> Store::count_experiments_by_status() const {
-  return impl_->read([&](Connection &c) {
-    std::map<ExperimentStatus, std::int64_t> out;
-    auto rows = c.prepare("SELECT status, count(*) FROM experiments GROUP BY status");
-    while (rows->step())
-      if (auto status = experiment_status_from_string(rows->text(0))) out[*status] = rows->int64(1);
-    return out;
-  });
+  return impl_->read([&](Connection &) { return impl_->counts.by_status(); });
 }
 
 std::int64_t Store::count_quarantined_experiments() const {
@@ -723,12 +714,10 @@ std::int64_t Store::count_quarantined_experiments() const {
 }
 
 std::int64_t Store::count_active_experiments() const {
-  return impl_->read([&](Connection &c) {
-    auto count = c.prepare("SELECT count(*) FROM experiments WHERE status IN (?1, ?2)");
-    count->bind(1, to_string(ExperimentStatus::Running));
-    count->bind(2, to_string(ExperimentStatus::Destroying));
-    count->step();
-    return count->int64(0);
+  return impl_->read([&](Connection &) {
+    const auto none = std::optional<std::string>();
+    return impl_->counts.matching(ExperimentStatus::Running, none, none, none) +
+           impl_->counts.matching(ExperimentStatus::Destroying, none, none, none);
   });
 }
 
@@ -775,24 +764,34 @@ Page<Preparation> Store::list_preparations(const PreparationFilter &filter) cons
                   .where = {},
                   .ascending = filter.ascending,
                   .limit = filter.limit,
-                  .offset = filter.offset};
+                  .offset = filter.offset,
+                  .after = &filter.after};
   if (filter.status) query.where.equals("status", std::string(to_string(*filter.status)));
   query.where.equals("type", filter.type);
   return impl_->read([&](Connection &c) {
+    // Preparations are few: counted by the query.
     return read_page<Preparation>(
-        c, query, [&](const Statement &s) { return read_preparation(s, c.file()); });
+        c, query, std::nullopt, [&](const Statement &s) { return read_preparation(s, c.file()); });
   });
 }
 
 void Store::queue_audit(AuditEntry entry) {
-  // CONTRACT STUB (issue 17): written at once until the piggyback lands.
-  append_audit(entry);
+  if (impl_->backlog.add(std::move(entry))) impl_->upkeep->poke();
 }
 
-void Store::flush_audit() {}
+void Store::flush_audit() {
+  // Every line queued before now is committed, or pending, or taken by a
+  // write that holds the mutex; this write waits for that one and carries
+  // whatever it gave back or left.
+  if (impl_->backlog.done() >= impl_->backlog.added()) return;
+  impl_->write([](Connection &) {});
+}
 
 StoreStats Store::stats() const {
-  return {};  // CONTRACT STUB (issue 17)
+  const Connection &c = *impl_->db;
+  return {.transactions = c.transactions(),
+          .statements = c.statements(),
+          .rows_written = c.rows_written()};
 }
 
 std::int64_t Store::append_audit(const AuditEntry &entry) {
@@ -802,10 +801,8 @@ std::int64_t Store::append_audit(const AuditEntry &entry) {
 void Store::append_audit(const std::vector<AuditEntry> &entries) {
   if (entries.empty()) return;
   impl_->write([&](Connection &c) {
-    Transaction transaction(c, Transaction::Mode::Immediate);
     for (const auto &entry : entries)
       insert_audit(c, entry);
-    transaction.commit();
   });
 }
 

@@ -120,8 +120,7 @@ HttpServer::HttpServer(const Config &config, Daemon &daemon)
     : config_(config),
       daemon_(daemon),
       tokens_(config.all_tokens()),
-      metrics_(daemon.store(), daemon.events(), &daemon.counters()),
-      audit_queue_(daemon.store()) {
+      metrics_(daemon.store(), daemon.events(), &daemon.counters()) {
   make_server();
   http_->set_payload_max_length(kMaxBody);
   pool_ = std::make_unique<ConnectionPool>(connection_limits(config), tls_, serve_request_);
@@ -269,7 +268,7 @@ void HttpServer::audit(const httplib::Request &req, const httplib::Response &res
   a.params_json = audit_params_json(req, ctx.id);
   a.outcome = ctx.error_code.empty() ? std::to_string(res.status)
                                      : fmt::format("{} {}", res.status, ctx.error_code);
-  audit_queue_.append(std::move(a));
+  daemon_.store().queue_audit(std::move(a));
 }
 
 void HttpServer::install_fallbacks() {

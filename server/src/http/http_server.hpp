@@ -15,7 +15,6 @@
 
 #include "blade/core/experiment/experiment_service.hpp"
 #include "blade/core/model/error.hpp"
-#include "blade/core/store/audit_queue.hpp"
 #include "connection_pool.hpp"
 #include "daemon/config.hpp"
 #include "daemon/daemon.hpp"
@@ -125,7 +124,6 @@ class HttpServer {
   TokenTable tokens_;
   RateLimiter limiter_;
   Metrics metrics_;
-  AuditQueue audit_queue_;
   // httplib parses requests and routes them; the pool owns the sockets.
   std::unique_ptr<httplib::Server> http_;
   ConnectionPool::ServeRequest serve_request_;

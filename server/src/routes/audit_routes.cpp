@@ -49,7 +49,7 @@ void HttpServer::install_audit_routes() {
             throw Error(ErrorCode::InvalidArgument, "offset: must be >= 0",
                         {{"offset", "must be >= 0"}});
           // Requests answered before this one are in the log it returns.
-          audit_queue_.flush();
+          daemon_.store().flush_audit();
           nlohmann::json items = nlohmann::json::array();
           for (const auto &a : daemon_.store().list_audit(limit, offset))
             items.push_back(to_json(a));

@@ -42,6 +42,7 @@ struct PreparationFilter {
   std::int64_t limit = 50;
   std::int64_t offset = 0;
   bool ascending = false;
+  std::optional<std::string> after;  // as ExperimentFilter::after
 };
 
 template <class T>
@@ -95,7 +96,9 @@ class Store {
   // Throws Error(AlreadyExists) if the uid is taken. With `audit`, the
   // audit line is committed in the same transaction.
   void insert_experiment(const Experiment &e, const AuditEntry *audit = nullptr);
-  // Replaces every field of the row with uid e.uid; Error(NotFound) if none.
+  // Replaces every field of the row with uid e.uid but its identity (scope,
+  // target, action, created_at: fixed at creation, never rewritten);
+  // Error(NotFound) if none.
   // With `audit`, the audit line is committed in the same transaction, so an
   // outcome and its record are never split by a crash.
   void update_experiment(const Experiment &e, const AuditEntry *audit = nullptr);
@@ -167,6 +170,7 @@ class Store {
   std::vector<AuditEntry> list_audit(std::int64_t limit, std::int64_t offset = 0) const;
 
  private:
+  friend class StoreUpkeep;  // its thread works on Impl
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

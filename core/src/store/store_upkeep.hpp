@@ -1,0 +1,58 @@
+// The store's one background thread: writes the audit lines no write
+// transaction came to carry (within ~100 ms), and keeps the WAL short:
+// a checkpoint once it passes kCheckpointFrames under load, and once writes
+// stop for a second a TRUNCATE, so the WAL is empty at rest. It works on the
+// store's one connection under the store's mutex (with locking_mode
+// EXCLUSIVE no other connection may open the file), so a checkpoint never
+// competes with a reader and always empties the log it moves.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+#include "blade/core/store/store.hpp"
+
+namespace blade {
+
+class StoreUpkeep {
+ public:
+  // 16 MiB of 4 KiB pages: under steady writes a checkpoint (two fsyncs,
+  // with every request waiting behind the store's mutex) comes a few times
+  // a second at most.
+  static constexpr int kCheckpointFrames = 4096;
+  static constexpr std::chrono::milliseconds kRound{100};
+  static constexpr std::chrono::milliseconds kQuietBeforeTruncate{1000};
+
+  explicit StoreUpkeep(Store::Impl &store);
+  ~StoreUpkeep();
+  StoreUpkeep(const StoreUpkeep &) = delete;
+  StoreUpkeep &operator=(const StoreUpkeep &) = delete;
+
+  // Something may need doing (a commit, a queued line). Costs one atomic
+  // load unless the thread sleeps.
+  void poke();
+
+ private:
+  void run();
+  bool has_work() const;
+  void round();
+  void write_backlog();
+
+  Store::Impl &store_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::atomic<bool> idle_{false};
+  bool stop_ = false;  // guarded by mutex_
+  // The thread's own bookkeeping: the store's commit count when it last
+  // looked, and when that count last moved.
+  std::uint64_t seen_transactions_ = 0;
+  std::chrono::steady_clock::time_point last_write_{};
+  std::atomic<std::uint64_t> truncated_at_{0};  // commit count at the last TRUNCATE
+  std::thread thread_;  // last: starts once everything it uses exists
+};
+
+}  // namespace blade
