@@ -106,8 +106,15 @@ TEST_CASE("BLADE_HAS_FIELD reads struct_size the way an older or newer reader mu
   CHECK(BLADE_HAS_FIELD(&d, blade_plugin_descriptor, dry_run));
 }
 
+TEST_CASE("capability bits are distinct powers of two, WRITES_AHEAD the 1.6 one") {
+  CHECK(BLADE_CAP_DRY_RUN == 0x1);
+  CHECK(BLADE_CAP_CONCURRENT_CALLS == 0x2);
+  CHECK(BLADE_CAP_WRITES_AHEAD == 0x4);
+  CHECK(BLADE_PLUGIN_ABI_MINOR >= 6);
+}
+
 TEST_CASE("the version strings spell the version numbers") {
-  CHECK(std::string_view(BLADE_PLUGIN_ABI_VERSION_STRING) == "1.5");
+  CHECK(std::string_view(BLADE_PLUGIN_ABI_VERSION_STRING) == "1.6");
   CHECK(std::string(BLADE_PLUGIN_ABI_VERSION_STRING) ==
         std::to_string(BLADE_PLUGIN_ABI_MAJOR) + "." + std::to_string(BLADE_PLUGIN_ABI_MINOR));
   CHECK(std::string(BLADE_PLUGIN_ABI_MINOR_STRING) == std::to_string(BLADE_PLUGIN_ABI_MINOR));

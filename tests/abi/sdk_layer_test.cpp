@@ -90,6 +90,15 @@ class Routed : public blade::sdk::FaultRouter {
   }
 };
 
+// Promises a create that leaves nothing before its first record (ABI 1.6).
+class Promising : public blade::sdk::FaultRouter {
+ public:
+  static constexpr bool writes_ahead = true;
+  explicit Promising(Host host) : FaultRouter("promising") {
+    add("echo", "config", std::make_unique<Echo>(host));
+  }
+};
+
 // Adds one pair twice: a bug the router must refuse at init.
 class Twice : public blade::sdk::FaultRouter {
  public:
@@ -118,6 +127,13 @@ TEST_CASE("the descriptor carries abi_minor and config_schema of the class") {
   CHECK(kRouted.abi_minor == 3);
   CHECK(std::string(kRouted.config_schema) == R"({"type": "object"})");
   CHECK((kRouted.capabilities & BLADE_CAP_DRY_RUN) != 0);
+}
+
+TEST_CASE("writes_ahead in the class sets BLADE_CAP_WRITES_AHEAD; its absence leaves it clear") {
+  constexpr blade_plugin_descriptor promising =
+      blade::sdk::detail::make_descriptor<Promising>("promising", "1.0.0", "items: []");
+  CHECK((promising.capabilities & BLADE_CAP_WRITES_AHEAD) != 0);
+  CHECK((kRouted.capabilities & BLADE_CAP_WRITES_AHEAD) == 0);
 }
 
 TEST_CASE("Host::config_json gives the host's section, else {}") {

@@ -15,6 +15,7 @@
 
 #include "../support/file_text.hpp"
 #include "../support/temp_dir.hpp"
+#include "blade/core/plugin/executor.hpp"
 #include "blade/core/plugin/plugin_loader.hpp"
 #include "blade/core/plugin/registry.hpp"
 #include "blade/core/spec/flag_validation.hpp"
@@ -279,6 +280,21 @@ TEST_CASE("a directory of good and bad plugins: the good ones serve, the bad are
   for (const auto &r : l->registry.records())
     refused += r.status == PluginRecord::Status::Refused;
   CHECK(refused == 4);
+}
+
+TEST_CASE("WRITES_AHEAD (ABI 1.6) is taken from a plugin declaring minor 0, and read back") {
+  auto l = load_dir(kTestPlugins, {"noop_a", "noop_staged"});
+  REQUIRE(l->count == 2);
+  auto promising = l->registry.resolve("host", "noopa", "noop");
+  auto staged = l->registry.resolve("host", "noopstaged", "noop");
+  REQUIRE(promising);
+  REQUIRE(staged);
+  CHECK(promising->plugin->abi() == "1.0");
+  CHECK(promising->plugin->writes_ahead());
+  CHECK(blade::PluginExecutor(promising->plugin).writes_ahead());
+  CHECK_FALSE(staged->plugin->writes_ahead());
+  CHECK_FALSE(blade::PluginExecutor(staged->plugin).writes_ahead());
+  CHECK(blade::PluginExecutor(staged->plugin).in_process());
 }
 
 TEST_CASE("the host checks what plugins return") {

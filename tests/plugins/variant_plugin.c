@@ -16,6 +16,8 @@
  *   VP_UNDEFINED_SYMBOL     needs a symbol nobody defines (dlopen fails)
  *   VP_CREATE_BAD_JSON      create "succeeds" with a restore record that is not JSON
  *   VP_CREATE_STATUS        create returns this raw status value (e.g. 42)
+ *   VP_WRITES_AHEAD         sets BLADE_CAP_WRITES_AHEAD (ABI 1.6): true of a
+ *                           create that changes nothing
  *   VP_DESTROY_REPORT       destroy reports what it got (ABI 1.4 RESULT in
  *                           destroy): 1 a JSON object, 2 a JSON array (which
  *                           a 1.4 host refuses, the destroy still OK)
@@ -171,6 +173,8 @@ static const blade_plugin_descriptor descriptor = {
     VP_SPEC,
 #ifdef VP_CAPS_MISMATCH
     BLADE_CAP_DRY_RUN,
+#elif defined(VP_WRITES_AHEAD)
+    BLADE_CAP_CONCURRENT_CALLS | BLADE_CAP_WRITES_AHEAD,
 #else
     BLADE_CAP_CONCURRENT_CALLS,
 #endif

@@ -141,6 +141,10 @@ bool LoadedPlugin::has_dry_run() const {
   return descriptor_->dry_run != nullptr;
 }
 
+bool LoadedPlugin::writes_ahead() const {
+  return (capabilities_ & BLADE_CAP_WRITES_AHEAD) != 0;
+}
+
 CallOutcome LoadedPlugin::create(const PluginRequest &request, const CallOptions &options) {
   return call(Op::Create, request, options);
 }

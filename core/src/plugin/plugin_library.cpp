@@ -102,7 +102,10 @@ void check_descriptor(const blade_plugin_descriptor *d) {
   if (!d->init || !d->shutdown || !d->create || !d->destroy) {
     throw PluginRefused("plugin lacks a required function (init, shutdown, create, destroy)", name);
   }
-  constexpr std::uint64_t kKnownCaps = BLADE_CAP_DRY_RUN | BLADE_CAP_CONCURRENT_CALLS;
+  // WRITES_AHEAD (1.6) is taken whatever minor the plugin declares: it asks
+  // nothing of the host, it only lets the host store less.
+  constexpr std::uint64_t kKnownCaps =
+      BLADE_CAP_DRY_RUN | BLADE_CAP_CONCURRENT_CALLS | BLADE_CAP_WRITES_AHEAD;
   if (d->capabilities & ~kKnownCaps) {
     throw PluginRefused(
         fmt::format("unknown capability bits {:#x} for ABI {}.{}", d->capabilities & ~kKnownCaps,

@@ -54,7 +54,7 @@ extern "C" {
 #endif
 
 #define BLADE_PLUGIN_ABI_MAJOR 1
-#define BLADE_PLUGIN_ABI_MINOR 5
+#define BLADE_PLUGIN_ABI_MINOR 6
 
 /* The same numbers as strings, for messages and --version output; the
  * pkg-config variables abi_major/abi_minor are generated from these lines. */
@@ -147,6 +147,15 @@ typedef enum blade_output_field {
 /* Capability bits (blade_plugin_descriptor.capabilities). */
 #define BLADE_CAP_DRY_RUN UINT64_C(0x1)          /* dry_run is set */
 #define BLADE_CAP_CONCURRENT_CALLS UINT64_C(0x2) /* create/destroy/dry_run may overlap */
+/* ABI 1.6. A promise: create takes no step that leaves anything behind
+ * before its first save_restore (or before it returns, if it writes nothing
+ * ahead). The host then stores nothing before the call: a crash before the
+ * first record has nothing to undo. A plugin that may change anything first
+ * (a file, a rule, a child) must not set it. A 1.6 host takes the bit
+ * whatever minor the plugin declares (it only promises); hosts before 1.6
+ * refuse unknown bits, and declaring minor 6 makes that refusal name both
+ * versions. */
+#define BLADE_CAP_WRITES_AHEAD UINT64_C(0x4)
 
 /* Opaque handles. */
 typedef struct blade_host blade_host;         /* the host, for the instance's life */

@@ -12,13 +12,14 @@
 //     // optional hooks and settings, each read only when the class names it:
 //     std::string dry_run(const blade::sdk::Request &req, blade::sdk::Call &call);  // plan JSON
 //     static constexpr bool concurrent_calls = true;      // BLADE_CAP_CONCURRENT_CALLS
+//     static constexpr bool writes_ahead = true;          // BLADE_CAP_WRITES_AHEAD (1.6)
 //     static constexpr std::uint16_t abi_minor = 3;       // lowest host minor needed (default 0)
 //     static constexpr const char *config_schema = R"({"type": "object"})";  // ABI 1.3
 //   };
 //   BLADE_PLUGIN(Marker, "marker", "1.0.0", kMarkerSpecYaml)
 //
 // The hooks are checked at compile time: a class that names create,
-// destroy, dry_run, concurrent_calls, abi_minor or config_schema with the
+// destroy, dry_run, concurrent_calls, writes_ahead, abi_minor or config_schema with the
 // wrong signature or type, or lacks create or destroy, or cannot be built
 // from a Host, fails to compile with a static_assert stating the expected
 // form. (A mis-typed optional hook is an error, never silently skipped.)
@@ -465,6 +466,7 @@ BLADE_SDK_NAME_PROBE(create)
 BLADE_SDK_NAME_PROBE(destroy)
 BLADE_SDK_NAME_PROBE(dry_run)
 BLADE_SDK_NAME_PROBE(concurrent_calls)
+BLADE_SDK_NAME_PROBE(writes_ahead)
 BLADE_SDK_NAME_PROBE(abi_minor)
 BLADE_SDK_NAME_PROBE(config_schema)
 #undef BLADE_SDK_NAME_PROBE
@@ -488,6 +490,9 @@ concept DryRunOk = requires(P &p, const Request &r, Call &c) {
 template <class P>
 concept ConcurrentCallsOk = std::same_as<std::remove_cv_t<decltype(P::concurrent_calls)>, bool> &&
                             requires { typename std::bool_constant<P::concurrent_calls>; };
+template <class P>
+concept WritesAheadOk = std::same_as<std::remove_cv_t<decltype(P::writes_ahead)>, bool> &&
+                        requires { typename std::bool_constant<P::writes_ahead>; };
 template <class P>
 concept AbiMinorOk = std::integral<std::remove_cv_t<decltype(P::abi_minor)>> &&
                      !std::same_as<std::remove_cv_t<decltype(P::abi_minor)>, bool> &&
@@ -522,6 +527,8 @@ consteval bool check_plugin_class() {
                 "blade::sdk::Call &)");
   static_assert(!Names_concurrent_calls<P> || ConcurrentCallsOk<P>,
                 "concurrent_calls must be: static constexpr bool concurrent_calls = true;");
+  static_assert(!Names_writes_ahead<P> || WritesAheadOk<P>,
+                "writes_ahead must be: static constexpr bool writes_ahead = true;");
   static_assert(!Names_abi_minor<P> || AbiMinorOk<P>,
                 "abi_minor must be: static constexpr std::uint16_t abi_minor = N;");
   static_assert(!Names_config_schema<P> || ConfigSchemaOk<P>,
@@ -530,6 +537,7 @@ consteval bool check_plugin_class() {
   return std::constructible_from<P, Host> && CreateOk<P> && DestroyOk<P> &&
          (!Names_dry_run<P> || DryRunOk<P>) &&
          (!Names_concurrent_calls<P> || ConcurrentCallsOk<P>) &&
+         (!Names_writes_ahead<P> || WritesAheadOk<P>) &&
          (!Names_abi_minor<P> || AbiMinorOk<P>) && (!Names_config_schema<P> || ConfigSchemaOk<P>);
 }
 // clang-format on
@@ -578,6 +586,9 @@ constexpr blade_plugin_descriptor make_descriptor(const char *name, const char *
     }
     if constexpr (Names_concurrent_calls<P>) {
       if constexpr (P::concurrent_calls) d.capabilities |= BLADE_CAP_CONCURRENT_CALLS;
+    }
+    if constexpr (Names_writes_ahead<P>) {
+      if constexpr (P::writes_ahead) d.capabilities |= BLADE_CAP_WRITES_AHEAD;
     }
     if constexpr (Names_config_schema<P>) d.config_schema = P::config_schema;
   }

@@ -729,7 +729,9 @@ inline void validate_descriptor(const blade_plugin_descriptor *d,
   if (!d->spec_yaml || !*d->spec_yaml) refuse("no spec YAML");
   if (!d->init || !d->shutdown || !d->create || !d->destroy)
     refuse("a required function (init, shutdown, create, destroy) is NULL");
-  const std::uint64_t known = BLADE_CAP_DRY_RUN | BLADE_CAP_CONCURRENT_CALLS;
+  // As a host of that minor: one before 1.6 does not know WRITES_AHEAD.
+  std::uint64_t known = BLADE_CAP_DRY_RUN | BLADE_CAP_CONCURRENT_CALLS;
+  if (host_minor >= 6) known |= BLADE_CAP_WRITES_AHEAD;
   if (d->capabilities & ~known) refuse("unknown capability bits");
   bool says_dry_run = (d->capabilities & BLADE_CAP_DRY_RUN) != 0;
   if (says_dry_run != (d->dry_run != nullptr))

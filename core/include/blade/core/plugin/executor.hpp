@@ -47,8 +47,7 @@ class PluginExecutor final : public Executor {
     return plugin_->dry_run(r, o);
   }
   bool in_process() const override { return true; }
-  // CONTRACT (issue 17): true when the plugin sets BLADE_CAP_WRITES_AHEAD.
-  bool writes_ahead() const override { return false; }
+  bool writes_ahead() const override { return plugin_->writes_ahead(); }
 
  private:
   std::shared_ptr<LoadedPlugin> plugin_;

@@ -109,6 +109,9 @@ class LoadedPlugin {
   const std::string &spec_yaml() const { return spec_yaml_; }
   const PluginSpec &spec() const { return spec_; }
   std::uint64_t capabilities() const { return capabilities_; }
+  // BLADE_CAP_WRITES_AHEAD (ABI 1.6): create leaves nothing behind before
+  // its first save_restore, so nothing need be stored before the call.
+  bool writes_ahead() const;
   bool has_dry_run() const;
   // Plugin configuration (ABI 1.3): whether the config file had a section
   // for this plugin, the schema it declares (JSON text, "" when none), and
