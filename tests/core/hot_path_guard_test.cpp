@@ -72,10 +72,10 @@ TEST_CASE("a create+destroy pair of a writes-ahead plugin costs 2 transactions, 
 }
 
 TEST_CASE("a plugin that does not write ahead pays only the pre-insert on top") {
-  // minor3 declares ABI 1.3, so it cannot promise a 1.6 capability.
-  test::Engine engine({"minor3.so"});
-  pairs_in_process(engine, "minorthree", 1);
-  const Cost cost = pairs_in_process(engine, "minorthree", kPairs);
+  // noop_staged: noop_a without the BLADE_CAP_WRITES_AHEAD promise.
+  test::Engine engine({"noop_staged.so"});
+  pairs_in_process(engine, "noopstaged", 1);
+  const Cost cost = pairs_in_process(engine, "noopstaged", kPairs);
   INFO("per pair: " << static_cast<double>(cost.transactions) / kPairs << " transactions, "
                     << static_cast<double>(cost.statements) / kPairs << " statements");
   CHECK(cost.transactions == kPreInsertTransactions * kPairs);
