@@ -1,10 +1,9 @@
 // "No fault left behind" at the windows a crash or a failing store opens:
 // a kill between the fault and the answer (the write-ahead record), a
 // create failing after its first step, SIGTERM during a create, a plugin
-// that segfaults in destroy (quarantine, no crash loop), and a locked store
-// under create and destroy.
+// that segfaults in destroy (quarantine, no crash loop), and a store that
+// cannot write (a full disk) under create and destroy.
 #include <signal.h>
-#include <sqlite3.h>
 
 #include <chrono>
 #include <filesystem>
@@ -44,25 +43,6 @@ nlohmann::json get_experiment(BladedProcess &b, const std::string &uid) {
   REQUIRE(r->status == 200);
   return nlohmann::json::parse(r->body)["data"];
 }
-
-// Holds SQLite's write lock on `db` from another connection while it lives,
-// as another process would.
-class WriteLock {
- public:
-  explicit WriteLock(const fs::path &db) {
-    REQUIRE(sqlite3_open(db.c_str(), &db_) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
-  }
-  ~WriteLock() {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    sqlite3_close(db_);
-  }
-  WriteLock(const WriteLock &) = delete;
-  WriteLock &operator=(const WriteLock &) = delete;
-
- private:
-  sqlite3 *db_ = nullptr;
-};
 
 // An async create whose marker file exists and whose create has not
 // returned (it hangs for `hang_ms`); its uid.
@@ -208,21 +188,27 @@ TEST_CASE("a plugin that segfaults in destroy: named on the way down, quarantine
   CHECK(b.process->exit_code(0ms) == std::nullopt);  // still alive
 }
 
-TEST_CASE("a locked store: a create is undone at once and answers the store's error; a destroy "
-          "still removes its fault") {
-  blade::test::Engine engine({"c_marker.so"});
-  const fs::path file = engine.dir / "marker";
+// The store holds its file's lock from open to close (locking_mode
+// EXCLUSIVE), so no other process can lock it under a running daemon; a
+// full disk is what makes its writes fail now.
+TEST_CASE("a store that cannot write: a create is undone at once and answers the store's "
+          "error; a destroy still removes its fault") {
+  blade::test::ScratchFs small("tmpfs", 8);
+  const fs::path db = small / "blade.db";
+  { Store prepare(db); }
+  blade::test::Engine engine({"c_marker.so"}, blade::test::fast_settings(), {}, {}, db);
+  const fs::path file = engine.dir / "marker";  // not on the small filesystem
   {
-    std::optional<WriteLock> lock;
+    std::optional<Filler> full;
     auto created = std::async(std::launch::async, [&] {
       return engine.service->create(marker_request(file, {{"hang-ms", "1000"}}));
     });
     REQUIRE(eventually([&] { return fs::exists(file); }));
-    lock.emplace(engine.dir / "blade.db");  // taken after the record was written ahead
+    full.emplace(small.path());  // filled after the record was written ahead
     auto start = std::chrono::steady_clock::now();
     try {
       created.get();
-      FAIL("create succeeded with the store locked");
+      FAIL("create succeeded with the disk full");
     } catch (const Error &e) {
       CHECK(e.code() == ErrorCode::Unavailable);
       CHECK(std::string(e.what()).find("rolled back") != std::string::npos);
@@ -240,7 +226,7 @@ TEST_CASE("a locked store: a create is undone at once and answers the store's er
   REQUIRE(ok.experiment.status == ExperimentStatus::Running);
   REQUIRE(fs::exists(file));
   {
-    WriteLock lock(engine.dir / "blade.db");
+    Filler full(small.path());
     auto start = std::chrono::steady_clock::now();
     auto destroyed = engine.service->destroy(ok.experiment.uid);
     CHECK(destroyed.failure == ErrorCode::Unavailable);

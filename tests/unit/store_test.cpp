@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -28,6 +29,7 @@
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
+#include "../../core/src/store/audit_backlog.hpp"
 #include "../../core/src/store/store_schema.hpp"
 #include "../support/temp_dir.hpp"
 #include "blade/core/model/error.hpp"
@@ -1032,4 +1034,459 @@ TEST_CASE("store: 8 threads inserting, updating and reading lose nothing") {
   std::sort(seen.begin(), seen.end());
   CHECK(std::adjacent_find(seen.begin(), seen.end()) == seen.end());
   CHECK(seen.size() == static_cast<std::size_t>(kTotal));
+}
+
+// ---- issue 17: one transaction per write, counted ----
+
+namespace {
+
+std::int64_t audit_count(Store &store) {
+  return static_cast<std::int64_t>(store.list_audit(1000).size());
+}
+
+AuditEntry request_line(int n) {
+  AuditEntry a;
+  a.time = at_ms(kBaseMs + n);
+  a.actor = "tester";
+  a.action = "http.request";
+  a.subject = fmt::format("GET /v1/experiments/{}", n);
+  a.outcome = "200";
+  return a;
+}
+
+// What a call cost, from stats() before and after.
+struct Cost {
+  std::uint64_t transactions = 0;
+  std::uint64_t statements = 0;
+};
+
+template <class F>
+Cost cost_of(Store &store, F &&f) {
+  const auto before = store.stats();
+  f();
+  const auto after = store.stats();
+  return {after.transactions - before.transactions, after.statements - before.statements};
+}
+
+}  // namespace
+
+TEST_CASE("store: each write is one transaction; its statements are counted exactly") {
+  TempDir dir("blade-store");
+  Store store(dir / "blade.db");
+  AuditEntry audit = request_line(0);
+  audit.action = "experiment.create";
+  Experiment e = bare_experiment(uid_of(70));
+  e.status = ExperimentStatus::Running;
+
+  // BEGIN, INSERT, INSERT audit, COMMIT.
+  Cost cost = cost_of(store, [&] { store.insert_experiment(e, &audit); });
+  CHECK(cost.transactions == 1);
+  CHECK(cost.statements == 4);
+  // The same for a state change of a row still live: no read-back, no
+  // UPDATE of the identity.
+  e.status = ExperimentStatus::Destroyed;
+  cost = cost_of(store, [&] { store.update_experiment(e, &audit); });
+  CHECK(cost.transactions == 1);
+  CHECK(cost.statements == 4);
+  // A terminal row is read once for the status it leaves.
+  e.error = "again";
+  cost = cost_of(store, [&] { store.update_experiment(e); });
+  CHECK(cost.transactions == 1);
+  CHECK(cost.statements == 4);  // BEGIN, SELECT, UPDATE, COMMIT
+  // The write-ahead record: BEGIN, the upsert, COMMIT (its fsync is no
+  // statement).
+  const Experiment ahead = bare_experiment(uid_of(71));
+  cost = cost_of(store, [&] { store.save_restore_record(ahead, R"({"step":1})", at_ms(kBaseMs)); });
+  CHECK(cost.transactions == 1);
+  CHECK(cost.statements == 3);
+  // Reads: one statement each, no transaction; counts none at all.
+  cost = cost_of(store, [&] { store.get_experiment(e.uid); });
+  CHECK(cost.transactions == 0);
+  CHECK(cost.statements == 1);
+  cost = cost_of(store, [&] {
+    CHECK(store.count_active_experiments() == 0);
+    CHECK(store.count_experiments_by_status().at(ExperimentStatus::Created) == 1);
+  });
+  CHECK(cost.statements == 0);
+  ExperimentFilter f;
+  f.status = ExperimentStatus::Destroyed;
+  cost = cost_of(store, [&] { CHECK(store.list_experiments(f).total == 1); });
+  CHECK(cost.statements == 1);  // the page; its total is kept in memory
+  CHECK(store.stats().rows_written >= 5);
+}
+
+TEST_CASE("store: queued audit lines ride in the next write's transaction") {
+  TempDir dir("blade-store");
+  Store store(dir / "blade.db");
+  for (int i = 0; i < 3; ++i)
+    store.queue_audit(request_line(i));
+  AuditEntry audit = request_line(10);
+  audit.action = "experiment.create";
+  const Cost cost =
+      cost_of(store, [&] { store.insert_experiment(bare_experiment(uid_of(72)), &audit); });
+  CHECK(cost.transactions == 1);
+  CHECK(cost.statements == 7);  // BEGIN, INSERT, its audit line, 3 queued lines, COMMIT
+  // Committed with it: visible without a flush.
+  const auto lines = store.list_audit(10);
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[0].subject == "GET /v1/experiments/2");  // newest first
+  CHECK(lines[3].action == "experiment.create");
+
+  // A write that fails leaves the lines queued for the next one.
+  store.queue_audit(request_line(3));
+  CHECK(error_of([&] { store.insert_experiment(bare_experiment(uid_of(72))); })->code() ==
+        ErrorCode::AlreadyExists);
+  store.flush_audit();
+  CHECK(audit_count(store) == 5);
+  CHECK(store.list_audit(1).at(0).subject == "GET /v1/experiments/3");
+}
+
+TEST_CASE("store: with no write to ride in, queued lines are written by the store's thread") {
+  TempDir dir("blade-store");
+  Store store(dir / "blade.db");
+  const auto before = store.stats();
+  const auto queued = std::chrono::steady_clock::now();
+  store.queue_audit(request_line(0));
+  store.queue_audit(request_line(1));
+  while (store.stats().transactions == before.transactions &&
+         std::chrono::steady_clock::now() - queued < 5s)
+    std::this_thread::sleep_for(5ms);
+  const auto took = std::chrono::steady_clock::now() - queued;
+  MESSAGE("written after " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                           << " ms");
+  CHECK(took < 1s);  // ~100 ms on an idle machine
+  CHECK(store.stats().transactions == before.transactions + 1);  // both in one
+  CHECK(audit_count(store) == 2);
+  // flush_audit writes at once what is queued, and nothing when nothing is.
+  store.queue_audit(request_line(2));
+  store.flush_audit();
+  CHECK(audit_count(store) == 3);
+  const Cost idle = cost_of(store, [&] { store.flush_audit(); });
+  CHECK(idle.transactions == 0);
+  CHECK(idle.statements == 0);
+}
+
+TEST_CASE("store: the audit backlog is bounded; a caller past the bound waits for a write") {
+  blade::AuditBacklog backlog;
+  for (std::size_t i = 0; i < blade::AuditBacklog::kMaxPending; ++i)
+    backlog.add(request_line(static_cast<int>(i)));
+  std::atomic<bool> added{false};
+  std::thread late([&] {
+    backlog.add(request_line(-1));
+    added = true;
+  });
+  std::this_thread::sleep_for(200ms);
+  CHECK_FALSE(added.load());  // still waiting
+  CHECK(backlog.added() == blade::AuditBacklog::kMaxPending);
+  auto taken = backlog.take();
+  CHECK(taken.size() == blade::AuditBacklog::kMaxPending);
+  late.join();
+  CHECK(added.load());
+  // A failed write gives its lines back in front, in order.
+  backlog.give_back(std::move(taken));
+  const auto again = backlog.take();
+  REQUIRE(again.size() == blade::AuditBacklog::kMaxPending + 1);
+  CHECK(again.front().subject == "GET /v1/experiments/0");
+  CHECK(again.back().subject == "GET /v1/experiments/-1");
+  backlog.finished(again.size());
+  CHECK(backlog.done() == backlog.added());
+}
+
+TEST_CASE("store: save_restore_record inserts the created row or updates it, never a later one") {
+  TempDir dir("blade-store");
+  Store store(dir / "blade.db");
+  const auto created_rows = [] {
+    ExperimentFilter f;
+    f.status = ExperimentStatus::Created;
+    return f;
+  }();
+
+  SUBCASE("no row yet: inserted as created, with the record") {
+    Experiment e = full_experiment(uid_of(80));
+    e.status = ExperimentStatus::Running;  // what the create will make of it; not stored yet
+    store.save_restore_record(e, R"({"step":1})", at_ms(kBaseMs + 7));
+    const auto got = store.get_experiment(e.uid);
+    REQUIRE(got);
+    CHECK(got->status == ExperimentStatus::Created);
+    CHECK(got->restore_json == R"({"step":1})");
+    CHECK(ms_of(got->updated_at) == kBaseMs + 7);
+    CHECK(got->flags == e.flags);
+    CHECK(got->target == e.target);
+    CHECK(store.list_experiments(created_rows).total == 1);
+    // The second record updates it.
+    store.save_restore_record(e, R"({"step":2})", at_ms(kBaseMs + 8));
+    CHECK(store.get_experiment(e.uid)->restore_json == R"({"step":2})");
+    CHECK(store.list_experiments(created_rows).total == 1);
+    CHECK(store.list_experiments({}).total == 1);
+  }
+  SUBCASE("a row inserted up front: updated") {
+    const Experiment e = bare_experiment(uid_of(81));
+    store.insert_experiment(e);
+    store.save_restore_record(e, R"({"step":1})", at_ms(kBaseMs + 9));
+    const auto got = store.get_experiment(e.uid);
+    CHECK(got->restore_json == R"({"step":1})");
+    CHECK(ms_of(got->updated_at) == kBaseMs + 9);
+    CHECK(store.list_experiments({}).total == 1);
+  }
+  SUBCASE("a row past created: FailedPrecondition, the row untouched") {
+    Experiment e = bare_experiment(uid_of(82));
+    e.status = ExperimentStatus::Running;
+    e.restore_json = R"({"kept":true})";
+    store.insert_experiment(e);
+    const auto error = error_of([&] { store.save_restore_record(e, "{}", at_ms(kBaseMs)); });
+    REQUIRE(error);
+    CHECK(error->code() == ErrorCode::FailedPrecondition);
+    CHECK(store.get_experiment(e.uid)->restore_json == R"({"kept":true})");
+    CHECK(store.count_active_experiments() == 1);
+    CHECK(store.list_experiments(created_rows).total == 0);
+  }
+}
+
+TEST_CASE("store: counts kept in memory stay exact across inserts, updates, removals and "
+          "failed writes") {
+  TempDir dir("blade-store");
+  const auto file = dir / "blade.db";
+  const std::vector<std::string> targets = {"cpu", "mem", "network"};
+  const std::vector<std::string> scopes = {"host", "docker"};
+  std::vector<ExperimentFilter> filters;
+  {
+    ExperimentFilter f;
+    filters.push_back(f);
+    for (auto status : {ExperimentStatus::Created, ExperimentStatus::Running,
+                        ExperimentStatus::Destroying, ExperimentStatus::Destroyed,
+                        ExperimentStatus::Failed}) {
+      f = {};
+      f.status = status;
+      filters.push_back(f);
+      for (const auto &t : targets) {
+        f.target = t;
+        filters.push_back(f);
+        f.scope = "docker";
+        filters.push_back(f);
+        f.scope.reset();
+      }
+    }
+    f = {};
+    f.action = "a1";
+    filters.push_back(f);
+    f.scope = "host";
+    filters.push_back(f);
+  }
+  std::vector<std::int64_t> kept;
+  std::map<ExperimentStatus, std::int64_t> by_status;
+  std::int64_t active = 0;
+  {
+    Store store(file);
+    std::mt19937 random(17);
+    std::vector<Experiment> rows;
+    for (int i = 0; i < 600; ++i) {
+      const int op = static_cast<int>(random() % 6);
+      if (rows.empty() || op < 2) {
+        Experiment e = bare_experiment(uid_of(90000 + i));
+        e.target = targets[random() % targets.size()];
+        e.scope = scopes[random() % scopes.size()];
+        e.action = fmt::format("a{}", random() % 3);
+        e.created_at = at_ms(kBaseMs + i);
+        if (random() % 2) {
+          store.insert_experiment(e);
+        } else {
+          store.save_restore_record(e, R"({"step":1})", e.created_at);
+          e.restore_json = R"({"step":1})";
+        }
+        rows.push_back(e);
+        continue;
+      }
+      Experiment &e = rows[random() % rows.size()];
+      if (op == 2) {  // the lifecycle's next step, or a rewrite of a terminal row
+        const ExperimentStatus next[] = {ExperimentStatus::Running, ExperimentStatus::Destroying,
+                                         ExperimentStatus::Destroyed, ExperimentStatus::Destroyed,
+                                         ExperimentStatus::Failed};
+        e.status = next[static_cast<int>(e.status)];
+        store.update_experiment(e);
+      } else if (op == 3) {  // fails: the uid is taken
+        CHECK(error_of([&] { store.insert_experiment(e); })->code() == ErrorCode::AlreadyExists);
+      } else if (op == 4) {  // a refused create: removed only if created without a record
+        const bool removable = e.status == ExperimentStatus::Created && e.restore_json.empty();
+        const auto error = error_of([&] { store.forget_refused_experiment(e.uid, {}); });
+        CHECK(error.has_value() == !removable);
+        if (removable) {
+          std::swap(e, rows.back());
+          rows.pop_back();
+        }
+      } else {  // fails unless still created
+        const bool created = e.status == ExperimentStatus::Created;
+        const auto error = error_of([&] { store.save_restore_record(e, "{}", e.created_at); });
+        CHECK(error.has_value() == !created);
+        if (created) e.restore_json = "{}";
+      }
+    }
+    // A missing row: nothing counted.
+    CHECK(error_of([&] { store.update_experiment(bare_experiment(uid_of(1))); })->code() ==
+          ErrorCode::NotFound);
+    for (const auto &f : filters) {
+      // The truth, counted from the rows walked page by page.
+      std::int64_t walked = 0;
+      ExperimentFilter page = f;
+      page.limit = 1000;
+      walked = static_cast<std::int64_t>(store.list_experiments(page).items.size());
+      const std::int64_t total = store.list_experiments(f).total;
+      CHECK(total == walked);
+      kept.push_back(total);
+    }
+    by_status = store.count_experiments_by_status();
+    active = store.count_active_experiments();
+    std::int64_t in_memory = 0;
+    for (const auto &row : rows)
+      in_memory += is_active(row.status);
+    CHECK(active == in_memory);
+  }
+  // Reopened, the counts are read from the file: the same.
+  Store store(file);
+  for (std::size_t i = 0; i < filters.size(); ++i)
+    CHECK(store.list_experiments(filters[i]).total == kept[i]);
+  CHECK(store.count_experiments_by_status() == by_status);
+  CHECK(store.count_active_experiments() == active);
+}
+
+TEST_CASE("store: keyset pages walk every row exactly once, in both orders, while rows are "
+          "inserted") {
+  TempDir dir("blade-store");
+  Store store(dir / "blade.db");
+  constexpr int kRows = 700;
+  std::vector<std::string> existing;
+  for (int i = 0; i < kRows; ++i) {
+    Experiment e = bare_experiment(uid_of(100000 + i));
+    e.created_at = at_ms(kBaseMs + i / 7);  // seven rows share each millisecond
+    e.status = i % 3 == 0 ? ExperimentStatus::Running : ExperimentStatus::Destroyed;
+    store.insert_experiment(e);
+    existing.push_back(e.uid);
+  }
+  for (const bool ascending : {true, false}) {
+    for (const bool filtered : {false, true}) {
+      CAPTURE(ascending);
+      CAPTURE(filtered);
+      std::atomic<bool> stop{false};
+      std::atomic<int> next_uid{200000 + (ascending ? 0 : 50000) + (filtered ? 20000 : 0)};
+      // Newer rows arrive all along (and one in the past, at the first
+      // millisecond: the walk may or may not meet it, never twice).
+      std::thread writer([&] {
+        while (!stop) {
+          Experiment e = bare_experiment(uid_of(next_uid++));
+          e.created_at = at_ms(next_uid % 5 == 0 ? kBaseMs : kBaseMs + 1000 + next_uid);
+          e.status = ExperimentStatus::Running;
+          store.insert_experiment(e);
+          std::this_thread::sleep_for(1ms);
+        }
+      });
+      ExperimentFilter f;
+      f.ascending = ascending;
+      f.limit = 37;
+      if (filtered) f.status = ExperimentStatus::Running;
+      std::vector<std::string> seen;
+      std::vector<SystemTime> times;
+      int pages = 0;
+      for (;;) {
+        const auto page = store.list_experiments(f);
+        ++pages;
+        for (const auto &e : page.items) {
+          seen.push_back(e.uid);
+          times.push_back(e.created_at);
+        }
+        if (page.next.empty()) {
+          CHECK(page.items.size() <= 37);
+          break;
+        }
+        CHECK(page.items.size() == 37);
+        f.after = page.next;
+        if (pages > 200) break;  // stop the walk chasing the writer for ever
+      }
+      stop = true;
+      writer.join();
+      // Never a row twice, always in order, every row that existed before
+      // the walk (and matches) met once.
+      CHECK(std::is_sorted(times.begin(), times.end(), [&](SystemTime a, SystemTime b) {
+        return ascending ? a < b : b < a;
+      }));
+      auto sorted = seen;
+      std::sort(sorted.begin(), sorted.end());
+      CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());
+      for (int i = 0; i < kRows; ++i)
+        if (!filtered || i % 3 == 0)
+          CHECK(std::binary_search(sorted.begin(), sorted.end(), existing[i]));
+    }
+  }
+}
+
+TEST_CASE("store: a malformed cursor, or one with an offset, is refused naming `after`") {
+  TempDir dir("blade-store");
+  Store store(dir / "blade.db");
+  for (int i = 0; i < 3; ++i)
+    store.insert_experiment(bare_experiment(uid_of(300 + i)));
+  ExperimentFilter f;
+  f.limit = 2;
+  const auto first = store.list_experiments(f);
+  REQUIRE_FALSE(first.next.empty());
+  CHECK(first.total == 3);
+  for (const std::string bad : {"", "zz", "1", "1.", ".1", "1.0", "1.-2", "A.1", "1.1.1",
+                                "11111111111111111.1", " 1.1"}) {
+    CAPTURE(bad);
+    f.after = bad;
+    const auto error = error_of([&] { store.list_experiments(f); });
+    REQUIRE(error);
+    CHECK(error->code() == ErrorCode::InvalidArgument);
+    REQUIRE(error->details().size() == 1);
+    CHECK(error->details()[0].field == "after");
+  }
+  f.after = first.next;
+  const auto second = store.list_experiments(f);
+  CHECK(second.items.size() == 1);
+  CHECK(second.next.empty());
+  f.offset = 1;
+  const auto error = error_of([&] { store.list_experiments(f); });
+  REQUIRE(error);
+  CHECK(error->details().at(0).field == "after");
+  // Preparations take the same cursor.
+  for (int i = 0; i < 3; ++i) {
+    Preparation p;
+    p.uid = uid_of(400 + i);
+    p.type = "jvm";
+    p.created_at = p.updated_at = at_ms(kBaseMs + i);
+    store.insert_preparation(p);
+  }
+  PreparationFilter pf;
+  pf.limit = 2;
+  const auto page = store.list_preparations(pf);
+  REQUIRE(page.items.size() == 2);
+  pf.after = page.next;
+  const auto rest = store.list_preparations(pf);
+  REQUIRE(rest.items.size() == 1);
+  CHECK(rest.items[0].uid == uid_of(400));
+  CHECK(rest.next.empty());
+}
+
+TEST_CASE("store: after 10,000 writes and a quiet second the WAL is empty") {
+  TempDir dir("blade-store");
+  const auto file = dir / "blade.db";
+  Store store(file);
+  AuditEntry audit = request_line(0);
+  for (int i = 0; i < 10000; ++i) {
+    Experiment e = bare_experiment(uid_of(500000 + i));
+    e.status = ExperimentStatus::Running;
+    store.insert_experiment(e, &audit);
+  }
+  const auto wal = std::filesystem::path(file.string() + "-wal");
+  const auto size = [&] {
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(wal, ec);
+    return ec ? 0 : bytes;
+  };
+  MESSAGE("WAL after the writes: " << size() << " bytes");
+  CHECK(size() <= 20u * 1024 * 1024);  // checkpointed under load too
+  const auto quiet = std::chrono::steady_clock::now();
+  while (size() > 0 && std::chrono::steady_clock::now() - quiet < 5s)
+    std::this_thread::sleep_for(20ms);
+  CHECK(size() == 0);
+  CHECK(std::chrono::steady_clock::now() - quiet < 3s);  // ~1 s on an idle machine
+  CHECK_FALSE(std::filesystem::exists(file.string() + "-shm"));  // the WAL index is in the heap
+  CHECK(store.list_experiments({}).total == 10000);
 }

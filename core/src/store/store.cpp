@@ -111,6 +111,7 @@ class Where {
 
 struct PageQuery {
   std::string_view table;
+  std::string_view index;  // INDEXED BY this one, if not empty
   std::string_view columns;  // read_row's; created_at_ms and id are added after them
   Where where;
   bool ascending = false;
@@ -137,6 +138,7 @@ Page<T> read_page(Connection &connection, const PageQuery &query,
   Page<T> page;
   if (total) {
     page.total = *total;
+    if (page.total == 0) return page;  // no row to look for
   } else {
     auto count = connection.prepare(
         fmt::format("SELECT count(*) FROM {}{}", query.table, query.where.sql()));
@@ -153,9 +155,12 @@ Page<T> read_page(Connection &connection, const PageQuery &query,
     keyset = fmt::format("{} created_at_ms {}= ? AND (created_at_ms {} ? OR id {} ?)",
                          query.where.empty() ? " WHERE" : " AND", query.ascending ? '>' : '<',
                          query.ascending ? '>' : '<', query.ascending ? '>' : '<');
+  const std::string table = query.index.empty()
+                                ? std::string(query.table)
+                                : fmt::format("{} INDEXED BY {}", query.table, query.index);
   auto rows = connection.prepare(fmt::format(
       "SELECT {}, created_at_ms, id FROM {}{}{} ORDER BY created_at_ms {}, id {} LIMIT ? OFFSET ?",
-      query.columns, query.table, query.where.sql(), keyset, direction, direction));
+      query.columns, table, query.where.sql(), keyset, direction, direction));
   int next = query.where.bind(*rows);
   if (after) {
     rows->bind(next++, after->created_at_ms);
@@ -639,6 +644,7 @@ std::optional<Experiment> Store::get_experiment(const std::string &uid) const {
 
 Page<Experiment> Store::list_experiments(const ExperimentFilter &filter) const {
   PageQuery query{.table = "experiments",
+                  .index = {},
                   .columns = kExperimentColumns,
                   .where = {},
                   .ascending = filter.ascending,
@@ -650,8 +656,29 @@ Page<Experiment> Store::list_experiments(const ExperimentFilter &filter) const {
   query.where.equals("action", filter.action);
   query.where.equals("scope", filter.scope);
   return impl_->read([&](Connection &c) {
+    const ExperimentCounts &counts = impl_->counts;
     const std::int64_t total =
-        impl_->counts.matching(filter.status, filter.scope, filter.target, filter.action);
+        counts.matching(filter.status, filter.scope, filter.target, filter.action);
+    // Of several filters, the one fewest rows match walks its index (in
+    // list order, so LIMIT ends the scan) and the others are checked on
+    // the way: SQLite, without statistics of each value, would pick any.
+    // The counts say which exactly.
+    const std::optional<std::string> none;
+    std::int64_t fewest = INT64_MAX;
+    const auto consider = [&](std::string_view index, bool given, std::int64_t rows) {
+      if (given && rows < fewest) {
+        fewest = rows;
+        query.index = index;
+      }
+    };
+    consider("experiments_by_status", filter.status.has_value(),
+             counts.matching(filter.status, none, none, none));
+    consider("experiments_by_target", filter.target.has_value(),
+             counts.matching(std::nullopt, none, filter.target, none));
+    consider("experiments_by_action", filter.action.has_value(),
+             counts.matching(std::nullopt, none, none, filter.action));
+    consider("experiments_by_scope", filter.scope.has_value(),
+             counts.matching(std::nullopt, filter.scope, none, none));
     return read_page<Experiment>(c, query, total,
                                  [&](const Statement &s) { return read_experiment(s, c.file()); });
   });
@@ -760,6 +787,7 @@ std::optional<Preparation> Store::get_preparation(const std::string &uid) const 
 
 Page<Preparation> Store::list_preparations(const PreparationFilter &filter) const {
   PageQuery query{.table = "preparations",
+                  .index = {},
                   .columns = kPreparationColumns,
                   .where = {},
                   .ascending = filter.ascending,
