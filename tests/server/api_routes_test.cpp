@@ -8,6 +8,8 @@
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <doctest/doctest.h>
 #include <httplib.h>
@@ -76,11 +78,84 @@ TEST_CASE("every response carries a request id; a plain client id is echoed, oth
   CHECK(fresh->get_header_value("X-Request-Id").size() == 16);
   CHECK(c.Get("/v1/health", {{"X-Request-Id", "abc-123"}})->get_header_value("X-Request-Id") ==
         "abc-123");
+  const std::string id = fresh->get_header_value("X-Request-Id");
+  CHECK(id.find_first_not_of("0123456789abcdef") == std::string::npos);
+  CHECK(c.Get("/v1/health")->get_header_value("X-Request-Id") != id);
   auto hostile = c.Get("/v1/health", {{"X-Request-Id", "a b\"<script>"}});
   CHECK(hostile->get_header_value("X-Request-Id").size() == 16);
   auto unknown = c.Get("/v1/nothing", auth());
   CHECK(unknown->status == 404);
   CHECK_FALSE(unknown->get_header_value("X-Request-Id").empty());
+}
+
+// The uids of one page, and its `next` (null on the last page).
+std::pair<std::vector<std::string>, json> page_of(httplib::Client &c, const std::string &query) {
+  auto r = c.Get(("/v1/experiments?" + query).c_str(), auth());
+  REQUIRE(r);
+  REQUIRE(r->status == 200);
+  const json data = json::parse(r->body)["data"];
+  REQUIRE(data.contains("next"));
+  std::vector<std::string> uids;
+  for (const auto &e : data["items"])
+    uids.push_back(e["uid"]);
+  return {uids, data["next"]};
+}
+
+TEST_CASE("experiments page by the `after` cursor in both orders; next is null on the last page") {
+  BladedProcess d;
+  auto c = d.client();
+  constexpr int kExperiments = 7;
+  for (int i = 0; i < kExperiments; ++i) {
+    auto r = post_json(c, "/v1/experiments",
+                       blade::test::marker_experiment(d.dir / ("m" + std::to_string(i))));
+    REQUIRE(r);
+    REQUIRE(r->status == 201);
+  }
+  for (const std::string order : {"asc", "desc"}) {
+    CAPTURE(order);
+    const auto [all, all_next] = page_of(c, "limit=1000&order=" + order);
+    REQUIRE(all.size() == kExperiments);
+    CHECK(all_next.is_null());
+
+    // Pages of 3: 3, 3, 1, each starting right after the cursor it was given.
+    std::vector<std::string> walked;
+    std::vector<std::size_t> sizes;
+    std::string query = "limit=3&order=" + order;
+    for (int pages = 0; pages < 10; ++pages) {
+      const auto [uids, next] = page_of(c, query);
+      walked.insert(walked.end(), uids.begin(), uids.end());
+      sizes.push_back(uids.size());
+      if (next.is_null()) break;
+      REQUIRE(next.is_string());
+      query = "limit=3&order=" + order + "&after=" + next.get<std::string>();
+    }
+    CHECK(walked == all);  // every one once, in the list's order
+    CHECK(sizes.back() < 3);
+  }
+}
+
+TEST_CASE("a bad `after` cursor, or one beside offset, is 400 naming after") {
+  BladedProcess d;
+  auto c = d.client();
+  for (const char *name : {"m1", "m2"}) {
+    REQUIRE(post_json(c, "/v1/experiments", blade::test::marker_experiment(d.dir / name))
+                ->status == 201);
+  }
+  const auto [uids, next] = page_of(c, "limit=1");
+  REQUIRE(next.is_string());
+  const std::string cursor = next;
+  for (const std::string &query : std::vector<std::string>{
+           "after=not-a-cursor", "after=", "after=" + cursor + "&offset=0",
+           "after=" + cursor + "&offset=1"}) {
+    CAPTURE(query);
+    auto r = c.Get(("/v1/experiments?" + query).c_str(), auth());
+    REQUIRE(r);
+    CHECK(r->status == 400);
+    const json body = json::parse(r->body);
+    CHECK(body["code"] == "INVALID_ARGUMENT");
+    CHECK(body["details"][0]["field"] == "after");
+  }
+  CHECK(c.Get(("/v1/experiments?after=" + cursor).c_str(), auth())->status == 200);
 }
 
 TEST_CASE("DELETE ?force must be a boolean") {

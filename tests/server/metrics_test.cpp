@@ -330,6 +330,24 @@ TEST_CASE("metrics count experiments, latencies, executor errors and requests") 
                     {{"method", "GET"}, {"route", "/metrics"}, {"code", "200"}}) >= 1);
 }
 
+TEST_CASE("metrics count the store's transactions and statements as they happen") {
+  BladedProcess d(with_test_plugins({"c_marker.so"}));
+  auto c = d.client();
+  const auto before = scrape(d);
+  CHECK(before.types.at("blade_store_transactions_total") == "counter");
+  CHECK(before.types.at("blade_store_statements_total") == "counter");
+  const double transactions = before.value("blade_store_transactions_total").value_or(-1);
+  const double statements = before.value("blade_store_statements_total").value_or(-1);
+  CHECK(transactions >= 0);
+  CHECK(statements >= transactions);
+
+  REQUIRE(create(c, "cmarker", "touch", {{"path", d.dir / "a"}}).status == 201);
+  const auto after = scrape(d);
+  // A create commits at least its row.
+  CHECK(after.value("blade_store_transactions_total").value_or(0) > transactions);
+  CHECK(after.value("blade_store_statements_total").value_or(0) > statements);
+}
+
 TEST_CASE("plugins' live counters (ABI 1.5) are in /metrics and with the experiment until destroy") {
   BladedProcess d(with_test_plugins({"live_counters.so", "c_marker.so"}));
   auto c = d.client();

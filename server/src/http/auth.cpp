@@ -2,12 +2,24 @@
 
 namespace blade::server {
 
-std::optional<std::string> request_token(const httplib::Request &req) {
-  if (req.has_header("X-Api-Token")) return req.get_header_value("X-Api-Token");
-  const std::string auth = req.get_header_value("Authorization");
+namespace {
+
+// The first value of a header, as get_header_value reads it, without a copy.
+const std::string *header_value(const httplib::Request &req, const std::string &name) {
+  const auto found = req.headers.equal_range(name);
+  return found.first == found.second ? nullptr : &found.first->second;
+}
+
+}  // namespace
+
+std::optional<std::string_view> request_token(const httplib::Request &req) {
+  static const std::string kApiToken = "X-Api-Token";
+  static const std::string kAuthorization = "Authorization";
+  if (const std::string *token = header_value(req, kApiToken)) return *token;
+  const std::string *auth = header_value(req, kAuthorization);
   constexpr std::string_view kBearer = "Bearer ";
-  if (auth.size() > kBearer.size() && auth.compare(0, kBearer.size(), kBearer) == 0)
-    return auth.substr(kBearer.size());
+  if (auth && auth->size() > kBearer.size() && auth->compare(0, kBearer.size(), kBearer) == 0)
+    return std::string_view(*auth).substr(kBearer.size());
   return std::nullopt;
 }
 

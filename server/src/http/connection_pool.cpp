@@ -234,9 +234,8 @@ void ConnectionPool::serve(const Connection &c) {
         if (!stream.wait_for_request(limits_.keep_alive_timeout)) break;
         stream.start_request(Clock::now() + limits_.request_timeout);
         bool closed = false;
-        if (!serve_request_(stream, left == 1 || stop_requested_, closed) || closed ||
-            stream.read_failed())
-          break;
+        const bool served = serve_request_(stream, left == 1 || stop_requested_, closed);
+        if (!stream.flush() || !served || closed || stream.read_failed()) break;
       }
     }
     std::lock_guard lock(mutex_);

@@ -5,11 +5,13 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 
 namespace blade::server {
 
@@ -84,11 +86,27 @@ bool ConnectionStream::handshake(Clock::time_point deadline) {
 
 bool ConnectionStream::wait_for_request(std::chrono::milliseconds idle) {
   if (begin_ < end_ || (ssl_ && SSL_pending(ssl_) > 0)) return true;
-  if (!wait(POLLIN, Clock::now() + idle)) return false;
-  // Readable may mean closed: peek, so an idle close is not a request.
-  char byte;
-  const ssize_t n = ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n > 0;
+  const auto deadline = Clock::now() + idle;
+  if (!wait(POLLIN, deadline)) return false;
+  if (ssl_) {
+    // Readable may mean closed: peek, so an idle close is not a request.
+    char byte;
+    return ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+  }
+  // The request's first bytes are read into the buffer at once, rather
+  // than peeked at and then read again; none means the client closed.
+  for (;;) {
+    const ssize_t n = ::recv(fd_, buffer_.data(), buffer_.size(), MSG_DONTWAIT);
+    if (n > 0) {
+      begin_ = 0;
+      end_ = static_cast<std::size_t>(n);
+      return true;
+    }
+    if (n == 0) return false;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
+    if (!wait(POLLIN, deadline)) return false;
+  }
 }
 
 bool ConnectionStream::is_readable() const {
@@ -148,39 +166,90 @@ ssize_t ConnectionStream::read(char *ptr, size_t size) {
   return static_cast<ssize_t>(count);
 }
 
+namespace {
+
+// httplib writes a response's header block, then its body, in two writes:
+// a header block announcing a body is held and goes out with it, in one
+// send (one segment, one wake-up of the client) instead of two.
+bool announces_body(std::string_view data) {
+  if (!data.starts_with("HTTP/1.") || !data.ends_with("\r\n\r\n")) return false;
+  constexpr std::string_view kLength = "\r\nContent-Length: ";
+  const auto at = data.find(kLength);
+  // No leading zeros: a length starting with 0 is 0.
+  return at != std::string_view::npos && at + kLength.size() < data.size() &&
+         data[at + kLength.size()] != '0';
+}
+
+}  // namespace
+
 ssize_t ConnectionStream::write(const char *ptr, size_t size) {
   const auto deadline = Clock::now() + write_timeout_;
-  for (;;) {
-    if (ssl_) {
+  if (ssl_) {
+    for (;;) {
       const int n = SSL_write(ssl_, ptr, static_cast<int>(std::min<size_t>(size, 1 << 30)));
       if (n > 0) return n;
       const int err = SSL_get_error(ssl_, n);
       const short want =
           err == SSL_ERROR_WANT_WRITE ? POLLOUT : (err == SSL_ERROR_WANT_READ ? POLLIN : 0);
       if (want == 0 || !wait(want, deadline)) return -1;
+    }
+  }
+  if (held_.empty() && announces_body({ptr, size})) {
+    held_.assign(ptr, size);
+    return static_cast<ssize_t>(size);
+  }
+  // The held header block first, then these bytes, all of them.
+  std::size_t done = 0;
+  while (held_sent_ < held_.size() || done < size) {
+    std::array<iovec, 2> parts{};
+    std::size_t count = 0;
+    if (held_sent_ < held_.size())
+      parts[count++] = {held_.data() + held_sent_, held_.size() - held_sent_};
+    if (done < size) parts[count++] = {const_cast<char *>(ptr) + done, size - done};
+    msghdr message{};
+    message.msg_iov = parts.data();
+    message.msg_iovlen = count;
+    // MSG_NOSIGNAL: a client gone mid-response is an error here, not SIGPIPE.
+    const ssize_t n = ::sendmsg(fd_, &message, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
+      if (!wait(POLLOUT, deadline)) return -1;
       continue;
     }
-    // MSG_NOSIGNAL: a client gone mid-response is an error here, not SIGPIPE.
-    const ssize_t n = ::send(fd_, ptr, size, MSG_NOSIGNAL);
-    if (n >= 0) return n;
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
-    if (!wait(POLLOUT, deadline)) return -1;
+    auto sent = static_cast<std::size_t>(n);
+    const std::size_t from_held = std::min(sent, held_.size() - held_sent_);
+    held_sent_ += from_held;
+    done += sent - from_held;
   }
+  held_.clear();
+  held_sent_ = 0;
+  return static_cast<ssize_t>(size);
+}
+
+bool ConnectionStream::flush() {
+  return held_.empty() || write(nullptr, 0) >= 0;
+}
+
+void ConnectionStream::address(Address &cache, AddressQuery query, std::string &ip,
+                               int &port) const {
+  if (!cache.known) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    if (query(fd_, reinterpret_cast<sockaddr *>(&addr), &len) != 0) return;
+    ip_and_port(addr, cache.ip, cache.port);
+    cache.known = true;
+  }
+  ip = cache.ip;
+  port = cache.port;
 }
 
 void ConnectionStream::get_remote_ip_and_port(std::string &ip, int &port) const {
-  sockaddr_storage addr{};
-  socklen_t len = sizeof addr;
-  if (::getpeername(fd_, reinterpret_cast<sockaddr *>(&addr), &len) == 0)
-    ip_and_port(addr, ip, port);
+  address(remote_, ::getpeername, ip, port);
 }
 
 void ConnectionStream::get_local_ip_and_port(std::string &ip, int &port) const {
-  sockaddr_storage addr{};
-  socklen_t len = sizeof addr;
-  if (::getsockname(fd_, reinterpret_cast<sockaddr *>(&addr), &len) == 0)
-    ip_and_port(addr, ip, port);
+  address(local_, ::getsockname, ip, port);
 }
 
 }  // namespace blade::server

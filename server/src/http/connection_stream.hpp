@@ -52,12 +52,26 @@ class ConnectionStream : public httplib::Stream {
   bool is_readable() const override;
   bool is_writable() const override;
   ssize_t read(char *ptr, size_t size) override;
+  // Writes every byte (or fails): -1 past the write timeout or on error.
   ssize_t write(const char *ptr, size_t size) override;
+  // Sends a response's header block still held for its body (a response
+  // that had none after all: HEAD). Call when a request has been answered.
+  bool flush();
   void get_remote_ip_and_port(std::string &ip, int &port) const override;
   void get_local_ip_and_port(std::string &ip, int &port) const override;
   socket_t socket() const override { return fd_; }
 
  private:
+  // A connected socket's addresses never change, but httplib asks for them
+  // on every request: each is asked of the kernel once.
+  struct Address {
+    bool known = false;
+    std::string ip;
+    int port = 0;
+  };
+  using AddressQuery = int (*)(int, sockaddr *, socklen_t *);
+  void address(Address &cache, AddressQuery query, std::string &ip, int &port) const;
+
   // poll() for `events` until `deadline`; true when ready.
   bool wait(short events, Clock::time_point deadline) const;
   // One recv or SSL_read into buffer_; the bytes read, 0 at end, -1 on error.
@@ -72,6 +86,12 @@ class ConnectionStream : public httplib::Stream {
   std::array<char, 4096> buffer_{};
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
+  // A header block waiting for its body (write()), and how much of it went.
+  std::string held_;
+  std::size_t held_sent_ = 0;
+  // Served by one thread at a time, like the buffer.
+  mutable Address remote_;
+  mutable Address local_;
 };
 
 }  // namespace blade::server

@@ -104,18 +104,6 @@ void HttpServer::make_server() {
   adopt(std::move(server));
 }
 
-std::string request_id_for(const httplib::Request &req) {
-  const std::string given = req.get_header_value("X-Request-Id");
-  bool plain = !given.empty() && given.size() <= 64;
-  for (char c : given) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
-      plain = false;
-      break;
-    }
-  }
-  return plain ? given : new_uid();
-}
-
 HttpServer::HttpServer(const Config &config, Daemon &daemon)
     : config_(config),
       daemon_(daemon),
@@ -124,8 +112,11 @@ HttpServer::HttpServer(const Config &config, Daemon &daemon)
   make_server();
   http_->set_payload_max_length(kMaxBody);
   pool_ = std::make_unique<ConnectionPool>(connection_limits(config), tls_, serve_request_);
-  install_basic_routes();
+  // httplib tries a method's routes in registration order, one regex each:
+  // the experiment routes, the hot path, go first (no two patterns overlap,
+  // so the order changes nothing else).
   install_experiment_routes();
+  install_basic_routes();
   install_preparation_routes();
   install_event_routes();
   install_metrics_routes();
@@ -220,7 +211,7 @@ void HttpServer::handle(const httplib::Request &req, httplib::Response &res, Req
     if (access != Access::Public) {
       const ApiToken *token = authenticate(req, ctx);
       const double rate = token && token->rate_limit ? *token->rate_limit : config_.rate_limit;
-      if (!limiter_.allow("token:" + ctx.caller.actor, rate)) {
+      if (rate > 0 && !limiter_.allow("token:" + ctx.caller.actor, rate)) {
         throw Error(ErrorCode::ResourceExhausted,
                     fmt::format("rate limit: token '{}' may send {} requests per second",
                                 ctx.caller.actor, rate));
@@ -246,8 +237,11 @@ void HttpServer::handle(const httplib::Request &req, httplib::Response &res, Req
   served_.fetch_add(1, std::memory_order_relaxed);
   metrics_.observe_request(req.method, ctx.route, res.status);
   if (ctx.mutating) audit(req, res, ctx);
+  // The fields are copies and formats: not made for a level that drops them.
+  const auto level = ctx.mutating ? log::Level::Info : log::Level::Debug;
+  if (!log::enabled(level)) return;
   const auto ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-  log::write(ctx.mutating ? log::Level::Info : log::Level::Debug, "request",
+  log::write(level, "request",
              {{"request_id", ctx.id},
               {"method", req.method},
               {"path", req.path},

@@ -19,6 +19,7 @@
 #include "daemon/config.hpp"
 #include "daemon/daemon.hpp"
 #include "rate_limiter.hpp"
+#include "request_id.hpp"
 #include "routes/metrics.hpp"
 #include "tokens.hpp"
 
@@ -143,9 +144,5 @@ class HttpServer {
   std::shared_ptr<ConfigFrames> config_frames_;  // the rule set as the streams write it
   std::atomic<std::uint64_t> served_{0};
 };
-
-// The request's id: the client's X-Request-Id when it is short and plain
-// ([A-Za-z0-9._-], at most 64), else a fresh one.
-std::string request_id_for(const httplib::Request &req);
 
 }  // namespace blade::server

@@ -43,7 +43,7 @@ TokenTable::TokenTable(std::vector<ApiToken> tokens) : tokens_(std::move(tokens)
   }
 }
 
-Authentication TokenTable::authenticate(const std::optional<std::string> &presented,
+Authentication TokenTable::authenticate(std::optional<std::string_view> presented,
                                         Clock::time_point now) const {
   if (!presented || presented->empty()) return {Authentication::Outcome::Missing, nullptr};
   const ApiToken *match = nullptr;

@@ -44,7 +44,7 @@ class TokenTable {
   // Compares the presented secret with every token in constant time (the
   // loop never stops early), so timing tells neither which token nor how
   // much of it matched.
-  Authentication authenticate(const std::optional<std::string> &presented,
+  Authentication authenticate(std::optional<std::string_view> presented,
                               std::chrono::system_clock::time_point now) const;
 
  private:

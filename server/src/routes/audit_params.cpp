@@ -8,25 +8,74 @@
 namespace blade::server {
 namespace {
 
-// The body as audit parameters: JSON as it came (bounded), else its size.
-nlohmann::json audit_body(const httplib::Request &req) {
-  if (req.body.empty()) return nullptr;
-  constexpr std::size_t kAuditBodyMax = 4096;
-  if (req.body.size() <= kAuditBodyMax) {
-    auto parsed = parse_bounded_json(req.body);
-    if (parsed.problem == JsonProblem::None) return std::move(parsed.value);
+std::string dump(const nlohmann::json &value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// A JSON text that the parser accepts, on one line: whitespace outside
+// strings dropped (a newline inside a string is always escaped, so none
+// is left).
+void append_compact(std::string &out, std::string_view json) {
+  // The parser skips a byte order mark too; inside the line it would not be JSON.
+  constexpr std::string_view kBom = "\xEF\xBB\xBF";
+  if (json.substr(0, kBom.size()) == kBom) json.remove_prefix(kBom.size());
+  bool in_string = false;
+  bool escaped = false;
+  for (char c : json) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+      continue;
+    }
+    out += c;
   }
-  return fmt::format("<{} bytes>", req.body.size());
+}
+
+// The body as audit parameters: JSON as it came (bounded, one line), else
+// its size. The parser only checks it (no document is built and dumped
+// again per request); it refuses bytes that are not UTF-8, so the text
+// kept is valid JSON as it stands.
+void append_body(std::string &out, const httplib::Request &req) {
+  if (req.body.empty()) {
+    out += "null";
+    return;
+  }
+  constexpr std::size_t kAuditBodyMax = 4096;
+  if (req.body.size() <= kAuditBodyMax && json_depth_within(req.body) &&
+      nlohmann::json::accept(req.body)) {
+    append_compact(out, req.body);
+    return;
+  }
+  out += fmt::format("\"<{} bytes>\"", req.body.size());
 }
 
 }  // namespace
 
 std::string audit_params_json(const httplib::Request &req, const std::string &request_id) {
-  nlohmann::json query = nlohmann::json::object();
-  for (const auto &[k, v] : req.params)
-    query[k] = v;
-  return nlohmann::json{{"request_id", request_id}, {"query", query}, {"body", audit_body(req)}}
-      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  // Keys in the order a JSON object of them was dumped before (sorted).
+  std::string out = R"({"body":)";
+  append_body(out, req);
+  out += R"(,"query":)";
+  if (req.params.empty()) {
+    out += "{}";
+  } else {
+    nlohmann::json query = nlohmann::json::object();
+    for (const auto &[k, v] : req.params)
+      query[k] = v;
+    out += dump(query);
+  }
+  out += R"(,"request_id":)";
+  out += dump(request_id);
+  out += '}';
+  return out;
 }
 
 }  // namespace blade::server

@@ -1,6 +1,7 @@
 #include "experiment_request.hpp"
 
 #include <charconv>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -46,13 +47,20 @@ nlohmann::json parse_object(const std::string &text, const std::set<std::string>
 }
 
 void parse_page(const httplib::Request &req, std::int64_t &limit, std::int64_t &offset,
-                bool &ascending) {
+                bool &ascending, std::optional<std::string> &after) {
   limit = int_param(req, "limit", 50);
   offset = int_param(req, "offset", 0);
   if (req.has_param("order")) {
     const std::string order = req.get_param_value("order");
     if (order != "asc" && order != "desc") invalid("order", "must be asc or desc");
     ascending = order == "asc";
+  }
+  if (req.has_param("after")) {
+    // Two ways to say where a page starts: a client sending both (even
+    // offset=0) means one of them wrongly.
+    if (req.has_param("offset")) invalid("after", "cannot be combined with offset");
+    after = req.get_param_value("after");
+    if (after->empty()) invalid("after", "must be the `next` cursor of a page");
   }
 }
 
@@ -96,7 +104,7 @@ PreparationFilter parse_preparation_filter(const httplib::Request &req) {
     f.status = s;
   }
   if (req.has_param("type")) f.type = req.get_param_value("type");
-  parse_page(req, f.limit, f.offset, f.ascending);
+  parse_page(req, f.limit, f.offset, f.ascending, f.after);
   return f;
 }
 
@@ -140,7 +148,7 @@ ExperimentFilter parse_experiment_filter(const httplib::Request &req) {
     if (std::string_view(name) == "action") f.action = v;
     if (std::string_view(name) == "scope") f.scope = v;
   }
-  parse_page(req, f.limit, f.offset, f.ascending);
+  parse_page(req, f.limit, f.offset, f.ascending, f.after);
   return f;
 }
 

@@ -23,7 +23,7 @@ void require_json(const httplib::Request &req);
 CreateRequest parse_create_request(const std::string &body);
 
 // The query of GET /v1/experiments: status, target, action, scope, limit,
-// offset, order.
+// offset or after (a page's `next` cursor), order.
 ExperimentFilter parse_experiment_filter(const httplib::Request &req);
 
 // ?force=true|false on DELETE /v1/experiments/{uid}: mark it destroyed even
@@ -33,7 +33,8 @@ bool parse_force_param(const httplib::Request &req);
 // The body of POST /v1/preparations: {"type": "jvm", "flags": {...}}.
 PrepareRequest parse_prepare_request(const std::string &body);
 
-// The query of GET /v1/preparations: status, type, limit, offset, order.
+// The query of GET /v1/preparations: status, type, limit, offset or after,
+// order.
 PreparationFilter parse_preparation_filter(const httplib::Request &req);
 
 }  // namespace blade::server

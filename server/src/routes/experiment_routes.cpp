@@ -8,6 +8,7 @@
 #include "experiment_view.hpp"
 #include "http/envelope.hpp"
 #include "http/http_server.hpp"
+#include "page_json.hpp"
 
 namespace blade::server {
 namespace {
@@ -34,22 +35,23 @@ void HttpServer::install_experiment_routes() {
             ctx.error_code = std::string(to_string(*result.failure));
             return send_failed(res, *result.failure, result.experiment);
           }
-          send_ok(res, create.async ? 202 : 201,
-                  experiment_view(result.experiment, daemon_.counters()));
+          send_experiment(res, create.async ? 202 : 201, result.experiment, nullptr,
+                          daemon_.counters());
         });
 
-  route("GET", "/v1/experiments", Access::Read, {"status", "target", "action", "scope", "limit", "offset", "order"},
+  route("GET", "/v1/experiments", Access::Read,
+        {"status", "target", "action", "scope", "limit", "offset", "after", "order"},
         [this](const httplib::Request &req, httplib::Response &res, RequestContext &) {
-          auto page = daemon_.service().list(parse_experiment_filter(req));
-          nlohmann::json items = nlohmann::json::array();
-          for (const auto &e : page.items)
-            items.push_back(experiment_view(e, daemon_.counters()));
-          send_ok(res, 200, {{"items", items}, {"total", page.total}});
+          const auto page = daemon_.service().list(parse_experiment_filter(req));
+          send_ok(res, 200, page_json(page, [this](const Experiment &e) {
+                    return experiment_view(e, daemon_.counters());
+                  }));
         });
 
   route("GET", "/v1/experiments/{uid}", Access::Read, {},
         [this](const httplib::Request &req, httplib::Response &res, RequestContext &) {
-          send_ok(res, 200, experiment_view(daemon_.service().get(req.matches[1]), daemon_.counters()));
+          send_experiment(res, 200, daemon_.service().get(req.matches[1]), nullptr,
+                          daemon_.counters());
         });
 
   route("DELETE", "/v1/experiments/{uid}", Access::Admin, {"force"},
@@ -62,7 +64,7 @@ void HttpServer::install_experiment_routes() {
             ctx.error_code = std::string(to_string(*result.failure));
             return send_failed(res, *result.failure, result.experiment);
           }
-          send_ok(res, 200, experiment_view(result.experiment, daemon_.counters()));
+          send_experiment(res, 200, result.experiment, nullptr, daemon_.counters());
         });
 }
 

@@ -4,6 +4,9 @@
 // there are none).
 #pragma once
 
+#include <string>
+
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include "blade/core/model/experiment.hpp"
@@ -12,5 +15,12 @@
 namespace blade::server {
 
 nlohmann::json experiment_view(const Experiment &experiment, const LiveCounters &counters);
+
+// The success envelope with the experiment as data. `json` is the
+// experiment as the core serialized it once (to_json's text, may be null):
+// spliced in as it is unless live counters add a field to it, when the
+// view is built instead.
+void send_experiment(httplib::Response &res, int status, const Experiment &experiment,
+                     const std::string *json, const LiveCounters &counters);
 
 }  // namespace blade::server

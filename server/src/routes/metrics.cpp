@@ -231,6 +231,7 @@ std::string Metrics::render() const {
   // One query, one snapshot: the counts agree with each other.
   const auto counted = impl_->store.count_experiments_by_status();
   const std::int64_t quarantined = impl_->store.count_quarantined_experiments();
+  const StoreStats store_stats = impl_->store.stats();
   std::array<std::int64_t, kStatuses.size()> by_status{};
   for (std::size_t i = 0; i < kStatuses.size(); ++i)
     if (auto it = counted.find(kStatuses[i]); it != counted.end()) by_status[i] = it->second;
@@ -264,6 +265,14 @@ std::string Metrics::render() const {
          "Experiments left destroying with no automatic destroy calls, because bladed died "
          "inside their destroy; an operator must check the host and force them.");
   out += fmt::format("blade_experiments_quarantined {}\n", quarantined);
+  header(out, "blade_store_transactions_total", "counter",
+         "Write transactions the store committed since bladed started (an autocommit write "
+         "is one).");
+  out += fmt::format("blade_store_transactions_total {}\n", store_stats.transactions);
+  header(out, "blade_store_statements_total", "counter",
+         "SQL statements the store ran since bladed started, reads and writes, BEGIN and COMMIT "
+         "included.");
+  out += fmt::format("blade_store_statements_total {}\n", store_stats.statements);
 
   render_histogram(out, "blade_experiment_create_seconds",
                    "Wall time of synchronous experiment creates, as the client saw it.", create);

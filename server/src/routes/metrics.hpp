@@ -1,5 +1,6 @@
 // bladed's Prometheus metrics (GET /metrics): experiments by status, active
-// faults, create/destroy latency histograms, executor errors by plugin, HTTP
+// faults, the store's transactions and statements, create/destroy latency
+// histograms, executor errors by plugin, HTTP
 // requests by route and code, and the live counters plugins report for
 // running experiments. Thread-safe.
 #pragma once

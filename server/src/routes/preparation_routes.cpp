@@ -3,6 +3,7 @@
 #include "experiment_request.hpp"
 #include "http/envelope.hpp"
 #include "http/http_server.hpp"
+#include "page_json.hpp"
 
 namespace blade::server {
 
@@ -18,13 +19,12 @@ void HttpServer::install_preparation_routes() {
           send_ok(res, 201, to_json(p));
         });
 
-  route("GET", "/v1/preparations", Access::Read, {"status", "type", "limit", "offset", "order"},
+  route("GET", "/v1/preparations", Access::Read,
+        {"status", "type", "limit", "offset", "after", "order"},
         [this](const httplib::Request &req, httplib::Response &res, RequestContext &) {
-          auto page = daemon_.service().list_preparations(parse_preparation_filter(req));
-          nlohmann::json items = nlohmann::json::array();
-          for (const auto &p : page.items)
-            items.push_back(to_json(p));
-          send_ok(res, 200, {{"items", items}, {"total", page.total}});
+          const auto page = daemon_.service().list_preparations(parse_preparation_filter(req));
+          send_ok(res, 200,
+                  page_json(page, [](const Preparation &p) { return to_json(p); }));
         });
 
   route("GET", "/v1/preparations/{uid}", Access::Read, {},
