@@ -42,14 +42,18 @@ inline unsigned long long cpu_ticks(pid_t pid) {
   return utime + stime;
 }
 
-// Its resident memory (VmRSS) in KiB; -1 when it is gone.
-inline long long rss_kib(pid_t pid) {
+// A size field of /proc/<pid>/status ("VmRSS:", "RssFile:" ...) in KiB; -1
+// when the process is gone.
+inline long long status_kib(pid_t pid, const std::string &field) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+    if (line.rfind(field, 0) == 0) return std::stoll(line.substr(field.size()));
   return -1;
 }
+
+// Its resident memory (VmRSS) in KiB; -1 when it is gone.
+inline long long rss_kib(pid_t pid) { return status_kib(pid, "VmRSS:"); }
 
 // How many threads the process has now.
 inline std::size_t thread_count(pid_t pid) {

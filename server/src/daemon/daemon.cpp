@@ -1,5 +1,7 @@
 #include "daemon.hpp"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -8,6 +10,7 @@
 #include "blade/core/plugin/plugin_loader.hpp"
 #include "blade/core/plugin/protected_paths.hpp"
 #include "build_info.hpp"
+#include "code_pages.hpp"
 #include "http/callback_sender.hpp"
 
 namespace blade::server {
@@ -85,6 +88,12 @@ ReloadReport Daemon::reload_plugins() {
                                  {"kept", std::to_string(report.kept.size())},
                                  {"refused", std::to_string(report.refused.size())}});
   return report;
+}
+
+void Daemon::release_memory() {
+  store_->release_memory();
+  ::malloc_trim(0);
+  release_code_pages();
 }
 
 Daemon::~Daemon() {

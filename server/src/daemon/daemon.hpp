@@ -52,6 +52,11 @@ class Daemon {
   // "plugin" event. Thread-safe (POST /v1/plugins/reload, SIGHUP).
   ReloadReport reload_plugins();
 
+  // What an idle daemon holds only because it once needed it: SQLite's
+  // page caches, the free heap, and the code pages startup touched (see
+  // code_pages.hpp). All of it comes back on use.
+  void release_memory();
+
  private:
   std::unique_ptr<Store> store_;
   // Before the registry: plugins' subscriptions end, and their last

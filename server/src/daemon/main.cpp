@@ -36,28 +36,28 @@ void write_port_file(const std::filesystem::path &file, int port) {
   std::filesystem::rename(tmp, file);
 }
 
-// After a burst of requests SQLite's page caches stay full and glibc keeps
-// the freed memory of every thread's arena; an idle daemon should not sit
-// on the peak. Once per burst, when a period passes with no request, the
-// caches are emptied (they refill on use) and the free heap goes back.
+// After a burst of requests SQLite's page caches stay full, glibc keeps the
+// freed memory of every thread's arena, and code that ran once stays
+// mapped; an idle daemon should not sit on the peak. Once per burst, when a
+// period passes with no request, the daemon lets it go (it comes back on
+// use).
 class IdleTrim {
  public:
-  explicit IdleTrim(blade::Store &store) : store_(store) {}
+  explicit IdleTrim(blade::server::Daemon &daemon) : daemon_(daemon) {}
   void tick(std::uint64_t served) {
     if (served != last_) {
       last_ = served;
       pending_ = true;
     } else if (pending_) {
-      store_.release_memory();
-      ::malloc_trim(0);
+      daemon_.release_memory();
       pending_ = false;
     }
   }
 
  private:
-  blade::Store &store_;
+  blade::server::Daemon &daemon_;
   std::uint64_t last_ = 0;
-  bool pending_ = false;
+  bool pending_ = true;  // what ran after the release at startup
 };
 
 void check_auth_config(const Config &config) {
@@ -140,12 +140,15 @@ int serve(const Config &config) {
                      std::to_string(daemon.plugins_found() - daemon.registry().loaded_count())},
                     {"database", config.sqlite_path.string()},
                     {"version", BLADE_VERSION}});
+  // Startup is a burst too: plugin specs parsed, every library's
+  // constructors run, the store opened.
+  daemon.release_memory();
 
   // SIGHUP reloads plugins, as POST /v1/plugins/reload does; the others
   // stop. Between signals this thread returns freed heap to the system once
   // requests have stopped coming.
   int sig = 0;
-  IdleTrim trim(daemon.store());
+  IdleTrim trim(daemon);
   for (;;) {
     const timespec period{2, 0};
     sig = sigtimedwait(&signals, nullptr, &period);

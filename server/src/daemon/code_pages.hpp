@@ -1,0 +1,15 @@
+// The read-only pages of the loaded ELF objects (bladed, its libraries,
+// the plugins) that the process maps but never wrote.
+#pragma once
+
+#include <cstddef>
+
+namespace blade::server {
+
+// Unmaps those pages; returns the bytes advised. They stay in the page
+// cache, and a page is mapped again when next used. Only segments without write permission in objects
+// without text relocations are touched, so no page this process changed
+// (relocated data, relro) is ever dropped.
+std::size_t release_code_pages();
+
+}  // namespace blade::server
