@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include <doctest/doctest.h>
+#include <httplib.h>
 
 #include "../support/child_process.hpp"
 #include "engine.hpp"
@@ -73,7 +74,98 @@ struct Crashed {
   }
 };
 
+// A bladed over `dir` serving test plugin `plugin`, killed (SIGKILL) by
+// failpoint `failpoint` inside the create of `target` it is sent.
+void die_in_create(const TempDir &dir, const std::string &plugin, const std::string &target,
+                   const std::string &failpoint) {
+  fs::create_directories(dir / "plugins");
+  fs::copy_file(fs::path(BLADE_TEST_PLUGIN_DIR) / plugin, dir / "plugins" / plugin);
+  fs::permissions(dir / "plugins" / plugin, fs::perms(0755));
+  ChildProcess bladed({BLADE_BLADED_PATH, "--port", "0", "--port-file", (dir / "port").string(),
+                       "--sqlite-path", (dir / "blade.db").string(), "--plugin-dir",
+                       (dir / "plugins").string(), "--state-dir", (dir / "state").string()},
+                      {"BLADE_API_TOKEN=crash-test-token", "BLADE_FAILPOINTS=" + failpoint + "=kill"},
+                      (dir / "bladed.log").string());
+  REQUIRE(eventually([&] { return fs::exists(dir / "port"); }, std::chrono::seconds(20)));
+  int port = 0;
+  std::ifstream(dir / "port") >> port;
+  REQUIRE(port > 0);
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(std::chrono::seconds(20));
+  const nlohmann::json body = {
+      {"target", target}, {"action", "noop"}, {"flags", {{"dir", dir.path().string()}}}};
+  auto r = c.Post("/v1/experiments", {{"X-Api-Token", "crash-test-token"}}, body.dump(),
+                  "application/json");
+  CHECK_FALSE(r);  // no answer: it died in the create
+  REQUIRE(bladed.exit_code(std::chrono::seconds(10)) == -SIGKILL);
+}
+
+// `bladed recover` over `dir`; its exit code.
+int recover(const TempDir &dir) {
+  ChildProcess recover({BLADE_BLADED_PATH, "recover", "--sqlite-path", (dir / "blade.db").string(),
+                        "--plugin-dir", (dir / "plugins").string(), "--state-dir",
+                        (dir / "state").string()},
+                       {}, (dir / "recover.log").string());
+  return recover.exit_code(std::chrono::seconds(20)).value_or(-1);
+}
+
 }  // namespace
+
+TEST_CASE("a create whose plugin writes ahead leaves no row when the daemon dies before the call") {
+  TempDir dir{"blade-crash-ahead"};
+  die_in_create(dir, "noop_a.so", "noopa", "core.create.before_plugin");
+  {
+    Store store(dir / "blade.db");
+    CHECK(store.list_experiments({}).total == 0);  // nothing stored, nothing to undo
+  }
+  CHECK(recover(dir) == 0);
+  Store store(dir / "blade.db");
+  CHECK(store.list_experiments({}).total == 0);
+  CHECK_FALSE(fs::exists(dir / "destroy-calls"));  // recovery had nothing to call
+}
+
+TEST_CASE("a plugin without the promise still has its created row rolled back after the crash") {
+  TempDir dir{"blade-crash-staged"};
+  die_in_create(dir, "noop_staged.so", "noopstaged", "core.create.before_plugin");
+  std::string uid;
+  {
+    Store store(dir / "blade.db");
+    auto page = store.list_experiments({});
+    REQUIRE(page.items.size() == 1);
+    CHECK(page.items[0].status == ExperimentStatus::Created);
+    uid = page.items[0].uid;
+  }
+  CHECK(recover(dir) == 0);
+  Store store(dir / "blade.db");
+  CHECK(store.get_experiment(uid)->status == ExperimentStatus::Destroyed);
+  CHECK(lines(dir / "destroy-calls") == std::vector<std::string>{uid});
+}
+
+TEST_CASE("a writes-ahead create's first record stores its row; recovery destroys it with it") {
+  TempDir dir{"blade-crash-record"};
+  // Dies after the plugin returned: its save_restore inserted the row, the
+  // final write never came.
+  die_in_create(dir, "write_ahead.so", "writeahead", "core.create.after_plugin");
+  std::string uid;
+  {
+    Store store(dir / "blade.db");
+    auto page = store.list_experiments({});
+    REQUIRE(page.items.size() == 1);
+    CHECK(page.items[0].status == ExperimentStatus::Created);
+    CHECK(page.items[0].restore_json == R"({"step":1})");
+    uid = page.items[0].uid;
+  }
+  CHECK(recover(dir) == 0);
+  Store store(dir / "blade.db");
+  auto e = store.get_experiment(uid);
+  REQUIRE(e);
+  CHECK(e->status == ExperimentStatus::Destroyed);
+  // The destroy was handed the record written ahead.
+  auto report = nlohmann::json::parse(e->destroy_result_json);
+  CHECK(report["uid"] == uid);
+  CHECK(report["had_restore"] == true);
+  CHECK(lines(dir / "destroy-calls") == std::vector<std::string>{uid});
+}
 
 TEST_CASE("after a SIGKILL, the next bladed start rolls back the faults before serving") {
   Crashed c;

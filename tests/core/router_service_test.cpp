@@ -5,6 +5,8 @@
 // created, however many (2,500 here, past the store's page size of 1,000).
 #include <algorithm>
 #include <chrono>
+#include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -29,6 +31,7 @@ class FakeExecutor final : public Executor {
  public:
   std::string name() const override { return executor_name(ExecutorKind::InProcess, "fake"); }
   CallOutcome create(const PluginRequest &r, const CallOptions &) override {
+    if (during_create) during_create();
     std::lock_guard lock(mutex_);
     created_.push_back(r);
     CallOutcome o;
@@ -45,6 +48,12 @@ class FakeExecutor final : public Executor {
     o.plan_json = R"({"would":"poke"})";
     return o;
   }
+  bool in_process() const override { return direct; }
+  bool writes_ahead() const override { return direct; }
+  // Set before use: calls on the caller's thread, with nothing stored first.
+  bool direct = false;
+  std::function<void()> during_create;
+
   std::vector<PluginRequest> created() const {
     std::lock_guard lock(mutex_);
     return created_;
@@ -157,6 +166,43 @@ TEST_CASE("fake source: create, destroy and recovery reach the injected executor
   CHECK(source.executor->destroyed().size() == 2);
   CHECK(source.executor->destroyed().back().uid == left_running);
   CHECK(s.service.get(left_running).status == ExperimentStatus::Destroyed);
+}
+
+TEST_CASE("a create in flight with no row yet keeps its plugin in use for a reload") {
+  test::TempDir dir{"blade-router-inflight"};
+  FakeSource source;
+  source.executor->direct = true;
+  std::promise<void> entered, release;
+  auto released = release.get_future().share();
+  source.executor->during_create = [&] {
+    entered.set_value();
+    released.wait();
+  };
+  Service s(dir / "blade.db", source);
+  CreateRequest r;
+  r.target = "fake";
+  r.action = "poke";
+  auto creating = std::async(std::launch::async, [&] { return s.service.create(r); });
+  entered.get_future().wait();
+  // The call is under way on the creating thread and nothing is stored.
+  CHECK(s.store.list_experiments({}).total == 0);
+  bool in_use = false;
+  s.service.change_plugins([&](const auto &used) {
+    in_use = used("fake");
+    return ReloadReport{};
+  });
+  CHECK(in_use);
+  release.set_value();
+  auto x = creating.get().experiment;
+  CHECK(x.status == ExperimentStatus::Running);
+  CHECK(s.store.get_experiment(x.uid)->status == ExperimentStatus::Running);
+  s.service.destroy(x.uid);
+  // Nothing in flight, nothing active: the plugin is free to go.
+  s.service.change_plugins([&](const auto &used) {
+    in_use = used("fake");
+    return ReloadReport{};
+  });
+  CHECK_FALSE(in_use);
 }
 
 TEST_CASE("recovery destroys all 2,500 experiments a crash left in created") {

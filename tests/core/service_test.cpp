@@ -70,11 +70,12 @@ TEST_CASE("sync create and destroy: the fault is real, each transition is stored
   std::vector<std::string> seen;
   auto sub = e.events.subscribe([&](const Event &ev) {
     // Announced only after it is stored: the store already shows this status.
-    auto stored = e.store->get_experiment(ev.data["uid"]);
+    auto data = nlohmann::json::parse(*ev.data);
+    auto stored = e.store->get_experiment(data["uid"]);
     std::lock_guard lock(m);
     seen.push_back(
-        ev.data["status"].get<std::string>() +
-        (stored && std::string(to_string(stored->status)) == ev.data["status"] ? "" : "!unstored"));
+        data["status"].get<std::string>() +
+        (stored && std::string(to_string(stored->status)) == data["status"] ? "" : "!unstored"));
   });
 
   fs::path marker = e.dir / "marker";
@@ -101,14 +102,115 @@ TEST_CASE("sync create and destroy: the fault is real, each transition is stored
   CHECK(again.experiment.status == ExperimentStatus::Destroyed);
   CHECK(again.experiment.updated_at == destroyed.experiment.updated_at);
 
+  // c-marker makes no promise to write ahead: its row is stored (created)
+  // before the call. The destroy runs on this thread with no intermediate
+  // destroying row: a running row is rolled back by recovery just the same.
   std::lock_guard lock(m);
-  CHECK(seen == std::vector<std::string>{"created", "running", "destroying", "destroyed"});
+  CHECK(seen == std::vector<std::string>{"created", "running", "destroyed"});
   auto audit = e.store->list_audit(10);
   REQUIRE(audit.size() == 2);
   CHECK(audit[0].action == "experiment.destroy");
   CHECK(audit[0].outcome == "ok");
   CHECK(audit[1].action == "experiment.create");
   CHECK(audit[1].subject == x.uid);
+}
+
+TEST_CASE("a writes-ahead create is stored once, after the call; its JSON is made once") {
+  Engine e({"noop_a.so"});
+  std::mutex m;
+  std::vector<Event> seen;
+  std::vector<std::string> stored_then;
+  auto sub = e.events.subscribe([&](const Event &ev) {
+    auto data = nlohmann::json::parse(*ev.data);
+    auto stored = e.store->get_experiment(data["uid"]);
+    std::lock_guard lock(m);
+    seen.push_back(ev);
+    stored_then.push_back(stored ? std::string(to_string(stored->status)) : "none");
+  });
+  auto created = e.service->create(noop_request("noopa", e.dir.path()));
+  CHECK(created.experiment.status == ExperimentStatus::Running);
+  REQUIRE(created.json);
+  auto destroyed = e.service->destroy(created.experiment.uid);
+  CHECK(destroyed.experiment.status == ExperimentStatus::Destroyed);
+  REQUIRE(destroyed.json);
+
+  std::lock_guard lock(m);
+  REQUIRE(seen.size() == 2);  // no created, no destroying
+  CHECK(stored_then == std::vector<std::string>{"running", "destroyed"});
+  // The event's text is the result's text, the very same string.
+  CHECK(seen[0].data.get() == created.json.get());
+  CHECK(seen[1].data.get() == destroyed.json.get());
+  CHECK(nlohmann::json::parse(*created.json) == to_json(created.experiment));
+  CHECK(nlohmann::json::parse(*destroyed.json) == to_json(destroyed.experiment));
+  CHECK(seen[0].failed_executor.empty());
+  // Each row came with its audit line.
+  auto audit = e.store->list_audit(10);
+  REQUIRE(audit.size() == 2);
+  CHECK(audit[1].action == "experiment.create");
+  CHECK(nlohmann::json::parse(audit[1].params_json) ==
+        nlohmann::json{{"target", "noopa"},
+                       {"action", "noop"},
+                       {"flags", to_json(created.experiment)["flags"]}});
+  CHECK(nlohmann::json::parse(audit[0].params_json) ==
+        nlohmann::json{{"target", "noopa"}, {"action", "noop"}, {"attempt", 1}});
+}
+
+TEST_CASE("an experiment's JSON text is what nlohmann writes for the same object") {
+  Experiment x;
+  x.uid = "00000000000000ab";
+  x.target = "t\"q";
+  x.action = "caf\xc3\xa9";
+  x.flags = {{"path", "/a\nb"}, {"n", "1"}};
+  x.status = ExperimentStatus::Destroyed;
+  x.error = "ctl\x01";
+  x.executor = "inprocess:x";
+  x.result_json = R"({"b": 1, "a": [1, 2]})";
+  x.destroy_result_json = "not json";
+  x.timeout_s = 30;
+  x.created_at = x.updated_at = SystemTime(std::chrono::milliseconds(1764374400123));
+  x.deadline = x.created_at + std::chrono::seconds(30);
+  x.finished_at = x.created_at + std::chrono::milliseconds(1999);
+  x.quarantined = true;
+  const std::string text = to_json_text(x);
+  const auto j = nlohmann::json::parse(text);
+  CHECK(text == j.dump());  // keys sorted, one line, as nlohmann writes it
+  CHECK(j["created_at"] == "2025-11-29T00:00:00.123Z");
+  CHECK(j["finished_at"] == "2025-11-29T00:00:02.122Z");
+  CHECK(j["started_at"].is_null());
+  CHECK(j["result"] == nlohmann::json{{"a", {1, 2}}, {"b", 1}});
+  CHECK(j["destroy_result"] == "not json");
+  CHECK(j["quarantined"] == true);
+  CHECK(j["timeout"] == 30);
+  CHECK(j["action"] == "caf\xc3\xa9");
+  CHECK(j["flags"]["path"] == "/a\nb");
+  CHECK(experiment_from_json(j).flags == x.flags);
+}
+
+TEST_CASE("a caller holding a uid's lane keeps that uid's jobs and timers out") {
+  Scheduler scheduler(2);
+  std::atomic<int> ran{0};
+  {
+    std::lock_guard lane(scheduler.lane("0123456789abcdef"));
+    scheduler.post("0123456789abcdef", [&] { ++ran; });
+    scheduler.schedule("0123456789abcdef", std::chrono::steady_clock::now(), [&] { ++ran; });
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    CHECK(ran == 0);
+  }
+  CHECK(eventually([&] { return ran == 2; }));
+  // And a job in the lane keeps the caller out until it ends.
+  std::atomic<bool> inside{false}, overlapped{false};
+  scheduler.post("0123456789abcdef", [&] {
+    inside = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    inside = false;
+  });
+  REQUIRE(eventually([&] { return inside.load(); }));
+  {
+    std::lock_guard lane(scheduler.lane("0123456789abcdef"));
+    overlapped = inside.load();
+  }
+  CHECK_FALSE(overlapped);
+  scheduler.stop();
 }
 
 TEST_CASE("async create answers at once in created, then runs on a worker") {
@@ -159,7 +261,7 @@ TEST_CASE("a plugin's refusal before any step leaves nothing, as the spec check'
   // Watchers heard it created and then ended, marked as not stored.
   std::vector<nlohmann::json> seen;
   for (const auto &ev : e.events.since(0))
-    if (ev.type == "experiment") seen.push_back(ev.data);
+    if (ev.type == "experiment") seen.push_back(nlohmann::json::parse(*ev.data));
   REQUIRE(seen.size() == 2);
   CHECK(seen[0]["status"] == "created");
   CHECK(seen[1]["status"] == "failed");

@@ -18,6 +18,8 @@
  *   VP_CREATE_STATUS        create returns this raw status value (e.g. 42)
  *   VP_WRITES_AHEAD         sets BLADE_CAP_WRITES_AHEAD (ABI 1.6): true of a
  *                           create that changes nothing
+ *   VP_SAVE_RESTORE         create writes {"step":1} ahead (save_restore, ABI
+ *                           1.2) and returns it as its RESTORE, changing nothing
  *   VP_DESTROY_REPORT       destroy reports what it got (ABI 1.4 RESULT in
  *                           destroy): 1 a JSON object, 2 a JSON array (which
  *                           a 1.4 host refuses, the destroy still OK)
@@ -156,6 +158,15 @@ static blade_status vp_create(blade_instance *self, const blade_request *req, bl
   (void)req;
   (void)call;
   return (blade_status)VP_CREATE_STATUS;
+#elif defined(VP_SAVE_RESTORE)
+  static const char record[] = "{\"step\":1}";
+  blade_status status;
+  (void)req;
+  if (!BLADE_HAS_FUNC(self->api, save_restore)) return BLADE_STATUS_FAILED_PRECONDITION;
+  status = self->api->save_restore(call, record, strlen(record));
+  if (status != BLADE_STATUS_OK) return status;
+  self->api->set_output(call, BLADE_OUTPUT_RESTORE, record, strlen(record));
+  return BLADE_STATUS_OK;
 #else
   (void)self;
   (void)req;

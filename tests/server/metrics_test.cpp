@@ -432,12 +432,15 @@ TEST_CASE("Metrics escapes label values and counts destroy failures from events"
   metrics.observe_request("GET", odd, 200);
   metrics.observe_create(std::chrono::milliseconds(3));
   metrics.observe_create(std::chrono::seconds(100));
-  // A destroy attempt that failed, one that succeeded, a failed create.
-  events.publish("experiment",
-                 {{"status", "destroying"}, {"executor", "x\"y"}, {"error", "EPERM"}});
-  events.publish("experiment", {{"status", "destroyed"}, {"executor", "x\"y"}, {"error", ""}});
-  events.publish("experiment", {{"status", "failed"}, {"executor", "x\"y"}, {"error", "no"}});
-  events.publish("experiment", {{"status", "running"}, {"executor", "z"}, {"error", ""}});
+  // A destroy attempt that failed, one that succeeded, a failed create: the
+  // service names the executor on the events that report a failed call.
+  auto data_of = [](const char *status) {
+    return std::make_shared<const std::string>(nlohmann::json{{"status", status}}.dump());
+  };
+  events.publish("experiment", data_of("destroying"), "x\"y");
+  events.publish("experiment", data_of("destroyed"));
+  events.publish("experiment", data_of("failed"), "x\"y");
+  events.publish("experiment", data_of("running"));
 
   Exposition x;
   const auto text = metrics.render();

@@ -18,10 +18,16 @@ void EventBus::Subscription::reset() {
   bus_ = nullptr;
 }
 
-std::uint64_t EventBus::publish(std::string type, nlohmann::json data) {
+std::uint64_t EventBus::publish(std::string type, const nlohmann::json &data) {
+  return publish(std::move(type),
+                 std::make_shared<const std::string>(
+                     data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)));
+}
+
+std::uint64_t EventBus::publish(std::string type, JsonText data, std::string failed_executor) {
   // Delivered under the lock so every listener sees events in id order.
   std::lock_guard lock(mutex_);
-  Event e{next_event_++, std::move(type), std::move(data)};
+  Event e{next_event_++, std::move(type), std::move(data), std::move(failed_executor)};
   for (auto &[id, listener] : listeners_) {
     try {
       listener(e);

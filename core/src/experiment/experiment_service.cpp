@@ -117,28 +117,54 @@ CallOptions ExperimentService::call_options() const {
 namespace {
 
 AuditEntry audit_entry(const Caller &caller, const std::string &action, const std::string &subject,
-                       const nlohmann::json &params, const std::string &outcome) {
+                       std::string params_json, const std::string &outcome) {
   AuditEntry a;
   a.time = now();
   a.actor = caller.actor;
   a.remote = caller.remote;
   a.action = action;
   a.subject = subject;
-  a.params_json = params.dump();
+  a.params_json = std::move(params_json);
   a.outcome = outcome;
   return a;
 }
 
-nlohmann::json audit_params(const Experiment &e) {
-  return {{"target", e.target}, {"action", e.action}, {"flags", e.flags}};
+// {"action":..,"flags":{..},"target":..}, written as text: no JSON value is
+// built for a line that is only stored.
+std::string audit_params(const Experiment &e) {
+  std::string out = "{\"action\":";
+  append_json_string(out, e.action);
+  out += ",\"flags\":";
+  append_json_object(out, e.flags);
+  out += ",\"target\":";
+  append_json_string(out, e.target);
+  out += '}';
+  return out;
+}
+
+// A destroy's audit params: {"action":..,"attempt":N[,"force":true],"target":..}.
+std::string destroy_audit_params(const Experiment &e, int attempt, bool force) {
+  std::string out = "{\"action\":";
+  append_json_string(out, e.action);
+  out += ",\"attempt\":";
+  out += std::to_string(attempt + 1);
+  if (force) out += ",\"force\":true";
+  out += ",\"target\":";
+  append_json_string(out, e.target);
+  out += '}';
+  return out;
+}
+
+JsonText json_text_of(const Experiment &e) {
+  return std::make_shared<const std::string>(to_json_text(e));
 }
 
 }  // namespace
 
 void ExperimentService::audit(const Caller &caller, const std::string &action,
-                              const std::string &subject, const nlohmann::json &params,
+                              const std::string &subject, std::string params_json,
                               const std::string &outcome) {
-  AuditEntry a = audit_entry(caller, action, subject, params, outcome);
+  AuditEntry a = audit_entry(caller, action, subject, std::move(params_json), outcome);
   try {
     store_.append_audit(a);
   } catch (const Error &e) {
@@ -149,13 +175,43 @@ void ExperimentService::audit(const Caller &caller, const std::string &action,
   }
 }
 
-void ExperimentService::transition(Experiment &e, const AuditEntry *audit) {
+JsonText ExperimentService::transition(Experiment &e, const AuditEntry *audit, RowWrite write,
+                                       std::string failed_executor) {
   e.updated_at = now();
-  store_.update_experiment(e, audit);  // persisted before anyone hears of it
-  auto json = to_json(e);
-  events_.publish("experiment", json);
+  // Persisted before anyone hears of it.
+  if (write == RowWrite::Insert) {
+    store_.insert_experiment(e, audit);
+  } else {
+    store_.update_experiment(e, audit);
+  }
+  remember(e);
+  JsonText json = json_text_of(e);
+  events_.publish("experiment", json, std::move(failed_executor));
   bool announced = e.status == ExperimentStatus::Running || is_terminal(e.status);
-  if (callbacks_ && !e.callback.empty() && announced) callbacks_->notify(e.callback, json.dump());
+  if (callbacks_ && !e.callback.empty() && announced) callbacks_->notify(e.callback, *json);
+  return json;
+}
+
+void ExperimentService::remember(const Experiment &e) {
+  std::lock_guard lock(active_mutex_);
+  if (is_terminal(e.status)) {
+    active_.erase(e.uid);
+  } else {
+    active_.insert_or_assign(e.uid, e);
+  }
+}
+
+void ExperimentService::forget_active(const std::string &uid) {
+  std::lock_guard lock(active_mutex_);
+  active_.erase(uid);
+}
+
+std::optional<Experiment> ExperimentService::find_experiment(const std::string &uid) const {
+  {
+    std::lock_guard lock(active_mutex_);
+    if (auto it = active_.find(uid); it != active_.end()) return it->second;
+  }
+  return store_.get_experiment(uid);
 }
 
 void ExperimentService::arm_deadline(const Experiment &e) {
@@ -240,7 +296,7 @@ CreateResult ExperimentService::create(const CreateRequest &req, const Caller &c
         {"timeout", timeout ? nlohmann::json(*timeout) : nlohmann::json(nullptr)},
         {"plan", parse_or_null(outcome.plan_json)}};
     if (!outcome.ok()) plan["note"] = outcome.message;
-    return {e, plan, std::nullopt};
+    return {e, plan, std::nullopt, nullptr};
   }
 
   if (settings_.max_active > 0 && store_.count_active_experiments() >= settings_.max_active) {
@@ -249,24 +305,56 @@ CreateResult ExperimentService::create(const CreateRequest &req, const Caller &c
         fmt::format("{} experiments are active, the configured maximum", settings_.max_active));
   }
   if (timeout) e.deadline = e.created_at + std::chrono::seconds(*timeout);
+
+  // An in-process plugin is called on this thread (no hop to the scheduler
+  // and back), holding the experiment's lane so none of its scheduled jobs
+  // overlaps the call. An async create's caller holds the uid at once, and
+  // an external binary's run may outlast the wait: those are stored first
+  // and run on the scheduler.
+  const bool direct = !req.async && r.executor->in_process();
+  // A create whose executor writes ahead stores nothing before the call: its
+  // first write is its first restore record, or the outcome.
+  const bool store_first = !(direct && r.executor->writes_ahead());
+  std::unique_lock<std::mutex> lane;
   for (int tries = 0;; ++tries) {
     e.uid = new_uid();
+    if (direct) lane = std::unique_lock(scheduler_.lane(e.uid));
     try {
-      store_.insert_experiment(e);
+      if (store_first) {
+        store_.insert_experiment(e);
+      } else if (find_experiment(e.uid)) {
+        throw Error(ErrorCode::AlreadyExists, fmt::format("experiment {} already exists", e.uid));
+      }
       break;
     } catch (const Error &err) {
       // 64 random bits collide only by bad luck; a second collision is a bug.
       if (err.code() != ErrorCode::AlreadyExists || tries > 0) throw;
+      if (lane) lane.unlock();
     }
   }
+  // In the active map before the plugin lock is let go: a reload sees the
+  // create in flight as using its plugin even while no row exists.
+  remember(e);
   plugins_lock.unlock();
-  events_.publish("experiment", to_json(e));
+  const std::string uid = e.uid;
+  JsonText created;
+  if (store_first) {
+    created = json_text_of(e);
+    events_.publish("experiment", created);
+  }
 
-  std::string uid = e.uid;
   if (req.async) {
     audit(caller, "experiment.create", uid, audit_params(e), "accepted");
     scheduler_.post(uid, [this, e, caller] { run_create(e, caller, "experiment.create.run"); });
-    return {e, std::nullopt, std::nullopt};
+    return {e, std::nullopt, std::nullopt, created};
+  }
+
+  if (direct) {
+    RunResult result = run_create(e, caller, "experiment.create", true, store_first);
+    lane.unlock();
+    if (result.forgotten) throw executor_error(ErrorCode::InvalidArgument, result.message);
+    return {result.experiment ? *result.experiment : get(uid), std::nullopt, result.code,
+            result.json};
   }
 
   auto result = std::make_shared<RunResult>();
@@ -283,42 +371,83 @@ CreateResult ExperimentService::create(const CreateRequest &req, const Caller &c
                             uid, settings_.sync_wait.count()));
   }
   if (result->forgotten) throw executor_error(ErrorCode::InvalidArgument, result->message);
-  return {result->experiment ? *result->experiment : get(uid), std::nullopt, result->code};
+  Experiment done = result->experiment ? *result->experiment : get(uid);
+  JsonText json = result->json ? result->json : json_text_of(done);
+  return {std::move(done), std::nullopt, result->code, std::move(json)};
 }
 
-// `e` is the row create() inserted: nothing can change it before this job,
-// the first on the experiment's strand, so it is not read back.
+// `e` is the experiment as create() recorded it (its row, or the create in
+// flight): nothing can change it before this job, the first in its lane, so
+// it is not read back.
 ExperimentService::RunResult ExperimentService::run_create(Experiment e, const Caller &caller,
                                                            const std::string &audit_action,
-                                                           bool refusal_leaves_nothing) {
+                                                           bool refusal_leaves_nothing,
+                                                           bool stored) {
   const std::string uid = e.uid;
+  if (stored) {
+    // A destroy on a caller's thread may take the lane before a queued
+    // create: it ended the experiment, so there is nothing to create.
+    auto current = find_experiment(uid);
+    if (!current || current->status != ExperimentStatus::Created) {
+      RunResult skipped{{}, {}, current};
+      return skipped;
+    }
+  }
   auto executor = executors_.executor_for(e);
   CallOutcome outcome;
-  if (!executor) {
-    outcome.status = BLADE_STATUS_FAILED_PRECONDITION;
-    outcome.message = fmt::format("executor {} is no longer available", e.executor);
-  } else if (stopping_) {
-    outcome.status = BLADE_STATUS_CANCELLED;
-    outcome.message = "bladed is shutting down";
-  } else {
-    CallOptions options = call_options();
-    // Write-ahead restore records (ABI 1.2) go to the row while it is still
-    // created, so a crash after any step leaves what destroy needs.
-    options.save_restore = [this, e](const std::string &record) {
-      store_.save_restore_record(e, record, now());
-    };
-    BLADE_FAILPOINT("core.create.before_plugin");
-    outcome = executor->create(request_of(e), options);
-    BLADE_FAILPOINT("core.create.after_plugin");
+  // Set once a restore record put the row in the store (as created).
+  auto row_written = std::make_shared<std::atomic<bool>>(stored);
+  try {
+    if (!executor) {
+      outcome.status = BLADE_STATUS_FAILED_PRECONDITION;
+      outcome.message = fmt::format("executor {} is no longer available", e.executor);
+    } else if (stopping_) {
+      outcome.status = BLADE_STATUS_CANCELLED;
+      outcome.message = "bladed is shutting down";
+    } else {
+      CallOptions options = call_options();
+      // Write-ahead restore records (ABI 1.2) go to the row while it is
+      // still created (the first one inserts it when nothing was stored
+      // before the call), so a crash after any step leaves what destroy
+      // needs.
+      options.save_restore = [this, e, row_written](const std::string &record) {
+        store_.save_restore_record(e, record, now());
+        row_written->store(true);
+        Experiment created = e;
+        created.restore_json = record;
+        remember(created);
+      };
+      BLADE_FAILPOINT("core.create.before_plugin");
+      outcome = executor->create(request_of(e), options);
+      BLADE_FAILPOINT("core.create.after_plugin");
+    }
+  } catch (...) {
+    // The row (if any) stays as the store has it; the map must not say more.
+    if (!row_written->load()) forget_active(uid);
+    throw;
   }
+  const bool has_row = row_written->load();
   RunResult result;
   if (refusal_leaves_nothing && outcome.status == BLADE_STATUS_INVALID_ARGUMENT &&
-      outcome.restore_json.empty() && forget_refused(e, caller, audit_action, outcome.message)) {
-    result.code = ErrorCode::InvalidArgument;
-    result.message = outcome.message;
-    result.forgotten = true;
-    return result;
+      outcome.restore_json.empty()) {
+    bool gone = false;
+    if (has_row) {
+      gone = forget_refused(e, caller, audit_action, outcome.message);
+    } else {
+      // Nothing was stored and nobody heard of it: only the audit line is left.
+      forget_active(uid);
+      audit(caller, audit_action, uid, audit_params(e),
+            outcome_text(ErrorCode::InvalidArgument, outcome.message) + " (not stored)");
+      gone = true;
+    }
+    if (gone) {
+      result.code = ErrorCode::InvalidArgument;
+      result.message = outcome.message;
+      result.forgotten = true;
+      return result;
+    }
   }
+  std::string failed_executor;
   if (outcome.ok()) {
     e.status = ExperimentStatus::Running;
     e.result_json = outcome.result_json.empty() ? "{}" : outcome.result_json;
@@ -330,6 +459,7 @@ ExperimentService::RunResult ExperimentService::run_create(Experiment e, const C
     e.finished_at = now();
     result.code = error_code_for_status(outcome.status);
     result.message = outcome.message;
+    failed_executor = e.executor;
   }
   if (!outcome.ok() && !outcome.restore_json.empty() && executor) {
     // The plugin failed after writing a record ahead: it promised to undo
@@ -347,12 +477,15 @@ ExperimentService::RunResult ExperimentService::run_create(Experiment e, const C
   AuditEntry a = audit_entry(caller, audit_action, uid, audit_params(e),
                              outcome_text(result.code, result.message));
   try {
-    transition(e, &a);
+    result.json = transition(e, &a, has_row ? RowWrite::Update : RowWrite::Insert,
+                             std::move(failed_executor));
   } catch (const Error &store_error) {
+    // The map says what the store has: the created row, or nothing.
+    if (!has_row) forget_active(uid);
     // The fault is applied but cannot be recorded as running, so nothing
-    // would ever roll it back: undo it now and answer the store's error. The
-    // row stays created (with any record written ahead), so a later start
-    // destroys it again, which finds nothing left.
+    // would ever roll it back: undo it now and answer the store's error. A
+    // stored row stays created (with any record written ahead), so a later
+    // start destroys it again, which finds nothing left.
     if (outcome.ok() && executor) {
       auto undo = executor->destroy(request_of(e), call_options());
       log::error("create rolled back: its state could not be stored",
@@ -363,13 +496,21 @@ ExperimentService::RunResult ExperimentService::run_create(Experiment e, const C
           store_error.what());
       if (undo.ok()) {
         // Written once the store takes writes again, so the row does not
-        // linger in created until the next start.
+        // linger in created until the next start (nor stay missing).
         e.status = ExperimentStatus::Failed;
         e.error = why;
         e.result_json = "{}";
         e.finished_at = now();
         AuditEntry failed = audit_entry(caller, audit_action, uid, audit_params(e),
                                         outcome_text(store_error.code(), why));
+        retry_store_write(e, failed, 0);
+      } else if (!has_row) {
+        // No row would lead recovery to the fault: written as destroying
+        // once the store takes writes again, then destroyed by retries.
+        e.status = ExperimentStatus::Destroying;
+        e.error = fmt::format("{}; the rollback failed: {}", why, undo.message);
+        AuditEntry failed = audit_entry(caller, audit_action, uid, audit_params(e),
+                                        outcome_text(store_error.code(), e.error));
         retry_store_write(e, failed, 0);
       }
       throw Error(store_error.code(), why);
@@ -398,6 +539,7 @@ bool ExperimentService::forget_refused(const Experiment &e, const Caller &caller
               {{"uid", e.uid}, {"error", err.what()}});
     return false;
   }
+  forget_active(e.uid);
   // Watchers saw it created: they hear that it ended, and that no row stays.
   Experiment gone = e;
   gone.status = ExperimentStatus::Failed;
@@ -405,37 +547,46 @@ bool ExperimentService::forget_refused(const Experiment &e, const Caller &caller
   gone.finished_at = gone.updated_at = now();
   auto json = to_json(gone);
   json["stored"] = false;
-  events_.publish("experiment", json);
+  events_.publish("experiment", std::make_shared<const std::string>(json.dump()), e.executor);
   return true;
 }
 
 DestroyResult ExperimentService::destroy(const std::string &uid, const Caller &caller, bool force) {
-  auto e = store_.get_experiment(uid);
+  auto e = find_experiment(uid);
   if (!e)
     throw Error(ErrorCode::NotFound, fmt::format("no experiment {}", uid), {{"uid", "not found"}});
-  if (is_terminal(e->status)) return {*e, std::nullopt};
-  auto result = std::make_shared<RunResult>();
-  if (!run_and_wait(uid, [this, uid, caller, force, result] {
-        *result = run_destroy(uid, caller, force, 0, "experiment.destroy");
-      })) {
-    throw Error(ErrorCode::Unavailable,
-                fmt::format("experiment {} is still being destroyed after {} ms; query it by uid",
-                            uid, settings_.sync_wait.count()));
+  if (is_terminal(e->status)) return {*e, std::nullopt, json_text_of(*e)};
+  RunResult result;
+  if (auto executor = executors_.executor_for(*e); executor && executor->in_process()) {
+    // On this thread, as create does; the lane keeps its scheduled jobs out.
+    std::lock_guard lane(scheduler_.lane(uid));
+    result = run_destroy(uid, caller, force, 0, "experiment.destroy", false, true);
+  } else {
+    auto shared = std::make_shared<RunResult>();
+    if (!run_and_wait(uid, [this, uid, caller, force, shared] {
+          *shared = run_destroy(uid, caller, force, 0, "experiment.destroy");
+        })) {
+      throw Error(ErrorCode::Unavailable,
+                  fmt::format("experiment {} is still being destroyed after {} ms; query it by uid",
+                              uid, settings_.sync_wait.count()));
+    }
+    result = std::move(*shared);
   }
-  return {result->experiment ? *result->experiment : get(uid), result->code};
+  Experiment done = result.experiment ? std::move(*result.experiment) : get(uid);
+  JsonText json = result.json ? std::move(result.json) : json_text_of(done);
+  return {std::move(done), result.code, std::move(json)};
 }
 
 ExperimentService::RunResult ExperimentService::run_destroy(const std::string &uid,
                                                             const Caller &caller, bool force,
                                                             int attempt,
                                                             const std::string &audit_action,
-                                                            bool recovering) {
-  auto found = store_.get_experiment(uid);
+                                                            bool recovering, bool direct) {
+  auto found = find_experiment(uid);
   if (!found || is_terminal(found->status)) return {{}, {}, found};
   Experiment &e = *found;
   cancel_deadline(uid);
-  nlohmann::json params = {{"target", e.target}, {"action", e.action}, {"attempt", attempt + 1}};
-  if (force) params["force"] = true;
+  const std::string params = destroy_audit_params(e, attempt, force);
 
   if (e.quarantined) {
     // The plugin's destroy crashed the daemon before: calling it again
@@ -450,14 +601,16 @@ ExperimentService::RunResult ExperimentService::run_destroy(const std::string &u
     e.error = "forced by the operator while quarantined; the plugin was not called: " + e.error;
     e.finished_at = now();
     AuditEntry a = audit_entry(caller, audit_action, uid, params, "forced: quarantined");
-    transition(e, &a);
-    return {{}, {}, e};
+    RunResult forced{{}, {}, std::nullopt};
+    forced.json = transition(e, &a);
+    forced.experiment = e;
+    return forced;
   }
 
   // Counted before the call and stored: a daemon that dies inside this
   // destroy finds the count at its next start.
   if (recovering) ++e.recovery_attempts;
-  if (e.status != ExperimentStatus::Destroying || recovering) {
+  if (recovering || (e.status != ExperimentStatus::Destroying && !direct)) {
     e.status = ExperimentStatus::Destroying;
     try {
       transition(e);
@@ -491,7 +644,7 @@ ExperimentService::RunResult ExperimentService::run_destroy(const std::string &u
     AuditEntry a = audit_entry(caller, audit_action, uid, params,
                                outcome.ok() ? "ok" : "forced: " + outcome.message);
     try {
-      transition(e, &a);
+      result.json = transition(e, &a, RowWrite::Update, outcome.ok() ? "" : e.executor);
     } catch (const Error &err) {
       store_write_failed(e, a, err);
       result.code = err.code();
@@ -504,12 +657,13 @@ ExperimentService::RunResult ExperimentService::run_destroy(const std::string &u
   }
   // Stays destroying, visibly, with the last error, until a retry succeeds
   // or an operator forces it.
+  e.status = ExperimentStatus::Destroying;
   e.error = outcome.message;
   result = RunResult{error_code_for_status(outcome.status), outcome.message, std::nullopt};
   AuditEntry a =
       audit_entry(caller, audit_action, uid, params, outcome_text(result.code, result.message));
   try {
-    transition(e, &a);
+    result.json = transition(e, &a, RowWrite::Update, e.executor);
   } catch (const Error &err) {
     log::error("could not record a failed destroy", {{"uid", uid}, {"error", err.what()}});
   }
@@ -544,7 +698,7 @@ void ExperimentService::store_write_failed(const Experiment &e, const AuditEntry
   // Announced now (the fault is gone); the row follows when the store
   // recovers. Until then a restart would destroy it again: harmless, as
   // destroy is idempotent.
-  events_.publish("experiment", to_json(e));
+  events_.publish("experiment", json_text_of(e));
   retry_store_write(e, audit, 0);
 }
 
@@ -556,10 +710,20 @@ void ExperimentService::retry_store_write(Experiment e, AuditEntry audit, int at
                       [this, e = std::move(e), audit = std::move(audit), attempt]() mutable {
                         try {
                           e.updated_at = now();
-                          store_.update_experiment(e, &audit);
+                          try {
+                            store_.update_experiment(e, &audit);
+                          } catch (const Error &err) {
+                            // A create whose executor writes ahead had no row.
+                            if (err.code() != ErrorCode::NotFound) throw;
+                            store_.insert_experiment(e, &audit);
+                          }
                         } catch (const Error &) {
                           retry_store_write(std::move(e), std::move(audit), attempt + 1);
+                          return;
                         }
+                        remember(e);
+                        if (e.status == ExperimentStatus::Destroying)
+                          schedule_destroy_retry(e.uid, 0);
                       });
 }
 
@@ -641,9 +805,18 @@ RecoveryReport ExperimentService::destroy_all_active(const std::string &reason) 
   for (auto &e : store_.active_experiments())
     if (!e.quarantined) todo.push_back(std::move(e));
   // A create in flight may have applied its fault already; its destroy is
-  // queued behind it on the experiment's strand.
+  // queued behind it in the experiment's lane. One whose executor writes
+  // ahead may have no row yet: the active map has it.
   for (auto &e : store_.created_experiments())
     todo.push_back(std::move(e));
+  std::set<std::string> listed;
+  for (const auto &e : todo)
+    listed.insert(e.uid);
+  {
+    std::lock_guard lock(active_mutex_);
+    for (const auto &[uid, e] : active_)
+      if (!e.quarantined && listed.insert(uid).second) todo.push_back(e);
+  }
   return roll_back(todo, "experiment.shutdown", false);
 }
 
@@ -733,7 +906,8 @@ Preparation ExperimentService::prepare(const PrepareRequest &req, const Caller &
     throw Error(ErrorCode::Unavailable,
                 fmt::format("preparation {} is still running; query it by uid", uid));
   }
-  audit(caller, "preparation.create", uid, {{"type", p.type}, {"flags", p.flags}},
+  audit(caller, "preparation.create", uid,
+        nlohmann::json{{"type", p.type}, {"flags", p.flags}}.dump(),
         done->status == PreparationStatus::Running ? "ok" : "failed: " + done->error);
   return *done;
 }
@@ -762,7 +936,7 @@ Preparation ExperimentService::revoke(const std::string &uid, const Caller &call
       })) {
     throw Error(ErrorCode::Unavailable, fmt::format("preparation {} is still being revoked", uid));
   }
-  audit(caller, "preparation.revoke", uid, {{"type", p.type}},
+  audit(caller, "preparation.revoke", uid, nlohmann::json{{"type", p.type}}.dump(),
         done->status == PreparationStatus::Revoked ? "ok" : "failed: " + done->error);
   if (done->status != PreparationStatus::Revoked) {
     throw Error(ErrorCode::FailedPrecondition, "revoke failed: " + done->error);
@@ -783,7 +957,7 @@ void ExperimentService::fault_ended(const std::string &plugin, const std::string
   scheduler_.post(uid, [this, executor = executor_name(ExecutorKind::InProcess, plugin), uid,
                         reason] {
     try {
-      auto found = store_.get_experiment(uid);
+      auto found = find_experiment(uid);
       if (!found || found->executor != executor || found->status != ExperimentStatus::Running)
         return;
       Experiment &e = *found;
@@ -802,6 +976,12 @@ void ExperimentService::fault_ended(const std::string &plugin, const std::string
 
 std::set<std::string> ExperimentService::executors_in_use() const {
   std::set<std::string> out;
+  {
+    // Creates in flight have no row until their plugin answers.
+    std::lock_guard lock(active_mutex_);
+    for (const auto &[uid, e] : active_)
+      out.insert(e.executor);
+  }
   for (const auto &e : store_.active_experiments())
     out.insert(e.executor);
   for (const auto &e : store_.created_experiments())

@@ -32,29 +32,41 @@ Scheduler::~Scheduler() {
   stop();
 }
 
-Scheduler::Strand &Scheduler::strand_for(const std::string &key) {
-  return strands_[std::hash<std::string>{}(key) % kStrands];
+std::size_t Scheduler::slot_of(const std::string &key) {
+  return std::hash<std::string>{}(key) % kStrands;
+}
+
+std::mutex &Scheduler::lane(const std::string &key) {
+  return lanes_[slot_of(key)];
+}
+
+void Scheduler::run_in_lane(std::size_t slot, const Job &job) {
+  std::lock_guard lock(lanes_[slot]);
+  run_guarded(job);
 }
 
 void Scheduler::post(const std::string &key, Job job) {
-  boost::asio::post(strand_for(key), [job = std::move(job)] { run_guarded(job); });
+  const std::size_t slot = slot_of(key);
+  boost::asio::post(strands_[slot],
+                    [this, slot, job = std::move(job)] { run_in_lane(slot, job); });
 }
 
 Scheduler::TimerId Scheduler::schedule(const std::string &key,
                                        std::chrono::steady_clock::time_point when, Job job) {
-  auto timer = std::make_shared<boost::asio::steady_timer>(strand_for(key), when);
+  const std::size_t slot = slot_of(key);
+  auto timer = std::make_shared<boost::asio::steady_timer>(strands_[slot], when);
   TimerId id;
   {
     std::lock_guard lock(timers_mutex_);
     id = next_timer_++;
     timers_[id] = timer;
   }
-  timer->async_wait([this, id, job = std::move(job)](const boost::system::error_code &ec) {
+  timer->async_wait([this, id, slot, job = std::move(job)](const boost::system::error_code &ec) {
     {
       std::lock_guard lock(timers_mutex_);
       timers_.erase(id);
     }
-    if (!ec) run_guarded(job);
+    if (!ec) run_in_lane(slot, job);
   });
   return id;
 }

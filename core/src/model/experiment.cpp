@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <ctime>
+#include <limits>
+#include <string_view>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -92,15 +94,40 @@ std::optional<PreparationStatus> preparation_status_from_string(std::string_view
   return std::nullopt;
 }
 
+namespace {
+
+void append_digits(std::string &out, long value, int width) {
+  char buf[8];
+  for (int i = width - 1; i >= 0; --i, value /= 10)
+    buf[i] = static_cast<char>('0' + value % 10);
+  out.append(buf, static_cast<std::size_t>(width));
+}
+
+}  // namespace
+
 std::string format_time(SystemTime t) {
   auto ms = std::chrono::time_point_cast<std::chrono::milliseconds>(t);
   auto secs = std::chrono::floor<std::chrono::seconds>(ms);
-  std::time_t tt = std::chrono::system_clock::to_time_t(secs);
-  std::tm tm{};
-  ::gmtime_r(&tt, &tm);
-  return fmt::format("{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:03d}Z", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     static_cast<int>((ms - secs).count()));
+  // An experiment's times mostly fall in the same second (a create and its
+  // response, a destroy and its audit line), so each thread keeps the date
+  // and time of the last second it formatted and only adds the milliseconds.
+  thread_local std::int64_t cached_second = std::numeric_limits<std::int64_t>::min();
+  thread_local std::string cached_prefix;  // "2026-11-21T22:33:22."
+  const std::int64_t second = secs.time_since_epoch().count();
+  if (second != cached_second) {
+    std::time_t tt = std::chrono::system_clock::to_time_t(secs);
+    std::tm tm{};
+    ::gmtime_r(&tt, &tm);
+    cached_prefix = fmt::format("{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.", tm.tm_year + 1900,
+                                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    cached_second = second;
+  }
+  std::string out;
+  out.reserve(cached_prefix.size() + 4);
+  out += cached_prefix;
+  append_digits(out, static_cast<long>((ms - secs).count()), 3);
+  out += 'Z';
+  return out;
 }
 
 namespace {
@@ -167,10 +194,6 @@ std::optional<SystemTime> parse_rfc3339(std::string_view text) {
 
 namespace {
 
-nlohmann::json time_or_null(const std::optional<SystemTime> &t) {
-  return t ? nlohmann::json(format_time(*t)) : nlohmann::json(nullptr);
-}
-
 // Stored JSON texts come from plugins through the host's JSON check; a row
 // edited by hand must still not take a response down.
 nlohmann::json parse_or_text(const std::string &text) {
@@ -181,27 +204,107 @@ nlohmann::json parse_or_text(const std::string &text) {
 
 }  // namespace
 
-nlohmann::json to_json(const Experiment &e) {
-  nlohmann::json j = {{"uid", e.uid},
-          {"scope", e.scope},
-          {"target", e.target},
-          {"action", e.action},
-          {"flags", e.flags},
-          {"status", to_string(e.status)},
-          {"error", e.error},
-          {"executor", e.executor},
-          {"result", parse_or_text(e.result_json)},
-          {"timeout", e.timeout_s ? nlohmann::json(*e.timeout_s) : nlohmann::json(nullptr)},
-          {"deadline", time_or_null(e.deadline)},
-          {"callback", e.callback},
-          {"created_at", format_time(e.created_at)},
-          {"started_at", time_or_null(e.started_at)},
-          {"finished_at", time_or_null(e.finished_at)},
-          {"updated_at", format_time(e.updated_at)}};
+// Plain ASCII (uids, names, times, most flags) is copied without building
+// a JSON value; anything else goes through nlohmann's own writer.
+void append_json_string(std::string &out, std::string_view text) {
+  for (unsigned char c : text) {
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') {
+      out += nlohmann::json(std::string(text))
+                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      return;
+    }
+  }
+  out += '"';
+  out += text;
+  out += '"';
+}
+
+namespace {
+
+void append_time_or_null(std::string &out, const std::optional<SystemTime> &t) {
+  if (!t) {
+    out += "null";
+    return;
+  }
+  out += '"';
+  out += format_time(*t);
+  out += '"';
+}
+
+// A stored JSON text as parse_or_text reads it, re-written in one line.
+void append_stored_json(std::string &out, const std::string &text) {
+  if (text.empty() || text == "{}") {
+    out += "{}";
+    return;
+  }
+  out += parse_or_text(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+void append_json_object(std::string &out, const FlagValues &flags) {
+  out += '{';
+  bool first = true;
+  for (const auto &[name, value] : flags) {
+    if (!first) out += ',';
+    first = false;
+    append_json_string(out, name);
+    out += ':';
+    append_json_string(out, value);
+  }
+  out += '}';
+}
+
+// Written field by field (the keys in nlohmann's order, sorted), without
+// building a JSON value: this text is the response, the event and the
+// callback body of every state change.
+std::string to_json_text(const Experiment &e) {
+  std::string out;
+  out.reserve(512 + e.result_json.size() + e.destroy_result_json.size());
+  out += "{\"action\":";
+  append_json_string(out, e.action);
+  out += ",\"callback\":";
+  append_json_string(out, e.callback);
+  out += ",\"created_at\":\"";
+  out += format_time(e.created_at);
+  out += "\",\"deadline\":";
+  append_time_or_null(out, e.deadline);
   // Only when set, so an experiment that never needed it reads as before.
-  if (e.quarantined) j["quarantined"] = true;
-  if (!e.destroy_result_json.empty()) j["destroy_result"] = parse_or_text(e.destroy_result_json);
-  return j;
+  if (!e.destroy_result_json.empty()) {
+    out += ",\"destroy_result\":";
+    append_stored_json(out, e.destroy_result_json);
+  }
+  out += ",\"error\":";
+  append_json_string(out, e.error);
+  out += ",\"executor\":";
+  append_json_string(out, e.executor);
+  out += ",\"finished_at\":";
+  append_time_or_null(out, e.finished_at);
+  out += ",\"flags\":";
+  append_json_object(out, e.flags);
+  if (e.quarantined) out += ",\"quarantined\":true";
+  out += ",\"result\":";
+  append_stored_json(out, e.result_json);
+  out += ",\"scope\":";
+  append_json_string(out, e.scope);
+  out += ",\"started_at\":";
+  append_time_or_null(out, e.started_at);
+  out += ",\"status\":\"";
+  out += to_string(e.status);
+  out += "\",\"target\":";
+  append_json_string(out, e.target);
+  out += ",\"timeout\":";
+  out += e.timeout_s ? std::to_string(*e.timeout_s) : std::string("null");
+  out += ",\"uid\":";
+  append_json_string(out, e.uid);
+  out += ",\"updated_at\":\"";
+  out += format_time(e.updated_at);
+  out += "\"}";
+  return out;
+}
+
+nlohmann::json to_json(const Experiment &e) {
+  return nlohmann::json::parse(to_json_text(e));
 }
 
 nlohmann::json to_json(const Preparation &p) {
@@ -267,18 +370,58 @@ Experiment experiment_from_json(const nlohmann::json &j) {
   return e;
 }
 
-std::string new_uid() {
-  std::array<unsigned char, 8> bytes{};
-  std::size_t got = 0;
-  while (got < bytes.size()) {
-    ssize_t n = ::getrandom(bytes.data() + got, bytes.size() - got, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw std::runtime_error("getrandom failed");
+namespace {
+
+// xoshiro256** (Blackman and Vigna), one per thread, seeded once from the
+// kernel's CSPRNG: a uid then costs no system call. Uids are handles, not
+// secrets (every API call is authenticated), so they need to be unique and
+// hard to guess in sequence, not cryptographically strong; 256 bits of
+// state seeded from getrandom give that. bladed's children exec at once,
+// so no copy of a thread's state lives on in a forked process.
+class UidGenerator {
+ public:
+  UidGenerator() {
+    std::size_t got = 0;
+    auto *bytes = reinterpret_cast<unsigned char *>(state_.data());
+    const std::size_t size = sizeof(state_);
+    while (got < size) {
+      ssize_t n = ::getrandom(bytes + got, size - got, 0);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw std::runtime_error("getrandom failed");
+      }
+      got += static_cast<std::size_t>(n);
     }
-    got += static_cast<std::size_t>(n);
+    if ((state_[0] | state_[1] | state_[2] | state_[3]) == 0) state_[0] = 1;  // never all zero
   }
-  return fmt::format("{:02x}", fmt::join(bytes, ""));
+
+  std::uint64_t next() {
+    const std::uint64_t result = rotl(state_[1] * 5, 7) * 9;
+    const std::uint64_t t = state_[1] << 17;
+    state_[2] ^= state_[0];
+    state_[3] ^= state_[1];
+    state_[1] ^= state_[2];
+    state_[0] ^= state_[3];
+    state_[2] ^= t;
+    state_[3] = rotl(state_[3], 45);
+    return result;
+  }
+
+ private:
+  static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  std::array<std::uint64_t, 4> state_{};
+};
+
+}  // namespace
+
+std::string new_uid() {
+  thread_local UidGenerator generator;
+  std::uint64_t value = generator.next();
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string uid(16, '0');
+  for (int i = 15; i >= 0; --i, value >>= 4)
+    uid[static_cast<std::size_t>(i)] = kHex[value & 0xf];
+  return uid;
 }
 
 }  // namespace blade

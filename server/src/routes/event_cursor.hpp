@@ -16,8 +16,8 @@
 
 namespace blade::server {
 
-// `id: <id>\nevent: <type>\ndata: <data as one line of JSON>\n\n`
-std::string format_sse(std::uint64_t id, std::string_view type, const nlohmann::json &data);
+// `id: <id>\nevent: <type>\ndata: <data, one line of JSON>\n\n`
+std::string format_sse(std::uint64_t id, std::string_view type, std::string_view data);
 
 class EventCursor {
  public:
@@ -38,7 +38,7 @@ class EventCursor {
     std::string text;
     for (const Event &e : events) {
       if (e.id <= last_sent_) continue;
-      text += format_sse(e.id, e.type, e.data);
+      text += format_sse(e.id, e.type, *e.data);
       last_sent_ = e.id;
     }
     return text;

@@ -101,19 +101,6 @@ void render_histogram(std::string &out, std::string_view name, std::string_view 
   out += fmt::format("{}_sum {}\n{}_count {}\n", name, number(h.sum), name, h.count);
 }
 
-// The executor whose call failed, when an experiment event reports one: a
-// create that failed, a destroy attempt that failed (the experiment stays
-// destroying with the error), or a forced destroy whose rollback failed.
-std::optional<std::string> failed_executor(const Event &e) {
-  if (e.type != "experiment" || !e.data.is_object()) return std::nullopt;
-  const auto status = e.data.value("status", std::string());
-  const auto error = e.data.value("error", std::string());
-  const bool failed =
-      status == "failed" || ((status == "destroying" || status == "destroyed") && !error.empty());
-  if (!failed) return std::nullopt;
-  return e.data.value("executor", std::string("unknown"));
-}
-
 struct ProcessStats {
   double cpu_seconds = 0;
   double resident_bytes = 0;
@@ -193,10 +180,10 @@ Metrics::Metrics(Store &store, EventBus &events, const LiveCounters *counters)
     : impl_(std::make_unique<Impl>(store)) {
   impl_->counters = counters;
   impl_->subscription = events.subscribe([impl = impl_.get()](const Event &e) {
-    auto executor = failed_executor(e);
-    if (!executor) return;
+    // The service names the executor on events reporting a failed call.
+    if (e.failed_executor.empty()) return;
     std::lock_guard lock(impl->mutex);
-    ++impl->executor_errors[*executor];
+    ++impl->executor_errors[e.failed_executor];
   });
 }
 

@@ -17,10 +17,18 @@
 
 namespace blade {
 
+// An event's data is JSON text shared, not copied, by everyone who sends it
+// on: for an experiment it is the very text of the response and callback.
+using JsonText = std::shared_ptr<const std::string>;
+
 struct Event {
   std::uint64_t id = 0;  // increasing from 1 within one daemon run
   std::string type;      // "experiment", "preparation", "plugin"
-  nlohmann::json data;
+  JsonText data;         // one line of JSON, never null
+  // Set on an experiment event that reports a failed executor call (a failed
+  // create, a failed destroy attempt, a forced destroy whose rollback
+  // failed): that executor's name. The service sets it; it knows.
+  std::string failed_executor;
 };
 
 class EventBus {
@@ -45,7 +53,9 @@ class EventBus {
   explicit EventBus(std::size_t history = 1024) : history_limit_(history) {}
 
   // Listeners run on the publishing thread and must not block.
-  std::uint64_t publish(std::string type, nlohmann::json data);
+  std::uint64_t publish(std::string type, JsonText data, std::string failed_executor = {});
+  // For events built as JSON values (plugins, preparations): dumped once.
+  std::uint64_t publish(std::string type, const nlohmann::json &data);
   Subscription subscribe(Listener listener);
   // Kept events with id > last_id, oldest first.
   std::vector<Event> since(std::uint64_t last_id) const;

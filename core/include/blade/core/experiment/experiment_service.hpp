@@ -13,6 +13,7 @@
 #include <set>
 #include <shared_mutex>
 #include <string>
+#include <unordered_map>
 
 #include "blade/core/experiment/callback_notifier.hpp"
 #include "blade/core/experiment/event_bus.hpp"
@@ -67,11 +68,15 @@ struct CreateResult {
   std::optional<nlohmann::json> plan;
   // Set when the experiment failed: what kind of failure it was.
   std::optional<ErrorCode> failure;
+  // `experiment` as announced (to_json_text), the same text as its event,
+  // for a route to send as it is; null for a dry run.
+  JsonText json;
 };
 
 struct DestroyResult {
   Experiment experiment;
   std::optional<ErrorCode> failure;  // destroy failed; it is retried
+  JsonText json;                     // `experiment` as announced, as for CreateResult
 };
 
 struct PrepareRequest {
@@ -131,8 +136,9 @@ class ExperimentService {
   // waits for the outcome.
   RecoveryReport destroy_all_active(const std::string &reason);
   // Runs `change` (a plugin reload) while no create is between choosing its
-  // executor and storing its experiment, handing it a predicate that tells
-  // whether experiments (created, running or destroying) still need a plugin.
+  // executor and recording it (in the store, or as a create in flight),
+  // handing it a predicate that tells whether experiments (in flight,
+  // created, running or destroying) still need a plugin.
   using PluginChange =
       std::function<ReloadReport(const std::function<bool(const std::string &)> &in_use)>;
   ReloadReport change_plugins(const PluginChange &change);
@@ -155,20 +161,32 @@ class ExperimentService {
     std::string message;
     std::optional<Experiment> experiment;
     bool forgotten = false;  // refused before any step: no row is left
+    JsonText json = nullptr;  // `experiment` as announced
   };
+  // How a state change reaches the store: the row exists (update), or this
+  // is its first write (a create whose executor writes ahead).
+  enum class RowWrite { Update, Insert };
   // Drops the deadline timer of `uid`, if one is armed.
   void cancel_deadline(const std::string &uid);
 
-  // Jobs, run on the experiment's strand.
+  // Jobs, run holding the experiment's lane (on its strand, or on the
+  // caller's thread for an in-process executor).
   // `refusal_leaves_nothing`: the caller waits for the answer, so a create
   // the executor refuses as INVALID_ARGUMENT before taking any step is
   // removed from the store and answered as an error, as the spec check's
   // refusal is (an async caller holds the uid already: it stays, failed).
+  // `stored`: the row was inserted (created) before the call; when false
+  // (the executor writes ahead) its first write is the first save_restore,
+  // or the outcome.
   RunResult run_create(Experiment e, const Caller &caller, const std::string &audit_action,
-                       bool refusal_leaves_nothing = false);
+                       bool refusal_leaves_nothing = false, bool stored = true);
   // `recovering`: counts the attempt in the row before the call.
+  // `direct`: the caller waits on its own thread for an in-process call, so
+  // no `destroying` row is written first (a running row is rolled back by
+  // recovery just the same).
   RunResult run_destroy(const std::string &uid, const Caller &caller, bool force, int attempt,
-                        const std::string &audit_action, bool recovering = false);
+                        const std::string &audit_action, bool recovering = false,
+                        bool direct = false);
   // Removes the row of a create refused before any step, with its audit
   // line, and announces its end; false (the row stays) if it cannot.
   bool forget_refused(const Experiment &e, const Caller &caller, const std::string &audit_action,
@@ -178,6 +196,8 @@ class ExperimentService {
   std::chrono::milliseconds retry_delay(int attempt) const;
   // A destroyed experiment's row could not be written: announce, retry.
   void store_write_failed(const Experiment &e, const AuditEntry &audit, const Error &err);
+  // Writes `e` (inserting the row if there is none) once the store takes
+  // writes again; a destroying experiment then gets its destroy retried.
   void retry_store_write(Experiment e, AuditEntry audit, int attempt);
   void quarantine(Experiment &e, const std::string &why);
   RecoveryReport roll_back(const std::vector<Experiment> &experiments,
@@ -186,11 +206,20 @@ class ExperimentService {
   // The executors of every created, running or destroying experiment.
   std::set<std::string> executors_in_use() const;
 
-  // Persists (with its audit line, if given), then announces.
-  void transition(Experiment &e, const AuditEntry *audit = nullptr);
+  // Persists (with its audit line, if given), then announces, the JSON
+  // text made once; returns that text. `failed_executor`: the executor whose
+  // call failed, when this change reports one (see Event).
+  JsonText transition(Experiment &e, const AuditEntry *audit = nullptr,
+                      RowWrite write = RowWrite::Update, std::string failed_executor = {});
   void arm_deadline(const Experiment &e);
   void audit(const Caller &caller, const std::string &action, const std::string &subject,
-             const nlohmann::json &params, const std::string &outcome);
+             std::string params_json, const std::string &outcome);
+  // The active map: `e` as just stored (dropped once terminal), or as a
+  // create in flight that has no row yet.
+  void remember(const Experiment &e);
+  void forget_active(const std::string &uid);
+  // From the active map, else from the store; nullopt if neither has it.
+  std::optional<Experiment> find_experiment(const std::string &uid) const;
   CallOptions call_options() const;
   // Posts `job` for `uid` and waits up to sync_wait; false on timeout.
   bool run_and_wait(const std::string &uid, std::function<void()> job);
@@ -204,6 +233,14 @@ class ExperimentService {
   std::atomic<bool> stopping_{false};
   // Shared by creates from resolve to insert; exclusive for a plugin change.
   std::shared_mutex plugin_change_;
+
+  // Active experiments (created, running, destroying) as the store has
+  // them, and creates in flight whose executor writes ahead (no row yet):
+  // destroys, fault_ended and plugin changes read here, not the store. An
+  // entry changes under its uid's lane, right after its row does; rows of
+  // an earlier run are read from the store.
+  mutable std::mutex active_mutex_;
+  std::unordered_map<std::string, Experiment> active_;
 
   mutable std::mutex mutex_;  // guards the maps below
   std::map<std::string, Scheduler::TimerId> deadline_timers_;

@@ -88,13 +88,21 @@ std::optional<SystemTime> parse_time(std::string_view text);
 std::optional<SystemTime> parse_rfc3339(std::string_view text);
 
 // The API's JSON objects (docs/http-api.md): flags as strings, times RFC 3339 or null.
+// to_json_text is the one definition of an experiment's JSON (one line, keys
+// sorted); to_json is that text parsed, for callers that edit the object.
+std::string to_json_text(const Experiment &e);
 nlohmann::json to_json(const Experiment &e);
+// Appended to `out` exactly as nlohmann::json's dump writes them: `text` as
+// a JSON string (invalid UTF-8 replaced), flags as an object.
+void append_json_string(std::string &out, std::string_view text);
+void append_json_object(std::string &out, const FlagValues &flags);
 nlohmann::json to_json(const Preparation &p);
 // The inverse of to_json(Experiment), for clients of the API (the CLI).
 // Throws blade::Error (InvalidArgument) naming the field that does not fit.
 Experiment experiment_from_json(const nlohmann::json &j);
 
-// 16 lowercase hex characters from the kernel's CSPRNG (getrandom).
+// 16 lowercase hex characters: 64 bits of a per-thread generator seeded
+// once from the kernel's CSPRNG (getrandom), so no system call per uid.
 std::string new_uid();
 
 }  // namespace blade
