@@ -10,14 +10,13 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "../tests/support/temp_dir.hpp"
 #include "bench_stats.hpp"
 #include "blade/core/store/store.hpp"
 
@@ -29,26 +28,6 @@ using blade::Experiment;
 using blade::ExperimentFilter;
 using blade::ExperimentStatus;
 using blade::Store;
-
-// A directory removed with everything in it when the benchmark ends.
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "store-bench-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir &) = delete;
-  ScratchDir &operator=(const ScratchDir &) = delete;
-  const std::filesystem::path &path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 const char *const kTargets[] = {"cpu", "mem", "network", "disk", "file"};
 const char *const kActions[] = {"fullload", "delay", "loss"};
@@ -126,7 +105,7 @@ void timed(const std::string &what, int repetitions, F &&f) {
 int main(int argc, char **argv) {
   const int pair_count = argc > 1 ? std::atoi(argv[1]) : 5000;
   const int rows = argc > 2 ? std::atoi(argv[2]) : 100000;
-  ScratchDir dir;
+  blade::test::TempDir dir("store-bench");
   {
     Store store(dir.path() / "pairs.db");
     pairs(store, 1, pair_count, 0);

@@ -2,6 +2,8 @@
 // exit codes and the one-line errors.
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
@@ -167,6 +169,33 @@ TEST_CASE("--output json prints the API's JSON") {
   CHECK_FALSE(fs::exists(marker));
 }
 
+TEST_CASE("status --after walks one list by the daemon's next cursor") {
+  BladedProcess d(with_test_plugins({"c_marker.so"}));
+  auto blade = runner_for(d);
+  std::vector<std::string> created;
+  for (const char *name : {"a", "b", "c"}) {
+    auto r = blade.run({"create", "cmarker", "touch", "--path", (d.dir / name).string(), "-o",
+                        "json"});
+    REQUIRE(r.code == 0);
+    created.push_back(json::parse(r.out)["uid"]);
+  }
+  auto first = blade.run({"status", "--all", "--asc", "--limit", "2", "-o", "json"});
+  REQUIRE(first.code == 0);
+  const auto one = json::parse(first.out);
+  REQUIRE(one["next"].is_string());
+  auto second = blade.run({"status", "--all", "--asc", "--limit", "2", "--after",
+                           one["next"].get<std::string>(), "-o", "json"});
+  INFO(second.err);
+  REQUIRE(second.code == 0);
+  const auto two = json::parse(second.out);
+  CHECK(two["next"].is_null());
+  std::vector<std::string> walked;
+  for (const auto *page : {&one, &two})
+    for (const auto &e : (*page)["items"])
+      walked.push_back(e["uid"]);
+  CHECK(walked == created);
+}
+
 TEST_CASE("exit codes: 2 for usage errors, 1 for failed operations, one line on stderr") {
   BladedProcess d(with_test_plugins({"c_marker.so", "noop_a.so"}));
   auto blade = runner_for(d);
@@ -185,6 +214,8 @@ TEST_CASE("exit codes: 2 for usage errors, 1 for failed operations, one line on 
            {"create", "noopa", "noop", "--no-such-flag", "1"},
            {"create", "noopa", "noop", "--percent"},
            {"status", "--limit", "many"},
+           {"status", "--after", "1.1"},
+           {"status", "--all", "--after", "1.1", "--offset", "1"},
            {"status", "--status", "sleeping"},
            {"status", "-o", "yaml"},
            {"destroy"},

@@ -1,8 +1,10 @@
 // Who may call bladed: tokens from the config file with roles and expiry,
 // 401 vs 403, rate limits, and the audit trail of mutations and failures.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <doctest/doctest.h>
 #include <httplib.h>
@@ -109,6 +111,12 @@ TEST_CASE("mutations and auth failures are audited with the token's name, never 
             ->status == 403);
   CHECK(post_json(c, "/v1/experiments", {{"target", "cmarker"}})->status == 400);
   CHECK(c.Delete(("/v1/experiments/" + uid).c_str(), auth())->status == 200);
+  // Bodies are kept as JSON as the client wrote it (across lines too), or as
+  // their size when they are not JSON.
+  CHECK(c.Post("/v1/experiments", auth(), "{\n  \"target\": \"cmarker\",\n  \"x\": [1, 2]\n}\n",
+               "application/json")
+            ->status == 400);
+  CHECK(c.Post("/v1/experiments", auth(), "{not json", "application/json")->status == 400);
 
   auto lines = audit_lines(c);
   auto find = [&](const std::string &action, const std::string &outcome_prefix) {
@@ -129,6 +137,13 @@ TEST_CASE("mutations and auth failures are audited with the token's name, never 
   CHECK(failure["subject"] == "GET /v1/plugins");
   CHECK(find("http.request", "403 PERMISSION_DENIED")["actor"] == "dashboard");
   CHECK(find("http.request", "400 INVALID_ARGUMENT").is_object());
+  std::vector<json> bodies;
+  for (const auto &l : lines)
+    if (l["action"] == "http.request" && l["outcome"] == "400 INVALID_ARGUMENT")
+      bodies.push_back(l["params"]["body"]);
+  CHECK(std::count(bodies.begin(), bodies.end(),
+                   json{{"target", "cmarker"}, {"x", {1, 2}}}) == 1);
+  CHECK(std::count(bodies.begin(), bodies.end(), json("<9 bytes>")) == 1);
   CHECK(find("http.request", "200")["subject"] == "DELETE /v1/experiments/" + uid);
   // The service's own lines record the state changes themselves.
   CHECK(find("experiment.create", "").is_object());

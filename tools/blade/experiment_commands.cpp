@@ -381,6 +381,7 @@ int run_status(Context &ctx) {
       ("scope", po::value<std::string>())                          //
       ("limit", po::value<std::string>())                          //
       ("offset", po::value<int>())                                 //
+      ("after", po::value<std::string>())                          //
       ("asc", po::bool_switch())                                   //
       ("all", po::bool_switch());
   po::positional_options_description positional;
@@ -442,6 +443,7 @@ int run_status(Context &ctx) {
   std::optional<int> offset;
   if (auto l = text("limit")) parse_limit(*l, limit, offset);
   if (vm.count("offset")) offset = vm["offset"].as<int>();
+  const std::optional<std::string> after = text("after");
   std::vector<std::string> query;
   std::optional<std::string> action = text("action");
   if (action && experiments)
@@ -458,17 +460,24 @@ int run_status(Context &ctx) {
   std::vector<nlohmann::json> items;
   std::int64_t total = 0;
   const std::vector<std::string> each = statuses.empty() ? std::vector<std::string>{""} : statuses;
+  // A cursor belongs to one list of the daemon, not to the merged pages.
+  if (after && (!experiments || each.size() > 1))
+    throw UsageError("status: --after pages one list of experiments: give --status or --all");
+  if (after && offset) throw UsageError("status: --after and --offset both say where to start");
+  nlohmann::json next = nullptr;
   for (const auto &status : each) {
     std::vector<std::string> q = query;
     if (!status.empty()) q.push_back("status=" + status);
     if (each.size() == 1) {
       q.push_back(fmt::format("limit={}", limit));
       if (offset) q.push_back(fmt::format("offset={}", *offset));
+      if (after) q.push_back("after=" + url_encode(*after));
     } else {
       q.push_back(fmt::format("limit={}", std::clamp(want, 1, 1000)));
     }
     auto page = ctx.api().get(collection + "?" + fmt::format("{}", fmt::join(q, "&")));
     total += page.value("total", std::int64_t{0});
+    if (each.size() == 1 && page.contains("next")) next = page["next"];
     for (auto &item : page.at("items"))
       items.push_back(std::move(item));
   }
@@ -484,6 +493,7 @@ int run_status(Context &ctx) {
                                         items.begin() + static_cast<std::ptrdiff_t>(to));
   }
   nlohmann::json data = {{"items", items}, {"total", total}};
+  if (experiments && each.size() == 1) data["next"] = next;
   // ChaosBlade's status answered the records as an array.
   if (ctx.chaosblade()) return ctx.print_data(items), kExitOk;
   if (ctx.json()) return ctx.print_data(data), kExitOk;
@@ -500,6 +510,8 @@ int run_status(Context &ctx) {
   if (ctx.table()) {
     if (total > static_cast<std::int64_t>(items.size()))
       ctx.out << fmt::format("({} of {}; see --limit and --offset)\n", items.size(), total);
+    if (next.is_string())
+      ctx.out << fmt::format("(next page: --after {})\n", next.get<std::string>());
     if (experiments && statuses.size() > 1)
       ctx.out << "(active experiments; --all shows the history too)\n";
   }

@@ -32,7 +32,7 @@ Experiments:
   destroy <uid>... [--force | --force-remove]
                           roll a fault back
   status [<uid>] [--status S] [--target T] [--action A] [--limit N|OFFSET,N] [--offset N]
-         [--asc] [--all] [--type create|prepare]
+         [--after C] [--asc] [--all] [--type create|prepare]
                           one experiment, or a list (the active ones unless --all)
   prepare <type> [--FLAG VALUE]...   e.g. prepare jvm --pid 1234
   revoke <uid>            undo a preparation
@@ -76,7 +76,7 @@ Rolls back each experiment (DELETE /v1/experiments/{uid}).
 )"},
       {"status", R"(Usage: blade status [<uid> | --uid UID] [--type create|prepare]
        blade status [--status S] [--target T] [--action A] [--scope S]
-                    [--limit N | --limit OFFSET,N] [--offset N] [--asc] [--all]
+                    [--limit N | --limit OFFSET,N] [--offset N | --after C] [--asc] [--all]
 
 One experiment (or preparation), or a list. Without --status or --all the
 list holds the active experiments (created, running, destroying).
@@ -84,6 +84,8 @@ list holds the active experiments (created, running, destroying).
                Created, Success, Running, Error, Destroyed (any case)
   --action A   an action or one of its aliases (load, fl: fullload)
   --all        every experiment, the finished ones too
+  --after C    the page after the one whose `next` cursor is C (one list:
+               with --status or --all)
 )"},
       {"prepare", R"(Usage: blade prepare <type> [--FLAG VALUE]...
 

@@ -41,10 +41,12 @@ void StoreUpkeep::run() {
   std::unique_lock lock(mutex_);
   while (!stop_) {
     if (has_work()) {
+      // A round's wait first: lines queued meanwhile go in one transaction,
+      // or ride in a write that comes.
+      if (wake_.wait_for(lock, kRound, [this] { return stop_; })) break;
       lock.unlock();
       round();
       lock.lock();
-      wake_.wait_for(lock, kRound, [this] { return stop_; });
       continue;
     }
     // Asleep until poked: an idle daemon's store wakes for nothing. Idle is

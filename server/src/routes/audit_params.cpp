@@ -12,37 +12,10 @@ std::string dump(const nlohmann::json &value) {
   return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-// A JSON text that the parser accepts, on one line: whitespace outside
-// strings dropped (a newline inside a string is always escaped, so none
-// is left).
-void append_compact(std::string &out, std::string_view json) {
-  // The parser skips a byte order mark too; inside the line it would not be JSON.
-  constexpr std::string_view kBom = "\xEF\xBB\xBF";
-  if (json.substr(0, kBom.size()) == kBom) json.remove_prefix(kBom.size());
-  bool in_string = false;
-  bool escaped = false;
-  for (char c : json) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-      continue;
-    }
-    out += c;
-  }
-}
-
-// The body as audit parameters: JSON as it came (bounded, one line), else
-// its size. The parser only checks it (no document is built and dumped
-// again per request); it refuses bytes that are not UTF-8, so the text
-// kept is valid JSON as it stands.
+// The body as audit parameters: JSON as it came (bounded), else its size.
+// The parser only checks it (no document is built and dumped again per
+// request); it refuses bytes that are not UTF-8, so the text kept is valid
+// JSON as it stands, but for a byte order mark, which it skips too.
 void append_body(std::string &out, const httplib::Request &req) {
   if (req.body.empty()) {
     out += "null";
@@ -51,7 +24,10 @@ void append_body(std::string &out, const httplib::Request &req) {
   constexpr std::size_t kAuditBodyMax = 4096;
   if (req.body.size() <= kAuditBodyMax && json_depth_within(req.body) &&
       nlohmann::json::accept(req.body)) {
-    append_compact(out, req.body);
+    constexpr std::string_view kBom = "\xEF\xBB\xBF";
+    std::string_view text = req.body;
+    if (text.starts_with(kBom)) text.remove_prefix(kBom.size());
+    out += text;
     return;
   }
   out += fmt::format("\"<{} bytes>\"", req.body.size());

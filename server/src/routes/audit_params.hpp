@@ -8,9 +8,10 @@
 
 namespace blade::server {
 
-// {"request_id": ..., "query": {...}, "body": ...} as one JSON line. The
-// body is kept as parsed JSON when it is JSON of at most 4 KiB, else as
-// "<N bytes>"; bytes that are not UTF-8 are replaced, never refused.
+// {"request_id": ..., "query": {...}, "body": ...} as one JSON text. The
+// body is kept as the client wrote it when it is JSON of at most 4 KiB,
+// else as "<N bytes>"; in the query, bytes that are not UTF-8 are
+// replaced, never refused.
 std::string audit_params_json(const httplib::Request &req, const std::string &request_id);
 
 }  // namespace blade::server
