@@ -31,6 +31,7 @@
 
 #include "../../core/src/store/audit_backlog.hpp"
 #include "../../core/src/store/store_schema.hpp"
+#include "../support/scratch_fs.hpp"
 #include "../support/temp_dir.hpp"
 #include "blade/core/model/error.hpp"
 #include "blade/core/store/store.hpp"
@@ -1489,4 +1490,58 @@ TEST_CASE("store: after 10,000 writes and a quiet second the WAL is empty") {
   CHECK(std::chrono::steady_clock::now() - quiet < 3s);  // ~1 s on an idle machine
   CHECK_FALSE(std::filesystem::exists(file.string() + "-shm"));  // the WAL index is in the heap
   CHECK(store.list_experiments({}).total == 10000);
+}
+
+TEST_CASE("store: a write whose commit fails (a full disk) changes no count") {
+  if (!running_as_root()) {
+    MESSAGE("skipped: mounting a small filesystem needs root");
+    return;
+  }
+  blade::test::ScratchFs small("tmpfs", 2);
+  Store store(small / "blade.db");
+  Experiment live = bare_experiment(uid_of(600));
+  live.status = ExperimentStatus::Running;
+  store.insert_experiment(live);
+  const auto totals = [&] {
+    ExperimentFilter running;
+    running.status = ExperimentStatus::Running;
+    ExperimentFilter destroyed;
+    destroyed.status = ExperimentStatus::Destroyed;
+    return std::vector<std::int64_t>{store.list_experiments({}).total,
+                                     store.list_experiments(running).total,
+                                     store.list_experiments(destroyed).total,
+                                     store.count_active_experiments()};
+  };
+  const auto before = totals();
+  CHECK(before == std::vector<std::int64_t>{1, 1, 0, 1});
+  {
+    // Every free byte taken: the next commit cannot grow the WAL.
+    const auto filler = small / "filler";
+    std::FILE *f = std::fopen(filler.c_str(), "wb");
+    REQUIRE(f);
+    std::setvbuf(f, nullptr, _IONBF, 0);
+    static const std::string block(64 * 1024, '\0');
+    for (std::size_t piece : {block.size(), std::size_t{4096}, std::size_t{1}})
+      while (std::fwrite(block.data(), 1, piece, f) == piece) {
+      }
+    std::fclose(f);
+    // Rows big enough to need pages of their own.
+    Experiment added = bare_experiment(uid_of(601));
+    added.result_json = std::string(20000, 'x');
+    const auto inserted = error_of([&] { store.insert_experiment(added); });
+    REQUIRE(inserted);
+    CHECK(inserted->code() == ErrorCode::Unavailable);
+    INFO("message: ", std::string(inserted->what()));
+    CHECK(contains(inserted->what(), "COMMIT"));  // the row was in, the count changed, undone
+    live.status = ExperimentStatus::Destroyed;
+    live.result_json = std::string(20000, 'y');
+    const auto updated = error_of([&] { store.update_experiment(live); });
+    REQUIRE(updated);
+    CHECK(updated->code() == ErrorCode::Unavailable);
+    CHECK(totals() == before);
+    std::filesystem::remove(filler);
+  }
+  // Room again: the same writes land, and are counted.
+  store.update_experiment(live);
+  CHECK(totals() == std::vector<std::int64_t>{1, 0, 1, 0});
 }

@@ -506,7 +506,11 @@ void Store::Impl::Write::commit() {
   committed_ = true;
   impl_.counts.commit();
   impl_.backlog.finished(lines.size());
-  if (impl_.upkeep) impl_.upkeep->poke();
+  if (!impl_.upkeep) return;
+  if (impl_.db->wal_frames() >= StoreUpkeep::kCheckpointFrames)
+    impl_.upkeep->hurry();
+  else
+    impl_.upkeep->poke();
 }
 
 Store::Store(const std::filesystem::path &file, std::chrono::milliseconds busy_timeout)

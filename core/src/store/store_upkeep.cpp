@@ -33,6 +33,15 @@ void StoreUpkeep::poke() {
   wake_.notify_one();
 }
 
+void StoreUpkeep::hurry() {
+  if (hurry_.exchange(true)) return;  // once per checkpoint
+  {
+    std::lock_guard lock(mutex_);
+    idle_.store(false);
+  }
+  wake_.notify_one();
+}
+
 bool StoreUpkeep::has_work() const {
   return !store_.backlog.empty() || store_.db->transactions() != truncated_at_.load();
 }
@@ -43,7 +52,8 @@ void StoreUpkeep::run() {
     if (has_work()) {
       // A round's wait first: lines queued meanwhile go in one transaction,
       // or ride in a write that comes.
-      if (wake_.wait_for(lock, kRound, [this] { return stop_; })) break;
+      wake_.wait_for(lock, kRound, [this] { return stop_ || hurry_.load(); });
+      if (stop_) break;
       lock.unlock();
       round();
       lock.lock();
@@ -62,6 +72,7 @@ void StoreUpkeep::run() {
 }
 
 void StoreUpkeep::round() {
+  hurry_.store(false);
   const auto now = std::chrono::steady_clock::now();
   const std::uint64_t transactions = store_.db->transactions();
   const bool wrote = transactions != seen_transactions_;

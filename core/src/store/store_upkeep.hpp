@@ -35,6 +35,9 @@ class StoreUpkeep {
   // Something may need doing (a commit, a queued line). Costs one atomic
   // load unless the thread sleeps.
   void poke();
+  // The WAL has passed kCheckpointFrames: checkpoint now, not at the end of
+  // the round (under heavy writes a round's wait adds as many frames again).
+  void hurry();
 
  private:
   void run();
@@ -46,6 +49,7 @@ class StoreUpkeep {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::atomic<bool> idle_{false};
+  std::atomic<bool> hurry_{false};
   bool stop_ = false;  // guarded by mutex_
   // The thread's own bookkeeping: the store's commit count when it last
   // looked, and when that count last moved.

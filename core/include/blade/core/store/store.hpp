@@ -59,7 +59,7 @@ struct Page {
 struct StoreStats {
   std::uint64_t transactions = 0;  // write transactions committed (an autocommit write is one)
   std::uint64_t statements = 0;    // SQL statements stepped, reads and writes, BEGIN/COMMIT included
-  std::uint64_t rows_written = 0;  // rows inserted, updated or deleted
+  std::uint64_t rows_written = 0;  // rows inserted, updated or deleted (rolled back ones too)
 };
 
 struct AuditEntry {
