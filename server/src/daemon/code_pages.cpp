@@ -10,8 +10,8 @@
 #include <fstream>
 #include <vector>
 
-// Why: a fault on a file page maps the 16 pages around it as well when they
-// are cached (fault-around), so the startup code of every library and
+// A fault on a file page maps the 16 pages around it as well when they are
+// cached (fault-around), so the startup code of every library and
 // plugin (relocation, static constructors, spec parsing) leaves whole
 // 64 KiB windows of text resident that the daemon never runs again: about
 // two thirds of its idle RSS. MADV_DONTNEED drops the mappings of pages that

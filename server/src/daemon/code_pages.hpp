@@ -7,9 +7,10 @@
 namespace blade::server {
 
 // Unmaps those pages; returns the bytes advised. They stay in the page
-// cache, and a page is mapped again when next used. Only segments without write permission in objects
-// without text relocations are touched, so no page this process changed
-// (relocated data, relro) is ever dropped.
+// cache, and a page is mapped again when next used. Only segments without
+// write permission, of objects without text relocations, are touched, and
+// in them only pages that are the file's: no page this process changed
+// (relocated data, relro, a patched text page) is ever dropped.
 std::size_t release_code_pages();
 
 }  // namespace blade::server

@@ -44,6 +44,8 @@ void write_port_file(const std::filesystem::path &file, int port) {
 class IdleTrim {
  public:
   explicit IdleTrim(blade::server::Daemon &daemon) : daemon_(daemon) {}
+  // A plugin reload by signal runs new plugins' load code without a request.
+  void burst() { pending_ = true; }
   void tick(std::uint64_t served) {
     if (served != last_) {
       last_ = served;
@@ -145,8 +147,8 @@ int serve(const Config &config) {
   daemon.release_memory();
 
   // SIGHUP reloads plugins, as POST /v1/plugins/reload does; the others
-  // stop. Between signals this thread returns freed heap to the system once
-  // requests have stopped coming.
+  // stop. Between signals this thread gives back what a burst needed
+  // (IdleTrim) once requests have stopped coming.
   int sig = 0;
   IdleTrim trim(daemon);
   for (;;) {
@@ -157,6 +159,7 @@ int serve(const Config &config) {
       continue;
     }
     if (sig != SIGHUP) break;
+    trim.burst();
     try {
       daemon.reload_plugins();
     } catch (const std::exception &e) {
