@@ -1,5 +1,6 @@
 // A real bladed for benchmarks: a child process on an ephemeral port with a
-// temp state dir and the given plugin files, quiet logs.
+// temp state dir and the given plugin files, quiet logs; `env` ("K=V", e.g.
+// MallocCounter::env()) is added to its environment.
 #pragma once
 
 #include <chrono>
@@ -24,7 +25,8 @@ inline const std::string kBenchToken = "bench-token-0123456789abcdef0123";
 class BenchBladed {
  public:
   BenchBladed(const std::vector<std::filesystem::path> &plugins,
-              const std::vector<std::string> &extra_args) {
+              const std::vector<std::string> &extra_args,
+              const std::vector<std::string> &env = {}) {
     namespace fs = std::filesystem;
     fs::create_directories(dir_ / "plugins");
     for (const auto &p : plugins) {
@@ -43,9 +45,10 @@ class BenchBladed {
                                      "--log-level",
                                      "warn"};
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
-    process_ = std::make_unique<test::ChildProcess>(
-        argv, std::vector<std::string>{"BLADE_API_TOKEN=" + kBenchToken},
-        (dir_ / "bladed.log").string());
+    std::vector<std::string> environment = {"BLADE_API_TOKEN=" + kBenchToken};
+    environment.insert(environment.end(), env.begin(), env.end());
+    process_ =
+        std::make_unique<test::ChildProcess>(argv, environment, (dir_ / "bladed.log").string());
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (!fs::exists(dir_ / "port") || test::read_text(dir_ / "port").empty()) {
       if (std::chrono::steady_clock::now() > deadline ||
@@ -60,12 +63,21 @@ class BenchBladed {
   int port() const { return port_; }
   pid_t pid() const { return process_->pid(); }
   const std::filesystem::path &dir() const { return dir_.path(); }
+  // Its database where bladed puts it by default (no --sqlite-path).
+  std::filesystem::path database() const { return dir_.path() / "state" / "blade.db"; }
 
  private:
   test::TempDir dir_{"blade-bench"};
   std::unique_ptr<test::ChildProcess> process_;
   int port_ = 0;
 };
+
+// The size of a database's write-ahead log in MiB, 0 when it has none.
+inline double wal_mb(const std::filesystem::path &database) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(database.string() + "-wal", ec);
+  return ec ? 0.0 : static_cast<double>(size) / (1024.0 * 1024.0);
+}
 
 // The calls benchmarks make; a failed one throws (a benchmark has no use
 // for a figure measured around an error).

@@ -2,17 +2,24 @@
 // process, the no-op test plugin, the durable store, auth and audit on),
 // beside a baseline of a bare cpp-httplib server with the same thread pool
 // answering a tiny JSON, driven by the same load generator in the same run.
-// Then bladed's idle footprint: RSS and CPU after the load, and the RSS of a
-// fresh bladed with every built plugin loaded before any request.
-//   usage: http_bench [seconds-per-round] [rounds]
+// Per pair, over each measured window: bladed's CPU, the write transactions
+// and SQL statements of its store (its /metrics counters), its allocations
+// (counted by bench/malloc_count.c preloaded into it), the context switches
+// of its threads; and the steal the machine saw meanwhile.
+// Then bladed's footprint: idle CPU, RSS and WAL after the load, and a
+// fresh bladed with every built plugin loaded: its RSS before any request,
+// then after `rss-pairs` pairs and 10 s idle, and its WAL at rest.
+//   usage: http_bench [seconds-per-round] [rounds] [rss-pairs]
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -23,8 +30,12 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "../tests/support/prometheus_value.hpp"
+#include "../tests/support/temp_dir.hpp"
 #include "bench_bladed.hpp"
 #include "bench_stats.hpp"
+#include "cpu_steal.hpp"
+#include "malloc_counter.hpp"
 #include "process_figures.hpp"
 
 namespace fs = std::filesystem;
@@ -32,7 +43,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+using blade::bench::context_switches;
 using blade::bench::cpu_seconds;
+using blade::bench::MallocCounter;
 using blade::bench::median;
 using blade::bench::percentile;
 using blade::bench::rss_mb;
@@ -40,12 +53,17 @@ using blade::bench::rss_mb;
 constexpr int kClients = 8;
 constexpr int kServerThreads = 24;  // bladed's default --http-threads
 constexpr auto kWarmup = std::chrono::seconds(1);
+constexpr auto kIdle = std::chrono::seconds(10);
 const std::string &kToken = blade::bench::kBenchToken;
 
-// Issue targets (at 8 clients).
-constexpr double kTargetPairsPerS = 1000;
-constexpr double kTargetP99Ms = 20;
-constexpr double kTargetIdleRssMb = 15;
+// Issue 17's targets (at 8 clients; RSS and WAL in MiB).
+constexpr double kTargetPairsPerS = 5000;
+constexpr double kTargetRatio = 0.5;  // of the bare baseline's pairs/s
+constexpr double kTargetP99Ms = 5;
+constexpr double kTargetCpuUsPerPair = 250;
+constexpr double kTargetFreshRssMb = 10;
+constexpr double kTargetLoadedRssMb = 12;
+constexpr double kTargetWalMb = 8;
 
 struct Endpoint {
   int port = 0;
@@ -54,14 +72,56 @@ struct Endpoint {
   std::string body;
 };
 
+// The server under load, for its per-pair costs.
+struct Watched {
+  pid_t pid = 0;
+  int port = 0;                            // where its /metrics are
+  const MallocCounter *mallocs = nullptr;  // preloaded into it
+};
+
+// A server's running totals at one moment.
+struct Counters {
+  double cpu_s = 0;
+  long long switches = 0;
+  std::optional<double> transactions, statements;  // absent from its /metrics
+  std::optional<double> mallocs;
+};
+
+// The per-pair figures are nullopt when not measured (the baseline) or
+// absent (a daemon whose /metrics lack the store counters).
 struct Figures {
   double pairs_per_s = 0;
-  double cpu_us_per_pair = 0;  // the server's user+system CPU; 0 when not measured
   double p50_ms = 0;
   double p99_ms = 0;
   long pairs = 0;
   long errors = 0;
+  std::optional<double> cpu_us, transactions, statements, mallocs, switches;
+  double steal_pct = 0;
 };
+
+// Metrics first at the start and last at the end: the GET's own work falls
+// outside the window (only its audit line, one row, falls inside).
+Counters metrics_of(const Watched &w, Counters c) {
+  httplib::Client client("127.0.0.1", w.port);
+  if (auto res = client.Get("/metrics", {{"X-Api-Token", kToken}}); res && res->status == 200) {
+    c.transactions = blade::test::prometheus_value(res->body, "blade_store_transactions_total");
+    c.statements = blade::test::prometheus_value(res->body, "blade_store_statements_total");
+  }
+  return c;
+}
+
+Counters process_of(const Watched &w, Counters c) {
+  c.cpu_s = cpu_seconds(w.pid);
+  c.switches = context_switches(w.pid);
+  if (w.mallocs) c.mallocs = static_cast<double>(w.mallocs->total());
+  return c;
+}
+
+std::optional<double> per_pair(const std::optional<double> &from, const std::optional<double> &to,
+                               long pairs, double scale = 1) {
+  if (!from || !to || pairs <= 0) return std::nullopt;
+  return (*to - *from) * scale / static_cast<double>(pairs);
+}
 
 // One client's create+destroy; false on any unexpected answer.
 bool round_trip(httplib::Client &client, const Endpoint &ep, const httplib::Headers &headers) {
@@ -76,15 +136,11 @@ bool round_trip(httplib::Client &client, const Endpoint &ep, const httplib::Head
 }
 
 // kClients threads, each on its own keep-alive connection, doing round trips
-// for the warm-up and then `duration`; only the latter is counted. With a
-// `server` pid, its CPU time over the counted window too.
-Figures drive(const Endpoint &ep, std::chrono::milliseconds duration, pid_t server = 0) {
+// while `more()` says so; each is given the time its pair started and says
+// whether that pair counts. Returns the errors.
+long run_clients(const Endpoint &ep, const std::function<bool()> &more,
+                 const std::function<void(Clock::time_point, Clock::time_point)> &done) {
   const httplib::Headers headers = {{"X-Api-Token", kToken}};
-  const auto start = Clock::now();
-  const auto measure_from = start + kWarmup;
-  const auto stop_at = measure_from + duration;
-  std::mutex m;
-  std::vector<double> latencies;
   std::atomic<long> errors{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < kClients; ++t) {
@@ -94,36 +150,71 @@ Figures drive(const Endpoint &ep, std::chrono::milliseconds duration, pid_t serv
       client.set_tcp_nodelay(true);
       client.set_connection_timeout(5);
       client.set_read_timeout(10);
-      std::vector<double> mine;
-      for (auto now = Clock::now(); now < stop_at; now = Clock::now()) {
-        const bool ok = round_trip(client, ep, headers);
-        const auto end = Clock::now();
-        if (!ok) ++errors;
-        if (now >= measure_from && ok)
-          mine.push_back(std::chrono::duration<double, std::milli>(end - now).count());
+      while (more()) {
+        const auto begin = Clock::now();
+        if (round_trip(client, ep, headers)) {
+          done(begin, Clock::now());
+        } else {
+          ++errors;
+        }
       }
-      std::lock_guard lock(m);
-      latencies.insert(latencies.end(), mine.begin(), mine.end());
     });
-  }
-  double cpu_before = 0;
-  if (server) {
-    std::this_thread::sleep_until(measure_from);
-    cpu_before = cpu_seconds(server);
   }
   for (auto &t : threads)
     t.join();
-  const double cpu = server ? cpu_seconds(server) - cpu_before : 0;
+  return errors;
+}
+
+// Round trips for the warm-up and then `duration`; only the latter counts.
+// With a watched server, its costs per pair over the counted window.
+Figures drive(const Endpoint &ep, std::chrono::milliseconds duration,
+              const Watched *server = nullptr) {
+  const auto start = Clock::now();
+  const auto measure_from = start + kWarmup;
+  const auto stop_at = measure_from + duration;
+  std::mutex m;
+  std::vector<double> latencies;
+  Counters before;
+  blade::bench::CpuTicks steal_before{};
+  std::thread sampler([&] {
+    std::this_thread::sleep_until(measure_from);
+    steal_before = blade::bench::cpu_ticks_now();
+    if (server) before = process_of(*server, metrics_of(*server, {}));
+  });
+  const long errors = run_clients(
+      ep, [&] { return Clock::now() < stop_at; },
+      [&](Clock::time_point begin, Clock::time_point end) {
+        if (begin < measure_from) return;
+        std::lock_guard lock(m);
+        latencies.push_back(std::chrono::duration<double, std::milli>(end - begin).count());
+      });
+  sampler.join();
   // The last pairs may end a little after stop_at: count the real window.
   const double secs = std::chrono::duration<double>(Clock::now() - measure_from).count();
   Figures f;
+  f.steal_pct = blade::bench::steal_percent(steal_before, blade::bench::cpu_ticks_now());
   f.pairs = static_cast<long>(latencies.size());
   f.pairs_per_s = static_cast<double>(f.pairs) / secs;
   f.p50_ms = percentile(latencies, 0.5);
   f.p99_ms = percentile(latencies, 0.99);
   f.errors = errors;
-  if (f.pairs > 0) f.cpu_us_per_pair = cpu / static_cast<double>(f.pairs) * 1e6;
+  if (server) {
+    const Counters after = metrics_of(*server, process_of(*server, {}));
+    f.cpu_us = per_pair(before.cpu_s, after.cpu_s, f.pairs, 1e6);
+    f.switches = per_pair(static_cast<double>(before.switches), static_cast<double>(after.switches),
+                          f.pairs);
+    f.transactions = per_pair(before.transactions, after.transactions, f.pairs);
+    f.statements = per_pair(before.statements, after.statements, f.pairs);
+    f.mallocs = per_pair(before.mallocs, after.mallocs, f.pairs);
+  }
   return f;
+}
+
+// Exactly `pairs` round trips (the footprint's load); the errors.
+long drive_pairs(const Endpoint &ep, long pairs) {
+  std::atomic<long> left{pairs};
+  return run_clients(
+      ep, [&] { return left.fetch_sub(1) > 0; }, [](Clock::time_point, Clock::time_point) {});
 }
 
 // A bare cpp-httplib server in this process: the floor any HTTP daemon on
@@ -178,6 +269,16 @@ class Bladed : public blade::bench::BenchBladed {
   Endpoint endpoint() const {
     return {port(), "/v1/experiments", "/v1/experiments/", R"({"target":"noopa","action":"noop"})"};
   }
+  // How many plugins it says it loaded; -1 when it does not answer.
+  int plugins_loaded() const {
+    httplib::Client c("127.0.0.1", port());
+    if (auto res = c.Get("/v1/health")) {
+      auto body = nlohmann::json::parse(res->body, nullptr, false);
+      if (body.is_object() && body["data"].is_object() && body["data"]["plugins"].is_number())
+        return body["data"]["plugins"].get<int>();
+    }
+    return -1;
+  }
 };
 
 std::vector<fs::path> built_plugins() {
@@ -191,8 +292,8 @@ std::vector<fs::path> built_plugins() {
 void print_round(int round, const char *label, const Figures &f) {
   std::printf("  round %d %-9s %8.0f pairs/s  p50 %7.3f ms  p99 %7.3f ms  (%ld pairs, %ld errors)",
               round, label, f.pairs_per_s, f.p50_ms, f.p99_ms, f.pairs, f.errors);
-  if (f.cpu_us_per_pair > 0) std::printf("  server CPU %.0f us/pair", f.cpu_us_per_pair);
-  std::printf("\n");
+  if (f.cpu_us) std::printf("  CPU %.0f us/pair", *f.cpu_us);
+  std::printf("  steal %.1f%%\n", f.steal_pct);
   std::fflush(stdout);
 }
 
@@ -200,30 +301,54 @@ const char *verdict(bool met) {
   return met ? "met" : "MISSED";
 }
 
+// The median of the rounds that measured it; nullopt when none did.
+std::optional<double> median_of(const std::vector<std::optional<double>> &rounds) {
+  std::vector<double> v;
+  for (const auto &r : rounds)
+    if (r) v.push_back(*r);
+  if (v.empty()) return std::nullopt;
+  return median(v);
+}
+
+void print_per_pair(const char *what, const std::optional<double> &v, const char *absent) {
+  if (v) {
+    std::printf("  %-24s %10.1f\n", what, *v);
+  } else {
+    std::printf("  %-24s %10s %s\n", what, "n/a", absent);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
   const int seconds = argc > 1 ? std::atoi(argv[1]) : 10;
   const int rounds = argc > 2 ? std::atoi(argv[2]) : 3;
-  if (seconds < 1 || rounds < 1) {
-    std::fprintf(stderr, "usage: http_bench [seconds-per-round >= 1] [rounds >= 1]\n");
+  const long rss_pairs = argc > 3 ? std::atol(argv[3]) : 100000;
+  if (seconds < 1 || rounds < 1 || rss_pairs < 0) {
+    std::fprintf(stderr,
+                 "usage: http_bench [seconds-per-round >= 1] [rounds >= 1] [rss-pairs >= 0]\n");
     return 2;
   }
   const std::vector<std::string> load_args = {"--rate-limit", "0", "--max-active", "0"};
   const fs::path noop = fs::path(BLADE_TEST_PLUGIN_DIR) / "noop_a.so";
+  const auto steal_from = blade::bench::cpu_ticks_now();
 
   std::printf(
       "http benchmark: %d keep-alive clients, create+destroy pairs, %d s per round after %d s "
       "warm-up, %d rounds\n",
       kClients, seconds, static_cast<int>(kWarmup.count()), rounds);
   std::printf(
-      "  bladed: noop_a plugin, durable store, auth + audit, --rate-limit 0 --max-active 0\n");
+      "  bladed: noop_a plugin, durable store, auth + audit, --rate-limit 0 --max-active 0, "
+      "allocations counted (one uncontended atomic add each)\n");
   std::printf("  baseline: bare cpp-httplib, %d-thread pool, POST /hello + DELETE /hello/{uid}\n",
               kServerThreads);
 
-  std::vector<double> b_rate, b_p50, b_p99, h_rate, h_p50, h_p99, h_cpu;
+  blade::test::TempDir scratch("blade-http-bench");
+  std::vector<double> b_rate, b_p50, b_p99, h_rate, h_p50, h_p99, ratio;
+  std::vector<std::optional<double>> h_cpu, h_tx, h_stmt, h_malloc, h_switch;
   long errors = 0;
   std::optional<Bladed> last;
+  std::optional<MallocCounter> last_mallocs;
   try {
     for (int r = 1; r <= rounds; ++r) {
       // Alternating, so a slow patch of a shared machine hits both.
@@ -234,8 +359,10 @@ int main(int argc, char **argv) {
       }
       print_round(r, "baseline", base);
       last.reset();
-      last.emplace(std::vector<fs::path>{noop}, load_args);
-      Figures blade = drive(last->endpoint(), std::chrono::seconds(seconds), last->pid());
+      last_mallocs.emplace(scratch / "mallocs");
+      last.emplace(std::vector<fs::path>{noop}, load_args, last_mallocs->env());
+      const Watched watched{last->pid(), last->port(), &*last_mallocs};
+      Figures blade = drive(last->endpoint(), std::chrono::seconds(seconds), &watched);
       print_round(r, "bladed", blade);
       b_rate.push_back(base.pairs_per_s);
       b_p50.push_back(base.p50_ms);
@@ -243,7 +370,12 @@ int main(int argc, char **argv) {
       h_rate.push_back(blade.pairs_per_s);
       h_p50.push_back(blade.p50_ms);
       h_p99.push_back(blade.p99_ms);
-      h_cpu.push_back(blade.cpu_us_per_pair);
+      ratio.push_back(base.pairs_per_s > 0 ? blade.pairs_per_s / base.pairs_per_s : 0.0);
+      h_cpu.push_back(blade.cpu_us);
+      h_tx.push_back(blade.transactions);
+      h_stmt.push_back(blade.statements);
+      h_malloc.push_back(blade.mallocs);
+      h_switch.push_back(blade.switches);
       errors += base.errors + blade.errors;
     }
   } catch (const std::exception &e) {
@@ -251,57 +383,85 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  // Idle after the load: settle, then the footprint and CPU over a window.
-  std::this_thread::sleep_for(std::chrono::seconds(5));
-  const double idle_rss = rss_mb(last->pid());
+  // Idle after the load: settle, then CPU over a window; RSS and WAL after
+  // both, that is after kIdle.
+  std::this_thread::sleep_for(kIdle / 2);
   const double cpu0 = cpu_seconds(last->pid());
-  constexpr double kCpuWindow = 5;
-  std::this_thread::sleep_for(std::chrono::seconds(static_cast<int>(kCpuWindow)));
-  const double idle_cpu_pct = (cpu_seconds(last->pid()) - cpu0) / kCpuWindow * 100.0;
+  std::this_thread::sleep_for(kIdle / 2);
+  const double idle_window_s = std::chrono::duration<double>(kIdle / 2).count();
+  const double idle_cpu_pct = (cpu_seconds(last->pid()) - cpu0) / idle_window_s * 100.0;
+  const double idle_rss = rss_mb(last->pid());
+  const double idle_wal = blade::bench::wal_mb(last->database());
   last.reset();
 
-  // A fresh daemon with every built plugin, before any request.
-  const auto plugins = built_plugins();
-  double fresh_rss = -1;
-  int fresh_plugins = -1;
+  // A fresh daemon with every built plugin (and the no-op one for the
+  // load): before any request, then after rss_pairs pairs and kIdle.
+  auto plugins = built_plugins();
+  const std::size_t built = plugins.size();
+  plugins.push_back(noop);
+  double fresh_rss = -1, loaded_rss = -1, loaded_wal = -1;
+  int loaded_plugins = -1;
+  long rss_errors = 0;
   try {
-    Bladed fresh(plugins, {});
+    Bladed full(plugins, load_args);
     std::this_thread::sleep_for(std::chrono::seconds(2));
-    fresh_rss = rss_mb(fresh.pid());
-    httplib::Client c("127.0.0.1", fresh.port());
-    if (auto res = c.Get("/v1/health")) {
-      auto body = nlohmann::json::parse(res->body, nullptr, false);
-      if (body.is_object() && body["data"].is_object() && body["data"]["plugins"].is_number())
-        fresh_plugins = body["data"]["plugins"].get<int>();
-    }
+    fresh_rss = rss_mb(full.pid());
+    loaded_plugins = full.plugins_loaded();
+    rss_errors = drive_pairs(full.endpoint(), rss_pairs);
+    std::this_thread::sleep_for(kIdle);
+    loaded_rss = rss_mb(full.pid());
+    loaded_wal = blade::bench::wal_mb(full.database());
   } catch (const std::exception &e) {
-    std::fprintf(stderr, "http_bench: fresh bladed: %s\n", e.what());
+    std::fprintf(stderr, "http_bench: footprint bladed: %s\n", e.what());
     return 1;
   }
+  errors += rss_errors;
+  const double steal = blade::bench::steal_percent(steal_from, blade::bench::cpu_ticks_now());
 
   const double rate = median(h_rate), base_rate = median(b_rate);
   const double p50 = median(h_p50), p99 = median(h_p99);
+  const double rate_ratio = median(ratio);
+  const auto cpu = median_of(h_cpu);
   std::printf("\n  medians of %d rounds     %10s %10s %10s\n", rounds, "bladed", "baseline",
               "ratio");
-  std::printf("  pairs/s                  %10.0f %10.0f %9.2fx\n", rate, base_rate,
-              base_rate > 0 ? rate / base_rate : 0.0);
+  std::printf("  pairs/s                  %10.0f %10.0f %9.2fx (median of the rounds' ratios)\n",
+              rate, base_rate, rate_ratio);
   std::printf("  pair latency p50 (ms)    %10.3f %10.3f %9.2fx\n", p50, median(b_p50),
               median(b_p50) > 0 ? p50 / median(b_p50) : 0.0);
   std::printf("  pair latency p99 (ms)    %10.3f %10.3f %9.2fx\n", p99, median(b_p99),
               median(b_p99) > 0 ? p99 / median(b_p99) : 0.0);
-  std::printf("  bladed CPU per pair      %9.0f us (user+system, all its threads)\n",
-              median(h_cpu));
+  std::printf("  per pair, bladed (all its threads, counted over the measured window):\n");
+  print_per_pair("CPU (us, user+system)", cpu, "");
+  print_per_pair("write transactions", median_of(h_tx), "(metric absent)");
+  print_per_pair("SQL statements", median_of(h_stmt), "(metric absent)");
+  print_per_pair("mallocs", median_of(h_malloc), "(counter not loaded)");
+  print_per_pair("context switches", median_of(h_switch), "");
   std::printf("  errors                   %10ld\n", errors);
-  std::printf("  idle after load: RSS %.1f MiB, CPU %.2f%% over %.0f s\n", idle_rss, idle_cpu_pct,
-              kCpuWindow);
-  std::printf("  fresh idle with %zu built plugin file(s) (%d loaded): RSS %.1f MiB\n",
-              plugins.size(), fresh_plugins, fresh_rss);
+  std::printf("  steal over the whole run %9.1f%% of CPU time\n", steal);
   std::printf(
-      "  targets: >= %.0f pairs/s %s; p99 < %.0f ms %s; idle RSS < %.0f MiB %s "
-      "(after load) / %s (fresh); idle CPU ~0: %.2f%%\n",
-      kTargetPairsPerS, verdict(rate >= kTargetPairsPerS), kTargetP99Ms,
-      verdict(p99 < kTargetP99Ms), kTargetIdleRssMb, verdict(idle_rss < kTargetIdleRssMb),
-      verdict(fresh_rss < kTargetIdleRssMb), idle_cpu_pct);
+      "  idle after the load (%lld s): CPU %.2f%% over the last %.0f s, RSS %.1f MiB, WAL %.2f "
+      "MiB\n",
+      static_cast<long long>(kIdle.count()), idle_cpu_pct, idle_window_s, idle_rss, idle_wal);
+  std::printf(
+      "  every built plugin (%zu file(s)) + noop_a, %d loaded: fresh RSS %.1f MiB; after %ld "
+      "pairs (%ld errors) and %lld s idle: RSS %.1f MiB, WAL %.2f MiB\n",
+      built, loaded_plugins, fresh_rss, rss_pairs, rss_errors,
+      static_cast<long long>(kIdle.count()), loaded_rss, loaded_wal);
+  std::printf("  targets:\n");
+  std::printf("    >= %.0f pairs/s: %s\n", kTargetPairsPerS, verdict(rate >= kTargetPairsPerS));
+  std::printf("    >= %.1fx the bare baseline: %s\n", kTargetRatio,
+              verdict(rate_ratio >= kTargetRatio));
+  std::printf("    p99 per pair < %.0f ms: %s\n", kTargetP99Ms, verdict(p99 < kTargetP99Ms));
+  std::printf("    bladed CPU <= %.0f us/pair: %s\n", kTargetCpuUsPerPair,
+              cpu ? verdict(*cpu <= kTargetCpuUsPerPair) : "n/a");
+  std::printf("    fresh idle RSS with every plugin <= %.0f MiB: %s\n", kTargetFreshRssMb,
+              verdict(fresh_rss >= 0 && fresh_rss <= kTargetFreshRssMb));
+  std::printf("    RSS after %ld pairs and %lld s idle <= %.0f MiB: %s\n", rss_pairs,
+              static_cast<long long>(kIdle.count()), kTargetLoadedRssMb,
+              verdict(loaded_rss >= 0 && loaded_rss <= kTargetLoadedRssMb));
+  std::printf("    WAL at rest <= %.0f MiB: %s (after the rounds), %s (after %ld pairs)\n",
+              kTargetWalMb, verdict(idle_wal <= kTargetWalMb), verdict(loaded_wal <= kTargetWalMb),
+              rss_pairs);
   // Targets depend on the machine; wrong answers do not.
   return errors == 0 ? 0 : 1;
 }
