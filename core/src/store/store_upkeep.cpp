@@ -1,5 +1,8 @@
 #include "store_upkeep.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <string>
 
 #include "blade/core/model/error.hpp"
@@ -82,8 +85,10 @@ void StoreUpkeep::round() {
   if (!wrote && !store_.backlog.empty()) write_backlog();
   try {
     if (store_.db->wal_frames() >= kCheckpointFrames) {
+      presync_wal();
       store_.checkpoint(SQLITE_CHECKPOINT_PASSIVE);
     } else if (now - last_write_ >= kQuietBeforeTruncate) {
+      presync_wal();
       // The count read before the checkpoint: a write that slips in after
       // it leaves work for a later round.
       const std::uint64_t before = store_.db->transactions();
@@ -93,6 +98,20 @@ void StoreUpkeep::round() {
     // A later round tries again; the WAL only grows meanwhile.
     log::warn("WAL checkpoint failed", {{"error", e.what()}});
   }
+}
+
+// Commits in NORMAL mode never sync the WAL, so by checkpoint time it holds
+// megabytes of dirty pages, and the checkpoint's own sync of it runs under
+// the store's mutex with every request waiting (p99 125-370 ms measured).
+// Syncing here first, while writers go on, leaves that sync only what was
+// written since. A failure only means the checkpoint does the whole sync.
+void StoreUpkeep::presync_wal() {
+  if (!wal_fd_.valid()) {
+    const std::string wal = store_.db->file().string() + "-wal";
+    wal_fd_ = detail::UniqueFd(::open(wal.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!wal_fd_.valid()) return;
+  }
+  ::fdatasync(wal_fd_.get());
 }
 
 void StoreUpkeep::write_backlog() {

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <thread>
 
+#include "../external/child_process.hpp"  // UniqueFd
 #include "blade/core/store/store.hpp"
 
 namespace blade {
@@ -44,6 +45,8 @@ class StoreUpkeep {
   bool has_work() const;
   void round();
   void write_backlog();
+  // Flushes the WAL's dirty pages without the store's mutex (see round()).
+  void presync_wal();
 
   Store::Impl &store_;
   std::mutex mutex_;
@@ -56,6 +59,10 @@ class StoreUpkeep {
   std::uint64_t seen_transactions_ = 0;
   std::chrono::steady_clock::time_point last_write_{};
   std::atomic<std::uint64_t> truncated_at_{0};  // commit count at the last TRUNCATE
+  // The WAL opened read-only for fdatasync alone. Kept open for the store's
+  // life: SQLite takes no POSIX lock on the WAL (only on the database file),
+  // so this descriptor's close can drop none of its locks.
+  detail::UniqueFd wal_fd_;
   std::thread thread_;  // last: starts once everything it uses exists
 };
 
