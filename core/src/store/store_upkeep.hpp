@@ -21,10 +21,12 @@ namespace blade {
 
 class StoreUpkeep {
  public:
-  // 16 MiB of 4 KiB pages: under steady writes a checkpoint (two fsyncs,
-  // with every request waiting behind the store's mutex) comes a few times
-  // a second at most.
-  static constexpr int kCheckpointFrames = 4096;
+  // 4 MiB of 4 KiB pages. A checkpoint's syncs hold every request behind
+  // the store's mutex for as long as they take, which grows with the WAL:
+  // http_bench 6 1 on this 2-core machine, pair p99 (pairs/s) at 256, 512,
+  // 1024, 4096, 16384 frames: 12-13 ms (2,060-2,140), 15-16 (2,070-2,170),
+  // 15-17 (2,510-2,610), 65-72 (2,130-2,170), 28-30 (1,880-1,980).
+  static constexpr int kCheckpointFrames = 1024;
   static constexpr std::chrono::milliseconds kRound{100};
   static constexpr std::chrono::milliseconds kQuietBeforeTruncate{1000};
 
