@@ -10,8 +10,11 @@
 
 #include <sys/stat.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include <blade/plugin.hpp>
 #include <nlohmann/json.hpp>
@@ -20,14 +23,23 @@
 
 namespace blade::plugins {
 
-// Creates `dir` and its parents; `dir` itself private (0700) and durable
-// (as far as `survives` asks).
+// Creates `dir` and its missing parents, private (0700): a parent made with
+// the default mode would let anyone list what the private dirs under it are
+// named after (uids, container ids). Parents that exist are left as they
+// are. `dir` is durable as far as `survives` asks.
 inline void make_private_dir(const std::string &dir, Survives survives = Survives::PowerCut) {
-  std::error_code ec;
-  const bool created = std::filesystem::create_directories(dir, ec);
-  if (ec) throw sdk::FailedPrecondition("cannot create " + dir + ": " + ec.message());
+  std::vector<std::filesystem::path> missing;  // innermost first
+  for (std::filesystem::path p = dir; !p.empty() && !std::filesystem::exists(p);
+       p = p.parent_path()) {
+    missing.push_back(p);
+    if (p == p.parent_path()) break;
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (::mkdir(it->c_str(), 0700) != 0 && errno != EEXIST)
+      throw sdk::FailedPrecondition("cannot create " + it->string() + ": " + std::strerror(errno));
+  }
   ::chmod(dir.c_str(), 0700);
-  if (created && survives == Survives::PowerCut) sync_dir(directory_of(dir));
+  if (!missing.empty() && survives == Survives::PowerCut) sync_dir(directory_of(dir));
 }
 
 // Saves `record` ahead of a step: the local copy first (so it is never

@@ -2,6 +2,7 @@
 // ones used (an upgraded daemon must find the old records and claims), a
 // claim refuses another live owner by name, is taken over once the owner's
 // dir is gone (or the family's own rule says so), and finish leaves nothing.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -116,4 +117,18 @@ TEST_CASE("finish releases the claims, removes the dir, and is idempotent") {
   make_dir(drop, "u2");
   drop.finish("u2");
   CHECK_FALSE(fs::exists(drop.dir("u2")));
+}
+
+TEST_CASE("make_private_dir makes the parents it creates private too, and leaves existing ones") {
+  TempDir t;
+  ::chmod(t.path.c_str(), 0755);
+  const fs::path leaf = t.path / "containers" / "abc" / "state";
+  blade::plugins::make_private_dir(leaf.string());
+  const auto mode = [](const fs::path &p) { return fs::status(p).permissions() & fs::perms::all; };
+  CHECK(mode(leaf) == fs::perms::owner_all);
+  CHECK(mode(t.path / "containers") == fs::perms::owner_all);
+  CHECK(mode(t.path / "containers" / "abc") == fs::perms::owner_all);
+  CHECK((mode(t.path) & fs::perms::others_read) != fs::perms::none);  // existed: untouched
+  blade::plugins::make_private_dir(leaf.string());  // again: it exists, no error
+  CHECK(mode(leaf) == fs::perms::owner_all);
 }

@@ -1,16 +1,8 @@
 #include "auth.hpp"
 
+#include "header_value.hpp"
+
 namespace blade::server {
-
-namespace {
-
-// The first value of a header, as get_header_value reads it, without a copy.
-const std::string *header_value(const httplib::Request &req, const std::string &name) {
-  const auto found = req.headers.equal_range(name);
-  return found.first == found.second ? nullptr : &found.first->second;
-}
-
-}  // namespace
 
 std::optional<std::string_view> request_token(const httplib::Request &req) {
   static const std::string kApiToken = "X-Api-Token";

@@ -3,15 +3,15 @@
 #include <cctype>
 
 #include "blade/core/model/experiment.hpp"
+#include "header_value.hpp"
 
 namespace blade::server {
 
 std::string request_id_for(const httplib::Request &req) {
-  // The first of the header's values, as get_header_value reads it, without
-  // its copy.
-  const auto given = req.headers.equal_range("X-Request-Id");
-  if (given.first == given.second) return new_uid();
-  const std::string &id = given.first->second;
+  static const std::string kRequestId = "X-Request-Id";
+  const std::string *given = header_value(req, kRequestId);
+  if (!given) return new_uid();
+  const std::string &id = *given;
   if (id.empty() || id.size() > 64) return new_uid();
   for (char c : id) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-')

@@ -4,21 +4,18 @@
 #include <nlohmann/json.hpp>
 
 #include "blade/core/model/bounded_json.hpp"
+#include "blade/core/model/experiment.hpp"
 
 namespace blade::server {
 namespace {
-
-std::string dump(const nlohmann::json &value) {
-  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
 
 // The body as audit parameters: JSON as it came (bounded), else its size.
 // The parser only checks it (no document is built and dumped again per
 // request); it refuses bytes that are not UTF-8, so the text kept is valid
 // JSON as it stands, but for a byte order mark, which it skips too.
-void append_body(std::string &out, const httplib::Request &req) {
+void add_body(JsonObjectWriter &w, const httplib::Request &req) {
   if (req.body.empty()) {
-    out += "null";
+    w.raw("body", "null");
     return;
   }
   constexpr std::size_t kAuditBodyMax = 4096;
@@ -27,30 +24,24 @@ void append_body(std::string &out, const httplib::Request &req) {
     constexpr std::string_view kBom = "\xEF\xBB\xBF";
     std::string_view text = req.body;
     if (text.starts_with(kBom)) text.remove_prefix(kBom.size());
-    out += text;
+    w.raw("body", text);
     return;
   }
-  out += fmt::format("\"<{} bytes>\"", req.body.size());
+  w.string("body", fmt::format("<{} bytes>", req.body.size()));
 }
 
 }  // namespace
 
 std::string audit_params_json(const httplib::Request &req, const std::string &request_id) {
-  // Keys in the order a JSON object of them was dumped before (sorted).
-  std::string out = R"({"body":)";
-  append_body(out, req);
-  out += R"(,"query":)";
-  if (req.params.empty()) {
-    out += "{}";
-  } else {
-    nlohmann::json query = nlohmann::json::object();
-    for (const auto &[k, v] : req.params)
-      query[k] = v;
-    out += dump(query);
-  }
-  out += R"(,"request_id":)";
-  out += dump(request_id);
-  out += '}';
+  // Keys sorted, as a JSON object of them was dumped before; a repeated
+  // query parameter keeps its last value, as that object did.
+  FlagValues query;
+  for (const auto &[k, v] : req.params)
+    query[k] = v;
+  std::string out;
+  JsonObjectWriter w(out);
+  add_body(w, req);
+  w.flags("query", query).string("request_id", request_id).close();
   return out;
 }
 

@@ -17,9 +17,9 @@ namespace blade::server {
 nlohmann::json experiment_view(const Experiment &experiment, const LiveCounters &counters);
 
 // The success envelope with the experiment as data. `json` is the
-// experiment as the core serialized it once (to_json's text, may be null):
-// spliced in as it is unless live counters add a field to it, when the
-// view is built instead.
+// experiment as the core serialized it once (to_json_text, may be null: it
+// is then made here): spliced in as it is unless live counters add a field
+// to it, when the view is built instead.
 void send_experiment(httplib::Response &res, int status, const Experiment &experiment,
                      const std::string *json, const LiveCounters &counters);
 
