@@ -6,11 +6,12 @@
  * comes from glibc's allocator either way.
  *
  * The counts live in a file the benchmark creates and names in
- * BLADE_MALLOC_COUNT_FILE: kSlots 64-byte slots of one uint64 each. A thread
- * takes a slot of its own on its first allocation (threads beyond kSlots
- * share, still exactly, by atomic adds), so the count costs an uncontended
- * atomic add per call instead of a cache line bouncing between cores, which
- * would be the benchmark measuring the counter. The reader sums the slots.
+ * BLADE_MALLOC_COUNT_FILE: kMallocCountSlots 64-byte slots of one uint64 each
+ * (malloc_count_layout.h). A thread takes a slot of its own on its first
+ * allocation (threads beyond kMallocCountSlots share, still exactly, by
+ * atomic adds), so the count costs an uncontended atomic add per call
+ * instead of a cache line bouncing between cores, which would be the
+ * benchmark measuring the counter. The reader sums the slots.
  *
  * Only the process the benchmark started counts: the constructor removes
  * both variables from the environment, so programs it executes neither load
@@ -28,8 +29,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* The layout the reader (bench/malloc_counter.hpp) shares. */
-enum { kSlots = 1024, kSlotBytes = 64 };
+#include "malloc_count_layout.h" /* shared with the reader, malloc_counter.hpp */
 
 extern void *__libc_malloc(size_t size);
 extern void *__libc_calloc(size_t n, size_t size);
@@ -46,9 +46,10 @@ static void count(void) {
   char *base = slots;
   if (!base) return;
   if (!my_slot_plus_one)
-    my_slot_plus_one = atomic_fetch_add_explicit(&next_slot, 1, memory_order_relaxed) % kSlots + 1;
+    my_slot_plus_one =
+        atomic_fetch_add_explicit(&next_slot, 1, memory_order_relaxed) % kMallocCountSlots + 1;
   atomic_uint_least64_t *slot =
-      (atomic_uint_least64_t *)(base + (size_t)(my_slot_plus_one - 1) * kSlotBytes);
+      (atomic_uint_least64_t *)(base + (size_t)(my_slot_plus_one - 1) * kMallocCountSlotBytes);
   atomic_fetch_add_explicit(slot, 1, memory_order_relaxed);
 }
 
@@ -57,7 +58,8 @@ __attribute__((constructor)) static void map_counter_file(void) {
   if (!file) return;
   int fd = open(file, O_RDWR | O_CLOEXEC);
   if (fd >= 0) {
-    void *p = mmap(NULL, (size_t)kSlots * kSlotBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void *p = mmap(NULL, (size_t)kMallocCountSlots * kMallocCountSlotBytes, PROT_READ | PROT_WRITE,
+                   MAP_SHARED, fd, 0);
     close(fd);
     if (p != MAP_FAILED) slots = p;
   }

@@ -15,12 +15,14 @@
 #include <string>
 #include <vector>
 
+#include "malloc_count_layout.h"
+
 namespace blade::bench {
 
 class MallocCounter {
  public:
-  // The layout of malloc_count.c.
-  static constexpr std::size_t kSlots = 1024, kSlotBytes = 64;
+  // The layout malloc_count.c writes (malloc_count_layout.h).
+  static constexpr std::size_t kSlots = kMallocCountSlots, kSlotBytes = kMallocCountSlotBytes;
 
   // `file` is created (zeroed) here; it lives as long as the counter.
   explicit MallocCounter(std::filesystem::path file) : file_(std::move(file)) {

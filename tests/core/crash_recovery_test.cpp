@@ -9,11 +9,14 @@
 #include <doctest/doctest.h>
 #include <httplib.h>
 
+#include "../server/bladed_process.hpp"
 #include "../support/child_process.hpp"
 #include "engine.hpp"
 
 namespace fs = std::filesystem;
 using namespace blade;
+using blade::test::BladedOptions;
+using blade::test::BladedProcess;
 using blade::test::ChildProcess;
 using blade::test::eventually;
 using blade::test::TempDir;
@@ -79,44 +82,44 @@ struct Crashed {
   }
 };
 
-// A bladed over `dir` serving test plugin `plugin`, killed (SIGKILL) by
-// failpoint `failpoint` inside the create of `target` it is sent.
-void die_in_create(const TempDir &dir, const std::string &plugin, const std::string &target,
-                   const std::string &failpoint) {
-  fs::create_directories(dir / "plugins");
-  fs::copy_file(fs::path(BLADE_TEST_PLUGIN_DIR) / plugin, dir / "plugins" / plugin);
-  fs::permissions(dir / "plugins" / plugin, fs::perms(0755));
-  ChildProcess bladed({BLADE_BLADED_PATH, "--port", "0", "--port-file", (dir / "port").string(),
-                       "--sqlite-path", (dir / "blade.db").string(), "--plugin-dir",
-                       (dir / "plugins").string(), "--state-dir", (dir / "state").string()},
-                      {"BLADE_API_TOKEN=crash-test-token", "BLADE_FAILPOINTS=" + failpoint + "=kill"},
-                      (dir / "bladed.log").string());
-  REQUIRE(eventually([&] { return fs::exists(dir / "port"); }, std::chrono::seconds(20)));
-  int port = 0;
-  std::ifstream(dir / "port") >> port;
-  REQUIRE(port > 0);
-  httplib::Client c("127.0.0.1", port);
-  c.set_read_timeout(std::chrono::seconds(20));
-  const nlohmann::json body = {
-      {"target", target}, {"action", "noop"}, {"flags", {{"dir", dir.path().string()}}}};
-  auto r = c.Post("/v1/experiments", {{"X-Api-Token", "crash-test-token"}}, body.dump(),
-                  "application/json");
-  CHECK_FALSE(r);  // no answer: it died in the create
-  REQUIRE(bladed.exit_code(std::chrono::seconds(10)) == -SIGKILL);
+// A bladed serving only test plugin `plugin`, armed to be killed (SIGKILL)
+// by failpoint `failpoint`; its database is database(d).
+BladedOptions dying_at(const std::string &plugin, const std::string &failpoint) {
+  BladedOptions o = blade::test::with_test_plugins({plugin});
+  o.env = {"BLADE_FAILPOINTS=" + failpoint + "=kill"};
+  return o;
 }
 
-// `bladed recover` over `dir`; its exit code.
-int recover(const TempDir &dir) {
-  ChildProcess recover({BLADE_BLADED_PATH, "recover", "--sqlite-path", (dir / "blade.db").string(),
-                        "--plugin-dir", (dir / "plugins").string(), "--state-dir",
-                        (dir / "state").string()},
-                       {}, (dir / "recover.log").string());
+// Where bladed puts its database without --sqlite-path.
+fs::path database(const BladedProcess &d) {
+  return d.dir / "state" / "blade.db";
+}
+
+// Sends `d` (started with dying_at) a create of `target`, the test plugins'
+// flag dir being d's own dir (where they write destroy-calls), and checks
+// it died inside: no answer, then SIGKILL.
+void die_in_create(BladedProcess &d, const std::string &target) {
+  auto c = d.client();
+  c.set_read_timeout(std::chrono::seconds(20));
+  const nlohmann::json body = {
+      {"target", target}, {"action", "noop"}, {"flags", {{"dir", d.dir.path().string()}}}};
+  auto r = blade::test::post_json(c, "/v1/experiments", body);
+  CHECK_FALSE(r);  // no answer: it died in the create
+  REQUIRE(d.process->exit_code(std::chrono::seconds(10)) == -SIGKILL);
+}
+
+// `bladed recover` over the dirs and database of the dead `d`; its exit code.
+int recover(const BladedProcess &d) {
+  ChildProcess recover(
+      {BLADE_BLADED_PATH, "recover", "--sqlite-path", database(d).string(), "--plugin-dir",
+       (d.dir / "plugins").string(), "--state-dir", (d.dir / "state").string()},
+      {}, (d.dir / "recover.log").string());
   return recover.exit_code(std::chrono::seconds(20)).value_or(-1);
 }
 
 // The one experiment row a crash in a create left: created.
-Experiment only_created_row(const TempDir &dir) {
-  Store store(dir / "blade.db");
+Experiment only_created_row(const BladedProcess &d) {
+  Store store(database(d));
   auto page = store.list_experiments({});
   REQUIRE(page.items.size() == 1);
   CHECK(page.items[0].status == ExperimentStatus::Created);
@@ -126,38 +129,38 @@ Experiment only_created_row(const TempDir &dir) {
 }  // namespace
 
 TEST_CASE("a create whose plugin writes ahead leaves no row when the daemon dies before the call") {
-  TempDir dir{"blade-crash-ahead"};
-  die_in_create(dir, "noop_a.so", "noopa", "core.create.before_plugin");
+  BladedProcess d(dying_at("noop_a.so", "core.create.before_plugin"));
+  die_in_create(d, "noopa");
   {
-    Store store(dir / "blade.db");
+    Store store(database(d));
     CHECK(store.list_experiments({}).total == 0);  // nothing stored, nothing to undo
   }
-  CHECK(recover(dir) == 0);
-  Store store(dir / "blade.db");
+  CHECK(recover(d) == 0);
+  Store store(database(d));
   CHECK(store.list_experiments({}).total == 0);
-  CHECK_FALSE(fs::exists(dir / "destroy-calls"));  // recovery had nothing to call
+  CHECK_FALSE(fs::exists(d.dir / "destroy-calls"));  // recovery had nothing to call
 }
 
 TEST_CASE("a plugin without the promise still has its created row rolled back after the crash") {
-  TempDir dir{"blade-crash-staged"};
-  die_in_create(dir, "noop_staged.so", "noopstaged", "core.create.before_plugin");
-  const std::string uid = only_created_row(dir).uid;
-  CHECK(recover(dir) == 0);
-  Store store(dir / "blade.db");
+  BladedProcess d(dying_at("noop_staged.so", "core.create.before_plugin"));
+  die_in_create(d, "noopstaged");
+  const std::string uid = only_created_row(d).uid;
+  CHECK(recover(d) == 0);
+  Store store(database(d));
   CHECK(store.get_experiment(uid)->status == ExperimentStatus::Destroyed);
-  CHECK(lines(dir / "destroy-calls") == std::vector<std::string>{uid});
+  CHECK(lines(d.dir / "destroy-calls") == std::vector<std::string>{uid});
 }
 
 TEST_CASE("a writes-ahead create's first record stores its row; recovery destroys it with it") {
-  TempDir dir{"blade-crash-record"};
   // Dies after the plugin returned: its save_restore inserted the row, the
   // final write never came.
-  die_in_create(dir, "write_ahead.so", "writeahead", "core.create.after_plugin");
-  const Experiment row = only_created_row(dir);
+  BladedProcess d(dying_at("write_ahead.so", "core.create.after_plugin"));
+  die_in_create(d, "writeahead");
+  const Experiment row = only_created_row(d);
   CHECK(row.restore_json == R"({"step":1})");
   const std::string uid = row.uid;
-  CHECK(recover(dir) == 0);
-  Store store(dir / "blade.db");
+  CHECK(recover(d) == 0);
+  Store store(database(d));
   auto e = store.get_experiment(uid);
   REQUIRE(e);
   CHECK(e->status == ExperimentStatus::Destroyed);
@@ -165,7 +168,7 @@ TEST_CASE("a writes-ahead create's first record stores its row; recovery destroy
   auto report = nlohmann::json::parse(e->destroy_result_json);
   CHECK(report["uid"] == uid);
   CHECK(report["had_restore"] == true);
-  CHECK(lines(dir / "destroy-calls") == std::vector<std::string>{uid});
+  CHECK(lines(d.dir / "destroy-calls") == std::vector<std::string>{uid});
 }
 
 TEST_CASE("after a SIGKILL, the next bladed start rolls back the faults before serving") {

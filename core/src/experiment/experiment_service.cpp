@@ -157,14 +157,17 @@ JsonText json_text_of(const Experiment &e) {
 void ExperimentService::audit(const Caller &caller, const std::string &action,
                               const std::string &subject, std::string params_json,
                               const std::string &outcome) {
-  AuditEntry a = audit_entry(caller, action, subject, std::move(params_json), outcome);
+  append_audit(audit_entry(caller, action, subject, std::move(params_json), outcome));
+}
+
+void ExperimentService::append_audit(const AuditEntry &a) {
   try {
     store_.append_audit(a);
   } catch (const Error &e) {
     // The fault's own state is already persisted; a lost audit line is
     // logged loudly rather than undoing the experiment.
     log::error("audit write failed",
-               {{"action", action}, {"subject", subject}, {"error", e.what()}});
+               {{"action", a.action}, {"subject", a.subject}, {"error", e.what()}});
   }
 }
 
@@ -425,17 +428,7 @@ ExperimentService::RunResult ExperimentService::run_create(Experiment e, const C
   RunResult result;
   if (refusal_leaves_nothing && outcome.status == BLADE_STATUS_INVALID_ARGUMENT &&
       outcome.restore_json.empty()) {
-    bool gone = false;
-    if (has_row) {
-      gone = forget_refused(e, caller, audit_action, outcome.message);
-    } else {
-      // Nothing was stored and nobody heard of it: only the audit line is left.
-      forget_active(uid);
-      audit(caller, audit_action, uid, audit_params(e),
-            outcome_text(ErrorCode::InvalidArgument, outcome.message) + " (not stored)");
-      gone = true;
-    }
-    if (gone) {
+    if (forget_refused(e, caller, audit_action, outcome.message, has_row)) {
       result.code = ErrorCode::InvalidArgument;
       result.message = outcome.message;
       result.forgotten = true;
@@ -501,7 +494,7 @@ ExperimentService::RunResult ExperimentService::run_create(Experiment e, const C
         e.finished_at = now();
         AuditEntry failed = audit_entry(caller, audit_action, uid, audit_params(e),
                                         outcome_text(store_error.code(), why));
-        retry_store_write(e, failed, 0);
+        retry_store_write(e, failed, has_row ? RowWrite::Update : RowWrite::Insert, 0);
       } else if (!has_row) {
         // No row would lead recovery to the fault: written as destroying
         // once the store takes writes again, then destroyed by retries.
@@ -509,7 +502,7 @@ ExperimentService::RunResult ExperimentService::run_create(Experiment e, const C
         e.error = fmt::format("{}; the rollback failed: {}", why, undo.message);
         AuditEntry failed = audit_entry(caller, audit_action, uid, audit_params(e),
                                         outcome_text(store_error.code(), e.error));
-        retry_store_write(e, failed, 0);
+        retry_store_write(e, failed, RowWrite::Insert, 0);
       }
       throw Error(store_error.code(), why);
     }
@@ -525,10 +518,17 @@ ExperimentService::RunResult ExperimentService::run_create(Experiment e, const C
 }
 
 bool ExperimentService::forget_refused(const Experiment &e, const Caller &caller,
-                                       const std::string &audit_action,
-                                       const std::string &message) {
+                                       const std::string &audit_action, const std::string &message,
+                                       bool has_row) {
   AuditEntry a = audit_entry(caller, audit_action, e.uid, audit_params(e),
                              outcome_text(ErrorCode::InvalidArgument, message) + " (not stored)");
+  if (!has_row) {
+    // Nothing was stored and nobody heard of it (no event announced it
+    // created): only the audit line is left, and no end to announce.
+    forget_active(e.uid);
+    append_audit(a);
+    return true;
+  }
   try {
     store_.forget_refused_experiment(e.uid, a);
   } catch (const Error &err) {
@@ -697,32 +697,46 @@ void ExperimentService::store_write_failed(const Experiment &e, const AuditEntry
   // recovers. Until then a restart would destroy it again: harmless, as
   // destroy is idempotent.
   events_.publish("experiment", json_text_of(e));
-  retry_store_write(e, audit, 0);
+  retry_store_write(e, audit, RowWrite::Update, 0);
 }
 
-void ExperimentService::retry_store_write(Experiment e, AuditEntry audit, int attempt) {
+void ExperimentService::retry_store_write(Experiment e, AuditEntry audit, RowWrite write,
+                                          int attempt) {
   if (stopping_) return;
   const auto backoff = retry_delay(attempt);
   std::string uid = e.uid;
-  scheduler_.schedule(uid, steady_clock::now() + backoff,
-                      [this, e = std::move(e), audit = std::move(audit), attempt]() mutable {
-                        try {
-                          e.updated_at = now();
-                          try {
-                            store_.update_experiment(e, &audit);
-                          } catch (const Error &err) {
-                            // A create whose executor writes ahead had no row.
-                            if (err.code() != ErrorCode::NotFound) throw;
-                            store_.insert_experiment(e, &audit);
-                          }
-                        } catch (const Error &) {
-                          retry_store_write(std::move(e), std::move(audit), attempt + 1);
-                          return;
-                        }
-                        remember(e);
-                        if (e.status == ExperimentStatus::Destroying)
-                          schedule_destroy_retry(e.uid, 0);
-                      });
+  scheduler_.schedule(
+      uid, steady_clock::now() + backoff,
+      [this, e = std::move(e), audit = std::move(audit), write, attempt]() mutable {
+        try {
+          e.updated_at = now();
+          // The write the caller named, as it knew the row when the write
+          // failed. Should the store say otherwise (an earlier attempt whose
+          // commit landed although it reported failure, say), the other
+          // write, and that one from then on.
+          try {
+            if (write == RowWrite::Insert)
+              store_.insert_experiment(e, &audit);
+            else
+              store_.update_experiment(e, &audit);
+          } catch (const Error &err) {
+            if (write == RowWrite::Insert && err.code() == ErrorCode::AlreadyExists) {
+              write = RowWrite::Update;
+              store_.update_experiment(e, &audit);
+            } else if (write == RowWrite::Update && err.code() == ErrorCode::NotFound) {
+              write = RowWrite::Insert;
+              store_.insert_experiment(e, &audit);
+            } else {
+              throw;
+            }
+          }
+        } catch (const Error &) {
+          retry_store_write(std::move(e), std::move(audit), write, attempt + 1);
+          return;
+        }
+        remember(e);
+        if (e.status == ExperimentStatus::Destroying) schedule_destroy_retry(e.uid, 0);
+      });
 }
 
 Experiment ExperimentService::get(const std::string &uid) const {

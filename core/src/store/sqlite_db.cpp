@@ -190,12 +190,9 @@ StatementUse::~StatementUse() {
 
 // ---- Connection ----
 
-Connection::Connection(const std::filesystem::path &file, OpenMode mode,
-                       std::chrono::milliseconds busy_timeout)
+Connection::Connection(const std::filesystem::path &file, std::chrono::milliseconds busy_timeout)
     : file_(file), busy_timeout_(busy_timeout) {
-  const int flags = SQLITE_OPEN_NOMUTEX |
-                    (mode == OpenMode::ReadOnly ? SQLITE_OPEN_READONLY
-                                                : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  const int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
   const int rc = sqlite3_open_v2(file_.c_str(), &db_, flags, nullptr);
   if (rc != SQLITE_OK) {
     // Build the message while db_ still holds the reason, then release it.
@@ -204,6 +201,12 @@ Connection::Connection(const std::filesystem::path &file, OpenMode mode,
     db_ = nullptr;
     throw error;
   }
+  // SQLite's own name for the log (it resolves symlinks in the file's
+  // name), so a descriptor opened by this name is the file it writes.
+  if (const char *wal = sqlite3_filename_wal(sqlite3_db_filename(db_, "main")); wal && *wal)
+    wal_file_ = wal;
+  else
+    wal_file_ = file_.string() + "-wal";
   // Extended codes tell a UNIQUE violation from other constraint failures.
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout_.count()));
@@ -290,16 +293,6 @@ bool Connection::in_transaction() const {
   return sqlite3_get_autocommit(db_) == 0;
 }
 
-void Connection::sync_wal() {
-  sqlite3_file *wal = nullptr;
-  int rc = sqlite3_file_control(db_, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
-  if (rc != SQLITE_OK) fail(rc, "finding the WAL to sync it");
-  // No WAL open (nothing written yet) leaves nothing to sync.
-  if (!wal || !wal->pMethods) return;
-  rc = wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
-  if (rc != SQLITE_OK) fail(rc, "syncing the WAL");
-}
-
 bool Connection::checkpoint(int mode) {
   int frames = 0, moved = 0;
   const int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, mode, &frames, &moved);
@@ -315,9 +308,8 @@ void Connection::fail(int rc, std::string_view doing) const {
 
 // ---- Transaction ----
 
-Transaction::Transaction(Connection &connection, Mode mode)
-    : connection_(connection), writes_(mode == Mode::Immediate) {
-  connection_.prepare(mode == Mode::Immediate ? "BEGIN IMMEDIATE" : "BEGIN")->run();
+Transaction::Transaction(Connection &connection) : connection_(connection) {
+  connection_.prepare("BEGIN IMMEDIATE")->run();
 }
 
 Transaction::~Transaction() {
@@ -334,7 +326,7 @@ Transaction::~Transaction() {
 void Transaction::commit() {
   connection_.prepare("COMMIT")->run();
   open_ = false;
-  if (writes_) connection_.transactions_.fetch_add(1, std::memory_order_relaxed);
+  connection_.transactions_.fetch_add(1, std::memory_order_relaxed);
 }
 
 }  // namespace blade::sqlite

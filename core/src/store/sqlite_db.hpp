@@ -82,21 +82,22 @@ class StatementUse {
   Statement &statement_;
 };
 
-enum class OpenMode { ReadWrite, ReadOnly };
-
 // One sqlite3 connection and its cache of prepared statements.
 class Connection {
  public:
-  // ReadWrite creates the file if it is missing; ReadOnly never writes.
+  // Opens for reading and writing, creating the file if it is missing.
   // `file` is used as given in messages and must be absolute, so that a
   // name starting with "file:" is never taken for a URI.
-  Connection(const std::filesystem::path &file, OpenMode mode,
-             std::chrono::milliseconds busy_timeout);
+  Connection(const std::filesystem::path &file, std::chrono::milliseconds busy_timeout);
   ~Connection();
   Connection(const Connection &) = delete;
   Connection &operator=(const Connection &) = delete;
 
   const std::filesystem::path &file() const { return file_; }
+  // The write-ahead log's name as SQLite forms it (next to the file a
+  // symlink names, not next to the link). Fixed at open, so readable from
+  // any thread.
+  const std::filesystem::path &wal_file() const { return wal_file_; }
   std::chrono::milliseconds busy_timeout() const { return busy_timeout_; }
   // True when SQLite opened the file read-only although we asked to write
   // (it silently falls back when the OS refuses write access).
@@ -118,10 +119,6 @@ class Connection {
   std::int64_t last_insert_rowid() const;
   bool in_transaction() const;
 
-  // fsyncs the write-ahead log as synchronous=FULL would at a commit, for
-  // the one commit that must survive a power cut, without switching the
-  // connection's mode (two more statements) around it.
-  void sync_wal();
   // Frames in the WAL after the last commit (0 after a checkpoint that
   // emptied it). Readable from any thread.
   int wal_frames() const { return wal_frames_.load(std::memory_order_relaxed); }
@@ -144,6 +141,7 @@ class Connection {
   static int on_wal_commit(void *self, sqlite3 *db, const char *name, int frames);
 
   std::filesystem::path file_;
+  std::filesystem::path wal_file_;
   std::chrono::milliseconds busy_timeout_;
   sqlite3 *db_ = nullptr;
   // Statements must be finalized before the connection closes; the
@@ -155,15 +153,15 @@ class Connection {
   std::atomic<std::uint64_t> rows_written_{0};
 };
 
-// BEGIN ... COMMIT; rolls back unless committed, so an exception in the
-// middle of a multi-statement change leaves nothing half-written.
+// BEGIN IMMEDIATE ... COMMIT; rolls back unless committed, so an exception
+// in the middle of a multi-statement change leaves nothing half-written.
+// IMMEDIATE takes the write lock up front, so BUSY surfaces at BEGIN rather
+// than halfway through. Every transaction the store opens writes (reads
+// are single statements under the store's mutex), so there is no other
+// kind, and each commit counts in transactions().
 class Transaction {
  public:
-  enum class Mode {
-    Deferred,   // a read snapshot, for consistent multi-query reads
-    Immediate,  // takes the write lock up front, so BUSY surfaces at BEGIN
-  };
-  Transaction(Connection &connection, Mode mode);
+  explicit Transaction(Connection &connection);
   ~Transaction();
   Transaction(const Transaction &) = delete;
   Transaction &operator=(const Transaction &) = delete;
@@ -172,7 +170,6 @@ class Transaction {
 
  private:
   Connection &connection_;
-  bool writes_;  // counted in transactions() when committed
   bool open_ = true;
 };
 

@@ -30,7 +30,6 @@ namespace blade {
 namespace {
 
 using sqlite::Connection;
-using sqlite::OpenMode;
 using sqlite::Statement;
 using sqlite::Transaction;
 using store_rows::from_ms;
@@ -274,6 +273,11 @@ std::vector<Experiment> read_experiments(Statement &s, const std::filesystem::pa
   return out;
 }
 
+int filters_given(const ExperimentFilter &filter) {
+  return int{filter.status.has_value()} + int{filter.target.has_value()} +
+         int{filter.action.has_value()} + int{filter.scope.has_value()};
+}
+
 // ---- preparations ----
 
 constexpr std::string_view kPreparationColumns =
@@ -427,7 +431,7 @@ void check_integrity(Connection &c) {
 int migrate(Connection &c) {
   const auto migrations = store_schema::migrations();
   for (;;) {
-    Transaction transaction(c, Transaction::Mode::Immediate);
+    Transaction transaction(c);
     // Read again under the write lock: another bladed opening the same new
     // file may have migrated it meanwhile.
     const std::int64_t version = user_version(c);
@@ -449,7 +453,7 @@ std::unique_ptr<Connection> open_writer(const std::filesystem::path &file,
                                         std::chrono::milliseconds busy_timeout) {
   check_directory(file);
   check_can_create(file);
-  auto writer = std::make_unique<Connection>(file, OpenMode::ReadWrite, busy_timeout);
+  auto writer = std::make_unique<Connection>(file, busy_timeout);
   check_writable(*writer);
   // Before the first access to the file, so that the WAL index lives in
   // this process's heap (no -shm file, no lock call per transaction) and the
@@ -486,8 +490,39 @@ Store::Impl::~Impl() {
   }
 }
 
-Store::Impl::Write::Write(Impl &impl)
-    : impl_(impl), transaction_(*impl.db, Transaction::Mode::Immediate) {}
+void Store::Impl::sync_wal_file() {
+  const std::filesystem::path &wal = db->wal_file();  // fixed at open: no mutex needed
+  const auto fail = [&](std::string_view doing) {
+    throw Error(ErrorCode::Unavailable, fmt::format("database {}: {} {}: {}", db->file().string(),
+                                                    doing, wal.string(), std::strerror(errno)));
+  };
+  int fd = -1;
+  {
+    std::lock_guard lock(wal_mutex);
+    if (!wal_fd.valid()) {
+      detail::UniqueFd opened(::open(wal.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!opened.valid()) fail("cannot open the WAL");
+      // SQLite fsyncs a new log's directory at the log's first sync, which
+      // in NORMAL mode is the first checkpoint's; a commit synced here
+      // before that needs the name on disk as much as the data. Best effort
+      // as in SQLite: a directory that cannot be synced leaves the data
+      // synced still.
+      const std::filesystem::path dir = wal.parent_path();
+      detail::UniqueFd dir_fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!dir_fd.valid() || ::fsync(dir_fd.get()) != 0)
+        log::warn("syncing the WAL's directory failed",
+                  {{"directory", dir.string()}, {"error", std::strerror(errno)}});
+      wal_fd = std::move(opened);
+    }
+    fd = wal_fd.get();
+  }
+  // Outside wal_mutex: a save_restore_record need not wait for the
+  // upkeep's larger sync to finish before its own starts (the kernel
+  // writes each dirty page once either way).
+  if (::fdatasync(fd) != 0) fail("cannot sync the WAL");
+}
+
+Store::Impl::Write::Write(Impl &impl) : impl_(impl), transaction_(*impl.db) {}
 
 Store::Impl::Write::~Write() {
   if (!committed_) impl_.counts.rollback();
@@ -579,9 +614,10 @@ void Store::save_restore_record(const Experiment &e, const std::string &restore_
   // The step this record covers runs as soon as this returns, so the
   // commit is fsynced (as synchronous=FULL would) rather than left to the
   // next checkpoint: the record then survives a power cut as well as a
-  // crash of bladed. Outside write(): a later commit only adds to the log,
-  // so syncing it after the mutex was let go still covers this one.
-  impl_->read([](Connection &c) { c.sync_wal(); });
+  // crash of bladed. Outside the store's mutex (see sync_wal_file): a
+  // later commit only adds to the log, so syncing after the mutex was let
+  // go still covers this one, and other requests do not wait on the disk.
+  impl_->sync_wal_file();
 }
 
 void Store::update_experiment(const Experiment &e, const AuditEntry *audit) {
@@ -666,23 +702,28 @@ Page<Experiment> Store::list_experiments(const ExperimentFilter &filter) const {
     // Of several filters, the one fewest rows match walks its index (in
     // list order, so LIMIT ends the scan) and the others are checked on
     // the way: SQLite, without statistics of each value, would pick any.
-    // The counts say which exactly.
-    const std::optional<std::string> none;
-    std::int64_t fewest = INT64_MAX;
-    const auto consider = [&](std::string_view index, bool given, std::int64_t rows) {
-      if (given && rows < fewest) {
-        fewest = rows;
-        query.index = index;
-      }
-    };
-    consider("experiments_by_status", filter.status.has_value(),
-             counts.matching(filter.status, none, none, none));
-    consider("experiments_by_target", filter.target.has_value(),
-             counts.matching(std::nullopt, none, filter.target, none));
-    consider("experiments_by_action", filter.action.has_value(),
-             counts.matching(std::nullopt, none, none, filter.action));
-    consider("experiments_by_scope", filter.scope.has_value(),
-             counts.matching(std::nullopt, filter.scope, none, none));
+    // The counts say which exactly. Each count walks the in-memory counts
+    // under the mutex, so only the filters given are counted, and only
+    // when there is a choice: one filter has one index to walk, which
+    // SQLite finds by itself.
+    if (filters_given(filter) >= 2) {
+      const std::optional<std::string> none;
+      std::int64_t fewest = INT64_MAX;
+      const auto consider = [&](std::string_view index, std::int64_t rows) {
+        if (rows < fewest) {
+          fewest = rows;
+          query.index = index;
+        }
+      };
+      if (filter.status)
+        consider("experiments_by_status", counts.matching(filter.status, none, none, none));
+      if (filter.target)
+        consider("experiments_by_target", counts.matching(std::nullopt, none, filter.target, none));
+      if (filter.action)
+        consider("experiments_by_action", counts.matching(std::nullopt, none, none, filter.action));
+      if (filter.scope)
+        consider("experiments_by_scope", counts.matching(std::nullopt, filter.scope, none, none));
+    }
     return read_page<Experiment>(c, query, total,
                                  [&](const Statement &s) { return read_experiment(s, c.file()); });
   });
@@ -828,14 +869,6 @@ StoreStats Store::stats() const {
 
 std::int64_t Store::append_audit(const AuditEntry &entry) {
   return impl_->write([&](Connection &c) { return insert_audit(c, entry); });
-}
-
-void Store::append_audit(const std::vector<AuditEntry> &entries) {
-  if (entries.empty()) return;
-  impl_->write([&](Connection &c) {
-    for (const auto &entry : entries)
-      insert_audit(c, entry);
-  });
 }
 
 std::vector<AuditEntry> Store::list_audit(std::int64_t limit, std::int64_t offset) const {

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <type_traits>
 
+#include "../external/child_process.hpp"  // UniqueFd
 #include "audit_backlog.hpp"
 #include "blade/core/store/store.hpp"
 #include "experiment_counts.hpp"
@@ -60,6 +61,15 @@ struct Store::Impl {
     return db->checkpoint(mode);
   }
 
+  // fdatasyncs the write-ahead log through a read-only descriptor of its
+  // own, WITHOUT `mutex`: a sync of megabytes would otherwise hold every
+  // request behind it, and a commit made after the mutex was let go only
+  // adds to the log, so a sync that starts after a commit covers it.
+  // Error(Unavailable) when the log cannot be opened or synced. The first
+  // call also fsyncs the log's directory, once, as SQLite's own first sync
+  // of a new log does, so the log's name survives a power cut as well.
+  void sync_wal_file();
+
   // The open write transaction of write().
   class Write {
    public:
@@ -81,6 +91,14 @@ struct Store::Impl {
   int version = 0;
   ExperimentCounts counts;  // guarded by mutex
   AuditBacklog backlog;     // locks itself
+  // The WAL opened read-only for fdatasync alone (sync_wal_file), opened on
+  // first use and kept for the store's life: SQLite takes no POSIX lock on
+  // the WAL (only on the database file), so this descriptor's close can
+  // drop none of its locks. wal_mutex guards the opening only; once valid
+  // the descriptor never changes until the store closes, so it is used
+  // after the mutex was let go.
+  std::mutex wal_mutex;
+  detail::UniqueFd wal_fd;              // guarded by wal_mutex
   std::unique_ptr<StoreUpkeep> upkeep;  // last: its thread uses all of the above
 };
 

@@ -1,8 +1,5 @@
 #include "store_upkeep.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <string>
 
 #include "blade/core/model/error.hpp"
@@ -106,12 +103,12 @@ void StoreUpkeep::round() {
 // Syncing here first, while writers go on, leaves that sync only what was
 // written since. A failure only means the checkpoint does the whole sync.
 void StoreUpkeep::presync_wal() {
-  if (!wal_fd_.valid()) {
-    const std::string wal = store_.db->file().string() + "-wal";
-    wal_fd_ = detail::UniqueFd(::open(wal.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!wal_fd_.valid()) return;
+  try {
+    store_.sync_wal_file();
+  } catch (const Error &) {
+    // Not even logged: the checkpoint that follows syncs the WAL itself,
+    // and reports its own failure.
   }
-  ::fdatasync(wal_fd_.get());
 }
 
 void StoreUpkeep::write_backlog() {

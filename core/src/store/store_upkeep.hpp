@@ -14,7 +14,6 @@
 #include <mutex>
 #include <thread>
 
-#include "../external/child_process.hpp"  // UniqueFd
 #include "blade/core/store/store.hpp"
 
 namespace blade {
@@ -61,10 +60,6 @@ class StoreUpkeep {
   std::uint64_t seen_transactions_ = 0;
   std::chrono::steady_clock::time_point last_write_{};
   std::atomic<std::uint64_t> truncated_at_{0};  // commit count at the last TRUNCATE
-  // The WAL opened read-only for fdatasync alone. Kept open for the store's
-  // life: SQLite takes no POSIX lock on the WAL (only on the database file),
-  // so this descriptor's close can drop none of its locks.
-  detail::UniqueFd wal_fd_;
   std::thread thread_;  // last: starts once everything it uses exists
 };
 

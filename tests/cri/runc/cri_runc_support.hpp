@@ -122,6 +122,18 @@ inline std::string listing(const std::filesystem::path &p) {
   return out;
 }
 
+// What a destroy must leave of a fault whose state is named by `text` (an
+// experiment uid, a container id): no helper of `d`, and no path under its
+// state dir holding `text`. Each leftover path is its own failure, listed,
+// so a failure shows what stayed. Only for faults that do write such paths
+// while they run (their record, claims, backups): for the others the
+// listing could not fail, and a plain CHECK(no_helper_left(d)) says all.
+inline void check_nothing_left(const BladedProcess &d, const std::string &text) {
+  CHECK(no_helper_left(d));
+  for (const auto &p : state_paths_named(d, text))
+    FAIL_CHECK("left in the state dir: " << listing(p));
+}
+
 // A TCP listener on the host's 127.0.0.1, on a port the kernel picks
 // (the sockets of tests/network/traffic.hpp).
 class HostListener {

@@ -48,9 +48,7 @@ TEST_CASE("destroy after the container was deleted is 200 and says so") {
     for (const auto &p : cgroups)
       CHECK_MESSAGE(!fs::exists(p), p);
     check_deleted_answer(destroy(c, a.uid()));
-    CHECK(no_helper_left(d));
-    for (const auto &p : state_paths_named(d, ctr.id()))
-      FAIL_CHECK("left in the state dir: " << listing(p));
+    check_nothing_left(d, ctr.id());
     CHECK(destroy(c, a.uid()).status == 200);  // twice is still success
   }
   SUBCASE("cpu fullload (the helper in the container's cgroup)") {
@@ -63,9 +61,7 @@ TEST_CASE("destroy after the container was deleted is 200 and says so") {
     for (const auto &p : cgroups)
       CHECK_MESSAGE(eventually([&] { return !fs::exists(p); }), p);
     check_deleted_answer(destroy(c, a.uid()));
-    CHECK(no_helper_left(d));
-    for (const auto &p : state_paths_named(d, ctr.id()))
-      FAIL_CHECK("left in the state dir: " << listing(p));
+    check_nothing_left(d, ctr.id());
   }
   CHECK_FALSE(has_blade_table(host_nft_tables()));
 }

@@ -63,6 +63,5 @@ TEST_CASE("file delete in a container: gone inside only, back after destroy") {
   CHECK(seen(inside) == before);
   CHECK(ctr.exec({"/bin/cat", path.string()}).output == "inside the container\n");
   CHECK(seen(path) == host_before);
-  CHECK(no_helper_left(d));
-  CHECK(state_paths_named(d, a.uid()).empty());  // no backup left
+  check_nothing_left(d, a.uid());  // no helper, no backup left
 }

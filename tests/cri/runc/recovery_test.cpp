@@ -48,9 +48,8 @@ TEST_CASE("bladed SIGKILLed with a file delete and a cpu load in a container: ro
   auto c2 = d.client();
   for (const auto &uid : {del.uid(), load.uid()})
     CHECK(wait_destroyed(c2, uid, 10s) == "destroyed");
-  CHECK(no_helper_left(d));
+  check_nothing_left(d, del.uid());  // no helper, no backup of the delete
   CHECK(cores_used(ctr, 1s) < 0.05);
-  CHECK(state_paths_named(d, del.uid()).empty());
   CHECK_FALSE(has_blade_table(host_nft_tables()));
   d.process->signal(SIGTERM);
   CHECK(d.process->exit_code(10s) == 0);
@@ -79,7 +78,7 @@ TEST_CASE("a helper killed under a live bladed: a file delete stays to be undone
     const auto gone = destroy(c, a.uid());
     CHECK_MESSAGE(gone.status == 200, gone.body.dump());
     CHECK(read_text(inside) == TwinContainer::kInside);
-    CHECK(state_paths_named(d, a.uid()).empty());
+    check_nothing_left(d, a.uid());  // the restore's helper too
   }
   SUBCASE("cpu fullload: the load lived in its helper; the experiment ends saying so") {
     const auto a = create_in(c, ctr, "cpu", "fullload", {{"cpu-percent", "100"}});

@@ -187,18 +187,22 @@ class ExperimentService {
   RunResult run_destroy(const std::string &uid, const Caller &caller, bool force, int attempt,
                         const std::string &audit_action, bool recovering = false,
                         bool direct = false);
-  // Removes the row of a create refused before any step, with its audit
-  // line, and announces its end; false (the row stays) if it cannot.
+  // Forgets a create refused before any step, leaving its audit line.
+  // `has_row`: its row was stored (and announced created), so the row is
+  // removed with the audit line and its end announced; false (the row
+  // stays) if it cannot. Without a row only the audit line is written
+  // and nothing is announced; always true.
   bool forget_refused(const Experiment &e, const Caller &caller, const std::string &audit_action,
-                      const std::string &message);
+                      const std::string &message, bool has_row);
   void schedule_destroy_retry(const std::string &uid, int attempt);
   // The wait before retry `attempt` (0-based): doubling up to the max.
   std::chrono::milliseconds retry_delay(int attempt) const;
   // A destroyed experiment's row could not be written: announce, retry.
   void store_write_failed(const Experiment &e, const AuditEntry &audit, const Error &err);
-  // Writes `e` (inserting the row if there is none) once the store takes
-  // writes again; a destroying experiment then gets its destroy retried.
-  void retry_store_write(Experiment e, AuditEntry audit, int attempt);
+  // Writes `e` once the store takes writes again, as `write` says: the
+  // caller knows whether the row exists. A destroying experiment then gets
+  // its destroy retried.
+  void retry_store_write(Experiment e, AuditEntry audit, RowWrite write, int attempt);
   void quarantine(Experiment &e, const std::string &why);
   RecoveryReport roll_back(const std::vector<Experiment> &experiments,
                            const std::string &audit_action, bool recovering);
@@ -214,6 +218,8 @@ class ExperimentService {
   void arm_deadline(const Experiment &e);
   void audit(const Caller &caller, const std::string &action, const std::string &subject,
              std::string params_json, const std::string &outcome);
+  // Writes one audit line on its own; a failure is logged, not thrown.
+  void append_audit(const AuditEntry &a);
   // The active map: `e` as just stored (dropped once terminal), or as a
   // create in flight that has no row yet.
   void remember(const Experiment &e);

@@ -164,8 +164,6 @@ class Store {
 
   // Returns the entry's id.
   std::int64_t append_audit(const AuditEntry &entry);
-  // All in one transaction: all or none.
-  void append_audit(const std::vector<AuditEntry> &entries);
   // Newest first.
   std::vector<AuditEntry> list_audit(std::int64_t limit, std::int64_t offset = 0) const;
 
