@@ -542,7 +542,16 @@ void Store::Impl::Write::commit() {
   impl_.counts.commit();
   impl_.backlog.finished(lines.size());
   if (!impl_.upkeep) return;
-  if (impl_.db->wal_frames() >= StoreUpkeep::kCheckpointFrames)
+  const int frames = impl_.db->wal_frames();
+  if (frames >= StoreUpkeep::kWriterCheckpointFrames) {
+    // Committed already: a failed checkpoint leaves the work to upkeep.
+    try {
+      impl_.db->checkpoint(SQLITE_CHECKPOINT_PASSIVE);
+    } catch (const Error &e) {
+      log::warn("WAL checkpoint failed", {{"error", e.what()}});
+    }
+  }
+  if (frames >= StoreUpkeep::kCheckpointFrames)
     impl_.upkeep->hurry();
   else
     impl_.upkeep->poke();
